@@ -1,0 +1,219 @@
+package jpasst;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+
+import jpasst.conf.Conf;
+import jpasst.conf.ConfException;
+import jpasst.conf.HostNet;
+import jpasst.conf.Options;
+import jpasst.loop.EventLoop;
+import jpasst.packet.Net;
+import jpasst.proto.Arp;
+import jpasst.proto.Dhcp;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+import jpasst.tap.Tap;
+import jpasst.tap.TapFrames;
+import jpasst.util.Log;
+
+/**
+ * jpasst: options → configuration → (detach) → loop, as passt's main().
+ *
+ * Three ways in: the launcher (no -f, as Kata and libvirt run passt) spawns the daemon and exits
+ * once it serves; the daemon itself (spawned with the ready pipe in its environment); and -f,
+ * which serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon with exit code 0.
+ */
+public final class Main {
+    static final String VERSION = "jpasst 0.1.0";
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String[] args) {
+        Options.Parsed parsed;
+        try {
+            parsed = Options.parse(args);
+        } catch (ConfException e) {
+            System.err.println("passt: " + e.getMessage());
+            System.err.println("Try 'passt --help' for more information.");
+            return 1;
+        }
+        Conf c = parsed.conf();
+        switch (parsed.action()) {
+            case HELP -> {
+                System.out.print(Options.usage());
+                return 0;
+            }
+            case VERSION -> {
+                System.out.println(VERSION + " (passt-compatible)");
+                return 0;
+            }
+            case CAPABILITIES -> {
+                // vhost-user is not offered yet: an empty feature list, as JSON
+                System.out.println("{\n  \"type\": \"net\",\n  \"features\": []\n}");
+                return 0;
+            }
+            case RUN -> { }
+        }
+        int readyFd = Daemon.readyFd();
+        if (!c.foreground && readyFd < 0) {
+            return Daemon.launch(args);
+        }
+        signals();
+        return serve(c, readyFd);
+    }
+
+    /**
+     * SIGTERM, SIGINT and SIGHUP end the daemon with exit code 0. (SIGQUIT cannot be taken from
+     * Java: see {@link QuitSignal}.) Under -Xrs the JVM refuses these, and their default action
+     * ends the process all the same.
+     */
+    private static void signals() {
+        for (String name : new String[] {"TERM", "INT", "HUP"}) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> {
+                    Log.info("Received SIG" + sig.getName() + ", exiting");
+                    Runtime.getRuntime().halt(shutdown());
+                });
+            } catch (IllegalArgumentException e) {
+                Log.debug("SIG" + name + " is the JVM's: " + e.getMessage());
+            }
+        }
+    }
+
+    private static volatile Runnable onShutdown = () -> {};
+
+    private static int shutdown() {
+        try {
+            onShutdown.run();
+        } catch (RuntimeException ignored) {
+            // exiting anyway
+        }
+        return 0;
+    }
+
+    static int serve(Conf c, int readyFd) {
+        Log.level(c.logLevel);
+        try {
+            if (c.logFile != null) Log.toFile(c.logFile, c.logSize);
+        } catch (IOException e) {
+            Log.error("Couldn't open log file " + c.logFile + ": " + e.getMessage());
+            return 1;
+        }
+        try {
+            HostNet.complete(c);
+        } catch (ConfException e) {
+            Log.error(e.getMessage());
+            return 1;
+        }
+        EventLoop loop = new EventLoop();
+        Dispatch[] dispatch = new Dispatch[1];
+        Tap tap = new Tap(c, loop, new Tap.Handler() {
+            @Override
+            public void frame(MemorySegment buf, long off, int len) {
+                dispatch[0].frame(buf, off, len);
+            }
+
+            @Override
+            public void guestGone() {
+                dispatch[0].guestGone();
+            }
+        });
+        TapFrames frames = new TapFrames(c, tap);
+        dispatch[0] = new Dispatch(c, new Arp(c, tap), new Dhcp(c, frames));
+        tap.onOneOffExit(loop::stop);
+
+        printConfig(c);
+        try {
+            tap.start();
+        } catch (ConfException | jpasst.sys.SysException e) {
+            Log.error(e.getMessage());
+            return 1;
+        }
+        if (tap.socketPath() != null) {
+            Log.info("UNIX domain socket bound at " + tap.socketPath());
+        }
+        if (c.pidFile != null && !writePidFile(c.pidFile)) return 1;
+        if (tap.socketPath() != null) {
+            Log.info("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+            Log.info("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+                    + tap.socketPath());
+            Log.info("or qrap, for earlier qemu versions:");
+            Log.info("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+        }
+        if (!Privileges.drop(c)) return 1;
+        if (readyFd >= 0) {
+            Daemon.ready(readyFd, c.stderrLog);
+            if (!c.stderrLog) Log.detachStderr();
+        }
+        onShutdown = () -> tap.flush();
+        QuitSignal.install(loop, () -> {
+            Log.info("Received SIGQUIT, exiting");
+            shutdown();
+            loop.stop();
+        });
+        loop.run();
+        tap.close();
+        return 0;
+    }
+
+    private static boolean writePidFile(String path) {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Libc.open(a.allocateFrom(path),
+                    Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
+            if (fd < 0) {
+                Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
+                return false;
+            }
+            byte[] b = (Libc.getpid() + "\n").getBytes(StandardCharsets.US_ASCII);
+            MemorySegment s = a.allocate(b.length);
+            MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
+            long n = Libc.write(fd, s, b.length);
+            Libc.close(fd);
+            if (n != b.length) {
+                Log.error("Failed to write PID file " + path);
+                return false;
+            }
+            return true;
+        }
+    }
+
+    private static void printConfig(Conf c) {
+        if (c.v4 || c.v6) {
+            String ifs = c.v4 && c.v6 && c.ifname4 != null && !c.ifname4.equals(c.ifname6)
+                    ? c.ifname4 + "," + c.ifname6 : c.v4 ? c.ifname4 : c.ifname6;
+            Log.info("Outbound interface: " + ifs);
+        }
+        Log.info("MAC:");
+        Log.info("    host: " + Net.macString(c.ourMac));
+        if (c.v4) {
+            if (!c.noDhcp) {
+                Log.info("DHCP:");
+                Log.info("    assign: " + SockAddr.ip4String(c.addr4));
+                Log.info("    mask: " + SockAddr.ip4String(jpasst.packet.Ip4.mask(c.prefix4)));
+                Log.info("    router: " + SockAddr.ip4String(c.gw4));
+            }
+            if (c.dns4.length > 0 && !c.noDhcpDns) {
+                Log.info("DNS:");
+                for (int d : c.dns4) Log.info("    " + SockAddr.ip4String(d));
+            }
+            if (!c.search.isEmpty() && !c.noDhcpSearch) {
+                Log.info("DNS search list:");
+                for (String s : c.search) Log.info("    " + s);
+            }
+        }
+        if (c.v6) {
+            Log.info("NDP/DHCPv6:");
+            Log.info("    assign: " + SockAddr.ip6String(c.addr6Hi, c.addr6Lo));
+            Log.info("    router: " + SockAddr.ip6String(c.gw6Hi, c.gw6Lo));
+            Log.info("    our link-local: " + SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
+        }
+    }
+}

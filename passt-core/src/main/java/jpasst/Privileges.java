@@ -1,0 +1,91 @@
+package jpasst;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import jpasst.conf.Conf;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.util.Log;
+
+/**
+ * Least privilege, as passt: started as root, the daemon gives up root once its socket, pid file
+ * and forwarded ports are in place, becoming {@code nobody} (or what --runas names:
+ * UID[:GID] or USER[:GROUP]). Started as anyone else it changes nothing unless --runas asks.
+ */
+final class Privileges {
+    private Privileges() {}
+
+    static boolean drop(Conf c) {
+        int uid = Libc.getuid();
+        if (uid != 0 && c.runAs == null) return true;
+        int[] ids;
+        try {
+            ids = resolve(c.runAs == null ? "nobody" : c.runAs);
+        } catch (IllegalArgumentException e) {
+            Log.error(e.getMessage());
+            return false;
+        }
+        if (uid != 0 && ids[0] == uid) return true;
+        if (uid == 0) Libc.clearGroups();
+        int r = Libc.setgid(ids[1]);
+        if (r < 0) {
+            Log.error("Can't set GID to " + ids[1] + ": " + Errno.text(r));
+            return false;
+        }
+        r = Libc.setuid(ids[0]);
+        if (r < 0) {
+            Log.error("Can't set UID to " + ids[0] + ": " + Errno.text(r));
+            return false;
+        }
+        Log.debug("Running as UID " + ids[0] + ", GID " + ids[1]);
+        return true;
+    }
+
+    /** {uid, gid} for UID[:GID] or USER[:GROUP]. */
+    static int[] resolve(String spec) {
+        String user = spec, group = null;
+        int colon = spec.indexOf(':');
+        if (colon >= 0) {
+            user = spec.substring(0, colon);
+            group = spec.substring(colon + 1);
+        }
+        int uid, gid;
+        String[] pw = lookup("/etc/passwd", user);
+        if (user.matches("\\d+")) {
+            uid = Integer.parseInt(user);
+            gid = pw != null ? Integer.parseInt(pw[3]) : uid;
+        } else {
+            if (pw == null) throw new IllegalArgumentException("Invalid --runas user: " + user);
+            uid = Integer.parseInt(pw[2]);
+            gid = Integer.parseInt(pw[3]);
+        }
+        if (group != null) {
+            if (group.matches("\\d+")) {
+                gid = Integer.parseInt(group);
+            } else {
+                String[] gr = lookup("/etc/group", group);
+                if (gr == null) throw new IllegalArgumentException("Invalid --runas group: " + group);
+                gid = Integer.parseInt(gr[2]);
+            }
+        }
+        return new int[] {uid, gid};
+    }
+
+    private static String[] lookup(String file, String nameOrId) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(Path.of(file));
+        } catch (IOException e) {
+            return null;
+        }
+        for (String l : lines) {
+            String[] f = l.split(":", -1);
+            if (f.length < 4) continue;
+            if (f[0].equals(nameOrId) || f[2].equals(nameOrId)) return f;
+        }
+        return null;
+    }
+}

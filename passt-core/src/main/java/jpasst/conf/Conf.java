@@ -1,0 +1,86 @@
+package jpasst.conf;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The execution context, as passt's {@code struct ctx}: what the options asked for, completed by
+ * what was discovered on the host. Built once by {@link Options} and {@link HostNet} before the
+ * loop starts; after that only the guest's learned MAC and addresses change, on the loop thread.
+ * IPv4 addresses are host-order ints, IPv6 addresses pairs of longs (high, low); 0 means unset.
+ */
+public final class Conf {
+    public static final int MTU_DEFAULT = 65520;
+    public static final long MAC_DEFAULT = 0x9a559a559a55L;
+
+    // process
+    public String socketPath;          // -s; null: pick /tmp/passt_N.socket
+    public int fd = -1;                // -F
+    public boolean oneOff;             // -1
+    public boolean foreground;         // -f
+    public boolean stderrLog;          // -e
+    public String pidFile;             // -P
+    public String pcapFile;            // -p
+    public String logFile;             // -l
+    public long logSize = 1 << 20;     // --log-size
+    public int logLevel = jpasst.util.Log.INFO;
+    public boolean quiet;
+    public String runAs;               // --runas
+    public boolean freebind;
+
+    // link
+    public int mtu = MTU_DEFAULT;
+    public boolean mtuSet;
+    public long ourMac = MAC_DEFAULT;
+    /** The guest's MAC: broadcast until the first frame from the guest tells us. */
+    public long guestMac = 0xffff_ffff_ffffL;
+
+    // IPv4
+    public boolean v4 = true;
+    public String ifname4;
+    public int addr4;                  // handed to the guest
+    public int prefix4;
+    public int gw4;
+    public int[] dns4 = new int[0];    // at most 3, handed out by DHCP
+    public int dnsMatch4;              // --dns-forward: queries to this go to the host's resolver
+    public int dnsHost4;               // the host's first resolver (target of --dns-forward)
+    public boolean addr4Set, prefix4Set, gw4Set;
+    /** The address the guest actually uses, learned from its frames. */
+    public int addr4Seen;
+
+    // IPv6
+    public boolean v6 = true;
+    public String ifname6;
+    public long addr6Hi, addr6Lo;
+    public int prefix6 = 64;
+    public long gw6Hi, gw6Lo;
+    public long ourLl6Hi, ourLl6Lo;    // passt's link-local address
+    public long[] dns6 = new long[0];  // pairs hi, lo
+    public long dnsMatch6Hi, dnsMatch6Lo;
+    public boolean addr6Set, gw6Set;
+    public long addr6SeenHi, addr6SeenLo, addr6LlSeenHi, addr6LlSeenLo;
+
+    // names
+    public List<String> search = new ArrayList<>();
+    public String hostname;
+    public String fqdn;
+
+    // switches
+    public boolean noDhcp, noDhcpDns, noDhcpSearch, noDhcpv6, noNdp, noRa;
+    public boolean noTcp, noUdp, noIcmp;
+    public boolean noMapGw;
+    public String outboundIf4, outboundIf6;
+    public int outbound4;
+    public long outbound6Hi, outbound6Lo;
+    public boolean dnsSet;             // -D given (possibly "none")
+    public boolean searchSet;
+
+    // port forwarding specs as given (-t, -u); parsed by the flow layer
+    public List<String> tcpSpecs = new ArrayList<>();
+    public List<String> udpSpecs = new ArrayList<>();
+
+    /** Whether the IPv4 address {@code a} is the gateway's, to be mapped to the host's loopback. */
+    public boolean isGateway4(int a) {
+        return !noMapGw && a == gw4 && gw4 != 0;
+    }
+}

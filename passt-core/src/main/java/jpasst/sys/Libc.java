@@ -1,0 +1,656 @@
+package jpasst.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/**
+ * libc through java.lang.foreign: the only class in jpasst that makes a downcall.
+ *
+ * Every call follows the kernel's convention rather than the JDK's: it returns the result, or
+ * the negated errno on failure (captured with {@code captureCallState("errno")} into a per-thread
+ * segment), so the frame path never builds an exception for EAGAIN. Callers that want an
+ * exception use {@link Errno#check}. Calls that never block (recv/send with MSG_DONTWAIT on
+ * non-blocking sockets, getsockopt...) are ordinary downcalls; epoll_wait and accept may block.
+ *
+ * Nothing here allocates per call: the errno capture segment is per thread, and callers pass
+ * preallocated off-heap segments for buffers and socket addresses.
+ */
+public final class Libc {
+    private Libc() {}
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO =
+            CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+    private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
+            ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE));
+
+    private static MethodHandle fn(String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
+                () -> new UnsatisfiedLinkError("libc has no " + name)), fd,
+                Linker.Option.captureCallState("errno"));
+    }
+
+    private static MethodHandle plain(String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
+                () -> new UnsatisfiedLinkError("libc has no " + name)), fd);
+    }
+
+    private static MemorySegment cap() {
+        return CAPTURE_SEGMENT.get();
+    }
+
+    private static int errno(MemorySegment cap) {
+        return (int) ERRNO.get(cap, 0L);
+    }
+
+    private static int ret(int r, MemorySegment cap) {
+        return r < 0 ? -errno(cap) : r;
+    }
+
+    private static long ret(long r, MemorySegment cap) {
+        return r < 0 ? -errno(cap) : r;
+    }
+
+    // ---- constants (Linux x86-64 / aarch64 generic values) ----
+    public static final int AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10;
+    public static final int SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_RAW = 3;
+    public static final int SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
+    public static final int IPPROTO_IP = 0, IPPROTO_ICMP = 1, IPPROTO_TCP = 6, IPPROTO_UDP = 17,
+            IPPROTO_IPV6 = 41, IPPROTO_ICMPV6 = 58;
+    public static final int SOL_SOCKET = 1;
+    public static final int SO_REUSEADDR = 2, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
+            SO_KEEPALIVE = 9, SO_LINGER = 13, SO_REUSEPORT = 15, SO_RCVLOWAT = 18,
+            SO_PEEK_OFF = 42, SO_BINDTODEVICE = 25;
+    public static final int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_INFO = 11, TCP_QUICKACK = 12,
+            TCP_WINDOW_CLAMP = 10;
+    public static final int IPV6_V6ONLY = 26, IP_FREEBIND = 15, IPV6_FREEBIND = 78;
+    public static final int MSG_PEEK = 0x2, MSG_DONTWAIT = 0x40, MSG_TRUNC = 0x20,
+            MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
+    public static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
+    public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40,
+            O_EXCL = 0x80, O_TRUNC = 0x200, O_APPEND = 0x400, O_NONBLOCK = 0x800,
+            O_CLOEXEC = 0x80000;
+    public static final int F_GETFL = 3, F_SETFL = 4, F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
+    public static final int EPOLLIN = 0x1, EPOLLPRI = 0x2, EPOLLOUT = 0x4, EPOLLERR = 0x8,
+            EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000, EPOLLET = 1 << 31;
+    public static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    public static final int EPOLL_CLOEXEC = 0x80000;
+
+    // ---- sockets ----
+    private static final MethodHandle SOCKET = fn("socket",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKETPAIR = fn("socketpair",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle BIND = fn("bind",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = fn("connect",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = fn("listen",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = fn("accept4",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle SHUTDOWN = fn("shutdown",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle READ = fn("read",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle WRITE = fn("write",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle RECV = fn("recv",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle SEND = fn("send",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle RECVFROM = fn("recvfrom",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SENDTO = fn("sendto",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDMSG = fn("sendmsg",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = fn("recvmsg",
+            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SETSOCKOPT = fn("setsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = fn("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle GETSOCKNAME = fn("getsockname",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle GETPEERNAME = fn("getpeername",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+
+    // ---- files and processes ----
+    private static final MethodHandle OPEN = fn("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle PIPE2 = fn("pipe2",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle DUP2 = fn("dup2",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle FCNTL = fn("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle UNLINK = fn("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle FCHMOD = fn("fchmod",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle GETPID = plain("getpid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETUID = plain("getuid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETGID = plain("getgid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle SETSID = fn("setsid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle SETUID = fn("setuid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETGID = fn("setgid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETGROUPS = fn("setgroups",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle KILL = fn("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle UMASK = plain("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle EXECV = fn("execv",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle POSIX_SPAWN = plain("posix_spawn",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    private static final MethodHandle SPAWNATTR_INIT = plain("posix_spawnattr_init",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle SPAWNATTR_SETFLAGS = plain("posix_spawnattr_setflags",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+    private static final MethodHandle SPAWNATTR_SETSIGMASK = plain("posix_spawnattr_setsigmask",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SPAWNATTR_SETSIGDEFAULT = plain("posix_spawnattr_setsigdefault",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle FILE_ACTIONS_INIT = plain("posix_spawn_file_actions_init",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle FILE_ACTIONS_ADDOPEN = plain("posix_spawn_file_actions_addopen",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final MethodHandle FILE_ACTIONS_ADDCLOSE = plain("posix_spawn_file_actions_addclose",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle STRERROR = plain("strerror",
+            FunctionDescriptor.of(ADDRESS, JAVA_INT));
+
+    // ---- epoll ----
+    private static final MethodHandle EPOLL_CREATE1 = fn("epoll_create1",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle EPOLL_CTL = fn("epoll_ctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle EVENTFD = fn("eventfd",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+
+    public static int socket(int domain, int type, int protocol) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SOCKET.invokeExact(c, domain, type, protocol), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** socketpair(2) into {@code fds} (two ints). */
+    public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SOCKETPAIR.invokeExact(c, domain, type, protocol, fds), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int bind(int fd, MemorySegment addr, int len) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) BIND.invokeExact(c, fd, addr, len), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int connect(int fd, MemorySegment addr, int len) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) CONNECT.invokeExact(c, fd, addr, len), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int listen(int fd, int backlog) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) LISTEN.invokeExact(c, fd, backlog), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** accept4(2); {@code addr}/{@code lenInOut} may be NULL segments. */
+    public static int accept4(int fd, MemorySegment addr, MemorySegment lenInOut, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) ACCEPT4.invokeExact(c, fd, addr, lenInOut, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int shutdown(int fd, int how) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SHUTDOWN.invokeExact(c, fd, how), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int close(int fd) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) CLOSE.invokeExact(c, fd), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /*
+     * The data-path calls take the buffer as a raw address (segment.address() + offset), so that
+     * reading into the middle of a preallocated buffer does not create a slice object per call.
+     * The segment overloads are for everything else.
+     */
+
+    public static long read(int fd, long addr, long len) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) READ.invokeExact(c, fd, addr, len), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long read(int fd, MemorySegment buf, long len) {
+        return read(fd, buf.address(), len);
+    }
+
+    public static long write(int fd, long addr, long len) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) WRITE.invokeExact(c, fd, addr, len), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long write(int fd, MemorySegment buf, long len) {
+        return write(fd, buf.address(), len);
+    }
+
+    public static long recv(int fd, long addr, long len, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) RECV.invokeExact(c, fd, addr, len, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long recv(int fd, MemorySegment buf, long len, int flags) {
+        return recv(fd, buf.address(), len, flags);
+    }
+
+    public static long send(int fd, long addr, long len, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) SEND.invokeExact(c, fd, addr, len, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long send(int fd, MemorySegment buf, long len, int flags) {
+        return send(fd, buf.address(), len, flags);
+    }
+
+    /** recvfrom(2); {@code addr}/{@code lenInOut} may be NULL segments. */
+    public static long recvfrom(int fd, long buf, long len, int flags,
+                                MemorySegment addr, MemorySegment lenInOut) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) RECVFROM.invokeExact(c, fd, buf, len, flags, addr, lenInOut), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long sendto(int fd, long buf, long len, int flags,
+                              MemorySegment addr, int addrLen) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) SENDTO.invokeExact(c, fd, buf, len, flags, addr, addrLen), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long sendmsg(int fd, MemorySegment msghdr, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) SENDMSG.invokeExact(c, fd, msghdr, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static long recvmsg(int fd, MemorySegment msghdr, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) RECVMSG.invokeExact(c, fd, msghdr, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setsockopt(int fd, int level, int name, MemorySegment val, int len) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETSOCKOPT.invokeExact(c, fd, level, name, val, len), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getsockopt(int fd, int level, int name, MemorySegment val, MemorySegment lenInOut) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) GETSOCKOPT.invokeExact(c, fd, level, name, val, lenInOut), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getsockname(int fd, MemorySegment addr, MemorySegment lenInOut) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) GETSOCKNAME.invokeExact(c, fd, addr, lenInOut), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getpeername(int fd, MemorySegment addr, MemorySegment lenInOut) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) GETPEERNAME.invokeExact(c, fd, addr, lenInOut), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int open(MemorySegment path, int flags, int mode) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) OPEN.invokeExact(c, path, flags, mode), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int pipe2(MemorySegment fds, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) PIPE2.invokeExact(c, fds, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int dup2(int oldFd, int newFd) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) DUP2.invokeExact(c, oldFd, newFd), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int fcntl(int fd, int cmd, int arg) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) FCNTL.invokeExact(c, fd, cmd, arg), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int unlink(MemorySegment path) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) UNLINK.invokeExact(c, path), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int fchmod(int fd, int mode) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) FCHMOD.invokeExact(c, fd, mode), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getpid() {
+        try {
+            return (int) GETPID.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getuid() {
+        try {
+            return (int) GETUID.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int getgid() {
+        try {
+            return (int) GETGID.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setsid() {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETSID.invokeExact(c), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setuid(int uid) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETUID.invokeExact(c, uid), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setgid(int gid) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETGID.invokeExact(c, gid), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** setgroups(0, NULL): drops supplementary groups. */
+    public static int clearGroups() {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETGROUPS.invokeExact(c, 0L, MemorySegment.NULL), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int kill(int pid, int sig) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) KILL.invokeExact(c, pid, sig), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int umask(int mask) {
+        try {
+            return (int) UMASK.invokeExact(mask);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** execv(2): only returns on failure (negated errno). */
+    public static int execv(MemorySegment path, MemorySegment argv) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) EXECV.invokeExact(c, path, argv), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** posix_spawn(3): returns 0 or a positive error number, as the function itself does. */
+    public static int posixSpawn(MemorySegment pidOut, MemorySegment path, MemorySegment fileActions,
+                                 MemorySegment attr, MemorySegment argv, MemorySegment envp) {
+        try {
+            return (int) POSIX_SPAWN.invokeExact(pidOut, path, fileActions, attr, argv, envp);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnattrInit(MemorySegment attr) {
+        try {
+            return (int) SPAWNATTR_INIT.invokeExact(attr);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnattrSetflags(MemorySegment attr, short flags) {
+        try {
+            return (int) SPAWNATTR_SETFLAGS.invokeExact(attr, flags);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnattrSetsigmask(MemorySegment attr, MemorySegment sigset) {
+        try {
+            return (int) SPAWNATTR_SETSIGMASK.invokeExact(attr, sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnattrSetsigdefault(MemorySegment attr, MemorySegment sigset) {
+        try {
+            return (int) SPAWNATTR_SETSIGDEFAULT.invokeExact(attr, sigset);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnFileActionsInit(MemorySegment fa) {
+        try {
+            return (int) FILE_ACTIONS_INIT.invokeExact(fa);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnFileActionsAddopen(MemorySegment fa, int fd, MemorySegment path,
+                                                   int flags, int mode) {
+        try {
+            return (int) FILE_ACTIONS_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnFileActionsAddclose(MemorySegment fa, int fd) {
+        try {
+            return (int) FILE_ACTIONS_ADDCLOSE.invokeExact(fa, fd);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int epollCreate1(int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) EPOLL_CREATE1.invokeExact(c, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int epollCtl(int epfd, int op, int fd, MemorySegment event) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) EPOLL_CTL.invokeExact(c, epfd, op, fd, event), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int epollWait(int epfd, MemorySegment events, int max, int timeoutMs) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) EPOLL_WAIT.invokeExact(c, epfd, events, max, timeoutMs), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
+
+    public static int eventfd(int initval, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) EVENTFD.invokeExact(c, initval, flags), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** strerror(3) text for a (positive) errno value. Not for the hot path. */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment s = (MemorySegment) STRERROR.invokeExact(Math.abs(errno));
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+}

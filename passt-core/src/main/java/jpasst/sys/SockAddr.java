@@ -1,0 +1,174 @@
+package jpasst.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * struct sockaddr_un / sockaddr_in / sockaddr_in6, written into and read from caller-owned
+ * segments. IPv4 addresses travel through jpasst as an {@code int} in host order
+ * (192.0.2.1 == 0xc0000201), IPv6 addresses as two {@code long}s (high, low) in host order;
+ * these helpers translate at the socket boundary.
+ */
+public final class SockAddr {
+    private SockAddr() {}
+
+    public static final int UN_SIZE = 110, UN_PATH_MAX = 108;
+    public static final int IN_SIZE = 16, IN6_SIZE = 28;
+    /** Large enough for any of the three. */
+    public static final int STORAGE = 128;
+
+    private static final ValueLayout.OfShort NET_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfInt NET_INT =
+            ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+    private static final ValueLayout.OfLong NET_LONG =
+            ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
+    /** Fills a sockaddr_un for {@code path}; returns the length to pass to bind/connect. */
+    public static int unix(MemorySegment sa, String path) {
+        byte[] p = path.getBytes(StandardCharsets.UTF_8);
+        if (p.length >= UN_PATH_MAX) {
+            throw new IllegalArgumentException("UNIX socket path too long (max " + (UN_PATH_MAX - 1)
+                    + " bytes): " + path);
+        }
+        sa.asSlice(0, UN_SIZE).fill((byte) 0);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_UNIX);
+        MemorySegment.copy(p, 0, sa, ValueLayout.JAVA_BYTE, 2, p.length);
+        return UN_SIZE;
+    }
+
+    /** Fills a sockaddr_in; {@code addr} in host order. Returns its length. */
+    public static int in4(MemorySegment sa, int addr, int port) {
+        sa.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 0L);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET);
+        sa.set(NET_SHORT, 2, (short) port);
+        sa.set(NET_INT, 4, addr);
+        return IN_SIZE;
+    }
+
+    /** Fills a sockaddr_in6 ({@code hi}/{@code lo} host-order halves of the address). */
+    public static int in6(MemorySegment sa, long hi, long lo, int port, int scopeId) {
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET6);
+        sa.set(NET_SHORT, 2, (short) port);
+        sa.set(ValueLayout.JAVA_INT_UNALIGNED, 4, 0);
+        sa.set(NET_LONG, 8, hi);
+        sa.set(NET_LONG, 16, lo);
+        sa.set(ValueLayout.JAVA_INT_UNALIGNED, 24, scopeId);
+        return IN6_SIZE;
+    }
+
+    public static int family(MemorySegment sa) {
+        return sa.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0);
+    }
+
+    public static int port(MemorySegment sa) {
+        return Short.toUnsignedInt(sa.get(NET_SHORT, 2));
+    }
+
+    public static int addr4(MemorySegment sa) {
+        return sa.get(NET_INT, 4);
+    }
+
+    public static long addr6Hi(MemorySegment sa) {
+        return sa.get(NET_LONG, 8);
+    }
+
+    public static long addr6Lo(MemorySegment sa) {
+        return sa.get(NET_LONG, 16);
+    }
+
+    /** A NUL-terminated C string in {@code arena}. */
+    public static MemorySegment cString(Arena arena, String s) {
+        return arena.allocateFrom(s);
+    }
+
+    // ---- conversions for configuration and logging (not the frame path) ----
+
+    public static int toInt(Inet4Address a) {
+        byte[] b = a.getAddress();
+        return (b[0] & 0xff) << 24 | (b[1] & 0xff) << 16 | (b[2] & 0xff) << 8 | (b[3] & 0xff);
+    }
+
+    public static Inet4Address toInet4(int addr) {
+        try {
+            return (Inet4Address) InetAddress.getByAddress(new byte[] {
+                    (byte) (addr >>> 24), (byte) (addr >>> 16), (byte) (addr >>> 8), (byte) addr});
+        } catch (UnknownHostException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    public static String ip4String(int addr) {
+        return (addr >>> 24) + "." + ((addr >>> 16) & 0xff) + "." + ((addr >>> 8) & 0xff) + "."
+                + (addr & 0xff);
+    }
+
+    public static long hi(Inet6Address a) {
+        return bytesToLong(a.getAddress(), 0);
+    }
+
+    public static long lo(Inet6Address a) {
+        return bytesToLong(a.getAddress(), 8);
+    }
+
+    public static Inet6Address toInet6(long hi, long lo) {
+        byte[] b = new byte[16];
+        for (int i = 0; i < 8; i++) {
+            b[i] = (byte) (hi >>> (56 - 8 * i));
+            b[8 + i] = (byte) (lo >>> (56 - 8 * i));
+        }
+        try {
+            return Inet6Address.getByAddress(null, b, -1);
+        } catch (UnknownHostException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    public static String ip6String(long hi, long lo) {
+        String s = toInet6(hi, lo).getHostAddress();
+        return compress6(s);
+    }
+
+    private static long bytesToLong(byte[] b, int off) {
+        long v = 0;
+        for (int i = 0; i < 8; i++) v = v << 8 | (b[off + i] & 0xff);
+        return v;
+    }
+
+    /** Java prints 2001:db8:0:0:0:0:0:1; passt (inet_ntop) prints 2001:db8::1. */
+    static String compress6(String full) {
+        int pct = full.indexOf('%');
+        if (pct >= 0) full = full.substring(0, pct);
+        String[] g = full.split(":");
+        int bestStart = -1, bestLen = 0;
+        for (int i = 0; i < g.length; ) {
+            if (g[i].equals("0")) {
+                int j = i;
+                while (j < g.length && g[j].equals("0")) j++;
+                if (j - i > bestLen && j - i >= 2) {
+                    bestStart = i;
+                    bestLen = j - i;
+                }
+                i = j;
+            } else {
+                i++;
+            }
+        }
+        if (bestStart < 0) return String.join(":", g);
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < bestStart; i++) sb.append(i > 0 ? ":" : "").append(g[i]);
+        sb.append("::");
+        for (int i = bestStart + bestLen; i < g.length; i++) {
+            sb.append(g[i]);
+            if (i < g.length - 1) sb.append(':');
+        }
+        return sb.toString();
+    }
+}

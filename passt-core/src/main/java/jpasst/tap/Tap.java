@@ -1,0 +1,357 @@
+package jpasst.tap;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import jpasst.conf.Conf;
+import jpasst.conf.ConfException;
+import jpasst.loop.EventLoop;
+import jpasst.loop.Refs;
+import jpasst.packet.Net;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+import jpasst.util.Log;
+
+/**
+ * The guest side: QEMU's stream protocol over a UNIX socket, as passt's tap.c in passt mode.
+ *
+ * Each Ethernet frame travels with a 4-byte big-endian length in front. Input is read in large
+ * chunks into one preallocated buffer; every complete frame in it goes to the {@link Handler}
+ * where it lies (no copy), and a partial frame at the end is carried over to the next read.
+ * A length below 14 or above 65535 cannot be a frame: the stream has lost its framing, so the
+ * connection is reset ("bad frame size") and the next client is awaited, as passt does.
+ *
+ * Output is batched: producers {@link #reserve} room for a frame in the output buffer, write it
+ * in place and {@link #commit} it; the loop {@link #flush}es once per batch of events, so many
+ * frames leave in one write. If QEMU does not keep up, the rest waits for EPOLLOUT; when even
+ * the buffer is full, new frames are dropped (TCP recovers them, as with passt's full queues).
+ *
+ * One client at a time: a second connection is accepted and closed. When the client leaves the
+ * daemon waits for the next one, or exits with --one-off / --fd.
+ *
+ * Hot path: no allocation per frame; both buffers are off-heap and preallocated.
+ */
+public final class Tap {
+    public interface Handler {
+        /** One frame from the guest, {@code len} bytes at {@code off} of {@code buf}. */
+        void frame(MemorySegment buf, long off, int len);
+
+        /** The guest's connection is gone: flows that belong to it must go too. */
+        void guestGone();
+    }
+
+    /** Receives every frame crossing the guest side, both ways (the pcap writer). */
+    public interface Capture {
+        void frame(MemorySegment buf, long off, int len);
+    }
+
+    public static final int MIN_FRAME = 14, MAX_FRAME = 65535;
+    public static final String SOCK_PATH_FORMAT = "/tmp/passt_%d.socket";
+    static final int SOCK_PATH_MAX_TRIES = 100;
+    static final int IN_SIZE = 8 << 20, OUT_SIZE = 8 << 20;
+
+    private final Conf conf;
+    private final EventLoop loop;
+    private final Handler handler;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment in = arena.allocate(IN_SIZE + 4 + MAX_FRAME, 64);
+    private final MemorySegment out = arena.allocate(OUT_SIZE, 64);
+    private final MemorySegment scratch = arena.allocate(SockAddr.STORAGE, 8);
+    private final MemorySegment scratchLen = arena.allocate(8, 8);
+    private Capture capture;
+    private Runnable onOneOffExit = () -> {};
+
+    private int listenFd = -1;
+    private int conn = -1;
+    private String socketPath;
+    private int inFill;
+    private int outHead, outTail;
+    private boolean waitingOut;
+    private long framesIn, framesOut, framesDropped, badFrames;
+
+    public Tap(Conf conf, EventLoop loop, Handler handler) {
+        this.conf = conf;
+        this.loop = loop;
+        this.handler = handler;
+        loop.handler(Refs.TAP_LISTEN, (ref, ev) -> acceptClient());
+        loop.handler(Refs.TAP, this::onEvents);
+        loop.onEndOfBatch(this::flush);
+    }
+
+    public void capture(Capture c) {
+        this.capture = c;
+    }
+
+    public void onOneOffExit(Runnable r) {
+        this.onOneOffExit = r;
+    }
+
+    public String socketPath() {
+        return socketPath;
+    }
+
+    public boolean connected() {
+        return conn >= 0;
+    }
+
+    /**
+     * Binds and listens on the socket path (probing /tmp/passt_N.socket without -s), or adopts
+     * the already-connected --fd. Throws {@link ConfException} with passt's message on failure.
+     */
+    public void start() {
+        if (conf.fd >= 0) {
+            adopt(conf.fd);
+            return;
+        }
+        int fd = Errno.check(Libc.socket(Libc.AF_UNIX,
+                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "UNIX socket");
+        String chosen = null;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sa = a.allocate(SockAddr.UN_SIZE);
+            for (int i = 1; i <= SOCK_PATH_MAX_TRIES; i++) {
+                String path = conf.socketPath != null ? conf.socketPath : String.format(SOCK_PATH_FORMAT, i);
+                int len;
+                try {
+                    len = SockAddr.unix(sa, path);
+                } catch (IllegalArgumentException e) {
+                    throw new ConfException(e.getMessage());
+                }
+                if (inUse(sa, len)) {
+                    if (conf.socketPath != null) {
+                        Libc.close(fd);
+                        throw new ConfException("Socket path " + path + " already in use");
+                    }
+                    continue;
+                }
+                Libc.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
+                int r = Libc.bind(fd, sa, len);
+                if (r == 0) {
+                    chosen = path;
+                    break;
+                }
+                if (conf.socketPath != null) {
+                    Libc.close(fd);
+                    throw new ConfException("Can't bind UNIX socket " + path + ": " + Errno.text(r));
+                }
+            }
+        }
+        if (chosen == null) {
+            Libc.close(fd);
+            throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
+        }
+        Errno.check(Libc.listen(fd, 0), "listen on " + chosen);
+        listenFd = fd;
+        socketPath = chosen;
+        Errno.check(loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd)), "epoll_ctl");
+    }
+
+    /** A path is in use if something answers there; a stale socket file (refused) is not. */
+    private static boolean inUse(MemorySegment sa, int len) {
+        int probe = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (probe < 0) return false;
+        int r = Libc.connect(probe, sa, len);
+        Libc.close(probe);
+        return r == 0 || (r != -Errno.ENOENT && r != -Errno.ECONNREFUSED && r != -Errno.EACCES);
+    }
+
+    private void adopt(int fd) {
+        int fl = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        if (fl < 0) throw new ConfException("Invalid --fd " + fd + ": " + Errno.text(fl));
+        Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
+        Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC);
+        conn = fd;
+        Errno.check(loop.add(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn)), "epoll_ctl");
+    }
+
+    private void acceptClient() {
+        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL,
+                Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        if (fd < 0) return;
+        if (conn >= 0) {
+            Log.debug("Refusing a second guest connection: one client at a time");
+            Libc.close(fd);
+            return;
+        }
+        conn = fd;
+        inFill = 0;
+        outHead = outTail = 0;
+        waitingOut = false;
+        int peer = peerPid(fd);
+        Log.info(peer > 0 ? "accepted connection from PID " + peer : "accepted connection");
+        loop.add(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+        if (conf.oneOff) {
+            loop.remove(listenFd);
+        }
+    }
+
+    private int peerPid(int fd) {
+        final int soPeercred = 17;
+        scratchLen.set(ValueLayout.JAVA_INT, 0, 12);
+        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, soPeercred, scratch, scratchLen) < 0) return -1;
+        return scratch.get(ValueLayout.JAVA_INT, 0);
+    }
+
+    private void onEvents(long ref, int ev) {
+        if (conn < 0) return;
+        if ((ev & Libc.EPOLLOUT) != 0) flush();
+        if ((ev & Libc.EPOLLIN) != 0) readFrames();
+        if (conn >= 0 && (ev & (Libc.EPOLLHUP | Libc.EPOLLERR)) != 0 && (ev & Libc.EPOLLIN) == 0) {
+            closeClient("Client connection closed");
+        }
+    }
+
+    private void readFrames() {
+        for (int rounds = 0; rounds < 4 && conn >= 0; rounds++) {
+            long want = IN_SIZE - inFill;
+            long n = Libc.read(conn, in.address() + inFill, want);
+            if (n == 0) {
+                closeClient("Client connection closed");
+                return;
+            }
+            if (n < 0) {
+                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
+                closeClient("Client connection error: " + Errno.text((int) n));
+                return;
+            }
+            inFill += (int) n;
+            if (!consume()) return;
+            if (n < want) return; // the socket had less than we could take: drained
+        }
+    }
+
+    /** Hands every complete frame to the handler; returns false if the connection was reset. */
+    boolean consume() {
+        int pos = 0;
+        while (inFill - pos >= 4) {
+            int len = in.get(Net.INT, pos);
+            if (len < MIN_FRAME || len > MAX_FRAME) {
+                badFrames++;
+                closeClient("Bad frame size from guest (" + Integer.toUnsignedString(len) + "), resetting connection");
+                return false;
+            }
+            if (inFill - pos - 4 < len) break;
+            framesIn++;
+            if (capture != null) capture.frame(in, pos + 4, len);
+            handler.frame(in, pos + 4, len);
+            if (conn < 0) return false;
+            pos += 4 + len;
+        }
+        if (pos > 0) {
+            int rest = inFill - pos;
+            if (rest > 0) MemorySegment.copy(in, pos, in, 0, rest);
+            inFill = rest;
+        }
+        return true;
+    }
+
+    private void closeClient(String why) {
+        if (conn < 0) return;
+        Log.info(why);
+        loop.remove(conn);
+        Libc.close(conn);
+        conn = -1;
+        inFill = 0;
+        outHead = outTail = 0;
+        waitingOut = false;
+        handler.guestGone();
+        if (conf.oneOff) {
+            Log.info("Client connection closed, exiting");
+            onOneOffExit.run();
+        }
+    }
+
+    // ---- output ----
+
+    /** The output buffer frames are written into, at offsets returned by {@link #reserve}. */
+    public MemorySegment out() {
+        return out;
+    }
+
+    /**
+     * Room for one frame of {@code len} bytes: returns the offset in {@link #out()} to write it at,
+     * or -1 if there is no guest or no room (the frame is then dropped by the caller).
+     */
+    public long reserve(int len) {
+        if (conn < 0) return -1;
+        if (outTail + 4 + len > OUT_SIZE) {
+            flush();
+            if (outHead > 0 && outHead < outTail) {
+                MemorySegment.copy(out, outHead, out, 0, outTail - outHead);
+                outTail -= outHead;
+                outHead = 0;
+            }
+            if (outTail + 4 + len > OUT_SIZE) {
+                framesDropped++;
+                return -1;
+            }
+        }
+        return outTail + 4;
+    }
+
+    /** Free room for frames, so producers can hold back instead of dropping. */
+    public int room() {
+        return conn < 0 ? 0 : OUT_SIZE - (outTail - outHead) - 4;
+    }
+
+    /** Queues the frame written at {@code off} (as returned by {@link #reserve}). */
+    public void commit(long off, int len) {
+        out.set(Net.INT, off - 4, len);
+        outTail = (int) off + len;
+        framesOut++;
+        if (capture != null) capture.frame(out, off, len);
+    }
+
+    /** Writes out what is queued, as far as the socket takes it. */
+    public void flush() {
+        if (conn < 0) return;
+        while (outHead < outTail) {
+            long n = Libc.send(conn, out.address() + outHead, outTail - outHead,
+                    Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            if (n == -Errno.ENOTSOCK_FALLBACK) {
+                n = Libc.write(conn, out.address() + outHead, outTail - outHead);
+            }
+            if (n < 0) {
+                if (n == -Errno.EAGAIN) {
+                    if (!waitingOut) {
+                        waitingOut = true;
+                        loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT, EventLoop.ref(Refs.TAP, conn));
+                    }
+                    return;
+                }
+                if (n == -Errno.EINTR) continue;
+                closeClient("Client connection error: " + Errno.text((int) n));
+                return;
+            }
+            outHead += (int) n;
+        }
+        outHead = outTail = 0;
+        if (waitingOut) {
+            waitingOut = false;
+            loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+        }
+    }
+
+    public long framesIn() {
+        return framesIn;
+    }
+
+    public long framesOut() {
+        return framesOut;
+    }
+
+    public long framesDropped() {
+        return framesDropped;
+    }
+
+    public long badFrames() {
+        return badFrames;
+    }
+
+    public void close() {
+        if (conn >= 0) Libc.close(conn);
+        if (listenFd >= 0) Libc.close(listenFd);
+        conn = listenFd = -1;
+    }
+}

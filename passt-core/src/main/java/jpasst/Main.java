@@ -11,13 +11,10 @@ import jpasst.conf.HostNet;
 import jpasst.conf.Options;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Net;
-import jpasst.proto.Arp;
-import jpasst.proto.Dhcp;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
 import jpasst.tap.Tap;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -113,26 +110,12 @@ public final class Main {
             Log.error(e.getMessage());
             return 1;
         }
-        EventLoop loop = new EventLoop();
-        Dispatch[] dispatch = new Dispatch[1];
-        Tap tap = new Tap(c, loop, new Tap.Handler() {
-            @Override
-            public void frame(MemorySegment buf, long off, int len) {
-                dispatch[0].frame(buf, off, len);
-            }
-
-            @Override
-            public void guestGone() {
-                dispatch[0].guestGone();
-            }
-        });
-        TapFrames frames = new TapFrames(c, tap);
-        dispatch[0] = new Dispatch(c, new Arp(c, tap), new Dhcp(c, frames));
-        tap.onOneOffExit(loop::stop);
-
+        Passt p = new Passt(c);
+        Tap tap = p.tap;
+        EventLoop loop = p.loop;
         printConfig(c);
         try {
-            tap.start();
+            p.start();
         } catch (ConfException | jpasst.sys.SysException e) {
             Log.error(e.getMessage());
             return 1;
@@ -159,8 +142,8 @@ public final class Main {
             shutdown();
             loop.stop();
         });
-        loop.run();
-        tap.close();
+        p.run();
+        p.close();
         return 0;
     }
 

@@ -1,0 +1,64 @@
+package jpasst;
+
+import java.lang.foreign.MemorySegment;
+
+import jpasst.conf.Conf;
+import jpasst.loop.EventLoop;
+import jpasst.proto.Arp;
+import jpasst.proto.Dhcp;
+import jpasst.tap.Tap;
+import jpasst.tap.TapFrames;
+
+/**
+ * One daemon instance: the configuration, the event loop and everything the loop drives, wired
+ * together. {@link Main} builds one per process; tests build one in-process over real sockets and
+ * run its loop on a thread of their own.
+ */
+public final class Passt implements AutoCloseable {
+    public final Conf conf;
+    public final EventLoop loop;
+    public final Tap tap;
+    public final TapFrames frames;
+    public final Dispatch dispatch;
+    public final Dhcp dhcp;
+    public final Arp arp;
+
+    public Passt(Conf conf) {
+        this.conf = conf;
+        this.loop = new EventLoop();
+        Dispatch[] d = new Dispatch[1];
+        this.tap = new Tap(conf, loop, new Tap.Handler() {
+            @Override
+            public void frame(MemorySegment buf, long off, int len) {
+                d[0].frame(buf, off, len);
+            }
+
+            @Override
+            public void guestGone() {
+                d[0].guestGone();
+            }
+        });
+        this.frames = new TapFrames(conf, tap);
+        this.arp = new Arp(conf, tap);
+        this.dhcp = new Dhcp(conf, frames);
+        this.dispatch = new Dispatch(conf, arp, dhcp);
+        d[0] = dispatch;
+        tap.onOneOffExit(loop::stop);
+    }
+
+    /** Binds the guest-side socket (and, later, the forwarded ports). */
+    public void start() {
+        tap.start();
+    }
+
+    /** Runs the loop on the calling thread until {@link EventLoop#stop()}. */
+    public void run() {
+        loop.run();
+    }
+
+    @Override
+    public void close() {
+        tap.close();
+        loop.close();
+    }
+}

@@ -1,0 +1,115 @@
+package jpasst.packet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import org.junit.jupiter.api.Test;
+
+import jpasst.testutil.Frames;
+
+/** Each header flyweight reads what an independent encoder wrote, and writes what it reads. */
+class HeaderCodecTest {
+    private static MemorySegment seg(Arena a, byte[] b, int at) {
+        MemorySegment s = a.allocate(b.length + at + 8);
+        MemorySegment.copy(b, 0, s, ValueLayout.JAVA_BYTE, at, b.length);
+        return s;
+    }
+
+    @Test
+    void ethernetFieldsAtAnyOffset() {
+        byte[] f = Frames.eth(0x0102_0304_0506L, 0xa1a2_a3a4_a5a6L, 0x86dd, new byte[4]);
+        try (Arena a = Arena.ofConfined()) {
+            for (int at = 0; at < 4; at++) {
+                MemorySegment s = seg(a, f, at);
+                assertEquals(0x0102_0304_0506L, Eth.dst(s, at));
+                assertEquals(0xa1a2_a3a4_a5a6L, Eth.src(s, at));
+                assertEquals(Eth.TYPE_IPV6, Eth.type(s, at));
+            }
+        }
+    }
+
+    @Test
+    void ipv4AndUdpFieldsAndChecksums() {
+        int src = Frames.ip("192.0.2.2"), dst = Frames.ip("198.51.100.9");
+        byte[] p = Frames.udp4(src, 40000, dst, 53, new byte[] {1, 2, 3, 4, 5});
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = seg(a, p, 1);
+            assertEquals(4, Ip4.version(s, 1));
+            assertEquals(20, Ip4.headerLength(s, 1));
+            assertEquals(33, Ip4.totalLength(s, 1));
+            assertEquals(64, Ip4.ttl(s, 1));
+            assertEquals(17, Ip4.proto(s, 1));
+            assertEquals(src, Ip4.src(s, 1));
+            assertEquals(dst, Ip4.dst(s, 1));
+            assertTrue(Ip4.checksumOk(s, 1));
+            assertFalse(Ip4.isFragment(s, 1));
+            assertEquals(40000, Udp.srcPort(s, 21));
+            assertEquals(53, Udp.dstPort(s, 21));
+            assertEquals(13, Udp.length(s, 21));
+            assertTrue(Udp.checksumOk4(s, 21, 13, src, dst));
+            s.set(ValueLayout.JAVA_BYTE, 30, (byte) 9); // corrupt the payload
+            assertFalse(Udp.checksumOk4(s, 21, 13, src, dst));
+            s.set(ValueLayout.JAVA_BYTE, 9, (byte) 63); // and the TTL
+            assertFalse(Ip4.checksumOk(s, 1));
+        }
+    }
+
+    @Test
+    void writtenIpv4UdpDatagramEqualsIndependentEncoding() {
+        int src = Frames.ip("192.0.2.1"), dst = Frames.ip("192.0.2.2");
+        byte[] payload = "hello".getBytes();
+        byte[] expected = Frames.udp4(src, 67, dst, 68, payload);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(64);
+            MemorySegment.copy(payload, 0, s, ValueLayout.JAVA_BYTE, 28, payload.length);
+            Ip4.write(s, 0, 33, 1, 64, 17, src, dst);
+            Udp.write(s, 20, 67, 68, 13);
+            Udp.checksum4(s, 20, 13, src, dst);
+            byte[] got = s.asSlice(0, 33).toArray(ValueLayout.JAVA_BYTE);
+            assertEquals(java.util.HexFormat.of().formatHex(expected), java.util.HexFormat.of().formatHex(got));
+        }
+    }
+
+    @Test
+    void fragmentsAreRecognised() {
+        byte[] p = Frames.udp4(1, 2, 3, 4, new byte[8]);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = seg(a, p, 0);
+            Net.u16(s, 6, Ip4.FLAG_MF);
+            assertTrue(Ip4.isFragment(s, 0));
+            Net.u16(s, 6, 100);
+            assertTrue(Ip4.isFragment(s, 0));
+            Net.u16(s, 6, Ip4.FLAG_DF);
+            assertFalse(Ip4.isFragment(s, 0));
+        }
+    }
+
+    @Test
+    void arpRequestFields() {
+        byte[] f = Frames.arpRequest(0x5254_0012_3456L, Frames.ip("192.0.2.2"), Frames.ip("192.0.2.1"));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = seg(a, f, 0);
+            assertEquals(ArpHdr.HTYPE_ETHER, ArpHdr.htype(s, 14));
+            assertEquals(Eth.TYPE_IPV4, ArpHdr.ptype(s, 14));
+            assertEquals(ArpHdr.OP_REQUEST, ArpHdr.op(s, 14));
+            assertEquals(0x5254_0012_3456L, ArpHdr.sha(s, 14));
+            assertEquals(Frames.ip("192.0.2.2"), ArpHdr.spa(s, 14));
+            assertEquals(Frames.ip("192.0.2.1"), ArpHdr.tpa(s, 14));
+        }
+    }
+
+    @Test
+    void macAddressesParseAndPrint() {
+        assertEquals(0x9a559a559a55L, Net.parseMac("9a:55:9a:55:9a:55"));
+        assertEquals("9a:55:9a:55:9a:55", Net.macString(0x9a559a559a55L));
+        assertEquals("00:01:02:0a:0b:ff", Net.macString(Net.parseMac("0:1:2:a:b:ff")));
+        assertThrows(IllegalArgumentException.class, () -> Net.parseMac("9a:55:9a:55:9a"));
+        assertThrows(IllegalArgumentException.class, () -> Net.parseMac("9a:55:9a:55:9a:zz"));
+    }
+}

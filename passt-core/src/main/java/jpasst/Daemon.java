@@ -145,8 +145,7 @@ final class Daemon {
             Libc.close(fd);
             int devnull = Libc.open(a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
             if (devnull >= 0) {
-                Libc.dup2(devnull, 0);
-                Libc.dup2(devnull, 1);
+                Libc.dup2(devnull, 0); // standard output is already QuitSignal's pipe
                 if (!keepStderr) Libc.dup2(devnull, 2);
                 if (devnull > 2) Libc.close(devnull);
             }

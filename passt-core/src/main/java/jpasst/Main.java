@@ -114,6 +114,13 @@ public final class Main {
         Tap tap = p.tap;
         EventLoop loop = p.loop;
         printConfig(c);
+        // before the socket exists: whoever sees it listening may send SIGQUIT at once
+        onShutdown = () -> tap.flush();
+        QuitSignal.install(loop, () -> {
+            Log.info("Received SIGQUIT, exiting");
+            shutdown();
+            loop.stop();
+        });
         try {
             p.start();
         } catch (ConfException | jpasst.sys.SysException e) {
@@ -121,27 +128,21 @@ public final class Main {
             return 1;
         }
         if (tap.socketPath() != null) {
-            Log.info("UNIX domain socket bound at " + tap.socketPath());
+            Log.notice("UNIX domain socket bound at " + tap.socketPath());
         }
         if (c.pidFile != null && !writePidFile(c.pidFile)) return 1;
         if (tap.socketPath() != null) {
-            Log.info("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
-            Log.info("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+            Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+            Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
                     + tap.socketPath());
-            Log.info("or qrap, for earlier qemu versions:");
-            Log.info("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+            Log.notice("or qrap, for earlier qemu versions:");
+            Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
         }
         if (!Privileges.drop(c)) return 1;
         if (readyFd >= 0) {
             Daemon.ready(readyFd, c.stderrLog);
             if (!c.stderrLog) Log.detachStderr();
         }
-        onShutdown = () -> tap.flush();
-        QuitSignal.install(loop, () -> {
-            Log.info("Received SIGQUIT, exiting");
-            shutdown();
-            loop.stop();
-        });
         p.run();
         p.close();
         return 0;
@@ -170,9 +171,9 @@ public final class Main {
 
     private static void printConfig(Conf c) {
         if (c.v4 || c.v6) {
-            String ifs = c.v4 && c.v6 && c.ifname4 != null && !c.ifname4.equals(c.ifname6)
-                    ? c.ifname4 + "," + c.ifname6 : c.v4 ? c.ifname4 : c.ifname6;
-            Log.info("Outbound interface: " + ifs);
+            String ifs = (c.v4 ? c.ifname4 + " (IPv4)" : "") + (c.v4 && c.v6 ? ", " : "")
+                    + (c.v6 ? c.ifname6 + " (IPv6)" : "");
+            Log.info("Template interface: " + ifs);
         }
         Log.info("MAC:");
         Log.info("    host: " + Net.macString(c.ourMac));

@@ -9,8 +9,8 @@ import java.nio.charset.StandardCharsets;
 /**
  * Logging as passt does it: messages go to standard error until the daemon detaches, then to the
  * log file given with {@code -l} (or nowhere, as passt without a log file and syslog). {@code -q}
- * keeps only errors and warnings... as passt, {@code -d} adds debug lines, {@code --trace} adds
- * per-packet lines. Never a stack trace for an expected condition: callers pass the message.
+ * keeps errors, warnings and the socket path with the QEMU hint (as passt), {@code -d} adds debug
+ * lines, {@code --trace} adds per-packet lines. Never a stack trace for an expected condition: callers pass the message.
  *
  * Each level check is a plain int compare, so a disabled debug line costs nothing but the
  * caller's argument evaluation; hot-path callers guard with {@link #debugEnabled()}.
@@ -59,6 +59,11 @@ public final class Log {
     }
 
     public static void warn(String msg) {
+        emit(WARN, msg);
+    }
+
+    /** What passt prints even with -q: where the socket is and how to start QEMU. */
+    public static void notice(String msg) {
         emit(WARN, msg);
     }
 

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import jpasst.conf.Conf;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
+import jpasst.packet.Ip6;
 import jpasst.packet.Udp;
 import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
@@ -20,18 +21,27 @@ import jpasst.util.Log;
  * Hot path: no allocation.
  */
 public final class Dispatch implements Tap.Handler {
-    /** The flow layer's entry points, one per transport. */
+    /**
+     * The flow layer's entry point: a TCP, UDP or ICMP/ICMPv6 packet from the guest, addresses as
+     * {@link jpasst.flow.Inany} pairs, {@code l4} the transport header's offset in {@code s}.
+     */
     public interface L4 {
-        /** An IPv4 packet of protocol {@code proto}; {@code l4} is the transport header's offset. */
-        void ip4(MemorySegment s, long frame, long l4, int l4Len, int src, int dst, int proto);
+        void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
+                    long srcHi, long srcLo, long dstHi, long dstLo, int proto);
 
         void guestGone();
+    }
+
+    /** IPv6 services terminated here (NDP, DHCPv6): true if the packet was theirs. */
+    public interface Local6 {
+        boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto);
     }
 
     private final Conf conf;
     private final Arp arp;
     private final Dhcp dhcp;
     private L4 l4;
+    private Local6 local6;
     private long dropped;
 
     public Dispatch(Conf conf, Arp arp, Dhcp dhcp) {
@@ -42,6 +52,10 @@ public final class Dispatch implements Tap.Handler {
 
     public void l4(L4 l4) {
         this.l4 = l4;
+    }
+
+    public void local6(Local6 local6) {
+        this.local6 = local6;
     }
 
     @Override
@@ -56,6 +70,7 @@ public final class Dispatch implements Tap.Handler {
                 if (conf.v4) arp.handle(s, off, len);
             }
             case Eth.TYPE_IPV4 -> ip4(s, off, len);
+            case Eth.TYPE_IPV6 -> ip6(s, off, len);
             default -> drop("unhandled EtherType");
         }
     }
@@ -101,8 +116,53 @@ public final class Dispatch implements Tap.Handler {
             if (dhcp.handle(s, off, l4off, ulen)) return;
             if (!conf.noDhcp) return;
         }
-        if (l4 != null) l4.ip4(s, off, l4off, l4len, srcAddr, dstAddr, proto);
-        else drop("no handler for IPv4 protocol");
+        if (l4 != null) {
+            l4.packet(s, off, l4off, l4len, false, 0, jpasst.flow.Inany.lo4(srcAddr),
+                    0, jpasst.flow.Inany.lo4(dstAddr), proto);
+        } else {
+            drop("no handler for IPv4 protocol");
+        }
+    }
+
+    private void ip6(MemorySegment s, long off, int len) {
+        if (!conf.v6) {
+            drop("IPv6 disabled");
+            return;
+        }
+        long ip = off + Eth.LEN;
+        int avail = len - Eth.LEN;
+        if (avail < Ip6.LEN || Ip6.version(s, ip) != 6) {
+            drop("short or non-IPv6 header");
+            return;
+        }
+        int plen = Ip6.payloadLength(s, ip);
+        if (plen > avail - Ip6.LEN) {
+            drop("bad IPv6 payload length");
+            return;
+        }
+        long ul = Ip6.upperLayer(s, ip, Ip6.LEN + plen);
+        if (ul < 0) {
+            drop("truncated IPv6 extension header");
+            return;
+        }
+        int proto = (int) (ul >>> 32);
+        int hl = (int) ul;
+        long srcHi = Ip6.srcHi(s, ip), srcLo = Ip6.srcLo(s, ip);
+        if (Ip6.isLinkLocal(srcHi)) {
+            conf.addr6LlSeenHi = srcHi;
+            conf.addr6LlSeenLo = srcLo;
+        } else if (!Ip6.isUnspecified(srcHi, srcLo) && !Ip6.isMulticast(srcHi)) {
+            conf.addr6SeenHi = srcHi;
+            conf.addr6SeenLo = srcLo;
+        }
+        long l4off = ip + hl;
+        int l4len = Ip6.LEN + plen - hl;
+        if (local6 != null && local6.handle(s, off, ip, l4off, l4len, proto)) return;
+        if (l4 != null) {
+            l4.packet(s, off, l4off, l4len, true, srcHi, srcLo, Ip6.dstHi(s, ip), Ip6.dstLo(s, ip), proto);
+        } else {
+            drop("no handler for IPv6 protocol");
+        }
     }
 
     @Override

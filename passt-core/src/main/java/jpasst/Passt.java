@@ -22,6 +22,7 @@ public final class Passt implements AutoCloseable {
     public final Dispatch dispatch;
     public final Dhcp dhcp;
     public final Arp arp;
+    public final jpasst.flow.Flows flows;
 
     public Passt(Conf conf) {
         this.conf = conf;
@@ -43,6 +44,8 @@ public final class Passt implements AutoCloseable {
         this.dhcp = new Dhcp(conf, frames);
         this.dispatch = new Dispatch(conf, arp, dhcp);
         d[0] = dispatch;
+        this.flows = new jpasst.flow.Flows(conf);
+        dispatch.l4(flows);
         tap.onOneOffExit(loop::stop);
     }
 

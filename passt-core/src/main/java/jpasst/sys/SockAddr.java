@@ -64,6 +64,25 @@ public final class SockAddr {
         return IN6_SIZE;
     }
 
+    /**
+     * Fills a sockaddr_in or sockaddr_in6 for an address in the {@code jpasst.flow.Inany} form
+     * (IPv4-mapped means IPv4); returns its length.
+     */
+    public static int inany(MemorySegment sa, long hi, long lo, int port) {
+        if (hi == 0 && (lo >>> 32) == 0xffff) return in4(sa, (int) lo, port);
+        return in6(sa, hi, lo, port, 0);
+    }
+
+    /** High half of the address in a sockaddr_in/in6, in the Inany form. */
+    public static long inanyHi(MemorySegment sa) {
+        return family(sa) == Libc.AF_INET ? 0 : addr6Hi(sa);
+    }
+
+    /** Low half of the address in a sockaddr_in/in6, in the Inany form. */
+    public static long inanyLo(MemorySegment sa) {
+        return family(sa) == Libc.AF_INET ? (0xffffL << 32) | (addr4(sa) & 0xffffffffL) : addr6Lo(sa);
+    }
+
     public static int family(MemorySegment sa) {
         return sa.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0);
     }

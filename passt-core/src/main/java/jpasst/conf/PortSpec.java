@@ -1,6 +1,8 @@
 package jpasst.conf;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -277,8 +279,9 @@ public final class PortSpec {
      */
     public static int[] ephemeralRange() {
         String content;
-        try {
-            content = Files.readString(Path.of(PORT_RANGE_SYSCTL));
+        // not Files.readString(): sized by the file's attributes, it stops short on a sysctl
+        try (InputStream in = Files.newInputStream(Path.of(PORT_RANGE_SYSCTL))) {
+            content = new String(in.readAllBytes(), StandardCharsets.US_ASCII);
         } catch (IOException | RuntimeException e) {
             Log.warn("Unable to open " + PORT_RANGE_SYSCTL + ": " + e.getMessage());
             return new int[] {EPHEMERAL_MIN_DEFAULT, EPHEMERAL_MAX_DEFAULT};

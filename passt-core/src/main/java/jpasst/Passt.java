@@ -23,6 +23,8 @@ public final class Passt implements AutoCloseable {
     public final Dhcp dhcp;
     public final Arp arp;
     public final jpasst.flow.Flows flows;
+    public final jpasst.flow.Udp udp;
+    public final jpasst.flow.Icmp icmp;
 
     public Passt(Conf conf) {
         this.conf = conf;
@@ -46,12 +48,18 @@ public final class Passt implements AutoCloseable {
         d[0] = dispatch;
         this.flows = new jpasst.flow.Flows(conf);
         dispatch.l4(flows);
+        this.udp = new jpasst.flow.Udp(conf, loop, frames, flows);
+        flows.udp(udp);
+        this.icmp = new jpasst.flow.Icmp(conf, loop, frames, flows);
+        flows.icmp(icmp);
+        flows.icmp6(icmp);
         tap.onOneOffExit(loop::stop);
     }
 
     /** Binds the guest-side socket (and, later, the forwarded ports). */
     public void start() {
         tap.start();
+        udp.listen();
     }
 
     /** Runs the loop on the calling thread until {@link EventLoop#stop()}. */
@@ -61,6 +69,8 @@ public final class Passt implements AutoCloseable {
 
     @Override
     public void close() {
+        udp.close();
+        icmp.close();
         tap.close();
         loop.close();
     }

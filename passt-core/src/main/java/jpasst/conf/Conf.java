@@ -79,6 +79,12 @@ public final class Conf {
     public List<String> tcpSpecs = new ArrayList<>();
     public List<String> udpSpecs = new ArrayList<>();
 
+    // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
+    public int udpTimeoutSeconds = 180;
+    public int icmpTimeoutSeconds = 60;
+    /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
+    public long dnsHost6Hi, dnsHost6Lo;
+
     /** Whether the IPv4 address {@code a} is the gateway's, to be mapped to the host's loopback. */
     public boolean isGateway4(int a) {
         return !noMapGw && a == gw4 && gw4 != 0;

@@ -77,6 +77,9 @@ public final class Options {
             new Opt("map-host-loopback", '\0', Arg.REQUIRED),
             new Opt("map-guest-addr", '\0', Arg.REQUIRED),
             new Opt("vhost-user", '\0', Arg.NONE),
+            // jpasst only, for tests and debugging
+            new Opt("udp-timeout", '\0', Arg.REQUIRED),
+            new Opt("icmp-timeout", '\0', Arg.REQUIRED),
             // pasta only: known so that the error says so
             new Opt("tcp-ns", 'T', Arg.REQUIRED),
             new Opt("udp-ns", 'U', Arg.REQUIRED),
@@ -214,6 +217,8 @@ public final class Options {
                     case "udp-ports" -> c.udpSpecs.add(v);
                     case "runas" -> c.runAs = v;
                     case "freebind" -> c.freebind = true;
+                    case "udp-timeout" -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
+                    case "icmp-timeout" -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
                     case "map-host-loopback", "map-guest-addr" -> throw new ConfException(
                             "--" + name + " is not supported yet by jpasst");
                     case "vhost-user" -> throw new ConfException(
@@ -392,8 +397,13 @@ public final class Options {
     }
 
     private static void dnsHost(Conf c, String v) {
-        if (v.contains(":")) parseIp6(v);
-        else c.dnsHost4 = parseIp4(v);
+        if (v.contains(":")) {
+            long[] a = parseIp6(v);
+            c.dnsHost6Hi = a[0];
+            c.dnsHost6Lo = a[1];
+        } else {
+            c.dnsHost4 = parseIp4(v);
+        }
     }
 
     private static void dnsServer(Conf c, String v) {
@@ -506,6 +516,12 @@ public final class Options {
                   -u, --udp-ports SPEC	UDP port forwarding to guest
                     SPEC is as described for TCP above
                     default: none
+
+                jpasst only, for tests and debugging:
+                  --udp-timeout SECONDS	Idle time before a UDP flow closes
+                    default: 180
+                  --icmp-timeout SECONDS	Idle time before an echo flow closes
+                    default: 60
                 """;
     }
 }

@@ -113,4 +113,83 @@ public final class Frames {
         return Integer.parseInt(p[0]) << 24 | Integer.parseInt(p[1]) << 16 | Integer.parseInt(p[2]) << 8
                 | Integer.parseInt(p[3]);
     }
+
+    // ---- UDP over IPv6, ICMP and ICMPv6 echo, and reading frames back (flow tests) ----
+
+    /** passt's default MAC, the source of every frame the daemon sends. */
+    public static final long OUR_MAC = 0x9a559a559a55L;
+
+    /** An IPv4 frame from the guest to the daemon's MAC. */
+    public static byte[] frame4(byte[] ip) {
+        return eth(OUR_MAC, GUEST_MAC, 0x0800, ip);
+    }
+
+    /** An IPv6 frame from the guest to the daemon's MAC. */
+    public static byte[] frame6(byte[] ip) {
+        return eth(OUR_MAC, GUEST_MAC, 0x86dd, ip);
+    }
+
+    public static byte[] ip6(int proto, byte[] src, byte[] dst, byte[] l4) {
+        ByteBuffer b = ByteBuffer.allocate(40 + l4.length);
+        b.putInt(0x6000_0000).putShort((short) l4.length).put((byte) proto).put((byte) 64)
+                .put(src).put(dst).put(l4);
+        return b.array();
+    }
+
+    /** Sum of the IPv6 pseudo-header (RFC 8200 8.1), not folded. */
+    public static long pseudo6(byte[] src, byte[] dst, int proto, int len) {
+        long acc = 0;
+        for (int i = 0; i < 16; i += 2) {
+            acc += (src[i] & 0xff) << 8 | (src[i + 1] & 0xff);
+            acc += (dst[i] & 0xff) << 8 | (dst[i + 1] & 0xff);
+        }
+        return acc + proto + len;
+    }
+
+    public static long pseudo4(int src, int dst, int proto, int len) {
+        return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + len;
+    }
+
+    public static byte[] udpHeader(int sport, int dport, byte[] payload, long pseudo) {
+        ByteBuffer u = ByteBuffer.allocate(8 + payload.length);
+        u.putShort((short) sport).putShort((short) dport).putShort((short) (8 + payload.length))
+                .putShort((short) 0).put(payload);
+        int c = checksum(u.array(), 0, u.capacity(), pseudo);
+        u.putShort(6, (short) (c == 0 ? 0xffff : c));
+        return u.array();
+    }
+
+    public static byte[] udp6(byte[] src, int sport, byte[] dst, int dport, byte[] payload) {
+        return ip6(17, src, dst, udpHeader(sport, dport, payload, pseudo6(src, dst, 17, 8 + payload.length)));
+    }
+
+    /** An ICMP echo request (type 8) with a correct checksum, in an IPv4 packet. */
+    public static byte[] icmp4Echo(int src, int dst, int id, int seq, byte[] payload) {
+        return ip4(1, src, dst, echo(8, id, seq, payload, 0));
+    }
+
+    /** An ICMPv6 echo request (type 128) with a correct checksum, in an IPv6 packet. */
+    public static byte[] icmp6Echo(byte[] src, byte[] dst, int id, int seq, byte[] payload) {
+        return ip6(58, src, dst, echo(128, id, seq, payload, pseudo6(src, dst, 58, 8 + payload.length)));
+    }
+
+    public static byte[] echo(int type, int id, int seq, byte[] payload, long pseudo) {
+        ByteBuffer b = ByteBuffer.allocate(8 + payload.length);
+        b.put((byte) type).put((byte) 0).putShort((short) 0).putShort((short) id).putShort((short) seq).put(payload);
+        b.putShort(2, (short) checksum(b.array(), 0, b.capacity(), pseudo));
+        return b.array();
+    }
+
+    /** 16 bytes of an IPv6 literal. */
+    public static byte[] ip6(String literal) {
+        try {
+            return java.net.InetAddress.getByName(literal).getAddress();
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException(literal, e);
+        }
+    }
+
+    public static byte[] slice(byte[] f, int off, int len) {
+        return java.util.Arrays.copyOfRange(f, off, off + len);
+    }
 }

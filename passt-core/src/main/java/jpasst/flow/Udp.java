@@ -1,0 +1,671 @@
+package jpasst.flow;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+
+import jpasst.conf.Conf;
+import jpasst.conf.ConfException;
+import jpasst.conf.PortSpec;
+import jpasst.loop.EventLoop;
+import jpasst.loop.Refs;
+import jpasst.packet.Checksum;
+import jpasst.packet.Ip4;
+import jpasst.packet.Ip6;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+import jpasst.tap.TapFrames;
+import jpasst.util.Log;
+
+/**
+ * UDP both ways, as passt's udp.c: every guest "flow" (source address and port to destination
+ * address and port) is one host UDP socket, and datagrams are copied between the two sides one
+ * for one, without any state beyond the flow itself.
+ *
+ * <p><b>Outbound</b> (the guest starts it): the first datagram of a new 4-tuple opens a socket,
+ * bound where possible to the guest's own source port (as passt, so the peer sees the port the
+ * guest chose; SO_REUSEADDR lets several flows share it, and when the port is taken the kernel
+ * picks one), and connected to the destination the guest named. The only translations: the
+ * gateway's address stands for the host, so it becomes loopback ({@link Flows#hostLo}); and with
+ * {@code --dns-forward ADDR}, a query to ADDR port 53 goes to the host's first resolver (when
+ * the host's resolver is a loopback one, passt forwards queries sent to the gateway the same
+ * way, since the guest was handed the gateway as its DNS server). Replies arrive on the connected
+ * socket, so they can only come from that peer: each becomes a frame from the address and port
+ * the guest originally sent to, whatever the host side really was.
+ *
+ * <p><b>Inbound</b> ({@code -u SPEC}): listening sockets on the forwarded host ports. A datagram
+ * from a new sender opens a flow keyed by (listener, sender address, sender port) and goes to
+ * the guest's address at the target port, from the sender's address, where the host's loopback
+ * and the host's own address appear as the gateway (the guest has the host's address itself).
+ * The guest's replies to that address and port go back out of the listening socket with
+ * {@code sendto()} to the original sender. No socket per inbound flow.
+ *
+ * <p>passt's rule that UDP ports follow TCP's {@code -t} when {@code -u} is absent applies to
+ * pasta's "auto" mode only: passt itself (checked with the reference binary) listens on UDP ports
+ * only when {@code -u} asks, and so does jpasst.
+ *
+ * <p><b>Expiry</b>: a flow idle (no datagram either way) for {@link Conf#udpTimeoutSeconds}
+ * (passt's 180 s) is closed, socket and all; the scan runs about once a second while flows exist.
+ * When the guest goes away every flow is closed; the listening sockets stay.
+ *
+ * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame in the tap's
+ * output buffer (room reserved for the largest: 65507 bytes over IPv4, 65527 over IPv6), and the
+ * frame is committed with the real length, so nothing is copied. Guest to host, the payload is
+ * sent from where it lies in the tap's input buffer. IPv4 fragments are not reassembled (nor are
+ * they by passt): the guest's path MTU (65520) bounds what it can send in one piece.
+ *
+ * <p>Everything wrong with a datagram from the guest (short header, bad length, bad checksum,
+ * port 0, multicast or broadcast destination) drops it quietly (trace level); nothing throws.
+ *
+ * Hot path: no allocation. Flow state lives in primitive arrays indexed by flow number; the flow
+ * lookup is a {@link FlowTable}; sockets' epoll references carry (fd, flow index).
+ */
+public final class Udp implements Flows.Proto {
+    /** Flows at most (outbound and inbound together). */
+    public static final int MAX_FLOWS = 16384;
+    /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
+    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - jpasst.packet.Udp.LEN,
+            MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
+    /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
+    static final int BATCH = 64;
+    static final int OUTBOUND = 1, INBOUND = 2;
+    private static final long TICK_NANOS = 1_000_000_000L;
+    private static final long INBOUND_TAG = 1L << 40;
+    private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
+
+    private final Conf conf;
+    private final EventLoop loop;
+    private final TapFrames frames;
+    private final Flows flows;
+    private final long timeoutNanos;
+    private final FlowTable table = new FlowTable(256, 2 * MAX_FLOWS);
+
+    // per flow
+    private final int[] kind = new int[MAX_FLOWS];        // 0: free
+    private final int[] fd = new int[MAX_FLOWS];          // OUTBOUND: its own socket; INBOUND: -1
+    private final int[] listener = new int[MAX_FLOWS];    // INBOUND: listener index
+    private final boolean[] v6 = new boolean[MAX_FLOWS];  // guest-side family
+    private final long[] gHi = new long[MAX_FLOWS], gLo = new long[MAX_FLOWS];  // guest's address
+    private final int[] gPort = new int[MAX_FLOWS];
+    private final long[] rHi = new long[MAX_FLOWS], rLo = new long[MAX_FLOWS];  // peer, as the guest sees it
+    private final int[] rPort = new int[MAX_FLOWS];
+    private final long[] hHi = new long[MAX_FLOWS], hLo = new long[MAX_FLOWS];  // peer, on the host side
+    private final int[] hPort = new int[MAX_FLOWS];
+    private final boolean[] guestKey = new boolean[MAX_FLOWS]; // owns its guest-side table entry
+    private final long[] last = new long[MAX_FLOWS];
+    private final int[] free = new int[MAX_FLOWS];
+    private int freeTop, active, highWater;
+
+    // listening sockets (-u), set up once
+    private int[] lfd = new int[0], lport = new int[0], ltarget = new int[0];
+    private boolean[] lv6 = new boolean[0];
+    private int listeners;
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
+    private final MemorySegment saLen = arena.allocate(8, 8);
+    private final MemorySegment intOpt = arena.allocate(4, 4);
+    private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
+
+    private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
+
+    public Udp(Conf conf, EventLoop loop, TapFrames frames, Flows flows) {
+        this.conf = conf;
+        this.loop = loop;
+        this.frames = frames;
+        this.flows = flows;
+        this.timeoutNanos = conf.udpTimeoutSeconds * 1_000_000_000L;
+        for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
+        freeTop = MAX_FLOWS;
+        Arrays.fill(fd, -1);
+        loop.handler(Refs.UDP, this::onFlowSocket);
+        loop.handler(Refs.UDP_LISTEN, this::onListener);
+        loop.onTick(this::tick);
+    }
+
+    // ---- guest → host ----
+
+    @Override
+    public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
+                       long srcHi, long srcLo, long dstHi, long dstLo) {
+        if (l4Len < jpasst.packet.Udp.LEN) {
+            drop("short UDP header");
+            return;
+        }
+        int ulen = jpasst.packet.Udp.length(s, l4);
+        if (ulen < jpasst.packet.Udp.LEN || ulen > l4Len) {
+            drop("bad UDP length");
+            return;
+        }
+        if (!checksumOk(s, l4, ulen, isV6, srcHi, srcLo, dstHi, dstLo)) {
+            drop("bad UDP checksum");
+            return;
+        }
+        int sport = jpasst.packet.Udp.srcPort(s, l4), dport = jpasst.packet.Udp.dstPort(s, l4);
+        if (dport == 0) {
+            drop("UDP to port 0");
+            return;
+        }
+        int f = table.get(srcHi, srcLo, dstHi, dstLo, meta(sport, dport));
+        if (f < 0) {
+            if (!unicast(dstHi, dstLo)) {
+                drop("UDP to a multicast, broadcast or unspecified address");
+                return;
+            }
+            f = openOutbound(isV6, srcHi, srcLo, sport, dstHi, dstLo, dport);
+            if (f < 0) return;
+        }
+        last[f] = loop.now();
+        long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
+        int plen = ulen - jpasst.packet.Udp.LEN;
+        long n;
+        if (kind[f] == OUTBOUND) {
+            n = Libc.send(fd[f], payload, plen, SEND_FLAGS);
+        } else {
+            int len = SockAddr.inany(sa, hHi[f], hLo[f], hPort[f]);
+            n = Libc.sendto(lfd[listener[f]], payload, plen, SEND_FLAGS, sa, len);
+        }
+        if (n < 0) {
+            sendErrors++;
+            if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": send: " + Errno.text((int) n));
+            return;
+        }
+        toHost++;
+    }
+
+    private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
+                                      long srcHi, long srcLo, long dstHi, long dstLo) {
+        int c = jpasst.packet.Udp.checksum(s, l4);
+        if (!isV6) {
+            return jpasst.packet.Udp.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
+        }
+        if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
+        return Checksum.fold(Checksum.sum(s, l4, ulen,
+                Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, ulen))) == 0xffff;
+    }
+
+    private static boolean unicast(long hi, long lo) {
+        if (Inany.isV4(hi, lo)) {
+            int a = Inany.v4(lo);
+            return a != 0 && a != Ip4.BROADCAST && !Ip4.isMulticast(a);
+        }
+        return !Ip6.isMulticast(hi) && !Ip6.isUnspecified(hi, lo);
+    }
+
+    private static long meta(int guestPort, int peerPort) {
+        return (long) guestPort << 16 | peerPort;
+    }
+
+    /** Opens a connected socket for a new guest flow; returns the flow index or -1. */
+    private int openOutbound(boolean isV6, long srcHi, long srcLo, int sport,
+                             long dstHi, long dstLo, int dport) {
+        long tHi = flows.hostHi(dstHi, dstLo), tLo = flows.hostLo(dstHi, dstLo);
+        if (dport == 53 && dnsForwarded(dstHi, dstLo)) {
+            if (Inany.isV4(dstHi, dstLo)) {
+                tHi = 0;
+                tLo = Inany.lo4(conf.dnsHost4);
+            } else {
+                tHi = dnsHost6Hi();
+                tLo = dnsHost6Lo();
+            }
+        }
+        if (freeTop == 0) {
+            openFailures++;
+            if (Log.debugEnabled()) Log.debug("UDP: flow table full, datagram dropped");
+            return -1;
+        }
+        boolean hostV4 = Inany.isV4(tHi, tLo);
+        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
+                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        if (sock < 0) {
+            openFailures++;
+            if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
+            return -1;
+        }
+        setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
+        if (!hostV4) setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        bindOutbound(sock, hostV4, sport);
+        int len = SockAddr.inany(sa, tHi, tLo, dport);
+        int r = Libc.connect(sock, sa, len);
+        if (r < 0) {
+            openFailures++;
+            if (Log.debugEnabled()) {
+                Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
+            }
+            Libc.close(sock);
+            return -1;
+        }
+        int f = alloc();
+        kind[f] = OUTBOUND;
+        fd[f] = sock;
+        v6[f] = isV6;
+        gHi[f] = srcHi;
+        gLo[f] = srcLo;
+        gPort[f] = sport;
+        rHi[f] = dstHi;
+        rLo[f] = dstLo;
+        rPort[f] = dport;
+        hHi[f] = tHi;
+        hLo[f] = tLo;
+        hPort[f] = dport;
+        if (!table.put(srcHi, srcLo, dstHi, dstLo, meta(sport, dport), f)) {
+            release(f);
+            Libc.close(sock);
+            openFailures++;
+            return -1;
+        }
+        guestKey[f] = true;
+        r = loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP, ref(sock, f)));
+        if (r < 0) {
+            openFailures++;
+            close(f);
+            return -1;
+        }
+        started(f);
+        if (Log.debugEnabled()) {
+            Log.debug("UDP flow " + f + ": " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "
+                    + Inany.toString(dstHi, dstLo) + ":" + dport + " (host side "
+                    + Inany.toString(tHi, tLo) + ":" + dport + ", socket " + sock + ")");
+        }
+        return f;
+    }
+
+    /** The guest's source port on the host too when it is free (or shareable), as passt. */
+    private void bindOutbound(int sock, boolean hostV4, int sport) {
+        int len;
+        if (hostV4) {
+            len = SockAddr.in4(sa, conf.outbound4, sport);
+        } else {
+            len = SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, sport, 0);
+        }
+        if (sport != 0 && Libc.bind(sock, sa, len) == 0) return;
+        if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
+            len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
+                    : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
+            Libc.bind(sock, sa, len);
+        }
+    }
+
+    /** Whether a query to this address, port 53, goes to the host's resolver (--dns-forward). */
+    boolean dnsForwarded(long hi, long lo) {
+        if (Inany.isV4(hi, lo)) {
+            if (conf.dnsHost4 == 0) return false;
+            int a = Inany.v4(lo);
+            if (conf.dnsMatch4 != 0) return a == conf.dnsMatch4;
+            // passt: a loopback resolver is handed out as the gateway, and queries to it forwarded
+            return Ip4.isLoopback(conf.dnsHost4) && !conf.noMapGw && conf.gw4 != 0 && a == conf.gw4;
+        }
+        if ((conf.dnsMatch6Hi | conf.dnsMatch6Lo) == 0) return false;
+        return hi == conf.dnsMatch6Hi && lo == conf.dnsMatch6Lo && (dnsHost6Hi() | dnsHost6Lo()) != 0;
+    }
+
+    private long dnsHost6Hi() {
+        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Hi;
+        return conf.dns6.length >= 2 ? flows.hostHi(conf.dns6[0], conf.dns6[1]) : 0;
+    }
+
+    private long dnsHost6Lo() {
+        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Lo;
+        return conf.dns6.length >= 2 ? flows.hostLo(conf.dns6[0], conf.dns6[1]) : 0;
+    }
+
+    // ---- host → guest ----
+
+    private static long ref(int sock, int index) {
+        return (long) sock << 24 | index;
+    }
+
+    private void onFlowSocket(long ref, int events) {
+        long v = EventLoop.value(ref);
+        int f = (int) (v & 0xffffff), sock = (int) (v >>> 24);
+        if (f >= MAX_FLOWS || kind[f] != OUTBOUND || fd[f] != sock) return; // closed meanwhile
+        boolean isV6 = v6[f];
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        for (int i = 0; i < BATCH; i++) {
+            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
+            if (frame < 0) {
+                // no guest or no room: the datagram is lost either way, as with passt's full queues
+                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                dropped++;
+                continue;
+            }
+            long payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
+            long n = Libc.recv(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT);
+            if (n < 0) {
+                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
+                // an ICMP error for an earlier datagram (refused, unreachable): nothing to deliver
+                if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text((int) n));
+                continue;
+            }
+            last[f] = loop.now();
+            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
+            toGuest++;
+        }
+    }
+
+    private void onListener(long ref, int events) {
+        int li = (int) EventLoop.value(ref);
+        if (li >= listeners) return;
+        int sock = lfd[li];
+        boolean isV6 = lv6[li];
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        for (int i = 0; i < BATCH; i++) {
+            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
+            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+            long n;
+            long payload = 0;
+            if (frame < 0) {
+                n = Libc.recvfrom(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT, sa, saLen);
+            } else {
+                payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
+                n = Libc.recvfrom(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT, sa, saLen);
+            }
+            if (n < 0) {
+                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
+                continue;
+            }
+            if (frame < 0) {
+                dropped++;
+                continue;
+            }
+            long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
+            int sPort = SockAddr.port(sa);
+            int f = table.get(sHi, sLo, 0, li, INBOUND_TAG | sPort);
+            if (f < 0) {
+                f = openInbound(li, sHi, sLo, sPort);
+                if (f < 0) {
+                    dropped++;
+                    continue; // the frame was reserved, never committed: nothing to undo
+                }
+            }
+            last[f] = loop.now();
+            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
+            toGuest++;
+        }
+    }
+
+    /** A new sender on a forwarded port: the flow the guest's replies will find. */
+    private int openInbound(int li, long sHi, long sLo, int sPort) {
+        boolean isV6 = lv6[li];
+        if (isV6 ? !conf.v6 : !conf.v4) return -1;
+        if (freeTop == 0) {
+            openFailures++;
+            if (Log.debugEnabled()) Log.debug("UDP: flow table full, datagram dropped");
+            return -1;
+        }
+        long guestHi = flows.guestAddrHi(isV6), guestLo = flows.guestAddrLo(isV6);
+        if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
+        long peerHi, peerLo;
+        if (sHi == guestHi && sLo == guestLo) {
+            // the host's own address is the guest's: it can only appear as the gateway
+            peerHi = flows.guestHi(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
+            peerLo = flows.guestLo(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
+        } else {
+            peerHi = flows.guestHi(sHi, sLo);
+            peerLo = flows.guestLo(sHi, sLo);
+        }
+        int target = ltarget[li];
+        int f = alloc();
+        kind[f] = INBOUND;
+        fd[f] = -1;
+        listener[f] = li;
+        v6[f] = isV6;
+        gHi[f] = guestHi;
+        gLo[f] = guestLo;
+        gPort[f] = target;
+        rHi[f] = peerHi;
+        rLo[f] = peerLo;
+        rPort[f] = sPort;
+        hHi[f] = sHi;
+        hLo[f] = sLo;
+        hPort[f] = sPort;
+        if (!table.put(sHi, sLo, 0, li, INBOUND_TAG | sPort, f)) {
+            release(f);
+            openFailures++;
+            return -1;
+        }
+        long m = meta(target, sPort);
+        if (table.get(guestHi, guestLo, peerHi, peerLo, m) < 0) {
+            // (if the guest already has a flow on this 4-tuple, its replies keep going there)
+            guestKey[f] = table.put(guestHi, guestLo, peerHi, peerLo, m, f);
+        }
+        started(f);
+        if (Log.debugEnabled()) {
+            Log.debug("UDP flow " + f + ": " + Inany.toString(sHi, sLo) + ":" + sPort + " -> port "
+                    + lport[li] + " -> guest " + Inany.toString(guestHi, guestLo) + ":" + target
+                    + " from " + Inany.toString(peerHi, peerLo));
+        }
+        return f;
+    }
+
+    // ---- flow bookkeeping ----
+
+    private int alloc() {
+        int f = free[--freeTop];
+        if (f + 1 > highWater) highWater = f + 1;
+        return f;
+    }
+
+    private void release(int f) {
+        kind[f] = 0;
+        fd[f] = -1;
+        guestKey[f] = false;
+        free[freeTop++] = f;
+    }
+
+    private void started(int f) {
+        active++;
+        opened++;
+        last[f] = loop.now();
+        loop.wakeAt(loop.now() + TICK_NANOS);
+    }
+
+    private void close(int f) {
+        if (kind[f] == 0) return;
+        if (guestKey[f]) {
+            long m = meta(gPort[f], rPort[f]);
+            if (table.get(gHi[f], gLo[f], rHi[f], rLo[f], m) == f) {
+                table.remove(gHi[f], gLo[f], rHi[f], rLo[f], m);
+            }
+        }
+        if (kind[f] == OUTBOUND) {
+            loop.remove(fd[f]);
+            Libc.close(fd[f]);
+        } else {
+            table.remove(hHi[f], hLo[f], 0, listener[f], INBOUND_TAG | hPort[f]);
+        }
+        release(f);
+        active--;
+    }
+
+    private void tick(long now) {
+        if (active == 0) return;
+        for (int f = 0; f < highWater; f++) {
+            if (kind[f] != 0 && now - last[f] > timeoutNanos) {
+                if (Log.debugEnabled()) Log.debug("UDP flow " + f + ": idle, closed");
+                close(f);
+                expired++;
+            }
+        }
+        if (active == 0) {
+            highWater = 0;
+            // lowest indices first again, so the scan stays short
+            for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
+            freeTop = MAX_FLOWS;
+        } else {
+            loop.wakeAt(now + TICK_NANOS);
+        }
+    }
+
+    @Override
+    public void guestGone() {
+        for (int f = 0; f < highWater; f++) close(f);
+    }
+
+    // ---- listening sockets (-u) ----
+
+    /**
+     * Binds the forwarded UDP ports of {@code -u} (before the daemon says it is ready, as passt).
+     * Every port named explicitly must be bound in at least one address family, or this throws
+     * {@link ConfException} with passt's message; with {@code all} or exclusions only, ports that
+     * cannot be bound are skipped as passt does, and only none at all is an error.
+     */
+    public void listen() {
+        if (conf.noUdp || conf.udpSpecs.isEmpty()) return;
+        PortSpec.Forward fwd = PortSpec.parse(conf.udpSpecs);
+        if (fwd.isNone() || fwd.count() == 0) return;
+        String specs = String.join(" ", conf.udpSpecs);
+        // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
+        boolean lenient = fwd.isAll() || fwd.count() > 1024;
+        boolean any = false;
+        for (int p = fwd.nextForwarded(0); p >= 0; p = fwd.nextForwarded(p + 1)) {
+            PortSpec.Bind b = fwd.bindOf(p);
+            int target = fwd.targetOf(p);
+            int err = 0;
+            boolean bound = false;
+            if (conf.v4 && (b.anyAddress() || b.family() == 4)) {
+                int r = listenOne(false, b, p, target);
+                if (r >= 0) bound = true;
+                else err = r;
+            }
+            if (conf.v6 && (b.anyAddress() || b.family() == 6)) {
+                int r = listenOne(true, b, p, target);
+                if (r >= 0) bound = true;
+                else if (err == 0 || !bound) err = r;
+            }
+            if (bound) {
+                any = true;
+            } else if (!lenient) {
+                closeListeners();
+                throw new ConfException("Failed to bind port " + p + " (" + Errno.text(err == 0 ? Errno.EINVAL : err)
+                        + ") for option '-u " + specs + "', exiting");
+            }
+        }
+        if (!any) throw new ConfException("Failed to bind any port for '-u " + specs + "', exiting");
+    }
+
+    /** One listening socket; returns its fd or a negated errno. */
+    private int listenOne(boolean isV6, PortSpec.Bind b, int port, int target) {
+        int sock = Libc.socket(isV6 ? Libc.AF_INET6 : Libc.AF_INET,
+                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        if (sock < 0) return sock;
+        setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
+        if (isV6) setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        if (conf.freebind) {
+            setInt(sock, isV6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP,
+                    isV6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, 1);
+        }
+        if (b.iface() != null) {
+            try (Arena a = Arena.ofConfined()) {
+                byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
+                MemorySegment v = a.allocate(name.length + 1);
+                MemorySegment.copy(name, 0, v, ValueLayout.JAVA_BYTE, 0, name.length);
+                int r = Libc.setsockopt(sock, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, v, name.length + 1);
+                if (r < 0) {
+                    Libc.close(sock);
+                    return r;
+                }
+            }
+        }
+        int len = isV6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
+                : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
+        int r = Libc.bind(sock, sa, len);
+        if (r < 0) {
+            Libc.close(sock);
+            return r;
+        }
+        int li = listeners;
+        if (li == lfd.length) {
+            int n = Math.max(8, li * 2);
+            lfd = Arrays.copyOf(lfd, n);
+            lport = Arrays.copyOf(lport, n);
+            ltarget = Arrays.copyOf(ltarget, n);
+            lv6 = Arrays.copyOf(lv6, n);
+        }
+        r = loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li));
+        if (r < 0) {
+            Libc.close(sock);
+            return r;
+        }
+        lfd[li] = sock;
+        lport[li] = port;
+        ltarget[li] = target;
+        lv6[li] = isV6;
+        listeners++;
+        if (Log.debugEnabled()) {
+            Log.debug("UDP: listening on " + (isV6 ? "[" + (b.family() == 6 ? b.address() : "::") + "]"
+                    : b.family() == 4 ? b.address() : "0.0.0.0") + ":" + port + " for guest port " + target);
+        }
+        return sock;
+    }
+
+    private void closeListeners() {
+        for (int i = 0; i < listeners; i++) {
+            loop.remove(lfd[i]);
+            Libc.close(lfd[i]);
+        }
+        listeners = 0;
+    }
+
+    private void setInt(int sock, int level, int name, int value) {
+        intOpt.set(ValueLayout.JAVA_INT, 0, value);
+        Libc.setsockopt(sock, level, name, intOpt, 4);
+    }
+
+    /** Closes every flow and listening socket (daemon shutdown). */
+    public void close() {
+        guestGone();
+        closeListeners();
+    }
+
+    private void drop(String why) {
+        dropped++;
+        if (Log.traceEnabled()) Log.trace("UDP: dropped: " + why);
+    }
+
+    // ---- numbers, for tests and debugging ----
+
+    /** Open flows. */
+    public int active() {
+        return active;
+    }
+
+    /** Host ports listened on, one per address family ({@code -u}). */
+    public List<Integer> listeningPorts() {
+        Integer[] p = new Integer[listeners];
+        for (int i = 0; i < listeners; i++) p[i] = lport[i];
+        return List.of(p);
+    }
+
+    public long toHost() {
+        return toHost;
+    }
+
+    public long toGuest() {
+        return toGuest;
+    }
+
+    public long dropped() {
+        return dropped;
+    }
+
+    public long expired() {
+        return expired;
+    }
+
+    public long opened() {
+        return opened;
+    }
+
+    public long sendErrors() {
+        return sendErrors;
+    }
+
+    public long openFailures() {
+        return openFailures;
+    }
+}

@@ -1,0 +1,389 @@
+package jpasst.flow;
+
+import static jpasst.testutil.Frames.GUEST_MAC;
+import static jpasst.testutil.Frames.OUR_MAC;
+import static jpasst.testutil.Frames.frame4;
+import static jpasst.testutil.Frames.frame6;
+import static jpasst.testutil.Frames.i32;
+import static jpasst.testutil.Frames.ip;
+import static jpasst.testutil.Frames.mac;
+import static jpasst.testutil.Frames.u16;
+import static jpasst.testutil.Frames.u8;
+import static jpasst.testutil.Frames.udp4;
+import static jpasst.testutil.InProcessPasst.ADDR;
+import static jpasst.testutil.InProcessPasst.GW;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import jpasst.conf.ConfException;
+import jpasst.testutil.Frames;
+import jpasst.testutil.GuestLink;
+import jpasst.testutil.InProcessPasst;
+
+/**
+ * UDP flows on the wire: a fake guest over the real UNIX socket, real host UDP sockets on
+ * loopback (the gateway 192.0.2.1 stands for the host, so 127.0.0.1 services answer there).
+ */
+class UdpTest {
+    private final List<AutoCloseable> closers = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (AutoCloseable c : closers.reversed()) c.close();
+    }
+
+    private <T extends AutoCloseable> T closing(T c) {
+        closers.add(c);
+        return c;
+    }
+
+    /** A UDP echo server on {@code addr}, port {@code port} (0: any); records who sent what. */
+    static final class Echo implements AutoCloseable {
+        final DatagramSocket socket;
+        final List<InetSocketAddress> senders = new CopyOnWriteArrayList<>();
+        final Thread thread;
+
+        Echo(String addr, int port) throws IOException {
+            socket = new DatagramSocket(new InetSocketAddress(InetAddress.getByName(addr), port));
+            thread = new Thread(this::serve, "udp-echo");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        int port() {
+            return socket.getLocalPort();
+        }
+
+        private void serve() {
+            byte[] buf = new byte[65536];
+            while (!socket.isClosed()) {
+                DatagramPacket p = new DatagramPacket(buf, buf.length);
+                try {
+                    socket.receive(p);
+                    senders.add((InetSocketAddress) p.getSocketAddress());
+                    socket.send(new DatagramPacket(buf, p.getLength(), p.getSocketAddress()));
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            socket.close();
+        }
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** A UDP-over-IPv4 frame to the guest whose UDP source port is {@code sport}. */
+    private static boolean isUdp4From(byte[] f, int sport) {
+        return f.length >= 42 && u16(f, 12) == 0x0800 && u8(f, 23) == 17 && u16(f, 34) == sport;
+    }
+
+    private static int udp4Checksum(byte[] f) {
+        int ulen = u16(f, 38);
+        return Frames.checksum(f, 34, ulen, Frames.pseudo4(i32(f, 26), i32(f, 30), 17, ulen));
+    }
+
+    private static long openFds() throws IOException {
+        try (Stream<Path> s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
+    }
+
+    private static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
+        long deadline = System.nanoTime() + ms * 1_000_000;
+        while (System.nanoTime() < deadline) {
+            if (cond.getAsBoolean()) return true;
+            Thread.sleep(20);
+        }
+        return cond.getAsBoolean();
+    }
+
+    private static int freeUdpPort() throws SocketException {
+        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Test
+    void echoViaGatewayReachesHostLoopbackAndReplyComesBackFromGatewayWithCorrectChecksums() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 40001, GW, echo.port(), bytes("hello, host"))));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, echo.port()));
+        assertNotNull(f, "no reply frame");
+        assertEquals(GUEST_MAC, mac(f, 0), "to the guest's MAC");
+        assertEquals(OUR_MAC, mac(f, 6), "from passt's MAC");
+        assertEquals(0, Frames.checksum(f, 14, 20, 0), "IPv4 header checksum");
+        assertEquals(GW, i32(f, 26), "from the gateway (the host's loopback)");
+        assertEquals(ADDR, i32(f, 30), "to the guest");
+        assertEquals(echo.port(), u16(f, 34));
+        assertEquals(40001, u16(f, 36));
+        assertEquals(8 + 11, u16(f, 38));
+        assertEquals(0, udp4Checksum(f), "UDP checksum");
+        assertEquals("hello, host", new String(f, 42, 11, StandardCharsets.US_ASCII));
+        assertEquals(20 + 8 + 11, u16(f, 16), "IPv4 total length");
+        // passt keeps the guest's source port on the host when it is free
+        assertEquals(new InetSocketAddress("127.0.0.1", 40001), echo.senders.getFirst());
+        assertEquals(0, p.passt.loop.failures());
+    }
+
+    @Test
+    void oneFlowPerFourTupleAndANewOneForAnotherSourcePort() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        for (int i = 0; i < 3; i++) {
+            g.send(frame4(udp4(ADDR, 40010, GW, echo.port(), bytes("same " + i))));
+            assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
+        }
+        assertEquals(1, p.passt.udp.active(), "three datagrams, one 4-tuple, one flow");
+        assertEquals(1, p.passt.udp.opened());
+        g.send(frame4(udp4(ADDR, 40011, GW, echo.port(), bytes("other"))));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, echo.port()));
+        assertNotNull(f);
+        assertEquals(40011, u16(f, 36), "the reply goes to the port that asked");
+        assertEquals(2, p.passt.udp.active());
+        assertEquals(3 + 1, echo.senders.size());
+        assertEquals(1, echo.senders.stream().filter(a -> a.getPort() == 40011).count());
+    }
+
+    @Test
+    void idleFlowsExpireAndTheirSocketsAreClosed() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpTimeoutSeconds = 1));
+        GuestLink g = closing(p.connect());
+        long before = openFds();
+        g.send(frame4(udp4(ADDR, 40020, GW, echo.port(), bytes("ping"))));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
+        assertEquals(1, p.passt.udp.active());
+        assertEquals(before + 1, openFds(), "one socket for the flow");
+        assertTrue(await(() -> p.passt.udp.active() == 0, 4000), "flow still open after its timeout");
+        assertEquals(before, openFds(), "the flow's socket is closed");
+        assertEquals(1, p.passt.udp.expired());
+        // a new datagram on the same 4-tuple opens a new flow
+        g.send(frame4(udp4(ADDR, 40020, GW, echo.port(), bytes("again"))));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
+        assertEquals(1, p.passt.udp.active());
+    }
+
+    @Test
+    void thousandSourcePortsLeaveNoSocketsOpenAfterTheTimeout() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpTimeoutSeconds = 2));
+        GuestLink g = closing(p.connect());
+        long before = openFds();
+        for (int i = 0; i < 1000; i++) {
+            g.send(frame4(udp4(ADDR, 20000 + i, GW, echo.port(), bytes("n" + i))));
+        }
+        int replies = 0;
+        while (replies < 1000 && g.receive(3000, x -> isUdp4From(x, echo.port())) != null) replies++;
+        assertEquals(1000, replies, "every flow got its echo");
+        assertEquals(1000, p.passt.udp.active());
+        assertTrue(openFds() >= before + 1000, "a socket per flow");
+        assertTrue(await(() -> p.passt.udp.active() == 0, 6000), "flows left: " + p.passt.udp.active());
+        assertEquals(before, openFds(), "all 1000 sockets closed");
+        assertEquals(1000, p.passt.udp.expired());
+        assertEquals(0, p.passt.loop.failures());
+    }
+
+    @Test
+    void largestDatagramsCrossBothWays() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        byte[] payload = new byte[65000]; // a guest frame is at most 65535 bytes
+        for (int i = 0; i < payload.length; i++) payload[i] = (byte) (i * 7);
+        g.send(frame4(udp4(ADDR, 40030, GW, echo.port(), payload)));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, echo.port()));
+        assertNotNull(f);
+        assertEquals(8 + 65000, u16(f, 38));
+        assertArrayEquals(payload, Arrays.copyOfRange(f, 42, f.length));
+        assertEquals(0, udp4Checksum(f));
+
+        // host → guest: 65507 bytes, the most IPv4 can carry, through a -u port
+        int hostPort = freeUdpPort();
+        InProcessPasst q = closing(new InProcessPasst(c -> c.udpSpecs.add(hostPort + ":5000")));
+        GuestLink h = closing(q.connect());
+        h.send(frame4(udp4(ADDR, 68, ip("192.0.2.255"), 9, new byte[1]))); // let it learn the MAC
+        DatagramSocket sender = closing(new DatagramSocket());
+        byte[] big = new byte[65507];
+        Arrays.fill(big, (byte) 0x5a);
+        sender.send(new DatagramPacket(big, big.length, new InetSocketAddress("127.0.0.1", hostPort)));
+        byte[] in = h.receive(3000, x -> isUdp4From(x, sender.getLocalPort()));
+        assertNotNull(in, "no 65507-byte datagram in the guest");
+        assertEquals(65535, u16(in, 16), "IPv4 total length");
+        assertEquals(65507, in.length - 42);
+        assertEquals(0, udp4Checksum(in));
+    }
+
+    @Test
+    void forwardedPortDeliversIntoGuestAndRepliesReturnToTheSender() throws Exception {
+        int hostPort = freeUdpPort();
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpSpecs.add(hostPort + ":5353")));
+        assertTrue(p.passt.udp.listeningPorts().contains(hostPort));
+        GuestLink g = closing(p.connect());
+        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        host.setSoTimeout(3000);
+        host.send(new DatagramPacket(bytes("to guest"), 8, new InetSocketAddress("127.0.0.1", hostPort)));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, host.getLocalPort()));
+        assertNotNull(f, "datagram not delivered to the guest");
+        assertEquals(GW, i32(f, 26), "a loopback sender appears as the gateway");
+        assertEquals(ADDR, i32(f, 30));
+        assertEquals(5353, u16(f, 36), "to the target port of the spec");
+        assertEquals(0, udp4Checksum(f));
+        assertEquals("to guest", new String(f, 42, 8, StandardCharsets.US_ASCII));
+
+        g.send(frame4(udp4(ADDR, 5353, GW, host.getLocalPort(), bytes("reply"))));
+        DatagramPacket r = new DatagramPacket(new byte[100], 100);
+        host.receive(r);
+        assertEquals("reply", new String(r.getData(), 0, r.getLength(), StandardCharsets.US_ASCII));
+        assertEquals(hostPort, r.getPort(), "the reply comes from the forwarded port");
+        assertEquals(1, p.passt.udp.active(), "one inbound flow, no socket of its own");
+    }
+
+    @Test
+    void forwardedPortThatCannotBeBoundFailsStartWithPasstsMessage() throws Exception {
+        DatagramSocket taken = closing(new DatagramSocket(new InetSocketAddress("0.0.0.0", 0)));
+        int port = taken.getLocalPort();
+        ConfException e = assertThrows(ConfException.class,
+                () -> new InProcessPasst(c -> c.udpSpecs.add(Integer.toString(port))));
+        assertTrue(e.getMessage().startsWith("Failed to bind port " + port + " ("), e.getMessage());
+    }
+
+    @Test
+    void dnsForwardSendsQueriesToTheHostResolverAndRepliesComeFromTheForwardAddress() throws Exception {
+        Echo dns;
+        try {
+            dns = closing(new Echo("127.53.0.1", 53));
+        } catch (IOException e) {
+            assumeTrue(false, "cannot bind 127.53.0.1:53: " + e);
+            return;
+        }
+        int match = ip("198.51.100.99");
+        InProcessPasst p = closing(new InProcessPasst(c -> {
+            c.dnsMatch4 = match;
+            c.dnsHost4 = ip("127.53.0.1");
+        }));
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 40040, match, 53, bytes("query"))));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, 53));
+        assertNotNull(f, "no answer from the forwarded resolver");
+        assertEquals(match, i32(f, 26), "the answer comes from the --dns-forward address");
+        assertEquals(40040, u16(f, 36));
+        assertEquals(0, udp4Checksum(f));
+        assertEquals(1, dns.senders.size());
+    }
+
+    @Test
+    void noUdpDropsGuestDatagramsAndOpensNoPorts() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        int hostPort = freeUdpPort();
+        InProcessPasst p = closing(new InProcessPasst(c -> {
+            c.noUdp = true;
+            c.udpSpecs.add(Integer.toString(hostPort));
+        }));
+        assertTrue(p.passt.udp.listeningPorts().isEmpty());
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 40050, GW, echo.port(), bytes("x"))));
+        assertNull(g.receive(500, x -> isUdp4From(x, echo.port())));
+        assertTrue(echo.senders.isEmpty());
+        assertEquals(0, p.passt.udp.active());
+    }
+
+    @Test
+    void malformedDatagramsAreDroppedQuietly() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        byte[] good = udp4(ADDR, 40060, GW, echo.port(), bytes("payload"));
+        // bad UDP checksum
+        byte[] badSum = good.clone();
+        badSum[20 + 6] ^= 0x55;
+        g.send(frame4(badSum));
+        // UDP length beyond the IP payload
+        byte[] badLen = good.clone();
+        badLen[20 + 4] = 0x7f;
+        g.send(frame4(badLen));
+        // UDP length below the header
+        byte[] tinyLen = good.clone();
+        tinyLen[20 + 4] = 0;
+        tinyLen[20 + 5] = 4;
+        g.send(frame4(tinyLen));
+        // a 4-byte "UDP header"
+        g.send(frame4(Frames.ip4(17, ADDR, GW, new byte[] {1, 2, 3, 4})));
+        // port 0, broadcast and multicast destinations
+        g.send(frame4(udp4(ADDR, 40061, GW, 0, bytes("zero"))));
+        g.send(frame4(udp4(ADDR, 40062, 0xffffffff, echo.port(), bytes("bcast"))));
+        g.send(frame4(udp4(ADDR, 40063, ip("239.1.2.3"), echo.port(), bytes("mcast"))));
+        assertNull(g.receive(500, x -> isUdp4From(x, echo.port())));
+        assertTrue(echo.senders.isEmpty());
+        assertEquals(0, p.passt.udp.active());
+        // and the daemon still works
+        g.send(frame4(good));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
+        assertEquals(0, p.passt.loop.failures());
+    }
+
+    @Test
+    void ipv6EchoViaGatewayReachesHostLoopback() throws Exception {
+        Echo echo;
+        try {
+            echo = closing(new Echo("::1", 0));
+        } catch (IOException e) {
+            assumeTrue(false, "no IPv6 loopback: " + e);
+            return;
+        }
+        byte[] guest = Frames.ip6("2001:db8::2"), gw = Frames.ip6("2001:db8::1");
+        InProcessPasst p = closing(new InProcessPasst(c -> {
+            c.v6 = true;
+            c.addr6Hi = 0x2001_0db8_0000_0000L;
+            c.addr6Lo = 2;
+            c.gw6Hi = 0x2001_0db8_0000_0000L;
+            c.gw6Lo = 1;
+            c.noNdp = true;
+            c.noRa = true;
+            c.noDhcpv6 = true;
+        }));
+        GuestLink g = closing(p.connect());
+        g.send(frame6(Frames.udp6(guest, 40070, gw, echo.port(), bytes("six"))));
+        byte[] f = g.receive(3000, x -> x.length >= 62 && u16(x, 12) == 0x86dd && u8(x, 20) == 17
+                && u16(x, 54) == echo.port());
+        assertNotNull(f, "no IPv6 reply");
+        assertArrayEquals(gw, Arrays.copyOfRange(f, 22, 38), "from the IPv6 gateway");
+        assertArrayEquals(guest, Arrays.copyOfRange(f, 38, 54));
+        assertEquals(40070, u16(f, 56));
+        int ulen = u16(f, 58);
+        assertEquals(0, Frames.checksum(f, 54, ulen, Frames.pseudo6(gw, guest, 17, ulen)), "UDP checksum");
+        assertEquals("six", new String(f, 62, 3, StandardCharsets.US_ASCII));
+    }
+}

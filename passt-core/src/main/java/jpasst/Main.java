@@ -194,10 +194,25 @@ public final class Main {
             }
         }
         if (c.v6) {
-            Log.info("NDP/DHCPv6:");
-            Log.info("    assign: " + SockAddr.ip6String(c.addr6Hi, c.addr6Lo));
-            Log.info("    router: " + SockAddr.ip6String(c.gw6Hi, c.gw6Lo));
-            Log.info("    our link-local: " + SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
+            // as passt's conf_print(): the header names the services that run
+            String services = !c.noNdp && !c.noDhcpv6 ? "NDP/DHCPv6:" : !c.noDhcpv6 ? "DHCPv6:"
+                    : !c.noNdp ? "NDP:" : null;
+            if (services != null) {
+                Log.info(services);
+                Log.info("    assign: " + SockAddr.ip6String(c.addr6Hi, c.addr6Lo));
+                Log.info("    router: " + SockAddr.ip6String(c.gw6Hi, c.gw6Lo));
+                Log.info("    our link-local: " + SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
+            }
+            if (c.dns6.length > 0 && !c.noDhcpDns) {
+                Log.info("DNS:");
+                for (int i = 0; i + 1 < c.dns6.length; i += 2) {
+                    Log.info("    " + SockAddr.ip6String(c.dns6[i], c.dns6[i + 1]));
+                }
+            }
+            if (!c.search.isEmpty() && !c.noDhcpSearch) {
+                Log.info("DNS search list:");
+                for (String s : c.search) Log.info("    " + s);
+            }
         }
     }
 }

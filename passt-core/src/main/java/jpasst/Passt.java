@@ -23,6 +23,8 @@ public final class Passt implements AutoCloseable {
     public final Dhcp dhcp;
     public final Arp arp;
     public final jpasst.flow.Flows flows;
+    public final jpasst.proto.Ndp ndp;
+    public final jpasst.proto.Dhcpv6 dhcpv6;
     public final jpasst.flow.Udp udp;
     public final jpasst.flow.Icmp icmp;
 
@@ -48,6 +50,10 @@ public final class Passt implements AutoCloseable {
         d[0] = dispatch;
         this.flows = new jpasst.flow.Flows(conf);
         dispatch.l4(flows);
+        this.ndp = new jpasst.proto.Ndp(conf, frames, loop);
+        this.dhcpv6 = new jpasst.proto.Dhcpv6(conf, frames);
+        dispatch.local6(new jpasst.proto.Services6(conf, ndp, dhcpv6));
+        loop.onTick(ndp::tick);
         this.udp = new jpasst.flow.Udp(conf, loop, frames, flows);
         flows.udp(udp);
         this.icmp = new jpasst.flow.Icmp(conf, loop, frames, flows);

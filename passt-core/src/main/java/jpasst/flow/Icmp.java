@@ -26,10 +26,12 @@ import jpasst.util.Log;
  * request's ICMP header and payload are sent as they are with {@code sendto()} to the destination
  * (the gateway's address meaning the host's loopback, as for TCP and UDP). A ping socket owns an
  * identifier, its local "port": the kernel writes it into every request and hands the socket only
- * the replies that carry it. The socket is bound to the guest's identifier when that is free, as
- * passt does; when it is not (another flow or another program has it), the kernel picks one.
- * Either way each reply is rewritten to the flow's guest identifier (the sequence number is left
- * alone), its checksum recomputed, and it goes to the guest from the address the guest pinged.
+ * the replies that carry it. passt binds the socket to the guest's own identifier; jpasst lets the
+ * kernel pick a free one instead, because the kernel lets two ping sockets bind the same
+ * identifier (seen here: no EADDRINUSE) and then hands a reply to whichever it finds first, so two
+ * guest flows with one identifier, or a host ping using it, would steal each other's replies.
+ * Each reply is rewritten to the flow's guest identifier (the sequence number is left alone), its
+ * checksum recomputed, and it goes to the guest from the address the guest pinged.
  *
  * <p>If the kernel refuses ping sockets (EACCES/EPERM: {@code ping_group_range} excludes us),
  * one warning says so with passt's words and the fix; later requests are dropped quietly (each
@@ -170,11 +172,11 @@ public final class Icmp implements Flows.Proto {
             }
             return -1;
         }
-        // the guest's identifier, if nobody holds it; else the kernel picks one at the first send
-        int len = hostV4 ? SockAddr.in4(sa, conf.outbound4, id)
-                : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, id, 0);
-        if (Libc.bind(sock, sa, len) < 0 && (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0)) {
-            len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0) : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
+        // identifier 0: the kernel picks one no other ping socket has (it lets two sockets bind
+        // the same one, and then hands a reply to whichever it finds first)
+        if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
+            int len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
+                    : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
             Libc.bind(sock, sa, len);
         }
         int f = free[--freeTop];
@@ -338,5 +340,10 @@ public final class Icmp implements Flows.Proto {
 
     public long sendErrors() {
         return sendErrors;
+    }
+
+    /** The kernel's identifier for flow {@code f}'s ping socket (tests), or -1. */
+    int kernelId(int f) {
+        return f < MAX_FLOWS && used[f] ? localId(fd[f]) : -1;
     }
 }

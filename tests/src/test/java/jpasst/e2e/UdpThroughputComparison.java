@@ -22,7 +22,8 @@ import org.junit.jupiter.api.Test;
  * {@code -Djpasst.bench=true} (about 20 s a run), e.g.
  * {@code mvn -pl tests verify -Dtest=UdpThroughputComparison -Djpasst.bench=true}; the number of
  * rounds is {@code -Djpasst.bench.rounds} (default 3), the offered rate {@code -Djpasst.bench.rate}
- * (iperf3's -b, default 0: as fast as the guest can).
+ * (iperf3's -b, default 0: as fast as the guest can), the datagram sizes
+ * {@code -Djpasst.bench.lengths} (default 1400,32000).
  *
  * <p>The guest's CPU (TCG) is the bottleneck, so the figures compare how much each daemon lets
  * through at the same guest speed, and how much it loses, rather than its own ceiling.
@@ -43,7 +44,9 @@ class UdpThroughputComparison {
         int rounds = Integer.getInteger("jpasst.bench.rounds", 3);
         String rate = System.getProperty("jpasst.bench.rate", "0");
         List<Result> results = new ArrayList<>();
-        for (int length : new int[] {1400, 32000}) {
+        int[] lengths = java.util.Arrays.stream(System.getProperty("jpasst.bench.lengths", "1400,32000").split(","))
+                .mapToInt(Integer::parseInt).toArray();
+        for (int length : lengths) {
             for (int round = 0; round < rounds; round++) {
                 for (Daemon.Kind kind : round % 2 == 0 ? Daemon.Kind.values()
                         : new Daemon.Kind[] {Daemon.Kind.JPASST, Daemon.Kind.REFERENCE}) {
@@ -54,7 +57,7 @@ class UdpThroughputComparison {
                 }
             }
         }
-        for (int length : new int[] {1400, 32000}) {
+        for (int length : lengths) {
             for (Daemon.Kind kind : Daemon.Kind.values()) {
                 List<Result> mine = results.stream().filter(r -> r.kind == kind && r.length == length).toList();
                 System.out.printf("UDP-BENCH median %-15s len %5d  receiver %8.1f Mbit/s  loss %.2f%%%n", kind, length,
@@ -108,6 +111,10 @@ class UdpThroughputComparison {
             }
             if (receiver < 0) {
                 throw new AssertionError("no iperf3 result from " + kind + guest.consoleForMessage());
+            }
+            if (receiver == 0 || total <= 0) {
+                System.out.println("UDP-BENCH nothing received by the server through " + kind + ":"
+                        + guest.consoleForMessage() + "\n" + daemon.describe());
             }
             return new Result(kind, length, sender, receiver, lost, total);
         } finally {

@@ -323,6 +323,25 @@ class UdpTest {
     }
 
     @Test
+    void withALoopbackResolverQueriesToTheGatewayGoToIt() throws Exception {
+        Echo dns;
+        try {
+            dns = closing(new Echo("127.53.0.1", 53));
+        } catch (IOException e) {
+            assumeTrue(false, "cannot bind 127.53.0.1:53: " + e);
+            return;
+        }
+        // resolv.conf said 127.53.0.1: the guest was handed the gateway as its DNS server
+        InProcessPasst p = closing(new InProcessPasst(c -> c.dnsHost4 = ip("127.53.0.1")));
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 40045, GW, 53, bytes("query"))));
+        byte[] f = g.receive(3000, x -> isUdp4From(x, 53));
+        assertNotNull(f, "the query did not reach the host's loopback resolver");
+        assertEquals(GW, i32(f, 26));
+        assertEquals(1, dns.senders.size());
+    }
+
+    @Test
     void noUdpDropsGuestDatagramsAndOpensNoPorts() throws Exception {
         Echo echo = closing(new Echo("127.0.0.1", 0));
         int hostPort = freeUdpPort();

@@ -179,6 +179,12 @@ public final class Libc {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle EPOLL_CTL = fn("epoll_ctl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle IOCTL = fn("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+    private static final MethodHandle GETRLIMIT = fn("getrlimit",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    private static final MethodHandle SETRLIMIT = fn("setrlimit",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
     private static final MethodHandle EVENTFD = fn("eventfd",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
@@ -622,6 +628,38 @@ public final class Libc {
         MemorySegment c = cap();
         try {
             return ret((int) EPOLL_WAIT.invokeExact(c, epfd, events, max, timeoutMs), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** ioctl(2) with a pointer argument; returns 0 or a negated errno. */
+    public static int ioctl(int fd, long request, MemorySegment arg) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) IOCTL.invokeExact(c, fd, request, arg), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final long SIOCOUTQ = 0x5411, SIOCINQ = 0x541B;
+    public static final int RLIMIT_NOFILE = 7;
+
+    /** getrlimit(2) into {@code limits} (two longs: soft, hard). */
+    public static int getrlimit(int resource, MemorySegment limits) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) GETRLIMIT.invokeExact(c, resource, limits), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int setrlimit(int resource, MemorySegment limits) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) SETRLIMIT.invokeExact(c, resource, limits), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -24,8 +24,8 @@ import jpasst.util.Log;
  * connection is reset ("bad frame size") and the next client is awaited, as passt does.
  *
  * Output is batched: producers {@link #reserve} room for a frame in the output buffer, write it
- * in place and {@link #commit} it; the loop {@link #flush}es once per batch of events, so many
- * frames leave in one write. If QEMU does not keep up, the rest waits for EPOLLOUT; when even
+ * in place and {@link #commit} it; the daemon {@link #flush}es once per batch of events (see
+ * {@link jpasst.Passt}), so many frames leave in one write. If QEMU does not keep up, the rest waits for EPOLLOUT; when even
  * the buffer is full, new frames are dropped (TCP recovers them, as with passt's full queues).
  *
  * One client at a time: a second connection is accepted and closed. When the client leaves the
@@ -62,6 +62,7 @@ public final class Tap {
     private final MemorySegment scratchLen = arena.allocate(8, 8);
     private Capture capture;
     private Runnable onOneOffExit = () -> {};
+    private Runnable onDrained = () -> {};
 
     private int listenFd = -1;
     private int conn = -1;
@@ -77,7 +78,15 @@ public final class Tap {
         this.handler = handler;
         loop.handler(Refs.TAP_LISTEN, (ref, ev) -> acceptClient());
         loop.handler(Refs.TAP, this::onEvents);
-        loop.onEndOfBatch(this::flush);
+    }
+
+    /** Called when output that had to wait for EPOLLOUT has all been written. */
+    public void onDrained(Runnable r) {
+        Runnable prev = onDrained;
+        onDrained = () -> {
+            prev.run();
+            r.run();
+        };
     }
 
     public void capture(Capture c) {
@@ -330,6 +339,7 @@ public final class Tap {
         if (waitingOut) {
             waitingOut = false;
             loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+            onDrained.run();
         }
     }
 

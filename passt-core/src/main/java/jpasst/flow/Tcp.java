@@ -1,0 +1,905 @@
+package jpasst.flow;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.ThreadLocalRandom;
+
+import jpasst.conf.Conf;
+import jpasst.conf.PortSpec;
+import jpasst.loop.EventLoop;
+import jpasst.loop.Refs;
+import jpasst.packet.Net;
+import jpasst.packet.TcpHdr;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+import jpasst.tap.Tap;
+import jpasst.tap.TapFrames;
+import jpasst.util.Log;
+
+/**
+ * TCP translation, as passt's tcp.c: not a TCP stack, but a splice of the guest's TCP connection
+ * onto an ordinary host socket, with no copy of the stream kept here.
+ *
+ * - Guest → host: a segment's payload is written to the host socket as it arrives, and the guest
+ *   is acknowledged only for what the kernel accepted. The window offered to the guest is the
+ *   room left in the socket's send buffer, so the guest never sends what cannot be taken (a full
+ *   buffer would otherwise mean discarded segments and retransmissions: design.md tells how
+ *   passt 2023 suffered from offering more).
+ * - Host → guest: data stays in the host socket's receive queue until the guest acknowledges it.
+ *   New data is read with MSG_PEEK at the socket's peek offset (SO_PEEK_OFF) straight into the
+ *   payload positions of frames in the tap's output buffer, many frames per recvmsg; acknowledged
+ *   bytes are then dropped from the socket with MSG_TRUNC (no copy). A retransmission rewinds the
+ *   peek offset and reads the same bytes again.
+ * - Handshakes both ways (MSS and window scaling from the guest's SYN), FIN in both directions
+ *   with half-close, RST both ways (a refused connect is an RST to the guest; a guest RST is an
+ *   abortive close of the host socket), retransmission on timeout and after three duplicate ACKs,
+ *   zero-window probing, and timeouts for handshakes (10 s), FIN (60 s) and inactivity (7200 s).
+ *
+ * Host sockets are edge-triggered: a socket is read until EAGAIN or until the guest's window or
+ * the tap buffer is full; the guest's next ACK, or the tap draining, resumes it. ACKs, window
+ * updates and data reads caused by a batch of guest frames are done once per batch.
+ *
+ * Hot path: no allocation per segment. Connection objects come from a free list; lookups go
+ * through {@link FlowTable}; iovecs, msghdr and scratch buffers are preallocated off-heap.
+ */
+public final class Tcp implements Flows.Proto {
+    public static final int MAX_CONNS_DEFAULT = 128 * 1024;
+    static final long SYN_TIMEOUT = 10_000_000_000L;
+    static final long FIN_TIMEOUT = 60_000_000_000L;
+    static final long RTO_INITIAL = 500_000_000L;
+    static final int MAX_RETRANS = 7;
+    static final int WS_TO_TAP = 8;
+    static final int MAX_FRAMES_PER_READ = 128;
+    static final int HDR = TcpHdr.MIN_LEN;
+    static final int SYN_HDR = TcpHdr.MIN_LEN + 8;
+    static final int MSS_DEFAULT = 536;
+
+    private final Conf conf;
+    private final EventLoop loop;
+    private final TapFrames frames;
+    private final Tap tap;
+    private final Flows flows;
+    private final FlowTable table;
+    private final int maxConns;
+    private TcpConn[] conns = new TcpConn[256];
+    private int[] free = new int[256];
+    private int freeCount, highWater, active;
+    private int[] dirty = new int[256];
+    private boolean[] isDirty = new boolean[256];
+    private int dirtyCount;
+    private long actTimeout = 7200_000_000_000L;
+
+    private PortSpec.Forward forward;
+    private int[] listenFds4 = new int[0], listenFds6 = new int[0];
+    private boolean warnedLimit;
+
+    // preallocated native scratch
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
+    private final MemorySegment saLen = arena.allocate(8, 8);
+    private final MemorySegment intVal = arena.allocate(16, 8);
+    private final MemorySegment intLen = arena.allocate(8, 8);
+    private final MemorySegment msghdr = arena.allocate(64, 8);
+    private final MemorySegment iov = arena.allocate(16L * (MAX_FRAMES_PER_READ + 1), 8);
+    private final MemorySegment discard = arena.allocate(1 << 20, 64);
+    private final long[] frameOffsets = new long[MAX_FRAMES_PER_READ];
+
+    private long segmentsIn, segmentsOut, resetsSent, badChecksums;
+
+    public Tcp(Conf conf, EventLoop loop, TapFrames frames, Flows flows, int maxConns) {
+        this.conf = conf;
+        this.loop = loop;
+        this.frames = frames;
+        this.tap = frames.tap();
+        this.flows = flows;
+        this.maxConns = maxConns;
+        this.table = new FlowTable(1024, maxConns);
+        loop.handler(Refs.TCP, this::onSocket);
+        loop.handler(Refs.TCP_LISTEN, this::onListen);
+        loop.onTick(this::tick);
+        tap.onDrained(this::resumeAll);
+        if (conf.tcpTimeoutSeconds > 0) actTimeout = conf.tcpTimeoutSeconds * 1_000_000_000L;
+    }
+
+    public int activeConnections() {
+        return active;
+    }
+
+    public long resetsSent() {
+        return resetsSent;
+    }
+
+    public long badChecksums() {
+        return badChecksums;
+    }
+
+    // ------------------------------------------------------------------ inbound listeners (-t)
+
+    /** Binds the forwarded ports; throws ConfException-worthy SysException on failure. */
+    public void listen(PortSpec.Forward fwd) {
+        this.forward = fwd;
+        if (fwd == null || fwd.isNone()) return;
+        java.util.List<Integer> fds4 = new java.util.ArrayList<>(), fds6 = new java.util.ArrayList<>();
+        for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
+            PortSpec.Bind b = fwd.bindOf(port);
+            boolean all = fwd.isAll();
+            if (conf.v4 && (b.family() == 0 || b.family() == 4)) {
+                int fd = listenOn(false, b, port, all);
+                if (fd >= 0) fds4.add(fd);
+            }
+            if (conf.v6 && (b.family() == 0 || b.family() == 6)) {
+                int fd = listenOn(true, b, port, all);
+                if (fd >= 0) fds6.add(fd);
+            }
+        }
+        listenFds4 = fds4.stream().mapToInt(Integer::intValue).toArray();
+        listenFds6 = fds6.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private int listenOn(boolean v6, PortSpec.Bind b, int port, boolean quietFailure) {
+        int fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET,
+                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0) throw new jpasst.sys.SysException(-fd, "TCP listening socket");
+        setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
+        if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        if (conf.freebind) setInt(fd, v6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP, v6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, 1);
+        if (b.iface() != null) {
+            MemorySegment name = arena.allocateFrom(b.iface());
+            Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, name, (int) name.byteSize());
+        }
+        int len;
+        if (v6) len = SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0);
+        else len = SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
+        int r = Libc.bind(fd, sa, len);
+        if (r == 0) r = Libc.listen(fd, 128);
+        if (r < 0) {
+            Libc.close(fd);
+            if (quietFailure) return -1;
+            throw new jpasst.sys.SysException(-r, "Failed to bind TCP port " + port);
+        }
+        loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port));
+        return fd;
+    }
+
+    private void onListen(long ref, int ev) {
+        long v = EventLoop.value(ref);
+        int lfd = (int) (v >>> 17);
+        boolean v6 = (v & (1L << 16)) != 0;
+        int port = (int) (v & 0xffff);
+        for (int i = 0; i < 64; i++) {
+            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+            int fd = Libc.accept4(lfd, sa, saLen, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+            if (fd < 0) {
+                if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
+                return;
+            }
+            if (tap.connected()) accepted(fd, v6, port);
+            else Libc.close(fd);
+        }
+    }
+
+    private void accepted(int fd, boolean v6, int port) {
+        long peerHi = SockAddr.inanyHi(sa), peerLo = SockAddr.inanyLo(sa);
+        int peerPort = SockAddr.port(sa);
+        boolean guestV6 = !Inany.isV4(peerHi, peerLo);
+        if (guestV6 ? !conf.v6 : !conf.v4) {
+            abortiveClose(fd);
+            return;
+        }
+        TcpConn c = allocate();
+        if (c == null) {
+            abortiveClose(fd);
+            return;
+        }
+        c.fd = fd;
+        c.v6 = guestV6;
+        c.rHi = flows.guestHi(peerHi, peerLo);
+        c.rLo = flows.guestLo(peerHi, peerLo);
+        c.rPort = peerPort;
+        c.gHi = flows.guestAddrHi(guestV6);
+        c.gLo = flows.guestAddrLo(guestV6);
+        c.gPort = forward.targetOf(port);
+        if (!table.put(c.gHi, c.gLo, c.rHi, c.rLo, meta(c.gPort, c.rPort), c.index)) {
+            release(c);
+            abortiveClose(fd);
+            limitReached("flow table full");
+            return;
+        }
+        c.seqInitToTap = ThreadLocalRandom.current().nextInt();
+        c.seqToTap = c.seqInitToTap;
+        c.seqAckFromTap = c.seqInitToTap;
+        c.seqConsumed = c.seqInitToTap + 1;
+        c.events = TcpConn.SOCK_ACCEPTED;
+        c.wsToTap = WS_TO_TAP; // offered in our SYN; kept only if the guest offers scaling too
+        c.lastActivity = loop.now();
+        prepareSocket(c);
+        loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+        sendSyn(c, false);
+        c.seqToTap = c.seqInitToTap + 1;
+        arm(c, SYN_TIMEOUT);
+    }
+
+    // ------------------------------------------------------------------ guest → us
+
+    @Override
+    public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
+                       long srcHi, long srcLo, long dstHi, long dstLo) {
+        if (l4Len < TcpHdr.MIN_LEN) return;
+        int hl = TcpHdr.headerLength(s, l4);
+        if (hl < TcpHdr.MIN_LEN || hl > l4Len) return;
+        if (!TcpHdr.checksumOk(s, l4, l4Len, TapFrames.pseudo(v6, srcHi, srcLo, dstHi, dstLo, 6, l4Len))) {
+            badChecksums++;
+            return;
+        }
+        segmentsIn++;
+        int sport = TcpHdr.srcPort(s, l4), dport = TcpHdr.dstPort(s, l4);
+        int flags = TcpHdr.flags(s, l4);
+        int idx = table.get(srcHi, srcLo, dstHi, dstLo, meta(sport, dport));
+        if (idx < 0) {
+            if ((flags & (TcpHdr.SYN | TcpHdr.ACK_FLAG | TcpHdr.RST)) == TcpHdr.SYN) {
+                connect(s, l4, hl, v6, srcHi, srcLo, sport, dstHi, dstLo, dport);
+            } else if ((flags & TcpHdr.RST) == 0) {
+                rstUnknown(s, l4, l4Len - hl, v6, srcHi, srcLo, sport, dstHi, dstLo, dport, flags);
+            }
+            return;
+        }
+        TcpConn c = conns[idx];
+        c.lastActivity = loop.now();
+        if ((flags & TcpHdr.RST) != 0) {
+            // RFC 5961: accept a reset in the window; we are lenient, as passt, within the window
+            closeConn(c, true);
+            return;
+        }
+        if (c.has(TcpConn.SOCK_ACCEPTED) && !c.has(TcpConn.ESTABLISHED)) {
+            synAckFromGuest(c, s, l4, hl, flags);
+            return;
+        }
+        if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.ESTABLISHED)) {
+            if ((flags & TcpHdr.SYN) != 0) return; // a retransmitted SYN: our SYN-ACK follows the connect
+            if (!c.has(TcpConn.TAP_SYN_ACK_SENT) || (flags & TcpHdr.ACK_FLAG) == 0) return;
+            if (TcpHdr.ack(s, l4) != c.seqInitToTap + 1) {
+                sendFlags(c, TcpHdr.RST, TcpHdr.ack(s, l4), 0);
+                return;
+            }
+            c.events |= TcpConn.ESTABLISHED;
+            c.seqAckFromTap = c.seqInitToTap + 1;
+            c.deadline = 0;
+            c.retrans = 0;
+        }
+        if ((flags & TcpHdr.SYN) != 0) {
+            markAck(c); // a stray SYN on an established connection: answer with an ACK (RFC 5961 4)
+            return;
+        }
+        if ((flags & TcpHdr.ACK_FLAG) != 0) ackFromGuest(c, TcpHdr.ack(s, l4), TcpHdr.window(s, l4), l4Len - hl);
+        int dataLen = l4Len - hl;
+        if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
+    }
+
+    private static long meta(int guestPort, int remotePort) {
+        return 6L << 32 | (long) guestPort << 16 | remotePort;
+    }
+
+    /** A guest SYN for a new connection: open the host socket and connect it. */
+    private void connect(MemorySegment s, long l4, int hl, boolean v6, long srcHi, long srcLo,
+                         int sport, long dstHi, long dstLo, int dport) {
+        if (!tap.connected()) return;
+        long hHi = flows.hostHi(dstHi, dstLo), hLo = flows.hostLo(dstHi, dstLo);
+        boolean hostV6 = !Inany.isV4(hHi, hLo);
+        if (Inany.isV4(dstHi, dstLo) ? (Inany.v4(dstLo) == -1 || (Inany.v4(dstLo) >>> 28) == 0xe)
+                : jpasst.packet.Ip6.isMulticast(dstHi)) {
+            return; // no connections to broadcast or multicast addresses
+        }
+        int fd = Libc.socket(hostV6 ? Libc.AF_INET6 : Libc.AF_INET,
+                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        int seq = TcpHdr.seq(s, l4);
+        if (fd < 0) {
+            if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
+        TcpConn c = allocate();
+        if (c == null || !table.put(srcHi, srcLo, dstHi, dstLo, meta(sport, dport), c == null ? 0 : c.index)) {
+            if (c != null) release(c);
+            Libc.close(fd);
+            limitReached("flow table full");
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
+        c.fd = fd;
+        c.v6 = v6;
+        c.gHi = srcHi;
+        c.gLo = srcLo;
+        c.gPort = sport;
+        c.rHi = dstHi;
+        c.rLo = dstLo;
+        c.rPort = dport;
+        c.events = TcpConn.TAP_SYN_RCVD;
+        c.seqFromTap = seq + 1;
+        c.seqAckToTap = c.seqFromTap;
+        c.lastActivity = loop.now();
+        synOptions(c, s, l4, hl);
+        c.seqInitToTap = ThreadLocalRandom.current().nextInt();
+        c.seqToTap = c.seqInitToTap;
+        c.seqAckFromTap = c.seqInitToTap;
+        c.seqConsumed = c.seqInitToTap + 1;
+        prepareSocket(c);
+        if (conf.outbound4 != 0 && !hostV6) {
+            SockAddr.in4(sa, conf.outbound4, 0);
+            Libc.bind(fd, sa, SockAddr.IN_SIZE);
+        }
+        int len = SockAddr.inany(sa, hHi, hLo, dport);
+        if (Log.debugEnabled()) {
+            Log.debug("TCP: " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "
+                    + Inany.toString(dstHi, dstLo) + ":" + dport + " via host " + Inany.toString(hHi, hLo));
+        }
+        int r = Libc.connect(fd, sa, len);
+        if (r < 0 && r != -Errno.EINPROGRESS) {
+            if (Log.debugEnabled()) {
+                Log.debug("TCP: connect to " + Inany.toString(hHi, hLo) + ":" + dport + ": " + Errno.text(r));
+            }
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            closeConn(c, false);
+            return;
+        }
+        loop.add(fd, Libc.EPOLLOUT | Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET,
+                EventLoop.ref(Refs.TCP, c.index));
+        arm(c, SYN_TIMEOUT);
+        if (r == 0) connected(c);
+    }
+
+    private void synOptions(TcpConn c, MemorySegment s, long l4, int hl) {
+        int mss = TcpHdr.option(s, l4, hl, TcpHdr.OPT_MSS);
+        c.mss = mss > 0 ? mss : MSS_DEFAULT;
+        int limit = maxMss(c.v6);
+        if (c.mss > limit) c.mss = limit;
+        int ws = TcpHdr.option(s, l4, hl, TcpHdr.OPT_WS);
+        if (ws >= 0) {
+            c.wsFromTap = Math.min(ws, 14);
+            c.wsToTap = WS_TO_TAP;
+        } else {
+            c.wsFromTap = 0;
+            c.wsToTap = 0;
+        }
+        c.wndFromTap = TcpHdr.window(s, l4); // never scaled in a SYN
+    }
+
+    private int maxMss(boolean v6) {
+        int mtu = conf.mtu == 0 ? 65520 : conf.mtu;
+        return mtu - (v6 ? 60 : 40);
+    }
+
+    private void synAckFromGuest(TcpConn c, MemorySegment s, long l4, int hl, int flags) {
+        if ((flags & (TcpHdr.SYN | TcpHdr.ACK_FLAG)) != (TcpHdr.SYN | TcpHdr.ACK_FLAG)) return;
+        if (TcpHdr.ack(s, l4) != c.seqInitToTap + 1) {
+            closeConn(c, true);
+            return;
+        }
+        synOptions(c, s, l4, hl);
+        c.seqFromTap = TcpHdr.seq(s, l4) + 1;
+        c.seqAckFromTap = c.seqInitToTap + 1;
+        c.events |= TcpConn.ESTABLISHED;
+        c.deadline = 0;
+        c.retrans = 0;
+        markAck(c);
+        c.sockReadable = true;
+        markDirty(c);
+    }
+
+    private void ackFromGuest(TcpConn c, int ack, int window, int dataLen) {
+        int wnd = window << c.wsFromTap;
+        if (TcpHdr.before(c.seqToTap, ack)) return; // acknowledges what we never sent
+        if (TcpHdr.before(c.seqAckFromTap, ack)) {
+            c.seqAckFromTap = ack;
+            c.dupAcks = 0;
+            c.retrans = 0;
+            c.deadline = c.seqAckFromTap == c.seqToTap ? 0 : loop.now() + RTO_INITIAL;
+            if (c.deadline != 0) loop.wakeAt(c.deadline);
+            if (c.has(TcpConn.TAP_FIN_SENT) && ack == c.seqToTap) c.events |= TcpConn.TAP_FIN_ACKED;
+            markDirty(c);
+        } else if (ack == c.seqAckFromTap && dataLen == 0 && wnd == c.wndFromTap && c.inFlight() > 0) {
+            if (++c.dupAcks == 3) retransmit(c);
+        }
+        if (wnd != c.wndFromTap) {
+            if (wnd > c.wndFromTap) markDirty(c);
+            c.wndFromTap = wnd;
+        }
+        if (c.has(TcpConn.TAP_FIN_ACKED) && c.has(TcpConn.SOCK_FIN_SENT)) closeConn(c, false);
+    }
+
+    private void dataFromGuest(TcpConn c, MemorySegment s, long data, int len, int seq, int flags) {
+        if (c.has(TcpConn.TAP_FIN_RCVD)) {
+            markAck(c);
+            return;
+        }
+        int skip = c.seqFromTap - seq;
+        if (skip < 0) {            // a gap: out of order, ask again for what we miss
+            markAck(c);
+            return;
+        }
+        if (skip < len) {
+            long n = Libc.send(c.fd, s.address() + data + skip, len - skip,
+                    Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            if (n < 0) {
+                if (n == -Errno.EAGAIN) {
+                    wantWrite(c);
+                } else {
+                    sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                    closeConn(c, false);
+                    return;
+                }
+            } else {
+                c.seqFromTap += (int) n;
+                if (n < len - skip) wantWrite(c);
+            }
+        }
+        if ((flags & TcpHdr.FIN) != 0 && c.seqFromTap == seq + len) {
+            c.seqFromTap++;
+            c.events |= TcpConn.TAP_FIN_RCVD;
+            Libc.shutdown(c.fd, Libc.SHUT_WR);
+            c.events |= TcpConn.SOCK_FIN_SENT;
+            if (!c.has(TcpConn.TAP_FIN_SENT)) arm(c, FIN_TIMEOUT);
+        }
+        markAck(c);
+        if (c.has(TcpConn.TAP_FIN_ACKED) && c.has(TcpConn.SOCK_FIN_SENT)) {
+            sendAck(c);
+            closeConn(c, false);
+        }
+    }
+
+    private void wantWrite(TcpConn c) {
+        if (c.wantWrite) return;
+        c.wantWrite = true;
+        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
+                EventLoop.ref(Refs.TCP, c.index));
+    }
+
+    // ------------------------------------------------------------------ host socket events
+
+    private void onSocket(long ref, int ev) {
+        int idx = (int) EventLoop.value(ref);
+        TcpConn c = idx < highWater ? conns[idx] : null;
+        if (c == null || !c.inUse) return;
+        if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.TAP_SYN_ACK_SENT)) {
+            if ((ev & (Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP)) == 0) return;
+            int err = soError(c.fd);
+            if (err != 0 || (ev & Libc.EPOLLERR) != 0) {
+                if (Log.debugEnabled()) Log.debug("TCP: connect failed: " + Errno.text(err == 0 ? Errno.ECONNREFUSED : err));
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, 0, c.seqFromTap);
+                closeConn(c, false);
+                return;
+            }
+            connected(c);
+            return;
+        }
+        if ((ev & Libc.EPOLLERR) != 0) {
+            int err = soError(c.fd);
+            if (err != 0) {
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                closeConn(c, false);
+                return;
+            }
+        }
+        if ((ev & Libc.EPOLLOUT) != 0 && c.wantWrite) {
+            c.wantWrite = false;
+            loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+            markAck(c); // a window update: the host socket has room again
+        }
+        if ((ev & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) {
+            c.sockReadable = true;
+            c.lastActivity = loop.now();
+            if (c.has(TcpConn.ESTABLISHED)) sockToTap(c);
+        }
+    }
+
+    private void connected(TcpConn c) {
+        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+        c.events |= TcpConn.TAP_SYN_ACK_SENT;
+        sendSyn(c, true);
+        c.seqToTap = c.seqInitToTap + 1;
+        arm(c, SYN_TIMEOUT);
+    }
+
+    private void prepareSocket(TcpConn c) {
+        c.peekOffset = setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0) == 0;
+    }
+
+    /** Reads what the guest's window and the tap buffer allow, straight into frames. */
+    private void sockToTap(TcpConn c) {
+        for (int round = 0; round < 8 && c.inUse; round++) {
+            if (c.has(TcpConn.TAP_FIN_SENT)) return;
+            int wnd = c.wndFromTap - c.inFlight();
+            if (wnd <= 0) {
+                if (c.deadline == 0) arm(c, RTO_INITIAL); // zero window: probe later
+                return;
+            }
+            int mss = Math.min(c.mss, maxMss(c.v6));
+            int hdr = HDR + TapFrames.ipHeaderLength(c.v6) + jpasst.packet.Eth.LEN;
+            int stride = 4 + hdr + mss;
+            int maxFrames = Math.min(MAX_FRAMES_PER_READ, (tap.room() - 4) / stride);
+            if (maxFrames <= 0) {
+                c.sockReadable = true;
+                markBlocked(c);
+                return;
+            }
+            int want = (int) Math.min(wnd, (long) maxFrames * mss);
+            int nFrames = (want + mss - 1) / mss;
+            long base = tap.reserve(nFrames * stride - 4);
+            if (base < 0) {
+                markBlocked(c);
+                return;
+            }
+            int skip = c.peekOffset ? 0 : c.inFlight();
+            if (skip > discard.byteSize()) return; // cannot peek past so much unacknowledged data
+            int iovCount = 0;
+            if (skip > 0) {
+                iov.set(ValueLayout.JAVA_LONG, 0, discard.address());
+                iov.set(ValueLayout.JAVA_LONG, 8, skip);
+                iovCount = 1;
+            }
+            long outAddr = tap.out().address();
+            int left = want;
+            for (int i = 0; i < nFrames; i++) {
+                long frame = base + (long) i * stride;
+                frameOffsets[i] = frame;
+                int chunk = Math.min(mss, left);
+                left -= chunk;
+                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount, outAddr + frame + hdr);
+                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount + 8, chunk);
+                iovCount++;
+            }
+            msghdr.set(ValueLayout.JAVA_LONG, 0, 0L);
+            msghdr.set(ValueLayout.JAVA_LONG, 8, 0L);
+            msghdr.set(ValueLayout.JAVA_LONG, 16, iov.address());
+            msghdr.set(ValueLayout.JAVA_LONG, 24, iovCount);
+            msghdr.set(ValueLayout.JAVA_LONG, 32, 0L);
+            msghdr.set(ValueLayout.JAVA_LONG, 40, 0L);
+            msghdr.set(ValueLayout.JAVA_LONG, 48, 0L);
+            long n = Libc.recvmsg(c.fd, msghdr, Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+            if (n < 0) {
+                if (n == -Errno.EAGAIN) {
+                    c.sockReadable = false;
+                    return;
+                }
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                closeConn(c, false);
+                return;
+            }
+            n -= skip;
+            if (n <= 0) {
+                c.sockReadable = false;
+                if (n == 0 && skip == 0 || n == 0) sockEof(c);
+                return;
+            }
+            int got = (int) n;
+            int sent = 0;
+            for (int i = 0; sent < got; i++) {
+                int chunk = Math.min(mss, got - sent);
+                boolean last = sent + chunk == got;
+                emitData(c, frameOffsets[i], c.seqToTap + sent, chunk, last);
+                sent += chunk;
+            }
+            c.seqToTap += got;
+            c.seqAckToTap = c.seqFromTap;
+            c.ackPending = false;
+            if (c.deadline == 0) arm(c, RTO_INITIAL);
+            if (got < want) {
+                c.sockReadable = false;
+                return;
+            }
+        }
+    }
+
+    private void sockEof(TcpConn c) {
+        if (c.has(TcpConn.SOCK_FIN_RCVD)) return;
+        // recv with MSG_PEEK returned 0 at the peek offset: no data beyond what the guest has
+        c.events |= TcpConn.SOCK_FIN_RCVD | TcpConn.TAP_FIN_SENT;
+        sendFlags(c, TcpHdr.FIN | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+        c.seqToTap++;
+        arm(c, c.has(TcpConn.TAP_FIN_RCVD) ? FIN_TIMEOUT : RTO_INITIAL);
+    }
+
+    /** Drops acknowledged bytes from the host socket's receive queue, without copying them. */
+    private void consumeAcked(TcpConn c) {
+        int ackedData = c.has(TcpConn.TAP_FIN_ACKED) ? c.seqAckFromTap - 1 : c.seqAckFromTap;
+        int acked = ackedData - c.seqConsumed;
+        if (acked <= 0) return;
+        long n = Libc.recv(c.fd, 0L, acked, Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
+        if (n > 0) c.seqConsumed += (int) n;
+    }
+
+    // ------------------------------------------------------------------ frames to the guest
+
+    private void emitData(TcpConn c, long frame, int seq, int len, boolean push) {
+        MemorySegment o = tap.out();
+        long l4 = TapFrames.l4(frame, c.v6);
+        int win = windowToTap(c);
+        TcpHdr.write(o, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
+                TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win >>> c.wsToTap);
+        int l4Len = HDR + len;
+        TcpHdr.checksum(o, l4, l4Len, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len));
+        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len);
+        segmentsOut++;
+    }
+
+    private void sendSyn(TcpConn c, boolean ack) {
+        long frame = frames.reserve(c.v6, SYN_HDR);
+        if (frame < 0) return;
+        MemorySegment o = tap.out();
+        long l4 = TapFrames.l4(frame, c.v6);
+        int win = ack ? windowToTap(c) : 65535 << WS_TO_TAP;
+        TcpHdr.write(o, l4, c.rPort, c.gPort, c.seqInitToTap, ack ? c.seqFromTap : 0, SYN_HDR,
+                TcpHdr.SYN | (ack ? TcpHdr.ACK_FLAG : 0), Math.min(65535, win));
+        Net.u8(o, l4 + 20, TcpHdr.OPT_MSS);
+        Net.u8(o, l4 + 21, 4);
+        Net.u16(o, l4 + 22, maxMss(c.v6));
+        Net.u8(o, l4 + 24, TcpHdr.OPT_NOP);
+        boolean ws = !ack || c.wsToTap > 0;
+        Net.u8(o, l4 + 25, ws ? TcpHdr.OPT_WS : TcpHdr.OPT_NOP);
+        Net.u8(o, l4 + 26, ws ? 3 : TcpHdr.OPT_NOP);
+        Net.u8(o, l4 + 27, ws ? WS_TO_TAP : TcpHdr.OPT_NOP);
+        TcpHdr.checksum(o, l4, SYN_HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR));
+        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR);
+        if (ack) c.seqAckToTap = c.seqFromTap;
+        segmentsOut++;
+    }
+
+    private void sendAck(TcpConn c) {
+        sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+        c.seqAckToTap = c.seqFromTap;
+        c.ackPending = false;
+    }
+
+    private void sendFlags(TcpConn c, int flags, int seq, int ack) {
+        long frame = frames.reserve(c.v6, HDR);
+        if (frame < 0) return;
+        MemorySegment o = tap.out();
+        long l4 = TapFrames.l4(frame, c.v6);
+        int win = (flags & TcpHdr.RST) != 0 ? 0 : windowToTap(c) >>> c.wsToTap;
+        TcpHdr.write(o, l4, c.rPort, c.gPort, seq, ack, HDR, flags, win);
+        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR));
+        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR);
+        if ((flags & TcpHdr.RST) != 0) resetsSent++;
+        segmentsOut++;
+    }
+
+    /** An RST for a segment that belongs to no connection (RFC 9293 3.10.7.1). */
+    private void rstUnknown(MemorySegment s, long l4, int dataLen, boolean v6, long srcHi, long srcLo,
+                            int sport, long dstHi, long dstLo, int dport, int flags) {
+        if ((flags & TcpHdr.ACK_FLAG) != 0) {
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, TcpHdr.ack(s, l4), 0, TcpHdr.RST);
+        } else {
+            int segLen = dataLen + ((flags & TcpHdr.SYN) != 0 ? 1 : 0) + ((flags & TcpHdr.FIN) != 0 ? 1 : 0);
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + segLen,
+                    TcpHdr.RST | TcpHdr.ACK_FLAG);
+        }
+    }
+
+    private void rstReply(boolean v6, long fromHi, long fromLo, int fromPort, long toHi, long toLo,
+                          int toPort, int seq, int ack, int flags) {
+        long frame = frames.reserve(v6, HDR);
+        if (frame < 0) return;
+        MemorySegment o = tap.out();
+        long l4 = TapFrames.l4(frame, v6);
+        TcpHdr.write(o, l4, fromPort, toPort, seq, ack, HDR, flags, 0);
+        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(v6, fromHi, fromLo, toHi, toLo, 6, HDR));
+        frames.commit(frame, v6, fromHi, fromLo, toHi, toLo, 6, HDR);
+        resetsSent++;
+    }
+
+    /**
+     * The window to offer the guest: what the host socket's send buffer can still take, so that
+     * whatever the guest sends within it is accepted by send() and nothing has to be dropped.
+     */
+    private int windowToTap(TcpConn c) {
+        intLen.set(ValueLayout.JAVA_INT, 0, 4);
+        int sndbuf = Libc.getsockopt(c.fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, intVal, intLen) == 0
+                ? intVal.get(ValueLayout.JAVA_INT, 0) : 0;
+        int outq = Libc.ioctl(c.fd, Libc.SIOCOUTQ, intVal) == 0 ? intVal.get(ValueLayout.JAVA_INT, 0) : sndbuf;
+        long free = (long) sndbuf * 7 / 8 - outq;
+        int max = 65535 << c.wsToTap;
+        int w = (int) Math.max(0, Math.min(free, max));
+        if (c.wsToTap > 0) w &= ~((1 << c.wsToTap) - 1);
+        c.wndToTap = w;
+        return w;
+    }
+
+    // ------------------------------------------------------------------ batching and timers
+
+    private void markAck(TcpConn c) {
+        c.ackPending = true;
+        markDirty(c);
+    }
+
+    private void markDirty(TcpConn c) {
+        if (isDirty[c.index]) return;
+        isDirty[c.index] = true;
+        if (dirtyCount == dirty.length) dirty = java.util.Arrays.copyOf(dirty, dirty.length * 2);
+        dirty[dirtyCount++] = c.index;
+    }
+
+    private void markBlocked(TcpConn c) {
+        c.sockReadable = true;
+    }
+
+    /** End of a batch of events: consume acknowledged data, read more, send pending ACKs. */
+    public void endOfBatch() {
+        for (int i = 0; i < dirtyCount; i++) {
+            int idx = dirty[i];
+            isDirty[idx] = false;
+            TcpConn c = conns[idx];
+            if (c == null || !c.inUse) continue;
+            if (c.has(TcpConn.ESTABLISHED)) {
+                consumeAcked(c);
+                if (c.inUse && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
+            }
+            if (c.inUse && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
+        }
+        dirtyCount = 0;
+    }
+
+    /** The tap buffer drained: connections that stopped for lack of room go on. */
+    private void resumeAll() {
+        for (int i = 0; i < highWater; i++) {
+            TcpConn c = conns[i];
+            if (c != null && c.inUse && c.sockReadable && c.has(TcpConn.ESTABLISHED)) markDirty(c);
+        }
+        endOfBatch();
+    }
+
+    private void arm(TcpConn c, long after) {
+        c.deadline = loop.now() + after;
+        loop.wakeAt(c.deadline);
+    }
+
+    private void tick(long now) {
+        long next = now + 1_000_000_000L;
+        for (int i = 0; i < highWater; i++) {
+            TcpConn c = conns[i];
+            if (c == null || !c.inUse) continue;
+            if (now - c.lastActivity > actTimeout) {
+                if (Log.debugEnabled()) Log.debug("TCP: inactivity timeout, resetting connection");
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                closeConn(c, true);
+                continue;
+            }
+            if (c.deadline != 0 && now - c.deadline >= 0) timeout(c);
+            if (c.inUse && c.deadline != 0 && c.deadline < next) next = c.deadline;
+        }
+        loop.wakeAt(next);
+    }
+
+    private void timeout(TcpConn c) {
+        c.deadline = 0;
+        if (!c.has(TcpConn.ESTABLISHED)) {
+            if (c.has(TcpConn.SOCK_ACCEPTED) && ++c.retrans <= 3) {
+                sendSyn(c, false); // guest did not answer our SYN yet
+                arm(c, SYN_TIMEOUT / 4);
+                return;
+            }
+            if (Log.debugEnabled()) Log.debug("TCP: handshake timeout");
+            if (c.has(TcpConn.TAP_SYN_RCVD)) sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+            closeConn(c, true);
+            return;
+        }
+        if (c.has(TcpConn.TAP_FIN_RCVD) && c.has(TcpConn.TAP_FIN_ACKED)) {
+            closeConn(c, false);
+            return;
+        }
+        if (c.seqAckFromTap != c.seqToTap) {
+            if (++c.retrans > MAX_RETRANS) {
+                if (Log.debugEnabled()) Log.debug("TCP: retransmission limit, resetting connection");
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                closeConn(c, true);
+                return;
+            }
+            retransmit(c);
+            if (c.inUse) arm(c, RTO_INITIAL << Math.min(c.retrans, 6));
+        } else if (c.wndFromTap == 0 && c.sockReadable) {
+            // zero-window probe: one ACK asks the guest for its window again
+            sendAck(c);
+            arm(c, RTO_INITIAL << Math.min(++c.retrans, 6));
+        } else if (c.has(TcpConn.TAP_FIN_RCVD) || c.has(TcpConn.TAP_FIN_SENT)) {
+            if (c.has(TcpConn.TAP_FIN_RCVD) && c.has(TcpConn.TAP_FIN_SENT)) closeConn(c, false);
+        }
+    }
+
+    /** Go back to the first byte the guest has not acknowledged and send from there again. */
+    private void retransmit(TcpConn c) {
+        c.dupAcks = 0;
+        boolean finWasSent = c.has(TcpConn.TAP_FIN_SENT) && !c.has(TcpConn.TAP_FIN_ACKED);
+        if (finWasSent) {
+            c.events &= ~(TcpConn.TAP_FIN_SENT | TcpConn.SOCK_FIN_RCVD);
+        }
+        c.seqToTap = c.seqAckFromTap;
+        if (c.peekOffset) setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0);
+        c.sockReadable = true;
+        sockToTap(c);
+    }
+
+    // ------------------------------------------------------------------ connection table
+
+    private TcpConn allocate() {
+        if (active >= maxConns) {
+            limitReached("connection limit (" + maxConns + ") reached");
+            return null;
+        }
+        int idx;
+        if (freeCount > 0) {
+            idx = free[--freeCount];
+        } else {
+            idx = highWater++;
+            if (idx >= conns.length) {
+                int n = Math.min(conns.length * 2, Math.max(maxConns, 256));
+                conns = java.util.Arrays.copyOf(conns, n);
+                free = java.util.Arrays.copyOf(free, n);
+                isDirty = java.util.Arrays.copyOf(isDirty, n);
+            }
+        }
+        TcpConn c = conns[idx];
+        if (c == null) conns[idx] = c = new TcpConn(idx);
+        c.reset();
+        c.inUse = true;
+        active++;
+        return c;
+    }
+
+    private void release(TcpConn c) {
+        c.reset();
+        free[freeCount++] = c.index;
+        active--;
+    }
+
+    private void closeConn(TcpConn c, boolean abortive) {
+        if (!c.inUse) return;
+        table.remove(c.gHi, c.gLo, c.rHi, c.rLo, meta(c.gPort, c.rPort));
+        if (c.fd >= 0) {
+            loop.remove(c.fd);
+            if (abortive) abortiveClose(c.fd);
+            else Libc.close(c.fd);
+        }
+        release(c);
+    }
+
+    private void abortiveClose(int fd) {
+        intVal.set(ValueLayout.JAVA_INT, 0, 1);
+        intVal.set(ValueLayout.JAVA_INT, 4, 0);
+        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, intVal, 8);
+        Libc.close(fd);
+    }
+
+    private void limitReached(String why) {
+        if (!warnedLimit) {
+            Log.warn("TCP: " + why + ": new connections get a reset");
+            warnedLimit = true;
+        }
+    }
+
+    @Override
+    public void guestGone() {
+        for (int i = 0; i < highWater; i++) {
+            TcpConn c = conns[i];
+            if (c != null && c.inUse) closeConn(c, true);
+        }
+        dirtyCount = 0;
+        java.util.Arrays.fill(isDirty, false);
+    }
+
+    private int setInt(int fd, int level, int name, int value) {
+        intVal.set(ValueLayout.JAVA_INT, 0, value);
+        return Libc.setsockopt(fd, level, name, intVal, 4);
+    }
+
+    private int soError(int fd) {
+        intLen.set(ValueLayout.JAVA_INT, 0, 4);
+        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_ERROR, intVal, intLen) < 0) return Errno.EIO;
+        return intVal.get(ValueLayout.JAVA_INT, 0);
+    }
+
+    public void close() {
+        guestGone();
+        for (int fd : listenFds4) Libc.close(fd);
+        for (int fd : listenFds6) Libc.close(fd);
+    }
+}

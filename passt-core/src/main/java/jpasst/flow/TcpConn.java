@@ -1,0 +1,80 @@
+package jpasst.flow;
+
+/**
+ * One TCP connection's state, as passt's {@code struct tcp_tap_conn}: the guest-side 4-tuple,
+ * the host socket, and the two sequence spaces we splice together. Created when a connection is
+ * set up and reused from a free list afterwards, never per packet.
+ *
+ * Sequence names follow passt: "to tap" is what we send to the guest, "from tap" what the guest
+ * sends us.
+ */
+final class TcpConn {
+    // events (passt's conn->events), a bit set
+    static final int SOCK_ACCEPTED = 1 << 0;     // inbound: accepted, SYN sent to the guest
+    static final int TAP_SYN_RCVD = 1 << 1;      // outbound: guest SYN seen, host connect in progress
+    static final int TAP_SYN_ACK_SENT = 1 << 2;  // outbound: connected, SYN-ACK sent to the guest
+    static final int ESTABLISHED = 1 << 3;
+    static final int SOCK_FIN_RCVD = 1 << 4;     // host peer closed its side (EOF read)
+    static final int SOCK_FIN_SENT = 1 << 5;     // we shut down the host socket's write side
+    static final int TAP_FIN_RCVD = 1 << 6;      // guest sent FIN
+    static final int TAP_FIN_SENT = 1 << 7;      // we sent FIN to the guest
+    static final int TAP_FIN_ACKED = 1 << 8;     // guest acknowledged our FIN
+
+    final int index;
+    int fd = -1;
+    boolean inUse;
+    boolean v6;
+    long gHi, gLo;      // guest address
+    int gPort;
+    long rHi, rLo;      // the peer as the guest sees it
+    int rPort;
+    int events;
+
+    int seqToTap;       // next sequence number we send to the guest
+    int seqAckFromTap;  // the guest has acknowledged everything before this
+    int seqFromTap;     // next sequence number expected from the guest
+    int seqAckToTap;    // what we last acknowledged to the guest
+    int seqInitToTap;
+    int seqConsumed;    // host data before this was acknowledged and dropped from the socket
+
+    int wndFromTap;     // the guest's receive window in bytes (scaled)
+    int wsFromTap;      // the guest's window scale, 0 if it did not offer scaling
+    int wsToTap;        // our window scale, 0 if the guest did not offer scaling
+    int wndToTap;       // window last advertised to the guest, in bytes
+    int mss;            // the guest's MSS
+    boolean peekOffset; // SO_PEEK_OFF works on this socket
+    boolean ackPending;
+    boolean wantWrite;  // EPOLLOUT requested (host send buffer was full)
+    boolean sockReadable;
+
+    long deadline;      // retransmission / handshake / FIN timer, nanoTime; 0 = none
+    long lastActivity;
+    int retrans;
+    int dupAcks;
+    int lastWindowSeen;
+
+    TcpConn(int index) {
+        this.index = index;
+    }
+
+    boolean has(int ev) {
+        return (events & ev) != 0;
+    }
+
+    /** Bytes sent to the guest and not yet acknowledged by it (excluding a FIN). */
+    int inFlight() {
+        int n = seqToTap - seqAckFromTap;
+        if (has(TAP_FIN_SENT) && n > 0) n--;
+        return n;
+    }
+
+    void reset() {
+        fd = -1;
+        inUse = false;
+        events = 0;
+        ackPending = wantWrite = sockReadable = false;
+        deadline = 0;
+        retrans = dupAcks = 0;
+        peekOffset = false;
+    }
+}

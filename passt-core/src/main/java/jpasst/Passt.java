@@ -25,6 +25,7 @@ public final class Passt implements AutoCloseable {
     public final jpasst.flow.Flows flows;
     public final jpasst.proto.Ndp ndp;
     public final jpasst.proto.Dhcpv6 dhcpv6;
+    public final jpasst.flow.Tcp tcp;
     public final jpasst.flow.Udp udp;
     public final jpasst.flow.Icmp icmp;
 
@@ -54,17 +55,25 @@ public final class Passt implements AutoCloseable {
         this.dhcpv6 = new jpasst.proto.Dhcpv6(conf, frames);
         dispatch.local6(new jpasst.proto.Services6(conf, ndp, dhcpv6));
         loop.onTick(ndp::tick);
+        this.tcp = new jpasst.flow.Tcp(conf, loop, frames, flows, jpasst.flow.Tcp.MAX_CONNS_DEFAULT);
+        flows.tcp(tcp);
         this.udp = new jpasst.flow.Udp(conf, loop, frames, flows);
         flows.udp(udp);
         this.icmp = new jpasst.flow.Icmp(conf, loop, frames, flows);
         flows.icmp(icmp);
         flows.icmp6(icmp);
+        // after each batch of events: transports finish their work, then the frames leave at once
+        loop.onEndOfBatch(tcp::endOfBatch);
+        loop.onEndOfBatch(tap::flush);
         tap.onOneOffExit(loop::stop);
     }
 
-    /** Binds the guest-side socket (and, later, the forwarded ports). */
+    /** Binds the guest-side socket and the forwarded ports. */
     public void start() {
         tap.start();
+        if (!conf.noTcp && !conf.tcpSpecs.isEmpty()) {
+            tcp.listen(jpasst.conf.PortSpec.parse(conf.tcpSpecs));
+        }
         udp.listen();
     }
 
@@ -75,6 +84,7 @@ public final class Passt implements AutoCloseable {
 
     @Override
     public void close() {
+        tcp.close();
         udp.close();
         icmp.close();
         tap.close();

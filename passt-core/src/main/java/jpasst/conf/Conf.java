@@ -75,6 +75,9 @@ public final class Conf {
     public boolean dnsSet;             // -D given (possibly "none")
     public boolean searchSet;
 
+    /** TCP inactivity timeout in seconds; 0: passt's 7200. */
+    public long tcpTimeoutSeconds;
+
     // port forwarding specs as given (-t, -u); parsed by the flow layer
     public List<String> tcpSpecs = new ArrayList<>();
     public List<String> udpSpecs = new ArrayList<>();

@@ -6,8 +6,8 @@ import java.lang.foreign.MemorySegment;
  * TCP header (RFC 9293). Static flyweight; offsets relative to the TCP header. Sequence numbers
  * are ints compared with wrap-around ({@link #before}). Options are read by {@link #option}.
  */
-public final class Tcp {
-    private Tcp() {}
+public final class TcpHdr {
+    private TcpHdr() {}
 
     public static final int SRC_PORT = 0, DST_PORT = 2, SEQ = 4, ACK = 8, DATA_OFF = 12, FLAGS = 13,
             WINDOW = 14, CHECKSUM = 16, URGENT = 18, MIN_LEN = 20;

@@ -64,6 +64,8 @@ public final class Guest {
         private String extraKernelArguments = "";
         private final List<String> extraQemuArguments = new ArrayList<>();
         private final List<GuestFile> files = new ArrayList<>();
+        private List<String> networkArguments;
+        private List<String> launcher = List.of();
 
         private Builder(Path socket) {
             this.socket = socket;
@@ -137,6 +139,25 @@ public final class Guest {
             return this;
         }
 
+        /**
+         * The guest's network arguments instead of the default stream netdev on the socket, e.g.
+         * those produced by passt-qemu-glue (the device's netdev id is theirs to choose).
+         */
+        public Builder networkArguments(List<String> arguments) {
+            this.networkArguments = List.copyOf(arguments);
+            return this;
+        }
+
+        /**
+         * Runs QEMU through a launcher command ({@code ./passt-qemu run --}, say) that adds the
+         * network arguments itself: the guest gets none from here.
+         */
+        public Builder launchVia(List<String> launcherPrefix) {
+            this.launcher = List.copyOf(launcherPrefix);
+            this.networkArguments = List.of();
+            return this;
+        }
+
         /** Boots the guest, waits for it to power off, returns the console and markers. */
         public GuestRun run() {
             return Guest.boot(this);
@@ -158,15 +179,21 @@ public final class Guest {
             throw new UncheckedIOException("cannot prepare the guest's initramfs", e);
         }
 
-        List<String> command = new ArrayList<>(List.of(
+        List<String> command = new ArrayList<>(options.launcher);
+        command.addAll(List.of(
                 QEMU.toString(),
                 "-nodefaults", "-nographic", "-serial", "stdio", "-no-reboot",
                 "-accel", "tcg", "-cpu", "max", "-m", Integer.toString(options.memoryMegabytes),
                 "-kernel", image.kernel().toString(),
                 "-initrd", initrd.toString(),
-                "-append", ("console=ttyS0 quiet panic=-1 " + options.extraKernelArguments).strip(),
-                "-device", "virtio-net-pci,netdev=n0,romfile=",
-                "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=" + options.socket));
+                "-append", ("console=ttyS0 quiet panic=-1 " + options.extraKernelArguments).strip()));
+        if (options.networkArguments == null) {
+            command.addAll(List.of(
+                    "-device", "virtio-net-pci,netdev=n0,romfile=",
+                    "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=" + options.socket));
+        } else {
+            command.addAll(options.networkArguments);
+        }
         command.addAll(options.extraQemuArguments);
 
         Path consoleFile = directory.resolve("console.log");

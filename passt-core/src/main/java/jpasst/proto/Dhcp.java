@@ -175,6 +175,7 @@ public final class Dhcp {
         if (reply == OFFER) offers++;
         else if (reply == ACK) acks++;
         else naks++;
+        if (!Log.infoEnabled()) return true; // the lines below build strings: not for -q
         Log.info("DHCP: " + (reply == OFFER ? "offer to discover" : reply == ACK
                 ? (type == 0 ? "BOOTP: ack to request" : "ack to request") : "nak to request for "
                 + SockAddr.ip4String(requested != 0 ? requested : ciaddr)));

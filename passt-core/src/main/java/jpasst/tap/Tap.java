@@ -312,6 +312,14 @@ public final class Tap {
         if (capture != null) capture.frame(out, off, len);
     }
 
+    /**
+     * Forgets the frames queued and not written yet. Not for the daemon: benchmarks that measure
+     * frame synthesis reuse the output buffer with it instead of writing the frames out.
+     */
+    public void discardQueued() {
+        outHead = outTail = 0;
+    }
+
     /** Writes out what is queued, as far as the socket takes it. */
     public void flush() {
         if (conn < 0) return;

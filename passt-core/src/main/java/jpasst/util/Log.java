@@ -34,6 +34,10 @@ public final class Log {
         return level;
     }
 
+    public static boolean infoEnabled() {
+        return level >= INFO;
+    }
+
     public static boolean debugEnabled() {
         return level >= DEBUG;
     }

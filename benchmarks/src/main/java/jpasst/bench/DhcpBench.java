@@ -1,0 +1,66 @@
+package jpasst.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import jpasst.conf.Conf;
+import jpasst.packet.Eth;
+import jpasst.packet.Ip4;
+import jpasst.packet.Udp;
+import jpasst.proto.Dhcp;
+
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * A DHCPDISCOVER (with a parameter request list, as udhcpc sends) answered with a DHCPOFFER
+ * synthesized in the tap's output buffer: option parsing, the reply's fixed fields, options in
+ * the client's order, padding, UDP checksum, IPv4 and Ethernet headers. The daemon runs with
+ * passt's default log level minus info ({@code -q}), as a daemon does.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class DhcpBench {
+    MemorySegment seg;
+    int udpLen;
+    BenchTap bt;
+    Dhcp dhcp;
+
+    @Setup(Level.Trial)
+    public void setup() {
+        Conf conf = BenchFrames.conf();
+        conf.search = new java.util.ArrayList<>(java.util.List.of("example.org", "lab.example.org"));
+        seg = Arena.ofAuto().allocate(2048, 64);
+        BenchFrames.dhcpDiscover(seg, 0);
+        udpLen = Udp.length(seg, Eth.LEN + Ip4.MIN_LEN);
+        bt = new BenchTap(conf, null);
+        dhcp = new Dhcp(conf, bt.frames);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        bt.close();
+    }
+
+    @Benchmark
+    public boolean offer() {
+        boolean r = dhcp.handle(seg, 0, Eth.LEN + Ip4.MIN_LEN, udpLen);
+        bt.tap.discardQueued();
+        return r;
+    }
+}

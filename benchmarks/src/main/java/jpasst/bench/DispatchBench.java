@@ -1,0 +1,107 @@
+package jpasst.bench;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.TimeUnit;
+
+import jpasst.Dispatch;
+import jpasst.conf.Conf;
+import jpasst.flow.Flows;
+import jpasst.packet.TcpHdr;
+import jpasst.proto.Arp;
+import jpasst.proto.Dhcp;
+
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * One guest frame through {@link Dispatch} and {@link Flows} to its transport's handler: MAC
+ * learning, EtherType switch, IPv4 length/checksum/fragment checks or the IPv6 extension header
+ * walk, address learning, and the hand-off with the addresses as {@code Inany} pairs. The
+ * transport handler is a stub, so this is the parse-and-dispatch cost alone (see
+ * {@link TcpPathBench} for the TCP layer behind it).
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class DispatchBench {
+    @Param({"tcp4-ack", "tcp4-1460", "tcp6-1440", "udp4-1472"})
+    String frame;
+
+    MemorySegment seg;
+    int len;
+    Dispatch dispatch;
+    BenchTap tap;
+    long handled;
+    long lastL4;
+
+    final Flows.Proto stub = new Flows.Proto() {
+        @Override
+        public void packet(MemorySegment s, long f, long l4, int l4Len, boolean v6,
+                           long srcHi, long srcLo, long dstHi, long dstLo) {
+            handled++;
+            lastL4 = l4 + l4Len + srcLo + dstLo;
+        }
+
+        @Override
+        public void guestGone() {
+        }
+    };
+
+    @Setup(Level.Trial)
+    public void setup() {
+        Conf conf = BenchFrames.conf();
+        seg = Arena.ofAuto().allocate(65600, 64);
+        len = switch (frame) {
+            case "tcp4-ack" -> BenchFrames.tcp(seg, 0, false, 40000, 5201, 1000, 2000, TcpHdr.ACK_FLAG, 65535, 0);
+            case "tcp4-1460" -> BenchFrames.tcp(seg, 0, false, 40000, 5201, 1000, 2000, TcpHdr.ACK_FLAG, 65535, 1460);
+            case "tcp6-1440" -> BenchFrames.tcp(seg, 0, true, 40000, 5201, 1000, 2000, TcpHdr.ACK_FLAG, 65535, 1440);
+            case "udp4-1472" -> BenchFrames.udp4(seg, 0, 40000, 5201, 1472);
+            default -> throw new IllegalArgumentException(frame);
+        };
+        Dispatch[] d = new Dispatch[1];
+        tap = new BenchTap(conf, new jpasst.tap.Tap.Handler() {
+            @Override
+            public void frame(MemorySegment buf, long off, int l) {
+                d[0].frame(buf, off, l);
+            }
+
+            @Override
+            public void guestGone() {
+            }
+        });
+        dispatch = new Dispatch(conf, new Arp(conf, tap.tap), new Dhcp(conf, tap.frames));
+        d[0] = dispatch;
+        Flows flows = new Flows(conf);
+        flows.tcp(stub);
+        flows.udp(stub);
+        flows.icmp(stub);
+        flows.icmp6(stub);
+        dispatch.l4(flows);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        tap.close();
+    }
+
+    @Benchmark
+    public long dispatch() {
+        dispatch.frame(seg, 0, len);
+        return handled + lastL4;
+    }
+}

@@ -56,6 +56,9 @@ public final class Tcp implements Flows.Proto {
     static final int SYN_HDR = TcpHdr.MIN_LEN + 8;
     static final int MSS_DEFAULT = 536;
 
+    // the timers above, as fields: tests shorten them (see #timeouts)
+    private volatile long synTimeout = SYN_TIMEOUT, finTimeout = FIN_TIMEOUT, rto = RTO_INITIAL;
+
     private final Conf conf;
     private final EventLoop loop;
     private final TapFrames frames;
@@ -101,6 +104,13 @@ public final class Tcp implements Flows.Proto {
         loop.onTick(this::tick);
         tap.onDrained(this::resumeAll);
         if (conf.tcpTimeoutSeconds > 0) actTimeout = conf.tcpTimeoutSeconds * 1_000_000_000L;
+    }
+
+    /** Shorter timers for tests: handshake, FIN and initial retransmission timeouts, in ns. */
+    void timeouts(long syn, long fin, long retransmit) {
+        synTimeout = syn;
+        finTimeout = fin;
+        rto = retransmit;
     }
 
     public int activeConnections() {
@@ -218,7 +228,7 @@ public final class Tcp implements Flows.Proto {
         loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
         sendSyn(c, false);
         c.seqToTap = c.seqInitToTap + 1;
-        arm(c, SYN_TIMEOUT);
+        arm(c, synTimeout);
     }
 
     // ------------------------------------------------------------------ guest → us
@@ -345,7 +355,7 @@ public final class Tcp implements Flows.Proto {
         }
         loop.add(fd, Libc.EPOLLOUT | Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET,
                 EventLoop.ref(Refs.TCP, c.index));
-        arm(c, SYN_TIMEOUT);
+        arm(c, synTimeout);
         if (r == 0) connected(c);
     }
 
@@ -394,7 +404,7 @@ public final class Tcp implements Flows.Proto {
             c.seqAckFromTap = ack;
             c.dupAcks = 0;
             c.retrans = 0;
-            c.deadline = c.seqAckFromTap == c.seqToTap ? 0 : loop.now() + RTO_INITIAL;
+            c.deadline = c.seqAckFromTap == c.seqToTap ? 0 : loop.now() + rto;
             if (c.deadline != 0) loop.wakeAt(c.deadline);
             if (c.has(TcpConn.TAP_FIN_SENT) && ack == c.seqToTap) c.events |= TcpConn.TAP_FIN_ACKED;
             markDirty(c);
@@ -439,7 +449,7 @@ public final class Tcp implements Flows.Proto {
             c.events |= TcpConn.TAP_FIN_RCVD;
             Libc.shutdown(c.fd, Libc.SHUT_WR);
             c.events |= TcpConn.SOCK_FIN_SENT;
-            if (!c.has(TcpConn.TAP_FIN_SENT)) arm(c, FIN_TIMEOUT);
+            if (!c.has(TcpConn.TAP_FIN_SENT)) arm(c, finTimeout);
         }
         markAck(c);
         if (c.has(TcpConn.TAP_FIN_ACKED) && c.has(TcpConn.SOCK_FIN_SENT)) {
@@ -498,7 +508,7 @@ public final class Tcp implements Flows.Proto {
         c.events |= TcpConn.TAP_SYN_ACK_SENT;
         sendSyn(c, true);
         c.seqToTap = c.seqInitToTap + 1;
-        arm(c, SYN_TIMEOUT);
+        arm(c, synTimeout);
     }
 
     private void prepareSocket(TcpConn c) {
@@ -511,7 +521,7 @@ public final class Tcp implements Flows.Proto {
             if (c.has(TcpConn.TAP_FIN_SENT)) return;
             int wnd = c.wndFromTap - c.inFlight();
             if (wnd <= 0) {
-                if (c.deadline == 0) arm(c, RTO_INITIAL); // zero window: probe later
+                if (c.deadline == 0) arm(c, rto); // zero window: probe later
                 return;
             }
             int mss = Math.min(c.mss, maxMss(c.v6));
@@ -583,7 +593,7 @@ public final class Tcp implements Flows.Proto {
             c.seqToTap += got;
             c.seqAckToTap = c.seqFromTap;
             c.ackPending = false;
-            if (c.deadline == 0) arm(c, RTO_INITIAL);
+            if (c.deadline == 0) arm(c, rto);
             if (got < want) {
                 c.sockReadable = false;
                 return;
@@ -597,7 +607,7 @@ public final class Tcp implements Flows.Proto {
         c.events |= TcpConn.SOCK_FIN_RCVD | TcpConn.TAP_FIN_SENT;
         sendFlags(c, TcpHdr.FIN | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
         c.seqToTap++;
-        arm(c, c.has(TcpConn.TAP_FIN_RCVD) ? FIN_TIMEOUT : RTO_INITIAL);
+        arm(c, c.has(TcpConn.TAP_FIN_RCVD) ? finTimeout : rto);
     }
 
     /** Drops acknowledged bytes from the host socket's receive queue, without copying them. */
@@ -775,7 +785,7 @@ public final class Tcp implements Flows.Proto {
         if (!c.has(TcpConn.ESTABLISHED)) {
             if (c.has(TcpConn.SOCK_ACCEPTED) && ++c.retrans <= 3) {
                 sendSyn(c, false); // guest did not answer our SYN yet
-                arm(c, SYN_TIMEOUT / 4);
+                arm(c, synTimeout / 4);
                 return;
             }
             if (Log.debugEnabled()) Log.debug("TCP: handshake timeout");
@@ -795,11 +805,11 @@ public final class Tcp implements Flows.Proto {
                 return;
             }
             retransmit(c);
-            if (c.inUse) arm(c, RTO_INITIAL << Math.min(c.retrans, 6));
+            if (c.inUse) arm(c, rto << Math.min(c.retrans, 6));
         } else if (c.wndFromTap == 0 && c.sockReadable) {
             // zero-window probe: one ACK asks the guest for its window again
             sendAck(c);
-            arm(c, RTO_INITIAL << Math.min(++c.retrans, 6));
+            arm(c, rto << Math.min(++c.retrans, 6));
         } else if (c.has(TcpConn.TAP_FIN_RCVD) || c.has(TcpConn.TAP_FIN_SENT)) {
             if (c.has(TcpConn.TAP_FIN_RCVD) && c.has(TcpConn.TAP_FIN_SENT)) closeConn(c, false);
         }

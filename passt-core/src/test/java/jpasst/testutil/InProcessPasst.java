@@ -45,6 +45,11 @@ public final class InProcessPasst implements AutoCloseable {
         return new GuestLink(socket);
     }
 
+    /** The thread the daemon's event loop runs on (allocation and CPU measurements). */
+    public Thread loopThread() {
+        return thread;
+    }
+
     /** Waits for the loop thread to end (after --one-off, say). */
     public boolean awaitStop(long ms) throws InterruptedException {
         thread.join(ms);

@@ -1,0 +1,865 @@
+package jpasst.flow;
+
+import static jpasst.testutil.GuestTcp.ACK;
+import static jpasst.testutil.GuestTcp.FIN;
+import static jpasst.testutil.GuestTcp.GUEST4;
+import static jpasst.testutil.GuestTcp.GUEST6;
+import static jpasst.testutil.GuestTcp.GW4;
+import static jpasst.testutil.GuestTcp.GW6;
+import static jpasst.testutil.GuestTcp.PSH;
+import static jpasst.testutil.GuestTcp.RST;
+import static jpasst.testutil.GuestTcp.SYN;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import jpasst.conf.Conf;
+import jpasst.testutil.Frames;
+import jpasst.testutil.GuestLink;
+import jpasst.testutil.GuestTcp;
+import jpasst.testutil.GuestTcp.Conn;
+import jpasst.testutil.GuestTcp.Seg;
+import jpasst.testutil.InProcessPasst;
+
+/**
+ * TCP translation on the wire, segment by segment: a hand-driven guest ({@link GuestTcp}) over the
+ * real UNIX socket on one side, real host sockets on the other (the gateway 192.0.2.1 and
+ * 2001:db8:1::1 stand for the host, so a {@link ServerSocket} on 127.0.0.1 or ::1 is reached
+ * there; -t forwards host connections into the guest). Every test also checks that no handler of
+ * the event loop failed and that every frame the daemon sent had right IP and TCP checksums.
+ */
+class TcpTest {
+    static final int MSS4 = 65520 - 40, MSS6 = 65520 - 60;
+    static final long RTO_MS = 500;
+
+    private final List<AutoCloseable> closers = new CopyOnWriteArrayList<>();
+    private final List<InProcessPasst> daemons = new CopyOnWriteArrayList<>();
+    private final List<GuestTcp> guests = new CopyOnWriteArrayList<>();
+    private static int nextPort = 40000 + new Random().nextInt(10000);
+
+    @AfterEach
+    void checkAndClose() throws Exception {
+        try {
+            for (InProcessPasst p : daemons) {
+                assertEquals(0, p.passt.loop.failures(), "event loop handler failures");
+            }
+            for (GuestTcp g : guests) {
+                assertTrue(g.corruptFrames().isEmpty(), g.corruptFrames().size() + " frames with bad checksums");
+            }
+        } finally {
+            for (AutoCloseable c : closers.reversed()) c.close();
+        }
+    }
+
+    private <T extends AutoCloseable> T closing(T c) {
+        closers.add(c);
+        return c;
+    }
+
+    private InProcessPasst daemon(Consumer<Conf> tweak) throws Exception {
+        InProcessPasst p = closing(new InProcessPasst(tweak));
+        daemons.add(p);
+        return p;
+    }
+
+    private InProcessPasst daemon() throws Exception {
+        return daemon(c -> { });
+    }
+
+    private GuestTcp guest(InProcessPasst p) throws Exception {
+        GuestLink link = closing(p.connect());
+        GuestTcp g = new GuestTcp(link);
+        guests.add(g);
+        assertTrue(await(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
+        return g;
+    }
+
+    private static synchronized int guestPort() {
+        return nextPort++;
+    }
+
+    private ServerSocket server(String addr) throws IOException {
+        return server(addr, 0);
+    }
+
+    private ServerSocket server(String addr, int rcvbuf) throws IOException {
+        ServerSocket s = new ServerSocket();
+        if (rcvbuf > 0) s.setReceiveBufferSize(rcvbuf);
+        s.bind(new InetSocketAddress(InetAddress.getByName(addr), 0));
+        s.setSoTimeout(3000);
+        return closing(s);
+    }
+
+    private Socket accept(ServerSocket s) throws IOException {
+        Socket a = closing(s.accept());
+        a.setSoTimeout(3000);
+        return a;
+    }
+
+    static int freePort() throws IOException {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    static byte[] random(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
+        long deadline = System.nanoTime() + ms * 1_000_000;
+        while (System.nanoTime() < deadline) {
+            if (cond.getAsBoolean()) return true;
+            Thread.sleep(10);
+        }
+        return cond.getAsBoolean();
+    }
+
+    static byte[] readFully(InputStream in, int n) throws IOException {
+        byte[] b = in.readNBytes(n);
+        assertEquals(n, b.length, "bytes the host read before EOF");
+        return b;
+    }
+
+    static byte[] v4(int a) {
+        return ByteBuffer.allocate(4).putInt(a).array();
+    }
+
+    static void assertFromGatewayToGuest(Seg s) {
+        assertArrayEquals(v4(GW4), s.src(), "source is the gateway");
+        assertArrayEquals(v4(GUEST4), s.dst(), "destination is the guest");
+        assertEquals(Frames.GUEST_MAC, s.dstMac());
+        assertEquals(Frames.OUR_MAC, s.srcMac());
+    }
+
+    /**
+     * A guest that sends all of {@code data} as a sender would: within the window the daemon
+     * offers, in segments of {@code mss}, going back to the last ACK when none comes for a while.
+     */
+    static void upload(Conn c, byte[] data, int mss, long timeoutMs) throws IOException {
+        int base = c.sndNxt;
+        int shift = c.peerWs >= 0 ? c.peerWs : 0;
+        long wnd = c.synAck != null ? c.synAck.window() : 65535;
+        int acked = 0, sent = 0;
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
+        while (acked < data.length) {
+            if (System.nanoTime() > deadline) fail("upload stalled at " + acked + " of " + data.length);
+            while (sent < data.length && sent - acked < wnd) {
+                int len = (int) Math.min(Math.min(mss, data.length - sent), wnd - (sent - acked));
+                c.send(base + sent, c.rcvNxt, ACK | PSH, c.window, new byte[0], Arrays.copyOfRange(data, sent, sent + len));
+                sent += len;
+            }
+            Seg s = c.receive(wnd == 0 ? 2000 : 300);
+            if (s == null) {
+                sent = acked; // nothing came back: go back to the last ACK
+                continue;
+            }
+            if (s.has(RST)) fail("reset during upload: " + s);
+            if (!s.has(ACK)) continue;
+            int a = s.ack() - base;
+            if (a > acked) acked = Math.min(a, data.length);
+            wnd = (long) s.window() << shift;
+        }
+        c.sndNxt = base + data.length;
+    }
+
+    // ------------------------------------------------------------------ handshakes
+
+    @Test
+    void handshakeCarriesMssAndWindowScaleBothWays() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        Seg synAck = c.connect(1460, 7, 2000);
+        assertTrue(synAck.checksumOk() && synAck.ipChecksumOk());
+        assertFromGatewayToGuest(synAck);
+        assertEquals(host.getLocalPort(), synAck.sport());
+        assertEquals(c.guestPort, synAck.dport());
+        assertEquals(MSS4, synAck.mss(), "our MSS: MTU 65520 less IPv4 and TCP headers");
+        assertEquals(Tcp.WS_TO_TAP, synAck.ws(), "window scaling offered back");
+        assertTrue(synAck.window() > 0, "a window in the SYN-ACK");
+        Socket s = accept(host);
+        assertEquals(InetAddress.getByName("127.0.0.1"), s.getInetAddress(), "the gateway is the host's loopback");
+
+        // the guest's scale 7 applies to its windows: 100 << 7 = 12800 bytes may be in flight
+        c.window = 100;
+        c.ack();
+        Thread.sleep(50);
+        s.getOutputStream().write(random(100_000, 3));
+        int inFlight = 0;
+        for (Seg d : c.drain(400)) inFlight += d.len();
+        assertEquals(12800, inFlight, "bytes sent into a window of 100 << 7");
+        assertEquals(1, p.passt.tcp.activeConnections());
+    }
+
+    @Test
+    void noWindowScalingWhenTheGuestOffersNone() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        Seg synAck = c.connect(1460, -1, 2000);
+        assertEquals(-1, synAck.ws(), "no window scale option in the SYN-ACK");
+        assertEquals(1460, synAck.mss() > 0 ? 1460 : -1);
+        Socket s = accept(host);
+        // unscaled: the guest's 3000 means 3000 bytes
+        c.window = 3000;
+        c.ack();
+        Thread.sleep(50);
+        s.getOutputStream().write(random(20_000, 4));
+        List<Seg> got = c.drain(400);
+        assertEquals(3000, got.stream().mapToInt(Seg::len).sum(), "bytes sent into an unscaled window of 3000");
+        assertTrue(got.stream().allMatch(x -> x.len() <= 1460), "segments within the guest's MSS");
+        // and the daemon's own windows are unscaled too: what it offers fits the host socket's room
+        c.sendData(new byte[10]);
+        Seg a = c.receive(1000);
+        assertNotNull(a);
+        assertTrue(a.window() > 1000, "an unscaled window of some room: " + a);
+        assertArrayEquals(new byte[10], readFully(s.getInputStream(), 10));
+    }
+
+    // ------------------------------------------------------------------ data
+
+    @Test
+    void guestDataReachesTheHostIntactAndIsAckedOnlyAsFarAsTheHostTookIt() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1", 4096);
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(MSS4, 7, 2000);
+        Socket s = accept(host); // and it does not read yet
+        byte[] data = random(12 << 20, 5);
+        int mss = 60000;
+        // a guest that ignores the daemon's window and sends everything
+        int highestAck = c.iss + 1;
+        for (int off = 0; off < data.length; off += mss) {
+            c.sendData(Arrays.copyOfRange(data, off, Math.min(data.length, off + mss)));
+        }
+        for (Seg a : c.drain(500)) {
+            assertEquals(0, a.len());
+            if (a.ack() - highestAck > 0) highestAck = a.ack();
+        }
+        int acked = highestAck - (c.iss + 1);
+        assertTrue(acked > 0 && acked < data.length, "acknowledged " + acked + " of " + data.length
+                + ": the host cannot have taken it all without reading");
+        // exactly the acknowledged bytes are in the host's socket: it reads them, then nothing more
+        InputStream in = s.getInputStream();
+        byte[] first = readFully(in, acked);
+        assertArrayEquals(Arrays.copyOf(data, acked), first);
+        s.setSoTimeout(300);
+        assertThrows(SocketTimeoutException.class, in::read, "bytes beyond the ACK reached the host");
+        s.setSoTimeout(10_000);
+        // the guest sends the rest again from the ACK, and all of it arrives intact
+        CompletableFuture<byte[]> rest = CompletableFuture.supplyAsync(() -> {
+            try {
+                return in.readNBytes(data.length - acked);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        c.sndNxt = highestAck;
+        upload(c, Arrays.copyOfRange(data, acked, data.length), mss, 20_000);
+        assertArrayEquals(Arrays.copyOfRange(data, acked, data.length), rest.get(20, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void hostDataArrivesInSegmentsOfTheGuestsMssWithRightSeqAckAndChecksums() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1000, 0, 2000);
+        Socket s = accept(host);
+        c.sendData("request".getBytes());
+        assertEquals("request", new String(readFully(s.getInputStream(), 7)));
+        byte[] data = random(20_500, 6);
+        s.getOutputStream().write(data);
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        List<Integer> lengths = new ArrayList<>();
+        while (got.size() < data.length) {
+            Seg d = c.receive(2000);
+            assertNotNull(d, "data stopped after " + got.size());
+            if (d.len() == 0) continue; // the ACK of "request"
+            assertTrue(d.checksumOk() && d.ipChecksumOk());
+            assertFromGatewayToGuest(d);
+            assertEquals(c.rcvNxt, d.seq(), "in order, no gaps");
+            assertEquals(c.sndNxt, d.ack(), "acknowledges the guest's request");
+            assertTrue(d.has(ACK));
+            lengths.add(d.len());
+            got.writeBytes(d.payload());
+            c.rcvNxt += d.len();
+            c.ack();
+        }
+        assertArrayEquals(data, got.toByteArray());
+        for (int i = 0; i < lengths.size() - 1; i++) assertEquals(1000, lengths.get(i), "segment " + i);
+        assertEquals(500, lengths.getLast());
+    }
+
+    @Test
+    void manyConnectionsAtOnceKeepTheirStreamsApart() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        int n = 40;
+        List<Conn> conns = new ArrayList<>();
+        List<Socket> sockets = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Conn c = g.conn4(guestPort(), host.getLocalPort());
+            c.iss = 0x2000_0000 * i + 77;
+            c.connect(1400, 7, 2000);
+            conns.add(c);
+            Socket s = accept(host);
+            sockets.add(s);
+            // the host learns which guest connection this is from its first bytes
+            c.sendData(("conn " + i + "\n").getBytes());
+        }
+        assertEquals(n, p.passt.tcp.activeConnections());
+        for (Socket s : sockets) {
+            String line = new String(s.getInputStream().readNBytes(("conn " + sockets.indexOf(s) + "\n").length()));
+            int i = Integer.parseInt(line.trim().substring(5));
+            s.getOutputStream().write(random(5000 + i, i));
+        }
+        for (int i = 0; i < n; i++) {
+            assertArrayEquals(random(5000 + i, i), conns.get(i).receiveData(5000 + i, 3000), "connection " + i);
+        }
+    }
+
+    // ------------------------------------------------------------------ loss and windows
+
+    @Test
+    void segmentTheGuestDoesNotAcknowledgeIsRetransmittedAfterTheTimeoutWithTheSameBytes() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1000, 0, 2000);
+        Socket s = accept(host);
+        byte[] data = random(3000, 7);
+        s.getOutputStream().write(data);
+        List<Seg> sent = new ArrayList<>();
+        while (sent.size() < 3) {
+            Seg d = c.receive(1000);
+            assertNotNull(d);
+            if (d.len() > 0) sent.add(d);
+        }
+        // the guest acknowledges the first segment only: its ACK for the others is lost
+        long t0 = System.nanoTime();
+        c.ack(sent.get(0).seq() + 1000, 65535);
+        Seg re = c.receive(3000);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertNotNull(re, "no retransmission");
+        assertEquals(sent.get(1).seq(), re.seq(), "from the first unacknowledged byte");
+        assertArrayEquals(sent.get(1).payload(), re.payload(), "the same bytes");
+        assertTrue(ms >= RTO_MS * 3 / 4, "retransmitted after " + ms + " ms, before the timeout");
+        Seg re2 = c.receive(500);
+        assertNotNull(re2);
+        assertEquals(sent.get(2).seq(), re2.seq());
+        assertArrayEquals(sent.get(2).payload(), re2.payload());
+        // all acknowledged: no more retransmissions
+        c.ack(sent.get(2).seq() + 1000, 65535);
+        List<Seg> after = c.drain((long) (RTO_MS * 2.5));
+        assertTrue(after.stream().allMatch(x -> x.len() == 0), "retransmitted after everything was acked: " + after);
+    }
+
+    @Test
+    void fastRetransmitAfterAnEarlierAckSendsTheRightBytes() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1000, 0, 2000);
+        Socket s = accept(host);
+        s.getOutputStream().write(random(6000, 9));
+        List<Seg> sent = new ArrayList<>();
+        while (sent.size() < 6) {
+            Seg d = c.receive(1000);
+            assertNotNull(d);
+            if (d.len() > 0) sent.add(d);
+        }
+        int ack = sent.get(1).seq();    // segment 1 acknowledged in a batch of its own
+        c.ack(ack, 65535);
+        Thread.sleep(100);
+        for (int i = 0; i < 3; i++) c.ack(ack, 65535); // segment 2 lost, 3 to 5 arrived
+        Seg re = c.receive(RTO_MS / 2);
+        assertNotNull(re);
+        assertEquals(ack, re.seq());
+        assertArrayEquals(sent.get(1).payload(), re.payload());
+        // the guest had the rest: its ACK covers all, and the daemon goes on from there
+        c.rcvNxt = sent.get(5).seq() + 1000;
+        c.ack();
+        s.getOutputStream().write("more".getBytes());
+        Seg more;
+        do {
+            more = c.receive(1000);
+            assertNotNull(more, "nothing after the cumulative ACK");
+        } while (more.len() == 0 || more.seq() != c.rcvNxt);
+        assertEquals("more", new String(more.payload()));
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    @Test
+    void guestFinGivesTheHostEofAndTheHostCanStillSend() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1460, 7, 2000);
+        Socket s = accept(host);
+        c.sendData("bye".getBytes());
+        c.fin();
+        InputStream in = s.getInputStream();
+        assertEquals("bye", new String(readFully(in, 3)));
+        assertEquals(-1, in.read(), "EOF after the guest's FIN");
+        Seg ackOfFin;
+        do {
+            ackOfFin = c.receive(1000);
+            assertNotNull(ackOfFin, "the FIN is not acknowledged");
+        } while (ackOfFin.ack() != c.sndNxt);
+        // half-closed: the host still talks
+        s.getOutputStream().write("late reply".getBytes());
+        assertEquals("late reply", new String(c.receiveData(10, 2000)));
+        s.close();
+        Seg fin = c.receiveWith(FIN, 2000);
+        assertNotNull(fin, "no FIN after the host closed");
+        assertEquals(c.rcvNxt, fin.seq());
+        c.rcvNxt++;
+        c.ack();
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+    }
+
+    @Test
+    void hostCloseReachesTheGuestAsFinAfterAllTheData() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.window = 30_000;
+        c.connect(1460, -1, 2000);
+        Socket s = accept(host);
+        byte[] data = random(300_000, 13);
+        OutputStream out = s.getOutputStream();
+        out.write(data);
+        s.close();
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        Seg fin = null;
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (fin == null && System.nanoTime() < deadline) {
+            Seg d = c.receive(1000);
+            assertNotNull(d, "stalled after " + got.size());
+            if (d.seq() == c.rcvNxt && d.len() > 0) {
+                got.writeBytes(d.payload());
+                c.rcvNxt += d.len();
+            }
+            if (d.has(FIN)) {
+                assertEquals(data.length, got.size(), "FIN before all the data");
+                assertEquals(c.rcvNxt, d.seq());
+                fin = d;
+                c.rcvNxt++;
+            }
+            c.ack();
+        }
+        assertNotNull(fin);
+        assertArrayEquals(data, got.toByteArray());
+        c.fin();
+        Seg last = c.receive(1000);
+        assertNotNull(last, "the guest's FIN is not acknowledged");
+        assertEquals(c.sndNxt, last.ack());
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+    }
+
+    @Test
+    void guestRstResetsTheHostConnection() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1460, 7, 2000);
+        Socket s = accept(host);
+        c.rst();
+        SocketException e = assertThrows(SocketException.class, () -> s.getInputStream().read());
+        assertTrue(e.getMessage().contains("reset"), e.getMessage());
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    @Test
+    void hostResetReachesTheGuestAsRst() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1460, 7, 2000);
+        Socket s = accept(host);
+        s.setSoLinger(true, 0);
+        s.close();
+        Seg rst = c.receiveWith(RST, 1000);
+        assertNotNull(rst, "no RST to the guest");
+        assertEquals(c.rcvNxt, rst.seq(), "at the guest's next expected sequence number");
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    @Test
+    void connectingToAClosedHostPortGetsRstAckPromptly() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        Conn c = g.conn4(guestPort(), freePort());
+        long t0 = System.nanoTime();
+        c.sendSyn(1460, 7);
+        Seg r = c.receive(1000);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertNotNull(r, "no answer");
+        assertTrue(r.is(RST | ACK), r.toString());
+        assertEquals(0, r.seq());
+        assertEquals(c.iss + 1, r.ack(), "acknowledges the SYN");
+        assertTrue(ms < 500, ms + " ms");
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    @Test
+    void hostConnectThatNeverCompletesGivesTheGuestRstAfterTheSynTimeout() throws Exception {
+        InProcessPasst p = daemon();
+        p.passt.tcp.timeouts(1_000_000_000L, 60_000_000_000L, RTO_MS * 1_000_000);
+        GuestTcp g = guest(p);
+        // a listener whose accept queue is full: the kernel drops further SYNs, connect() hangs
+        ServerSocket host = closing(new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1")));
+        List<SocketChannel> fillers = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            SocketChannel f = closing(SocketChannel.open());
+            f.configureBlocking(false);
+            f.connect(new InetSocketAddress("127.0.0.1", host.getLocalPort()));
+            fillers.add(f);
+        }
+        Thread.sleep(100);
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        long t0 = System.nanoTime();
+        c.sendSyn(1460, 7);
+        Seg r = c.receive(4000);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertNotNull(r);
+        assertTrue(r.has(RST), "a SYN-ACK for a host connection that did not complete: " + r);
+        assertTrue(ms >= 900, "reset after " + ms + " ms");
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    // ------------------------------------------------------------------ bad input
+
+    @Test
+    void segmentForAnUnknownConnectionWithAckGetsRstAtItsAckNumber() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        Conn c = g.conn4(guestPort(), 80);
+        c.send(0x1234, 0x55667788, ACK | PSH, 1000, new byte[0], "stray".getBytes());
+        Seg r = c.receive(1000);
+        assertNotNull(r);
+        assertTrue(r.is(RST), "RST without ACK: " + r);
+        assertEquals(0x55667788, r.seq(), "RFC 9293 3.10.7.1: <SEQ=SEG.ACK><CTL=RST>");
+    }
+
+    @Test
+    void segmentForAnUnknownConnectionWithoutAckGetsRstAckCoveringIt() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        Conn c = g.conn4(guestPort(), 80);
+        c.send(5000, 0, PSH, 1000, new byte[0], "0123456789".getBytes());
+        Seg r = c.receive(1000);
+        assertNotNull(r);
+        assertTrue(r.is(RST | ACK), r.toString());
+        assertEquals(0, r.seq());
+        assertEquals(5010, r.ack(), "<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>");
+        c.send(7000, 0, FIN, 1000, new byte[0], new byte[0]);
+        r = c.receive(1000);
+        assertNotNull(r);
+        assertEquals(7001, r.ack(), "a FIN counts one");
+    }
+
+    @Test
+    void rstForAnUnknownConnectionGetsNothing() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        Conn c = g.conn4(guestPort(), 80);
+        c.send(5000, 0, RST, 0, new byte[0], new byte[0]);
+        c.send(5000, 42, RST | ACK, 0, new byte[0], new byte[0]);
+        assertNull(c.receive(300));
+        assertEquals(0, p.passt.tcp.resetsSent());
+    }
+
+    @Test
+    void segmentsWithBadChecksumsAreDropped() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.sendBadChecksum(c.iss, 0, SYN, 65535, new byte[0]);
+        assertNull(c.receive(300), "a SYN with a bad checksum was answered");
+        host.setSoTimeout(200);
+        assertThrows(SocketTimeoutException.class, host::accept, "a SYN with a bad checksum opened a connection");
+        host.setSoTimeout(3000);
+        c.connect(1460, 7, 2000);
+        Socket s = accept(host);
+        c.sendBadChecksum(c.sndNxt, c.rcvNxt, ACK | PSH, 1000, "wrong".getBytes());
+        assertNull(c.receive(300), "a data segment with a bad checksum was acknowledged");
+        c.sendData("right".getBytes());
+        assertEquals("right", new String(readFully(s.getInputStream(), 5)), "only the good segment reached the host");
+        assertEquals(2, p.passt.tcp.badChecksums());
+    }
+
+    @Test
+    void malformedSegmentsNeverBreakTheLoopOrALiveConnection() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1460, 7, 2000);
+        Socket s = accept(host);
+        Random r = new Random(14);
+        Conn stranger = g.conn4(guestPort(), host.getLocalPort());
+        for (int i = 0; i < 3000; i++) {
+            Conn who = r.nextBoolean() ? c : stranger;
+            byte[] options = new byte[r.nextInt(5) * 4];
+            r.nextBytes(options);
+            if (r.nextInt(4) == 0 && options.length >= 4) {
+                options[0] = (byte) (2 + r.nextInt(2)); // MSS or WS with a random (bad) length/value
+            }
+            byte[] payload = new byte[r.nextInt(4) == 0 ? r.nextInt(3000) : 0];
+            r.nextBytes(payload);
+            int flags = r.nextInt(64) & ~(who == c ? RST : 0);
+            if (who == stranger) flags &= ~SYN; // no host connections for these
+            int seq = who == c && r.nextBoolean() ? c.sndNxt + r.nextInt(100_000) - 50_000 : r.nextInt();
+            byte[] f = who.frame(seq, r.nextInt(), flags, r.nextInt(65536), options, payload);
+            int l4 = 14 + 20;
+            switch (r.nextInt(6)) {
+                case 0 -> f = Arrays.copyOf(f, l4 + r.nextInt(20)); // truncated TCP header, IP length as was
+                case 1 -> f[l4 + 12] = (byte) (r.nextInt(16) << 4); // data offset of anything
+                default -> { }
+            }
+            g.link().send(f);
+        }
+        // the real connection still works both ways (its sequence numbers may have moved on)
+        c.drain(300);
+        s.getOutputStream().write("still here".getBytes());
+        Seg d = c.receiveWith(PSH, 2000);
+        assertNotNull(d, "the connection died");
+        assertEquals("still here", new String(d.payload()));
+        assertEquals(0, p.passt.loop.failures());
+    }
+
+    // ------------------------------------------------------------------ IPv6
+
+    static Consumer<Conf> v6() {
+        return c -> {
+            c.v6 = true;
+            c.addr6Hi = ByteBuffer.wrap(GUEST6).getLong(0);
+            c.addr6Lo = ByteBuffer.wrap(GUEST6).getLong(8);
+            c.prefix6 = 64;
+            c.gw6Hi = ByteBuffer.wrap(GW6).getLong(0);
+            c.gw6Lo = ByteBuffer.wrap(GW6).getLong(8);
+            c.ourLl6Hi = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(0);
+            c.ourLl6Lo = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(8);
+        };
+    }
+
+    @Test
+    void ipv6ConnectionToTheGatewayReachesHostLoopbackBothWays() throws Exception {
+        InProcessPasst p = daemon(v6());
+        GuestTcp g = guest(p);
+        ServerSocket host = server("::1");
+        Conn c = g.conn6(guestPort(), GW6, host.getLocalPort());
+        Seg synAck = c.connect(1440, 7, 2000);
+        assertTrue(synAck.v6() && synAck.checksumOk());
+        assertArrayEquals(GW6, synAck.src());
+        assertArrayEquals(GUEST6, synAck.dst());
+        assertEquals(MSS6, synAck.mss());
+        assertEquals(Tcp.WS_TO_TAP, synAck.ws());
+        Socket s = accept(host);
+        assertEquals(InetAddress.getByName("::1"), s.getInetAddress());
+        byte[] up = random(200_000, 15);
+        CompletableFuture<byte[]> hostGot = CompletableFuture.supplyAsync(() -> {
+            try {
+                return s.getInputStream().readNBytes(up.length);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        upload(c, up, 1440, 5000);
+        assertArrayEquals(up, hostGot.get(5, TimeUnit.SECONDS));
+        byte[] down = random(100_000, 16);
+        s.getOutputStream().write(down);
+        assertArrayEquals(down, c.receiveData(down.length, 3000));
+        c.fin();
+        assertEquals(-1, s.getInputStream().read());
+        s.close();
+        Seg fin = c.receiveWith(FIN, 1000);
+        assertNotNull(fin);
+        assertTrue(fin.v6() && fin.checksumOk());
+        c.rcvNxt++;
+        c.ack();
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    @Test
+    void ipv6ClosedPortAndUnknownConnectionGetResets() throws Exception {
+        InProcessPasst p = daemon(v6());
+        GuestTcp g = guest(p);
+        Conn c = g.conn6(guestPort(), GW6, freePort());
+        c.sendSyn(1440, 7);
+        Seg r = c.receive(1000);
+        assertNotNull(r);
+        assertTrue(r.v6() && r.is(RST | ACK) && r.checksumOk(), r.toString());
+        assertEquals(c.iss + 1, r.ack());
+        Conn u = g.conn6(guestPort(), GW6, 80);
+        u.send(1, 0xabcdef, ACK, 100, new byte[0], new byte[0]);
+        r = u.receive(1000);
+        assertNotNull(r);
+        assertTrue(r.is(RST));
+        assertEquals(0xabcdef, r.seq());
+    }
+
+    // ------------------------------------------------------------------ -t: into the guest
+
+    @Test
+    void forwardedPortOpensAConnectionIntoTheGuestWithMssAndWindowScale() throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        InProcessPasst p = daemon(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort));
+        GuestTcp g = guest(p);
+        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
+        Socket s = closing(new Socket("127.0.0.1", hostPort));
+        s.setSoTimeout(3000);
+        Conn c = g.acceptSyn(guestPort, 2000);
+        assertNotNull(c, "no SYN into the guest");
+        assertArrayEquals(v4(GW4), c.syn.src(), "from the gateway, standing for the host's loopback");
+        assertArrayEquals(v4(GUEST4), c.syn.dst());
+        assertEquals(s.getLocalPort(), c.syn.sport(), "the host peer's port");
+        assertEquals(MSS4, c.syn.mss());
+        assertEquals(Tcp.WS_TO_TAP, c.syn.ws());
+        assertTrue(c.syn.checksumOk());
+        c.synAck(1460, 5);
+        Seg ack = c.receive(1000);
+        assertNotNull(ack, "no ACK completing the handshake");
+        assertTrue(ack.is(ACK));
+        assertEquals(c.iss + 1, ack.ack());
+        // guest → host and back
+        c.sendData("ping".getBytes());
+        assertEquals("ping", new String(readFully(s.getInputStream(), 4)));
+        s.getOutputStream().write("pong".getBytes());
+        assertEquals("pong", new String(c.receiveData(4, 1000)));
+        // guest's scale 5 is honoured: window 100 << 5 = 3200 bytes
+        c.window = 100;
+        c.ack();
+        Thread.sleep(50);
+        s.getOutputStream().write(random(20_000, 17));
+        int inFlight = 0;
+        for (Seg d : c.drain(300)) inFlight += d.len();
+        assertEquals(3200, inFlight);
+    }
+
+    @Test
+    void forwardedConnectionWithoutWindowScalingFromTheGuestUsesNone() throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        InProcessPasst p = daemon(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort));
+        GuestTcp g = guest(p);
+        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0]));
+        Socket s = closing(new Socket("127.0.0.1", hostPort));
+        s.setSoTimeout(3000);
+        Conn c = g.acceptSyn(guestPort, 2000);
+        assertNotNull(c);
+        c.synAck(1460, -1);
+        Seg ack = c.receive(1000);
+        assertNotNull(ack);
+        // with no scaling agreed, the daemon's window is in plain bytes: the host socket's room
+        // fits in 16 bits only unscaled, so a window below 65536 means "bytes"
+        byte[] up = random(100_000, 18);
+        CompletableFuture<byte[]> hostGot = CompletableFuture.supplyAsync(() -> {
+            try {
+                return s.getInputStream().readNBytes(up.length);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        c.peerWs = -1;
+        upload(c, up, 1460, 5000);
+        assertArrayEquals(up, hostGot.get(5, TimeUnit.SECONDS));
+        s.shutdownOutput();
+        Seg fin = c.receiveWith(FIN, 1000);
+        assertNotNull(fin, "host's shutdown not passed on as FIN");
+    }
+
+    @Test
+    void guestThatNeverAnswersAForwardedSynIsGivenUpAndTheHostPeerReset() throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        InProcessPasst p = daemon(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort));
+        p.passt.tcp.timeouts(1_200_000_000L, 60_000_000_000L, RTO_MS * 1_000_000);
+        GuestTcp g = guest(p);
+        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0]));
+        Socket s = closing(new Socket("127.0.0.1", hostPort));
+        s.setSoTimeout(5000);
+        long t0 = System.nanoTime();
+        Conn c = g.acceptSyn(guestPort, 2000);
+        assertNotNull(c);
+        Seg again = c.receive(2000);
+        assertNotNull(again, "the SYN is not retransmitted");
+        assertTrue(again.is(SYN) && again.seq() == c.syn.seq(), again.toString());
+        try {
+            assertEquals(-1, s.getInputStream().read());
+        } catch (SocketException e) {
+            assertTrue(e.getMessage().contains("reset"), e.getMessage());
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 1000, "given up after " + ms + " ms");
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    @Test
+    void forwardedIpv6ConnectionComesFromTheGatewayAddress() throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        InProcessPasst p = daemon(v6().andThen(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort)));
+        GuestTcp g = guest(p);
+        g.link().send(g.conn6(1, GW6, 1).frame(0, 0, RST, 0, new byte[0], new byte[0]));
+        Socket s = closing(new Socket("::1", hostPort));
+        s.setSoTimeout(3000);
+        Conn c = g.acceptSyn(guestPort, 2000);
+        assertNotNull(c);
+        assertTrue(c.syn.v6());
+        assertArrayEquals(GW6, c.syn.src());
+        assertArrayEquals(GUEST6, c.syn.dst());
+        assertEquals(MSS6, c.syn.mss());
+        c.synAck(1440, 7);
+        assertNotNull(c.receive(1000));
+        s.getOutputStream().write("six".getBytes());
+        assertEquals("six", new String(c.receiveData(3, 1000)));
+        c.sendData("ok".getBytes());
+        assertEquals("ok", new String(readFully(s.getInputStream(), 2)));
+    }
+}

@@ -540,7 +540,8 @@ public final class Tcp implements Flows.Proto {
                 markBlocked(c);
                 return;
             }
-            int skip = c.peekOffset ? 0 : c.inFlight();
+            // without a peek offset, skip what was sent and not yet dropped from the socket
+            int skip = c.peekOffset ? 0 : c.seqToTap - c.seqConsumed;
             if (skip > discard.byteSize()) return; // cannot peek past so much unacknowledged data
             int iovCount = 0;
             if (skip > 0) {
@@ -576,10 +577,14 @@ public final class Tcp implements Flows.Proto {
                 closeConn(c, false);
                 return;
             }
-            n -= skip;
-            if (n <= 0) {
+            if (n == 0) {           // end of stream right at the offset: the host peer closed
                 c.sockReadable = false;
-                if (n == 0 && skip == 0 || n == 0) sockEof(c);
+                sockEof(c);
+                return;
+            }
+            n -= skip;
+            if (n <= 0) {           // (no peek offset) nothing beyond what was sent
+                c.sockReadable = false;
                 return;
             }
             int got = (int) n;
@@ -822,8 +827,13 @@ public final class Tcp implements Flows.Proto {
         if (finWasSent) {
             c.events &= ~(TcpConn.TAP_FIN_SENT | TcpConn.SOCK_FIN_RCVD);
         }
+        // Acknowledged bytes may still be in the socket (they are dropped at the end of a batch,
+        // and this can run in the middle of one, on the third duplicate ACK): drop them first,
+        // and point the peek offset at the first unacknowledged byte counted from the socket's
+        // head, or the bytes resent would be older ones under the new sequence numbers.
+        consumeAcked(c);
         c.seqToTap = c.seqAckFromTap;
-        if (c.peekOffset) setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0);
+        if (c.peekOffset) setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, c.seqToTap - c.seqConsumed);
         c.sockReadable = true;
         sockToTap(c);
     }

@@ -395,6 +395,37 @@ class TcpTest {
     }
 
     @Test
+    void threeDuplicateAcksTriggerFastRetransmitOfTheRightBytes() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1000, 0, 2000);
+        Socket s = accept(host);
+        s.getOutputStream().write(random(5000, 8));
+        List<Seg> sent = new ArrayList<>();
+        while (sent.size() < 5) {
+            Seg d = c.receive(1000);
+            assertNotNull(d);
+            if (d.len() > 0) sent.add(d);
+        }
+        // segment 2 was lost: the guest acknowledges segment 1, then once per later segment
+        int ack = sent.get(0).seq() + 1000;
+        long t0 = System.nanoTime();
+        g.sendBatch(List.of(c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
+                c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
+                c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
+                c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0])));
+        Seg re = c.receive(RTO_MS / 2);
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertNotNull(re, "no fast retransmit before the timeout");
+        assertTrue(ms < RTO_MS / 2, "after " + ms + " ms");
+        assertEquals(sent.get(1).seq(), re.seq());
+        assertArrayEquals(sent.get(1).payload(), re.payload(), "the lost segment's bytes");
+    }
+
+
+    @Test
     void fastRetransmitAfterAnEarlierAckSendsTheRightBytes() throws Exception {
         InProcessPasst p = daemon();
         GuestTcp g = guest(p);

@@ -277,6 +277,10 @@ public final class Tcp implements Flows.Proto {
             c.seqAckFromTap = c.seqInitToTap + 1;
             c.deadline = 0;
             c.retrans = 0;
+            // The host may have sent already (a server that speaks first): its EPOLLIN edge came
+            // before the handshake was complete and will not come again, so read now.
+            c.sockReadable = true;
+            markDirty(c);
         }
         if ((flags & TcpHdr.SYN) != 0) {
             markAck(c); // a stray SYN on an established connection: answer with an ACK (RFC 5961 4)

@@ -251,6 +251,29 @@ class TcpTest {
         assertArrayEquals(new byte[10], readFully(s.getInputStream(), 10));
     }
 
+    @Test
+    void hostServerThatSpeaksFirstReachesTheGuestRightAfterTheHandshake() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        // a guest without window scaling and the same window in SYN and ACK
+        c.sendSyn(1460, -1);
+        Seg synAck = c.receive(2000);
+        assertNotNull(synAck);
+        c.rcvNxt = synAck.seq() + 1;
+        // the host accepts and sends its banner before the guest's ACK completes the handshake
+        Socket s = accept(host);
+        s.getOutputStream().write("220 banner\r\n".getBytes());
+        Thread.sleep(100);
+        c.ack();
+        Seg banner = c.receive(1500);
+        assertNotNull(banner, "the banner never reached the guest");
+        assertEquals("220 banner\r\n", new String(banner.payload()));
+        assertEquals(synAck.seq() + 1, banner.seq());
+    }
+
+
     // ------------------------------------------------------------------ data
 
     @Test

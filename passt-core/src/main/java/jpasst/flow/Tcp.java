@@ -267,7 +267,15 @@ public final class Tcp implements Flows.Proto {
             return;
         }
         if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.ESTABLISHED)) {
-            if ((flags & TcpHdr.SYN) != 0) return; // a retransmitted SYN: our SYN-ACK follows the connect
+            if ((flags & TcpHdr.SYN) != 0) {
+                // The guest sends its SYN again: before the host connect completed, our SYN-ACK
+                // follows it anyway; after, ours was lost and goes again (same sequence number).
+                if ((flags & TcpHdr.ACK_FLAG) == 0 && c.has(TcpConn.TAP_SYN_ACK_SENT)
+                        && TcpHdr.seq(s, l4) + 1 == c.seqFromTap) {
+                    sendSyn(c, true);
+                }
+                return;
+            }
             if (!c.has(TcpConn.TAP_SYN_ACK_SENT) || (flags & TcpHdr.ACK_FLAG) == 0) return;
             if (TcpHdr.ack(s, l4) != c.seqInitToTap + 1) {
                 sendFlags(c, TcpHdr.RST, TcpHdr.ack(s, l4), 0);

@@ -274,6 +274,31 @@ class TcpTest {
     }
 
 
+    @Test
+    void retransmittedSynIsAnsweredWithTheSameSynAck() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.sendSyn(1460, 7);
+        Seg first = c.receive(2000);
+        assertNotNull(first);
+        assertTrue(first.is(SYN | ACK), first.toString());
+        // the guest did not get it, and sends its SYN again
+        c.sendSyn(1460, 7);
+        Seg again = c.receive(1000);
+        assertNotNull(again, "no SYN-ACK for a retransmitted SYN: the handshake could never complete");
+        assertTrue(again.is(SYN | ACK), again.toString());
+        assertEquals(first.seq(), again.seq(), "same initial sequence number");
+        assertEquals(c.iss + 1, again.ack());
+        c.rcvNxt = again.seq() + 1;
+        c.ack();
+        Socket s = accept(host);
+        c.sendData("after".getBytes());
+        assertEquals("after", new String(readFully(s.getInputStream(), 5)));
+    }
+
+
     // ------------------------------------------------------------------ data
 
     @Test

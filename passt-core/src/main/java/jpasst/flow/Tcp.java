@@ -424,7 +424,15 @@ public final class Tcp implements Flows.Proto {
             if (++c.dupAcks == 3) retransmit(c);
         }
         if (wnd != c.wndFromTap) {
-            if (wnd > c.wndFromTap) markDirty(c);
+            if (wnd > c.wndFromTap) {
+                if (c.wndFromTap == 0 && c.inFlight() == 0) {
+                    // the window opened: the zero-window probe timer (backed off) is not the
+                    // retransmission timer of the data that now leaves, which starts afresh
+                    c.deadline = 0;
+                    c.retrans = 0;
+                }
+                markDirty(c);
+            }
             c.wndFromTap = wnd;
         }
         if (c.has(TcpConn.TAP_FIN_ACKED) && c.has(TcpConn.SOCK_FIN_SENT)) closeConn(c, false);

@@ -508,6 +508,42 @@ class TcpTest {
         assertEquals("more", new String(more.payload()));
     }
 
+    @Test
+    void zeroWindowFromTheGuestStopsSendingAndAWindowUpdateResumes() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.window = 3000;
+        c.connect(1000, -1, 2000);
+        Socket s = accept(host);
+        byte[] data = random(20_000, 11);
+        s.getOutputStream().write(data);
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        for (Seg d : c.drain(300)) {
+            got.writeBytes(d.payload());
+            c.rcvNxt += d.len();
+        }
+        assertEquals(3000, got.size(), "a window's worth");
+        c.window = 0;
+        c.ack();
+        List<Seg> during = c.drain(RTO_MS * 3);
+        assertTrue(during.stream().allMatch(x -> x.len() == 0), "data into a zero window: " + during);
+        c.window = 5000;
+        c.ack();
+        for (Seg d : c.drain(300)) {
+            assertEquals(c.rcvNxt, d.seq());
+            got.writeBytes(d.payload());
+            c.rcvNxt += d.len();
+        }
+        assertEquals(8000, got.size(), "the window update let 5000 more through");
+        c.window = 65535;
+        c.ack();
+        got.writeBytes(c.receiveData(12_000, 2000));
+        assertArrayEquals(data, got.toByteArray());
+    }
+
+
     // ------------------------------------------------------------------ closing
 
     @Test

@@ -61,7 +61,7 @@ final class Daemon {
      * Spawns the daemon with {@code args} and waits until it is ready. Returns the exit code for
      * the launcher: 0 once the daemon is serving, 1 if it failed to start.
      */
-    static int launch(String[] args) {
+    static int launch(String[] args, boolean keepStdin) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
             Errno.check(Libc.pipe2(fds, 0), "pipe");
@@ -94,7 +94,9 @@ final class Daemon {
             Libc.posixSpawnattrSetflags(attr,
                     (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
             Libc.posixSpawnFileActionsInit(actions);
-            Libc.posixSpawnFileActionsAddopen(actions, 0, a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
+            if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
+                Libc.posixSpawnFileActionsAddopen(actions, 0, a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
+            }
             MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
             int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
                     cStrings(a, argv), cStrings(a, env));
@@ -136,8 +138,11 @@ final class Daemon {
         }
     }
 
-    /** In the daemon: tells the launcher we serve, then lets go of the terminal's streams. */
-    static void ready(int fd, boolean keepStderr) {
+    /**
+     * In the daemon: tells the launcher we serve, then lets go of the terminal's streams (standard
+     * input stays with --fd 0, where it is the guest's socket).
+     */
+    static void ready(int fd, boolean keepStdin) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment b = a.allocate(1);
             b.set(ValueLayout.JAVA_BYTE, 0, (byte) 'R');
@@ -145,8 +150,8 @@ final class Daemon {
             Libc.close(fd);
             int devnull = Libc.open(a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
             if (devnull >= 0) {
-                Libc.dup2(devnull, 0); // standard output is already QuitSignal's pipe
-                if (!keepStderr) Libc.dup2(devnull, 2);
+                if (!keepStdin) Libc.dup2(devnull, 0); // standard output is already QuitSignal's pipe
+                Libc.dup2(devnull, 2);
                 if (devnull > 2) Libc.close(devnull);
             }
         }

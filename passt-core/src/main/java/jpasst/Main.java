@@ -14,6 +14,7 @@ import jpasst.packet.Net;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
+import jpasst.tap.Pcap;
 import jpasst.tap.Tap;
 import jpasst.util.Log;
 
@@ -25,7 +26,7 @@ import jpasst.util.Log;
  * which serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon with exit code 0.
  */
 public final class Main {
-    static final String VERSION = "jpasst 0.1.0";
+    static final String VERSION = "jpasst-0.1.0";
 
     private Main() {}
 
@@ -38,8 +39,13 @@ public final class Main {
         try {
             parsed = Options.parse(args);
         } catch (ConfException e) {
-            System.err.println("passt: " + e.getMessage());
-            System.err.println("Try 'passt --help' for more information.");
+            if (e.usage()) {
+                // getopt's own complaint, then the usage, as passt
+                System.err.println("passt: " + e.getMessage());
+                System.err.print(Options.usage());
+            } else {
+                System.err.println(e.getMessage());
+            }
             return 1;
         }
         Conf c = parsed.conf();
@@ -49,22 +55,39 @@ public final class Main {
                 return 0;
             }
             case VERSION -> {
-                System.out.println(VERSION + " (passt-compatible)");
+                System.out.print(versionText());
                 return 0;
             }
             case CAPABILITIES -> {
-                // vhost-user is not offered yet: an empty feature list, as JSON
-                System.out.println("{\n  \"type\": \"net\",\n  \"features\": []\n}");
-                return 0;
+                // passt prints its vhost-user back-end capabilities; jpasst is no vhost-user back-end
+                // yet, and saying {"type": "net"} would tell a caller it can use it as one
+                System.err.println("--print-capabilities: jpasst has no vhost-user back-end yet"
+                        + " (vhost-user is not supported yet)");
+                return 1;
             }
             case RUN -> { }
         }
+        if (c.runAs != null) {
+            try {
+                Privileges.resolve(c.runAs);
+            } catch (IllegalArgumentException e) {
+                System.err.println(e.getMessage());
+                return 1;
+            }
+        }
         int readyFd = Daemon.readyFd();
         if (!c.foreground && readyFd < 0) {
-            return Daemon.launch(args);
+            return Daemon.launch(args, c.fd == 0);
         }
         signals();
-        return serve(c, readyFd);
+        return serve(c, readyFd, parsed.warnings());
+    }
+
+    /** --version: passt's first line ("passt VERSION"), then what this is. */
+    static String versionText() {
+        return "passt " + VERSION + "\n"
+                + "A pure-Java (java.lang.foreign) reimplementation of passt, https://passt.top\n"
+                + "Running on Java " + Runtime.version() + "\n\n";
     }
 
     /**
@@ -96,14 +119,16 @@ public final class Main {
         return 0;
     }
 
-    static int serve(Conf c, int readyFd) {
+    static int serve(Conf c, int readyFd, java.util.List<String> warnings) {
         Log.level(c.logLevel);
         try {
-            if (c.logFile != null) Log.toFile(c.logFile, c.logSize);
+            if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
+            else Log.toSyslog("passt");
         } catch (IOException e) {
             Log.error("Couldn't open log file " + c.logFile + ": " + e.getMessage());
             return 1;
         }
+        for (String w : warnings) Log.warn(w);
         try {
             HostNet.complete(c);
         } catch (ConfException e) {
@@ -114,8 +139,13 @@ public final class Main {
         Tap tap = p.tap;
         EventLoop loop = p.loop;
         printConfig(c);
+        Pcap[] pcap = new Pcap[1];
         // before the socket exists: whoever sees it listening may send SIGQUIT at once
-        onShutdown = () -> tap.flush();
+        onShutdown = () -> {
+            tap.flush();
+            Pcap cap = pcap[0];
+            if (cap != null) cap.flush();
+        };
         QuitSignal.install(loop, () -> {
             Log.info("Received SIGQUIT, exiting");
             shutdown();
@@ -130,6 +160,15 @@ public final class Main {
         if (tap.socketPath() != null) {
             Log.notice("UNIX domain socket bound at " + tap.socketPath());
         }
+        if (c.pcapFile != null) {
+            // opened before privileges are dropped; frames both ways, flushed on exit
+            pcap[0] = Pcap.open(c.pcapFile);
+            if (pcap[0] != null) {
+                Pcap cap = pcap[0];
+                tap.capture(cap);
+                loop.onEndOfBatch(() -> cap.tick(loop.now()));
+            }
+        }
         if (c.pidFile != null && !writePidFile(c.pidFile)) return 1;
         if (tap.socketPath() != null) {
             Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
@@ -140,10 +179,11 @@ public final class Main {
         }
         if (!Privileges.drop(c)) return 1;
         if (readyFd >= 0) {
-            Daemon.ready(readyFd, c.stderrLog);
-            if (!c.stderrLog) Log.detachStderr();
+            Daemon.ready(readyFd, c.fd == 0);
+            Log.detachStderr();
         }
         p.run();
+        if (pcap[0] != null) pcap[0].close();
         p.close();
         return 0;
     }
@@ -175,9 +215,21 @@ public final class Main {
                     + (c.v6 ? c.ifname6 + " (IPv6)" : "");
             Log.info("Template interface: " + ifs);
         }
+        if (c.outboundIf4 != null || c.outboundIf6 != null) {
+            Log.info("Outbound interface: " + (c.outboundIf4 != null ? c.outboundIf4 + " (IPv4)" : "")
+                    + (c.outboundIf4 != null && c.outboundIf6 != null ? ", " : "")
+                    + (c.outboundIf6 != null ? c.outboundIf6 + " (IPv6)" : ""));
+        }
+        if (c.outbound4 != 0) Log.info("Outbound IPv4 address: " + SockAddr.ip4String(c.outbound4));
+        if ((c.outbound6Hi | c.outbound6Lo) != 0) {
+            Log.info("Outbound IPv6 address: " + SockAddr.ip6String(c.outbound6Hi, c.outbound6Lo));
+        }
         Log.info("MAC:");
         Log.info("    host: " + Net.macString(c.ourMac));
         if (c.v4) {
+            if (c.hostLoopbackMap4() != 0) {
+                Log.info("    NAT to host 127.0.0.1: " + SockAddr.ip4String(c.hostLoopbackMap4()));
+            }
             if (!c.noDhcp) {
                 Log.info("DHCP:");
                 Log.info("    assign: " + SockAddr.ip4String(c.addr4));
@@ -194,6 +246,9 @@ public final class Main {
             }
         }
         if (c.v6) {
+            if ((c.hostLoopbackMap6Hi() | c.hostLoopbackMap6Lo()) != 0) {
+                Log.info("    NAT to host ::1: " + SockAddr.ip6String(c.hostLoopbackMap6Hi(), c.hostLoopbackMap6Lo()));
+            }
             // as passt's conf_print(): the header names the services that run
             String services = !c.noNdp && !c.noDhcpv6 ? "NDP/DHCPv6:" : !c.noDhcpv6 ? "DHCPv6:"
                     : !c.noNdp ? "NDP:" : null;

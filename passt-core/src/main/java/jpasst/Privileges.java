@@ -22,11 +22,17 @@ final class Privileges {
         int uid = Libc.getuid();
         if (uid != 0 && c.runAs == null) return true;
         int[] ids;
-        try {
-            ids = resolve(c.runAs == null ? "nobody" : c.runAs);
-        } catch (IllegalArgumentException e) {
-            Log.error(e.getMessage());
-            return false;
+        if (c.runAs == null) {
+            Log.warn("Started as root, will change to nobody.");
+            String[] pw = lookup("/etc/passwd", "nobody");
+            ids = pw != null ? new int[] {Integer.parseInt(pw[2]), Integer.parseInt(pw[3])} : new int[] {65534, 65534};
+        } else {
+            try {
+                ids = resolve(c.runAs);
+            } catch (IllegalArgumentException e) {
+                Log.error(e.getMessage());
+                return false;
+            }
         }
         if (uid != 0 && ids[0] == uid) return true;
         if (uid == 0) Libc.clearGroups();
@@ -44,7 +50,11 @@ final class Privileges {
         return true;
     }
 
-    /** {uid, gid} for UID[:GID] or USER[:GROUP]. */
+    /**
+     * {uid, gid} for UID[:GID] or USER[:GROUP], as passt's conf_runas(): a numeric UID without a
+     * group runs with the same number as GID, a login name with its own group; a login name may
+     * not be root's. Throws IllegalArgumentException with passt's message otherwise.
+     */
     static int[] resolve(String spec) {
         String user = spec, group = null;
         int colon = spec.indexOf(':');
@@ -53,12 +63,13 @@ final class Privileges {
             group = spec.substring(colon + 1);
         }
         int uid, gid;
-        String[] pw = lookup("/etc/passwd", user);
         if (user.matches("\\d+")) {
-            uid = Integer.parseInt(user);
-            gid = pw != null ? Integer.parseInt(pw[3]) : uid;
+            uid = gid = Integer.parseInt(user);
         } else {
-            if (pw == null) throw new IllegalArgumentException("Invalid --runas user: " + user);
+            String[] pw = lookup("/etc/passwd", user);
+            if (pw == null || Integer.parseInt(pw[2]) == 0) {
+                throw new IllegalArgumentException("Invalid --runas option: " + spec);
+            }
             uid = Integer.parseInt(pw[2]);
             gid = Integer.parseInt(pw[3]);
         }
@@ -67,7 +78,7 @@ final class Privileges {
                 gid = Integer.parseInt(group);
             } else {
                 String[] gr = lookup("/etc/group", group);
-                if (gr == null) throw new IllegalArgumentException("Invalid --runas group: " + group);
+                if (gr == null) throw new IllegalArgumentException("Invalid --runas option: " + spec);
                 gid = Integer.parseInt(gr[2]);
             }
         }
@@ -84,7 +95,7 @@ final class Privileges {
         for (String l : lines) {
             String[] f = l.split(":", -1);
             if (f.length < 4) continue;
-            if (f[0].equals(nameOrId) || f[2].equals(nameOrId)) return f;
+            if (f[0].equals(nameOrId)) return f;
         }
         return null;
     }

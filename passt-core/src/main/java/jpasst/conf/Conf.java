@@ -18,7 +18,6 @@ public final class Conf {
     public int fd = -1;                // -F
     public boolean oneOff;             // -1
     public boolean foreground;         // -f
-    public boolean stderrLog;          // -e
     public String pidFile;             // -P
     public String pcapFile;            // -p
     public String logFile;             // -l
@@ -73,6 +72,7 @@ public final class Conf {
     public int outbound4;
     public long outbound6Hi, outbound6Lo;
     public boolean dnsSet;             // -D given (possibly "none")
+    public boolean noDns;              // -D none: no resolvers at all, none read from resolv.conf
     public boolean searchSet;
 
     /** TCP inactivity timeout in seconds; 0: passt's 7200. */
@@ -88,8 +88,34 @@ public final class Conf {
     /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
     public long dnsHost6Hi, dnsHost6Lo;
 
-    /** Whether the IPv4 address {@code a} is the gateway's, to be mapped to the host's loopback. */
+    /**
+     * --map-host-loopback and --map-guest-addr as given (0: not given). The effective host-loopback
+     * address is the given one, else the gateway unless --no-map-gw: see {@link #hostLoopbackMap4()}.
+     */
+    public int mapHostLoopback4, mapGuestAddr4;
+    public long mapHostLoopback6Hi, mapHostLoopback6Lo, mapGuestAddr6Hi, mapGuestAddr6Lo;
+
+    /** The guest-side IPv4 address that stands for the host's 127.0.0.1; 0: none. */
+    public int hostLoopbackMap4() {
+        return mapHostLoopback4 != 0 ? mapHostLoopback4 : noMapGw ? 0 : gw4;
+    }
+
+    /** Whether --map-host-loopback gave an IPv6 address (else the gateway's is used). */
+    public boolean mapHostLoopback6Given() {
+        return (mapHostLoopback6Hi | mapHostLoopback6Lo) != 0;
+    }
+
+    /** High half of the guest-side IPv6 address that stands for the host's ::1 (0, 0: none). */
+    public long hostLoopbackMap6Hi() {
+        return mapHostLoopback6Given() ? mapHostLoopback6Hi : noMapGw ? 0 : gw6Hi;
+    }
+
+    public long hostLoopbackMap6Lo() {
+        return mapHostLoopback6Given() ? mapHostLoopback6Lo : noMapGw ? 0 : gw6Lo;
+    }
+
+    /** Whether the IPv4 address {@code a} stands for the host, to be mapped to its loopback. */
     public boolean isGateway4(int a) {
-        return !noMapGw && a == gw4 && gw4 != 0;
+        return a != 0 && a == hostLoopbackMap4();
     }
 }

@@ -20,8 +20,10 @@ import jpasst.util.Log;
  * the first default route (from /proc/net/route and /proc/net/ipv6_route, no netlink needed),
  * its address and prefix (java.net.NetworkInterface), the default gateways, and up to three
  * resolvers and the search list from /etc/resolv.conf. A loopback resolver (127.0.0.53 of
- * systemd-resolved) is reachable by the guest only through the gateway mapping, so it is handed
- * out as the gateway's address, as passt does; with --no-map-gw it is left out.
+ * systemd-resolved) is reachable by the guest only through the host-loopback mapping, so it is
+ * handed out as that address (the gateway's by default), as passt does; with --no-map-gw or
+ * --map-host-loopback none it is left out. -i, else --outbound-if4/--outbound-if6, name the
+ * interface to take addresses and routes from.
  */
 public final class HostNet {
     private HostNet() {}
@@ -32,9 +34,18 @@ public final class HostNet {
     }
 
     static void complete(Conf c, Path route4, Path route6, Path resolvConf) {
+        // -i wins; else --outbound-if4/6 name the template interface of their version
+        if (c.ifname4 == null && c.outboundIf4 != null) c.ifname4 = c.outboundIf4;
+        if (c.ifname6 == null && c.outboundIf6 != null) c.ifname6 = c.outboundIf6;
+        boolean want4 = c.v4, want6 = c.v6;
         if (c.v4) complete4(c, route4);
         if (c.v6) complete6(c, route6);
         if (!c.v4 && !c.v6) throw new ConfException("External interface not usable");
+        if ((want4 && c.outboundIf4 != null && !c.v4) || (want6 && c.outboundIf6 != null && !c.v6)) {
+            throw new ConfException("External interface not usable");
+        }
+        if (c.v4 && c.mtu < 68) Log.warn("MTU " + c.mtu + " is too small for IPv4 (minimum 68)");
+        if (c.v6 && c.mtu < 1280) Log.warn("MTU " + c.mtu + " is too small for IPv6 (minimum 1280)");
         resolv(c, resolvConf);
     }
 
@@ -144,8 +155,18 @@ public final class HostNet {
         return null;
     }
 
+    /**
+     * Resolvers and search list from resolv.conf, as passt's get_dns(): only for what the options
+     * left open (a family's resolvers unless -D gave some of that family or -D none; the search
+     * list unless -S). The first resolver of a family read is the --dns-host target unless one was
+     * given. A loopback resolver, or one at the host-loopback address (the gateway, typically),
+     * is handed out as that address and queries to it go to the host's resolver (an implicit
+     * --dns-forward of that address); without a host-loopback address such a resolver is left out.
+     */
     private static void resolv(Conf c, Path resolvConf) {
-        List<int[]> v4 = new ArrayList<>();
+        boolean read4 = c.v4 && !c.noDns && c.dns4.length == 0;
+        boolean read6 = c.v6 && !c.noDns && c.dns6.length == 0;
+        List<Integer> v4 = new ArrayList<>();
         List<long[]> v6 = new ArrayList<>();
         List<String> search = new ArrayList<>();
         for (String line : lines(resolvConf)) {
@@ -155,35 +176,55 @@ public final class HostNet {
                 String a = f[1];
                 int pct = a.indexOf('%');
                 if (pct >= 0) a = a.substring(0, pct);
-                try {
-                    if (a.contains(":")) {
-                        long[] x = Options.parseIp6(a);
-                        if (x[0] == 0 && x[1] == 1) {
-                            if (c.noMapGw || !c.v6) continue;
-                            x = new long[] {c.gw6Hi, c.gw6Lo};
+                long[] x = Options.ip(a);
+                if (x == null) continue; // a malformed line in resolv.conf is not ours to fail on
+                if (x[0] == 4 && read4) {
+                    int ns = (int) x[2];
+                    if (c.dnsHost4 == 0) c.dnsHost4 = ns;
+                    int map = c.hostLoopbackMap4();
+                    if (Ip4.isLoopback(ns) || (map != 0 && ns == map)) {
+                        if (c.dnsMatch4 == 0) {
+                            if (map == 0) continue; // unreachable for the guest
+                            ns = map;
+                            c.dnsMatch4 = map;
+                        } else {
+                            ns = c.dnsMatch4;
                         }
-                        v6.add(x);
-                    } else {
-                        int x = Options.parseIp4(a);
-                        if (c.dnsHost4 == 0) c.dnsHost4 = x;
-                        if (Ip4.isLoopback(x)) {
-                            if (c.noMapGw || !c.v4) continue;
-                            x = c.gw4;
-                        }
-                        v4.add(new int[] {x});
                     }
-                } catch (ConfException ignored) {
-                    // a malformed line in resolv.conf is not ours to fail on
+                    v4.add(ns);
+                } else if (x[0] == 6 && read6) {
+                    long hi = x[1], lo = x[2];
+                    if ((c.dnsHost6Hi | c.dnsHost6Lo) == 0) {
+                        c.dnsHost6Hi = hi;
+                        c.dnsHost6Lo = lo;
+                    }
+                    long mapHi = c.hostLoopbackMap6Hi(), mapLo = c.hostLoopbackMap6Lo();
+                    boolean mapped = (mapHi | mapLo) != 0;
+                    if ((hi == 0 && lo == 1) || (mapped && hi == mapHi && lo == mapLo)) {
+                        if ((c.dnsMatch6Hi | c.dnsMatch6Lo) == 0) {
+                            if (!mapped) continue;
+                            hi = mapHi;
+                            lo = mapLo;
+                            c.dnsMatch6Hi = mapHi;
+                            c.dnsMatch6Lo = mapLo;
+                        } else {
+                            hi = c.dnsMatch6Hi;
+                            lo = c.dnsMatch6Lo;
+                        }
+                    }
+                    v6.add(new long[] {hi, lo});
                 }
             } else if (f[0].equals("search") || f[0].equals("domain")) {
-                search.clear();
+                search.clear(); // the last of them wins, as for the host's own resolver
                 for (int i = 1; i < f.length; i++) search.add(f[i]);
             }
         }
-        if (!c.dnsSet) {
+        if (read4) {
             int n = Math.min(3, v4.size());
             c.dns4 = new int[n];
-            for (int i = 0; i < n; i++) c.dns4[i] = v4.get(i)[0];
+            for (int i = 0; i < n; i++) c.dns4[i] = v4.get(i);
+        }
+        if (read6) {
             int m = Math.min(3, v6.size());
             c.dns6 = new long[2 * m];
             for (int i = 0; i < m; i++) {
@@ -191,6 +232,7 @@ public final class HostNet {
                 c.dns6[2 * i + 1] = v6.get(i)[1];
             }
         }
+        if ((read4 || read6) && v4.isEmpty() && v6.isEmpty()) Log.warn("Couldn't get any nameserver address");
         if (!c.searchSet) c.search = search;
     }
 

@@ -2,30 +2,49 @@ package jpasst.conf;
 
 import java.net.Inet6Address;
 import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
+import jpasst.packet.Ip4;
 import jpasst.packet.Net;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
 
 /**
- * passt's command line, with getopt_long's rules: bundled short options ({@code -fq}), attached
- * or separate arguments ({@code -s/tmp/x}, {@code -s /tmp/x}, {@code --socket=/tmp/x}), and
- * unambiguous abbreviations of long options ({@code --one} for {@code --one-off}). Every option
- * of {@code man passt} (passt mode) is known; pasta-only options and capabilities jpasst does not
- * have yet are refused with a clear message instead of being ignored.
+ * passt's command line (current passt, passt mode), with getopt_long's rules: bundled short
+ * options ({@code -fq}), attached or separate arguments ({@code -s/tmp/x}, {@code -s /tmp/x},
+ * {@code --socket=/tmp/x}), unambiguous abbreviations of long options ({@code --one} for
+ * {@code --one-off}; two names of the same option, {@code --socket} and {@code --socket-path}, are
+ * not ambiguous), and option parsing stops at the first non-option or at {@code --} (passt's
+ * {@code +} optstring), after which any word is an "Extra non-option argument".
  *
- * Errors throw {@link ConfException} with passt's wording where passt has one; Main prints it
- * and exits 1.
+ * Semantics are passt's: options are read in order and the first bad one ends parsing; unless
+ * passt says otherwise the last of conflicting or repeated options wins ({@code -q} after
+ * {@code -d}, {@code -6} after {@code -4}, {@code --fd} after {@code --socket}); {@code -h},
+ * {@code --version} and {@code --print-capabilities} act where they stand. Every option of
+ * {@code man passt} is known: the pasta-only ones and those of capabilities jpasst does not have
+ * yet (vhost-user, statistics, pesto) are refused with a clear message instead of being ignored.
+ *
+ * Errors throw {@link ConfException} with passt's wording; getopt's own errors (unknown option,
+ * missing or unexpected argument) are flagged so that Main prints the usage after them, as passt.
+ * What cannot be judged from the words alone (the host's interfaces and addresses, --runas, the
+ * MTU against the IP versions that end up enabled) is checked later: {@link HostNet}, Main.
  */
 public final class Options {
     private Options() {}
 
     enum Arg { NONE, REQUIRED }
 
-    record Opt(String name, char shortName, Arg arg) {}
+    /** One option: {@code key} is what it does, shared by two names of the same option. */
+    record Opt(String name, char shortName, Arg arg, String key) {
+        Opt(String name, char shortName, Arg arg) {
+            this(name, shortName, arg, name);
+        }
+    }
 
     static final List<Opt> OPTS = List.of(
             new Opt("debug", 'd', Arg.NONE),
@@ -36,6 +55,7 @@ public final class Options {
             new Opt("help", 'h', Arg.NONE),
             new Opt("socket", 's', Arg.REQUIRED),
             new Opt("fd", 'F', Arg.REQUIRED),
+            new Opt("ns-ifname", 'I', Arg.REQUIRED),
             new Opt("pcap", 'p', Arg.REQUIRED),
             new Opt("pid", 'P', Arg.REQUIRED),
             new Opt("mtu", 'm', Arg.REQUIRED),
@@ -55,53 +75,93 @@ public final class Options {
             new Opt("no-dhcpv6", '\0', Arg.NONE),
             new Opt("no-ndp", '\0', Arg.NONE),
             new Opt("no-ra", '\0', Arg.NONE),
+            new Opt("no-splice", '\0', Arg.NONE),
+            new Opt("splice-only", '\0', Arg.NONE),
+            new Opt("freebind", '\0', Arg.NONE),
             new Opt("no-map-gw", '\0', Arg.NONE),
             new Opt("ipv4-only", '4', Arg.NONE),
             new Opt("ipv6-only", '6', Arg.NONE),
             new Opt("one-off", '1', Arg.NONE),
             new Opt("tcp-ports", 't', Arg.REQUIRED),
             new Opt("udp-ports", 'u', Arg.REQUIRED),
+            new Opt("tcp-ns", 'T', Arg.REQUIRED),
+            new Opt("udp-ns", 'U', Arg.REQUIRED),
+            new Opt("userns", '\0', Arg.REQUIRED),
+            new Opt("netns", '\0', Arg.REQUIRED),
+            new Opt("ns-mac-addr", '\0', Arg.REQUIRED),
+            new Opt("dhcp-dns", '\0', Arg.NONE),
+            new Opt("no-dhcp-dns", '\0', Arg.NONE),
+            new Opt("dhcp-search", '\0', Arg.NONE),
+            new Opt("no-dhcp-search", '\0', Arg.NONE),
+            new Opt("dns-forward", '\0', Arg.REQUIRED),
+            new Opt("no-netns-quit", '\0', Arg.NONE),
             new Opt("trace", '\0', Arg.NONE),
             new Opt("runas", '\0', Arg.REQUIRED),
             new Opt("log-size", '\0', Arg.REQUIRED),
             new Opt("version", '\0', Arg.NONE),
             new Opt("outbound-if4", '\0', Arg.REQUIRED),
             new Opt("outbound-if6", '\0', Arg.REQUIRED),
-            new Opt("dns-forward", '\0', Arg.REQUIRED),
-            new Opt("dns-host", '\0', Arg.REQUIRED),
-            new Opt("no-dhcp-dns", '\0', Arg.NONE),
-            new Opt("no-dhcp-search", '\0', Arg.NONE),
-            new Opt("fqdn", '\0', Arg.REQUIRED),
-            new Opt("print-capabilities", '\0', Arg.NONE),
-            new Opt("freebind", '\0', Arg.NONE),
+            new Opt("config-net", '\0', Arg.NONE),
+            new Opt("no-copy-routes", '\0', Arg.NONE),
+            new Opt("no-copy-addrs", '\0', Arg.NONE),
+            new Opt("netns-only", '\0', Arg.NONE),
             new Opt("map-host-loopback", '\0', Arg.REQUIRED),
             new Opt("map-guest-addr", '\0', Arg.REQUIRED),
+            new Opt("host-lo-to-ns-lo", '\0', Arg.NONE),
+            new Opt("dns-host", '\0', Arg.REQUIRED),
             new Opt("vhost-user", '\0', Arg.NONE),
+            new Opt("print-capabilities", '\0', Arg.NONE),
+            new Opt("socket-path", '\0', Arg.REQUIRED, "socket"),
+            new Opt("fqdn", '\0', Arg.REQUIRED),
+            new Opt("repair-path", '\0', Arg.REQUIRED),
+            new Opt("migrate-exit", '\0', Arg.NONE),
+            new Opt("migrate-no-linger", '\0', Arg.NONE),
+            new Opt("stats", '\0', Arg.REQUIRED),
+            new Opt("conf-path", 'c', Arg.REQUIRED),
             // jpasst only, for tests and debugging
             new Opt("udp-timeout", '\0', Arg.REQUIRED),
-            new Opt("icmp-timeout", '\0', Arg.REQUIRED),
-            // pasta only: known so that the error says so
-            new Opt("tcp-ns", 'T', Arg.REQUIRED),
-            new Opt("udp-ns", 'U', Arg.REQUIRED),
-            new Opt("userns", '\0', Arg.REQUIRED),
-            new Opt("netns", '\0', Arg.REQUIRED),
-            new Opt("ns-ifname", 'I', Arg.REQUIRED),
-            new Opt("config-net", '\0', Arg.NONE));
+            new Opt("icmp-timeout", '\0', Arg.REQUIRED));
+
+    /** The largest MTU: passt's 65535-byte frame limit on the stream socket, minus Ethernet's 14. */
+    public static final int MTU_MAX = 65535 - 14;
+    /** passt's LOGFILE_SIZE_MIN: five times max(BUFSIZ, page size). */
+    public static final long LOG_SIZE_MIN = 5 * 8192;
+    /** passt's PASST_MAXDNAME: 253 characters of name. */
+    static final int MAXDNAME = 254;
+    /** sizeof(sun_path), PATH_MAX, IFNAMSIZ. */
+    static final int UNIX_PATH_SIZE = 108, PATH_MAX = 4096, IFNAMSIZ = 16;
 
     /** What the command line asks for besides running: help, version or capabilities. */
     public enum Action { RUN, HELP, VERSION, CAPABILITIES }
 
-    public record Parsed(Conf conf, Action action) {}
+    /**
+     * The configuration and what to do with it; {@code warnings} are passt's warnings about the
+     * options (printed once, by the process that serves).
+     */
+    public record Parsed(Conf conf, Action action, List<String> warnings) {}
+
+    /** Where option values that interact are kept while parsing. */
+    private static final class State {
+        boolean v4Only, v6Only, debug, trace, spliceOnly;
+        /** The last -a had a /prefix; -n's prefix length, -1 if none (passt: prefix_len_from_opt). */
+        boolean addrHasPrefix;
+        int prefixFromOpt = -1;
+        final List<String> warnings = new ArrayList<>();
+    }
 
     public static Parsed parse(String[] args) {
         Conf c = new Conf();
-        Action action = Action.RUN;
-        boolean v4Only = false, v6Only = false, debug = false, trace = false;
-        List<String[]> dns = new ArrayList<>();
-        for (int i = 0; i < args.length; i++) {
+        State st = new State();
+        int i = 0;
+        for (; i < args.length; i++) {
             String a = args[i];
-            List<String[]> found = new ArrayList<>(); // {name, value-or-null}
-            if (a.startsWith("--") && a.length() > 2) {
+            if (a.equals("--")) {
+                i++;
+                break;
+            }
+            if (!a.startsWith("-") || a.equals("-")) break; // passt's '+': options end here
+            List<String[]> found = new ArrayList<>(); // {key, value-or-null}
+            if (a.startsWith("--")) {
                 String body = a.substring(2);
                 String value = null;
                 int eq = body.indexOf('=');
@@ -111,16 +171,16 @@ public final class Options {
                 }
                 Opt o = longOpt(body, a);
                 if (o.arg == Arg.NONE && value != null) {
-                    throw new ConfException("option '--" + o.name + "' doesn't allow an argument");
+                    throw new ConfException("option '--" + o.name + "' doesn't allow an argument", true);
                 }
                 if (o.arg == Arg.REQUIRED && value == null) {
                     if (i + 1 >= args.length) {
-                        throw new ConfException("option '--" + o.name + "' requires an argument");
+                        throw new ConfException("option '--" + o.name + "' requires an argument", true);
                     }
                     value = args[++i];
                 }
-                found.add(new String[] {o.name, value});
-            } else if (a.startsWith("-") && a.length() > 1) {
+                found.add(new String[] {o.key, value});
+            } else {
                 for (int k = 1; k < a.length(); k++) {
                     char ch = a.charAt(k);
                     Opt o = shortOpt(ch);
@@ -131,112 +191,225 @@ public final class Options {
                         } else if (i + 1 < args.length) {
                             value = args[++i];
                         } else {
-                            throw new ConfException("option requires an argument -- '" + ch + "'");
+                            throw new ConfException("option requires an argument -- '" + ch + "'", true);
                         }
-                        found.add(new String[] {o.name, value});
+                        found.add(new String[] {o.key, value});
                         break;
                     }
-                    found.add(new String[] {o.name, null});
+                    found.add(new String[] {o.key, null});
                 }
-            } else {
-                throw new ConfException("Invalid argument: " + a);
             }
             for (String[] f : found) {
-                String name = f[0], v = f[1];
-                switch (name) {
-                    case "debug" -> debug = true;
-                    case "trace" -> trace = true;
-                    case "quiet" -> c.quiet = true;
-                    case "foreground" -> c.foreground = true;
-                    case "stderr" -> c.stderrLog = true;
-                    case "log-file" -> c.logFile = once(c.logFile, v, "--log-file");
-                    case "log-size" -> c.logSize = number(v, "--log-size", 1 << 10, Long.MAX_VALUE);
-                    case "help" -> action = Action.HELP;
-                    case "version" -> action = Action.VERSION;
-                    case "print-capabilities" -> action = Action.CAPABILITIES;
-                    case "socket" -> c.socketPath = once(c.socketPath, v, "--socket");
-                    case "fd" -> {
-                        c.fd = (int) number(v, "--fd", 0, Integer.MAX_VALUE);
-                        c.oneOff = true;
-                    }
-                    case "one-off" -> c.oneOff = true;
-                    case "pcap" -> c.pcapFile = once(c.pcapFile, v, "--pcap");
-                    case "pid" -> c.pidFile = once(c.pidFile, v, "--pid");
-                    case "mtu" -> {
-                        long m = numberOr(v, -1);
-                        if (m != 0 && (m < 68 || m > 65520)) {
-                            throw new ConfException("Invalid MTU: " + v + " (68 - 65520, or 0)");
-                        }
-                        c.mtu = (int) m;
-                        c.mtuSet = true;
-                    }
-                    case "address" -> address(c, v);
-                    case "netmask" -> netmask(c, v);
-                    case "mac-addr" -> {
-                        try {
-                            c.ourMac = Net.parseMac(v);
-                        } catch (IllegalArgumentException e) {
-                            throw new ConfException("Invalid MAC address: " + v);
-                        }
-                    }
-                    case "gateway" -> gateway(c, v);
-                    case "interface" -> {
-                        c.ifname4 = v;
-                        c.ifname6 = v;
-                    }
-                    case "outbound" -> outbound(c, v);
-                    case "outbound-if4" -> c.outboundIf4 = v;
-                    case "outbound-if6" -> c.outboundIf6 = v;
-                    case "dns" -> {
-                        c.dnsSet = true;
-                        if (v.equals("none")) dns.clear();
-                        else dns.add(new String[] {v});
-                    }
-                    case "dns-forward" -> dnsForward(c, v);
-                    case "dns-host" -> dnsHost(c, v);
-                    case "search" -> {
-                        c.searchSet = true;
-                        if (v.equals("none")) c.search.clear();
-                        else for (String d : v.split("[ ,]+")) if (!d.isEmpty()) c.search.add(d);
-                    }
-                    case "hostname" -> c.hostname = v;
-                    case "fqdn" -> c.fqdn = v;
-                    case "no-tcp" -> c.noTcp = true;
-                    case "no-udp" -> c.noUdp = true;
-                    case "no-icmp" -> c.noIcmp = true;
-                    case "no-dhcp" -> c.noDhcp = true;
-                    case "no-dhcpv6" -> c.noDhcpv6 = true;
-                    case "no-ndp" -> c.noNdp = true;
-                    case "no-ra" -> c.noRa = true;
-                    case "no-map-gw" -> c.noMapGw = true;
-                    case "no-dhcp-dns" -> c.noDhcpDns = true;
-                    case "no-dhcp-search" -> c.noDhcpSearch = true;
-                    case "ipv4-only" -> v4Only = true;
-                    case "ipv6-only" -> v6Only = true;
-                    case "tcp-ports" -> c.tcpSpecs.add(v);
-                    case "udp-ports" -> c.udpSpecs.add(v);
-                    case "runas" -> c.runAs = v;
-                    case "freebind" -> c.freebind = true;
-                    case "udp-timeout" -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
-                    case "icmp-timeout" -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
-                    case "map-host-loopback", "map-guest-addr" -> throw new ConfException(
-                            "--" + name + " is not supported yet by jpasst");
-                    case "vhost-user" -> throw new ConfException(
-                            "--vhost-user is not supported yet by jpasst");
-                    case "tcp-ns", "udp-ns", "userns", "netns", "ns-ifname", "config-net" ->
-                            throw new ConfException("--" + name + " is for pasta mode only");
-                    default -> throw new AssertionError(name);
-                }
+                Action act = apply(c, st, f[0], f[1]);
+                if (act != Action.RUN) return new Parsed(c, act, st.warnings);
             }
         }
-        if (v4Only && v6Only) throw new ConfException("Options ipv4-only and ipv6-only are mutually exclusive");
-        if (v4Only) c.v6 = false;
-        if (v6Only) c.v4 = false;
-        if (c.quiet && (debug || trace)) throw new ConfException("Conflicting debug and quiet options");
-        if (c.socketPath != null && c.fd >= 0) throw new ConfException("Options --socket and --fd are mutually exclusive");
-        c.logLevel = trace ? Log.TRACE : debug ? Log.DEBUG : c.quiet ? Log.WARN : Log.INFO;
-        for (String[] d : dns) dnsServer(c, d[0]);
-        return new Parsed(c, action);
+        if (st.spliceOnly) throw new ConfException("--splice-only is for pasta mode only");
+        if (st.v4Only) c.v6 = false;
+        if (st.v6Only) c.v4 = false;
+        c.logLevel = st.trace ? Log.TRACE : st.debug ? Log.DEBUG : c.quiet ? Log.WARN : Log.INFO;
+        ports(c.tcpSpecs, c.noTcp, "TCP");
+        ports(c.udpSpecs, c.noUdp, "UDP");
+        if (i < args.length) throw new ConfException("Extra non-option argument: " + args[i]);
+        if (c.noIcmp) c.noNdp = true; // passt: --no-icmp implies --no-ndp
+        return new Parsed(c, Action.RUN, st.warnings);
+    }
+
+    /** Acts on one option; returns what to do if it ends parsing (help, version), else RUN. */
+    private static Action apply(Conf c, State st, String key, String v) {
+        switch (key) {
+            case "debug" -> {
+                st.debug = true;
+                c.quiet = false;
+            }
+            case "trace" -> {
+                st.trace = st.debug = true;
+                c.quiet = false;
+            }
+            case "quiet" -> {
+                c.quiet = true;
+                st.debug = st.trace = false;
+            }
+            case "foreground" -> c.foreground = true;
+            case "stderr" -> st.warnings.add("--stderr will be dropped soon");
+            case "log-file" -> c.logFile = v;
+            case "log-size" -> {
+                Num n = strtol(v);
+                if (n.overflow || n.value < LOG_SIZE_MIN) throw new ConfException("Invalid --log-size: " + v);
+                c.logSize = n.value;
+            }
+            case "help" -> {
+                return Action.HELP;
+            }
+            case "version" -> {
+                return Action.VERSION;
+            }
+            case "print-capabilities" -> {
+                return Action.CAPABILITIES;
+            }
+            case "socket" -> {
+                if (v.isEmpty() || v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid socket path: " + v);
+                c.socketPath = v;
+                c.fd = -1;
+            }
+            case "fd" -> {
+                Num n = strtol(v);
+                // passt takes fd 0 (a socket on standard input) but not 1 or 2
+                if (!n.whole || n.overflow || n.value < 0 || (n.value != 0 && n.value <= 2)
+                        || n.value > Integer.MAX_VALUE) {
+                    throw new ConfException("Invalid --fd: " + v);
+                }
+                c.fd = (int) n.value;
+                c.oneOff = true;
+                c.socketPath = null;
+            }
+            case "one-off" -> c.oneOff = true;
+            case "pcap" -> {
+                if (v.isEmpty() || v.length() >= PATH_MAX) throw new ConfException("Invalid pcap path: " + v);
+                c.pcapFile = v;
+            }
+            case "pid" -> {
+                if (v.isEmpty() || v.length() >= PATH_MAX) throw new ConfException("Invalid PID file: " + v);
+                c.pidFile = v;
+            }
+            case "mtu" -> {
+                Num n = strtol(v);
+                if (!n.whole || n.overflow || n.value < 0) throw new ConfException("Invalid MTU: " + v);
+                if (n.value > MTU_MAX) throw new ConfException("MTU " + n.value + " too large (max " + MTU_MAX + ")");
+                c.mtu = (int) n.value;
+                c.mtuSet = true;
+            }
+            case "address" -> address(c, st, v);
+            case "netmask" -> {
+                if (st.addrHasPrefix) throw new ConfException("Redundant prefix length specification");
+                int plen = ip4Prefix(v);
+                if (plen < 0) throw new ConfException("Invalid prefix length: " + v);
+                st.prefixFromOpt = plen;
+                c.prefix4 = plen;
+                c.prefix4Set = true;
+            }
+            case "mac-addr" -> {
+                try {
+                    if (v.length() != 17) throw new IllegalArgumentException();
+                    c.ourMac = Net.parseMac(v);
+                } catch (IllegalArgumentException e) {
+                    throw new ConfException("Invalid MAC address: " + v);
+                }
+            }
+            case "gateway" -> gateway(c, v);
+            case "interface" -> {
+                if (!interfaceExists(v)) throw new ConfException("Invalid interface name " + v + ": No such device");
+                c.ifname4 = v;
+                c.ifname6 = v;
+            }
+            case "outbound" -> outbound(c, v);
+            case "outbound-if4" -> c.outboundIf4 = ifname(v);
+            case "outbound-if6" -> c.outboundIf6 = ifname(v);
+            case "dns" -> dns(c, v);
+            case "dns-forward" -> dnsForward(c, v);
+            case "dns-host" -> dnsHost(c, v);
+            case "search" -> {
+                c.searchSet = true;
+                if (v.equals("none")) {
+                    c.search.clear();
+                } else {
+                    for (String d : v.split("[ ,]+")) {
+                        if (d.isEmpty()) continue;
+                        if (d.length() >= MAXDNAME) throw new ConfException("Cannot use DNS search domain " + v);
+                        c.search.add(d);
+                    }
+                }
+            }
+            case "hostname" -> {
+                if (v.length() >= MAXDNAME) throw new ConfException("Invalid hostname: " + v);
+                c.hostname = v;
+            }
+            case "fqdn" -> {
+                if (v.length() >= MAXDNAME) throw new ConfException("Invalid FQDN: " + v);
+                c.fqdn = v;
+            }
+            case "no-tcp" -> c.noTcp = true;
+            case "no-udp" -> c.noUdp = true;
+            case "no-icmp" -> c.noIcmp = true;
+            case "no-dhcp" -> c.noDhcp = true;
+            case "no-dhcpv6" -> c.noDhcpv6 = true;
+            case "no-ndp" -> c.noNdp = true;
+            case "no-ra" -> c.noRa = true;
+            case "no-splice" -> { } // passt mode never splices: accepted, nothing to do (as passt)
+            case "splice-only" -> st.spliceOnly = true;
+            case "no-map-gw" -> c.noMapGw = true;
+            case "map-host-loopback" -> {
+                long[] a = nat(v);
+                if (a == null) {
+                    c.mapHostLoopback4 = 0;
+                    c.mapHostLoopback6Hi = c.mapHostLoopback6Lo = 0;
+                    c.noMapGw = true;
+                } else if (a[0] == 4) {
+                    c.mapHostLoopback4 = (int) a[2];
+                } else {
+                    c.mapHostLoopback6Hi = a[1];
+                    c.mapHostLoopback6Lo = a[2];
+                }
+            }
+            case "map-guest-addr" -> {
+                long[] a = nat(v);
+                if (a == null) {
+                    c.mapGuestAddr4 = 0;
+                    c.mapGuestAddr6Hi = c.mapGuestAddr6Lo = 0;
+                } else if (a[0] == 4) {
+                    c.mapGuestAddr4 = (int) a[2];
+                } else {
+                    c.mapGuestAddr6Hi = a[1];
+                    c.mapGuestAddr6Lo = a[2];
+                }
+            }
+            case "no-dhcp-dns" -> c.noDhcpDns = true;
+            case "no-dhcp-search" -> c.noDhcpSearch = true;
+            case "ipv4-only" -> {
+                st.v4Only = true;
+                st.v6Only = false;
+            }
+            case "ipv6-only" -> {
+                st.v6Only = true;
+                st.v4Only = false;
+            }
+            case "tcp-ports" -> c.tcpSpecs.add(v);
+            case "udp-ports" -> c.udpSpecs.add(v);
+            case "runas" -> c.runAs = v;
+            case "freebind" -> c.freebind = true;
+            case "udp-timeout" -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
+            case "icmp-timeout" -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
+            case "vhost-user" -> throw new ConfException("--vhost-user is not supported yet by jpasst");
+            case "repair-path" -> {
+                if (!v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
+            }
+            case "migrate-exit", "migrate-no-linger" ->
+                    throw new ConfException("--" + key + " is for vhost-user mode only");
+            case "stats" -> {
+                if (!c.foreground) throw new ConfException("Can't display statistics if not running in foreground");
+                throw new ConfException("--stats is not supported yet by jpasst");
+            }
+            case "conf-path" -> throw new ConfException("--conf-path is not supported yet by jpasst");
+            case "ns-ifname" -> throw new ConfException("-I is for pasta mode only");
+            case "tcp-ns" -> throw new ConfException("-T is for pasta mode only");
+            case "udp-ns" -> throw new ConfException("-U is for pasta mode only");
+            case "userns", "netns", "ns-mac-addr", "dhcp-dns", "dhcp-search", "no-netns-quit", "config-net",
+                 "no-copy-routes", "no-copy-addrs", "netns-only", "host-lo-to-ns-lo" ->
+                    throw new ConfException("--" + key + " is for pasta mode only");
+            default -> throw new AssertionError(key);
+        }
+        return Action.RUN;
+    }
+
+    /** passt's second pass over -t/-u: forwarding of a disabled protocol, then the specs' syntax. */
+    private static void ports(List<String> specs, boolean disabled, String proto) {
+        if (specs.isEmpty()) return;
+        for (String s : specs) {
+            if (disabled && !s.equals("none")) {
+                throw new ConfException(proto + " port forwarding requested but " + proto + " is disabled");
+            }
+        }
+        PortSpec.parse(specs, PortSpec.EPHEMERAL_MIN_DEFAULT, PortSpec.EPHEMERAL_MAX_DEFAULT);
     }
 
     private static Opt longOpt(String body, String arg) {
@@ -244,36 +417,59 @@ public final class Options {
         List<Opt> prefixed = new ArrayList<>();
         for (Opt o : OPTS) {
             if (o.name.equals(body)) exact = o;
-            else if (o.name.startsWith(body)) prefixed.add(o);
+            else if (!body.isEmpty() && o.name.startsWith(body)) prefixed.add(o);
         }
         if (exact != null) return exact;
-        if (prefixed.size() == 1) return prefixed.get(0);
-        if (prefixed.isEmpty()) throw new ConfException("unrecognized option '" + arg + "'");
-        throw new ConfException("option '" + arg + "' is ambiguous");
+        if (prefixed.isEmpty()) throw new ConfException("unrecognized option '" + arg + "'", true);
+        // getopt_long: candidates that are the same option under two names are not ambiguous
+        Opt first = prefixed.get(0);
+        for (Opt o : prefixed) {
+            if (!o.key.equals(first.key) || o.arg != first.arg) {
+                StringBuilder b = new StringBuilder("option '" + arg + "' is ambiguous; possibilities:");
+                for (Opt p : prefixed) b.append(" '--").append(p.name).append('\'');
+                throw new ConfException(b.toString(), true);
+            }
+        }
+        return first;
     }
 
     private static Opt shortOpt(char ch) {
         for (Opt o : OPTS) if (o.shortName == ch) return o;
-        throw new ConfException("invalid option -- '" + ch + "'");
-    }
-
-    private static String once(String old, String v, String name) {
-        if (old != null) throw new ConfException("Multiple " + name + " options given");
-        return v;
+        throw new ConfException("invalid option -- '" + ch + "'", true);
     }
 
     private static long number(String v, String name, long min, long max) {
-        long n = numberOr(v, Long.MIN_VALUE);
-        if (n < min || n > max) throw new ConfException("Invalid " + name + ": " + v);
-        return n;
+        Num n = strtol(v);
+        if (!n.whole || n.overflow || n.value < min || n.value > max) throw new ConfException("Invalid " + name + ": " + v);
+        return n.value;
     }
 
-    private static long numberOr(String v, long otherwise) {
-        try {
-            return Long.decode(v.trim());
-        } catch (NumberFormatException e) {
-            return otherwise;
+    /** strtol(v, &end, 0): leading blanks, a sign, 0x hex or 0 octal; {@code whole} if nothing follows. */
+    record Num(long value, boolean digits, boolean whole, boolean overflow) {}
+
+    static Num strtol(String v) {
+        int i = 0, n = v.length();
+        while (i < n && Character.isWhitespace(v.charAt(i))) i++;
+        boolean neg = false;
+        if (i < n && (v.charAt(i) == '+' || v.charAt(i) == '-')) neg = v.charAt(i++) == '-';
+        int radix = 10;
+        if (i + 1 < n && v.charAt(i) == '0' && (v.charAt(i + 1) == 'x' || v.charAt(i + 1) == 'X')
+                && i + 2 < n && Character.digit(v.charAt(i + 2), 16) >= 0) {
+            radix = 16;
+            i += 2;
+        } else if (i < n && v.charAt(i) == '0') {
+            radix = 8;
         }
+        long value = 0;
+        boolean digits = false, overflow = false;
+        for (; i < n; i++) {
+            int d = Character.digit(v.charAt(i), radix);
+            if (d < 0) break;
+            digits = true;
+            if (value > (Long.MAX_VALUE - d) / radix) overflow = true;
+            else value = value * radix + d;
+        }
+        return new Num(neg ? -value : value, digits, digits && i == n, overflow);
     }
 
     /** Parses a dotted-quad IPv4 literal into a host-order int, or throws. */
@@ -310,121 +506,216 @@ public final class Options {
         }
     }
 
-    private static void address(Conf c, String v) {
+    /**
+     * inet_pton of either family: {4, 0, v4} or {6, hi, lo}; null if {@code s} is neither. An IPv4
+     * literal is tried first unless the text has a colon.
+     */
+    static long[] ip(String s) {
+        try {
+            if (s.contains(":")) {
+                long[] a = parseIp6(s);
+                return new long[] {6, a[0], a[1]};
+            }
+            return new long[] {4, 0, parseIp4(s) & 0xffffffffL};
+        } catch (ConfException e) {
+            return null;
+        }
+    }
+
+    private static boolean unspecified(long[] a) {
+        return a[1] == 0 && a[2] == 0;
+    }
+
+    private static boolean loopback(long[] a) {
+        return a[0] == 4 ? Ip4.isLoopback((int) a[2]) : a[1] == 0 && a[2] == 1;
+    }
+
+    private static boolean multicast(long[] a) {
+        return a[0] == 4 ? Ip4.isMulticast((int) a[2]) : (a[1] >>> 56) == 0xff;
+    }
+
+    private static boolean broadcast(long[] a) {
+        return a[0] == 4 && (int) a[2] == Ip4.BROADCAST;
+    }
+
+    private static boolean v4Mapped(long[] a) {
+        return a[0] == 6 && a[1] == 0 && (a[2] >>> 32) == 0xffff;
+    }
+
+    /** IN6_IS_ADDR_V4COMPAT: ::a.b.c.d, but not :: or ::1. */
+    private static boolean v4Compat(long[] a) {
+        return a[0] == 6 && a[1] == 0 && (a[2] >>> 32) == 0 && Long.compareUnsigned(a[2], 1) > 0;
+    }
+
+    /** -a ADDR[/PREFIX_LEN], as passt: the prefix of an IPv6 address is parsed and then ignored (64). */
+    private static void address(Conf c, State st, String v) {
         String addr = v;
-        int prefix = -1;
+        int plen = -1;
         int slash = v.indexOf('/');
         if (slash >= 0) {
             addr = v.substring(0, slash);
-            prefix = (int) numberOr(v.substring(slash + 1), -1);
+            String p = v.substring(slash + 1);
+            long[] parsed = ip(addr);
+            int max = parsed != null && parsed[0] == 6 && !v4Mapped(parsed) ? 128 : 32;
+            if (parsed == null || p.isEmpty() || !p.chars().allMatch(Character::isDigit) || p.length() > 3
+                    || Integer.parseInt(p) > max) {
+                throw new ConfException("Invalid address: " + v);
+            }
+            plen = Integer.parseInt(p);
         }
-        if (addr.contains(":")) {
-            if (c.addr6Set) throw new ConfException("Multiple IPv6 addresses given");
-            long[] a = parseIp6(addr);
-            if (a[0] == 0 && a[1] == 0 || (a[0] >>> 56) == 0xff || a[0] == 0 && a[1] == 1) {
-                throw new ConfException("Invalid address: " + v);
-            }
-            if (slash >= 0 && (prefix < 1 || prefix > 128)) throw new ConfException("Invalid prefix length: " + v);
-            c.addr6Hi = a[0];
-            c.addr6Lo = a[1];
-            if (prefix > 0) c.prefix6 = prefix;
-            c.addr6Set = true;
-        } else {
-            if (c.addr4Set) throw new ConfException("Multiple IPv4 addresses given");
-            int a = parseIp4(addr);
-            if (a == 0 || a == -1 || jpasst.packet.Ip4.isMulticast(a) || jpasst.packet.Ip4.isLoopback(a)) {
-                throw new ConfException("Invalid address: " + v);
-            }
-            if (slash >= 0) {
-                if (prefix < 1 || prefix > 32) throw new ConfException("Invalid prefix length: " + v);
-                c.prefix4 = prefix;
-                c.prefix4Set = true;
-            }
-            c.addr4 = a;
+        st.addrHasPrefix = slash >= 0;
+        if (st.addrHasPrefix && st.prefixFromOpt >= 0) {
+            throw new ConfException("Redundant prefix length specification");
+        }
+        long[] a = ip(addr);
+        if (a == null || unspecified(a) || multicast(a) || loopback(a) || v4Compat(a)) {
+            throw new ConfException("Invalid address: " + v);
+        }
+        if (a[0] == 4 || v4Mapped(a)) {
+            int a4 = (int) a[2];
+            if (a4 == 0 || Ip4.isLoopback(a4) || Ip4.isMulticast(a4)) throw new ConfException("Invalid address: " + v);
+            c.addr4 = a4;
+            c.prefix4 = st.prefixFromOpt >= 0 ? st.prefixFromOpt : plen >= 0 ? plen : classPrefix(a4);
+            c.prefix4Set = true;
             c.addr4Set = true;
+        } else {
+            c.addr6Hi = a[1];
+            c.addr6Lo = a[2];
+            c.addr6Set = true;
         }
     }
 
-    private static void netmask(Conf c, String v) {
-        if (c.prefix4Set) throw new ConfException("Multiple netmasks given");
-        int prefix;
+    /** The prefix length of the address's class (RFC 791), as passt for -a without a prefix. */
+    static int classPrefix(int a) {
+        if ((a & 0x80000000) == 0) return 8;
+        if ((a & 0xc0000000) == 0x80000000) return 16;
+        if ((a & 0xe0000000) == 0xc0000000) return 24;
+        return 32;
+    }
+
+    /** conf_ip4_prefix(): a contiguous dot-decimal netmask or a length 0-32; -1 if neither. */
+    static int ip4Prefix(String v) {
         if (v.contains(".")) {
-            int m = parseIp4(v);
-            prefix = Integer.bitCount(m);
-            if (jpasst.packet.Ip4.mask(prefix) != m) throw new ConfException("Invalid netmask: " + v);
-        } else {
-            prefix = (int) numberOr(v, -1);
+            int m;
+            try {
+                m = parseIp4(v);
+            } catch (ConfException e) {
+                return -1;
+            }
+            int len = Integer.bitCount(m);
+            return Ip4.mask(len) == m ? len : -1;
         }
-        if (prefix < 1 || prefix > 32) throw new ConfException("Invalid netmask: " + v);
-        c.prefix4 = prefix;
-        c.prefix4Set = true;
+        Num n = strtol(v);
+        if (!n.digits || n.overflow || n.value < 0 || n.value > 32) return -1;
+        return (int) n.value;
     }
 
     private static void gateway(Conf c, String v) {
-        if (v.contains(":")) {
-            if (c.gw6Set) throw new ConfException("Multiple IPv6 gateways given");
-            long[] a = parseIp6(v);
-            c.gw6Hi = a[0];
-            c.gw6Lo = a[1];
-            c.gw6Set = true;
-        } else {
-            if (c.gw4Set) throw new ConfException("Multiple IPv4 gateways given");
-            int a = parseIp4(v);
-            if (a == 0 || a == -1 || jpasst.packet.Ip4.isMulticast(a)) throw new ConfException("Invalid gateway address: " + v);
-            c.gw4 = a;
+        long[] a = ip(v);
+        if (a == null || unspecified(a) || loopback(a) || broadcast(a)) {
+            throw new ConfException("Invalid gateway address: " + v);
+        }
+        if (a[0] == 4) {
+            c.gw4 = (int) a[2];
             c.gw4Set = true;
+        } else {
+            c.gw6Hi = a[1];
+            c.gw6Lo = a[2];
+            c.gw6Set = true;
         }
     }
 
     private static void outbound(Conf c, String v) {
-        if (v.contains(":")) {
-            long[] a = parseIp6(v);
-            c.outbound6Hi = a[0];
-            c.outbound6Lo = a[1];
+        long[] a = ip(v);
+        if (a == null || unspecified(a) || multicast(a) || broadcast(a)
+                || (a[0] == 6 && (loopback(a) || v4Mapped(a) || v4Compat(a)))) {
+            throw new ConfException("Invalid or redundant outbound address: " + v);
+        }
+        if (a[0] == 4) {
+            c.outbound4 = (int) a[2];
         } else {
-            c.outbound4 = parseIp4(v);
+            c.outbound6Hi = a[1];
+            c.outbound6Lo = a[2];
+        }
+    }
+
+    private static String ifname(String v) {
+        if (v.isEmpty() || v.length() >= IFNAMSIZ) throw new ConfException("Invalid interface name: " + v);
+        return v;
+    }
+
+    private static boolean interfaceExists(String name) {
+        if (name.isEmpty() || name.length() >= IFNAMSIZ) return false;
+        try {
+            return NetworkInterface.getByName(name) != null;
+        } catch (SocketException e) {
+            return false;
+        }
+    }
+
+    /** -D: up to three resolvers per family, given to the guest as they are; "none" for none at all. */
+    private static void dns(Conf c, String v) {
+        c.dnsSet = true;
+        if (v.equals("none")) {
+            c.noDns = true;
+            c.dns4 = new int[0];
+            c.dns6 = new long[0];
+            c.dnsMatch4 = c.dnsHost4 = 0;
+            c.dnsMatch6Hi = c.dnsMatch6Lo = c.dnsHost6Hi = c.dnsHost6Lo = 0;
+            return;
+        }
+        c.noDns = false;
+        long[] a = ip(v);
+        if (a == null) throw new ConfException("Cannot use DNS address " + v);
+        if (a[0] == 4) {
+            if (c.dns4.length < 3) {
+                c.dns4 = Arrays.copyOf(c.dns4, c.dns4.length + 1);
+                c.dns4[c.dns4.length - 1] = (int) a[2];
+            }
+        } else if (c.dns6.length / 2 < 3) {
+            c.dns6 = Arrays.copyOf(c.dns6, c.dns6.length + 2);
+            c.dns6[c.dns6.length - 2] = a[1];
+            c.dns6[c.dns6.length - 1] = a[2];
         }
     }
 
     private static void dnsForward(Conf c, String v) {
-        if (v.contains(":")) {
-            long[] a = parseIp6(v);
-            c.dnsMatch6Hi = a[0];
-            c.dnsMatch6Lo = a[1];
+        long[] a = ip(v);
+        if (a == null || unspecified(a) || loopback(a) || broadcast(a)) {
+            throw new ConfException("Invalid DNS forwarding address: " + v);
+        }
+        if (a[0] == 4) {
+            c.dnsMatch4 = (int) a[2];
         } else {
-            c.dnsMatch4 = parseIp4(v);
+            c.dnsMatch6Hi = a[1];
+            c.dnsMatch6Lo = a[2];
         }
     }
 
     private static void dnsHost(Conf c, String v) {
-        if (v.contains(":")) {
-            long[] a = parseIp6(v);
-            c.dnsHost6Hi = a[0];
-            c.dnsHost6Lo = a[1];
+        long[] a = ip(v);
+        if (a == null || unspecified(a) || broadcast(a)) {
+            throw new ConfException("Invalid host nameserver address: " + v);
+        }
+        if (a[0] == 4) {
+            c.dnsHost4 = (int) a[2];
         } else {
-            c.dnsHost4 = parseIp4(v);
+            c.dnsHost6Hi = a[1];
+            c.dnsHost6Lo = a[2];
         }
     }
 
-    private static void dnsServer(Conf c, String v) {
-        if (v.contains(":")) {
-            long[] a = parseIp6(v);
-            if (c.dns6.length / 2 < 3) {
-                long[] n = java.util.Arrays.copyOf(c.dns6, c.dns6.length + 2);
-                n[c.dns6.length] = a[0];
-                n[c.dns6.length + 1] = a[1];
-                c.dns6 = n;
-            }
-        } else {
-            int a = parseIp4(v);
-            if (c.dns4.length < 3) {
-                int[] n = java.util.Arrays.copyOf(c.dns4, c.dns4.length + 1);
-                n[c.dns4.length] = a;
-                c.dns4 = n;
-            }
+    /** conf_nat(): an address for --map-host-loopback / --map-guest-addr, or null for "none". */
+    private static long[] nat(String v) {
+        if (v.equals("none")) return null;
+        long[] a = ip(v);
+        if (a == null || unspecified(a) || loopback(a) || multicast(a)) {
+            throw new ConfException("Invalid address to remap to host: " + v);
         }
+        return a;
     }
 
+    /** What -h prints (to standard output, exit 0) and what follows getopt's errors (standard error). */
     public static String usage() {
         return """
                 Usage: passt [OPTION]...
@@ -433,24 +724,25 @@ public final class Options {
                       --trace		Be extra verbose, implies --debug
                   -q, --quiet		Don't print informational messages
                   -f, --foreground	Don't run in background
-                  -e, --stderr		Log to stderr too
+                    default: run in background
                   -l, --log-file PATH	Log (only) to given file
                   --log-size BYTES	Maximum size of log file
+                    default: 1 MiB
                   --runas UID|UID:GID 	Run as given UID, GID, which can be
                     numeric, or login and group names
+                    default: drop to user "nobody"
+                  -h, --help		Display this help message and exit
                   --version		Show version and exit
-                  --print-capabilities	Print capabilities (for vhost-user) and exit
-                  -s, --socket PATH	UNIX domain socket path
+                  -s, --socket, --socket-path PATH	UNIX domain socket path
                     default: probe free path starting from /tmp/passt_1.socket
                   -F, --fd FD		Use FD as pre-opened connected socket
-                  -1, --one-off	Quit after handling one single client
                   -p, --pcap FILE	Log tap-facing traffic to pcap file
                   -P, --pid FILE	Write own PID to the given file
                   -m, --mtu MTU	Assign MTU via DHCP/NDP
                     a zero value disables assignment
                     default: 65520: maximum 802.3 MTU minus 802.3 header
                                     length, rounded to 32 bits (IPv4 words)
-                  -a, --address ADDR	Assign IPv4 or IPv6 address ADDR[/PREFIX]
+                  -a, --address ADDR	Assign IPv4 or IPv6 address ADDR[/PREFIXLEN]
                     can be specified zero to two times (for IPv4 and IPv6)
                     default: use addresses from interface with default route
                   -n, --netmask MASK	Assign IPv4 MASK, dot-decimal or bits
@@ -477,10 +769,21 @@ public final class Options {
                     a single, empty option disables the DNS search list
                   -H, --hostname NAME 	Hostname to configure client with
                   --fqdn NAME		FQDN to configure client with
-                    default: search list from /etc/resolv.conf
+                    default: use search list from /etc/resolv.conf
+                  --no-dhcp-dns	No DNS list in DHCP/DHCPv6/NDP
+                  --no-dhcp-search	No list in DHCP/DHCPv6/NDP
+                  --map-host-loopback ADDR	Translate ADDR to refer to host
+                    can be specified zero to two times (for IPv4 and IPv6)
+                    default: gateway address
+                  --map-guest-addr ADDR	Translate ADDR to guest's address
+                    can be specified zero to two times (for IPv4 and IPv6)
+                    default: none
                   --dns-forward ADDR	Forward DNS queries sent to ADDR
                     can be specified zero to two times (for IPv4 and IPv6)
                     default: don't forward DNS queries
+                  --dns-host ADDR	Host nameserver to direct queries to
+                    can be specified zero to two times (for IPv4 and IPv6)
+                    default: first nameserver from host's /etc/resolv.conf
                   --no-tcp		Disable TCP protocol handler
                   --no-udp		Disable UDP protocol handler
                   --no-icmp		Disable ICMP/ICMPv6 protocol handler
@@ -516,6 +819,10 @@ public final class Options {
                   -u, --udp-ports SPEC	UDP port forwarding to guest
                     SPEC is as described for TCP above
                     default: none
+                  -1, --one-off	Quit after handling one single client
+
+                Not in jpasst yet (refused with a message): vhost-user and its options,
+                --stats, --conf-path. Deprecated in passt, accepted: -e, --stderr.
 
                 jpasst only, for tests and debugging:
                   --udp-timeout SECONDS	Idle time before a UDP flow closes

@@ -10,10 +10,13 @@ import jpasst.util.Log;
  * The flow layer's front door: packets from the guest go to the handler of their transport
  * (TCP, UDP, ICMP/ICMPv6), and the address translations that all of them share live here.
  *
- * passt keeps no NAT state: the guest uses the host's own address, a flow's host socket talks to
- * the destination the guest named, and only one translation exists — the gateway's address
- * stands for the host itself, so traffic to it goes to the host's loopback (127.0.0.1 or ::1),
- * and traffic from the host's loopback appears to come from the gateway. --no-map-gw turns it off.
+ * passt keeps no NAT state: the guest uses the host's own address and a flow's host socket talks
+ * to the destination the guest named, but for two address translations (passt's nat_outbound()
+ * and nat_inbound()). The host-loopback address (--map-host-loopback, by default the gateway's;
+ * none with --no-map-gw) stands for the host itself: traffic to it goes to the host's loopback
+ * (127.0.0.1 or ::1), and traffic from the host's loopback appears to come from it. The
+ * --map-guest-addr address (none by default) stands for the guest's own address as the host
+ * knows it, so the guest reaches services on the host's address that its own shadows.
  *
  * Hot path: no allocation.
  */
@@ -79,39 +82,102 @@ public final class Flows implements Dispatch.L4 {
         if (icmp6 != null) icmp6.guestGone();
     }
 
-    /** Whether the guest-side destination is the gateway, which stands for the host. */
+    /**
+     * Whether the guest-side destination stands for the host itself: the --map-host-loopback
+     * address, by default the gateway's (none with --no-map-gw or --map-host-loopback none).
+     * jpasst also takes its own link-local address (fe80::1 when the gateway is not link-local)
+     * for the host while the IPv6 mapping is the default one.
+     */
     public boolean isGateway(long hi, long lo) {
-        if (conf.noMapGw) return false;
-        if (Inany.isV4(hi, lo)) return conf.gw4 != 0 && Inany.v4(lo) == conf.gw4;
-        return (hi == conf.gw6Hi && lo == conf.gw6Lo && (hi | lo) != 0)
-                || (hi == conf.ourLl6Hi && lo == conf.ourLl6Lo && (hi | lo) != 0);
+        if (Inany.isV4(hi, lo)) {
+            int a = Inany.v4(lo);
+            return a != 0 && a == conf.hostLoopbackMap4();
+        }
+        if ((hi | lo) == 0) return false;
+        long mHi = conf.hostLoopbackMap6Hi(), mLo = conf.hostLoopbackMap6Lo();
+        if ((mHi | mLo) != 0 && hi == mHi && lo == mLo) return true;
+        return !conf.noMapGw && !conf.mapHostLoopback6Given() && hi == conf.ourLl6Hi && lo == conf.ourLl6Lo;
     }
 
-    /** High half of the host-side address for a guest-side destination (gateway → loopback). */
+    /** Whether the guest-side destination is the --map-guest-addr address of its family. */
+    private boolean isGuestAddrMap(long hi, long lo) {
+        if (Inany.isV4(hi, lo)) {
+            int a = Inany.v4(lo);
+            return a != 0 && a == conf.mapGuestAddr4;
+        }
+        return (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0
+                && hi == conf.mapGuestAddr6Hi && lo == conf.mapGuestAddr6Lo;
+    }
+
+    /**
+     * High half of the host-side address for a guest-side destination, as passt's
+     * nat_outbound(): the host-loopback address becomes 127.0.0.1 or ::1, the --map-guest-addr
+     * address becomes the guest's assigned address (by default the host's own), anything else
+     * stays as it is.
+     */
     public long hostHi(long hi, long lo) {
-        return isGateway(hi, lo) ? 0 : hi;
-    }
-
-    /** Low half of the host-side address for a guest-side destination (gateway → loopback). */
-    public long hostLo(long hi, long lo) {
-        if (!isGateway(hi, lo)) return lo;
-        return Inany.isV4(hi, lo) ? LOOPBACK4_LO : 1;
-    }
-
-    /** High half of the guest-side source for a host-side peer (loopback → gateway). */
-    public long guestHi(long hi, long lo) {
-        if (conf.noMapGw) return hi;
-        if (Inany.isV4(hi, lo) && (Inany.v4(lo) >>> 24) == 127) return 0;
-        if (hi == 0 && lo == 1) return conf.gw6Hi != 0 ? conf.gw6Hi : conf.ourLl6Hi;
+        if (isGateway(hi, lo)) return 0;
+        if (isGuestAddrMap(hi, lo)) return Inany.isV4(hi, lo) ? 0 : conf.addr6Hi;
         return hi;
     }
 
-    /** Low half of the guest-side source for a host-side peer (loopback → gateway). */
-    public long guestLo(long hi, long lo) {
-        if (conf.noMapGw) return lo;
-        if (Inany.isV4(hi, lo) && (Inany.v4(lo) >>> 24) == 127) return Inany.lo4(conf.gw4);
-        if (hi == 0 && lo == 1) return conf.gw6Hi != 0 ? conf.gw6Lo : conf.ourLl6Lo;
+    /** Low half of the host-side address for a guest-side destination: see {@link #hostHi}. */
+    public long hostLo(long hi, long lo) {
+        if (isGateway(hi, lo)) return Inany.isV4(hi, lo) ? LOOPBACK4_LO : 1;
+        if (isGuestAddrMap(hi, lo)) return Inany.isV4(hi, lo) ? Inany.lo4(conf.addr4) : conf.addr6Lo;
         return lo;
+    }
+
+    // what a host-side source address becomes on the guest side (passt's nat_inbound())
+    private static final int SAME = 0, HOST_LOOPBACK4 = 1, HOST_LOOPBACK6 = 2, GUEST_ADDR4 = 3,
+            GUEST_ADDR6 = 4, OUR_ADDR4 = 5, OUR_LL6 = 6;
+
+    /**
+     * passt's nat_inbound(): 127.0.0.1 (::1) appears as the host-loopback address; the guest's
+     * assigned address (the host's own, by default) as the --map-guest-addr address if there is
+     * one; addresses the guest can reach as they are stay; anything else (other loopback
+     * addresses, the unspecified address, the guest's own address) appears as our address on the
+     * link: the gateway's for IPv4, our link-local one for IPv6.
+     */
+    private int inbound(long hi, long lo) {
+        if (Inany.isV4(hi, lo)) {
+            int a = Inany.v4(lo);
+            if (a == 0x7f000001 && conf.hostLoopbackMap4() != 0) return HOST_LOOPBACK4;
+            if (conf.mapGuestAddr4 != 0 && a == conf.addr4) return GUEST_ADDR4;
+            if ((a >>> 24) != 127 && a != 0 && a != conf.addr4 && a != conf.addr4Seen) return SAME;
+            return conf.gw4 != 0 ? OUR_ADDR4 : SAME;
+        }
+        boolean loopback = hi == 0 && lo == 1;
+        if (loopback && (conf.hostLoopbackMap6Hi() | conf.hostLoopbackMap6Lo()) != 0) return HOST_LOOPBACK6;
+        boolean assigned = hi == conf.addr6Hi && lo == conf.addr6Lo;
+        if (assigned && (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0) return GUEST_ADDR6;
+        boolean seen = (conf.addr6SeenHi | conf.addr6SeenLo) != 0 && hi == conf.addr6SeenHi && lo == conf.addr6SeenLo;
+        if (!loopback && !assigned && !seen) return SAME;
+        return (conf.ourLl6Hi | conf.ourLl6Lo) != 0 ? OUR_LL6 : SAME;
+    }
+
+    /** High half of the guest-side source for a host-side peer: see {@link #inbound}. */
+    public long guestHi(long hi, long lo) {
+        return switch (inbound(hi, lo)) {
+            case HOST_LOOPBACK4, GUEST_ADDR4, OUR_ADDR4 -> 0;
+            case HOST_LOOPBACK6 -> conf.hostLoopbackMap6Hi();
+            case GUEST_ADDR6 -> conf.mapGuestAddr6Hi;
+            case OUR_LL6 -> conf.ourLl6Hi;
+            default -> hi;
+        };
+    }
+
+    /** Low half of the guest-side source for a host-side peer: see {@link #inbound}. */
+    public long guestLo(long hi, long lo) {
+        return switch (inbound(hi, lo)) {
+            case HOST_LOOPBACK4 -> Inany.lo4(conf.hostLoopbackMap4());
+            case GUEST_ADDR4 -> Inany.lo4(conf.mapGuestAddr4);
+            case OUR_ADDR4 -> Inany.lo4(conf.gw4);
+            case HOST_LOOPBACK6 -> conf.hostLoopbackMap6Lo();
+            case GUEST_ADDR6 -> conf.mapGuestAddr6Lo;
+            case OUR_LL6 -> conf.ourLl6Lo;
+            default -> lo;
+        };
     }
 
     /** The guest's address of the given family, as seen on its frames, else as configured. */

@@ -60,7 +60,7 @@ public final class Tap {
     private final MemorySegment out = arena.allocate(OUT_SIZE, 64);
     private final MemorySegment scratch = arena.allocate(SockAddr.STORAGE, 8);
     private final MemorySegment scratchLen = arena.allocate(8, 8);
-    private Capture capture;
+    private volatile Capture capture; // set once at start-up (tests: from another thread)
     private Runnable onOneOffExit = () -> {};
     private Runnable onDrained = () -> {};
 

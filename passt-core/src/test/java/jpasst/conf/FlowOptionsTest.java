@@ -30,10 +30,14 @@ class FlowOptionsTest {
 
     @Test
     void udpPortsAccumulateAndNoUdpNoIcmpAreSwitches() {
-        Conf c = parse("-u", "5353", "--udp-ports", "6000:7000", "--no-udp", "--no-icmp");
+        Conf c = parse("-u", "5353", "--udp-ports", "6000:7000");
         assertEquals(java.util.List.of("5353", "6000:7000"), c.udpSpecs);
-        assertTrue(c.noUdp);
-        assertTrue(c.noIcmp);
+        Conf off = parse("--no-udp", "--no-icmp");
+        assertTrue(off.noUdp);
+        assertTrue(off.noIcmp);
+        // passt: forwarding a disabled protocol is an error
+        assertEquals("UDP port forwarding requested but UDP is disabled",
+                assertThrows(ConfException.class, () -> parse("-u", "5353", "--no-udp")).getMessage());
     }
 
     @Test

@@ -1,0 +1,158 @@
+package jpasst.tap;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Instant;
+
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.util.Log;
+
+/**
+ * {@code -p FILE}: every frame crossing the guest side, both ways, in a classic pcap file
+ * (pcap-savefile(5)) that tcpdump, tshark and Wireshark read: the 24-byte file header (magic
+ * a1b2c3d4 in our byte order, version 2.4, snaplen 65535, LINKTYPE_ETHERNET), then per frame a
+ * 16-byte record header (seconds, microseconds, captured length, length) and the frame.
+ *
+ * passt writes each frame with its own system calls as it passes. Here frames are copied into one
+ * preallocated off-heap buffer and the buffer is written with one write(2) when it is full, at
+ * least once a second ({@link #tick}, called after each batch of events), and when the daemon
+ * exits ({@link #flush}, from the shutdown path that SIGTERM, SIGQUIT and --one-off take). The
+ * frame path allocates nothing: timestamps come from System.nanoTime() added to the wall-clock
+ * time read once when the file is opened.
+ *
+ * The file is opened (created 0600, truncated) before the daemon drops privileges, so a daemon
+ * started as root may write it anywhere root may. If it cannot be opened, the daemon says so and
+ * runs without a capture, as passt does.
+ *
+ * The loop thread calls {@link #frame}; a signal handler thread may call {@link #flush} while
+ * the daemon exits, so both take the object's lock (uncontended on the frame path).
+ */
+public final class Pcap implements Tap.Capture, AutoCloseable {
+    static final int MAGIC = 0xa1b2c3d4, VERSION_MAJOR = 2, VERSION_MINOR = 4;
+    static final int SNAPLEN = Tap.MAX_FRAME, LINKTYPE_ETHERNET = 1;
+    static final int FILE_HEADER = 24, RECORD_HEADER = 16;
+    static final int BUFFER = 4 << 20;
+    static final long FLUSH_INTERVAL_NS = 1_000_000_000L;
+
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED;
+    private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    private final String path;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment buf = arena.allocate(BUFFER, 64);
+    private final long wallNanosAtOpen, nanoTimeAtOpen;
+    private int fd;
+    private int fill;
+    private long lastFlush;
+    private long frames, bytesWritten, writeErrors;
+
+    private Pcap(String path, int fd) {
+        this.path = path;
+        this.fd = fd;
+        Instant now = Instant.now();
+        this.nanoTimeAtOpen = System.nanoTime();
+        this.wallNanosAtOpen = now.getEpochSecond() * 1_000_000_000L + now.getNano();
+        this.lastFlush = nanoTimeAtOpen;
+        buf.set(INT, 0, MAGIC);
+        buf.set(SHORT, 4, (short) VERSION_MAJOR);
+        buf.set(SHORT, 6, (short) VERSION_MINOR);
+        buf.set(INT, 8, 0);          // thiszone: UTC
+        buf.set(INT, 12, 0);         // sigfigs
+        buf.set(INT, 16, SNAPLEN);
+        buf.set(INT, 20, LINKTYPE_ETHERNET);
+        fill = FILE_HEADER;
+    }
+
+    /**
+     * Creates (or truncates) {@code path} and starts the capture with its file header; null, with
+     * an error logged, if the file cannot be opened (passt carries on without a capture too).
+     */
+    public static Pcap open(String path) {
+        int fd;
+        try (Arena a = Arena.ofConfined()) {
+            fd = Libc.open(a.allocateFrom(path),
+                    Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
+        }
+        if (fd < 0) {
+            Log.error("Couldn't open pcap file " + path + ": " + Errno.text(fd));
+            return null;
+        }
+        Pcap p = new Pcap(path, fd);
+        Log.info("Saving packet capture to " + path);
+        p.flush(); // the header, so that even a capture without frames is a valid file
+        return p;
+    }
+
+    public String path() {
+        return path;
+    }
+
+    @Override
+    public synchronized void frame(MemorySegment s, long off, int len) {
+        if (fd < 0) return;
+        int caplen = Math.min(len, SNAPLEN);
+        if (fill + RECORD_HEADER + caplen > BUFFER) flushLocked();
+        long t = wallNanosAtOpen + (System.nanoTime() - nanoTimeAtOpen);
+        long base = fill;
+        buf.set(INT, base, (int) (t / 1_000_000_000L));
+        buf.set(INT, base + 4, (int) (t % 1_000_000_000L / 1000));
+        buf.set(INT, base + 8, caplen);
+        buf.set(INT, base + 12, len);
+        MemorySegment.copy(s, off, buf, base + RECORD_HEADER, caplen);
+        fill += RECORD_HEADER + caplen;
+        frames++;
+    }
+
+    /** After a batch of events: writes out what waits once a second has passed since the last write. */
+    public synchronized void tick(long now) {
+        if (fill > 0 && now - lastFlush >= FLUSH_INTERVAL_NS) flushLocked();
+    }
+
+    /** Writes out everything buffered. */
+    public synchronized void flush() {
+        flushLocked();
+    }
+
+    private void flushLocked() {
+        lastFlush = System.nanoTime();
+        if (fd < 0 || fill == 0) {
+            fill = 0;
+            return;
+        }
+        long done = 0;
+        while (done < fill) {
+            long n = Libc.write(fd, buf.address() + done, fill - done);
+            if (n == -Errno.EINTR) continue;
+            if (n <= 0) {
+                if (writeErrors++ == 0) {
+                    Log.warn("Cannot write to pcap file " + path + ": " + Errno.text(n < 0 ? (int) n : Errno.EIO)
+                            + "; frames are lost from the capture");
+                }
+                break;
+            }
+            done += n;
+        }
+        bytesWritten += done;
+        fill = 0;
+    }
+
+    public synchronized long frames() {
+        return frames;
+    }
+
+    public synchronized long bytesWritten() {
+        return bytesWritten;
+    }
+
+    /** Flushes and closes the file. */
+    @Override
+    public synchronized void close() {
+        if (fd < 0) return;
+        flushLocked();
+        Libc.close(fd);
+        fd = -1;
+        arena.close();
+    }
+}

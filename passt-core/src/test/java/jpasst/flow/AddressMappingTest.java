@@ -1,0 +1,132 @@
+package jpasst.flow;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+import jpasst.conf.Conf;
+import jpasst.conf.Options;
+
+/**
+ * The two address translations of passt, as {@link Flows} applies them for TCP, UDP and ICMP:
+ * outbound (guest → host: passt's nat_outbound) and inbound sources (host → guest: nat_inbound),
+ * under the default mapping, --map-host-loopback, --map-guest-addr, --no-map-gw and "none".
+ */
+class AddressMappingTest {
+    static final int HOST = ip4("192.0.2.2"), GW = ip4("192.0.2.1"), OTHER = ip4("198.51.100.7");
+    static final long V6 = 0x2001_0db8_0000_0000L;
+
+    static int ip4(String s) {
+        return Options.parseIp4(s);
+    }
+
+    static long lo(int v4) {
+        return Inany.lo4(v4);
+    }
+
+    /** A daemon's configuration after host discovery: the host's address and gateway, both families. */
+    static Flows flows(String... options) {
+        Conf c = Options.parse(options).conf();
+        c.addr4 = HOST;
+        c.prefix4 = 24;
+        if (!c.gw4Set) c.gw4 = GW;
+        c.addr6Hi = V6;
+        c.addr6Lo = 2;
+        if (!c.gw6Set) {
+            c.gw6Hi = V6;
+            c.gw6Lo = 1;
+        }
+        c.ourLl6Hi = 0xfe80L << 48;
+        c.ourLl6Lo = 1;
+        return new Flows(c);
+    }
+
+    /** The host-side address for a guest-side IPv4 destination. */
+    static int out4(Flows f, int dst) {
+        assertEquals(0, f.hostHi(0, lo(dst)));
+        return Inany.v4(f.hostLo(0, lo(dst)));
+    }
+
+    /** The guest-side source for a host-side IPv4 peer. */
+    static int in4(Flows f, int src) {
+        assertEquals(0, f.guestHi(0, lo(src)));
+        return Inany.v4(f.guestLo(0, lo(src)));
+    }
+
+    @Test
+    void byDefaultTheGatewayStandsForTheHostsLoopback() {
+        Flows f = flows();
+        assertTrue(f.isGateway(0, lo(GW)));
+        assertEquals(0x7f000001, out4(f, GW));
+        assertEquals(OTHER, out4(f, OTHER));
+        assertEquals(HOST, out4(f, HOST), "no --map-guest-addr: the host's own address stays");
+        assertEquals(GW, in4(f, 0x7f000001));
+        assertEquals(OTHER, in4(f, OTHER));
+        // IPv6: the gateway is ::1, and jpasst's own link-local address too
+        assertEquals(0, f.hostHi(V6, 1));
+        assertEquals(1, f.hostLo(V6, 1));
+        assertEquals(1, f.hostLo(0xfe80L << 48, 1));
+        assertEquals(V6, f.guestHi(0, 1));
+        assertEquals(1, f.guestLo(0, 1));
+    }
+
+    @Test
+    void otherLoopbackAndTheGuestsOwnAddressAppearAsTheGateway() {
+        Flows f = flows();
+        assertEquals(GW, in4(f, 0x7f000035), "127.0.0.53: not 127.0.0.1, our address on the link");
+        assertEquals(GW, in4(f, HOST), "the guest's own address can't be a peer");
+        assertEquals(GW, in4(f, 0));
+        assertEquals(0xfe80L << 48, f.guestHi(V6, 2), "IPv6: our link-local address");
+        assertEquals(1, f.guestLo(V6, 2));
+    }
+
+    @Test
+    void mapHostLoopbackMovesTheHostToAnotherAddress() {
+        int alias = ip4("192.0.2.100");
+        Flows f = flows("--map-host-loopback", "192.0.2.100", "--map-host-loopback", "2001:db8::100");
+        assertEquals(0x7f000001, out4(f, alias));
+        assertFalse(f.isGateway(0, lo(GW)));
+        assertEquals(GW, out4(f, GW), "the gateway is just the gateway now");
+        assertEquals(alias, in4(f, 0x7f000001));
+        assertEquals(0, f.hostHi(V6, 0x100));
+        assertEquals(1, f.hostLo(V6, 0x100));
+        assertEquals(V6, f.hostHi(V6, 1), "IPv6 gateway not mapped any more");
+        assertEquals(0xfe80L << 48, f.hostHi(0xfe80L << 48, 1),
+                "our link-local address stands for the host only with the default mapping");
+        assertEquals(0x100, f.guestLo(0, 1));
+    }
+
+    @Test
+    void noMapGwAndNoneLeaveTheGatewayAlone() {
+        for (Flows f : new Flows[] {flows("--no-map-gw"), flows("--map-host-loopback", "none")}) {
+            assertFalse(f.isGateway(0, lo(GW)));
+            assertEquals(GW, out4(f, GW));
+            assertEquals(V6, f.hostHi(V6, 1));
+            assertEquals(1, f.hostLo(V6, 1));
+            // passt: a loopback source still can't reach the guest as such: our address on the link
+            assertEquals(GW, in4(f, 0x7f000001));
+        }
+    }
+
+    @Test
+    void mapGuestAddrReachesTheHostsOwnAddress() {
+        int alias = ip4("192.0.2.200");
+        Flows f = flows("--map-guest-addr", "192.0.2.200", "--map-guest-addr", "2001:db8::200");
+        assertEquals(HOST, out4(f, alias), "to the guest's assigned address, as the host knows it");
+        assertEquals(alias, in4(f, HOST), "and back from it");
+        assertEquals(V6, f.hostHi(V6, 0x200));
+        assertEquals(2, f.hostLo(V6, 0x200));
+        assertEquals(0x200, f.guestLo(V6, 2));
+        assertEquals(0x7f000001, out4(f, GW), "the host-loopback mapping is still there");
+    }
+
+    @Test
+    void mapGuestAddrFollowsAnAddressGivenWithA() {
+        Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "--map-guest-addr", "192.0.2.200"}).conf();
+        c.gw4 = GW;
+        Flows f = new Flows(c);
+        assertEquals(ip4("192.0.2.9"), out4(f, ip4("192.0.2.200")));
+    }
+}

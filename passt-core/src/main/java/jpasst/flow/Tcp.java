@@ -832,8 +832,12 @@ public final class Tcp implements Flows.Proto {
             retransmit(c);
             if (c.inUse) arm(c, rto << Math.min(c.retrans, 6));
         } else if (c.wndFromTap == 0 && c.sockReadable) {
-            // zero-window probe: one ACK asks the guest for its window again
-            sendAck(c);
+            // Zero-window probe. An ACK at the next sequence number is acceptable to the guest
+            // and answered by nothing; one just below its window is not, and RFC 9293 3.10.7.4
+            // has it answered with an ACK carrying the current window (Linux probes this way).
+            sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap - 1, c.seqFromTap);
+            c.seqAckToTap = c.seqFromTap;
+            c.ackPending = false;
             arm(c, rto << Math.min(++c.retrans, 6));
         } else if (c.has(TcpConn.TAP_FIN_RCVD) || c.has(TcpConn.TAP_FIN_SENT)) {
             if (c.has(TcpConn.TAP_FIN_RCVD) && c.has(TcpConn.TAP_FIN_SENT)) closeConn(c, false);

@@ -544,6 +544,37 @@ class TcpTest {
     }
 
 
+    @Test
+    void zeroWindowProbeAsksTheGuestForItsWindowAndItsAnswerResumes() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.window = 2000;
+        c.connect(1000, -1, 2000);
+        Socket s = accept(host);
+        byte[] data = random(10_000, 12);
+        s.getOutputStream().write(data);
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        for (Seg d : c.drain(300)) {
+            got.writeBytes(d.payload());
+            c.rcvNxt += d.len();
+        }
+        c.window = 0;
+        c.ack();
+        // the guest's window opens, but its window update is lost: the daemon must ask
+        Seg probe = c.receive(RTO_MS * 4);
+        assertNotNull(probe, "no zero-window probe");
+        assertEquals(0, probe.len());
+        assertEquals(c.rcvNxt - 1, probe.seq(),
+                "a probe below the guest's window, which any TCP must answer with an ACK");
+        c.window = 65535;
+        c.ack();
+        got.writeBytes(c.receiveData(8000, 2000));
+        assertArrayEquals(data, got.toByteArray());
+    }
+
+
     // ------------------------------------------------------------------ closing
 
     @Test

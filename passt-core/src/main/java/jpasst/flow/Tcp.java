@@ -227,7 +227,7 @@ public final class Tcp implements Flows.Proto {
         prepareSocket(c);
         loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
         sendSyn(c, false);
-        c.seqToTap = c.seqInitToTap + 1;
+        c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
         arm(c, synTimeout);
     }
 
@@ -411,14 +411,26 @@ public final class Tcp implements Flows.Proto {
 
     private void ackFromGuest(TcpConn c, int ack, int window, int dataLen) {
         int wnd = window << c.wsFromTap;
-        if (TcpHdr.before(c.seqToTap, ack)) return; // acknowledges what we never sent
+        if (TcpHdr.before(c.seqHighToTap, ack)) return; // acknowledges what we never sent
+        if (TcpHdr.before(c.seqToTap, ack)) {
+            // After going back to retransmit, the guest acknowledges beyond what was sent again:
+            // it had those bytes. Go on from its ACK rather than sending them once more (and
+            // rather than ignoring the ACK, its window with it: with a shrunken window that
+            // would leave the connection retransmitting one segment forever).
+            c.seqToTap = ack;
+            if (c.has(TcpConn.SOCK_FIN_RCVD) && ack == c.seqFinToTap + 1) {
+                c.events |= TcpConn.TAP_FIN_SENT;
+            } else if (c.peekOffset) {
+                setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, ack - c.seqConsumed);
+            }
+        }
         if (TcpHdr.before(c.seqAckFromTap, ack)) {
             c.seqAckFromTap = ack;
             c.dupAcks = 0;
             c.retrans = 0;
             c.deadline = c.seqAckFromTap == c.seqToTap ? 0 : loop.now() + rto;
             if (c.deadline != 0) loop.wakeAt(c.deadline);
-            if (c.has(TcpConn.TAP_FIN_SENT) && ack == c.seqToTap) c.events |= TcpConn.TAP_FIN_ACKED;
+            if (c.has(TcpConn.TAP_FIN_SENT) && ack == c.seqFinToTap + 1) c.events |= TcpConn.TAP_FIN_ACKED;
             markDirty(c);
         } else if (ack == c.seqAckFromTap && dataLen == 0 && wnd == c.wndFromTap && c.inFlight() > 0) {
             if (++c.dupAcks == 3) retransmit(c);
@@ -518,6 +530,7 @@ public final class Tcp implements Flows.Proto {
         }
         if ((ev & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) {
             c.sockReadable = true;
+            if ((ev & (Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) c.rdHup = true;
             c.lastActivity = loop.now();
             if (c.has(TcpConn.ESTABLISHED)) sockToTap(c);
         }
@@ -527,7 +540,7 @@ public final class Tcp implements Flows.Proto {
         loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
         c.events |= TcpConn.TAP_SYN_ACK_SENT;
         sendSyn(c, true);
-        c.seqToTap = c.seqInitToTap + 1;
+        c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
         arm(c, synTimeout);
     }
 
@@ -539,6 +552,10 @@ public final class Tcp implements Flows.Proto {
     private void sockToTap(TcpConn c) {
         for (int round = 0; round < 8 && c.inUse; round++) {
             if (c.has(TcpConn.TAP_FIN_SENT)) return;
+            if (c.has(TcpConn.SOCK_FIN_RCVD) && c.seqToTap == c.seqFinToTap) {
+                sockEof(c); // all data sent again after going back: the FIN once more
+                return;
+            }
             int wnd = c.wndFromTap - c.inFlight();
             if (wnd <= 0) {
                 if (c.deadline == 0) arm(c, rto); // zero window: probe later
@@ -616,28 +633,38 @@ public final class Tcp implements Flows.Proto {
                 sent += chunk;
             }
             c.seqToTap += got;
+            if (TcpHdr.before(c.seqHighToTap, c.seqToTap)) c.seqHighToTap = c.seqToTap;
             c.seqAckToTap = c.seqFromTap;
             c.ackPending = false;
             if (c.deadline == 0) arm(c, rto);
             if (got < want) {
+                // All the socket had. If the host peer has closed (its FIN follows its data),
+                // that is the end of the stream: the FIN goes now, not after another event.
                 c.sockReadable = false;
+                if (c.has(TcpConn.SOCK_FIN_RCVD) ? c.seqToTap == c.seqFinToTap : c.rdHup) sockEof(c);
                 return;
             }
         }
     }
 
     private void sockEof(TcpConn c) {
-        if (c.has(TcpConn.SOCK_FIN_RCVD)) return;
+        if (c.has(TcpConn.TAP_FIN_SENT)) return;
         // recv with MSG_PEEK returned 0 at the peek offset: no data beyond what the guest has
-        c.events |= TcpConn.SOCK_FIN_RCVD | TcpConn.TAP_FIN_SENT;
+        if (!c.has(TcpConn.SOCK_FIN_RCVD)) {
+            c.events |= TcpConn.SOCK_FIN_RCVD;
+            c.seqFinToTap = c.seqToTap;
+        }
+        c.events |= TcpConn.TAP_FIN_SENT;
         sendFlags(c, TcpHdr.FIN | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
         c.seqToTap++;
+        if (TcpHdr.before(c.seqHighToTap, c.seqToTap)) c.seqHighToTap = c.seqToTap;
         arm(c, c.has(TcpConn.TAP_FIN_RCVD) ? finTimeout : rto);
     }
 
     /** Drops acknowledged bytes from the host socket's receive queue, without copying them. */
     private void consumeAcked(TcpConn c) {
-        int ackedData = c.has(TcpConn.TAP_FIN_ACKED) ? c.seqAckFromTap - 1 : c.seqAckFromTap;
+        int ackedData = c.has(TcpConn.SOCK_FIN_RCVD) && TcpHdr.before(c.seqFinToTap, c.seqAckFromTap)
+                ? c.seqFinToTap : c.seqAckFromTap;
         int acked = ackedData - c.seqConsumed;
         if (acked <= 0) return;
         long n = Libc.recv(c.fd, 0L, acked, Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
@@ -737,13 +764,6 @@ public final class Tcp implements Flows.Proto {
         int w = (int) Math.max(0, Math.min(free, max));
         if (c.wsToTap > 0) w &= ~((1 << c.wsToTap) - 1);
         c.wndToTap = w;
-        // A small window must open again by itself when the host drains the socket, or the guest
-        // waits for its zero-window probe (200 ms and more, backing off). Below a fifth of the
-        // buffer the socket is not writable (Linux: queued > 2/3 of sndbuf), so EPOLLOUT comes
-        // once it is again, and its handler sends the window update.
-        if (w < sndbuf / 5 && !c.wantWrite && c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT)) {
-            wantWrite(c);
-        }
         return w;
     }
 
@@ -854,9 +874,8 @@ public final class Tcp implements Flows.Proto {
     /** Go back to the first byte the guest has not acknowledged and send from there again. */
     private void retransmit(TcpConn c) {
         c.dupAcks = 0;
-        boolean finWasSent = c.has(TcpConn.TAP_FIN_SENT) && !c.has(TcpConn.TAP_FIN_ACKED);
-        if (finWasSent) {
-            c.events &= ~(TcpConn.TAP_FIN_SENT | TcpConn.SOCK_FIN_RCVD);
+        if (c.has(TcpConn.TAP_FIN_SENT) && !c.has(TcpConn.TAP_FIN_ACKED)) {
+            c.events &= ~TcpConn.TAP_FIN_SENT; // sent again after the data (seqFinToTap stays)
         }
         // Acknowledged bytes may still be in the socket (they are dropped at the end of a batch,
         // and this can run in the middle of one, on the third duplicate ACK): drop them first,

@@ -31,6 +31,8 @@ final class TcpConn {
     int events;
 
     int seqToTap;       // next sequence number we send to the guest
+    int seqHighToTap;   // the highest seqToTap so far (it goes back on retransmission)
+    int seqFinToTap;    // sequence number of our FIN, once the host peer closed (SOCK_FIN_RCVD)
     int seqAckFromTap;  // the guest has acknowledged everything before this
     int seqFromTap;     // next sequence number expected from the guest
     int seqAckToTap;    // what we last acknowledged to the guest
@@ -46,6 +48,7 @@ final class TcpConn {
     boolean ackPending;
     boolean wantWrite;  // EPOLLOUT requested (host send buffer was full)
     boolean sockReadable;
+    boolean rdHup;      // the host peer closed its side (EPOLLRDHUP): its data is all queued
 
     long deadline;      // retransmission / handshake / FIN timer, nanoTime; 0 = none
     long lastActivity;
@@ -72,7 +75,7 @@ final class TcpConn {
         fd = -1;
         inUse = false;
         events = 0;
-        ackPending = wantWrite = sockReadable = false;
+        ackPending = wantWrite = sockReadable = rdHup = false;
         deadline = 0;
         retrans = dupAcks = 0;
         peekOffset = false;

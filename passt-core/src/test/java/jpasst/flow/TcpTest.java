@@ -509,6 +509,75 @@ class TcpTest {
     }
 
     @Test
+    void ackBeyondWhatWasSentAgainAfterGoingBackIsTakenAndTheDaemonGoesOnFromIt() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.window = 8000;
+        c.connect(1000, -1, 2000);
+        Socket s = accept(host);
+        s.getOutputStream().write(random(8000, 10));
+        List<Seg> sent = new ArrayList<>();
+        while (sent.size() < 8) {
+            Seg d = c.receive(1000);
+            assertNotNull(d);
+            if (d.len() > 0) sent.add(d);
+        }
+        // the guest's window shrinks (its ACKs for the data are lost): after the timeout the
+        // daemon goes back and sends the first segment only
+        c.ack(sent.get(0).seq(), 1000);
+        Seg re;
+        do {
+            re = c.receive(3000);
+            assertNotNull(re, "nothing sent again");
+        } while (re.len() == 0);
+        assertEquals(sent.get(0).seq(), re.seq());
+        assertEquals(List.of(), c.drain(100).stream().filter(x -> x.len() > 0).toList(), "beyond a window of 1000");
+        // now the guest's ACK covers all eight segments, beyond what was sent again
+        c.rcvNxt = sent.get(7).seq() + 1000;
+        c.window = 65535;
+        c.ack();
+        s.getOutputStream().write("next".getBytes());
+        Seg next = c.receiveWith(PSH, 1500);
+        assertNotNull(next, "the daemon did not go on from an ACK beyond its resent data");
+        assertEquals(c.rcvNxt, next.seq(), next.toString());
+        assertEquals("next", new String(next.payload()));
+        s.close();
+        Seg fin = c.receiveWith(FIN, 1000);
+        assertNotNull(fin);
+        assertEquals(c.rcvNxt + 4, fin.seq());
+    }
+
+    @Test
+    void finLostWithTheLastDataIsSentAgainAfterIt() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1000, -1, 2000);
+        Socket s = accept(host);
+        s.getOutputStream().write(random(2000, 19));
+        s.close();
+        List<Seg> first = c.drain(300);
+        assertEquals(3, first.size(), first.subList(0, Math.min(first.size(), 6)).toString());
+        assertTrue(first.get(2).has(FIN));
+        // the guest got the first segment only: everything after it comes again, FIN last
+        c.rcvNxt = first.get(0).seq() + 1000;
+        c.ack();
+        List<Seg> again = c.drain(RTO_MS + 400);
+        assertTrue(again.size() >= 2, "nothing sent again");
+        assertEquals(first.get(1).seq(), again.get(0).seq());
+        assertArrayEquals(first.get(1).payload(), again.get(0).payload());
+        assertTrue(again.get(1).has(FIN) && again.get(1).seq() == first.get(2).seq(),
+                again.subList(0, Math.min(again.size(), 6)).toString());
+        // the guest acknowledges all, FIN included, and closes too: the connection is gone
+        c.rcvNxt = first.get(2).seq() + 1;
+        c.fin();
+        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+    }
+
+    @Test
     void zeroWindowFromTheGuestStopsSendingAndAWindowUpdateResumes() throws Exception {
         InProcessPasst p = daemon();
         GuestTcp g = guest(p);

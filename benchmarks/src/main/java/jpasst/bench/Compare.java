@@ -133,17 +133,17 @@ public final class Compare {
             results.add(n, new Results.Key("rss_idle", "RSS after launch", "MB", false, 1),
                     Proc.statusKb(r.pid, "VmRSS") / 1024.0);
             long cpu0 = Proc.cpuNanos(r.pid);
-            if (!tests.isEmpty()) {
-                try (GuestStack g = new GuestStack(r.socket)) {
-                    g.verifyChecksums(verify);
-                    if (!g.dhcp(10_000)) throw new IllegalStateException(n + ": no DHCP lease");
-                    if (!g.arpGateway(5_000)) throw new IllegalStateException(n + ": no ARP reply from the gateway");
-                    Scenarios sc = new Scenarios(g, host, r.pid, time, warmup, results, n, verbose);
-                    for (String t : tests) sc.run(t);
-                }
+            Netns.Lease lease;
+            try (GuestStack g = new GuestStack(r.socket)) {
+                g.verifyChecksums(verify);
+                if (!g.dhcp(10_000)) throw new IllegalStateException(n + ": no DHCP lease");
+                if (!g.arpGateway(5_000)) throw new IllegalStateException(n + ": no ARP reply from the gateway");
+                lease = new Netns.Lease(g.addr, g.prefix, g.gw);
+                Scenarios sc = new Scenarios(g, host, r.pid, time, warmup, results, n, verbose);
+                for (String t : tests) sc.run(t);
             }
             if (netns) {
-                Netns.run(r, results, time, warmup, verbose);
+                Netns.run(r, lease, results, time, warmup, verbose);
             }
             results.add(n, new Results.Key("cpu_total", "daemon CPU over the whole run", "s", false, 1),
                     (Proc.cpuNanos(r.pid) - cpu0) / 1e9);

@@ -129,6 +129,7 @@ public final class Main {
             return 1;
         }
         for (String w : warnings) Log.warn(w);
+        raiseFileLimit();
         try {
             HostNet.complete(c);
         } catch (ConfException e) {
@@ -186,6 +187,24 @@ public final class Main {
         if (pcap[0] != null) pcap[0].close();
         p.close();
         return 0;
+    }
+
+    /**
+     * As passt: every flow holds a host socket, so the soft limit on open files goes up to the
+     * hard one. (HotSpot usually did that already at start-up, see -XX:+MaxFDLimit; this makes it
+     * independent of the JVM's flags.) Connections beyond the limit get a reset (see Tcp).
+     */
+    private static void raiseFileLimit() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment lim = a.allocate(16, 8);
+            if (Libc.getrlimit(Libc.RLIMIT_NOFILE, lim) < 0) return;
+            long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0);
+            long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 8);
+            if (Long.compareUnsigned(soft, hard) >= 0) return;
+            lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, hard);
+            int r = Libc.setrlimit(Libc.RLIMIT_NOFILE, lim);
+            if (r < 0) Log.warn("Couldn't raise the open file limit to " + hard + ": " + Errno.text(r));
+        }
     }
 
     private static boolean writePidFile(String path) {

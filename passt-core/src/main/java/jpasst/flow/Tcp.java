@@ -764,6 +764,15 @@ public final class Tcp implements Flows.Proto {
         int w = (int) Math.max(0, Math.min(free, max));
         if (c.wsToTap > 0) w &= ~((1 << c.wsToTap) - 1);
         c.wndToTap = w;
+        // A small window must open again by itself when the host drains the socket, or the guest
+        // waits for its zero-window probe (200 ms and more, backing off). Below a fifth of the
+        // buffer the socket is not writable (Linux: queued > 2/3 of sndbuf), so EPOLLOUT comes
+        // once it is again, and its handler sends the window update. The room itself decides,
+        // not the window: without window scaling the window is capped at 64 KiB, and asking for
+        // EPOLLOUT on a writable socket would answer every ACK with another one, forever.
+        if (free < sndbuf / 5 && !c.wantWrite && c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT)) {
+            wantWrite(c);
+        }
         return w;
     }
 

@@ -578,6 +578,23 @@ class TcpTest {
     }
 
     @Test
+    void idleConnectionWithoutWindowScalingStaysQuiet() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.connect(1460, -1, 2000);
+        Socket s = accept(host);
+        c.sendData("hello".getBytes());
+        assertEquals("hello", new String(readFully(s.getInputStream(), 5)));
+        s.getOutputStream().write("world".getBytes());
+        assertEquals("world", new String(c.receiveData(5, 1000)));
+        List<Seg> idle = c.drain(500);
+        assertTrue(idle.size() <= 2, idle.size() + " segments on an idle connection: "
+                + idle.subList(0, Math.min(3, idle.size())));
+    }
+
+    @Test
     void zeroWindowFromTheGuestStopsSendingAndAWindowUpdateResumes() throws Exception {
         InProcessPasst p = daemon();
         GuestTcp g = guest(p);

@@ -578,6 +578,46 @@ class TcpTest {
     }
 
     @Test
+    void windowClosedByAHostThatDoesNotReadOpensByItselfWhenTheHostReads() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1", 4096);
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        Seg synAck = c.connect(MSS4, 7, 2000);
+        Socket s = accept(host);
+        // the guest sends within the daemon's window until that window is closed
+        long wnd = synAck.window();
+        int acked = 0;
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            int inFlight = c.sndNxt - (c.iss + 1) - acked;
+            if (wnd - inFlight >= 1000) {
+                c.sendData(new byte[(int) Math.min(60_000, wnd - inFlight)]);
+                continue;
+            }
+            Seg a = c.receive(300);
+            if (a == null) break; // no more ACKs: the window is closed
+            acked = a.ack() - (c.iss + 1);
+            wnd = (long) a.window() << Tcp.WS_TO_TAP;
+        }
+        assertTrue(System.nanoTime() < deadline, "the window never closed");
+        assertEquals(c.sndNxt - (c.iss + 1), acked, "everything sent within the window was taken");
+        int sentBytes = acked;
+        // the host reads: the daemon must tell the guest that its window opened again
+        CompletableFuture<byte[]> drained = CompletableFuture.supplyAsync(() -> {
+            try {
+                return s.getInputStream().readNBytes(sentBytes);
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        drained.get(5, TimeUnit.SECONDS);
+        Seg update = c.receive(1000);
+        assertNotNull(update, "no window update: the guest would wait for its zero-window probe");
+        assertTrue(((long) update.window() << Tcp.WS_TO_TAP) - (wnd - 0) > 0, update.toString());
+    }
+
+    @Test
     void idleConnectionWithoutWindowScalingStaysQuiet() throws Exception {
         InProcessPasst p = daemon();
         GuestTcp g = guest(p);

@@ -23,12 +23,14 @@ import java.util.stream.Stream;
  * {@link Scenarios} through it with the {@link GuestStack synthetic guest} and the
  * {@link HostServers}, reading the daemon's CPU time around every measured window and its peak
  * RSS (VmHWM) at the end. Optionally ({@code --netns}) the same daemon then carries iperf3 from a
- * network namespace with real Linux TCP ({@link Netns}). The table gives the median of every
+ * network namespace with real Linux TCP ({@link Netns}), and ({@code --vm}) from a real TCG guest
+ * ({@link Vm}). The table gives the median of every
  * figure over the rounds, both daemons and the ratio.
  *
  * <p>Options: {@code --rounds N} (3), {@code --time S} measured seconds per scenario (5),
  * {@code --warmup S} (2), {@code --tests a,b,...} (all of {@link Scenarios#ALL}; "none" for
- * none), {@code --launches N} launch timings per daemon and round (5), {@code --netns},
+ * none), {@code --launches N} launch timings per daemon and round (5), {@code --netns}, {@code --vm}
+ * ({@code --vm-time S}, 10),
  * {@code --jpasst "CMD"} and {@code --passt "CMD"} (the commands before passt's options;
  * defaults: this JVM's java -jar passt-core/target/passt.jar, and /usr/bin/passt),
  * {@code --only jpasst|passt}, {@code --quiet} (no per-window lines), {@code --no-verify} (the
@@ -64,7 +66,8 @@ public final class Compare {
         int rounds = 3, launches = 5;
         double time = 5, warmup = 2;
         List<String> tests = Scenarios.ALL;
-        boolean netns = false, verbose = true, verify = true;
+        boolean netns = false, vm = false, verbose = true, verify = true;
+        int vmTime = 10;
         String only = null;
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String root = System.getProperty("jpasst.root", ".");
@@ -81,6 +84,8 @@ public final class Compare {
                     tests = t.equals("none") ? List.of() : List.of(t.split(","));
                 }
                 case "--netns" -> netns = true;
+                case "--vm" -> vm = true;
+                case "--vm-time" -> vmTime = Integer.parseInt(args[++i]);
                 case "--only" -> only = args[++i];
                 case "--quiet" -> verbose = false;
                 case "--no-verify" -> verify = false;
@@ -104,7 +109,7 @@ public final class Compare {
                 if (round % 2 == 1) java.util.Collections.reverse(order); // alternate
                 for (Spec spec : order) {
                     System.out.println("round " + (round + 1) + "/" + rounds + ": " + spec.name());
-                    runOne(spec, host, results, launches, tests, time, warmup, netns, verbose, verify);
+                    runOne(spec, host, results, launches, tests, time, warmup, netns, vm, vmTime, verbose, verify);
                 }
             }
         }
@@ -120,7 +125,8 @@ public final class Compare {
     }
 
     private static void runOne(Spec spec, HostServers host, Results results, int launches, List<String> tests,
-                               double time, double warmup, boolean netns, boolean verbose, boolean verify)
+                               double time, double warmup, boolean netns, boolean vm, int vmTime, boolean verbose,
+                               boolean verify)
             throws Exception {
         String n = spec.name();
         for (int i = 0; i < launches; i++) {
@@ -144,6 +150,9 @@ public final class Compare {
             }
             if (netns) {
                 Netns.run(r, lease, results, time, warmup, verbose);
+            }
+            if (vm) {
+                Vm.run(r, results, vmTime, verbose);
             }
             results.add(n, new Results.Key("cpu_total", "daemon CPU over the whole run", "s", false, 1),
                     (Proc.cpuNanos(r.pid) - cpu0) / 1e9);

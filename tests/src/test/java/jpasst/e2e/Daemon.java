@@ -76,10 +76,16 @@ public final class Daemon implements AutoCloseable {
         }
     }
 
+    /** In {@link Options#commandLine}: stands for the socket path. */
+    public static final String SOCKET = "@SOCKET@";
+    /** In {@link Options#commandLine}: stands for the pid file path. */
+    public static final String PID_FILE = "@PID_FILE@";
+
     /** How to start a daemon; {@link #start()} does it. */
     public static final class Options {
         private final Kind kind;
         private final List<String> arguments = new ArrayList<>();
+        private List<String> commandLine;
         private boolean foreground;
         private boolean preCreateEmptyPidFile;
         private boolean pidFile = true;
@@ -93,6 +99,17 @@ public final class Daemon implements AutoCloseable {
         /** Extra passt options after {@code -P PIDFILE -s SOCKET}, e.g. {@code "-t", "5201"}. */
         public Options arguments(String... more) {
             arguments.addAll(List.of(more));
+            return this;
+        }
+
+        /**
+         * The whole command line after the program, exactly as a caller (libvirt, Kata) writes it,
+         * instead of {@code -P PIDFILE -s SOCKET} and {@link #arguments}; {@link Daemon#SOCKET}
+         * and {@link Daemon#PID_FILE} in it stand for the daemon's paths. It must daemonize and
+         * name the pid file.
+         */
+        public Options commandLine(String... words) {
+            commandLine = List.of(words);
             return this;
         }
 
@@ -297,14 +314,20 @@ public final class Daemon implements AutoCloseable {
         Process launcher;
         try {
             command.addAll(options.kind.command());
-            if (options.foreground) {
-                command.add("-f");
+            if (options.commandLine != null) {
+                for (String word : options.commandLine) {
+                    command.add(word.replace(SOCKET, socket.toString()).replace(PID_FILE, pidFile.toString()));
+                }
+            } else {
+                if (options.foreground) {
+                    command.add("-f");
+                }
+                if (options.pidFile) {
+                    command.addAll(List.of("-P", pidFile.toString()));
+                }
+                command.addAll(List.of("-s", socket.toString()));
+                command.addAll(options.arguments);
             }
-            if (options.pidFile) {
-                command.addAll(List.of("-P", pidFile.toString()));
-            }
-            command.addAll(List.of("-s", socket.toString()));
-            command.addAll(options.arguments);
             if (options.preCreateEmptyPidFile) {
                 Files.createFile(pidFile);
                 Files.setPosixFilePermissions(pidFile, PosixFilePermissions.fromString("rw-rw-rw-"));

@@ -1,0 +1,163 @@
+package jpasst.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * QEMU 10.1's {@code -netdev passt}: QEMU creates the pid file empty, makes a UNIX socketpair and
+ * runs {@code passt --quiet --pid P --fd 3} with one end as descriptor 3, waits for that command to
+ * exit (passt daemonizes), reads the daemon's pid from P and then speaks the stream protocol over
+ * the other end. This test does exactly that (see {@link SocketPairSpawn}), then plays the guest:
+ * a DHCP DISCOVER and REQUEST over the socketpair, whose OFFER and ACK must carry the host's
+ * address. When our end closes, the daemon must exit (--fd implies --one-off).
+ */
+class QemuNetdevPasstTest {
+    static final long GUEST_MAC = 0x5254_0012_3456L;
+
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Daemon.Kind.class)
+    void quietPidFd3FromASocketpairServesDhcpAndEndsWithTheConnection(Daemon.Kind kind) throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-fd-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path pid = dir.resolve("passt.pid");
+        Files.createFile(pid);
+        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
+        Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        List<String> command = new ArrayList<>(kind.command());
+        command.addAll(List.of("--quiet", "--pid", pid.toString(), "--fd", "3"));
+        long daemonPid = -1;
+        try (SocketPairSpawn guest = SocketPairSpawn.start(command, 3, out, err)) {
+            String context = "\ncommand: " + String.join(" ", command) + "\n--- stdout\n" + read(out)
+                    + "--- stderr\n" + read(err);
+            Integer exit = guest.awaitExit(Duration.ofSeconds(30));
+            assertEquals(Integer.valueOf(0), exit, "the launching command's exit status" + context);
+            daemonPid = Daemon.readPid(pid);
+            assertTrue(daemonPid > 1, "pid file filled: \"" + read(pid) + "\"" + context);
+            assertNotEquals(guest.pid(), daemonPid, "the pid file names the daemon, not the launcher");
+            assertTrue(Processes.isRunning(daemonPid), "daemon running" + context);
+
+            Inet4Address host = HostNetwork.ipv4().address();
+            int xid = 0x4a505353;
+            guest.send(dhcp(xid, 1, null));
+            byte[] offer = awaitDhcp(guest, xid, 2);
+            assertNotNull(offer, "no DHCPOFFER over the socketpair" + context);
+            assertEquals(host.getHostAddress(), yiaddr(offer), "offered address = the host's");
+            guest.send(dhcp(xid, 3, host.getAddress()));
+            byte[] ack = awaitDhcp(guest, xid, 5);
+            assertNotNull(ack, "no DHCPACK over the socketpair" + context);
+            assertEquals(host.getHostAddress(), yiaddr(ack));
+        }
+        // our end is closed: the guest is gone, and with --fd the daemon goes too
+        try {
+            assertTrue(Processes.awaitEnd(daemonPid, Duration.ofSeconds(5)),
+                    "daemon still running 5 s after its --fd socket closed\n--- stderr\n" + read(err));
+        } finally {
+            if (daemonPid > 1 && Processes.isRunning(daemonPid)) Processes.signal(daemonPid, Processes.SIGKILL);
+            deleteTree(dir);
+        }
+    }
+
+    /** Frames until a DHCP reply of {@code type} for {@code xid}; null after 10 s. */
+    static byte[] awaitDhcp(SocketPairSpawn link, int xid, int type) throws IOException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            byte[] f = link.receive(1000);
+            if (f == null) continue;
+            if (f.length < 14 + 20 + 8 + 240 || u16(f, 12) != 0x0800 || (f[23] & 0xff) != 17) continue;
+            int ihl = (f[14] & 0x0f) * 4, udp = 14 + ihl, bootp = udp + 8;
+            if (u16(f, udp) != 67 || u16(f, udp + 2) != 68) continue;
+            if (ByteBuffer.wrap(f, bootp + 4, 4).getInt() != xid) continue;
+            if (option(f, bootp + 240, 53) == type) return f;
+        }
+        return null;
+    }
+
+    static String yiaddr(byte[] f) {
+        int bootp = 14 + (f[14] & 0x0f) * 4 + 8;
+        return (f[bootp + 16] & 0xff) + "." + (f[bootp + 17] & 0xff) + "." + (f[bootp + 18] & 0xff) + "."
+                + (f[bootp + 19] & 0xff);
+    }
+
+    private static int option(byte[] f, int off, int code) {
+        while (off + 1 < f.length) {
+            int c = f[off] & 0xff;
+            if (c == 255) return -1;
+            if (c == 0) {
+                off++;
+                continue;
+            }
+            int len = f[off + 1] & 0xff;
+            if (c == code && len >= 1) return f[off + 2] & 0xff;
+            off += 2 + len;
+        }
+        return -1;
+    }
+
+    private static int u16(byte[] f, int off) {
+        return (f[off] & 0xff) << 8 | (f[off + 1] & 0xff);
+    }
+
+    /** A broadcast DHCP message of {@code type} (1 DISCOVER, 3 REQUEST) from a guest without an address. */
+    static byte[] dhcp(int xid, int type, byte[] requested) {
+        ByteBuffer bootp = ByteBuffer.allocate(300);
+        bootp.put((byte) 1).put((byte) 1).put((byte) 6).put((byte) 0).putInt(xid);
+        bootp.putShort((short) 0).putShort((short) 0x8000); // secs, broadcast flag
+        bootp.position(28);
+        bootp.putShort((short) (GUEST_MAC >>> 32)).putInt((int) GUEST_MAC);
+        bootp.position(236);
+        bootp.putInt(0x63825363);
+        bootp.put((byte) 53).put((byte) 1).put((byte) type);
+        if (requested != null) bootp.put((byte) 50).put((byte) 4).put(requested);
+        bootp.put((byte) 55).put((byte) 4).put((byte) 1).put((byte) 3).put((byte) 6).put((byte) 26);
+        bootp.put((byte) 255);
+        byte[] payload = new byte[bootp.position()];
+        bootp.flip().get(payload);
+
+        int udpLen = 8 + payload.length, ipLen = 20 + udpLen;
+        ByteBuffer f = ByteBuffer.allocate(14 + ipLen);
+        f.put(new byte[] {-1, -1, -1, -1, -1, -1}).putShort((short) (GUEST_MAC >>> 32)).putInt((int) GUEST_MAC);
+        f.putShort((short) 0x0800);
+        int ip = f.position();
+        f.put((byte) 0x45).put((byte) 0x10).putShort((short) ipLen).putShort((short) 0).putShort((short) 0)
+                .put((byte) 64).put((byte) 17).putShort((short) 0).putInt(0).putInt(0xffffffff);
+        int sum = 0;
+        for (int i = ip; i < ip + 20; i += 2) sum += (f.get(i) & 0xff) << 8 | (f.get(i + 1) & 0xff);
+        while (sum >> 16 != 0) sum = (sum & 0xffff) + (sum >> 16);
+        f.putShort(ip + 10, (short) ~sum);
+        f.putShort((short) 68).putShort((short) 67).putShort((short) udpLen).putShort((short) 0);
+        f.put(payload);
+        return f.array();
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p, StandardCharsets.ISO_8859_1);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
+    }
+}

@@ -26,6 +26,10 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *
  * Nothing here allocates per call: the errno capture segment is per thread, and callers pass
  * preallocated off-heap segments for buffers and socket addresses.
+ *
+ * Each downcall handle is created on first use, in a holder class of its own (the JIT treats
+ * its final field as a constant all the same): creating a handle costs up to a few milliseconds,
+ * and the launching process, which is on every VM's start-up path, needs ten of the fifty.
  */
 public final class Libc {
     private Libc() {}
@@ -91,109 +95,213 @@ public final class Libc {
     public static final int EPOLL_CLOEXEC = 0x80000;
 
     // ---- sockets ----
-    private static final MethodHandle SOCKET = fn("socket",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle SOCKETPAIR = fn("socketpair",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle BIND = fn("bind",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle CONNECT = fn("connect",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle LISTEN = fn("listen",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle ACCEPT4 = fn("accept4",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
-    private static final MethodHandle SHUTDOWN = fn("shutdown",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle CLOSE = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle READ = fn("read",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle WRITE = fn("write",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle RECV = fn("recv",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle SEND = fn("send",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle RECVFROM = fn("recvfrom",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SENDTO = fn("sendto",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SENDMSG = fn("sendmsg",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle RECVMSG = fn("recvmsg",
-            FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle SETSOCKOPT = fn("setsockopt",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = fn("getsockopt",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle GETSOCKNAME = fn("getsockname",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle GETPEERNAME = fn("getpeername",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final class SOCKET {
+        static final MethodHandle H = fn("socket",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class SOCKETPAIR {
+        static final MethodHandle H = fn("socketpair",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class BIND {
+        static final MethodHandle H = fn("bind",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class CONNECT {
+        static final MethodHandle H = fn("connect",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class LISTEN {
+        static final MethodHandle H = fn("listen",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class ACCEPT4 {
+        static final MethodHandle H = fn("accept4",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    }
+    private static final class SHUTDOWN {
+        static final MethodHandle H = fn("shutdown",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class CLOSE {
+        static final MethodHandle H = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class READ {
+        static final MethodHandle H = fn("read",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    }
+    private static final class WRITE {
+        static final MethodHandle H = fn("write",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    }
+    private static final class RECV {
+        static final MethodHandle H = fn("recv",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+    }
+    private static final class SEND {
+        static final MethodHandle H = fn("send",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+    }
+    private static final class RECVFROM {
+        static final MethodHandle H = fn("recvfrom",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class SENDTO {
+        static final MethodHandle H = fn("sendto",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class SENDMSG {
+        static final MethodHandle H = fn("sendmsg",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class RECVMSG {
+        static final MethodHandle H = fn("recvmsg",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class SETSOCKOPT {
+        static final MethodHandle H = fn("setsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class GETSOCKOPT {
+        static final MethodHandle H = fn("getsockopt",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class GETSOCKNAME {
+        static final MethodHandle H = fn("getsockname",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class GETPEERNAME {
+        static final MethodHandle H = fn("getpeername",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    }
 
     // ---- files and processes ----
-    private static final MethodHandle OPEN = fn("open",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle PIPE2 = fn("pipe2",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle DUP2 = fn("dup2",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle FCNTL = fn("fcntl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle UNLINK = fn("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle FCHMOD = fn("fchmod",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle GETPID = plain("getpid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle GETUID = plain("getuid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle GETGID = plain("getgid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle SETSID = fn("setsid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle SETUID = fn("setuid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle SETGID = fn("setgid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle SETGROUPS = fn("setgroups",
-            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
-    private static final MethodHandle KILL = fn("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle UMASK = plain("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle EXECV = fn("execv",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle POSIX_SPAWN = plain("posix_spawn",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    private static final MethodHandle SPAWNATTR_INIT = plain("posix_spawnattr_init",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle SPAWNATTR_SETFLAGS = plain("posix_spawnattr_setflags",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
-    private static final MethodHandle SPAWNATTR_SETSIGMASK = plain("posix_spawnattr_setsigmask",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle SPAWNATTR_SETSIGDEFAULT = plain("posix_spawnattr_setsigdefault",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
-    private static final MethodHandle FILE_ACTIONS_INIT = plain("posix_spawn_file_actions_init",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    private static final MethodHandle FILE_ACTIONS_ADDOPEN = plain("posix_spawn_file_actions_addopen",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
-    private static final MethodHandle FILE_ACTIONS_ADDCLOSE = plain("posix_spawn_file_actions_addclose",
-            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle STRERROR = plain("strerror",
-            FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    private static final class OPEN {
+        static final MethodHandle H = fn("open",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
+    private static final class PIPE2 {
+        static final MethodHandle H = fn("pipe2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class DUP2 {
+        static final MethodHandle H = fn("dup2",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class FCNTL {
+        static final MethodHandle H = fn("fcntl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class UNLINK {
+        static final MethodHandle H = fn("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+    private static final class FCHMOD {
+        static final MethodHandle H = fn("fchmod",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class GETPID {
+        static final MethodHandle H = plain("getpid", FunctionDescriptor.of(JAVA_INT));
+    }
+    private static final class GETUID {
+        static final MethodHandle H = plain("getuid", FunctionDescriptor.of(JAVA_INT));
+    }
+    private static final class GETGID {
+        static final MethodHandle H = plain("getgid", FunctionDescriptor.of(JAVA_INT));
+    }
+    private static final class SETSID {
+        static final MethodHandle H = fn("setsid", FunctionDescriptor.of(JAVA_INT));
+    }
+    private static final class SETUID {
+        static final MethodHandle H = fn("setuid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class SETGID {
+        static final MethodHandle H = fn("setgid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class SETGROUPS {
+        static final MethodHandle H = fn("setgroups",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+    }
+    private static final class KILL {
+        static final MethodHandle H = fn("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class UMASK {
+        static final MethodHandle H = plain("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class EXECV {
+        static final MethodHandle H = fn("execv",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class POSIX_SPAWN {
+        static final MethodHandle H = plain("posix_spawn",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+    private static final class SPAWNATTR_INIT {
+        static final MethodHandle H = plain("posix_spawnattr_init",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+    private static final class SPAWNATTR_SETFLAGS {
+        static final MethodHandle H = plain("posix_spawnattr_setflags",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+    }
+    private static final class SPAWNATTR_SETSIGMASK {
+        static final MethodHandle H = plain("posix_spawnattr_setsigmask",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class SPAWNATTR_SETSIGDEFAULT {
+        static final MethodHandle H = plain("posix_spawnattr_setsigdefault",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+    private static final class FILE_ACTIONS_INIT {
+        static final MethodHandle H = plain("posix_spawn_file_actions_init",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+    private static final class FILE_ACTIONS_ADDOPEN {
+        static final MethodHandle H = plain("posix_spawn_file_actions_addopen",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
+    private static final class FILE_ACTIONS_ADDCLOSE {
+        static final MethodHandle H = plain("posix_spawn_file_actions_addclose",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+    private static final class STRERROR {
+        static final MethodHandle H = plain("strerror",
+                FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
 
     // ---- epoll ----
-    private static final MethodHandle EPOLL_CREATE1 = fn("epoll_create1",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle EPOLL_CTL = fn("epoll_ctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle IOCTL = fn("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
-    private static final MethodHandle GETRLIMIT = fn("getrlimit",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle SETRLIMIT = fn("setrlimit",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
-    private static final MethodHandle EVENTFD = fn("eventfd",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle EPOLL_WAIT = fn("epoll_wait",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    private static final class EPOLL_CREATE1 {
+        static final MethodHandle H = fn("epoll_create1",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+    private static final class EPOLL_CTL {
+        static final MethodHandle H = fn("epoll_ctl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class IOCTL {
+        static final MethodHandle H = fn("ioctl",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+    }
+    private static final class GETRLIMIT {
+        static final MethodHandle H = fn("getrlimit",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class SETRLIMIT {
+        static final MethodHandle H = fn("setrlimit",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    }
+    private static final class EVENTFD {
+        static final MethodHandle H = fn("eventfd",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+    private static final class EPOLL_WAIT {
+        static final MethodHandle H = fn("epoll_wait",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+    }
 
     public static int socket(int domain, int type, int protocol) {
         MemorySegment c = cap();
         try {
-            return ret((int) SOCKET.invokeExact(c, domain, type, protocol), c);
+            return ret((int) SOCKET.H.invokeExact(c, domain, type, protocol), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -203,7 +311,7 @@ public final class Libc {
     public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
         MemorySegment c = cap();
         try {
-            return ret((int) SOCKETPAIR.invokeExact(c, domain, type, protocol, fds), c);
+            return ret((int) SOCKETPAIR.H.invokeExact(c, domain, type, protocol, fds), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -212,7 +320,7 @@ public final class Libc {
     public static int bind(int fd, MemorySegment addr, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) BIND.invokeExact(c, fd, addr, len), c);
+            return ret((int) BIND.H.invokeExact(c, fd, addr, len), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -221,7 +329,7 @@ public final class Libc {
     public static int connect(int fd, MemorySegment addr, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) CONNECT.invokeExact(c, fd, addr, len), c);
+            return ret((int) CONNECT.H.invokeExact(c, fd, addr, len), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -230,7 +338,7 @@ public final class Libc {
     public static int listen(int fd, int backlog) {
         MemorySegment c = cap();
         try {
-            return ret((int) LISTEN.invokeExact(c, fd, backlog), c);
+            return ret((int) LISTEN.H.invokeExact(c, fd, backlog), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -240,7 +348,7 @@ public final class Libc {
     public static int accept4(int fd, MemorySegment addr, MemorySegment lenInOut, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) ACCEPT4.invokeExact(c, fd, addr, lenInOut, flags), c);
+            return ret((int) ACCEPT4.H.invokeExact(c, fd, addr, lenInOut, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -249,7 +357,7 @@ public final class Libc {
     public static int shutdown(int fd, int how) {
         MemorySegment c = cap();
         try {
-            return ret((int) SHUTDOWN.invokeExact(c, fd, how), c);
+            return ret((int) SHUTDOWN.H.invokeExact(c, fd, how), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -258,7 +366,7 @@ public final class Libc {
     public static int close(int fd) {
         MemorySegment c = cap();
         try {
-            return ret((int) CLOSE.invokeExact(c, fd), c);
+            return ret((int) CLOSE.H.invokeExact(c, fd), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -273,7 +381,7 @@ public final class Libc {
     public static long read(int fd, long addr, long len) {
         MemorySegment c = cap();
         try {
-            return ret((long) READ.invokeExact(c, fd, addr, len), c);
+            return ret((long) READ.H.invokeExact(c, fd, addr, len), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -286,7 +394,7 @@ public final class Libc {
     public static long write(int fd, long addr, long len) {
         MemorySegment c = cap();
         try {
-            return ret((long) WRITE.invokeExact(c, fd, addr, len), c);
+            return ret((long) WRITE.H.invokeExact(c, fd, addr, len), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -299,7 +407,7 @@ public final class Libc {
     public static long recv(int fd, long addr, long len, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECV.invokeExact(c, fd, addr, len, flags), c);
+            return ret((long) RECV.H.invokeExact(c, fd, addr, len, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -312,7 +420,7 @@ public final class Libc {
     public static long send(int fd, long addr, long len, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) SEND.invokeExact(c, fd, addr, len, flags), c);
+            return ret((long) SEND.H.invokeExact(c, fd, addr, len, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -327,7 +435,7 @@ public final class Libc {
                                 MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECVFROM.invokeExact(c, fd, buf, len, flags, addr, lenInOut), c);
+            return ret((long) RECVFROM.H.invokeExact(c, fd, buf, len, flags, addr, lenInOut), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -337,7 +445,7 @@ public final class Libc {
                               MemorySegment addr, int addrLen) {
         MemorySegment c = cap();
         try {
-            return ret((long) SENDTO.invokeExact(c, fd, buf, len, flags, addr, addrLen), c);
+            return ret((long) SENDTO.H.invokeExact(c, fd, buf, len, flags, addr, addrLen), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -346,7 +454,7 @@ public final class Libc {
     public static long sendmsg(int fd, MemorySegment msghdr, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) SENDMSG.invokeExact(c, fd, msghdr, flags), c);
+            return ret((long) SENDMSG.H.invokeExact(c, fd, msghdr, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -355,7 +463,7 @@ public final class Libc {
     public static long recvmsg(int fd, MemorySegment msghdr, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECVMSG.invokeExact(c, fd, msghdr, flags), c);
+            return ret((long) RECVMSG.H.invokeExact(c, fd, msghdr, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -364,7 +472,7 @@ public final class Libc {
     public static int setsockopt(int fd, int level, int name, MemorySegment val, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETSOCKOPT.invokeExact(c, fd, level, name, val, len), c);
+            return ret((int) SETSOCKOPT.H.invokeExact(c, fd, level, name, val, len), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -373,7 +481,7 @@ public final class Libc {
     public static int getsockopt(int fd, int level, int name, MemorySegment val, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETSOCKOPT.invokeExact(c, fd, level, name, val, lenInOut), c);
+            return ret((int) GETSOCKOPT.H.invokeExact(c, fd, level, name, val, lenInOut), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -382,7 +490,7 @@ public final class Libc {
     public static int getsockname(int fd, MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETSOCKNAME.invokeExact(c, fd, addr, lenInOut), c);
+            return ret((int) GETSOCKNAME.H.invokeExact(c, fd, addr, lenInOut), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -391,7 +499,7 @@ public final class Libc {
     public static int getpeername(int fd, MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETPEERNAME.invokeExact(c, fd, addr, lenInOut), c);
+            return ret((int) GETPEERNAME.H.invokeExact(c, fd, addr, lenInOut), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -400,7 +508,7 @@ public final class Libc {
     public static int open(MemorySegment path, int flags, int mode) {
         MemorySegment c = cap();
         try {
-            return ret((int) OPEN.invokeExact(c, path, flags, mode), c);
+            return ret((int) OPEN.H.invokeExact(c, path, flags, mode), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -409,7 +517,7 @@ public final class Libc {
     public static int pipe2(MemorySegment fds, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) PIPE2.invokeExact(c, fds, flags), c);
+            return ret((int) PIPE2.H.invokeExact(c, fds, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -418,7 +526,7 @@ public final class Libc {
     public static int dup2(int oldFd, int newFd) {
         MemorySegment c = cap();
         try {
-            return ret((int) DUP2.invokeExact(c, oldFd, newFd), c);
+            return ret((int) DUP2.H.invokeExact(c, oldFd, newFd), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -427,7 +535,7 @@ public final class Libc {
     public static int fcntl(int fd, int cmd, int arg) {
         MemorySegment c = cap();
         try {
-            return ret((int) FCNTL.invokeExact(c, fd, cmd, arg), c);
+            return ret((int) FCNTL.H.invokeExact(c, fd, cmd, arg), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -436,7 +544,7 @@ public final class Libc {
     public static int unlink(MemorySegment path) {
         MemorySegment c = cap();
         try {
-            return ret((int) UNLINK.invokeExact(c, path), c);
+            return ret((int) UNLINK.H.invokeExact(c, path), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -445,7 +553,7 @@ public final class Libc {
     public static int fchmod(int fd, int mode) {
         MemorySegment c = cap();
         try {
-            return ret((int) FCHMOD.invokeExact(c, fd, mode), c);
+            return ret((int) FCHMOD.H.invokeExact(c, fd, mode), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -453,7 +561,7 @@ public final class Libc {
 
     public static int getpid() {
         try {
-            return (int) GETPID.invokeExact();
+            return (int) GETPID.H.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -461,7 +569,7 @@ public final class Libc {
 
     public static int getuid() {
         try {
-            return (int) GETUID.invokeExact();
+            return (int) GETUID.H.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -469,7 +577,7 @@ public final class Libc {
 
     public static int getgid() {
         try {
-            return (int) GETGID.invokeExact();
+            return (int) GETGID.H.invokeExact();
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -478,7 +586,7 @@ public final class Libc {
     public static int setsid() {
         MemorySegment c = cap();
         try {
-            return ret((int) SETSID.invokeExact(c), c);
+            return ret((int) SETSID.H.invokeExact(c), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -487,7 +595,7 @@ public final class Libc {
     public static int setuid(int uid) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETUID.invokeExact(c, uid), c);
+            return ret((int) SETUID.H.invokeExact(c, uid), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -496,7 +604,7 @@ public final class Libc {
     public static int setgid(int gid) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETGID.invokeExact(c, gid), c);
+            return ret((int) SETGID.H.invokeExact(c, gid), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -506,7 +614,7 @@ public final class Libc {
     public static int clearGroups() {
         MemorySegment c = cap();
         try {
-            return ret((int) SETGROUPS.invokeExact(c, 0L, MemorySegment.NULL), c);
+            return ret((int) SETGROUPS.H.invokeExact(c, 0L, MemorySegment.NULL), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -515,7 +623,7 @@ public final class Libc {
     public static int kill(int pid, int sig) {
         MemorySegment c = cap();
         try {
-            return ret((int) KILL.invokeExact(c, pid, sig), c);
+            return ret((int) KILL.H.invokeExact(c, pid, sig), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -523,7 +631,7 @@ public final class Libc {
 
     public static int umask(int mask) {
         try {
-            return (int) UMASK.invokeExact(mask);
+            return (int) UMASK.H.invokeExact(mask);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -533,7 +641,7 @@ public final class Libc {
     public static int execv(MemorySegment path, MemorySegment argv) {
         MemorySegment c = cap();
         try {
-            return ret((int) EXECV.invokeExact(c, path, argv), c);
+            return ret((int) EXECV.H.invokeExact(c, path, argv), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -543,7 +651,7 @@ public final class Libc {
     public static int posixSpawn(MemorySegment pidOut, MemorySegment path, MemorySegment fileActions,
                                  MemorySegment attr, MemorySegment argv, MemorySegment envp) {
         try {
-            return (int) POSIX_SPAWN.invokeExact(pidOut, path, fileActions, attr, argv, envp);
+            return (int) POSIX_SPAWN.H.invokeExact(pidOut, path, fileActions, attr, argv, envp);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -551,7 +659,7 @@ public final class Libc {
 
     public static int posixSpawnattrInit(MemorySegment attr) {
         try {
-            return (int) SPAWNATTR_INIT.invokeExact(attr);
+            return (int) SPAWNATTR_INIT.H.invokeExact(attr);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -559,7 +667,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetflags(MemorySegment attr, short flags) {
         try {
-            return (int) SPAWNATTR_SETFLAGS.invokeExact(attr, flags);
+            return (int) SPAWNATTR_SETFLAGS.H.invokeExact(attr, flags);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -567,7 +675,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetsigmask(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) SPAWNATTR_SETSIGMASK.invokeExact(attr, sigset);
+            return (int) SPAWNATTR_SETSIGMASK.H.invokeExact(attr, sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -575,7 +683,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetsigdefault(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) SPAWNATTR_SETSIGDEFAULT.invokeExact(attr, sigset);
+            return (int) SPAWNATTR_SETSIGDEFAULT.H.invokeExact(attr, sigset);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -583,7 +691,7 @@ public final class Libc {
 
     public static int posixSpawnFileActionsInit(MemorySegment fa) {
         try {
-            return (int) FILE_ACTIONS_INIT.invokeExact(fa);
+            return (int) FILE_ACTIONS_INIT.H.invokeExact(fa);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -592,7 +700,7 @@ public final class Libc {
     public static int posixSpawnFileActionsAddopen(MemorySegment fa, int fd, MemorySegment path,
                                                    int flags, int mode) {
         try {
-            return (int) FILE_ACTIONS_ADDOPEN.invokeExact(fa, fd, path, flags, mode);
+            return (int) FILE_ACTIONS_ADDOPEN.H.invokeExact(fa, fd, path, flags, mode);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -600,7 +708,7 @@ public final class Libc {
 
     public static int posixSpawnFileActionsAddclose(MemorySegment fa, int fd) {
         try {
-            return (int) FILE_ACTIONS_ADDCLOSE.invokeExact(fa, fd);
+            return (int) FILE_ACTIONS_ADDCLOSE.H.invokeExact(fa, fd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -609,7 +717,7 @@ public final class Libc {
     public static int epollCreate1(int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_CREATE1.invokeExact(c, flags), c);
+            return ret((int) EPOLL_CREATE1.H.invokeExact(c, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -618,7 +726,7 @@ public final class Libc {
     public static int epollCtl(int epfd, int op, int fd, MemorySegment event) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_CTL.invokeExact(c, epfd, op, fd, event), c);
+            return ret((int) EPOLL_CTL.H.invokeExact(c, epfd, op, fd, event), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -627,7 +735,7 @@ public final class Libc {
     public static int epollWait(int epfd, MemorySegment events, int max, int timeoutMs) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_WAIT.invokeExact(c, epfd, events, max, timeoutMs), c);
+            return ret((int) EPOLL_WAIT.H.invokeExact(c, epfd, events, max, timeoutMs), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -637,7 +745,7 @@ public final class Libc {
     public static int ioctl(int fd, long request, MemorySegment arg) {
         MemorySegment c = cap();
         try {
-            return ret((int) IOCTL.invokeExact(c, fd, request, arg), c);
+            return ret((int) IOCTL.H.invokeExact(c, fd, request, arg), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -650,7 +758,7 @@ public final class Libc {
     public static int getrlimit(int resource, MemorySegment limits) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETRLIMIT.invokeExact(c, resource, limits), c);
+            return ret((int) GETRLIMIT.H.invokeExact(c, resource, limits), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -659,7 +767,7 @@ public final class Libc {
     public static int setrlimit(int resource, MemorySegment limits) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETRLIMIT.invokeExact(c, resource, limits), c);
+            return ret((int) SETRLIMIT.H.invokeExact(c, resource, limits), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -670,7 +778,7 @@ public final class Libc {
     public static int eventfd(int initval, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) EVENTFD.invokeExact(c, initval, flags), c);
+            return ret((int) EVENTFD.H.invokeExact(c, initval, flags), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -679,7 +787,7 @@ public final class Libc {
     /** strerror(3) text for a (positive) errno value. Not for the hot path. */
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.invokeExact(Math.abs(errno));
+            MemorySegment s = (MemorySegment) STRERROR.H.invokeExact(Math.abs(errno));
             return s.reinterpret(256).getString(0);
         } catch (Throwable t) {
             throw rethrow(t);

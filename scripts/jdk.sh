@@ -3,6 +3,14 @@
 # sets JAVA_HOME and JAVA to it. Prints a clear error and returns 1 if there is none.
 
 jpasst_java_feature() {   # prints the feature release of the java binary $1 (17, 25, ...)
+    # the JDK's release file says it without starting a JVM (which takes 50-100 ms per candidate
+    # on ./passt's path, that is on every VM's start-up path)
+    local release
+    release="$(dirname "$(dirname "$(readlink -f "$1")")")/release"
+    if [ -r "$release" ] && grep -q '^JAVA_VERSION="[0-9]' "$release"; then
+        sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release" | head -n 1
+        return
+    fi
     "$1" -XshowSettings:properties -version 2>&1 |
         sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n 1
 }

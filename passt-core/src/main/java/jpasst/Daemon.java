@@ -22,9 +22,14 @@ import jpasst.sys.Libc;
  * daemon's pid in the file, as with passt. If the daemon dies first, the launcher exits 1 and the
  * daemon's own error message is already on standard error.
  *
- * The daemon's JVM runs with flags for a small footprint; {@code JPASST_JVM_OPTS} adds more.
+ * The daemon's JVM runs with flags for a small footprint; {@code JPASST_JVM_OPTS} adds more. It
+ * runs {@code -jar passt.jar}, as the launcher does, so that both can use one AOT cache (JEP 483,
+ * 514, 515): {@code passt.aot} next to the jar, made by the build's training run
+ * ({@code benchmarks}' AotTrain), holds the classes the daemon loads, linked, and profiles of its
+ * hot methods. The daemon uses it when it is there; a stale or missing cache is skipped quietly.
+ * The launcher uses it when started with {@code -XX:AOTCache=passt.aot} (./passt does).
  */
-final class Daemon {
+public final class Daemon {
     private Daemon() {}
 
     static final String READY_FD_ENV = "JPASST_READY_FD";
@@ -32,12 +37,32 @@ final class Daemon {
             POSIX_SPAWN_SETSID = 0x80;
     private static final int SIGSET_BYTES = 128;
 
-    /** JVM flags of the daemon process. */
+    /** The AOT cache's file name, next to passt.jar. */
+    public static final String AOT_CACHE = "passt.aot";
+
+    /** JVM flags of the daemon process, with the AOT cache if there is one. */
     static List<String> jvmFlags() {
+        return jvmFlags(true);
+    }
+
+    /**
+     * JVM flags of the daemon process; {@code aotCache}: add {@code -XX:AOTCache} if the cache
+     * exists (the training run that makes it wants the flags without). Native access comes from
+     * the jar's manifest, as for the launcher: a command-line --enable-native-access would make
+     * the AOT cache unusable for one of the two.
+     */
+    public static List<String> jvmFlags(boolean aotCache) {
         List<String> f = new ArrayList<>(List.of(
-                "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC",
+                "-XX:+UseSerialGC",
                 "-Xms8m", "-Xmx256m", "-XX:MaxMetaspaceSize=64m", "-XX:ReservedCodeCacheSize=48m",
                 "-Xss512k", "-XX:-UsePerfData", "-XX:+IgnoreUnrecognizedVMOptions"));
+        if (aotCache) {
+            java.nio.file.Path cache = java.nio.file.Path.of(jarPath()).resolveSibling(AOT_CACHE);
+            if (java.nio.file.Files.isReadable(cache)) {
+                f.add("-XX:AOTCache=" + cache);
+                f.add("-Xlog:aot=off,cds=off"); // a stale cache is skipped: no need to say so on stderr
+            }
+        }
         String extra = System.getenv("JPASST_JVM_OPTS");
         if (extra != null && !extra.isBlank()) f.addAll(List.of(extra.trim().split("\\s+")));
         return f;
@@ -48,7 +73,7 @@ final class Daemon {
                 .orElse(System.getProperty("java.home") + "/bin/java");
     }
 
-    static String jarPath() {
+    public static String jarPath() {
         try {
             return java.nio.file.Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI())
                     .toString();
@@ -71,9 +96,8 @@ final class Daemon {
             List<String> argv = new ArrayList<>();
             argv.add(javaBinary());
             argv.addAll(jvmFlags());
-            argv.add("-cp");
+            argv.add("-jar");
             argv.add(jarPath());
-            argv.add(Main.class.getName());
             argv.addAll(List.of(args));
             List<String> env = new ArrayList<>();
             for (Map.Entry<String, String> e : System.getenv().entrySet()) {

@@ -128,6 +128,11 @@ public final class Flows implements Dispatch.L4 {
         return lo;
     }
 
+    /** Whether --map-guest-addr gave an address of this family. */
+    public boolean guestAddrMapped(boolean v6) {
+        return v6 ? (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0 : conf.mapGuestAddr4 != 0;
+    }
+
     // what a host-side source address becomes on the guest side (passt's nat_inbound())
     private static final int SAME = 0, HOST_LOOPBACK4 = 1, HOST_LOOPBACK6 = 2, GUEST_ADDR4 = 3,
             GUEST_ADDR6 = 4, OUR_ADDR4 = 5, OUR_LL6 = 6;

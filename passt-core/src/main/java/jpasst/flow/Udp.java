@@ -400,8 +400,9 @@ public final class Udp implements Flows.Proto {
         long guestHi = flows.guestAddrHi(isV6), guestLo = flows.guestAddrLo(isV6);
         if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
         long peerHi, peerLo;
-        if (sHi == guestHi && sLo == guestLo) {
-            // the host's own address is the guest's: it can only appear as the gateway
+        if (sHi == guestHi && sLo == guestLo && !flows.guestAddrMapped(isV6)) {
+            // the host's own address is the guest's: without --map-guest-addr, it can only
+            // appear as the host-loopback address (the gateway)
             peerHi = flows.guestHi(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
             peerLo = flows.guestLo(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
         } else {

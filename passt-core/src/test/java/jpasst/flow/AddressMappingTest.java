@@ -123,6 +123,45 @@ class AddressMappingTest {
     }
 
     @Test
+    void guestAddrMappedPerFamily() {
+        assertFalse(flows().guestAddrMapped(false));
+        assertTrue(flows("--map-guest-addr", "192.0.2.200").guestAddrMapped(false));
+        assertFalse(flows("--map-guest-addr", "192.0.2.200").guestAddrMapped(true));
+        assertTrue(flows("--map-guest-addr", "2001:db8::200").guestAddrMapped(true));
+    }
+
+    /**
+     * Through a daemon: a datagram the host sends from its own address (the guest's too) to a -u
+     * port reaches the guest from the --map-guest-addr address; without it, from the gateway.
+     * Needs the test address 192.0.2.2 on this host (the test machines have it), else skipped.
+     */
+    @Test
+    void udpFromTheHostsOwnAddressComesFromTheMapGuestAddrAddress() throws Exception {
+        java.net.InetAddress own = java.net.InetAddress.getByName("192.0.2.2");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.net.NetworkInterface.getByInetAddress(own) != null,
+                "192.0.2.2 is not an address of this host");
+        for (int alias : new int[] {ip4("192.0.2.200"), 0}) {
+            int port;
+            try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0)) {
+                port = probe.getLocalPort();
+            }
+            try (jpasst.testutil.InProcessPasst p = new jpasst.testutil.InProcessPasst(c -> {
+                        c.udpSpecs.add(port + ":5353");
+                        c.mapGuestAddr4 = alias;
+                    });
+                 jpasst.testutil.GuestLink g = p.connect();
+                 java.net.DatagramSocket host = new java.net.DatagramSocket(new java.net.InetSocketAddress(own, 0))) {
+                host.send(new java.net.DatagramPacket(new byte[] {1, 2, 3}, 3, new java.net.InetSocketAddress(own, port)));
+                byte[] f = g.receive(3000, x -> x.length > 42 && (x[23] & 0xff) == 17
+                        && ((x[34] & 0xff) << 8 | (x[35] & 0xff)) == host.getLocalPort());
+                org.junit.jupiter.api.Assertions.assertNotNull(f, "datagram not delivered");
+                int src = (f[26] & 0xff) << 24 | (f[27] & 0xff) << 16 | (f[28] & 0xff) << 8 | (f[29] & 0xff);
+                assertEquals(alias != 0 ? alias : GW, src);
+            }
+        }
+    }
+
+    @Test
     void mapGuestAddrFollowsAnAddressGivenWithA() {
         Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "--map-guest-addr", "192.0.2.200"}).conf();
         c.gw4 = GW;

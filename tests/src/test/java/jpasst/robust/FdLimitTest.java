@@ -1,0 +1,94 @@
+package jpasst.robust;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The daemon under a low limit on open files (issue 8, part 3): started with
+ * {@code prlimit --nofile=192:192}, a guest opens a hundred connections more than the daemon has
+ * descriptors for. Those beyond the limit are answered with an RST (not left hanging), the daemon
+ * says so once in its log however often it happens, the connections it did open carry their data
+ * intact, and once they are closed new connections work again.
+ */
+class FdLimitTest {
+    static final int LIMIT = 192;
+
+    @Test
+    @Timeout(300)
+    void connectionsBeyondTheFileLimitGetAResetWithOneWarningAndTheRestKeepsWorking() throws Exception {
+        try (HostServer server = new HostServer();
+             LaunchedDaemon d = LaunchedDaemon.start(Map.of(), List.of("prlimit", "--nofile=" + LIMIT + ":" + LIMIT, "--"));
+             SyntheticGuest g = new SyntheticGuest(d.socket(), 65480)) {
+            assertEquals(LIMIT, openFileLimit(d.pid()), "the daemon's limit on open files");
+            long base = d.fds(false);
+            g.dhcp(5000);
+            int attempts = LIMIT + 100;
+            List<SyntheticGuest.Conn> conns = new ArrayList<>();
+            for (int i = 0; i < attempts; i++) {
+                conns.add(g.connect(server.port(), i % Payloads.SMALL, (i * 7) % Payloads.SMALL));
+                if ((i & 15) == 15) g.poll(0);
+            }
+            assertTrue(g.runUntil(() -> conns.stream().noneMatch(c -> c.state == SyntheticGuest.State.SYN_SENT), 30_000),
+                    "connections neither established nor reset: "
+                            + conns.stream().filter(c -> c.state == SyntheticGuest.State.SYN_SENT).count());
+            List<SyntheticGuest.Conn> open = conns.stream().filter(c -> c.state == SyntheticGuest.State.ESTABLISHED).toList();
+            long reset = conns.stream().filter(c -> c.state == SyntheticGuest.State.RESET).count();
+            long room = LIMIT - base - 1; // the guest's own connection takes one
+            System.out.printf("LOAD fd limit: nofile %d, %d descriptors before the guest; %d connections tried, "
+                    + "%d established, %d reset%n", LIMIT, base, attempts, open.size(), reset);
+            assertEquals(attempts, open.size() + reset);
+            assertTrue(open.size() >= room - 8 && open.size() <= room,
+                    open.size() + " established where " + room + " descriptors were free");
+            assertTrue(reset >= attempts - room, reset + " resets");
+            assertEquals(1, warnings(d.log()), "warnings about the limit\n" + d.log());
+
+            // the connections that were opened carry their data both ways
+            open.forEach(SyntheticGuest.Conn::start);
+            assertTrue(g.runUntil(() -> open.stream().allMatch(c -> c.state != SyntheticGuest.State.ESTABLISHED), 60_000));
+            assertTrue(open.stream().allMatch(SyntheticGuest.Conn::intact),
+                    "not intact: " + open.stream().filter(c -> !c.intact()).limit(5).toList());
+            assertTrue(server.problems.isEmpty(), "host server: " + server.problems);
+
+            // their descriptors are free again: new connections work, and a second overflow says nothing new
+            d.awaitFdsAtMost(base + 1, Duration.ofSeconds(20));
+            List<SyntheticGuest.Conn> again = new ArrayList<>();
+            for (int i = 0; i < attempts; i++) again.add(g.connect(server.port(), 3, 4));
+            g.runUntil(() -> again.stream().noneMatch(c -> c.state == SyntheticGuest.State.SYN_SENT), 30_000);
+            List<SyntheticGuest.Conn> open2 = again.stream().filter(c -> c.state == SyntheticGuest.State.ESTABLISHED).toList();
+            assertTrue(open2.size() >= room - 8, open2.size() + " established the second time");
+            open2.forEach(SyntheticGuest.Conn::start);
+            assertTrue(g.runUntil(() -> open2.stream().allMatch(c -> c.state != SyntheticGuest.State.ESTABLISHED), 60_000));
+            assertTrue(open2.stream().allMatch(SyntheticGuest.Conn::intact));
+            assertEquals(1, warnings(d.log()), "still one warning");
+            assertTrue(d.isRunning());
+            assertFalse(d.log().contains("Internal error"), d.log());
+        }
+    }
+
+    private static int warnings(String log) {
+        Matcher m = Pattern.compile("new connections get a reset").matcher(log);
+        int n = 0;
+        while (m.find()) n++;
+        return n;
+    }
+
+    private static long openFileLimit(long pid) throws Exception {
+        for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "limits"))) {
+            if (l.startsWith("Max open files")) return Long.parseLong(l.split("\\s+")[3]);
+        }
+        return -1;
+    }
+}

@@ -1,9 +1,12 @@
 package jpasst.flow;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.Dispatch;
 import jpasst.conf.Conf;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
 import jpasst.util.Log;
 
 /**
@@ -33,11 +36,30 @@ public final class Flows implements Dispatch.L4 {
     public static final long LOOPBACK4_LO = Inany.lo4(0x7f000001);
 
     private final Conf conf;
+    private final MemorySegment outboundIf4, outboundIf6; // C strings, null if not given
     private Proto tcp, udp, icmp, icmp6;
     private long unhandled;
 
     public Flows(Conf conf) {
         this.conf = conf;
+        this.outboundIf4 = conf.outboundIf4 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf4);
+        this.outboundIf6 = conf.outboundIf6 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf6);
+    }
+
+    /**
+     * --outbound-if4/--outbound-if6: binds a new host socket for a guest flow to that interface
+     * (SO_BINDTODEVICE, unprivileged since Linux 5.7), unless it goes to the host's loopback,
+     * which is not behind any outbound interface. {@code hi}/{@code lo}: the host-side destination.
+     */
+    public void bindOutboundDevice(int fd, long hi, long lo) {
+        boolean v4 = Inany.isV4(hi, lo);
+        MemorySegment name = v4 ? outboundIf4 : outboundIf6;
+        if (name == null) return;
+        if (v4 ? (Inany.v4(lo) >>> 24) == 127 : hi == 0 && lo == 1) return;
+        int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, name, (int) name.byteSize());
+        if (r < 0 && Log.debugEnabled()) {
+            Log.debug("Can't bind outbound socket to " + (v4 ? conf.outboundIf4 : conf.outboundIf6) + ": " + Errno.text(r));
+        }
     }
 
     public void tcp(Proto p) {

@@ -179,6 +179,7 @@ public final class Icmp implements Flows.Proto {
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
             Libc.bind(sock, sa, len);
         }
+        flows.bindOutboundDevice(sock, toHi, toLo); // --outbound-if4/6
         int f = free[--freeTop];
         if (f + 1 > highWater) highWater = f + 1;
         if (!table.put(srcHi, srcLo, dstHi, dstLo, id, f)) {

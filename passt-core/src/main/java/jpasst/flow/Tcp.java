@@ -353,7 +353,10 @@ public final class Tcp implements Flows.Proto {
         if (conf.outbound4 != 0 && !hostV6) {
             SockAddr.in4(sa, conf.outbound4, 0);
             Libc.bind(fd, sa, SockAddr.IN_SIZE);
+        } else if ((conf.outbound6Hi | conf.outbound6Lo) != 0 && hostV6) { // -o for IPv6
+            Libc.bind(fd, sa, SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0));
         }
+        flows.bindOutboundDevice(fd, hHi, hLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, hHi, hLo, dport);
         if (Log.debugEnabled()) {
             Log.debug("TCP: " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "

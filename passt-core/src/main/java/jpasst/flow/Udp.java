@@ -229,6 +229,7 @@ public final class Udp implements Flows.Proto {
         setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
         if (!hostV4) setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
+        flows.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
         int r = Libc.connect(sock, sa, len);
         if (r < 0) {

@@ -122,6 +122,38 @@ class AddressMappingTest {
         assertEquals(0x7f000001, out4(f, GW), "the host-loopback mapping is still there");
     }
 
+    /** The interface a socket is bound to (SO_BINDTODEVICE), "" if none. */
+    static String boundDevice(int fd) {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment name = a.allocate(16);
+            java.lang.foreign.MemorySegment len = a.allocate(4);
+            len.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, 16);
+            jpasst.sys.Libc.getsockopt(fd, jpasst.sys.Libc.SOL_SOCKET, jpasst.sys.Libc.SO_BINDTODEVICE, name, len);
+            return name.getString(0);
+        }
+    }
+
+    @Test
+    void outboundInterfaceBindsHostSocketsButNotThoseToTheHostsLoopback() {
+        Flows f = flows("--outbound-if4", "lo", "--outbound-if6", "lo");
+        Flows none = flows();
+        int[] fds = new int[4];
+        try {
+            for (int i = 0; i < fds.length; i++) {
+                fds[i] = jpasst.sys.Libc.socket(jpasst.sys.Libc.AF_INET, jpasst.sys.Libc.SOCK_DGRAM, 0);
+            }
+            f.bindOutboundDevice(fds[0], 0, lo(OTHER));
+            f.bindOutboundDevice(fds[1], 0, lo(0x7f000001));
+            none.bindOutboundDevice(fds[2], 0, lo(OTHER));
+            f.bindOutboundDevice(fds[3], V6, 7);
+            assertEquals("lo", boundDevice(fds[0]), "--outbound-if4 lo");
+            assertEquals("", boundDevice(fds[1]), "to the host's loopback: not bound");
+            assertEquals("", boundDevice(fds[2]), "no --outbound-if4");
+        } finally {
+            for (int fd : fds) jpasst.sys.Libc.close(fd);
+        }
+    }
+
     @Test
     void guestAddrMappedPerFamily() {
         assertFalse(flows().guestAddrMapped(false));

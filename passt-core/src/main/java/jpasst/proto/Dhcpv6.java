@@ -21,7 +21,7 @@ import jpasst.util.Log;
  * <li>Solicit → Advertise; Request, Renew, Rebind → Reply. Both carry our Server Identifier, an
  * IA_NA with the client's IAID holding the host's address (IA Address option), the client's
  * Client Identifier echoed, the host's IPv6 resolvers (option 23) and search list (option 24, RFC
- * 3646, uncompressed names).
+ * 3646, uncompressed names), and with --fqdn the Client FQDN (option 39, RFC 4704).
  * <li>An IA that asks for any other address gets the IA back with status NotOnLink (RFC 8415
  * 18.3.2), so the client starts over and takes ours.
  * <li>Confirm → Reply with status Success, or NotOnLink if one of its addresses is not ours.
@@ -53,7 +53,8 @@ public final class Dhcpv6 {
     public static final int SOLICIT = 1, ADVERTISE = 2, REQUEST = 3, CONFIRM = 4, RENEW = 5,
             REBIND = 6, REPLY = 7, RELEASE = 8, DECLINE = 9, INFORMATION_REQUEST = 11;
     public static final int OPT_CLIENTID = 1, OPT_SERVERID = 2, OPT_IA_NA = 3, OPT_IA_TA = 4,
-            OPT_IAADDR = 5, OPT_STATUS_CODE = 13, OPT_DNS_SERVERS = 23, OPT_DOMAIN_LIST = 24;
+            OPT_IAADDR = 5, OPT_STATUS_CODE = 13, OPT_DNS_SERVERS = 23, OPT_DOMAIN_LIST = 24,
+            OPT_CLIENT_FQDN = 39;
     public static final int STATUS_SUCCESS = 0, STATUS_NOT_ON_LINK = 4;
     static final byte[] NOT_ON_LINK_TEXT = "Prefix not appropriate for link.".getBytes(StandardCharsets.US_ASCII);
     static final byte[] SUCCESS_TEXT = "Success.".getBytes(StandardCharsets.US_ASCII);
@@ -73,6 +74,10 @@ public final class Dhcpv6 {
     private final byte[] serverId;
     /** DNS servers and domain list options, headers included; empty if not sent. */
     private final byte[] dnsOpts;
+    /** --fqdn as option 39 (RFC 4704: flags, then the name), empty without --fqdn. */
+    private final byte[] fqdnOpt;
+    /** Flags of the client's own option 39 in the message being answered; -1 if it sent none. */
+    private int clientFqdnFlags = -1;
     private final int maxReply;
     private long advertises, replies, dropped;
 
@@ -91,8 +96,19 @@ public final class Dhcpv6 {
                 .putShort((short) (conf.ourMac >>> 32)).putInt((int) conf.ourMac);
         serverId = id.array();
         dnsOpts = encodeDns(conf);
+        fqdnOpt = encodeFqdn(conf);
         maxReply = OPTIONS + serverId.length + OPT_HDR + IA_NA_LEN + OPT_HDR + IAADDR_LEN
-                + OPT_HDR + DUID_MAX + dnsOpts.length;
+                + OPT_HDR + DUID_MAX + dnsOpts.length + fqdnOpt.length;
+    }
+
+    /** Option 39 for --fqdn, as passt: flags 0 (the server does the updates), the name uncompressed. */
+    static byte[] encodeFqdn(Conf c) {
+        if (c.fqdn == null || c.fqdn.isEmpty()) return new byte[0];
+        byte[] name = DnsNames.encodeListUncompressed(java.util.List.of(c.fqdn), 255);
+        if (name.length == 0) return new byte[0];
+        return ByteBuffer.allocate(OPT_HDR + 1 + name.length)
+                .putShort((short) OPT_CLIENT_FQDN).putShort((short) (1 + name.length))
+                .put((byte) 0).put(name).array();
     }
 
     static byte[] encodeDns(Conf c) {
@@ -126,6 +142,7 @@ public final class Dhcpv6 {
         // one walk: where the options we care about are (first of each), and whether all fit
         long clientId = -1, serverIdAt = -1, iaNa = -1;
         boolean iaTa = false;
+        clientFqdnFlags = -1;
         for (long p = m + OPTIONS; p < end; ) {
             if (end - p < OPT_HDR) return drop("truncated option header");
             int code = Net.u16(s, p), len = Net.u16(s, p + 2);
@@ -140,6 +157,9 @@ public final class Dhcpv6 {
                 case OPT_IA_TA -> {
                     if (len < IA_TA_LEN) return drop("IA_TA too short");
                     iaTa = true;
+                }
+                case OPT_CLIENT_FQDN -> {
+                    if (clientFqdnFlags < 0 && len >= 1) clientFqdnFlags = Net.u8(s, p + OPT_HDR);
                 }
                 default -> { }
             }
@@ -267,6 +287,12 @@ public final class Dhcpv6 {
         p = copyOption(s, clientId, o, p);
         MemorySegment.copy(dnsOpts, 0, o, ValueLayout.JAVA_BYTE, p, dnsOpts.length);
         p += dnsOpts.length;
+        if (fqdnOpt.length > 0) {
+            MemorySegment.copy(fqdnOpt, 0, o, ValueLayout.JAVA_BYTE, p, fqdnOpt.length);
+            // a client asking to do the update itself (S) learns that we override it (O), as passt
+            if (clientFqdnFlags >= 0 && (clientFqdnFlags & 0x01) != 0) Net.u8(o, p + OPT_HDR, 0x02);
+            p += fqdnOpt.length;
+        }
         send(s, frame, f, (int) (p - r), dstHi, dstLo);
         if (type == ADVERTISE) {
             advertises++;

@@ -256,6 +256,20 @@ class Dhcpv6Test {
     }
 
     @Test
+    void fqdnIsSentAsClientFqdnOptionAndOverridesAClientThatWantsToUpdateItself() throws Exception {
+        try (InProcessPasst p = Ipv6Net.start(c -> c.fqdn = "guest.example.org")) {
+            byte[] name = {5, 'g', 'u', 'e', 's', 't', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0};
+            byte[] r = exchange(p, dhcpMessage(1, XID, CLIENT_ID, iaNa(IAID)));
+            assertEquals(List.of(2, 3, 1, 23, 24, 39), codes(r));
+            byte[] v = byCode(r).get(39).value(r);
+            assertEquals(0, v[0], "flags: the server updates");
+            assertArrayEquals(name, java.util.Arrays.copyOfRange(v, 1, v.length));
+            byte[] s = exchange(p, dhcpMessage(1, XID, CLIENT_ID, iaNa(IAID), dhcpOpt(39, bytes(1, 0))));
+            assertEquals(2, byCode(s).get(39).value(s)[0], "S from the client: O in the answer");
+        }
+    }
+
+    @Test
     void disabledDnsAndSearchAreLeftOut() throws Exception {
         try (InProcessPasst p = Ipv6Net.start(c -> {
             c.noDhcpDns = true;

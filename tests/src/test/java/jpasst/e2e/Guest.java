@@ -162,9 +162,22 @@ public final class Guest {
         public GuestRun run() {
             return Guest.boot(this);
         }
+
+        /**
+         * Boots the guest and returns at once, while it runs: for tests that act on a running
+         * guest (wait for a marker, then kill QEMU, say). The builder's timeout does not apply.
+         */
+        public RunningGuest start() {
+            Prepared p = Guest.prepare(this);
+            return new RunningGuest(p.command(), p.directory(), p.initrd(), p.consoleFile());
+        }
     }
 
-    private static GuestRun boot(Builder options) {
+    /** What boot() and start() share: the per-run directory, initramfs, console file and command. */
+    private record Prepared(Path directory, Path initrd, Path consoleFile, List<String> command) {
+    }
+
+    private static Prepared prepare(Builder options) {
         if (!Files.isExecutable(QEMU)) {
             throw new AssertionError(QEMU + " is missing (apt-get install qemu-system-x86)");
         }
@@ -195,8 +208,15 @@ public final class Guest {
             command.addAll(options.networkArguments);
         }
         command.addAll(options.extraQemuArguments);
+        return new Prepared(directory, initrd, directory.resolve("console.log"), command);
+    }
 
-        Path consoleFile = directory.resolve("console.log");
+    private static GuestRun boot(Builder options) {
+        Prepared prepared = prepare(options);
+        Path directory = prepared.directory();
+        Path initrd = prepared.initrd();
+        List<String> command = prepared.command();
+        Path consoleFile = prepared.consoleFile();
         long started = System.nanoTime();
         Process qemu;
         try {
@@ -275,7 +295,7 @@ public final class Guest {
                 + "----- end of guest console -----";
     }
 
-    private static String readConsole(Path consoleFile) {
+    static String readConsole(Path consoleFile) {
         try {
             return withoutTerminalControl(Files.readString(consoleFile, StandardCharsets.ISO_8859_1));
         } catch (IOException e) {
@@ -290,7 +310,7 @@ public final class Guest {
                 .replaceAll("[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F]", "");
     }
 
-    private static void closeQuietly(OutputStream stream) {
+    static void closeQuietly(OutputStream stream) {
         try {
             stream.close();
         } catch (IOException ignored) {
@@ -306,7 +326,7 @@ public final class Guest {
         }
     }
 
-    private static void deleteQuietly(Path directory, Path... files) {
+    static void deleteQuietly(Path directory, Path... files) {
         try {
             for (Path file : files) {
                 Files.deleteIfExists(file);

@@ -39,6 +39,7 @@ final class SyntheticGuest implements AutoCloseable {
     /** One TCP connection and its transfer. */
     final class Conn {
         final int id, gport, sport, up, down;
+        int dst;
         final byte[] header;
         final long upLen;
         State state = State.SYN_SENT;
@@ -186,6 +187,11 @@ final class SyntheticGuest implements AutoCloseable {
 
     /** Opens a connection to the gateway's {@code port} carrying the given transfer; SYN sent. */
     Conn connect(int port, int up, int down) {
+        return connect(gw, port, up, down);
+    }
+
+    /** The same to any IPv4 address {@code dst}. */
+    Conn connect(int dst, int port, int up, int down) {
         int gport = nextPort;
         for (int tries = 0; byPort[gport] != null; tries++) {
             if (tries > 60000) throw new IllegalStateException("no free guest port");
@@ -193,6 +199,7 @@ final class SyntheticGuest implements AutoCloseable {
         }
         nextPort = gport >= 60999 ? 10000 : gport + 1;
         Conn c = new Conn(nextId++, gport, port, up, down);
+        c.dst = dst;
         c.iss = ThreadLocalRandom.current().nextInt();
         c.sndUna = c.iss;
         c.sndNxt = c.iss + 1;
@@ -208,7 +215,7 @@ final class SyntheticGuest implements AutoCloseable {
     private void sendSyn(Conn c) {
         int len = ETH + IP + TCP + 8;
         int at = reserve(len);
-        int t = ethIp(at, daemonMac, 6, addr, gw, TCP + 8);
+        int t = ethIp(at, daemonMac, 6, addr, c.dst, TCP + 8);
         tcpHeader(t, c.gport, c.sport, c.iss, 0, SYN, 65535, TCP + 8);
         outArr[t + 20] = 2;
         outArr[t + 21] = 4;
@@ -217,7 +224,7 @@ final class SyntheticGuest implements AutoCloseable {
         outArr[t + 25] = 3;
         outArr[t + 26] = 3;
         outArr[t + 27] = OUR_WS;
-        tcpChecksum(t, TCP + 8);
+        tcpChecksum(t, TCP + 8, c.dst);
         commit(len);
     }
 
@@ -225,13 +232,13 @@ final class SyntheticGuest implements AutoCloseable {
     private void segment(Conn c, int seq, int flags, int n) {
         int len = ETH + IP + TCP + n;
         int at = reserve(len);
-        int t = ethIp(at, daemonMac, 6, addr, gw, TCP + n);
+        int t = ethIp(at, daemonMac, 6, addr, c.dst, TCP + n);
         tcpHeader(t, c.gport, c.sport, seq, c.rcvNxt, flags, 65535, TCP);
         long off = c.offset(seq);
         int p = t + TCP, i = 0;
         for (; i < n && off + i < 8; i++) outArr[p + i] = c.header[(int) (off + i)];
         if (i < n) System.arraycopy(Payloads.data(c.up), (int) (off + i - 8), outArr, p + i, n - i);
-        tcpChecksum(t, TCP + n);
+        tcpChecksum(t, TCP + n, c.dst);
         commit(len);
         c.ackDue = false;
     }
@@ -248,8 +255,8 @@ final class SyntheticGuest implements AutoCloseable {
         put16(outArr, t + 18, 0);
     }
 
-    private void tcpChecksum(int t, int len) {
-        put16(outArr, t + 16, checksum(outArr, t, len, pseudo(addr, gw, 6, len)));
+    private void tcpChecksum(int t, int len, int dst) {
+        put16(outArr, t + 16, checksum(outArr, t, len, pseudo(addr, dst, 6, len)));
     }
 
     /** Sends what each connection may: data within the window, FIN, ACKs, probes; runs the timers. */

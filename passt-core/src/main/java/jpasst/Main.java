@@ -125,7 +125,9 @@ public final class Main {
             if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
         } catch (IOException e) {
-            Log.error("Couldn't open log file " + c.logFile + ": " + e.getMessage());
+            String why = e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
+                    : e instanceof java.nio.file.AccessDeniedException ? "Permission denied" : e.getMessage();
+            Log.error("Couldn't open log file " + c.logFile + ": " + why);
             return 1;
         }
         for (String w : warnings) Log.warn(w);

@@ -90,6 +90,10 @@ class CommandLineTest {
         Result extra = run(Daemon.Kind.JPASST, "-f", "stray");
         assertEquals(1, extra.exit(), extra.describe());
         assertEquals("Extra non-option argument: stray\n", extra.err(), extra.describe());
+        Result log = run(Daemon.Kind.JPASST, "-l", "/nonexistent-dir/x.log", "-s", "/tmp/jpasst-cli-test.socket");
+        assertEquals(1, log.exit(), log.describe());
+        assertTrue(log.err().contains("Couldn't open log file /nonexistent-dir/x.log: No such file or directory"),
+                log.describe());
         Result runas = run(Daemon.Kind.JPASST, "--runas", "no-such-user-here");
         assertEquals(1, runas.exit(), runas.describe());
         assertEquals("Invalid --runas option: no-such-user-here\n", runas.err(), runas.describe());

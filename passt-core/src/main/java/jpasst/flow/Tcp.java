@@ -638,10 +638,11 @@ public final class Tcp implements Flows.Proto {
             }
             int got = (int) n;
             int sent = 0;
+            int win = windowToTap(c); // once a batch: two system calls, the same for every frame
             for (int i = 0; sent < got; i++) {
                 int chunk = Math.min(mss, got - sent);
                 boolean last = sent + chunk == got;
-                emitData(c, frameOffsets[i], c.seqToTap + sent, chunk, last);
+                emitData(c, frameOffsets[i], c.seqToTap + sent, chunk, last, win);
                 sent += chunk;
             }
             c.seqToTap += got;
@@ -685,10 +686,9 @@ public final class Tcp implements Flows.Proto {
 
     // ------------------------------------------------------------------ frames to the guest
 
-    private void emitData(TcpConn c, long frame, int seq, int len, boolean push) {
+    private void emitData(TcpConn c, long frame, int seq, int len, boolean push, int win) {
         MemorySegment o = tap.out();
         long l4 = TapFrames.l4(frame, c.v6);
-        int win = windowToTap(c);
         TcpHdr.write(o, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
                 TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win >>> c.wsToTap);
         int l4Len = HDR + len;

@@ -233,24 +233,31 @@ public final class Tap {
     /** Hands every complete frame to the handler; returns false if the connection was reset. */
     boolean consume() {
         int pos = 0;
-        while (inFill - pos >= 4) {
-            int len = in.get(Net.INT, pos);
-            if (len < MIN_FRAME || len > MAX_FRAME) {
-                badFrames++;
-                closeClient("Bad frame size from guest (" + Integer.toUnsignedString(len) + "), resetting connection");
-                return false;
+        try {
+            while (inFill - pos >= 4) {
+                int len = in.get(Net.INT, pos);
+                if (len < MIN_FRAME || len > MAX_FRAME) {
+                    badFrames++;
+                    closeClient("Bad frame size from guest (" + Integer.toUnsignedString(len) + "), resetting connection");
+                    return false;
+                }
+                if (inFill - pos - 4 < len) break;
+                framesIn++;
+                int at = pos + 4;
+                // Past the frame before handing it over: if a handler bug throws (the loop counts
+                // and logs it), that frame is lost, not handed over again with all before and
+                // after it on every read from then on.
+                pos += 4 + len;
+                if (capture != null) capture.frame(in, at, len);
+                handler.frame(in, at, len);
+                if (conn < 0) return false;
             }
-            if (inFill - pos - 4 < len) break;
-            framesIn++;
-            if (capture != null) capture.frame(in, pos + 4, len);
-            handler.frame(in, pos + 4, len);
-            if (conn < 0) return false;
-            pos += 4 + len;
-        }
-        if (pos > 0) {
-            int rest = inFill - pos;
-            if (rest > 0) MemorySegment.copy(in, pos, in, 0, rest);
-            inFill = rest;
+        } finally {
+            if (conn >= 0 && pos > 0) {
+                int rest = inFill - pos;
+                if (rest > 0) MemorySegment.copy(in, pos, in, 0, rest);
+                inFill = rest;
+            }
         }
         return true;
     }

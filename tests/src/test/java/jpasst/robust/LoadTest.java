@@ -51,6 +51,7 @@ class LoadTest {
         SplittableRandom rnd = new SplittableRandom(10_000);
         try (HostServer server = new HostServer(); LaunchedDaemon d = daemon()) {
             long baseFds = d.fds(false);
+            long rssIdle = d.statusKb("VmRSS");
             try (SyntheticGuest g = new SyntheticGuest(d.socket(), MSS)) {
                 g.dhcp(5000);
                 List<SyntheticGuest.Conn> conns = new ArrayList<>(FLOWS);
@@ -88,9 +89,9 @@ class LoadTest {
                 long lost = (up - 8L * FLOWS - server.bytesIntact.get()) + (down - g.bytesDownIntact);
                 System.out.printf("LOAD flows: %d TCP connections held at once (daemon sockets %d), opened in %.1f s; "
                                 + "%d bytes up and %d down in %.1f s, %d bytes lost; %d SYN and %d data retransmissions (go-back-N), %d zero-window probes; "
-                                + "daemon RSS %d kB with the flows held, VmHWM %d kB (%s)%n",
+                                + "daemon RSS %d kB idle, %d kB with the flows held, VmHWM %d kB (%s)%n",
                         held, daemonSockets, openSeconds, up, down, transferSeconds, lost, g.synRetransmits, g.retransmits, g.probes,
-                        rssHeld, d.statusKb("VmHWM"), HEAP);
+                        rssIdle, rssHeld, d.statusKb("VmHWM"), HEAP);
                 assertEquals(0, lost, "bytes lost");
                 assertTrue(server.problems.isEmpty(), "host server: " + server.problems);
                 assertEquals(FLOWS, server.completed.get(), "transfers completed at the host server");

@@ -751,6 +751,43 @@ public final class Libc {
         }
     }
 
+    private static final class MMAP {
+        static final MethodHandle H = fn("mmap",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    }
+    private static final class MUNMAP {
+        static final MethodHandle H = plain("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+    }
+    private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
+            MAP_NORESERVE = 0x4000;
+
+    /**
+     * {@code size} bytes of anonymous private memory, unmapped when {@code arena} closes. Unlike
+     * {@link Arena#allocate}, which zeroes (touches) every byte, the pages are the kernel's
+     * shared zero page until written: a large buffer of which a busy daemon uses a part costs
+     * resident memory only for that part. Throws {@link SysException} if the kernel refuses.
+     */
+    public static MemorySegment mmapAnonymous(long size, Arena arena) {
+        MemorySegment c = cap();
+        long addr;
+        try {
+            addr = (long) MMAP.H.invokeExact(c, 0L, size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (addr == -1L) throw new SysException(errno(c), "mmap of " + size + " bytes");
+        return MemorySegment.ofAddress(addr).reinterpret(size, arena, s -> munmap(s.address(), size));
+    }
+
+    private static void munmap(long addr, long size) {
+        try {
+            int ignored = (int) MUNMAP.H.invokeExact(addr, size);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     public static final long SIOCOUTQ = 0x5411, SIOCINQ = 0x541B;
     public static final int RLIMIT_NOFILE = 7;
 

@@ -56,8 +56,9 @@ public final class Tap {
     private final EventLoop loop;
     private final Handler handler;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment in = arena.allocate(IN_SIZE + 4 + MAX_FRAME, 64);
-    private final MemorySegment out = arena.allocate(OUT_SIZE, 64);
+    // mapped, not allocated: only the part a busy guest fills becomes resident (RSS)
+    private final MemorySegment in = Libc.mmapAnonymous(IN_SIZE + 4 + MAX_FRAME, arena);
+    private final MemorySegment out = Libc.mmapAnonymous(OUT_SIZE, arena);
     private final MemorySegment scratch = arena.allocate(SockAddr.STORAGE, 8);
     private final MemorySegment scratchLen = arena.allocate(8, 8);
     private volatile Capture capture; // set once at start-up (tests: from another thread)

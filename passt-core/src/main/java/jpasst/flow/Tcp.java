@@ -299,13 +299,7 @@ public final class Tcp implements Flows.Proto {
         }
         if ((flags & TcpHdr.ACK_FLAG) != 0) ackFromGuest(c, TcpHdr.ack(s, l4), TcpHdr.window(s, l4), l4Len - hl);
         int dataLen = l4Len - hl;
-        if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) {
-            dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
-        } else if (c.inUse && TcpHdr.before(TcpHdr.seq(s, l4), c.seqFromTap)) {
-            // a keep-alive or zero-window probe (no data, one byte behind): it wants an ACK
-            // (RFC 9293 3.10.7.4), or the guest's kernel gives up on the connection
-            markAck(c);
-        }
+        if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
     }
 
     private static long meta(int guestPort, int remotePort) {
@@ -638,7 +632,7 @@ public final class Tcp implements Flows.Proto {
             }
             int got = (int) n;
             int sent = 0;
-            int win = windowToTap(c); // once a batch: two system calls, the same for every frame
+            int win = windowToTap(c) >>> c.wsToTap; // once per read: the frames go out together
             for (int i = 0; sent < got; i++) {
                 int chunk = Math.min(mss, got - sent);
                 boolean last = sent + chunk == got;
@@ -690,7 +684,7 @@ public final class Tcp implements Flows.Proto {
         MemorySegment o = tap.out();
         long l4 = TapFrames.l4(frame, c.v6);
         TcpHdr.write(o, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
-                TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win >>> c.wsToTap);
+                TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win);
         int l4Len = HDR + len;
         TcpHdr.checksum(o, l4, l4Len, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len));
         frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len);
@@ -829,7 +823,10 @@ public final class Tcp implements Flows.Proto {
             if (c == null || !c.inUse) continue;
             if (c.has(TcpConn.ESTABLISHED)) {
                 consumeAcked(c);
-                if (c.inUse && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
+                // only if the socket may have more: with EPOLLET a read that came short (or got
+                // EAGAIN) clears sockReadable and the next edge sets it, so an ACK of guest data
+                // costs no empty recvmsg
+                if (c.inUse && c.sockReadable && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
             }
             if (c.inUse && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
         }

@@ -46,17 +46,19 @@ class LoadTest {
     void tenThousandConcurrentFlowsAreHeldAndCarryTheirDataIntact() throws Exception {
         // one socket per flow here (the host server) and in the daemon (which inherits the limit)
         long limit = Rlimits.raiseOpenFiles(FLOWS + 2000L);
-        assumeTrue(limit >= FLOWS + 500L, "open file limit " + limit + " too low for " + FLOWS
-                + " flows (raise ulimit -n)");
+        // where the limit cannot be raised that far, as many as it allows, and the line says so
+        int flows = (int) Math.min(FLOWS, limit - 500);
+        assumeTrue(flows >= 1000, "open file limit " + limit + " too low (raise ulimit -n)");
+        String limited = flows < FLOWS ? " (limited from " + FLOWS + " by ulimit -n " + limit + ")" : "";
         SplittableRandom rnd = new SplittableRandom(10_000);
         try (HostServer server = new HostServer(); LaunchedDaemon d = daemon()) {
             long baseFds = d.fds(false);
             long rssIdle = d.statusKb("VmRSS");
             try (SyntheticGuest g = new SyntheticGuest(d.socket(), MSS)) {
                 g.dhcp(5000);
-                List<SyntheticGuest.Conn> conns = new ArrayList<>(FLOWS);
+                List<SyntheticGuest.Conn> conns = new ArrayList<>(flows);
                 long t0 = System.nanoTime();
-                for (int i = 0; i < FLOWS; i++) {
+                for (int i = 0; i < flows; i++) {
                     conns.add(g.connect(server.port(), rnd.nextInt(6), rnd.nextInt(6)));
                     if ((i & 127) == 127) g.poll(0);
                 }
@@ -64,15 +66,15 @@ class LoadTest {
                 double openSeconds = (System.nanoTime() - t0) / 1e9;
                 Map<SyntheticGuest.State, Long> states = conns.stream()
                         .collect(Collectors.groupingBy(c -> c.state, Collectors.counting()));
-                assertEquals(FLOWS, states.getOrDefault(SyntheticGuest.State.ESTABLISHED, 0L),
+                assertEquals(flows, states.getOrDefault(SyntheticGuest.State.ESTABLISHED, 0L),
                         "connections established: " + states + "\n" + d.log());
                 // all of them open at once, on both sides of the daemon
-                g.runUntil(() -> server.open.get() >= FLOWS, 10_000);
+                g.runUntil(() -> server.open.get() >= flows, 10_000);
                 long held = server.open.get();
                 long daemonSockets = d.fds(true);
                 long rssHeld = d.statusKb("VmRSS");
-                assertEquals(FLOWS, held, "connections open at the host server");
-                assertTrue(daemonSockets >= FLOWS, "daemon sockets " + daemonSockets);
+                assertEquals(flows, held, "connections open at the host server");
+                assertTrue(daemonSockets >= flows, "daemon sockets " + daemonSockets);
 
                 long t1 = System.nanoTime();
                 conns.forEach(SyntheticGuest.Conn::start);
@@ -85,16 +87,16 @@ class LoadTest {
                 }
                 List<String> bad = conns.stream().filter(c -> !c.intact()).limit(10).map(Object::toString).toList();
                 assertTrue(done && bad.isEmpty(), "transfers not done intact (first ten): " + bad);
-                g.runUntil(() -> server.completed.get() >= FLOWS, 30_000);
-                long lost = (up - 8L * FLOWS - server.bytesIntact.get()) + (down - g.bytesDownIntact);
-                System.out.printf("LOAD flows: %d TCP connections held at once (daemon sockets %d), opened in %.1f s; "
+                g.runUntil(() -> server.completed.get() >= flows, 30_000);
+                long lost = (up - 8L * flows - server.bytesIntact.get()) + (down - g.bytesDownIntact);
+                System.out.printf("LOAD flows: %d TCP connections held at once%s (daemon sockets %d), opened in %.1f s; "
                                 + "%d bytes up and %d down in %.1f s, %d bytes lost; %d SYN and %d data retransmissions (go-back-N), %d zero-window probes; "
                                 + "daemon RSS %d kB idle, %d kB with the flows held, VmHWM %d kB (%s)%n",
-                        held, daemonSockets, openSeconds, up, down, transferSeconds, lost, g.synRetransmits, g.retransmits, g.probes,
+                        held, limited, daemonSockets, openSeconds, up, down, transferSeconds, lost, g.synRetransmits, g.retransmits, g.probes,
                         rssIdle, rssHeld, d.statusKb("VmHWM"), HEAP);
                 assertEquals(0, lost, "bytes lost");
                 assertTrue(server.problems.isEmpty(), "host server: " + server.problems);
-                assertEquals(FLOWS, server.completed.get(), "transfers completed at the host server");
+                assertEquals(flows, server.completed.get(), "transfers completed at the host server");
             }
             long fds = d.awaitFdsAtMost(baseFds, Duration.ofSeconds(30));
             assertEquals(baseFds, fds, "descriptors left after the guest went away");

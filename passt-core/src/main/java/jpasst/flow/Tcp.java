@@ -228,7 +228,7 @@ public final class Tcp implements Flows.Proto {
         c.wsToTap = WS_TO_TAP; // offered in our SYN; kept only if the guest offers scaling too
         c.lastActivity = loop.now();
         prepareSocket(c);
-        loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+        loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
         sendSyn(c, false);
         c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
         arm(c, synTimeout);
@@ -372,7 +372,7 @@ public final class Tcp implements Flows.Proto {
             return;
         }
         loop.add(fd, Libc.EPOLLOUT | Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET,
-                EventLoop.ref(Refs.TCP, c.index));
+                sockRef(c));
         arm(c, synTimeout);
         if (r == 0) connected(c);
     }
@@ -500,15 +500,18 @@ public final class Tcp implements Flows.Proto {
         if (c.wantWrite) return;
         c.wantWrite = true;
         loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
-                EventLoop.ref(Refs.TCP, c.index));
+                sockRef(c));
     }
 
     // ------------------------------------------------------------------ host socket events
 
     private void onSocket(long ref, int ev) {
-        int idx = (int) EventLoop.value(ref);
-        TcpConn c = idx < highWater ? conns[idx] : null;
-        if (c == null || !c.inUse) return;
+        long v = EventLoop.value(ref);
+        int idx = (int) v;
+        TcpConn c = idx >= 0 && idx < highWater ? conns[idx] : null;
+        // An event for a socket closed earlier in this batch whose slot a new connection took
+        // already (a guest's RST or last ACK, then its next SYN, in one read): not the new one's.
+        if (c == null || !c.inUse || c.generation != (int) (v >>> 32)) return;
         if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.TAP_SYN_ACK_SENT)) {
             if ((ev & (Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP)) == 0) return;
             int err = soError(c.fd);
@@ -531,7 +534,7 @@ public final class Tcp implements Flows.Proto {
         }
         if ((ev & Libc.EPOLLOUT) != 0 && c.wantWrite) {
             c.wantWrite = false;
-            loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+            loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
             markAck(c); // a window update: the host socket has room again
         }
         if ((ev & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) {
@@ -542,8 +545,13 @@ public final class Tcp implements Flows.Proto {
         }
     }
 
+    /** The epoll reference of a connection's socket: its slot and the slot's generation. */
+    private static long sockRef(TcpConn c) {
+        return EventLoop.ref(Refs.TCP, (long) c.generation << 32 | c.index);
+    }
+
     private void connected(TcpConn c) {
-        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, EventLoop.ref(Refs.TCP, c.index));
+        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
         c.events |= TcpConn.TAP_SYN_ACK_SENT;
         sendSyn(c, true);
         c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
@@ -943,6 +951,7 @@ public final class Tcp implements Flows.Proto {
         if (c == null) conns[idx] = c = new TcpConn(idx);
         c.reset();
         c.inUse = true;
+        c.generation = (c.generation + 1) & 0xffffff;
         active++;
         return c;
     }

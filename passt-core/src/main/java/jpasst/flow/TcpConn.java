@@ -21,6 +21,7 @@ final class TcpConn {
     static final int TAP_FIN_ACKED = 1 << 8;     // guest acknowledged our FIN
 
     final int index;
+    int generation;     // counts the slot's uses: epoll references carry it (24 bits)
     int fd = -1;
     boolean inUse;
     boolean v6;

@@ -405,6 +405,42 @@ class TcpTest {
         }
     }
 
+    @Test
+    void eventOfASocketClosedEarlierInTheBatchDoesNotReachTheConnectionInItsSlot() throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1");
+        Conn a = g.conn4(guestPort(), host.getLocalPort());
+        a.connect(1460, 7, 2000);
+        Socket hostA = accept(host);
+        // hold the loop at the end of a batch, so that what follows comes in one epoll batch:
+        // the guest's frames first (they reset A and open B, which takes A's slot), then the
+        // event of A's socket, reset by its host peer meanwhile
+        java.util.concurrent.atomic.AtomicBoolean pause = new java.util.concurrent.atomic.AtomicBoolean(true);
+        java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        p.passt.loop.onEndOfBatch(() -> {
+            if (pause.compareAndSet(true, false)) {
+                held.countDown();
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // a batch to hold
+        assertTrue(held.await(2, TimeUnit.SECONDS));
+        Conn b = g.conn4(guestPort(), host.getLocalPort());
+        g.sendBatch(List.of(a.frame(a.sndNxt, 0, RST, 0, new byte[0], new byte[0]),
+                b.frame(b.iss, 0, SYN, 65535, GuestTcp.synOptions(1460, 7), new byte[0])));
+        b.sndNxt = b.iss + 1;
+        hostA.setSoLinger(true, 0);
+        hostA.close();
+        Seg r = b.receive(2000);
+        assertNotNull(r, "no answer to B's SYN");
+        assertTrue(r.is(SYN | ACK), "B got the event of A's socket: " + r);
+    }
+
     // ------------------------------------------------------------------ loss and windows
 
     @Test

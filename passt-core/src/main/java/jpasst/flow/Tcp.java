@@ -89,7 +89,7 @@ public final class Tcp implements Flows.Proto {
     private final MemorySegment meminfo = arena.allocate(4 * SK_MEMINFO_VARS, 8);
     private final MemorySegment msghdr = arena.allocate(64, 8);
     private final MemorySegment iov = arena.allocate(16L * (MAX_FRAMES_PER_READ + 1), 8);
-    private final MemorySegment discard = arena.allocate(1 << 20, 64);
+    private final MemorySegment discard = Libc.mmapAnonymous(1 << 20, arena); // only used without SO_PEEK_OFF: not resident unless written
     private final long[] frameOffsets = new long[MAX_FRAMES_PER_READ];
 
     private long segmentsIn, segmentsOut, resetsSent, badChecksums;

@@ -151,7 +151,8 @@ class LoadTest {
                                 + "retransmissions (go-back-N), %d zero-window probes; daemon RSS max %d kB, VmHWM %d kB (%s)%n",
                         seconds, transfers, SOAK_CONCURRENCY, up, down, (up + down) / seconds / 1e6, lost, broken,
                         g.synRetransmits, g.retransmits, g.probes, rssMax, d.statusKb("VmHWM"), HEAP);
-                assertTrue(done && bad.isEmpty(), broken + " transfers not done intact (first ten): " + bad);
+                assertTrue(done && bad.isEmpty(), broken + " transfers not done intact (first ten): " + bad
+                        + "; host server: " + server.problems.stream().limit(10).toList());
                 assertTrue(server.problems.isEmpty(), "host server: " + server.problems);
                 assertEquals(0, lost, "bytes lost");
             }

@@ -328,7 +328,11 @@ final class SyntheticGuest implements AutoCloseable {
         int dataLen = len - hl;
         if ((flags & RST) != 0) {
             resetsIn++;
-            end(c, State.RESET, c.state == State.SYN_SENT ? "reset instead of SYN-ACK" : "reset");
+            end(c, State.RESET, c.state == State.SYN_SENT ? "reset instead of SYN-ACK"
+                    : "reset: RST seq " + (seq - c.rcvNxt) + " from the next expected, ack " + c.offset(ack)
+                    + " of our stream; we had sent " + c.offset(c.sndMax) + ", acknowledged " + c.offset(c.sndUna)
+                    + (c.finSent ? ", our FIN sent" : "") + " (" + (System.nanoTime() - c.lastProgress) / 1_000_000
+                    + " ms since the last progress)");
             return;
         }
         long now = System.nanoTime();

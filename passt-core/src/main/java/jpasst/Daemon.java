@@ -55,7 +55,9 @@ public final class Daemon {
         List<String> f = new ArrayList<>(List.of(
                 "-XX:+UseSerialGC",
                 "-Xms8m", "-Xmx256m", "-XX:MaxMetaspaceSize=64m", "-XX:ReservedCodeCacheSize=48m",
-                "-Xss512k", "-XX:-UsePerfData", "-XX:+IgnoreUnrecognizedVMOptions"));
+                "-Xss512k", "-XX:-UsePerfData", "-XX:+IgnoreUnrecognizedVMOptions",
+                // give memory the JIT compilers freed back to the kernel (glibc keeps it otherwise)
+                "-XX:TrimNativeHeapInterval=1000"));
         if (aotCache) {
             java.nio.file.Path cache = java.nio.file.Path.of(jarPath()).resolveSibling(AOT_CACHE);
             if (java.nio.file.Files.isReadable(cache)) {
@@ -103,6 +105,9 @@ public final class Daemon {
             for (Map.Entry<String, String> e : System.getenv().entrySet()) {
                 if (!e.getKey().equals(READY_FD_ENV)) env.add(e.getKey() + "=" + e.getValue());
             }
+            // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
+            // own, and what one compilation freed is not reused by the next in another arena
+            if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
             env.add(READY_FD_ENV + "=" + writeFd);
 
             MemorySegment attr = a.allocate(1024, 16);

@@ -299,7 +299,13 @@ public final class Tcp implements Flows.Proto {
         }
         if ((flags & TcpHdr.ACK_FLAG) != 0) ackFromGuest(c, TcpHdr.ack(s, l4), TcpHdr.window(s, l4), l4Len - hl);
         int dataLen = l4Len - hl;
-        if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
+        if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) {
+            dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
+        } else if (c.inUse && TcpHdr.before(TcpHdr.seq(s, l4), c.seqFromTap)) {
+            // a keep-alive or zero-window probe (no data, one byte behind): it wants an ACK
+            // (RFC 9293 3.10.7.4), or the guest's kernel gives up on the connection
+            markAck(c);
+        }
     }
 
     private static long meta(int guestPort, int remotePort) {

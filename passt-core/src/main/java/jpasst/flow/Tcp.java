@@ -742,7 +742,10 @@ public final class Tcp implements Flows.Proto {
         TcpHdr.write(o, l4, c.rPort, c.gPort, seq, ack, HDR, flags, win);
         TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR));
         frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR);
-        if ((flags & TcpHdr.RST) != 0) resetsSent++;
+        if ((flags & TcpHdr.RST) != 0) {
+            resetsSent++;
+            c.ackPending = false; // after a reset nothing more is owed
+        }
         segmentsOut++;
     }
 
@@ -970,6 +973,10 @@ public final class Tcp implements Flows.Proto {
 
     private void closeConn(TcpConn c, boolean abortive) {
         if (!c.inUse) return;
+        // A clean close still owes the guest the ACK marked for the end of the batch (for its
+        // FIN, when its ACK of our FIN came in the same batch): without it the guest sends its
+        // FIN again, to a connection that is gone, and gets a reset.
+        if (!abortive && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
         table.remove(c.gHi, c.gLo, c.rHi, c.rLo, meta(c.gPort, c.rPort));
         if (c.fd >= 0) {
             loop.remove(c.fd);

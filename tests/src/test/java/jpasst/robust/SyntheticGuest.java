@@ -390,7 +390,7 @@ final class SyntheticGuest implements AutoCloseable {
                     && MessageDigest.isEqual(c.sha.digest(), Payloads.sha(c.down));
             if (!whole) c.mismatch = true;
             else bytesDownIntact += c.rcvd;
-            segment(c, c.sndNxt, ACK, 0); // the last ACK, for the daemon's FIN
+            if (c.ackDue) segment(c, c.sndNxt, ACK, 0); // the last ACK, if the daemon's FIN came just now
             end(c, State.DONE, whole ? null : "download corrupted or short: " + c.rcvd + " bytes");
         }
     }

@@ -103,6 +103,11 @@ public final class Compare {
 
         Results results = new Results();
         String started = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
+        String loadBefore = loadAverage();
+        if (Double.parseDouble(loadBefore.split(" ")[0]) > 0.5) {
+            System.out.println("note: load average " + loadBefore + " before the run: other work on this machine "
+                    + "makes the figures noisier (the medians of alternated rounds help)");
+        }
         try (HostServers host = new HostServers()) {
             for (int round = 0; round < rounds; round++) {
                 List<Spec> order = new ArrayList<>(specs);
@@ -116,7 +121,7 @@ public final class Compare {
         System.out.println();
         System.out.println("jpasst against passt, " + started + ", " + Machine.describe());
         System.out.println("median of " + rounds + " rounds, daemons alternated; " + time + " s measured after "
-                + warmup + " s warm-up per figure");
+                + warmup + " s warm-up per figure; load average before " + loadBefore + ", after " + loadAverage());
         System.out.println();
         System.out.print(results.table("passt", "jpasst"));
         System.out.println();
@@ -193,6 +198,15 @@ public final class Compare {
         }
         if (pid < 0) throw new IllegalStateException(spec.name() + ": no pid in " + pidFile);
         return new Running(spec, dir, socket, pid, (t1 - t0) / 1e6);
+    }
+
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "? ? ?";
+        }
     }
 
     static void stop(long pid) {

@@ -59,8 +59,9 @@ public final class Daemon {
                 // give memory the JIT compilers freed back to the kernel (glibc keeps it otherwise)
                 "-XX:TrimNativeHeapInterval=1000"));
         if (aotCache) {
-            java.nio.file.Path cache = java.nio.file.Path.of(jarPath()).resolveSibling(AOT_CACHE);
-            if (java.nio.file.Files.isReadable(cache)) {
+            java.nio.file.Path jar = java.nio.file.Path.of(jarPath());
+            java.nio.file.Path cache = jar.resolveSibling(AOT_CACHE);
+            if (java.nio.file.Files.isReadable(cache) && trainedOn(cache, jar)) {
                 f.add("-XX:AOTCache=" + cache);
                 f.add("-Xlog:aot=off,cds=off"); // a stale cache is skipped: no need to say so on stderr
             }
@@ -68,6 +69,22 @@ public final class Daemon {
         String extra = System.getenv("JPASST_JVM_OPTS");
         if (extra != null && !extra.isBlank()) f.addAll(List.of(extra.trim().split("\\s+")));
         return f;
+    }
+
+    /**
+     * Whether the AOT cache was made after the jar was built. The JVM does not check this itself:
+     * with -jar it took the classes of jpasst from a cache trained on an older build (even on a
+     * jar of another size, elsewhere), so a rebuilt jar ran stale code until the cache was
+     * trained again. The training run writes the cache after the build, so a jar newer than its
+     * cache is one the cache does not know.
+     */
+    static boolean trainedOn(java.nio.file.Path cache, java.nio.file.Path jar) {
+        try {
+            return java.nio.file.Files.getLastModifiedTime(cache)
+                    .compareTo(java.nio.file.Files.getLastModifiedTime(jar)) >= 0;
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 
     static String javaBinary() {

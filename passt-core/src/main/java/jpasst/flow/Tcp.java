@@ -79,6 +79,12 @@ public final class Tcp implements Flows.Proto {
     private PortSpec.Forward forward;
     private int[] listenFds4 = new int[0], listenFds6 = new int[0];
     private boolean warnedLimit;
+    /**
+     * A descriptor held in reserve while there are listeners: out of descriptors, a pending
+     * inbound connection is accepted with it and reset, rather than left in the backlog, where
+     * it keeps the (level-triggered) listener readable and the loop spinning.
+     */
+    private int spareFd = -1;
 
     // preallocated native scratch
     private final Arena arena = Arena.ofShared();
@@ -149,6 +155,24 @@ public final class Tcp implements Flows.Proto {
         }
         listenFds4 = fds4.stream().mapToInt(Integer::intValue).toArray();
         listenFds6 = fds6.stream().mapToInt(Integer::intValue).toArray();
+        if (listenFds4.length + listenFds6.length > 0) spareFd = openSpare();
+    }
+
+    private MemorySegment devNull;
+
+    private int openSpare() {
+        if (devNull == null) devNull = arena.allocateFrom("/dev/null");
+        return Libc.open(devNull, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+    }
+
+    /** Out of descriptors: accepts one pending connection with the spare one and resets it. */
+    private boolean shed(int lfd) {
+        if (spareFd < 0) return false;
+        Libc.close(spareFd);
+        int fd = Libc.accept4(lfd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        if (fd >= 0) abortiveClose(fd);
+        spareFd = openSpare();
+        return fd >= 0;
     }
 
     private int listenOn(boolean v6, PortSpec.Bind b, int port, boolean quietFailure) {
@@ -185,7 +209,10 @@ public final class Tcp implements Flows.Proto {
             saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
             int fd = Libc.accept4(lfd, sa, saLen, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
             if (fd < 0) {
-                if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
+                if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
+                    limitReached("out of file descriptors");
+                    if (shed(lfd)) continue; // reset, and on to the next one waiting
+                }
                 return;
             }
             if (tap.connected()) accepted(fd, v6, port);
@@ -1025,5 +1052,7 @@ public final class Tcp implements Flows.Proto {
         guestGone();
         for (int fd : listenFds4) Libc.close(fd);
         for (int fd : listenFds6) Libc.close(fd);
+        if (spareFd >= 0) Libc.close(spareFd);
+        spareFd = -1;
     }
 }

@@ -76,6 +76,7 @@ public final class Tap {
     private int inFill;
     private int outHead, outTail;
     private boolean waitingOut;
+    private boolean starved;      // a producer was short of room since the output last drained
     private long framesIn, framesOut, framesDropped, badFrames;
 
     public Tap(Conf conf, EventLoop loop, Handler handler) {
@@ -192,7 +193,7 @@ public final class Tap {
         conn = fd;
         inFill = 0;
         outHead = outTail = 0;
-        waitingOut = false;
+        waitingOut = starved = false;
         int peer = peerPid(fd);
         Log.info(peer > 0 ? "accepted connection from PID " + peer : "accepted connection");
         loop.add(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
@@ -276,7 +277,7 @@ public final class Tap {
         conn = -1;
         inFill = 0;
         outHead = outTail = 0;
-        waitingOut = false;
+        waitingOut = starved = false;
         handler.guestGone();
         if (conf.oneOff) {
             Log.info("Client connection closed, exiting");
@@ -306,15 +307,25 @@ public final class Tap {
             }
             if (outTail + 4 + len > OUT_SIZE) {
                 framesDropped++;
+                starved = true;
                 return -1;
             }
         }
         return outTail + 4;
     }
 
-    /** Free room for frames, so producers can hold back instead of dropping. */
+    /**
+     * Free room for frames, so producers can hold back instead of dropping: the room after the
+     * queued frames. The room before them, already written, is not counted: using it means
+     * moving what is queued to the front (up to the whole buffer, for every batch of a bulk
+     * transfer: 10% of the daemon's time at MTU 65520); the buffer starts over at its front when
+     * it has drained, and producers that were short of room are then resumed ({@link #onDrained}).
+     */
     public int room() {
-        return conn < 0 ? 0 : OUT_SIZE - (outTail - outHead) - 4;
+        if (conn < 0) return 0;
+        int r = OUT_SIZE - outTail - 4;
+        if (r < 4 + MAX_FRAME) starved = true;
+        return Math.max(0, r);
     }
 
     /** Queues the frame written at {@code off} (as returned by {@link #reserve}). */
@@ -333,9 +344,32 @@ public final class Tap {
         outHead = outTail = 0;
     }
 
-    /** Writes out what is queued, as far as the socket takes it. */
+    /**
+     * Writes out what is queued, as far as the socket takes it. Once all of it is written,
+     * producers that waited for room go on ({@link #onDrained}), and what they queue is written
+     * too, a few rounds at most; anything left then waits for EPOLLOUT.
+     */
     public void flush() {
-        if (conn < 0) return;
+        for (int round = 0; round < 4 && conn >= 0; round++) {
+            if (!writeQueued()) return; // EAGAIN: EPOLLOUT brings us back; or the client is gone
+            boolean resume = waitingOut || starved;
+            if (waitingOut) {
+                waitingOut = false;
+                loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+            }
+            starved = false;
+            if (!resume) return;
+            onDrained.run();
+            if (outHead == outTail) return;
+        }
+        if (conn >= 0 && outHead < outTail && !waitingOut) {
+            waitingOut = true;
+            loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT, EventLoop.ref(Refs.TAP, conn));
+        }
+    }
+
+    /** Writes what is queued; true if all of it went (the buffer is then empty). */
+    private boolean writeQueued() {
         while (outHead < outTail) {
             long n = Libc.send(conn, out.address() + outHead, outTail - outHead,
                     Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
@@ -348,20 +382,16 @@ public final class Tap {
                         waitingOut = true;
                         loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT, EventLoop.ref(Refs.TAP, conn));
                     }
-                    return;
+                    return false;
                 }
                 if (n == -Errno.EINTR) continue;
                 closeClient("Client connection error: " + Errno.text((int) n));
-                return;
+                return false;
             }
             outHead += (int) n;
         }
         outHead = outTail = 0;
-        if (waitingOut) {
-            waitingOut = false;
-            loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
-            onDrained.run();
-        }
+        return true;
     }
 
     public long framesIn() {

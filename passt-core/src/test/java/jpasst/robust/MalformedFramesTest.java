@@ -394,6 +394,7 @@ class MalformedFramesTest {
     @Test
     void aGuestThatVanishesMidFrameLeavesNothingBehind() throws Exception {
         byte[] arp = framed(Frames.arpRequest(GUEST_MAC, ADDR4, GW4));
+        assertTrue(arpAnswered(g)); // the daemon has taken this guest (one at a time: it must go first)
         g.writeRaw(Arrays.copyOf(arp, 20)); // half a frame, then gone
         g.close();
         for (int i = 0; i < 100 && p.passt.tap.connected(); i++) Thread.sleep(20);

@@ -28,8 +28,16 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * preallocated off-heap segments for buffers and socket addresses.
  *
  * Each downcall handle is created on first use, in a holder class of its own (the JIT treats
- * its final field as a constant all the same): creating a handle costs up to a few milliseconds,
- * and the launching process, which is on every VM's start-up path, needs ten of the fifty.
+ * its final field as a constant all the same), and all of them share one descriptor: six
+ * {@code long} arguments, a {@code long} result, errno captured. The linker generates code once
+ * per distinct descriptor (8 ms each, and the AOT cache cannot keep it): with a descriptor per
+ * signature, start-up spent about 120 ms of the daemon's 150 and 40 of the launcher's in it; with
+ * one, every further handle is a table lookup. The x86-64 and AArch64 calling conventions pass
+ * integer and pointer arguments of any width in the same 64-bit registers, so ints, shorts and
+ * addresses go in as longs (the callee reads the low bits it declared; unused trailing
+ * arguments are ignored), and an {@code int} result is the low half of the returned register:
+ * callers cast it to int. Pointer arguments are passed as addresses ({@link #a}): their
+ * segments belong to the callers, who keep them alive across the call.
  */
 public final class Libc {
     private Libc() {}
@@ -42,15 +50,19 @@ public final class Libc {
     private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
             ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE));
 
-    private static MethodHandle fn(String name, FunctionDescriptor fd) {
+    /** Every function's descriptor: six integer-class arguments in, one out (see the class comment). */
+    private static final FunctionDescriptor ANY = FunctionDescriptor.of(JAVA_LONG,
+            JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+
+    private static MethodHandle fn(String name) {
         return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
-                () -> new UnsatisfiedLinkError("libc has no " + name)), fd,
+                () -> new UnsatisfiedLinkError("libc has no " + name)), ANY,
                 Linker.Option.captureCallState("errno"));
     }
 
-    private static MethodHandle plain(String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
-                () -> new UnsatisfiedLinkError("libc has no " + name)), fd);
+    /** A pointer argument. The segments passed stay alive across the call by their owners. */
+    private static long a(MemorySegment s) {
+        return s.address();
     }
 
     private static MemorySegment cap() {
@@ -96,212 +108,170 @@ public final class Libc {
 
     // ---- sockets ----
     private static final class SOCKET {
-        static final MethodHandle H = fn("socket",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("socket");
     }
     private static final class SOCKETPAIR {
-        static final MethodHandle H = fn("socketpair",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("socketpair");
     }
     private static final class BIND {
-        static final MethodHandle H = fn("bind",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("bind");
     }
     private static final class CONNECT {
-        static final MethodHandle H = fn("connect",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("connect");
     }
     private static final class LISTEN {
-        static final MethodHandle H = fn("listen",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("listen");
     }
     private static final class ACCEPT4 {
-        static final MethodHandle H = fn("accept4",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("accept4");
     }
     private static final class SHUTDOWN {
-        static final MethodHandle H = fn("shutdown",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("shutdown");
     }
     private static final class CLOSE {
-        static final MethodHandle H = fn("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("close");
     }
     private static final class READ {
-        static final MethodHandle H = fn("read",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = fn("read");
     }
     private static final class WRITE {
-        static final MethodHandle H = fn("write",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = fn("write");
     }
     private static final class RECV {
-        static final MethodHandle H = fn("recv",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+        static final MethodHandle H = fn("recv");
     }
     private static final class SEND {
-        static final MethodHandle H = fn("send",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
+        static final MethodHandle H = fn("send");
     }
     private static final class RECVFROM {
-        static final MethodHandle H = fn("recvfrom",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("recvfrom");
     }
     private static final class SENDTO {
-        static final MethodHandle H = fn("sendto",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("sendto");
     }
     private static final class SENDMSG {
-        static final MethodHandle H = fn("sendmsg",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("sendmsg");
     }
     private static final class RECVMSG {
-        static final MethodHandle H = fn("recvmsg",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("recvmsg");
     }
     private static final class SETSOCKOPT {
-        static final MethodHandle H = fn("setsockopt",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("setsockopt");
     }
     private static final class GETSOCKOPT {
-        static final MethodHandle H = fn("getsockopt",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("getsockopt");
     }
     private static final class GETSOCKNAME {
-        static final MethodHandle H = fn("getsockname",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("getsockname");
     }
     private static final class GETPEERNAME {
-        static final MethodHandle H = fn("getpeername",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("getpeername");
     }
 
     // ---- files and processes ----
     private static final class OPEN {
-        static final MethodHandle H = fn("open",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("open");
     }
     private static final class PIPE2 {
-        static final MethodHandle H = fn("pipe2",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("pipe2");
     }
     private static final class DUP2 {
-        static final MethodHandle H = fn("dup2",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("dup2");
     }
     private static final class FCNTL {
-        static final MethodHandle H = fn("fcntl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("fcntl");
     }
     private static final class UNLINK {
-        static final MethodHandle H = fn("unlink", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("unlink");
     }
     private static final class FCHMOD {
-        static final MethodHandle H = fn("fchmod",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("fchmod");
     }
     private static final class GETPID {
-        static final MethodHandle H = plain("getpid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle H = fn("getpid");
     }
     private static final class GETUID {
-        static final MethodHandle H = plain("getuid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle H = fn("getuid");
     }
     private static final class GETGID {
-        static final MethodHandle H = plain("getgid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle H = fn("getgid");
     }
     private static final class SETSID {
-        static final MethodHandle H = fn("setsid", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle H = fn("setsid");
     }
     private static final class SETUID {
-        static final MethodHandle H = fn("setuid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("setuid");
     }
     private static final class SETGID {
-        static final MethodHandle H = fn("setgid", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("setgid");
     }
     private static final class SETGROUPS {
-        static final MethodHandle H = fn("setgroups",
-                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
+        static final MethodHandle H = fn("setgroups");
     }
     private static final class KILL {
-        static final MethodHandle H = fn("kill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("kill");
     }
     private static final class UMASK {
-        static final MethodHandle H = plain("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("umask");
     }
     private static final class EXECV {
-        static final MethodHandle H = fn("execv",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("execv");
     }
     private static final class POSIX_SPAWN {
-        static final MethodHandle H = plain("posix_spawn",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("posix_spawn");
     }
     private static final class SPAWNATTR_INIT {
-        static final MethodHandle H = plain("posix_spawnattr_init",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("posix_spawnattr_init");
     }
     private static final class SPAWNATTR_SETFLAGS {
-        static final MethodHandle H = plain("posix_spawnattr_setflags",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_SHORT));
+        static final MethodHandle H = fn("posix_spawnattr_setflags");
     }
     private static final class SPAWNATTR_SETSIGMASK {
-        static final MethodHandle H = plain("posix_spawnattr_setsigmask",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("posix_spawnattr_setsigmask");
     }
     private static final class SPAWNATTR_SETSIGDEFAULT {
-        static final MethodHandle H = plain("posix_spawnattr_setsigdefault",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        static final MethodHandle H = fn("posix_spawnattr_setsigdefault");
     }
     private static final class FILE_ACTIONS_INIT {
-        static final MethodHandle H = plain("posix_spawn_file_actions_init",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("posix_spawn_file_actions_init");
     }
     private static final class FILE_ACTIONS_ADDOPEN {
-        static final MethodHandle H = plain("posix_spawn_file_actions_addopen",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("posix_spawn_file_actions_addopen");
     }
     private static final class FILE_ACTIONS_ADDCLOSE {
-        static final MethodHandle H = plain("posix_spawn_file_actions_addclose",
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("posix_spawn_file_actions_addclose");
     }
     private static final class STRERROR {
-        static final MethodHandle H = plain("strerror",
-                FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        static final MethodHandle H = fn("strerror");
     }
 
     // ---- epoll ----
     private static final class EPOLL_CREATE1 {
-        static final MethodHandle H = fn("epoll_create1",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("epoll_create1");
     }
     private static final class EPOLL_CTL {
-        static final MethodHandle H = fn("epoll_ctl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("epoll_ctl");
     }
     private static final class IOCTL {
-        static final MethodHandle H = fn("ioctl",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS));
+        static final MethodHandle H = fn("ioctl");
     }
     private static final class GETRLIMIT {
-        static final MethodHandle H = fn("getrlimit",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("getrlimit");
     }
     private static final class SETRLIMIT {
-        static final MethodHandle H = fn("setrlimit",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle H = fn("setrlimit");
     }
     private static final class EVENTFD {
-        static final MethodHandle H = fn("eventfd",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("eventfd");
     }
     private static final class EPOLL_WAIT {
-        static final MethodHandle H = fn("epoll_wait",
-                FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT));
+        static final MethodHandle H = fn("epoll_wait");
     }
 
     public static int socket(int domain, int type, int protocol) {
         MemorySegment c = cap();
         try {
-            return ret((int) SOCKET.H.invokeExact(c, domain, type, protocol), c);
+            return ret((int) (long) SOCKET.H.invokeExact(c, (long) domain, (long) type, (long) protocol, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -311,7 +281,7 @@ public final class Libc {
     public static int socketpair(int domain, int type, int protocol, MemorySegment fds) {
         MemorySegment c = cap();
         try {
-            return ret((int) SOCKETPAIR.H.invokeExact(c, domain, type, protocol, fds), c);
+            return ret((int) (long) SOCKETPAIR.H.invokeExact(c, (long) domain, (long) type, (long) protocol, a(fds), 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -320,7 +290,7 @@ public final class Libc {
     public static int bind(int fd, MemorySegment addr, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) BIND.H.invokeExact(c, fd, addr, len), c);
+            return ret((int) (long) BIND.H.invokeExact(c, (long) fd, a(addr), (long) len, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -329,7 +299,7 @@ public final class Libc {
     public static int connect(int fd, MemorySegment addr, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) CONNECT.H.invokeExact(c, fd, addr, len), c);
+            return ret((int) (long) CONNECT.H.invokeExact(c, (long) fd, a(addr), (long) len, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -338,7 +308,7 @@ public final class Libc {
     public static int listen(int fd, int backlog) {
         MemorySegment c = cap();
         try {
-            return ret((int) LISTEN.H.invokeExact(c, fd, backlog), c);
+            return ret((int) (long) LISTEN.H.invokeExact(c, (long) fd, (long) backlog, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -348,7 +318,7 @@ public final class Libc {
     public static int accept4(int fd, MemorySegment addr, MemorySegment lenInOut, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) ACCEPT4.H.invokeExact(c, fd, addr, lenInOut, flags), c);
+            return ret((int) (long) ACCEPT4.H.invokeExact(c, (long) fd, a(addr), a(lenInOut), (long) flags, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -357,7 +327,7 @@ public final class Libc {
     public static int shutdown(int fd, int how) {
         MemorySegment c = cap();
         try {
-            return ret((int) SHUTDOWN.H.invokeExact(c, fd, how), c);
+            return ret((int) (long) SHUTDOWN.H.invokeExact(c, (long) fd, (long) how, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -366,7 +336,7 @@ public final class Libc {
     public static int close(int fd) {
         MemorySegment c = cap();
         try {
-            return ret((int) CLOSE.H.invokeExact(c, fd), c);
+            return ret((int) (long) CLOSE.H.invokeExact(c, (long) fd, 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -381,7 +351,7 @@ public final class Libc {
     public static long read(int fd, long addr, long len) {
         MemorySegment c = cap();
         try {
-            return ret((long) READ.H.invokeExact(c, fd, addr, len), c);
+            return ret((long) READ.H.invokeExact(c, (long) fd, addr, len, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -394,7 +364,7 @@ public final class Libc {
     public static long write(int fd, long addr, long len) {
         MemorySegment c = cap();
         try {
-            return ret((long) WRITE.H.invokeExact(c, fd, addr, len), c);
+            return ret((long) WRITE.H.invokeExact(c, (long) fd, addr, len, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -407,7 +377,7 @@ public final class Libc {
     public static long recv(int fd, long addr, long len, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECV.H.invokeExact(c, fd, addr, len, flags), c);
+            return ret((long) RECV.H.invokeExact(c, (long) fd, addr, len, (long) flags, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -420,7 +390,7 @@ public final class Libc {
     public static long send(int fd, long addr, long len, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) SEND.H.invokeExact(c, fd, addr, len, flags), c);
+            return ret((long) SEND.H.invokeExact(c, (long) fd, addr, len, (long) flags, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -435,7 +405,7 @@ public final class Libc {
                                 MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECVFROM.H.invokeExact(c, fd, buf, len, flags, addr, lenInOut), c);
+            return ret((long) RECVFROM.H.invokeExact(c, (long) fd, buf, len, (long) flags, a(addr), a(lenInOut)), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -445,7 +415,7 @@ public final class Libc {
                               MemorySegment addr, int addrLen) {
         MemorySegment c = cap();
         try {
-            return ret((long) SENDTO.H.invokeExact(c, fd, buf, len, flags, addr, addrLen), c);
+            return ret((long) SENDTO.H.invokeExact(c, (long) fd, buf, len, (long) flags, a(addr), (long) addrLen), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -454,7 +424,7 @@ public final class Libc {
     public static long sendmsg(int fd, MemorySegment msghdr, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) SENDMSG.H.invokeExact(c, fd, msghdr, flags), c);
+            return ret((long) SENDMSG.H.invokeExact(c, (long) fd, a(msghdr), (long) flags, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -463,7 +433,7 @@ public final class Libc {
     public static long recvmsg(int fd, MemorySegment msghdr, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((long) RECVMSG.H.invokeExact(c, fd, msghdr, flags), c);
+            return ret((long) RECVMSG.H.invokeExact(c, (long) fd, a(msghdr), (long) flags, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -472,7 +442,7 @@ public final class Libc {
     public static int setsockopt(int fd, int level, int name, MemorySegment val, int len) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETSOCKOPT.H.invokeExact(c, fd, level, name, val, len), c);
+            return ret((int) (long) SETSOCKOPT.H.invokeExact(c, (long) fd, (long) level, (long) name, a(val), (long) len, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -481,7 +451,7 @@ public final class Libc {
     public static int getsockopt(int fd, int level, int name, MemorySegment val, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETSOCKOPT.H.invokeExact(c, fd, level, name, val, lenInOut), c);
+            return ret((int) (long) GETSOCKOPT.H.invokeExact(c, (long) fd, (long) level, (long) name, a(val), a(lenInOut), 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -490,7 +460,7 @@ public final class Libc {
     public static int getsockname(int fd, MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETSOCKNAME.H.invokeExact(c, fd, addr, lenInOut), c);
+            return ret((int) (long) GETSOCKNAME.H.invokeExact(c, (long) fd, a(addr), a(lenInOut), 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -499,7 +469,7 @@ public final class Libc {
     public static int getpeername(int fd, MemorySegment addr, MemorySegment lenInOut) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETPEERNAME.H.invokeExact(c, fd, addr, lenInOut), c);
+            return ret((int) (long) GETPEERNAME.H.invokeExact(c, (long) fd, a(addr), a(lenInOut), 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -508,7 +478,7 @@ public final class Libc {
     public static int open(MemorySegment path, int flags, int mode) {
         MemorySegment c = cap();
         try {
-            return ret((int) OPEN.H.invokeExact(c, path, flags, mode), c);
+            return ret((int) (long) OPEN.H.invokeExact(c, a(path), (long) flags, (long) mode, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -517,7 +487,7 @@ public final class Libc {
     public static int pipe2(MemorySegment fds, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) PIPE2.H.invokeExact(c, fds, flags), c);
+            return ret((int) (long) PIPE2.H.invokeExact(c, a(fds), (long) flags, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -526,7 +496,7 @@ public final class Libc {
     public static int dup2(int oldFd, int newFd) {
         MemorySegment c = cap();
         try {
-            return ret((int) DUP2.H.invokeExact(c, oldFd, newFd), c);
+            return ret((int) (long) DUP2.H.invokeExact(c, (long) oldFd, (long) newFd, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -535,7 +505,7 @@ public final class Libc {
     public static int fcntl(int fd, int cmd, int arg) {
         MemorySegment c = cap();
         try {
-            return ret((int) FCNTL.H.invokeExact(c, fd, cmd, arg), c);
+            return ret((int) (long) FCNTL.H.invokeExact(c, (long) fd, (long) cmd, (long) arg, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -544,7 +514,7 @@ public final class Libc {
     public static int unlink(MemorySegment path) {
         MemorySegment c = cap();
         try {
-            return ret((int) UNLINK.H.invokeExact(c, path), c);
+            return ret((int) (long) UNLINK.H.invokeExact(c, a(path), 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -553,7 +523,7 @@ public final class Libc {
     public static int fchmod(int fd, int mode) {
         MemorySegment c = cap();
         try {
-            return ret((int) FCHMOD.H.invokeExact(c, fd, mode), c);
+            return ret((int) (long) FCHMOD.H.invokeExact(c, (long) fd, (long) mode, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -561,7 +531,7 @@ public final class Libc {
 
     public static int getpid() {
         try {
-            return (int) GETPID.H.invokeExact();
+            return (int) (long) GETPID.H.invokeExact(cap(), 0L, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -569,7 +539,7 @@ public final class Libc {
 
     public static int getuid() {
         try {
-            return (int) GETUID.H.invokeExact();
+            return (int) (long) GETUID.H.invokeExact(cap(), 0L, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -577,7 +547,7 @@ public final class Libc {
 
     public static int getgid() {
         try {
-            return (int) GETGID.H.invokeExact();
+            return (int) (long) GETGID.H.invokeExact(cap(), 0L, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -586,7 +556,7 @@ public final class Libc {
     public static int setsid() {
         MemorySegment c = cap();
         try {
-            return ret((int) SETSID.H.invokeExact(c), c);
+            return ret((int) (long) SETSID.H.invokeExact(c, 0L, 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -595,7 +565,7 @@ public final class Libc {
     public static int setuid(int uid) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETUID.H.invokeExact(c, uid), c);
+            return ret((int) (long) SETUID.H.invokeExact(c, (long) uid, 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -604,7 +574,7 @@ public final class Libc {
     public static int setgid(int gid) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETGID.H.invokeExact(c, gid), c);
+            return ret((int) (long) SETGID.H.invokeExact(c, (long) gid, 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -614,7 +584,7 @@ public final class Libc {
     public static int clearGroups() {
         MemorySegment c = cap();
         try {
-            return ret((int) SETGROUPS.H.invokeExact(c, 0L, MemorySegment.NULL), c);
+            return ret((int) (long) SETGROUPS.H.invokeExact(c, 0L, a(MemorySegment.NULL), 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -623,7 +593,7 @@ public final class Libc {
     public static int kill(int pid, int sig) {
         MemorySegment c = cap();
         try {
-            return ret((int) KILL.H.invokeExact(c, pid, sig), c);
+            return ret((int) (long) KILL.H.invokeExact(c, (long) pid, (long) sig, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -631,7 +601,7 @@ public final class Libc {
 
     public static int umask(int mask) {
         try {
-            return (int) UMASK.H.invokeExact(mask);
+            return (int) (long) UMASK.H.invokeExact(cap(), (long) mask, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -641,7 +611,7 @@ public final class Libc {
     public static int execv(MemorySegment path, MemorySegment argv) {
         MemorySegment c = cap();
         try {
-            return ret((int) EXECV.H.invokeExact(c, path, argv), c);
+            return ret((int) (long) EXECV.H.invokeExact(c, a(path), a(argv), 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -651,7 +621,7 @@ public final class Libc {
     public static int posixSpawn(MemorySegment pidOut, MemorySegment path, MemorySegment fileActions,
                                  MemorySegment attr, MemorySegment argv, MemorySegment envp) {
         try {
-            return (int) POSIX_SPAWN.H.invokeExact(pidOut, path, fileActions, attr, argv, envp);
+            return (int) (long) POSIX_SPAWN.H.invokeExact(cap(), a(pidOut), a(path), a(fileActions), a(attr), a(argv), a(envp));
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -659,7 +629,7 @@ public final class Libc {
 
     public static int posixSpawnattrInit(MemorySegment attr) {
         try {
-            return (int) SPAWNATTR_INIT.H.invokeExact(attr);
+            return (int) (long) SPAWNATTR_INIT.H.invokeExact(cap(), a(attr), 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -667,7 +637,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetflags(MemorySegment attr, short flags) {
         try {
-            return (int) SPAWNATTR_SETFLAGS.H.invokeExact(attr, flags);
+            return (int) (long) SPAWNATTR_SETFLAGS.H.invokeExact(cap(), a(attr), (long) flags, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -675,7 +645,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetsigmask(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) SPAWNATTR_SETSIGMASK.H.invokeExact(attr, sigset);
+            return (int) (long) SPAWNATTR_SETSIGMASK.H.invokeExact(cap(), a(attr), a(sigset), 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -683,7 +653,7 @@ public final class Libc {
 
     public static int posixSpawnattrSetsigdefault(MemorySegment attr, MemorySegment sigset) {
         try {
-            return (int) SPAWNATTR_SETSIGDEFAULT.H.invokeExact(attr, sigset);
+            return (int) (long) SPAWNATTR_SETSIGDEFAULT.H.invokeExact(cap(), a(attr), a(sigset), 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -691,7 +661,7 @@ public final class Libc {
 
     public static int posixSpawnFileActionsInit(MemorySegment fa) {
         try {
-            return (int) FILE_ACTIONS_INIT.H.invokeExact(fa);
+            return (int) (long) FILE_ACTIONS_INIT.H.invokeExact(cap(), a(fa), 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -700,7 +670,7 @@ public final class Libc {
     public static int posixSpawnFileActionsAddopen(MemorySegment fa, int fd, MemorySegment path,
                                                    int flags, int mode) {
         try {
-            return (int) FILE_ACTIONS_ADDOPEN.H.invokeExact(fa, fd, path, flags, mode);
+            return (int) (long) FILE_ACTIONS_ADDOPEN.H.invokeExact(cap(), a(fa), (long) fd, a(path), (long) flags, (long) mode, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -708,7 +678,7 @@ public final class Libc {
 
     public static int posixSpawnFileActionsAddclose(MemorySegment fa, int fd) {
         try {
-            return (int) FILE_ACTIONS_ADDCLOSE.H.invokeExact(fa, fd);
+            return (int) (long) FILE_ACTIONS_ADDCLOSE.H.invokeExact(cap(), a(fa), (long) fd, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -717,7 +687,7 @@ public final class Libc {
     public static int epollCreate1(int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_CREATE1.H.invokeExact(c, flags), c);
+            return ret((int) (long) EPOLL_CREATE1.H.invokeExact(c, (long) flags, 0L, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -726,7 +696,7 @@ public final class Libc {
     public static int epollCtl(int epfd, int op, int fd, MemorySegment event) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_CTL.H.invokeExact(c, epfd, op, fd, event), c);
+            return ret((int) (long) EPOLL_CTL.H.invokeExact(c, (long) epfd, (long) op, (long) fd, a(event), 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -735,7 +705,7 @@ public final class Libc {
     public static int epollWait(int epfd, MemorySegment events, int max, int timeoutMs) {
         MemorySegment c = cap();
         try {
-            return ret((int) EPOLL_WAIT.H.invokeExact(c, epfd, events, max, timeoutMs), c);
+            return ret((int) (long) EPOLL_WAIT.H.invokeExact(c, (long) epfd, a(events), (long) max, (long) timeoutMs, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -745,18 +715,17 @@ public final class Libc {
     public static int ioctl(int fd, long request, MemorySegment arg) {
         MemorySegment c = cap();
         try {
-            return ret((int) IOCTL.H.invokeExact(c, fd, request, arg), c);
+            return ret((int) (long) IOCTL.H.invokeExact(c, (long) fd, request, a(arg), 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     private static final class MMAP {
-        static final MethodHandle H = fn("mmap",
-                FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+        static final MethodHandle H = fn("mmap");
     }
     private static final class MUNMAP {
-        static final MethodHandle H = plain("munmap", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = fn("munmap");
     }
     private static final int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20,
             MAP_NORESERVE = 0x4000;
@@ -771,8 +740,7 @@ public final class Libc {
         MemorySegment c = cap();
         long addr;
         try {
-            addr = (long) MMAP.H.invokeExact(c, 0L, size, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+            addr = (long) MMAP.H.invokeExact(c, 0L, size, (long) PROT_READ | PROT_WRITE, (long) MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, (long) -1, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -782,7 +750,7 @@ public final class Libc {
 
     private static void munmap(long addr, long size) {
         try {
-            int ignored = (int) MUNMAP.H.invokeExact(addr, size);
+            int ignored = (int) (long) MUNMAP.H.invokeExact(cap(), addr, size, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -795,7 +763,7 @@ public final class Libc {
     public static int getrlimit(int resource, MemorySegment limits) {
         MemorySegment c = cap();
         try {
-            return ret((int) GETRLIMIT.H.invokeExact(c, resource, limits), c);
+            return ret((int) (long) GETRLIMIT.H.invokeExact(c, (long) resource, a(limits), 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -804,7 +772,7 @@ public final class Libc {
     public static int setrlimit(int resource, MemorySegment limits) {
         MemorySegment c = cap();
         try {
-            return ret((int) SETRLIMIT.H.invokeExact(c, resource, limits), c);
+            return ret((int) (long) SETRLIMIT.H.invokeExact(c, (long) resource, a(limits), 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -815,7 +783,7 @@ public final class Libc {
     public static int eventfd(int initval, int flags) {
         MemorySegment c = cap();
         try {
-            return ret((int) EVENTFD.H.invokeExact(c, initval, flags), c);
+            return ret((int) (long) EVENTFD.H.invokeExact(c, (long) initval, (long) flags, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -824,7 +792,7 @@ public final class Libc {
     /** strerror(3) text for a (positive) errno value. Not for the hot path. */
     public static String strerror(int errno) {
         try {
-            MemorySegment s = (MemorySegment) STRERROR.H.invokeExact(Math.abs(errno));
+            MemorySegment s = MemorySegment.ofAddress((long) STRERROR.H.invokeExact(cap(), (long) Math.abs(errno), 0L, 0L, 0L, 0L, 0L));
             return s.reinterpret(256).getString(0);
         } catch (Throwable t) {
             throw rethrow(t);

@@ -39,7 +39,7 @@ class FdLimitTest {
              LaunchedDaemon d = LaunchedDaemon.start(Map.of(), List.of("prlimit", "--nofile=" + LIMIT + ":" + LIMIT, "--"));
              SyntheticGuest g = new SyntheticGuest(d.socket(), 65480)) {
             assertEquals(LIMIT, openFileLimit(d.pid()), "the daemon's limit on open files");
-            long base = d.fds(false);
+            long base = settledFds(d);
             g.dhcp(5000);
             int attempts = LIMIT + 100;
             List<SyntheticGuest.Conn> conns = new ArrayList<>();
@@ -56,9 +56,9 @@ class FdLimitTest {
             System.out.printf("LOAD fd limit: nofile %d, %d descriptors before the guest; %d connections tried, "
                     + "%d established, %d reset%n", LIMIT, base, attempts, open.size(), reset);
             assertEquals(attempts, open.size() + reset);
-            assertTrue(open.size() >= room - 8 && open.size() <= room,
+            assertTrue(open.size() >= room - 8 && open.size() <= room + 2,
                     open.size() + " established where " + room + " descriptors were free");
-            assertTrue(reset >= attempts - room, reset + " resets");
+            assertTrue(reset >= attempts - room - 2, reset + " resets"); // (the JVM's own descriptors vary by one or two)
             assertEquals(1, warnings(d.log()), "warnings about the limit\n" + d.log());
 
             // the connections that were opened carry their data both ways
@@ -103,11 +103,11 @@ class FdLimitTest {
                 "-t", port + ":8080");
              SyntheticGuest g = new SyntheticGuest(d.socket(), 65480)) {
             g.dhcp(5000);
-            long base = d.fds(false);
+            long base = settledFds(d);
             for (int i = 0; i < attempts; i++) {
                 Socket c = new Socket();
                 c.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000);
-                c.setSoTimeout(300);
+                c.setSoTimeout(50); // the resets are in by the time the sockets are read (a second later)
                 clients.add(c);
             }
             g.runUntil(() -> false, 1000); // the guest ignores the daemon's SYNs: those flows stay pending
@@ -127,13 +127,23 @@ class FdLimitTest {
             System.out.printf("LOAD fd limit, inbound: nofile %d, %d connections to a forwarded port, %d taken, %d reset; "
                     + "daemon CPU %d ticks in 2 s%n", limit, attempts, pending, reset, busy);
             assertEquals(attempts, reset + pending);
-            assertTrue(pending <= limit - base && reset >= attempts - (limit - base), pending + " taken, " + reset + " reset");
+            assertTrue(pending <= limit - base + 2 && reset >= attempts - (limit - base) - 2, pending + " taken, " + reset + " reset");
             assertTrue(busy < 60, "the daemon spins at the limit: " + busy + " CPU ticks (1/100 s) in 2 s");
             assertEquals(1, warnings(d.log()), d.log());
             assertTrue(d.isRunning());
         } finally {
             for (Socket c : clients) c.close();
         }
+    }
+
+    /** The daemon's descriptors, least of a few looks (the JVM opens one now and then, briefly). */
+    private static long settledFds(LaunchedDaemon d) throws InterruptedException {
+        long n = Long.MAX_VALUE;
+        for (int i = 0; i < 5; i++) {
+            n = Math.min(n, d.fds(false));
+            Thread.sleep(50);
+        }
+        return n;
     }
 
     private static long cpuTicks(long pid) throws IOException {

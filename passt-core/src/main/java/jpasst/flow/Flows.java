@@ -132,6 +132,20 @@ public final class Flows implements Dispatch.L4 {
     }
 
     /**
+     * Destinations a guest may not name itself: the host's loopback (127.0.0.0/8, ::1) and the
+     * unspecified address, which a host socket would take for the host itself. The host is
+     * reached only through the mapped address (the gateway's, or --map-host-loopback's), so
+     * --no-map-gw really closes that door. Current passt refuses these too; passt 2023 did not.
+     */
+    public boolean forbiddenDestination(long hi, long lo) {
+        if (Inany.isV4(hi, lo)) {
+            int a = Inany.v4(lo);
+            return (a >>> 24) == 127 || a == 0;
+        }
+        return hi == 0 && (lo == 0 || lo == 1);
+    }
+
+    /**
      * High half of the host-side address for a guest-side destination, as passt's
      * nat_outbound(): the host-loopback address becomes 127.0.0.1 or ::1, the --map-guest-addr
      * address becomes the guest's assigned address (by default the host's own), anything else

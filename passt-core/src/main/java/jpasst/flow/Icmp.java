@@ -153,6 +153,7 @@ public final class Icmp implements Flows.Proto {
             if (Log.debugEnabled()) Log.debug("ICMP: flow table full, echo request dropped");
             return -1;
         }
+        if (flows.forbiddenDestination(dstHi, dstLo)) return -1;
         long toHi = flows.hostHi(dstHi, dstLo), toLo = flows.hostLo(dstHi, dstLo);
         boolean hostV4 = Inany.isV4(toHi, toLo);
         int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,

@@ -343,6 +343,11 @@ public final class Tcp implements Flows.Proto {
     private void connect(MemorySegment s, long l4, int hl, boolean v6, long srcHi, long srcLo,
                          int sport, long dstHi, long dstLo, int dport) {
         if (!tap.connected()) return;
+        if (flows.forbiddenDestination(dstHi, dstLo)) {
+            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + 1,
+                    TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
         long hHi = flows.hostHi(dstHi, dstLo), hLo = flows.hostLo(dstHi, dstLo);
         boolean hostV6 = !Inany.isV4(hHi, hLo);
         if (Inany.isV4(dstHi, dstLo) ? (Inany.v4(dstLo) == -1 || (Inany.v4(dstLo) >>> 28) == 0xe)

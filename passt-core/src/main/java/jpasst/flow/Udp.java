@@ -203,6 +203,7 @@ public final class Udp implements Flows.Proto {
     /** Opens a connected socket for a new guest flow; returns the flow index or -1. */
     private int openOutbound(boolean isV6, long srcHi, long srcLo, int sport,
                              long dstHi, long dstLo, int dport) {
+        if (flows.forbiddenDestination(dstHi, dstLo)) return -1;
         long tHi = flows.hostHi(dstHi, dstLo), tLo = flows.hostLo(dstHi, dstLo);
         if (dport == 53 && dnsForwarded(dstHi, dstLo)) {
             if (Inany.isV4(dstHi, dstLo)) {

@@ -857,6 +857,25 @@ class TcpTest {
     }
 
     @Test
+    void guestNamingTheHostsLoopbackItselfIsRefusedAndReachesNothing() throws Exception {
+        try (java.net.ServerSocket l = new java.net.ServerSocket(0, 5, java.net.InetAddress.getByName("127.0.0.1"))) {
+            l.setSoTimeout(300);
+            InProcessPasst p = daemon();
+            GuestTcp g = guest(p);
+            for (int addr : new int[] {0x7f000001, 0}) {
+                Conn c = g.conn4(guestPort(), addr, l.getLocalPort());
+                c.sendSyn(1460, 7);
+                Seg r = c.receive(1000);
+                assertNotNull(r, "no answer");
+                assertTrue(r.is(RST | ACK), r.toString());
+                assertThrows(java.net.SocketTimeoutException.class, l::accept,
+                        "the host's loopback is reached only through the gateway's address");
+            }
+            assertEquals(0, p.passt.tcp.activeConnections());
+        }
+    }
+
+    @Test
     void hostConnectThatNeverCompletesGivesTheGuestRstAfterTheSynTimeout() throws Exception {
         InProcessPasst p = daemon();
         p.passt.tcp.timeouts(1_000_000_000L, 60_000_000_000L, RTO_MS * 1_000_000);

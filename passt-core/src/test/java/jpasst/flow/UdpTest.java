@@ -214,7 +214,7 @@ class UdpTest {
     @Test
     void thousandSourcePortsLeaveNoSocketsOpenAfterTheTimeout() throws Exception {
         Echo echo = closing(new Echo("127.0.0.1", 0));
-        InProcessPasst p = closing(new InProcessPasst(c -> c.udpTimeoutSeconds = 2));
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpTimeoutSeconds = 4));
         GuestLink g = closing(p.connect());
         long before = openFds();
         // UDP may lose a datagram on a loaded host (the echo server's receive buffer): a flow
@@ -240,7 +240,7 @@ class UdpTest {
         assertEquals(1000, p.passt.udp.active());
         assertTrue(openFds() >= before + 1000, "a socket per flow");
         assertEquals(1000, udpSocketsOnPorts(20000, 20999), "a socket per flow, on the guest's ports");
-        assertTrue(await(() -> p.passt.udp.active() == 0, 6000), "flows left: " + p.passt.udp.active());
+        assertTrue(await(() -> p.passt.udp.active() == 0, 10000), "flows left: " + p.passt.udp.active());
         assertEquals(0, udpSocketsOnPorts(20000, 20999), "all 1000 sockets closed");
         // (a descriptor or two may come and go in the JVM meanwhile)
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");

@@ -62,6 +62,8 @@ public final class Compare {
         }
     }
 
+    private static final List<String> FAILURES = new ArrayList<>();
+
     public static void main(String[] args) throws Exception {
         int rounds = 3, launches = 5;
         double time = 5, warmup = 2;
@@ -125,6 +127,11 @@ public final class Compare {
         System.out.println();
         System.out.print(results.table("passt", "jpasst"));
         System.out.println();
+        if (!FAILURES.isEmpty()) {
+            System.out.println("failures:");
+            for (String f : FAILURES) System.out.println("  " + f);
+            System.out.println();
+        }
         System.out.println("every round:");
         System.out.print(results.raw());
     }
@@ -144,20 +151,36 @@ public final class Compare {
             results.add(n, new Results.Key("rss_idle", "RSS after launch", "MB", false, 1),
                     Proc.statusKb(r.pid, "VmRSS") / 1024.0);
             long cpu0 = Proc.cpuNanos(r.pid);
-            Netns.Lease lease;
-            try (GuestStack g = new GuestStack(r.socket)) {
-                g.verifyChecksums(verify);
-                if (!g.dhcp(10_000)) throw new IllegalStateException(n + ": no DHCP lease");
-                if (!g.arpGateway(5_000)) throw new IllegalStateException(n + ": no ARP reply from the gateway");
-                lease = new Netns.Lease(g.addr, g.prefix, g.gw);
-                Scenarios sc = new Scenarios(g, host, r.pid, time, warmup, results, n, verbose);
-                for (String t : tests) sc.run(t);
-            }
-            if (netns) {
-                Netns.run(r, lease, results, time, warmup, verbose);
-            }
-            if (vm) {
-                Vm.run(r, results, vmTime, verbose);
+            Netns.Lease lease = null;
+            String stage = "DHCP";
+            try {
+                try (GuestStack g = new GuestStack(r.socket)) {
+                    g.verifyChecksums(verify);
+                    if (!g.dhcp(10_000)) throw new IllegalStateException(n + ": no DHCP lease");
+                    if (!g.arpGateway(5_000)) throw new IllegalStateException(n + ": no ARP reply from the gateway");
+                    lease = new Netns.Lease(g.addr, g.prefix, g.gw);
+                    Scenarios sc = new Scenarios(g, host, r.pid, time, warmup, results, n, verbose);
+                    for (String t : tests) {
+                        stage = t;
+                        sc.run(t);
+                        if (!Proc.alive(r.pid)) throw new IllegalStateException("the daemon is gone");
+                    }
+                }
+                if (netns) {
+                    stage = "netns";
+                    Netns.run(r, lease, results, time, warmup, verbose);
+                }
+                if (vm) {
+                    stage = "vm";
+                    Vm.run(r, results, vmTime, verbose);
+                }
+            } catch (Exception e) {
+                // a daemon that crashes (passt 2023 does, now and then) spoils its round, not the run
+                String what = n + " failed during " + stage + (Proc.alive(r.pid) ? "" : " (the daemon died: see dmesg)")
+                        + ": " + e.getMessage();
+                System.out.println("  " + what);
+                FAILURES.add(what);
+                if (!Proc.alive(r.pid)) return;
             }
             results.add(n, new Results.Key("cpu_total", "daemon CPU over the whole run", "s", false, 1),
                     (Proc.cpuNanos(r.pid) - cpu0) / 1e9);

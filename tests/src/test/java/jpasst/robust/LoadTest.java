@@ -99,7 +99,7 @@ class LoadTest {
                 assertEquals(flows, server.completed.get(), "transfers completed at the host server");
             }
             long fds = d.awaitFdsAtMost(baseFds, Duration.ofSeconds(30));
-            assertEquals(baseFds, fds, "descriptors left after the guest went away");
+            assertTrue(fds <= baseFds, "descriptors left after the guest went away: " + baseFds + " before, " + fds + " after (a leak is more, not fewer)");
             assertTrue(d.isRunning(), "the daemon died");
             assertFalse(d.log().contains("Internal error"), d.log());
         }

@@ -122,15 +122,16 @@ final class Netns {
             // bytes moved during the CPU window: the measured intervals' rate over that window
             double gb = gbps / 8 * dt;
             results.add(d.spec.name(), new Results.Key(id + ".gbps", what, "Gbit/s", true, 2), gbps);
+            // below 0.05 GB (a stalled transfer) CPU per GB says nothing
             results.add(d.spec.name(), new Results.Key(id + ".cpu_per_gb", "  daemon CPU per GB", "s/GB", false, 3),
-                    gb > 0 ? cpu / gb : Double.NaN);
+                    gb >= 0.05 ? cpu / gb : Double.NaN);
             results.add(d.spec.name(), new Results.Key(id + ".relay_cpu", "  tap relay's CPU (the guest side)", "%", false, 0),
                     100 * (relay1 - relay0) / 1e9 / dt);
             long retrans = -1;
             Matcher r = RETRANS.matcher(out);
             if (r.find()) retrans = Long.parseLong(r.group(1));
             if (up && retrans >= 0) {
-                results.add(d.spec.name(), new Results.Key(id + ".retrans", "  segments the guest retransmitted", "",
+                results.add(d.spec.name(), new Results.Key(id + ".retrans", "  segments the guest retransmitted", "count",
                         false, 0), retrans);
             }
             if (verbose) {

@@ -52,7 +52,8 @@ final class Results {
         sb.append(String.format(Locale.ROOT, fmt, "", first, second, second + "/" + first.charAt(0), ""));
         for (Key k : keys.values()) {
             double a = median(first, k.id()), b = median(second, k.id());
-            String ratio = Double.isNaN(a) || Double.isNaN(b) || a == 0 ? "" : String.format(Locale.ROOT, "%.2f", b / a);
+            String ratio = Double.isNaN(a) || Double.isNaN(b) || a == 0 ? ""
+                    : b / a > 99 ? ">99" : String.format(Locale.ROOT, "%.2f", b / a);
             sb.append(String.format(Locale.ROOT, fmt, k.label() + " (" + k.unit() + ")", num(a, k.decimals()),
                     num(b, k.decimals()), ratio, k.higherBetter() ? "higher is better" : "lower is better"));
         }

@@ -209,6 +209,7 @@ public final class Compare {
         long t1 = System.nanoTime();
         if (p.exitValue() != 0 || !Proc.listening(socket)) {
             String err = Files.exists(dir.resolve("stderr")) ? Files.readString(dir.resolve("stderr")) : "";
+            deleteTree(dir);
             throw new IllegalStateException(spec.name() + " failed to start (exit " + p.exitValue() + "): " + err);
         }
         long pid = -1;
@@ -219,7 +220,10 @@ public final class Compare {
                 Thread.sleep(10);
             }
         }
-        if (pid < 0) throw new IllegalStateException(spec.name() + ": no pid in " + pidFile);
+        if (pid < 0) {
+            deleteTree(dir);
+            throw new IllegalStateException(spec.name() + ": no pid in " + pidFile);
+        }
         return new Running(spec, dir, socket, pid, (t1 - t0) / 1e6);
     }
 

@@ -30,6 +30,9 @@ public final class Dispatch implements Tap.Handler {
                     long srcHi, long srcLo, long dstHi, long dstLo, int proto);
 
         void guestGone();
+
+        /** The frames of one tap read are all in (see {@link Tap.Handler#framesDone}). */
+        default void framesDone() {}
     }
 
     /** IPv6 services terminated here (NDP, DHCPv6): true if the packet was theirs. */
@@ -168,6 +171,11 @@ public final class Dispatch implements Tap.Handler {
     @Override
     public void guestGone() {
         if (l4 != null) l4.guestGone();
+    }
+
+    @Override
+    public void framesDone() {
+        if (l4 != null) l4.framesDone();
     }
 
     private void drop(String why) {

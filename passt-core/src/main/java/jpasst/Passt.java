@@ -43,6 +43,11 @@ public final class Passt implements AutoCloseable {
             public void guestGone() {
                 d[0].guestGone();
             }
+
+            @Override
+            public void framesDone() {
+                d[0].framesDone();
+            }
         });
         this.frames = new TapFrames(conf, tap);
         this.arp = new Arp(conf, tap);

@@ -31,6 +31,9 @@ public final class Flows implements Dispatch.L4 {
 
         /** The guest went away: close every flow. */
         void guestGone();
+
+        /** The frames of one tap read are all in: data still queued from them goes out now. */
+        default void framesDone() {}
     }
 
     public static final long LOOPBACK4_LO = Inany.lo4(0x7f000001);
@@ -94,6 +97,11 @@ public final class Flows implements Dispatch.L4 {
             return;
         }
         p.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
+    }
+
+    @Override
+    public void framesDone() {
+        if (tcp != null) tcp.framesDone();
     }
 
     @Override

@@ -22,7 +22,10 @@ import jpasst.util.Log;
  * TCP translation, as passt's tcp.c: not a TCP stack, but a splice of the guest's TCP connection
  * onto an ordinary host socket, with no copy of the stream kept here.
  *
- * - Guest → host: a segment's payload is written to the host socket as it arrives, and the guest
+ * - Guest → host: the payloads of a connection's segments from one read of the tap are written
+ *   to its host socket together, with one sendmsg straight from the tap's input buffer once the
+ *   read's frames are all in (as passt's tcp_data_from_tap takes a connection's packets of a
+ *   batch at once; a send per segment cost twice the CPU at MTU 1500), and the guest
  *   is acknowledged only for what the kernel accepted. The window offered to the guest is the
  *   room left in the socket's send buffer, so the guest never sends what cannot be taken (a full
  *   buffer would otherwise mean discarded segments and retransmissions: design.md tells how
@@ -97,6 +100,18 @@ public final class Tcp implements Flows.Proto {
     private final MemorySegment iov = arena.allocate(16L * (MAX_FRAMES_PER_READ + 1), 8);
     private final MemorySegment discard = Libc.mmapAnonymous(1 << 20, arena); // only used without SO_PEEK_OFF: not resident unless written
     private final long[] frameOffsets = new long[MAX_FRAMES_PER_READ];
+
+    // Guest data queued for the host sockets until the end of the tap read (framesDone): chunks of
+    // the tap's input buffer, a list per connection in arrival order, and the connections that
+    // have some. At most IOV_MAX chunks: one more writes out what is queued first.
+    static final int PENDING_MAX = 1024;
+    private final long[] pendingAddr = new long[PENDING_MAX];
+    private final int[] pendingLen = new int[PENDING_MAX];
+    private final int[] pendingNext = new int[PENDING_MAX];
+    private final int[] pendingConns = new int[PENDING_MAX];
+    private int pendingChunks, pendingConnCount;
+    private final MemorySegment sendIov = arena.allocate(16L * PENDING_MAX, 8);
+    private final MemorySegment sendMsghdr = arena.allocate(64, 8);
 
     private long segmentsIn, segmentsOut, resetsSent, badChecksums;
 
@@ -328,7 +343,7 @@ public final class Tcp implements Flows.Proto {
         int dataLen = l4Len - hl;
         if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) {
             dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
-        } else if (c.inUse && TcpHdr.before(TcpHdr.seq(s, l4), c.seqFromTap)) {
+        } else if (c.inUse && TcpHdr.before(TcpHdr.seq(s, l4), c.seqNextFromTap())) {
             // a keep-alive or zero-window probe (no data, one byte behind): it wants an ACK
             // (RFC 9293 3.10.7.4), or the guest's kernel gives up on the connection
             markAck(c);
@@ -499,26 +514,18 @@ public final class Tcp implements Flows.Proto {
             markAck(c);
             return;
         }
-        int skip = c.seqFromTap - seq;
+        int skip = c.seqNextFromTap() - seq;
         if (skip < 0) {            // a gap: out of order, ask again for what we miss
             markAck(c);
             return;
         }
         if (skip < len) {
-            long n = Libc.send(c.fd, s.address() + data + skip, len - skip,
-                    Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
-            if (n < 0) {
-                if (n == -Errno.EAGAIN) {
-                    wantWrite(c);
-                } else {
-                    sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
-                    closeConn(c, false);
-                    return;
-                }
-            } else {
-                c.seqFromTap += (int) n;
-                if (n < len - skip) wantWrite(c);
-            }
+            queue(c, s.address() + data + skip, len - skip);
+            if (!c.inUse) return;  // (a full queue was written out, and that failed)
+        }
+        if ((flags & TcpHdr.FIN) != 0) {
+            flushPending(c);       // the FIN follows the data only if all of it was written
+            if (!c.inUse) return;
         }
         if ((flags & TcpHdr.FIN) != 0 && c.seqFromTap == seq + len) {
             c.seqFromTap++;
@@ -532,6 +539,79 @@ public final class Tcp implements Flows.Proto {
             sendAck(c);
             closeConn(c, false);
         }
+    }
+
+    /** Queues guest data for the host socket (see {@link #framesDone}). */
+    private void queue(TcpConn c, long addr, int len) {
+        if (pendingChunks == PENDING_MAX) {
+            framesDone();
+            if (!c.inUse) return;
+        }
+        int i = pendingChunks++;
+        pendingAddr[i] = addr;
+        pendingLen[i] = len;
+        pendingNext[i] = -1;
+        if (c.pendingHead < 0) {
+            c.pendingHead = i;
+            pendingConns[pendingConnCount++] = c.index;
+        } else {
+            pendingNext[c.pendingTail] = i;
+        }
+        c.pendingTail = i;
+        c.pendingBytes += len;
+    }
+
+    /**
+     * The frames of a tap read are all in: each connection's queued data goes to its host socket
+     * in one call, while the tap's input buffer still holds it. What the socket does not take is
+     * not acknowledged, and the guest sends it again.
+     */
+    @Override
+    public void framesDone() {
+        for (int k = 0; k < pendingConnCount; k++) {
+            TcpConn c = conns[pendingConns[k]];
+            if (c != null && c.inUse) flushPending(c);
+        }
+        pendingConnCount = 0;
+        pendingChunks = 0;
+    }
+
+    private void flushPending(TcpConn c) {
+        if (c.pendingHead < 0) return;
+        int chunks = 0;
+        for (int i = c.pendingHead; i >= 0; i = pendingNext[i]) {
+            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks, pendingAddr[i]);
+            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks + 8, pendingLen[i]);
+            chunks++;
+        }
+        int want = c.pendingBytes;
+        long first = pendingAddr[c.pendingHead];
+        c.pendingHead = c.pendingTail = -1;
+        c.pendingBytes = 0;
+        long n;
+        if (chunks == 1) {
+            n = Libc.send(c.fd, first, want, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+        } else {
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 0, 0L);
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 8, 0L);
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 16, sendIov.address());
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 24, chunks);
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 32, 0L);
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 40, 0L);
+            sendMsghdr.set(ValueLayout.JAVA_LONG, 48, 0L);
+            n = Libc.sendmsg(c.fd, sendMsghdr, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+        }
+        if (n < 0) {
+            if (n == -Errno.EAGAIN) {
+                wantWrite(c);
+            } else {
+                sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
+                closeConn(c, false);
+            }
+            return;
+        }
+        c.seqFromTap += (int) n;
+        if (n < want) wantWrite(c);
     }
 
     private void wantWrite(TcpConn c) {
@@ -865,6 +945,7 @@ public final class Tcp implements Flows.Proto {
 
     /** End of a batch of events: consume acknowledged data, read more, send pending ACKs. */
     public void endOfBatch() {
+        framesDone(); // (nothing is queued here unless a frame's handler got here itself)
         for (int i = 0; i < dirtyCount; i++) {
             int idx = dirty[i];
             isDirty[idx] = false;
@@ -1038,6 +1119,7 @@ public final class Tcp implements Flows.Proto {
             TcpConn c = conns[i];
             if (c != null && c.inUse) closeConn(c, true);
         }
+        pendingConnCount = pendingChunks = 0;
         dirtyCount = 0;
         java.util.Arrays.fill(isDirty, false);
     }

@@ -35,7 +35,9 @@ final class TcpConn {
     int seqHighToTap;   // the highest seqToTap so far (it goes back on retransmission)
     int seqFinToTap;    // sequence number of our FIN, once the host peer closed (SOCK_FIN_RCVD)
     int seqAckFromTap;  // the guest has acknowledged everything before this
-    int seqFromTap;     // next sequence number expected from the guest
+    int seqFromTap;     // next sequence number expected from the guest (all before it written to the host)
+    int pendingBytes;   // guest data after seqFromTap queued for the host socket (see Tcp#framesDone)
+    int pendingHead = -1, pendingTail = -1; // its chunks, a list in Tcp's pending arrays
     int seqAckToTap;    // what we last acknowledged to the guest
     int seqInitToTap;
     int seqConsumed;    // host data before this was acknowledged and dropped from the socket
@@ -61,6 +63,11 @@ final class TcpConn {
         this.index = index;
     }
 
+    /** The next sequence number the guest may send: after what is written and what is queued. */
+    int seqNextFromTap() {
+        return seqFromTap + pendingBytes;
+    }
+
     boolean has(int ev) {
         return (events & ev) != 0;
     }
@@ -77,6 +84,8 @@ final class TcpConn {
         inUse = false;
         events = 0;
         ackPending = wantWrite = sockReadable = rdHup = false;
+        pendingBytes = 0;
+        pendingHead = pendingTail = -1;
         deadline = 0;
         retrans = dupAcks = 0;
         peekOffset = false;

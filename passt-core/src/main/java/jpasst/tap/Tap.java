@@ -40,6 +40,12 @@ public final class Tap {
 
         /** The guest's connection is gone: flows that belong to it must go too. */
         void guestGone();
+
+        /**
+         * The frames of one read have all been handed over, and the buffer they lie in is about
+         * to be reused: whatever still points into it (data queued for a host socket) goes now.
+         */
+        default void framesDone() {}
     }
 
     /** Receives every frame crossing the guest side, both ways (the pcap writer). */
@@ -261,9 +267,15 @@ public final class Tap {
             }
         } finally {
             if (conn >= 0 && pos > 0) {
-                int rest = inFill - pos;
-                if (rest > 0) MemorySegment.copy(in, pos, in, 0, rest);
-                inFill = rest;
+                try {
+                    handler.framesDone();
+                } finally {
+                    if (conn >= 0) { // (a write error while it sent may have closed the connection)
+                        int rest = inFill - pos;
+                        if (rest > 0) MemorySegment.copy(in, pos, in, 0, rest);
+                        inFill = rest;
+                    }
+                }
             }
         }
         return true;

@@ -592,14 +592,7 @@ public final class Tcp implements Flows.Proto {
         if (chunks == 1) {
             n = Libc.send(c.fd, first, want, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
         } else {
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 0, 0L);
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 8, 0L);
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 16, sendIov.address());
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 24, chunks);
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 32, 0L);
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 40, 0L);
-            sendMsghdr.set(ValueLayout.JAVA_LONG, 48, 0L);
-            n = Libc.sendmsg(c.fd, sendMsghdr, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            n = Libc.sendmsg(c.fd, msghdr(sendMsghdr, sendIov, chunks), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
         }
         if (n < 0) {
             if (n == -Errno.EAGAIN) {
@@ -612,6 +605,18 @@ public final class Tcp implements Flows.Proto {
         }
         c.seqFromTap += (int) n;
         if (n < want) wantWrite(c);
+    }
+
+    /** A struct msghdr with no address and no control data, for {@code count} iovecs at {@code iov}. */
+    private static MemorySegment msghdr(MemorySegment m, MemorySegment iov, int count) {
+        m.set(ValueLayout.JAVA_LONG, 0, 0L);                // msg_name
+        m.set(ValueLayout.JAVA_LONG, 8, 0L);                // msg_namelen
+        m.set(ValueLayout.JAVA_LONG, 16, iov.address());    // msg_iov
+        m.set(ValueLayout.JAVA_LONG, 24, count);            // msg_iovlen
+        m.set(ValueLayout.JAVA_LONG, 32, 0L);               // msg_control
+        m.set(ValueLayout.JAVA_LONG, 40, 0L);               // msg_controllen
+        m.set(ValueLayout.JAVA_LONG, 48, 0L);               // msg_flags
+        return m;
     }
 
     private void wantWrite(TcpConn c) {
@@ -729,14 +734,7 @@ public final class Tcp implements Flows.Proto {
                 iov.set(ValueLayout.JAVA_LONG, 16L * iovCount + 8, chunk);
                 iovCount++;
             }
-            msghdr.set(ValueLayout.JAVA_LONG, 0, 0L);
-            msghdr.set(ValueLayout.JAVA_LONG, 8, 0L);
-            msghdr.set(ValueLayout.JAVA_LONG, 16, iov.address());
-            msghdr.set(ValueLayout.JAVA_LONG, 24, iovCount);
-            msghdr.set(ValueLayout.JAVA_LONG, 32, 0L);
-            msghdr.set(ValueLayout.JAVA_LONG, 40, 0L);
-            msghdr.set(ValueLayout.JAVA_LONG, 48, 0L);
-            long n = Libc.recvmsg(c.fd, msghdr, Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+            long n = Libc.recvmsg(c.fd, msghdr(msghdr, iov, iovCount), Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
             if (n < 0) {
                 if (n == -Errno.EAGAIN) {
                     c.sockReadable = false;

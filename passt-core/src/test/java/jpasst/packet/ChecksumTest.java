@@ -36,6 +36,23 @@ class ChecksumTest {
     }
 
     @Test
+    void fastSumEqualsReferenceForLargeRandomBuffersOnceCompiled() {
+        Random rnd = new Random(7);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(65536 + 16);
+            byte[] bytes = new byte[(int) s.byteSize()];
+            rnd.nextBytes(bytes);
+            MemorySegment.copy(bytes, 0, s, ValueLayout.JAVA_BYTE, 0, bytes.length);
+            // enough calls for the JIT to compile (and vectorize) the loop; each one checked
+            for (int i = 0; i < 3000; i++) {
+                int off = rnd.nextInt(16), len = rnd.nextInt(65536);
+                assertEquals(~Checksum.referenceFold(s, off, len, 0) & 0xffff,
+                        Checksum.finish(Checksum.sum(s, off, len, 0)), "off " + off + " len " + len);
+            }
+        }
+    }
+
+    @Test
     void largeBuffersDoNotOverflowTheAccumulator() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(65536);

@@ -77,6 +77,8 @@ public final class Tap {
     private Runnable onDrained = () -> {};
 
     private int listenFd = -1;
+    private long listenPausedUntil; // 0: listening (see pauseListening)
+    private boolean warnedListenPaused;
     private int conn = -1;
     private String socketPath;
     private int inFill;
@@ -91,6 +93,7 @@ public final class Tap {
         this.handler = handler;
         loop.handler(Refs.TAP_LISTEN, (ref, ev) -> acceptClient());
         loop.handler(Refs.TAP, this::onEvents);
+        loop.onTick(this::tick);
     }
 
     /** Called when output that had to wait for EPOLLOUT has all been written. */
@@ -190,6 +193,10 @@ public final class Tap {
     private void acceptClient() {
         int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL,
                 Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
+            pauseListening(Errno.text(fd));
+            return;
+        }
         if (fd < 0) return;
         if (conn >= 0) {
             Log.debug("Refusing a second guest connection: one client at a time");
@@ -206,6 +213,33 @@ public final class Tap {
         if (conf.oneOff) {
             loop.remove(listenFd);
         }
+    }
+
+    /**
+     * Out of descriptors, a connection to the socket path cannot be accepted (not even to close
+     * it) and stays pending, keeping the listening socket readable: rather than spin on it, stop
+     * listening for a second, or until the guest we have leaves.
+     */
+    private void pauseListening(String why) {
+        if (listenPausedUntil == 0) {
+            if (!warnedListenPaused) {
+                Log.warn("Can't accept a connection on " + socketPath + ": " + why + ", trying again in a second");
+                warnedListenPaused = true;
+            }
+            loop.remove(listenFd);
+        }
+        listenPausedUntil = loop.now() + 1_000_000_000L;
+        loop.wakeAt(listenPausedUntil);
+    }
+
+    private void resumeListening() {
+        if (listenPausedUntil == 0 || listenFd < 0) return;
+        listenPausedUntil = 0;
+        loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd));
+    }
+
+    private void tick(long now) {
+        if (listenPausedUntil != 0 && now - listenPausedUntil >= 0) resumeListening();
     }
 
     private int peerPid(int fd) {
@@ -294,6 +328,8 @@ public final class Tap {
         if (conf.oneOff) {
             Log.info("Client connection closed, exiting");
             onOneOffExit.run();
+        } else {
+            resumeListening(); // the guest's descriptors are free again
         }
     }
 

@@ -146,6 +146,50 @@ class FdLimitTest {
         }
     }
 
+    /**
+     * A second client of the socket path while the daemon is out of descriptors: it cannot be
+     * accepted, not even to be turned away, and stays pending; the daemon stops listening for a
+     * while (saying so once) instead of spinning on it, and once the first guest has left, the
+     * next one is served.
+     */
+    @Test
+    @Timeout(120)
+    void aClientOfTheSocketPathAtTheFileLimitDoesNotMakeTheDaemonSpin() throws Exception {
+        int limit = 64;
+        try (HostServer server = new HostServer();
+             LaunchedDaemon d = LaunchedDaemon.start(Map.of(), List.of("prlimit", "--nofile=" + limit + ":" + limit, "--"))) {
+            try (SyntheticGuest g = new SyntheticGuest(d.socket(), 65480)) {
+                g.dhcp(5000);
+                List<SyntheticGuest.Conn> conns = new ArrayList<>();
+                for (int i = 0; i < limit + 10; i++) conns.add(g.connect(server.port(), 1, 1));
+                assertTrue(g.runUntil(() -> conns.stream().noneMatch(c -> c.state == SyntheticGuest.State.SYN_SENT), 30_000));
+                assertTrue(conns.stream().anyMatch(c -> c.state == SyntheticGuest.State.RESET), "the daemon never ran out");
+                try (java.nio.channels.SocketChannel second =
+                             java.nio.channels.SocketChannel.open(java.net.UnixDomainSocketAddress.of(d.socket()))) {
+                    g.runUntil(() -> false, 300);
+                    long cpu = cpuTicks(d.pid());
+                    g.runUntil(() -> false, 2000);
+                    long busy = cpuTicks(d.pid()) - cpu;
+                    System.out.printf("LOAD fd limit, socket path: a second client while out of descriptors; "
+                            + "daemon CPU %d ticks in 2 s%n", busy);
+                    assertTrue(busy < 60, "the daemon spins on its listening socket: " + busy + " CPU ticks (1/100 s) in 2 s");
+                }
+                assertTrue(d.isRunning());
+            }
+            // the first guest is gone, and its flows with it: the next one is served
+            try (SyntheticGuest next = new SyntheticGuest(d.socket(), 65480)) {
+                next.dhcp(10_000);
+                SyntheticGuest.Conn c = next.connect(server.port(), 3, 4);
+                assertTrue(next.runUntil(() -> c.state != SyntheticGuest.State.SYN_SENT, 10_000));
+                assertEquals(SyntheticGuest.State.ESTABLISHED, c.state);
+            }
+            Matcher m = Pattern.compile("Can't accept a connection on").matcher(d.log());
+            int warned = 0;
+            while (m.find()) warned++;
+            assertEquals(1, warned, d.log());
+        }
+    }
+
     /** The daemon's descriptors, least of a few looks (the JVM opens one now and then, briefly). */
     private static long settledFds(LaunchedDaemon d) throws InterruptedException {
         long n = Long.MAX_VALUE;

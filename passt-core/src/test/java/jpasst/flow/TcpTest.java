@@ -168,8 +168,10 @@ class TcpTest {
 
     private Forwarded forwarded(boolean v6) throws Exception {
         int hostPort = freePort(), guestPort = guestPort();
-        Consumer<Conf> forward = conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort);
-        GuestTcp g = guest(daemon(v6 ? v6().andThen(forward) : forward));
+        GuestTcp g = guest(daemon(conf -> {
+            if (v6) InProcessPasst.ipv6(conf);
+            conf.tcpSpecs = List.of(hostPort + ":" + guestPort);
+        }));
         Conn stray = v6 ? g.conn6(1, GW6, 1) : g.conn4(1, 1);
         g.link().send(stray.frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
         Socket s = closing(new Socket(v6 ? "::1" : "127.0.0.1", hostPort));
@@ -1002,22 +1004,9 @@ class TcpTest {
 
     // ------------------------------------------------------------------ IPv6
 
-    static Consumer<Conf> v6() {
-        return c -> {
-            c.v6 = true;
-            c.addr6Hi = ByteBuffer.wrap(GUEST6).getLong(0);
-            c.addr6Lo = ByteBuffer.wrap(GUEST6).getLong(8);
-            c.prefix6 = 64;
-            c.gw6Hi = ByteBuffer.wrap(GW6).getLong(0);
-            c.gw6Lo = ByteBuffer.wrap(GW6).getLong(8);
-            c.ourLl6Hi = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(0);
-            c.ourLl6Lo = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(8);
-        };
-    }
-
     @Test
     void ipv6ConnectionToTheGatewayReachesHostLoopbackBothWays() throws Exception {
-        InProcessPasst p = daemon(v6());
+        InProcessPasst p = daemon(InProcessPasst::ipv6);
         GuestTcp g = guest(p);
         ServerSocket host = server("::1");
         Conn c = g.conn6(guestPort(), GW6, host.getLocalPort());
@@ -1049,7 +1038,7 @@ class TcpTest {
 
     @Test
     void ipv6ClosedPortAndUnknownConnectionGetResets() throws Exception {
-        InProcessPasst p = daemon(v6());
+        InProcessPasst p = daemon(InProcessPasst::ipv6);
         GuestTcp g = guest(p);
         Conn c = g.conn6(guestPort(), GW6, freePort());
         c.sendSyn(1440, 7);

@@ -414,16 +414,10 @@ class UdpTest {
             assumeTrue(false, "no IPv6 loopback: " + e);
             return;
         }
-        byte[] guest = Frames.ip6("2001:db8::2"), gw = Frames.ip6("2001:db8::1");
+        byte[] guest = InProcessPasst.ADDR6, gw = InProcessPasst.GW6;
         InProcessPasst p = closing(new InProcessPasst(c -> {
-            c.v6 = true;
-            c.addr6Hi = 0x2001_0db8_0000_0000L;
-            c.addr6Lo = 2;
-            c.gw6Hi = 0x2001_0db8_0000_0000L;
-            c.gw6Lo = 1;
-            c.noNdp = true;
-            c.noRa = true;
-            c.noDhcpv6 = true;
+            InProcessPasst.ipv6(c);
+            c.noNdp = c.noRa = c.noDhcpv6 = true;
         }));
         GuestLink g = closing(p.connect());
         g.send(frame6(Frames.udp6(guest, 40070, gw, echo.port(), bytes("six"))));

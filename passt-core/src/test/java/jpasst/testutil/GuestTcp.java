@@ -25,8 +25,7 @@ public final class GuestTcp {
     public static final int FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
 
     public static final int GUEST4 = InProcessPasst.ADDR, GW4 = InProcessPasst.GW;
-    public static final byte[] GUEST6 = Frames.ip6("2001:db8:1::2"), GW6 = Frames.ip6("2001:db8:1::1"),
-            OUR_LL6 = Frames.ip6("fe80::1");
+    public static final byte[] GUEST6 = InProcessPasst.ADDR6, GW6 = InProcessPasst.GW6;
 
     private final GuestLink link;
     private final List<Conn> conns = new ArrayList<>();

@@ -38,13 +38,13 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
+import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.GuestTcp;
@@ -101,7 +101,7 @@ class TcpTest {
         GuestLink link = closing(p.connect());
         GuestTcp g = new GuestTcp(link);
         guests.add(g);
-        assertTrue(await(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
+        assertTrue(Await.until(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
         return g;
     }
 
@@ -191,15 +191,6 @@ class TcpTest {
         byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
         return b;
-    }
-
-    static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
-        long deadline = System.nanoTime() + ms * 1_000_000;
-        while (System.nanoTime() < deadline) {
-            if (cond.getAsBoolean()) return true;
-            Thread.sleep(10);
-        }
-        return cond.getAsBoolean();
     }
 
     static byte[] readFully(InputStream in, int n) throws IOException {
@@ -650,7 +641,7 @@ class TcpTest {
         // the guest acknowledges all, FIN included, and closes too: the connection is gone
         c.rcvNxt = first.get(2).seq() + 1;
         c.fin();
-        assertTrue(await(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
@@ -778,7 +769,7 @@ class TcpTest {
         assertEquals(c.rcvNxt, fin.seq());
         c.rcvNxt++;
         c.ack();
-        assertTrue(await(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
@@ -814,7 +805,7 @@ class TcpTest {
         Seg last = c.receive(1000);
         assertNotNull(last, "the guest's FIN is not acknowledged");
         assertEquals(c.sndNxt, last.ack());
-        assertTrue(await(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
@@ -825,7 +816,7 @@ class TcpTest {
         c.rst();
         SocketException e = assertThrows(SocketException.class, () -> s.getInputStream().read());
         assertTrue(e.getMessage().contains("reset"), e.getMessage());
-        assertTrue(await(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -838,7 +829,7 @@ class TcpTest {
         Seg rst = c.receiveWith(RST, 1000);
         assertNotNull(rst, "no RST to the guest");
         assertEquals(c.rcvNxt, rst.seq(), "at the guest's next expected sequence number");
-        assertTrue(await(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -855,7 +846,7 @@ class TcpTest {
         assertEquals(0, r.seq());
         assertEquals(c.iss + 1, r.ack(), "acknowledges the SYN");
         assertTrue(ms < 500, ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -900,7 +891,7 @@ class TcpTest {
         assertNotNull(r);
         assertTrue(r.has(RST), "a SYN-ACK for a host connection that did not complete: " + r);
         assertTrue(ms >= 900, "reset after " + ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     // ------------------------------------------------------------------ bad input
@@ -1033,7 +1024,7 @@ class TcpTest {
         assertTrue(fin.v6() && fin.checksumOk());
         c.rcvNxt++;
         c.ack();
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -1123,7 +1114,7 @@ class TcpTest {
         }
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertTrue(ms >= 1000, "given up after " + ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test

@@ -91,15 +91,8 @@ final class BenchFrames {
         long udp = ip + Ip4.MIN_LEN;
         long m = udp + Udp.LEN;
         int mlen = 300;
-        Net.zero(s, m, mlen);
-        Net.u8(s, m, 1);           // BOOTREQUEST
-        Net.u8(s, m + 1, 1);       // Ethernet
-        Net.u8(s, m + 2, 6);
-        Net.i32(s, m + 4, 0x1234_5678);
-        Net.u16(s, m + 10, 0x8000);
-        Net.mac(s, m + 28, GUEST_MAC);
-        Net.i32(s, m + 236, 0x63825363);
-        long p = m + 240;
+        long p = bootRequest(s, m, mlen, 0x1234_5678, GUEST_MAC);
+        Net.u16(s, m + 10, 0x8000);  // broadcast flag
         byte[] opts = {53, 1, 1, 55, 7, 1, 3, 6, 15, 26, 28, 119, 57, 2, 0x05, (byte) 0xdc, (byte) 255};
         for (byte b : opts) Net.u8(s, p++, b);
         Eth.write(s, off, Eth.BROADCAST, GUEST_MAC, Eth.TYPE_IPV4);
@@ -107,6 +100,22 @@ final class BenchFrames {
         Udp.write(s, udp, 68, 67, Udp.LEN + mlen);
         Udp.checksum4(s, udp, Udp.LEN + mlen, 0, Ip4.BROADCAST);
         return Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen;
+    }
+
+    /**
+     * The fixed part of a DHCP client's message at {@code m}: {@code len} bytes zeroed, then
+     * BOOTREQUEST over Ethernet, transaction {@code xid}, the client's hardware address and the
+     * magic cookie. Returns where the options begin.
+     */
+    static long bootRequest(MemorySegment s, long m, int len, int xid, long chaddr) {
+        Net.zero(s, m, len);
+        Net.u8(s, m, 1);           // BOOTREQUEST
+        Net.u8(s, m + 1, 1);       // Ethernet
+        Net.u8(s, m + 2, 6);
+        Net.i32(s, m + 4, xid);
+        Net.mac(s, m + 28, chaddr);
+        Net.i32(s, m + 236, 0x63825363);
+        return m + 240;
     }
 
     static long lo4(int a) {

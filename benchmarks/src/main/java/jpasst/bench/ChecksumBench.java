@@ -2,23 +2,14 @@ package jpasst.bench;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.TimeUnit;
 
 import jpasst.packet.Checksum;
 import jpasst.packet.Ip4;
 import jpasst.packet.TcpHdr;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Internet checksums as the frame path computes them, against a plain byte-pair loop
@@ -26,13 +17,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * TCP checksum (pseudo-header plus segment) over IPv4 and IPv6 for a bare header (20 bytes), a
  * full segment at MTU 1500 (1480) and at MTU 65520 (65500).
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class ChecksumBench {
+public class ChecksumBench extends JmhSettings {
     @Param({"20", "1480", "65500"})
     int len;
 

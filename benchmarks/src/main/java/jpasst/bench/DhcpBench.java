@@ -2,7 +2,6 @@ package jpasst.bench;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.TimeUnit;
 
 import jpasst.conf.Conf;
 import jpasst.packet.Eth;
@@ -11,17 +10,9 @@ import jpasst.packet.Udp;
 import jpasst.proto.Dhcp;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * A DHCPDISCOVER (with a parameter request list, as udhcpc sends) answered with a DHCPOFFER
@@ -29,13 +20,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * the client's order, padding, UDP checksum, IPv4 and Ethernet headers. The daemon runs with
  * passt's default log level minus info ({@code -q}), as a daemon does.
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class DhcpBench {
+public class DhcpBench extends JmhSettings {
     MemorySegment seg;
     int udpLen;
     BenchTap bt;

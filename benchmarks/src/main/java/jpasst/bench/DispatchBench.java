@@ -2,7 +2,6 @@ package jpasst.bench;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.TimeUnit;
 
 import jpasst.Dispatch;
 import jpasst.conf.Conf;
@@ -12,18 +11,10 @@ import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * One guest frame through {@link Dispatch} and {@link Flows} to its transport's handler: MAC
@@ -32,13 +23,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * transport handler is a stub, so this is the parse-and-dispatch cost alone (see
  * {@link TcpPathBench} for the TCP layer behind it).
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class DispatchBench {
+public class DispatchBench extends JmhSettings {
     @Param({"tcp4-ack", "tcp4-1460", "tcp6-1440", "udp4-1472"})
     String frame;
 

@@ -1,22 +1,13 @@
 package jpasst.bench;
 
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 
 import jpasst.flow.FlowTable;
 import jpasst.flow.Inany;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The flow table with {@code flows} live entries (100k by default: passt's own limit is 128k
@@ -25,13 +16,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * sees what a busy daemon's would; lookups that miss (a new flow's SYN); and insert plus remove
  * of a flow (connection churn) at constant size.
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class FlowTableBench {
+public class FlowTableBench extends JmhSettings {
     @Param({"100000"})
     int flows;
 

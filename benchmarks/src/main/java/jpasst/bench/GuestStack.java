@@ -349,14 +349,7 @@ final class GuestStack implements AutoCloseable {
         int mlen = 300;
         long f = reserve(Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen);
         long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN, m = udp + Udp.LEN;
-        Net.zero(out, m, mlen);
-        Net.u8(out, m, 1);
-        Net.u8(out, m + 1, 1);
-        Net.u8(out, m + 2, 6);
-        Net.i32(out, m + 4, 0x6a706173);
-        Net.mac(out, m + 28, MAC);
-        Net.i32(out, m + 236, 0x63825363);
-        long p = m + 240;
+        long p = BenchFrames.bootRequest(out, m, mlen, 0x6a706173, MAC);
         Net.u8(out, p++, 53);
         Net.u8(out, p++, 1);
         Net.u8(out, p++, type);

@@ -3,7 +3,6 @@ package jpasst.bench;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -76,13 +75,8 @@ final class Netns {
 
     private static void iperf(Compare.Running d, long relayPid, String ns, String gw, boolean up, int mtu,
                               Results results, double time, double warmup, boolean verbose) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        Process server = new ProcessBuilder("iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", Integer.toString(port))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
+        try (Iperf3Server server = Iperf3Server.start()) {
+            int port = server.port;
             for (int i = 0; i < 100 && !tcpListening(port); i++) GuestStack.sleepMs(10);
             int total = (int) Math.ceil(time + warmup);
             List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "iperf3", "-c", gw, "-p",
@@ -138,9 +132,6 @@ final class Netns {
                 System.out.printf(Locale.ROOT, "  %-8s %-14s %7.2f Gbit/s  daemon CPU %.2f s (%.0f%%)  relay %.0f%%  retransmits %d%n",
                         d.spec.name(), id, gbps, cpu, 100 * cpu / dt, 100 * (relay1 - relay0) / 1e9 / dt, retrans);
             }
-        } finally {
-            server.destroy();
-            if (!server.waitFor(3, TimeUnit.SECONDS)) server.destroyForcibly();
         }
     }
 

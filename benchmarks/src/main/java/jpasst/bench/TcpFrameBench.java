@@ -1,7 +1,5 @@
 package jpasst.bench;
 
-import java.util.concurrent.TimeUnit;
-
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
@@ -10,18 +8,10 @@ import jpasst.packet.TcpHdr;
 import jpasst.tap.TapFrames;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Synthesizing one TCP data frame for the guest in the tap's output buffer, as the TCP layer
@@ -30,13 +20,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * straight into it), then Ethernet and IP headers and the length prefix on commit. The frame is
  * then discarded rather than written to the guest's socket.
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class TcpFrameBench {
+public class TcpFrameBench extends JmhSettings {
     /** MSS 1460 (MTU 1500) and 65480 (MTU 65520, passt's default). */
     @Param({"1460", "65480"})
     int mss;

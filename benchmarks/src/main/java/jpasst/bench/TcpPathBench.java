@@ -6,7 +6,6 @@ import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.util.concurrent.TimeUnit;
 
 import jpasst.Passt;
 import jpasst.conf.Conf;
@@ -17,17 +16,9 @@ import jpasst.packet.TcpHdr;
 import jpasst.sys.Libc;
 
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * A guest ACK on an established connection through the whole daemon as assembled by
@@ -37,13 +28,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * the host's loopback, and the guest's ACK of the daemon's SYN-ACK. Nothing here makes a system
  * call per operation (an ACK that acknowledges nothing new changes nothing).
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.NANOSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class TcpPathBench {
+public class TcpPathBench extends JmhSettings {
     Passt passt;
     int peerFd;
     ServerSocket server;

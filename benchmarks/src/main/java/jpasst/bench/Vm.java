@@ -1,6 +1,5 @@
 package jpasst.bench;
 
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,17 +30,11 @@ final class Vm {
         }
         String java = ProcessHandle.current().info().command().orElse("java");
         for (String t : TESTS) {
-            int port;
-            try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
-            Process server = new ProcessBuilder("iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", Integer.toString(port))
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            try {
+            try (Iperf3Server server = Iperf3Server.start()) {
                 GuestStack.sleepMs(200);
                 long cpu0 = Proc.cpuNanos(d.pid);
                 Process vm = new ProcessBuilder(java, "-Djpasst.root=" + root, "-cp", classes.toString(),
-                        "jpasst.e2e.VmIperf", d.socket, Integer.toString(port), t, Integer.toString(seconds))
+                        "jpasst.e2e.VmIperf", d.socket, Integer.toString(server.port), t, Integer.toString(seconds))
                         .redirectErrorStream(true).start();
                 String out = new String(vm.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 vm.waitFor(seconds + 180L, TimeUnit.SECONDS);
@@ -71,9 +64,6 @@ final class Vm {
                     System.out.printf(Locale.ROOT, "  %-8s vm-%-10s %8.0f Mbit/s  daemon CPU %.2f s for %.2f GB%n",
                             d.spec.name(), t, mbps, cpu, bytes / 1e9);
                 }
-            } finally {
-                server.destroy();
-                if (!server.waitFor(3, TimeUnit.SECONDS)) server.destroyForcibly();
             }
         }
     }

@@ -29,7 +29,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.BooleanSupplier;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -37,6 +36,7 @@ import org.junit.jupiter.api.Test;
 
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
+import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.InProcessPasst;
@@ -77,15 +77,6 @@ class IcmpTest {
 
     private static boolean isEchoReply4(byte[] f) {
         return f.length >= 42 && u16(f, 12) == 0x0800 && u8(f, 23) == 1 && u8(f, 34) == 0;
-    }
-
-    private static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
-        long deadline = System.nanoTime() + ms * 1_000_000;
-        while (System.nanoTime() < deadline) {
-            if (cond.getAsBoolean()) return true;
-            Thread.sleep(20);
-        }
-        return cond.getAsBoolean();
     }
 
     /** Ping sockets on this host, from /proc/net/icmp. */
@@ -156,7 +147,7 @@ class IcmpTest {
         g.send(frame4(icmp4Echo(ADDR, GW, 1, 1, new byte[8])));
         assertNotNull(g.receive(3000, IcmpTest::isEchoReply4));
         assertEquals(before + 1, pingSockets());
-        assertTrue(await(() -> p.passt.icmp.active() == 0, 4000), "echo flow still open");
+        assertTrue(Await.until(() -> p.passt.icmp.active() == 0, 4000), "echo flow still open");
         assertEquals(before, pingSockets(), "the ping socket is closed");
         assertEquals(1, p.passt.icmp.expired());
     }
@@ -171,7 +162,7 @@ class IcmpTest {
         GuestLink g = closing(p.connect());
         for (int seq = 1; seq <= 3; seq++) g.send(frame4(icmp4Echo(ADDR, GW, 5, seq, new byte[8])));
         assertNull(g.receive(700, IcmpTest::isEchoReply4));
-        assertTrue(await(() -> p.passt.icmp.refused() == 3, 2000));
+        assertTrue(Await.until(() -> p.passt.icmp.refused() == 3, 2000));
         assertTrue(p.passt.icmp.warned());
         String text = Files.readString(log);
         assertEquals(1, text.lines().filter(l -> l.contains("Cannot open \"ping\" socket")).count(), text);
@@ -218,16 +209,10 @@ class IcmpTest {
     @Test
     void icmpv6EchoToGatewayIsAnsweredByHostLoopback() throws Exception {
         pingRange(OPEN);
-        byte[] guest = Frames.ip6("2001:db8::2"), gw = Frames.ip6("2001:db8::1");
+        byte[] guest = InProcessPasst.ADDR6, gw = InProcessPasst.GW6;
         InProcessPasst p = closing(new InProcessPasst(c -> {
-            c.v6 = true;
-            c.addr6Hi = 0x2001_0db8_0000_0000L;
-            c.addr6Lo = 2;
-            c.gw6Hi = 0x2001_0db8_0000_0000L;
-            c.gw6Lo = 1;
-            c.noNdp = true;
-            c.noRa = true;
-            c.noDhcpv6 = true;
+            InProcessPasst.ipv6(c);
+            c.noNdp = c.noRa = c.noDhcpv6 = true;
         }));
         GuestLink g = closing(p.connect());
         g.send(frame6(Frames.icmp6Echo(guest, gw, 0x0606, 2, "v6 ping".getBytes(StandardCharsets.US_ASCII))));

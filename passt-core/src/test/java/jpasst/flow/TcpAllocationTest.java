@@ -64,54 +64,85 @@ class TcpAllocationTest {
         return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getThreadAllocatedBytes(t.threadId());
     }
 
+    /**
+     * A daemon, a guest link to it, and one connection from the guest's {@code guestPort} to a
+     * server on the host's 127.0.0.1 (backlog 1), through the handshake (MSS {@link #MSS}, window
+     * scale 7) and accepted by the host ({@code s}). Closing it closes all.
+     */
+    private record Connection(InProcessPasst p, GuestLink link, ServerSocket host, Conn c, Socket s)
+            implements AutoCloseable {
+        static Connection open(int guestPort) throws Exception {
+            InProcessPasst p = new InProcessPasst();
+            GuestLink link = null;
+            ServerSocket host = null;
+            try {
+                link = p.connect();
+                host = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"));
+                Conn c = new GuestTcp(link).conn4(guestPort, host.getLocalPort());
+                c.connect(MSS, 7, 2000);
+                return new Connection(p, link, host, c, host.accept());
+            } catch (Throwable e) {
+                if (host != null) host.close();
+                if (link != null) link.close();
+                p.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            try (p; link; host; s) {
+                // closed in reverse order: the host's end of the connection first, the daemon last
+            }
+        }
+    }
+
+    /** What the host does with its end of the connection, given a 64 KiB buffer. */
+    interface HostEnd {
+        void run(InputStream in, OutputStream out, byte[] buf) throws IOException;
+    }
+
+    /** Runs {@code work} on a thread of its own with the host's end of {@code t}, which it closes when done. */
+    static Thread onHostThread(Connection t, HostEnd work) {
+        return Thread.ofPlatform().daemon().start(() -> {
+            try (InputStream in = t.s().getInputStream(); OutputStream out = t.s().getOutputStream()) {
+                work.run(in, out, new byte[1 << 16]);
+            } catch (IOException e) {
+                // closed at the end
+            }
+        });
+    }
+
     @Test
     void guestToHostSegmentsAllocateNothingOnTheLoopThread() throws Exception {
-        try (InProcessPasst p = new InProcessPasst(); GuestLink link = p.connect();
-             ServerSocket host = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-            GuestTcp g = new GuestTcp(link);
-            Conn c = g.conn4(40999, host.getLocalPort());
-            c.connect(MSS, 7, 2000);
-            Socket s = host.accept();
+        try (Connection t = Connection.open(40999)) {
             AtomicLong received = new AtomicLong();
-            Thread reader = Thread.ofPlatform().daemon().start(() -> {
-                byte[] buf = new byte[1 << 16];
-                try (InputStream in = s.getInputStream()) {
-                    for (int n; (n = in.read(buf)) > 0; ) received.addAndGet(n);
-                } catch (IOException e) {
-                    // closed at the end
-                }
+            Thread reader = onHostThread(t, (in, out, buf) -> {
+                for (int n; (n = in.read(buf)) > 0; ) received.addAndGet(n);
             });
+            Conn c = t.c();
             byte[] chunk = new byte[64 * MSS];
-            long bytes = measure(p, "guest to host", () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
+            long bytes = measure(t.p(), "guest to host", () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
             long total = (c.sndNxt - (c.iss + 1)) & 0xffffffffL;
             for (int i = 0; i < 200 && received.get() < total; i++) Thread.sleep(10);
             assertEquals(total, received.get(), "bytes the host received");
-            s.close();
+            t.s().close();
             reader.join(2000);
-            assertEquals(0, p.passt.loop.failures());
+            assertEquals(0, t.p().passt.loop.failures());
             assertTrue(bytes < 8L * MEASURED, bytes + " bytes allocated by the loop thread for " + MEASURED + " segments");
         }
     }
 
     @Test
     void hostToGuestSegmentsAllocateNothingOnTheLoopThread() throws Exception {
-        try (InProcessPasst p = new InProcessPasst(); GuestLink link = p.connect();
-             ServerSocket host = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
-            GuestTcp g = new GuestTcp(link);
-            Conn c = g.conn4(40998, host.getLocalPort());
-            c.connect(MSS, 7, 2000);
-            Socket s = host.accept();
+        try (Connection t = Connection.open(40998)) {
             AtomicBoolean stop = new AtomicBoolean();
-            Thread writer = Thread.ofPlatform().daemon().start(() -> {
-                byte[] buf = new byte[1 << 16];
-                try (OutputStream out = s.getOutputStream()) {
-                    while (!stop.get()) out.write(buf);
-                } catch (IOException e) {
-                    // closed at the end
-                }
+            Thread writer = onHostThread(t, (in, out, buf) -> {
+                while (!stop.get()) out.write(buf);
             });
+            Conn c = t.c();
             int[] segments = {0};
-            long bytes = measure(p, "host to guest", () -> {
+            long bytes = measure(t.p(), "host to guest", () -> {
                 Seg d = null;
                 for (int wait = 0; d == null || d.len() == 0; wait++) {
                     d = c.receive(20);
@@ -124,9 +155,9 @@ class TcpAllocationTest {
                 if (++segments[0] % 8 == 0) c.ack(); // a delayed-ACK guest
             }, 1);
             stop.set(true);
-            s.close();
+            t.s().close();
             writer.join(2000);
-            assertEquals(0, p.passt.loop.failures());
+            assertEquals(0, t.p().passt.loop.failures());
             assertTrue(bytes < 8L * MEASURED, bytes + " bytes allocated by the loop thread for " + MEASURED + " segments");
         }
     }

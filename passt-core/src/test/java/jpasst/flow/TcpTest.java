@@ -22,6 +22,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -37,13 +38,13 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
+import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.GuestTcp;
@@ -100,7 +101,7 @@ class TcpTest {
         GuestLink link = closing(p.connect());
         GuestTcp g = new GuestTcp(link);
         guests.add(g);
-        assertTrue(await(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
+        assertTrue(Await.until(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
         return g;
     }
 
@@ -126,6 +127,60 @@ class TcpTest {
         return a;
     }
 
+    /**
+     * What most tests start from: a daemon, a guest on it, and a connection from the guest to a
+     * server on the host's 127.0.0.1 (reached at the gateway), through the handshake and accepted
+     * by the host ({@code c.synAck} is the daemon's SYN-ACK).
+     */
+    private record Connected(InProcessPasst p, GuestTcp g, ServerSocket host, Conn c, Socket s) {}
+
+    /** {@link Connected}, the guest's SYN carrying this MSS and window scale (-1: none). */
+    private Connected connected(int mss, int ws) throws Exception {
+        return connected(0, 65535, mss, ws);
+    }
+
+    /** {@link Connected}, the guest offering a window of {@code guestWindow} from its SYN on. */
+    private Connected connectedWithGuestWindow(int guestWindow, int mss, int ws) throws Exception {
+        return connected(0, guestWindow, mss, ws);
+    }
+
+    /** {@link Connected}, the host's server with a receive buffer of {@code rcvbuf} bytes. */
+    private Connected connectedToHostWithReceiveBuffer(int rcvbuf, int mss, int ws) throws Exception {
+        return connected(rcvbuf, 65535, mss, ws);
+    }
+
+    private Connected connected(int hostRcvbuf, int guestWindow, int mss, int ws) throws Exception {
+        InProcessPasst p = daemon();
+        GuestTcp g = guest(p);
+        ServerSocket host = server("127.0.0.1", hostRcvbuf);
+        Conn c = g.conn4(guestPort(), host.getLocalPort());
+        c.window = guestWindow;
+        c.connect(mss, ws, 2000);
+        return new Connected(p, g, host, c, accept(host));
+    }
+
+    /**
+     * A daemon forwarding a free host port to a guest port (-t), a guest on it whose MAC address
+     * the daemon knows, a host connection to the forwarded port ({@code s}) and the guest's end of
+     * the connection the daemon opens for it ({@code c}): its SYN received, not answered yet.
+     */
+    private record Forwarded(Socket s, Conn c) {}
+
+    private Forwarded forwarded(boolean v6) throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        GuestTcp g = guest(daemon(conf -> {
+            if (v6) InProcessPasst.ipv6(conf);
+            conf.tcpSpecs = List.of(hostPort + ":" + guestPort);
+        }));
+        Conn stray = v6 ? g.conn6(1, GW6, 1) : g.conn4(1, 1);
+        g.link().send(stray.frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
+        Socket s = closing(new Socket(v6 ? "::1" : "127.0.0.1", hostPort));
+        s.setSoTimeout(3000);
+        Conn c = g.acceptSyn(guestPort, 2000);
+        assertNotNull(c, "no SYN into the guest");
+        return new Forwarded(s, c);
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -138,19 +193,54 @@ class TcpTest {
         return b;
     }
 
-    static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
-        long deadline = System.nanoTime() + ms * 1_000_000;
-        while (System.nanoTime() < deadline) {
-            if (cond.getAsBoolean()) return true;
-            Thread.sleep(10);
-        }
-        return cond.getAsBoolean();
-    }
-
     static byte[] readFully(InputStream in, int n) throws IOException {
         byte[] b = in.readNBytes(n);
         assertEquals(n, b.length, "bytes the host read before EOF");
         return b;
+    }
+
+    /** Reads {@code n} bytes from {@code in} on another thread, so that the host reads while the guest sends. */
+    static CompletableFuture<byte[]> readInBackground(InputStream in, int n) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return in.readNBytes(n);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+    }
+
+    /**
+     * The guest advertises {@code window} (the raw field), the host then writes {@code hostData}:
+     * the bytes the daemon sends within {@code ms}, none of them acknowledged.
+     */
+    static int bytesSentIntoWindow(Conn c, int window, Socket s, byte[] hostData, long ms) throws Exception {
+        c.window = window;
+        c.ack();
+        Thread.sleep(50);
+        s.getOutputStream().write(hostData);
+        int inFlight = 0;
+        for (Seg d : c.drain(ms)) inFlight += d.len();
+        return inFlight;
+    }
+
+    /** Adds to {@code got} the payload of every segment that arrives within {@code ms}, moving {@code rcvNxt} past each, acknowledging none. */
+    static void receiveWithoutAcking(Conn c, long ms, ByteArrayOutputStream got) throws IOException {
+        for (Seg d : c.drain(ms)) {
+            got.writeBytes(d.payload());
+            c.rcvNxt += d.len();
+        }
+    }
+
+    /** The next {@code n} segments of {@code c} that carry data, skipping bare ACKs; none may take over a second. */
+    static List<Seg> dataSegments(Conn c, int n) throws IOException {
+        List<Seg> segments = new ArrayList<>();
+        while (segments.size() < n) {
+            Seg d = c.receive(1000);
+            assertNotNull(d);
+            if (d.len() > 0) segments.add(d);
+        }
+        return segments;
     }
 
     static byte[] v4(int a) {
@@ -199,42 +289,33 @@ class TcpTest {
 
     @Test
     void handshakeCarriesMssAndWindowScaleBothWays() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        Seg synAck = c.connect(1460, 7, 2000);
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Seg synAck = c.synAck;
         assertTrue(synAck.checksumOk() && synAck.ipChecksumOk());
         assertFromGatewayToGuest(synAck);
-        assertEquals(host.getLocalPort(), synAck.sport());
+        assertEquals(t.host().getLocalPort(), synAck.sport());
         assertEquals(c.guestPort, synAck.dport());
         assertEquals(MSS4, synAck.mss(), "our MSS: MTU 65520 less IPv4 and TCP headers");
         assertEquals(Tcp.WS_TO_TAP, synAck.ws(), "window scaling offered back");
         assertTrue(synAck.window() > 0, "a window in the SYN-ACK");
-        Socket s = accept(host);
+        Socket s = t.s();
         assertEquals(InetAddress.getByName("127.0.0.1"), s.getInetAddress(), "the gateway is the host's loopback");
 
         // the guest's scale 7 applies to its windows: 100 << 7 = 12800 bytes may be in flight
-        c.window = 100;
-        c.ack();
-        Thread.sleep(50);
-        s.getOutputStream().write(random(100_000, 3));
-        int inFlight = 0;
-        for (Seg d : c.drain(400)) inFlight += d.len();
-        assertEquals(12800, inFlight, "bytes sent into a window of 100 << 7");
-        assertEquals(1, p.passt.tcp.activeConnections());
+        assertEquals(12800, bytesSentIntoWindow(c, 100, s, random(100_000, 3), 400),
+                "bytes sent into a window of 100 << 7");
+        assertEquals(1, t.p().passt.tcp.activeConnections());
     }
 
     @Test
     void noWindowScalingWhenTheGuestOffersNone() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        Seg synAck = c.connect(1460, -1, 2000);
+        Connected t = connected(1460, -1);
+        Conn c = t.c();
+        Seg synAck = c.synAck;
         assertEquals(-1, synAck.ws(), "no window scale option in the SYN-ACK");
         assertEquals(1460, synAck.mss() > 0 ? 1460 : -1);
-        Socket s = accept(host);
+        Socket s = t.s();
         // unscaled: the guest's 3000 means 3000 bytes
         c.window = 3000;
         c.ack();
@@ -303,12 +384,9 @@ class TcpTest {
 
     @Test
     void guestDataReachesTheHostIntactAndIsAckedOnlyAsFarAsTheHostTookIt() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1", 4096);
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(MSS4, 7, 2000);
-        Socket s = accept(host); // and it does not read yet
+        Connected t = connectedToHostWithReceiveBuffer(4096, MSS4, 7);
+        Conn c = t.c();
+        Socket s = t.s(); // and it does not read yet
         byte[] data = random(12 << 20, 5);
         int mss = 60000;
         // a guest that ignores the daemon's window and sends everything
@@ -331,13 +409,7 @@ class TcpTest {
         assertThrows(SocketTimeoutException.class, in::read, "bytes beyond the ACK reached the host");
         s.setSoTimeout(10_000);
         // the guest sends the rest again from the ACK, and all of it arrives intact
-        CompletableFuture<byte[]> rest = CompletableFuture.supplyAsync(() -> {
-            try {
-                return in.readNBytes(data.length - acked);
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<byte[]> rest = readInBackground(in, data.length - acked);
         c.sndNxt = highestAck;
         upload(c, Arrays.copyOfRange(data, acked, data.length), mss, 20_000);
         assertArrayEquals(Arrays.copyOfRange(data, acked, data.length), rest.get(20, TimeUnit.SECONDS));
@@ -345,12 +417,9 @@ class TcpTest {
 
     @Test
     void hostDataArrivesInSegmentsOfTheGuestsMssWithRightSeqAckAndChecksums() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1000, 0, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1000, 0);
+        Conn c = t.c();
+        Socket s = t.s();
         c.sendData("request".getBytes());
         assertEquals("request", new String(readFully(s.getInputStream(), 7)));
         byte[] data = random(20_500, 6);
@@ -407,18 +476,16 @@ class TcpTest {
 
     @Test
     void eventOfASocketClosedEarlierInTheBatchDoesNotReachTheConnectionInItsSlot() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn a = g.conn4(guestPort(), host.getLocalPort());
-        a.connect(1460, 7, 2000);
-        Socket hostA = accept(host);
+        Connected t = connected(1460, 7);
+        GuestTcp g = t.g();
+        Conn a = t.c();
+        Socket hostA = t.s();
         // hold the loop at the end of a batch, so that what follows comes in one epoll batch:
         // the guest's frames first (they reset A and open B, which takes A's slot), then the
         // event of A's socket, reset by its host peer meanwhile
         java.util.concurrent.atomic.AtomicBoolean pause = new java.util.concurrent.atomic.AtomicBoolean(true);
         java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
-        p.passt.loop.onEndOfBatch(() -> {
+        t.p().passt.loop.onEndOfBatch(() -> {
             if (pause.compareAndSet(true, false)) {
                 held.countDown();
                 try {
@@ -430,7 +497,7 @@ class TcpTest {
         });
         g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // a batch to hold
         assertTrue(held.await(2, TimeUnit.SECONDS));
-        Conn b = g.conn4(guestPort(), host.getLocalPort());
+        Conn b = g.conn4(guestPort(), t.host().getLocalPort());
         g.sendBatch(List.of(a.frame(a.sndNxt, 0, RST, 0, new byte[0], new byte[0]),
                 b.frame(b.iss, 0, SYN, 65535, GuestTcp.synOptions(1460, 7), new byte[0])));
         b.sndNxt = b.iss + 1;
@@ -445,20 +512,12 @@ class TcpTest {
 
     @Test
     void segmentTheGuestDoesNotAcknowledgeIsRetransmittedAfterTheTimeoutWithTheSameBytes() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1000, 0, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1000, 0);
+        Conn c = t.c();
+        Socket s = t.s();
         byte[] data = random(3000, 7);
         s.getOutputStream().write(data);
-        List<Seg> sent = new ArrayList<>();
-        while (sent.size() < 3) {
-            Seg d = c.receive(1000);
-            assertNotNull(d);
-            if (d.len() > 0) sent.add(d);
-        }
+        List<Seg> sent = dataSegments(c, 3);
         // the guest acknowledges the first segment only: its ACK for the others is lost
         long t0 = System.nanoTime();
         c.ack(sent.get(0).seq() + 1000, 65535);
@@ -480,23 +539,15 @@ class TcpTest {
 
     @Test
     void threeDuplicateAcksTriggerFastRetransmitOfTheRightBytes() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1000, 0, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1000, 0);
+        Conn c = t.c();
+        Socket s = t.s();
         s.getOutputStream().write(random(5000, 8));
-        List<Seg> sent = new ArrayList<>();
-        while (sent.size() < 5) {
-            Seg d = c.receive(1000);
-            assertNotNull(d);
-            if (d.len() > 0) sent.add(d);
-        }
+        List<Seg> sent = dataSegments(c, 5);
         // segment 2 was lost: the guest acknowledges segment 1, then once per later segment
         int ack = sent.get(0).seq() + 1000;
         long t0 = System.nanoTime();
-        g.sendBatch(List.of(c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
+        t.g().sendBatch(List.of(c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
                 c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
                 c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0]),
                 c.frame(c.sndNxt, ack, ACK, 65535, new byte[0], new byte[0])));
@@ -511,19 +562,11 @@ class TcpTest {
 
     @Test
     void fastRetransmitAfterAnEarlierAckSendsTheRightBytes() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1000, 0, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1000, 0);
+        Conn c = t.c();
+        Socket s = t.s();
         s.getOutputStream().write(random(6000, 9));
-        List<Seg> sent = new ArrayList<>();
-        while (sent.size() < 6) {
-            Seg d = c.receive(1000);
-            assertNotNull(d);
-            if (d.len() > 0) sent.add(d);
-        }
+        List<Seg> sent = dataSegments(c, 6);
         int ack = sent.get(1).seq();    // segment 1 acknowledged in a batch of its own
         c.ack(ack, 65535);
         Thread.sleep(100);
@@ -546,20 +589,11 @@ class TcpTest {
 
     @Test
     void ackBeyondWhatWasSentAgainAfterGoingBackIsTakenAndTheDaemonGoesOnFromIt() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.window = 8000;
-        c.connect(1000, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connectedWithGuestWindow(8000, 1000, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         s.getOutputStream().write(random(8000, 10));
-        List<Seg> sent = new ArrayList<>();
-        while (sent.size() < 8) {
-            Seg d = c.receive(1000);
-            assertNotNull(d);
-            if (d.len() > 0) sent.add(d);
-        }
+        List<Seg> sent = dataSegments(c, 8);
         // the guest's window shrinks (its ACKs for the data are lost): after the timeout the
         // daemon goes back and sends the first segment only
         c.ack(sent.get(0).seq(), 1000);
@@ -587,12 +621,9 @@ class TcpTest {
 
     @Test
     void finLostWithTheLastDataIsSentAgainAfterIt() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1000, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1000, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         s.getOutputStream().write(random(2000, 19));
         s.close();
         List<Seg> first = c.drain(300);
@@ -610,17 +641,15 @@ class TcpTest {
         // the guest acknowledges all, FIN included, and closes too: the connection is gone
         c.rcvNxt = first.get(2).seq() + 1;
         c.fin();
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
     void windowClosedByAHostThatDoesNotReadOpensByItselfWhenTheHostReads() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1", 4096);
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        Seg synAck = c.connect(MSS4, 7, 2000);
-        Socket s = accept(host);
+        Connected t = connectedToHostWithReceiveBuffer(4096, MSS4, 7);
+        Conn c = t.c();
+        Socket s = t.s();
+        Seg synAck = c.synAck;
         // the guest sends within the daemon's window until that window is closed
         long wnd = synAck.window();
         int acked = 0;
@@ -640,13 +669,7 @@ class TcpTest {
         assertEquals(c.sndNxt - (c.iss + 1), acked, "everything sent within the window was taken");
         int sentBytes = acked;
         // the host reads: the daemon must tell the guest that its window opened again
-        CompletableFuture<byte[]> drained = CompletableFuture.supplyAsync(() -> {
-            try {
-                return s.getInputStream().readNBytes(sentBytes);
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<byte[]> drained = readInBackground(s.getInputStream(), sentBytes);
         drained.get(5, TimeUnit.SECONDS);
         Seg update = c.receive(1000);
         assertNotNull(update, "no window update: the guest would wait for its zero-window probe");
@@ -655,12 +678,9 @@ class TcpTest {
 
     @Test
     void idleConnectionWithoutWindowScalingStaysQuiet() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1460, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1460, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         c.sendData("hello".getBytes());
         assertEquals("hello", new String(readFully(s.getInputStream(), 5)));
         s.getOutputStream().write("world".getBytes());
@@ -672,20 +692,13 @@ class TcpTest {
 
     @Test
     void zeroWindowFromTheGuestStopsSendingAndAWindowUpdateResumes() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.window = 3000;
-        c.connect(1000, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connectedWithGuestWindow(3000, 1000, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         byte[] data = random(20_000, 11);
         s.getOutputStream().write(data);
         ByteArrayOutputStream got = new ByteArrayOutputStream();
-        for (Seg d : c.drain(300)) {
-            got.writeBytes(d.payload());
-            c.rcvNxt += d.len();
-        }
+        receiveWithoutAcking(c, 300, got);
         assertEquals(3000, got.size(), "a window's worth");
         c.window = 0;
         c.ack();
@@ -708,20 +721,13 @@ class TcpTest {
 
     @Test
     void zeroWindowProbeAsksTheGuestForItsWindowAndItsAnswerResumes() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.window = 2000;
-        c.connect(1000, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connectedWithGuestWindow(2000, 1000, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         byte[] data = random(10_000, 12);
         s.getOutputStream().write(data);
         ByteArrayOutputStream got = new ByteArrayOutputStream();
-        for (Seg d : c.drain(300)) {
-            got.writeBytes(d.payload());
-            c.rcvNxt += d.len();
-        }
+        receiveWithoutAcking(c, 300, got);
         c.window = 0;
         c.ack();
         // the guest's window opens, but its window update is lost: the daemon must ask
@@ -741,12 +747,9 @@ class TcpTest {
 
     @Test
     void guestFinGivesTheHostEofAndTheHostCanStillSend() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1460, 7, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Socket s = t.s();
         c.sendData("bye".getBytes());
         c.fin();
         InputStream in = s.getInputStream();
@@ -766,18 +769,14 @@ class TcpTest {
         assertEquals(c.rcvNxt, fin.seq());
         c.rcvNxt++;
         c.ack();
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
     void hostCloseReachesTheGuestAsFinAfterAllTheData() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.window = 30_000;
-        c.connect(1460, -1, 2000);
-        Socket s = accept(host);
+        Connected t = connectedWithGuestWindow(30_000, 1460, -1);
+        Conn c = t.c();
+        Socket s = t.s();
         byte[] data = random(300_000, 13);
         OutputStream out = s.getOutputStream();
         out.write(data);
@@ -806,37 +805,31 @@ class TcpTest {
         Seg last = c.receive(1000);
         assertNotNull(last, "the guest's FIN is not acknowledged");
         assertEquals(c.sndNxt, last.ack());
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
     @Test
     void guestRstResetsTheHostConnection() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1460, 7, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Socket s = t.s();
         c.rst();
         SocketException e = assertThrows(SocketException.class, () -> s.getInputStream().read());
         assertTrue(e.getMessage().contains("reset"), e.getMessage());
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
     void hostResetReachesTheGuestAsRst() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1460, 7, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Socket s = t.s();
         s.setSoLinger(true, 0);
         s.close();
         Seg rst = c.receiveWith(RST, 1000);
         assertNotNull(rst, "no RST to the guest");
         assertEquals(c.rcvNxt, rst.seq(), "at the guest's next expected sequence number");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> t.p().passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -853,7 +846,7 @@ class TcpTest {
         assertEquals(0, r.seq());
         assertEquals(c.iss + 1, r.ack(), "acknowledges the SYN");
         assertTrue(ms < 500, ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
@@ -898,7 +891,7 @@ class TcpTest {
         assertNotNull(r);
         assertTrue(r.has(RST), "a SYN-ACK for a host connection that did not complete: " + r);
         assertTrue(ms >= 900, "reset after " + ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     // ------------------------------------------------------------------ bad input
@@ -965,14 +958,11 @@ class TcpTest {
 
     @Test
     void malformedSegmentsNeverBreakTheLoopOrALiveConnection() throws Exception {
-        InProcessPasst p = daemon();
-        GuestTcp g = guest(p);
-        ServerSocket host = server("127.0.0.1");
-        Conn c = g.conn4(guestPort(), host.getLocalPort());
-        c.connect(1460, 7, 2000);
-        Socket s = accept(host);
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Socket s = t.s();
         Random r = new Random(14);
-        Conn stranger = g.conn4(guestPort(), host.getLocalPort());
+        Conn stranger = t.g().conn4(guestPort(), t.host().getLocalPort());
         for (int i = 0; i < 3000; i++) {
             Conn who = r.nextBoolean() ? c : stranger;
             byte[] options = new byte[r.nextInt(5) * 4];
@@ -992,7 +982,7 @@ class TcpTest {
                 case 1 -> f[l4 + 12] = (byte) (r.nextInt(16) << 4); // data offset of anything
                 default -> { }
             }
-            g.link().send(f);
+            t.g().link().send(f);
         }
         // the real connection still works both ways (its sequence numbers may have moved on)
         c.drain(300);
@@ -1000,27 +990,14 @@ class TcpTest {
         Seg d = c.receiveWith(PSH, 2000);
         assertNotNull(d, "the connection died");
         assertEquals("still here", new String(d.payload()));
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(0, t.p().passt.loop.failures());
     }
 
     // ------------------------------------------------------------------ IPv6
 
-    static Consumer<Conf> v6() {
-        return c -> {
-            c.v6 = true;
-            c.addr6Hi = ByteBuffer.wrap(GUEST6).getLong(0);
-            c.addr6Lo = ByteBuffer.wrap(GUEST6).getLong(8);
-            c.prefix6 = 64;
-            c.gw6Hi = ByteBuffer.wrap(GW6).getLong(0);
-            c.gw6Lo = ByteBuffer.wrap(GW6).getLong(8);
-            c.ourLl6Hi = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(0);
-            c.ourLl6Lo = ByteBuffer.wrap(GuestTcp.OUR_LL6).getLong(8);
-        };
-    }
-
     @Test
     void ipv6ConnectionToTheGatewayReachesHostLoopbackBothWays() throws Exception {
-        InProcessPasst p = daemon(v6());
+        InProcessPasst p = daemon(InProcessPasst::ipv6);
         GuestTcp g = guest(p);
         ServerSocket host = server("::1");
         Conn c = g.conn6(guestPort(), GW6, host.getLocalPort());
@@ -1033,13 +1010,7 @@ class TcpTest {
         Socket s = accept(host);
         assertEquals(InetAddress.getByName("::1"), s.getInetAddress());
         byte[] up = random(200_000, 15);
-        CompletableFuture<byte[]> hostGot = CompletableFuture.supplyAsync(() -> {
-            try {
-                return s.getInputStream().readNBytes(up.length);
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<byte[]> hostGot = readInBackground(s.getInputStream(), up.length);
         upload(c, up, 1440, 5000);
         assertArrayEquals(up, hostGot.get(5, TimeUnit.SECONDS));
         byte[] down = random(100_000, 16);
@@ -1053,12 +1024,12 @@ class TcpTest {
         assertTrue(fin.v6() && fin.checksumOk());
         c.rcvNxt++;
         c.ack();
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
     void ipv6ClosedPortAndUnknownConnectionGetResets() throws Exception {
-        InProcessPasst p = daemon(v6());
+        InProcessPasst p = daemon(InProcessPasst::ipv6);
         GuestTcp g = guest(p);
         Conn c = g.conn6(guestPort(), GW6, freePort());
         c.sendSyn(1440, 7);
@@ -1078,14 +1049,9 @@ class TcpTest {
 
     @Test
     void forwardedPortOpensAConnectionIntoTheGuestWithMssAndWindowScale() throws Exception {
-        int hostPort = freePort(), guestPort = guestPort();
-        InProcessPasst p = daemon(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort));
-        GuestTcp g = guest(p);
-        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
-        Socket s = closing(new Socket("127.0.0.1", hostPort));
-        s.setSoTimeout(3000);
-        Conn c = g.acceptSyn(guestPort, 2000);
-        assertNotNull(c, "no SYN into the guest");
+        Forwarded f = forwarded(false);
+        Socket s = f.s();
+        Conn c = f.c();
         assertArrayEquals(v4(GW4), c.syn.src(), "from the gateway, standing for the host's loopback");
         assertArrayEquals(v4(GUEST4), c.syn.dst());
         assertEquals(s.getLocalPort(), c.syn.sport(), "the host peer's port");
@@ -1103,38 +1069,21 @@ class TcpTest {
         s.getOutputStream().write("pong".getBytes());
         assertEquals("pong", new String(c.receiveData(4, 1000)));
         // guest's scale 5 is honoured: window 100 << 5 = 3200 bytes
-        c.window = 100;
-        c.ack();
-        Thread.sleep(50);
-        s.getOutputStream().write(random(20_000, 17));
-        int inFlight = 0;
-        for (Seg d : c.drain(300)) inFlight += d.len();
-        assertEquals(3200, inFlight);
+        assertEquals(3200, bytesSentIntoWindow(c, 100, s, random(20_000, 17), 300));
     }
 
     @Test
     void forwardedConnectionWithoutWindowScalingFromTheGuestUsesNone() throws Exception {
-        int hostPort = freePort(), guestPort = guestPort();
-        InProcessPasst p = daemon(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort));
-        GuestTcp g = guest(p);
-        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0]));
-        Socket s = closing(new Socket("127.0.0.1", hostPort));
-        s.setSoTimeout(3000);
-        Conn c = g.acceptSyn(guestPort, 2000);
-        assertNotNull(c);
+        Forwarded f = forwarded(false);
+        Socket s = f.s();
+        Conn c = f.c();
         c.synAck(1460, -1);
         Seg ack = c.receive(1000);
         assertNotNull(ack);
         // with no scaling agreed, the daemon's window is in plain bytes: the host socket's room
         // fits in 16 bits only unscaled, so a window below 65536 means "bytes"
         byte[] up = random(100_000, 18);
-        CompletableFuture<byte[]> hostGot = CompletableFuture.supplyAsync(() -> {
-            try {
-                return s.getInputStream().readNBytes(up.length);
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        CompletableFuture<byte[]> hostGot = readInBackground(s.getInputStream(), up.length);
         c.peerWs = -1;
         upload(c, up, 1460, 5000);
         assertArrayEquals(up, hostGot.get(5, TimeUnit.SECONDS));
@@ -1165,19 +1114,14 @@ class TcpTest {
         }
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertTrue(ms >= 1000, "given up after " + ms + " ms");
-        assertTrue(await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+        assertTrue(Await.until(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
     @Test
     void forwardedIpv6ConnectionComesFromTheGatewayAddress() throws Exception {
-        int hostPort = freePort(), guestPort = guestPort();
-        InProcessPasst p = daemon(v6().andThen(conf -> conf.tcpSpecs = List.of(hostPort + ":" + guestPort)));
-        GuestTcp g = guest(p);
-        g.link().send(g.conn6(1, GW6, 1).frame(0, 0, RST, 0, new byte[0], new byte[0]));
-        Socket s = closing(new Socket("::1", hostPort));
-        s.setSoTimeout(3000);
-        Conn c = g.acceptSyn(guestPort, 2000);
-        assertNotNull(c);
+        Forwarded f = forwarded(true);
+        Socket s = f.s();
+        Conn c = f.c();
         assertTrue(c.syn.v6());
         assertArrayEquals(GW6, c.syn.src());
         assertArrayEquals(GUEST6, c.syn.dst());

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
+import static org.junit.jupiter.api.Assumptions.abort;
 
 import java.io.IOException;
 import java.net.DatagramPacket;
@@ -33,13 +33,13 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.ConfException;
+import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.InProcessPasst;
@@ -98,6 +98,15 @@ class UdpTest {
         }
     }
 
+    /** An echo server on {@code addr}:{@code port}; the test is skipped, {@code why}, if it cannot be bound. */
+    private Echo echoOrSkip(String addr, int port, String why) {
+        try {
+            return closing(new Echo(addr, port));
+        } catch (IOException e) {
+            return abort(why + ": " + e);
+        }
+    }
+
     private static byte[] bytes(String s) {
         return s.getBytes(StandardCharsets.US_ASCII);
     }
@@ -130,15 +139,6 @@ class UdpTest {
             }
         }
         return n;
-    }
-
-    private static boolean await(BooleanSupplier cond, long ms) throws InterruptedException {
-        long deadline = System.nanoTime() + ms * 1_000_000;
-        while (System.nanoTime() < deadline) {
-            if (cond.getAsBoolean()) return true;
-            Thread.sleep(20);
-        }
-        return cond.getAsBoolean();
     }
 
     private static int freeUdpPort() throws SocketException {
@@ -201,7 +201,7 @@ class UdpTest {
         assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
         assertEquals(1, p.passt.udp.active());
         assertEquals(1, udpSocketsOnPorts(40020, 40020), "one socket for the flow, on the guest's port");
-        assertTrue(await(() -> p.passt.udp.active() == 0, 4000), "flow still open after its timeout");
+        assertTrue(Await.until(() -> p.passt.udp.active() == 0, 4000), "flow still open after its timeout");
         assertEquals(0, udpSocketsOnPorts(40020, 40020), "the flow's socket is closed");
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");
         assertEquals(1, p.passt.udp.expired());
@@ -240,7 +240,7 @@ class UdpTest {
         assertEquals(1000, p.passt.udp.active());
         assertTrue(openFds() >= before + 1000, "a socket per flow");
         assertEquals(1000, udpSocketsOnPorts(20000, 20999), "a socket per flow, on the guest's ports");
-        assertTrue(await(() -> p.passt.udp.active() == 0, 10000), "flows left: " + p.passt.udp.active());
+        assertTrue(Await.until(() -> p.passt.udp.active() == 0, 10000), "flows left: " + p.passt.udp.active());
         assertEquals(0, udpSocketsOnPorts(20000, 20999), "all 1000 sockets closed");
         // (a descriptor or two may come and go in the JVM meanwhile)
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");
@@ -314,13 +314,7 @@ class UdpTest {
 
     @Test
     void dnsForwardSendsQueriesToTheHostResolverAndRepliesComeFromTheForwardAddress() throws Exception {
-        Echo dns;
-        try {
-            dns = closing(new Echo("127.53.0.1", 53));
-        } catch (IOException e) {
-            assumeTrue(false, "cannot bind 127.53.0.1:53: " + e);
-            return;
-        }
+        Echo dns = echoOrSkip("127.53.0.1", 53, "cannot bind 127.53.0.1:53");
         int match = ip("198.51.100.99");
         InProcessPasst p = closing(new InProcessPasst(c -> {
             c.dnsMatch4 = match;
@@ -338,13 +332,7 @@ class UdpTest {
 
     @Test
     void withALoopbackResolverQueriesToTheGatewayGoToIt() throws Exception {
-        Echo dns;
-        try {
-            dns = closing(new Echo("127.53.0.1", 53));
-        } catch (IOException e) {
-            assumeTrue(false, "cannot bind 127.53.0.1:53: " + e);
-            return;
-        }
+        Echo dns = echoOrSkip("127.53.0.1", 53, "cannot bind 127.53.0.1:53");
         // resolv.conf said 127.53.0.1: the guest was handed the gateway as its DNS server
         InProcessPasst p = closing(new InProcessPasst(c -> c.dnsHost4 = ip("127.53.0.1")));
         GuestLink g = closing(p.connect());
@@ -407,23 +395,11 @@ class UdpTest {
 
     @Test
     void ipv6EchoViaGatewayReachesHostLoopback() throws Exception {
-        Echo echo;
-        try {
-            echo = closing(new Echo("::1", 0));
-        } catch (IOException e) {
-            assumeTrue(false, "no IPv6 loopback: " + e);
-            return;
-        }
-        byte[] guest = Frames.ip6("2001:db8::2"), gw = Frames.ip6("2001:db8::1");
+        Echo echo = echoOrSkip("::1", 0, "no IPv6 loopback");
+        byte[] guest = InProcessPasst.ADDR6, gw = InProcessPasst.GW6;
         InProcessPasst p = closing(new InProcessPasst(c -> {
-            c.v6 = true;
-            c.addr6Hi = 0x2001_0db8_0000_0000L;
-            c.addr6Lo = 2;
-            c.gw6Hi = 0x2001_0db8_0000_0000L;
-            c.gw6Lo = 1;
-            c.noNdp = true;
-            c.noRa = true;
-            c.noDhcpv6 = true;
+            InProcessPasst.ipv6(c);
+            c.noNdp = c.noRa = c.noDhcpv6 = true;
         }));
         GuestLink g = closing(p.connect());
         g.send(frame6(Frames.udp6(guest, 40070, gw, echo.port(), bytes("six"))));

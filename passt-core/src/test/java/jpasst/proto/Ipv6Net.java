@@ -12,7 +12,7 @@ import jpasst.testutil.InProcessPasst;
 final class Ipv6Net {
     private Ipv6Net() {}
 
-    static final byte[] ADDR6 = a6("2001:db8:1::2"), GW6 = a6("2001:db8:1::1"), OUR_LL = a6("fe80::1"),
+    static final byte[] ADDR6 = InProcessPasst.ADDR6, GW6 = InProcessPasst.GW6, OUR_LL = InProcessPasst.OUR_LL6,
             GUEST_LL = a6("fe80::5054:ff:fe12:3456"), DNS6_1 = a6("2001:db8:53::1"),
             DNS6_2 = a6("2001:db8:53::2"), UNSPECIFIED = a6("::"), ALL_NODES = a6("ff02::1");
 
@@ -27,14 +27,7 @@ final class Ipv6Net {
     /** IPv6 on, as HostNet would set it up, then {@code more}. */
     static Consumer<Conf> v6(Consumer<Conf> more) {
         return c -> {
-            c.v6 = true;
-            c.addr6Hi = hi(ADDR6);
-            c.addr6Lo = lo(ADDR6);
-            c.prefix6 = 64;
-            c.gw6Hi = hi(GW6);
-            c.gw6Lo = lo(GW6);
-            c.ourLl6Hi = hi(OUR_LL);
-            c.ourLl6Lo = lo(OUR_LL);
+            InProcessPasst.ipv6(c);
             c.dns6 = new long[] {hi(DNS6_1), lo(DNS6_1), hi(DNS6_2), lo(DNS6_2)};
             more.accept(c);
         };

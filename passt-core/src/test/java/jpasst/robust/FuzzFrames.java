@@ -22,23 +22,16 @@ final class FuzzFrames {
     private FuzzFrames() {}
 
     static final int ADDR4 = InProcessPasst.ADDR, GW4 = InProcessPasst.GW;
-    static final byte[] ADDR6 = V6Frames.a6("2001:db8:1::2"), GW6 = V6Frames.a6("2001:db8:1::1"),
-            OUR_LL = V6Frames.a6("fe80::1"), GUEST_LL = V6Frames.a6("fe80::5054:ff:fe12:3456"),
+    static final byte[] ADDR6 = InProcessPasst.ADDR6, GW6 = InProcessPasst.GW6,
+            OUR_LL = InProcessPasst.OUR_LL6, GUEST_LL = V6Frames.a6("fe80::5054:ff:fe12:3456"),
             OUTSIDE6 = V6Frames.a6("2001:db8:99::1");
     static final int OUTSIDE4 = Frames.ip("203.0.113.9");
 
     static final int SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, FIN = 0x01;
 
-    /** IPv6 on with documentation addresses, as HostNet would set it up. */
+    /** IPv6 on with documentation addresses, as HostNet would set it up, and one DNS server. */
     static void v6(Conf c) {
-        c.v6 = true;
-        c.addr6Hi = hi(ADDR6);
-        c.addr6Lo = lo(ADDR6);
-        c.prefix6 = 64;
-        c.gw6Hi = hi(GW6);
-        c.gw6Lo = lo(GW6);
-        c.ourLl6Hi = hi(OUR_LL);
-        c.ourLl6Lo = lo(OUR_LL);
+        InProcessPasst.ipv6(c);
         byte[] d1 = V6Frames.a6("2001:db8:53::1");
         c.dns6 = new long[] {hi(d1), lo(d1)};
     }

@@ -4,16 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import java.io.ByteArrayOutputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.ByteBuffer;
 
 import org.junit.jupiter.api.Test;
 
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
-import jpasst.testutil.InProcessPasst;
 
 /**
  * Both sides close at once, as the soak test caught once in 463,660 transfers: the guest's FIN
@@ -25,45 +21,32 @@ import jpasst.testutil.InProcessPasst;
 class TcpCloseRaceTest {
     @Test
     void theGuestsFinIsAcknowledgedWhenItsAckOfOurFinArrivesInTheSameBatch() throws Exception {
-        try (ServerSocket l = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
-             InProcessPasst p = new InProcessPasst();
-             GuestLink g = p.connect()) {
-            int port = l.getLocalPort(), gport = 40200, isn = 7000;
-            g.send(FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, port, isn, 0, FuzzFrames.SYN, 65535,
-                    new byte[0], new byte[0]));
-            byte[] synAck = g.receive(3000, Replies.tcp(gport, FuzzFrames.SYN | FuzzFrames.ACK));
-            assertNotNull(synAck);
-            int their = Frames.i32(synAck, 14 + 20 + 4) + 1;
-            g.send(FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, port, isn + 1, their, FuzzFrames.ACK, 65535,
-                    new byte[0], new byte[0]));
-            try (Socket host = l.accept()) {
-                host.getOutputStream().write('x');
-                host.shutdownOutput();
-                // the daemon's data and FIN (maybe in one segment, maybe two)
-                int theirFin = -1;
-                for (int i = 0; i < 4 && theirFin < 0; i++) {
-                    byte[] f = g.receive(3000, Replies.tcpTo(gport));
-                    assertNotNull(f, "no data or FIN from the daemon");
-                    int seq = Frames.i32(f, 14 + 20 + 4), len = f.length - 14 - 20 - 20;
-                    if ((f[14 + 20 + 13] & FuzzFrames.FIN) != 0) theirFin = seq + len;
-                }
-                // the guest's FIN, which does not acknowledge the daemon's FIN yet, then its ACK of
-                // that FIN: one write, so the daemon takes both in one batch
-                ByteArrayOutputStream both = new ByteArrayOutputStream();
-                for (byte[] f : new byte[][] {
-                        FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, port, isn + 1, their, FuzzFrames.ACK | FuzzFrames.FIN,
-                                65535, new byte[0], new byte[0]),
-                        FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, port, isn + 2, theirFin + 1, FuzzFrames.ACK,
-                                65535, new byte[0], new byte[0])}) {
-                    both.writeBytes(ByteBuffer.allocate(4).putInt(f.length).array());
-                    both.writeBytes(f);
-                }
-                g.writeRaw(both.toByteArray());
-                byte[] ack = g.receive(2000, f -> Replies.tcpTo(gport).test(f));
-                assertNotNull(ack, "the guest's FIN was never acknowledged");
-                assertEquals(FuzzFrames.ACK, ack[14 + 20 + 13] & 0x17, "an ACK, not a reset");
-                assertEquals(isn + 2, Frames.i32(ack, 14 + 20 + 8), "acknowledging the guest's FIN");
+        try (RawTcpConnection t = RawTcpConnection.open(40200, 7000)) {
+            GuestLink g = t.g;
+            t.host.getOutputStream().write('x');
+            t.host.shutdownOutput();
+            // the daemon's data and FIN (maybe in one segment, maybe two)
+            int theirFin = -1;
+            for (int i = 0; i < 4 && theirFin < 0; i++) {
+                byte[] f = g.receive(3000, Replies.tcpTo(t.guestPort));
+                assertNotNull(f, "no data or FIN from the daemon");
+                int seq = Frames.i32(f, 14 + 20 + 4), len = f.length - 14 - 20 - 20;
+                if ((f[14 + 20 + 13] & FuzzFrames.FIN) != 0) theirFin = seq + len;
             }
+            // the guest's FIN, which does not acknowledge the daemon's FIN yet, then its ACK of
+            // that FIN: one write, so the daemon takes both in one batch
+            ByteArrayOutputStream both = new ByteArrayOutputStream();
+            for (byte[] f : new byte[][] {
+                    t.segment(t.isn + 1, t.their, FuzzFrames.ACK | FuzzFrames.FIN, new byte[0]),
+                    t.segment(t.isn + 2, theirFin + 1, FuzzFrames.ACK, new byte[0])}) {
+                both.writeBytes(ByteBuffer.allocate(4).putInt(f.length).array());
+                both.writeBytes(f);
+            }
+            g.writeRaw(both.toByteArray());
+            byte[] ack = g.receive(2000, f -> Replies.tcpTo(t.guestPort).test(f));
+            assertNotNull(ack, "the guest's FIN was never acknowledged");
+            assertEquals(FuzzFrames.ACK, ack[14 + 20 + 13] & 0x17, "an ACK, not a reset");
+            assertEquals(t.isn + 2, Frames.i32(ack, 14 + 20 + 8), "acknowledging the guest's FIN");
         }
     }
 }

@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * A hand-driven TCP peer on the guest side of a {@link GuestLink}, for tests of the daemon's TCP
@@ -25,8 +26,7 @@ public final class GuestTcp {
     public static final int FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
 
     public static final int GUEST4 = InProcessPasst.ADDR, GW4 = InProcessPasst.GW;
-    public static final byte[] GUEST6 = Frames.ip6("2001:db8:1::2"), GW6 = Frames.ip6("2001:db8:1::1"),
-            OUR_LL6 = Frames.ip6("fe80::1");
+    public static final byte[] GUEST6 = InProcessPasst.ADDR6, GW6 = InProcessPasst.GW6;
 
     private final GuestLink link;
     private final List<Conn> conns = new ArrayList<>();
@@ -381,13 +381,17 @@ public final class GuestTcp {
 
         /** The next segment with any of {@code flags} set, skipping others; null on timeout. */
         public Seg receiveWith(int flags, long timeoutMs) throws IOException {
+            return receiveUntil(s -> (s.flags & flags) != 0, timeoutMs);
+        }
+
+        /** Receives segments until {@code match} accepts one, which it returns; null on timeout. */
+        private Seg receiveUntil(Predicate<Seg> match, long timeoutMs) throws IOException {
             long deadline = System.nanoTime() + timeoutMs * 1_000_000;
             while (true) {
                 long left = (deadline - System.nanoTime()) / 1_000_000;
                 if (left <= 0) return null;
                 Seg s = receive(left);
-                if (s == null) return null;
-                if ((s.flags & flags) != 0) return s;
+                if (s == null || match.test(s)) return s;
             }
         }
 
@@ -420,14 +424,11 @@ public final class GuestTcp {
         /** Segments that arrive within {@code ms} (none expected usually), without acknowledging. */
         public List<Seg> drain(long ms) throws IOException {
             List<Seg> l = new ArrayList<>();
-            long deadline = System.nanoTime() + ms * 1_000_000;
-            while (true) {
-                long left = (deadline - System.nanoTime()) / 1_000_000;
-                if (left <= 0) return l;
-                Seg s = receive(left);
-                if (s == null) return l;
+            receiveUntil(s -> {
                 l.add(s);
-            }
+                return false; // keep them all, until the time is up
+            }, ms);
+            return l;
         }
 
         @Override

@@ -1,5 +1,6 @@
 package jpasst.testutil;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -9,11 +10,13 @@ import jpasst.conf.Conf;
 /**
  * A real daemon instance in the test JVM: its own event loop thread, a real UNIX socket in a
  * fresh temporary directory, and a fixed configuration (documentation addresses, so the tests do
- * not depend on the machine's network).
+ * not depend on the machine's network; IPv4 only unless a test turns on {@link #ipv6}).
  */
 public final class InProcessPasst implements AutoCloseable {
     public static final int ADDR = Frames.ip("192.0.2.2"), GW = Frames.ip("192.0.2.1");
     public static final int DNS1 = Frames.ip("198.51.100.53"), DNS2 = Frames.ip("198.51.100.54");
+    public static final byte[] ADDR6 = Frames.ip6("2001:db8:1::2"), GW6 = Frames.ip6("2001:db8:1::1"),
+            OUR_LL6 = Frames.ip6("fe80::1");
 
     public final Passt passt;
     public final Path socket;
@@ -39,6 +42,21 @@ public final class InProcessPasst implements AutoCloseable {
 
     public InProcessPasst() throws Exception {
         this(c -> { });
+    }
+
+    /**
+     * Turns IPv6 on as HostNet would set it up: the guest at {@link #ADDR6}/64, the gateway
+     * {@link #GW6}, the daemon's link-local address {@link #OUR_LL6}; no DNS servers.
+     */
+    public static void ipv6(Conf c) {
+        c.v6 = true;
+        c.addr6Hi = ByteBuffer.wrap(ADDR6).getLong(0);
+        c.addr6Lo = ByteBuffer.wrap(ADDR6).getLong(8);
+        c.prefix6 = 64;
+        c.gw6Hi = ByteBuffer.wrap(GW6).getLong(0);
+        c.gw6Lo = ByteBuffer.wrap(GW6).getLong(8);
+        c.ourLl6Hi = ByteBuffer.wrap(OUR_LL6).getLong(0);
+        c.ourLl6Lo = ByteBuffer.wrap(OUR_LL6).getLong(8);
     }
 
     public GuestLink connect() throws Exception {

@@ -21,9 +21,11 @@ import jpasst.util.Log;
 /**
  * jpasst: options → configuration → (detach) → loop, as passt's main().
  *
- * Three ways in: the launcher (no -f, as Kata and libvirt run passt) spawns the daemon and exits
- * once it serves; the daemon itself (spawned with the ready pipe in its environment); and -f,
- * which serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon with exit code 0.
+ * Three ways in: the launcher (no -f, as Kata and libvirt run passt) binds what the daemon will
+ * serve, spawns the daemon with it and exits at once ({@link Daemon}); the daemon itself
+ * (spawned with {@code JPASST_HANDOVER} in its environment), which serves what it was handed;
+ * and -f, which binds and serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon
+ * with exit code 0.
  */
 public final class Main {
     static final String VERSION = "jpasst-0.1.0";
@@ -75,12 +77,12 @@ public final class Main {
                 return 1;
             }
         }
-        int readyFd = Daemon.readyFd();
-        if (!c.foreground && readyFd < 0) {
-            return Daemon.launch(args, c.fd == 0);
+        String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
+        if (!c.foreground && handover == null) {
+            return Daemon.launch(c, args, parsed.warnings());
         }
         signals();
-        return serve(c, readyFd, parsed.warnings());
+        return serve(c, handover, parsed.warnings());
     }
 
     /** --version: passt's first line ("passt VERSION"), then what this is. */
@@ -119,18 +121,32 @@ public final class Main {
         return 0;
     }
 
-    static int serve(Conf c, int readyFd, java.util.List<String> warnings) {
+    /**
+     * Serves until told to stop: in the foreground ({@code handover} null), or as the daemon a
+     * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
+     */
+    static int serve(Conf c, String handover, java.util.List<String> warnings) {
         Log.level(c.logLevel);
+        // the daemon's standard error is /dev/null: its launcher said what there was to say
+        if (handover != null) Log.detachStderr();
         try {
             if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
         } catch (IOException e) {
-            String why = e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
-                    : e instanceof java.nio.file.AccessDeniedException ? "Permission denied" : e.getMessage();
-            Log.error("Couldn't open log file " + c.logFile + ": " + why);
+            Log.error(logFileError(c.logFile, e));
             return 1;
         }
         for (String w : warnings) Log.warn(w);
+        Daemon.Handover h = null;
+        if (handover != null) {
+            try {
+                h = Daemon.Handover.decode(handover);
+                h.closeOnExec();
+            } catch (IllegalArgumentException | jpasst.sys.SysException e) {
+                Log.error("Invalid " + Daemon.HANDOVER_ENV + " (" + handover + "): " + e.getMessage());
+                return 1;
+            }
+        }
         raiseFileLimit();
         try {
             HostNet.complete(c);
@@ -149,46 +165,60 @@ public final class Main {
             Pcap cap = pcap[0];
             if (cap != null) cap.flush();
         };
-        QuitSignal.install(loop, () -> {
+        QuitSignal.install(loop, h != null ? h.quit() : -1, () -> {
             Log.info("Received SIGQUIT, exiting");
             shutdown();
             loop.stop();
         });
         try {
-            p.start();
+            p.start(h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c));
         } catch (ConfException | jpasst.sys.SysException e) {
             Log.error(e.getMessage());
             return 1;
         }
-        if (tap.socketPath() != null) {
-            Log.notice("UNIX domain socket bound at " + tap.socketPath());
-        }
+        socketBound(tap.socketPath());
         if (c.pcapFile != null) {
-            // opened before privileges are dropped; frames both ways, flushed on exit
-            pcap[0] = Pcap.open(c.pcapFile);
+            // opened before privileges are dropped (by the launcher, if there is one); frames both
+            // ways, flushed on exit
+            pcap[0] = h == null ? Pcap.open(c.pcapFile) : h.pcap() >= 0 ? Pcap.start(c.pcapFile, h.pcap()) : null;
             if (pcap[0] != null) {
                 Pcap cap = pcap[0];
                 tap.capture(cap);
                 loop.onEndOfBatch(() -> cap.tick(loop.now()));
             }
         }
-        if (c.pidFile != null && !writePidFile(c.pidFile)) return 1;
-        if (tap.socketPath() != null) {
-            Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
-            Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
-                    + tap.socketPath());
-            Log.notice("or qrap, for earlier qemu versions:");
-            Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+        // a daemon's pid file is its launcher's to write
+        if (h == null && c.pidFile != null) {
+            int fd = openPidFile(c.pidFile);
+            if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
         }
+        qemuHint(tap.socketPath());
         if (!Privileges.drop(c)) return 1;
-        if (readyFd >= 0) {
-            Daemon.ready(readyFd, c.fd == 0);
-            Log.detachStderr();
-        }
         p.run();
         if (pcap[0] != null) pcap[0].close();
         p.close();
         return 0;
+    }
+
+    static String logFileError(String path, IOException e) {
+        String why = e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
+                : e instanceof java.nio.file.AccessDeniedException ? "Permission denied" : e.getMessage();
+        return "Couldn't open log file " + path + ": " + why;
+    }
+
+    /** What passt says once its socket is bound (nothing with --fd). */
+    static void socketBound(String path) {
+        if (path != null) Log.notice("UNIX domain socket bound at " + path);
+    }
+
+    /** What passt says before it forks: how to start QEMU on the socket (nothing with --fd). */
+    static void qemuHint(String path) {
+        if (path == null) return;
+        Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+        Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+                + path);
+        Log.notice("or qrap, for earlier qemu versions:");
+        Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
     }
 
     /**
@@ -196,7 +226,7 @@ public final class Main {
      * hard one. (HotSpot usually did that already at start-up, see -XX:+MaxFDLimit; this makes it
      * independent of the JVM's flags.) Connections beyond the limit get a reset (see Tcp).
      */
-    private static void raiseFileLimit() {
+    static void raiseFileLimit() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment lim = a.allocate(16, 8);
             if (Libc.getrlimit(Libc.RLIMIT_NOFILE, lim) < 0) return;
@@ -209,15 +239,20 @@ public final class Main {
         }
     }
 
-    private static boolean writePidFile(String path) {
+    /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
+    static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
             int fd = Libc.open(a.allocateFrom(path),
                     Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
-            if (fd < 0) {
-                Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
-                return false;
-            }
-            byte[] b = (Libc.getpid() + "\n").getBytes(StandardCharsets.US_ASCII);
+            if (fd < 0) Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
+            return fd;
+        }
+    }
+
+    /** Writes {@code pid} to the pid file {@link #openPidFile} opened, and closes it. */
+    static boolean writePid(int fd, String path, int pid) {
+        try (Arena a = Arena.ofConfined()) {
+            byte[] b = (pid + "\n").getBytes(StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(b.length);
             MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
             long n = Libc.write(fd, s, b.length);
@@ -230,7 +265,7 @@ public final class Main {
         }
     }
 
-    private static void printConfig(Conf c) {
+    static void printConfig(Conf c) {
         if (c.v4 || c.v6) {
             String ifs = (c.v4 ? c.ifname4 + " (IPv4)" : "") + (c.v4 && c.v6 ? ", " : "")
                     + (c.v6 ? c.ifname6 + " (IPv6)" : "");

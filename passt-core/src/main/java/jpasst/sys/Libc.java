@@ -241,6 +241,9 @@ public final class Libc {
     private static final class FILE_ACTIONS_ADDCLOSE {
         static final MethodHandle H = fn("posix_spawn_file_actions_addclose");
     }
+    private static final class FILE_ACTIONS_ADDDUP2 {
+        static final MethodHandle H = fn("posix_spawn_file_actions_adddup2");
+    }
     private static final class STRERROR {
         static final MethodHandle H = fn("strerror");
     }
@@ -684,6 +687,14 @@ public final class Libc {
         }
     }
 
+    public static int posixSpawnFileActionsAdddup2(MemorySegment fa, int fd, int newFd) {
+        try {
+            return (int) (long) FILE_ACTIONS_ADDDUP2.H.invokeExact(cap(), a(fa), (long) fd, (long) newFd, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     public static int epollCreate1(int flags) {
         MemorySegment c = cap();
         try {
@@ -757,7 +768,7 @@ public final class Libc {
     }
 
     public static final long SIOCOUTQ = 0x5411, SIOCINQ = 0x541B;
-    public static final int RLIMIT_NOFILE = 7;
+    public static final int RLIMIT_CORE = 4, RLIMIT_NOFILE = 7;
 
     /** getrlimit(2) into {@code limits} (two longs: soft, hard). */
     public static int getrlimit(int resource, MemorySegment limits) {

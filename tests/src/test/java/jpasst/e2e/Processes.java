@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.BooleanSupplier;
 
 /**
  * Signals and liveness for processes that are not our children (a daemonized passt is re-parented
@@ -65,6 +66,22 @@ public final class Processes {
     public static boolean awaitEnd(long pid, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (isRunning(pid)) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            sleep(Duration.ofMillis(20));
+        }
+        return true;
+    }
+
+    /**
+     * Polls {@code condition} until it holds or {@code timeout} passed; true if it held. For what
+     * a daemon does after its launcher returned: jpasst's daemon finishes setting up (changes
+     * user, writes its log) once its own JVM has started, where passt did so before it forked.
+     */
+    public static boolean await(BooleanSupplier condition, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.getAsBoolean()) {
             if (System.nanoTime() - deadline > 0) {
                 return false;
             }

@@ -148,6 +148,7 @@ public final class Daemon {
         for (String w : warnings) Log.warn(w);
         Listeners l;
         try {
+            // Plain Java first: meanwhile Main's LinkAhead makes the first downcall handle
             HostNet.complete(c);
             Main.printConfig(c);
             Main.raiseFileLimit();

@@ -33,10 +33,20 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        int status = run(args);
+        if (served) System.exit(status);
+        // Everything but a daemon that served: no shutdown hook to run, and System.exit would
+        // first set up the JDK's System.Logger (it logs Runtime.exit), some ms of every launch.
+        System.out.flush();
+        System.err.flush();
+        Runtime.getRuntime().halt(status);
     }
 
+    /** Whether this process went on to serve (the daemon, -f): its JVM exits the ordinary way. */
+    private static boolean served;
+
     static int run(String[] args) {
+        new LinkAhead().start();
         Options.Parsed parsed;
         try {
             parsed = Options.parse(args);
@@ -81,8 +91,26 @@ public final class Main {
         if (!c.foreground && handover == null) {
             return Daemon.launch(c, args, parsed.warnings());
         }
+        served = true;
         signals();
         return serve(c, handover, parsed.warnings());
+    }
+
+    /**
+     * Makes the first downcall handle on a core of its own while the options are read: in a JVM
+     * without the AOT cache (the launcher, as Kata and libvirt start it) that one costs tens of
+     * ms of class loading and code generation, the later ones little (see Libc).
+     */
+    private static final class LinkAhead extends Thread {
+        LinkAhead() {
+            super("jpasst-link-ahead");
+            setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            Libc.getuid();
+        }
     }
 
     /** --version: passt's first line ("passt VERSION"), then what this is. */
@@ -110,11 +138,12 @@ public final class Main {
         }
     }
 
-    private static volatile Runnable onShutdown = () -> {};
+    private static volatile Runnable onShutdown;
 
     private static int shutdown() {
         try {
-            onShutdown.run();
+            Runnable r = onShutdown;
+            if (r != null) r.run();
         } catch (RuntimeException ignored) {
             // exiting anyway
         }
@@ -266,6 +295,7 @@ public final class Main {
     }
 
     static void printConfig(Conf c) {
+        if (!Log.infoEnabled()) return; // -q: the launcher need not even build the lines
         if (c.v4 || c.v6) {
             String ifs = (c.v4 ? c.ifname4 + " (IPv4)" : "") + (c.v4 && c.v6 ? ", " : "")
                     + (c.v6 ? c.ifname6 + " (IPv6)" : "");

@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -45,19 +44,22 @@ public final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO =
-            CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
-            ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE));
+    private static final long ERRNO = CAPTURE.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT = new ThreadLocal<>() {
+        @Override
+        protected MemorySegment initialValue() {
+            return Arena.global().allocate(CAPTURE);
+        }
+    };
 
     /** Every function's descriptor: six integer-class arguments in, one out (see the class comment). */
     private static final FunctionDescriptor ANY = FunctionDescriptor.of(JAVA_LONG,
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
 
     private static MethodHandle fn(String name) {
-        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
-                () -> new UnsatisfiedLinkError("libc has no " + name)), ANY,
-                Linker.Option.captureCallState("errno"));
+        MemorySegment f = LIBC.find(name).orElse(null);
+        if (f == null) throw new UnsatisfiedLinkError("libc has no " + name);
+        return LINKER.downcallHandle(f, ANY, Linker.Option.captureCallState("errno"));
     }
 
     /** A pointer argument. The segments passed stay alive across the call by their owners. */
@@ -70,7 +72,7 @@ public final class Libc {
     }
 
     private static int errno(MemorySegment cap) {
-        return (int) ERRNO.get(cap, 0L);
+        return cap.get(JAVA_INT, ERRNO);
     }
 
     private static int ret(int r, MemorySegment cap) {

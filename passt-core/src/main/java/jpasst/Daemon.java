@@ -26,7 +26,7 @@ import jpasst.util.Log;
  * the forwarded ports ({@link Listeners}), opens the capture file and the pid file, says on
  * standard error what passt says before it forks (the configuration, the socket, the QEMU hint),
  * and only then spawns the daemon: a second JVM running passt.jar with the same options
- * (posix_spawn through FFM, in a new session, signals at their defaults, none blocked; nothing of
+ * (posix_spawn through FFM, in a new session, signals at their defaults; nothing of
  * the JDK's process machinery is involved, so inherited descriptors such as QEMU's {@code --fd 3}
  * stay open). The bound sockets, the open capture file and the read end of a pipe cross exec
  * with it, named by number in {@code JPASST_HANDOVER} ({@link Handover}); the daemon serves them
@@ -43,9 +43,8 @@ import jpasst.util.Log;
  * longer seen in the command's exit status. Its standard output is that pipe's write end from
  * the first instruction on: a SIGQUIT (Kata's way to stop passt) that comes while its JVM is
  * still starting leaves a thread dump in the pipe, and {@link QuitSignal} finds it there once
- * installed. One that comes before the JVM has installed its own handler, in the first tens of
- * ms, takes the default action and ends the process; it starts with no core dump allowed (passt
- * makes itself non-dumpable), or that would leave a core file of a whole JVM behind.
+ * installed; it starts with SIGQUIT blocked, so that one sent before the JVM has installed its
+ * handler waits for it (see {@link #spawn}) instead of killing the process.
  *
  * The daemon's JVM runs with flags for a small footprint; {@code JPASST_JVM_OPTS} adds more. It
  * runs {@code -jar passt.jar}, as the launcher does, so that both can use one AOT cache (JEP 483,
@@ -61,7 +60,7 @@ public final class Daemon {
     static final String HANDOVER_ENV = "JPASST_HANDOVER";
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
             POSIX_SPAWN_SETSID = 0x80;
-    private static final int SIGSET_BYTES = 128, SIGKILL = 9;
+    static final int SIGSET_BYTES = 128, SIGQUIT = 3, SIGKILL = 9;
 
     /** The AOT cache's file name, next to passt.jar. */
     public static final String AOT_CACHE = "passt.aot";
@@ -202,12 +201,17 @@ public final class Daemon {
             MemorySegment attr = a.allocate(1024, 16);
             MemorySegment actions = a.allocate(1024, 16);
             Libc.posixSpawnattrInit(attr);
-            // The JVM thread calling posix_spawn blocks some signals (SIGQUIT among them), and a
-            // caller may have left signals ignored: the daemon starts with neither.
-            MemorySegment none = a.allocate(SIGSET_BYTES, 8);
+            // A caller may have left signals ignored, and the JVM thread calling posix_spawn blocks
+            // some: the daemon starts with every signal at its default and only SIGQUIT blocked.
+            // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
+            // waits for it instead of ending the process by the default action: HotSpot unblocks
+            // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
+            // dump, never a kill; unblocked, it killed the JVM up to 3 ms after exec).
+            MemorySegment quitOnly = a.allocate(SIGSET_BYTES, 8);
+            quitOnly.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (SIGQUIT - 1)));
             MemorySegment all = a.allocate(SIGSET_BYTES, 8);
             all.fill((byte) 0xff);
-            Libc.posixSpawnattrSetsigmask(attr, none);
+            Libc.posixSpawnattrSetsigmask(attr, quitOnly);
             Libc.posixSpawnattrSetsigdefault(attr, all);
             Libc.posixSpawnattrSetflags(attr,
                     (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
@@ -218,13 +222,6 @@ public final class Daemon {
             }
             Libc.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
             Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
-            // No core dumps, as passt, which makes itself non-dumpable: a SIGQUIT that ends the
-            // daemon before its JVM has a handler for it would leave a core file of a whole JVM
-            MemorySegment limit = a.allocate(16, 8);
-            if (Libc.getrlimit(Libc.RLIMIT_CORE, limit) == 0) {
-                limit.set(ValueLayout.JAVA_LONG, 0, 0L);
-                Libc.setrlimit(Libc.RLIMIT_CORE, limit);
-            }
             MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
             int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
                     cStrings(a, argv), cStrings(a, env));

@@ -22,9 +22,10 @@ import jpasst.sys.Libc;
  * In the foreground the pipe is made here. A spawned daemon gets it from its launcher, standard
  * output already being the pipe when its JVM starts ({@link Daemon}): Kata may send SIGQUIT as
  * soon as the launcher has exited, and a dump the JVM writes before this class is installed
- * waits in the pipe. (Before the JVM has installed its own handler, early in its start-up, the
- * signal's default action ends the process; blocking SIGQUIT at spawn would not help, as
- * HotSpot's VM thread unblocks it before that handler exists.)
+ * waits in the pipe. Such a daemon starts with SIGQUIT blocked (so that one sent before the
+ * JVM's handler exists waits for it); HotSpot unblocks it in its VM thread, and this unblocks it
+ * in the loop's thread too, for a JVM that would not (-Xrs): there the default action ends the
+ * daemon, as it always did.
  */
 final class QuitSignal {
     private QuitSignal() {}
@@ -42,6 +43,11 @@ final class QuitSignal {
             readFd = inheritedFd;
             Libc.fcntl(readFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
             Libc.fcntl(readFd, Libc.F_SETFL, Libc.O_NONBLOCK);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment quit = a.allocate(Daemon.SIGSET_BYTES, 8);
+                quit.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (Daemon.SIGQUIT - 1)));
+                Libc.pthreadSigmask(Libc.SIG_UNBLOCK, quit, MemorySegment.NULL);
+            }
         } else {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);

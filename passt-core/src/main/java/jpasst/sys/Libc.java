@@ -246,6 +246,9 @@ public final class Libc {
     private static final class FILE_ACTIONS_ADDDUP2 {
         static final MethodHandle H = fn("posix_spawn_file_actions_adddup2");
     }
+    private static final class PTHREAD_SIGMASK {
+        static final MethodHandle H = fn("pthread_sigmask");
+    }
     private static final class STRERROR {
         static final MethodHandle H = fn("strerror");
     }
@@ -689,6 +692,17 @@ public final class Libc {
         }
     }
 
+    public static final int SIG_UNBLOCK = 1;
+
+    /** pthread_sigmask(3) for the calling thread: returns 0 or a positive error number. */
+    public static int pthreadSigmask(int how, MemorySegment set, MemorySegment oldSet) {
+        try {
+            return (int) (long) PTHREAD_SIGMASK.H.invokeExact(cap(), (long) how, a(set), a(oldSet), 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
     public static int posixSpawnFileActionsAdddup2(MemorySegment fa, int fd, int newFd) {
         try {
             return (int) (long) FILE_ACTIONS_ADDDUP2.H.invokeExact(cap(), a(fa), (long) fd, (long) newFd, 0L, 0L, 0L);
@@ -770,7 +784,7 @@ public final class Libc {
     }
 
     public static final long SIOCOUTQ = 0x5411, SIOCINQ = 0x541B;
-    public static final int RLIMIT_CORE = 4, RLIMIT_NOFILE = 7;
+    public static final int RLIMIT_NOFILE = 7;
 
     /** getrlimit(2) into {@code limits} (two longs: soft, hard). */
     public static int getrlimit(int resource, MemorySegment limits) {

@@ -95,16 +95,25 @@ class LaunchHandoverTest {
         }
     }
 
-    /** SIGQUIT at several moments of the daemon's start-up, from the instant the launcher returned. */
+    /**
+     * SIGQUIT at several moments of the daemon's start-up, from the instant the launcher returned:
+     * the daemon ends its own way (it says so in its log, and exits 0), however early.
+     */
     @Test
-    void sigquitRightAfterTheLauncherReturnsEndsTheDaemon() {
-        for (int delayMs : new int[] {0, 0, 10, 30, 60, 100, 200}) {
-            try (Daemon daemon = Daemon.start(Daemon.Kind.JPASST)) {
+    void sigquitRightAfterTheLauncherReturnsEndsTheDaemonItsOwnWay() throws Exception {
+        for (int delayMs : new int[] {0, 0, 0, 5, 10, 30, 60, 100, 200}) {
+            Path log = Files.createTempDirectory("jpasst-launch-").resolve("passt.log");
+            try (Daemon daemon = Daemon.start(Daemon.Kind.JPASST, "-l", log.toString())) {
                 Processes.sleep(Duration.ofMillis(delayMs));
                 assertTrue(daemon.signalAndAwaitEnd(Processes.SIGQUIT, SETTLED),
                         "still running after a SIGQUIT " + delayMs + " ms after the launcher returned\n"
                                 + daemon.describe());
+                assertTrue(read(log).contains("Received SIGQUIT, exiting"),
+                        "SIGQUIT " + delayMs + " ms after the launcher returned: not the daemon's own exit\n"
+                                + read(log) + daemon.describe());
                 assertFalse((daemon.stdout() + daemon.stderr()).contains("Full thread dump"), daemon.describe());
+            } finally {
+                deleteTree(log.getParent());
             }
         }
     }

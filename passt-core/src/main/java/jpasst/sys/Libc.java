@@ -62,6 +62,25 @@ public final class Libc {
         return LINKER.downcallHandle(f, ANY, Linker.Option.captureCallState("errno"));
     }
 
+    /**
+     * Makes the downcall handles a launch uses, in the order it uses them, on the calling thread:
+     * the launcher (no AOT cache) has a thread do it while it reads its options (Main.LinkAhead).
+     * The first handle costs tens of ms (the linker's classes, generated code), each further one
+     * a fraction of a ms, which the launcher would otherwise spend one by one as it binds and
+     * spawns. A handle another thread is making meanwhile is waited for, not made twice.
+     */
+    public static void linkLaunchCalls() {
+        getuid(); // a first call, too: it links the invoker all calls share
+        linked(GETRLIMIT.H, SOCKET.H, CONNECT.H, CLOSE.H, UNLINK.H, BIND.H, LISTEN.H, OPEN.H,
+                PIPE2.H, FCNTL.H, SPAWNATTR_INIT.H, SPAWNATTR_SETSIGMASK.H, SPAWNATTR_SETSIGDEFAULT.H,
+                SPAWNATTR_SETFLAGS.H, FILE_ACTIONS_INIT.H, FILE_ACTIONS_ADDOPEN.H, FILE_ACTIONS_ADDDUP2.H,
+                POSIX_SPAWN.H, WRITE.H, EXIT.H);
+    }
+
+    private static void linked(MethodHandle... handles) {
+        // each argument initialized its holder class, which is all there was to do
+    }
+
     /** A pointer argument. The segments passed stay alive across the call by their owners. */
     private static long a(MemorySegment s) {
         return s.address();
@@ -245,6 +264,9 @@ public final class Libc {
     }
     private static final class FILE_ACTIONS_ADDDUP2 {
         static final MethodHandle H = fn("posix_spawn_file_actions_adddup2");
+    }
+    private static final class EXIT {
+        static final MethodHandle H = fn("_exit");
     }
     private static final class PTHREAD_SIGMASK {
         static final MethodHandle H = fn("pthread_sigmask");
@@ -687,6 +709,18 @@ public final class Libc {
     public static int posixSpawnFileActionsAddclose(MemorySegment fa, int fd) {
         try {
             return (int) (long) FILE_ACTIONS_ADDCLOSE.H.invokeExact(cap(), a(fa), (long) fd, 0L, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * _exit(2): ends the process at once, without the JVM's shutdown (no shutdown hooks, no
+     * safepoint, no atexit handlers). For a process that has nothing left to do or to flush.
+     */
+    public static void exitNow(int status) {
+        try {
+            long unused = (long) EXIT.H.invokeExact(cap(), (long) status, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }

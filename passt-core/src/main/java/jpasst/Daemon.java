@@ -145,11 +145,18 @@ public final class Daemon {
             }
         }
         for (String w : warnings) Log.warn(w);
+        // Plain Java first (the host, the daemon's command line): meanwhile Main's LinkAhead
+        // makes the downcall handles
+        try {
+            HostNet.complete(c);
+        } catch (ConfException e) {
+            Log.error(e.getMessage());
+            return 1;
+        }
+        Main.printConfig(c);
+        List<String> argv = daemonCommand(args), env = daemonEnvironment();
         Listeners l;
         try {
-            // Plain Java first: meanwhile Main's LinkAhead makes the first downcall handle
-            HostNet.complete(c);
-            Main.printConfig(c);
             Main.raiseFileLimit();
             l = Listeners.open(c);
         } catch (ConfException | SysException e) {
@@ -162,7 +169,7 @@ public final class Daemon {
         if (c.pidFile != null && pidFile < 0) return 1;
         Main.qemuHint(l.socketPath);
         Privileges.announce(c);
-        int pid = spawn(args, c.fd == 0, l, pcap);
+        int pid = spawn(argv, env, c.fd == 0, l, pcap);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
             Libc.kill(pid, SIGKILL);
@@ -171,31 +178,40 @@ public final class Daemon {
         return 0;
     }
 
+    /** The daemon's command line: this JVM's java with the daemon's flags, passt.jar, {@code args}. */
+    private static List<String> daemonCommand(String[] args) {
+        List<String> argv = new ArrayList<>();
+        argv.add(javaBinary());
+        argv.addAll(jvmFlags());
+        argv.add("-jar");
+        argv.add(jarPath());
+        argv.addAll(List.of(args));
+        return argv;
+    }
+
+    /** The daemon's environment: ours, but for a handover of our own. */
+    private static List<String> daemonEnvironment() {
+        List<String> env = new ArrayList<>();
+        for (Map.Entry<String, String> e : System.getenv().entrySet()) {
+            if (!e.getKey().equals(HANDOVER_ENV)) env.add(e.getKey().concat("=").concat(e.getValue()));
+        }
+        // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
+        // own, and what one compilation freed is not reused by the next in another arena
+        if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
+        return env;
+    }
+
     /**
-     * Spawns the daemon: this JVM's command with the daemon's flags and the same options, the
-     * listeners, {@code pcap} (or -1) and the SIGQUIT pipe handed down. Returns its pid, or -1.
+     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1) and
+     * the SIGQUIT pipe handed down. Returns its pid, or -1.
      */
-    private static int spawn(String[] args, boolean keepStdin, Listeners l, int pcap) {
+    private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
             Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
             int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
             Handover handover = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp);
             handover.inheritable();
-
-            List<String> argv = new ArrayList<>();
-            argv.add(javaBinary());
-            argv.addAll(jvmFlags());
-            argv.add("-jar");
-            argv.add(jarPath());
-            argv.addAll(List.of(args));
-            List<String> env = new ArrayList<>();
-            for (Map.Entry<String, String> e : System.getenv().entrySet()) {
-                if (!e.getKey().equals(HANDOVER_ENV)) env.add(e.getKey().concat("=").concat(e.getValue()));
-            }
-            // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
-            // own, and what one compilation freed is not reused by the next in another arena
-            if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
             env.add(HANDOVER_ENV.concat("=").concat(handover.encode()));
 
             MemorySegment attr = a.allocate(1024, 16);

@@ -51,7 +51,7 @@ public final class Main {
     private static boolean launched;
 
     static int run(String[] args) {
-        new LinkAhead().start();
+        if (System.getenv(Daemon.HANDOVER_ENV) == null) new LinkAhead().start(); // (not in a daemon)
         Options.Parsed parsed;
         try {
             parsed = Options.parse(args);
@@ -195,7 +195,7 @@ public final class Main {
         EventLoop loop = p.loop;
         printConfig(c);
         Pcap[] pcap = new Pcap[1];
-        // before the socket exists: whoever sees it listening may send SIGQUIT at once
+        // before the socket serves: whoever sees it listening may send SIGQUIT at once
         onShutdown = () -> {
             tap.flush();
             Pcap cap = pcap[0];

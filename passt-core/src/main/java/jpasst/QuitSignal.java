@@ -41,7 +41,6 @@ final class QuitSignal {
         int readFd;
         if (inheritedFd >= 0) {
             readFd = inheritedFd;
-            Libc.fcntl(readFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
             Libc.fcntl(readFd, Libc.F_SETFL, Libc.O_NONBLOCK);
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment quit = a.allocate(Daemon.SIGSET_BYTES, 8);

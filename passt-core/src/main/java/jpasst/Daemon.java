@@ -8,34 +8,59 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import jpasst.conf.Conf;
+import jpasst.conf.ConfException;
+import jpasst.conf.HostNet;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
+import jpasst.sys.SysException;
+import jpasst.tap.Pcap;
+import jpasst.util.Log;
 
 /**
- * Daemonizing without fork, which a JVM cannot do. The launching process spawns a copy of itself
- * (posix_spawn through FFM, in a new session, so that inherited descriptors such as QEMU's
- * {@code --fd 3} stay open and nothing of the JDK's process machinery is involved) and waits on
- * a pipe. The daemon binds its socket, writes its own pid to the pid file, says what it has to
- * say on the inherited standard error, then writes one byte to the pipe and detaches its
- * standard streams; only then does the launcher exit 0. So a caller that waits for the command
- * to exit (Kata Containers, libvirt, QEMU's -netdev passt) finds the socket listening and the
- * daemon's pid in the file, as with passt. If the daemon dies first, the launcher exits 1 and the
- * daemon's own error message is already on standard error.
+ * Daemonizing without fork, which a JVM cannot do, the way passt's __daemon() does it: whatever
+ * can fail happens first, in the launching process, and then the launcher starts the daemon and
+ * exits 0 at once, without waiting for it.
+ *
+ * The launcher ({@link #launch}) completes the host configuration, binds the guest's socket and
+ * the forwarded ports ({@link Listeners}), opens the capture file and the pid file, says on
+ * standard error what passt says before it forks (the configuration, the socket, the QEMU hint),
+ * and only then spawns the daemon: a second JVM running passt.jar with the same options
+ * (posix_spawn through FFM, in a new session, signals at their defaults; nothing of
+ * the JDK's process machinery is involved, so inherited descriptors such as QEMU's {@code --fd 3}
+ * stay open). The bound sockets, the open capture file and the read end of a pipe cross exec
+ * with it, named by number in {@code JPASST_HANDOVER} ({@link Handover}); the daemon serves them
+ * instead of binding its own. It writes the daemon's pid to the pid file and exits 0: a caller
+ * that waits for the command (Kata Containers, libvirt, QEMU's -netdev passt) finds the socket
+ * listening, connections queueing in its backlog until the daemon's JVM takes them, and the
+ * daemon's pid in the file, as with passt. A failure before the spawn is the command's: passt's
+ * message on standard error, exit status 1, no daemon.
+ *
+ * The daemon's standard input and error are /dev/null (standard input stays the guest's socket
+ * with --fd 0); it logs to -l or the system logger, as passt's daemon does. It gives up root
+ * once its JVM runs (passt does before it forks), and what fails only there (the change of
+ * user; the log file, checked by the launcher, if it went away in between) is logged but no
+ * longer seen in the command's exit status. Its standard output is that pipe's write end from
+ * the first instruction on: a SIGQUIT (Kata's way to stop passt) that comes while its JVM is
+ * still starting leaves a thread dump in the pipe, and {@link QuitSignal} finds it there once
+ * installed; it starts with SIGQUIT blocked, so that one sent before the JVM has installed its
+ * handler waits for it (see {@link #spawn}) instead of killing the process.
  *
  * The daemon's JVM runs with flags for a small footprint; {@code JPASST_JVM_OPTS} adds more. It
  * runs {@code -jar passt.jar}, as the launcher does, so that both can use one AOT cache (JEP 483,
  * 514, 515): {@code passt.aot} next to the jar, made by the build's training run
  * ({@code benchmarks}' AotTrain), holds the classes the daemon loads, linked, and profiles of its
  * hot methods. The daemon uses it when it is there; a stale or missing cache is skipped quietly.
- * The launcher uses it when started with {@code -XX:AOTCache=passt.aot} (./passt does).
+ * The launcher uses it when started with {@code -XX:AOTCache=passt.aot} (./passt does); started
+ * without, as Kata and libvirt start it, it keeps its own path short: no event loop, no Passt.
  */
 public final class Daemon {
     private Daemon() {}
 
-    static final String READY_FD_ENV = "JPASST_READY_FD";
+    static final String HANDOVER_ENV = "JPASST_HANDOVER";
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
             POSIX_SPAWN_SETSID = 0x80;
-    private static final int SIGSET_BYTES = 128;
+    static final int SIGSET_BYTES = 128, SIGQUIT = 3, SIGKILL = 9;
 
     /** The AOT cache's file name, next to passt.jar. */
     public static final String AOT_CACHE = "passt.aot";
@@ -91,9 +116,9 @@ public final class Daemon {
         }
     }
 
+    /** This JVM's java: the daemon runs on the same JDK. */
     static String javaBinary() {
-        return ProcessHandle.current().info().command()
-                .orElse(System.getProperty("java.home") + "/bin/java");
+        return System.getProperty("java.home") + "/bin/java";
     }
 
     public static String jarPath() {
@@ -106,104 +131,220 @@ public final class Daemon {
     }
 
     /**
-     * Spawns the daemon with {@code args} and waits until it is ready. Returns the exit code for
-     * the launcher: 0 once the daemon is serving, 1 if it failed to start.
+     * The launcher: everything that can fail, then the daemon, spawned with what it needs handed
+     * down; returns the command's exit status (0: the daemon was started, its pid is in -P).
      */
-    static int launch(String[] args, boolean keepStdin) {
+    static int launch(Conf c, String[] args, List<String> warnings) {
+        Log.level(c.logLevel);
+        if (c.logFile != null) {
+            try {
+                Log.checkFile(c.logFile);
+            } catch (java.io.IOException e) {
+                Log.error(Main.logFileError(c.logFile, e));
+                return 1;
+            }
+        }
+        for (String w : warnings) Log.warn(w);
+        // Plain Java first (the host, the daemon's command line): meanwhile Main's LinkAhead
+        // makes the downcall handles
+        try {
+            HostNet.complete(c);
+        } catch (ConfException e) {
+            Log.error(e.getMessage());
+            return 1;
+        }
+        Main.printConfig(c);
+        List<String> argv = daemonCommand(args), env = daemonEnvironment();
+        Listeners l;
+        try {
+            Main.raiseFileLimit();
+            l = Listeners.open(c);
+        } catch (ConfException | SysException e) {
+            Log.error(e.getMessage());
+            return 1;
+        }
+        Main.socketBound(l.socketPath);
+        int pcap = c.pcapFile != null ? Pcap.openFile(c.pcapFile) : -1;
+        int pidFile = c.pidFile != null ? Main.openPidFile(c.pidFile) : -1;
+        if (c.pidFile != null && pidFile < 0) return 1;
+        Main.qemuHint(l.socketPath);
+        Privileges.announce(c);
+        int pid = spawn(argv, env, c.fd == 0, l, pcap);
+        if (pid < 0) return 1;
+        if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
+            Libc.kill(pid, SIGKILL);
+            return 1;
+        }
+        return 0;
+    }
+
+    /** The daemon's command line: this JVM's java with the daemon's flags, passt.jar, {@code args}. */
+    private static List<String> daemonCommand(String[] args) {
+        List<String> argv = new ArrayList<>();
+        argv.add(javaBinary());
+        argv.addAll(jvmFlags());
+        argv.add("-jar");
+        argv.add(jarPath());
+        argv.addAll(List.of(args));
+        return argv;
+    }
+
+    /** The daemon's environment: ours, but for a handover of our own. */
+    private static List<String> daemonEnvironment() {
+        List<String> env = new ArrayList<>();
+        for (Map.Entry<String, String> e : System.getenv().entrySet()) {
+            if (!e.getKey().equals(HANDOVER_ENV)) env.add(e.getKey().concat("=").concat(e.getValue()));
+        }
+        // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
+        // own, and what one compilation freed is not reused by the next in another arena
+        if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
+        return env;
+    }
+
+    /**
+     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1) and
+     * the SIGQUIT pipe handed down. Returns its pid, or -1.
+     */
+    private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            Errno.check(Libc.pipe2(fds, 0), "pipe");
-            int readFd = fds.get(ValueLayout.JAVA_INT, 0), writeFd = fds.get(ValueLayout.JAVA_INT, 4);
-            Libc.fcntl(readFd, Libc.F_SETFD, Libc.FD_CLOEXEC);
-
-            List<String> argv = new ArrayList<>();
-            argv.add(javaBinary());
-            argv.addAll(jvmFlags());
-            argv.add("-jar");
-            argv.add(jarPath());
-            argv.addAll(List.of(args));
-            List<String> env = new ArrayList<>();
-            for (Map.Entry<String, String> e : System.getenv().entrySet()) {
-                if (!e.getKey().equals(READY_FD_ENV)) env.add(e.getKey() + "=" + e.getValue());
-            }
-            // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
-            // own, and what one compilation freed is not reused by the next in another arena
-            if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
-            env.add(READY_FD_ENV + "=" + writeFd);
+            Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
+            int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
+            Handover handover = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp);
+            handover.inheritable();
+            env.add(HANDOVER_ENV.concat("=").concat(handover.encode()));
 
             MemorySegment attr = a.allocate(1024, 16);
             MemorySegment actions = a.allocate(1024, 16);
             Libc.posixSpawnattrInit(attr);
-            // The JVM thread calling posix_spawn blocks some signals (SIGQUIT among them), and a
-            // caller may have left signals ignored: the daemon starts with neither.
-            MemorySegment none = a.allocate(SIGSET_BYTES, 8);
+            // A caller may have left signals ignored, and the JVM thread calling posix_spawn blocks
+            // some: the daemon starts with every signal at its default and only SIGQUIT blocked.
+            // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
+            // waits for it instead of ending the process by the default action: HotSpot unblocks
+            // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
+            // dump, never a kill; unblocked, it killed the JVM up to 3 ms after exec).
+            MemorySegment quitOnly = a.allocate(SIGSET_BYTES, 8);
+            quitOnly.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (SIGQUIT - 1)));
             MemorySegment all = a.allocate(SIGSET_BYTES, 8);
             all.fill((byte) 0xff);
-            Libc.posixSpawnattrSetsigmask(attr, none);
+            Libc.posixSpawnattrSetsigmask(attr, quitOnly);
             Libc.posixSpawnattrSetsigdefault(attr, all);
             Libc.posixSpawnattrSetflags(attr,
                     (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
             Libc.posixSpawnFileActionsInit(actions);
+            MemorySegment devNull = a.allocateFrom("/dev/null");
             if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
-                Libc.posixSpawnFileActionsAddopen(actions, 0, a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
+                Libc.posixSpawnFileActionsAddopen(actions, 0, devNull, Libc.O_RDWR, 0);
             }
+            Libc.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
+            Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
             MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
             int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
                     cStrings(a, argv), cStrings(a, env));
-            Libc.close(writeFd);
             if (r != 0) {
-                System.err.println("Failed to start the daemon: " + Errno.text(r));
-                return 1;
+                Log.error("Failed to start the daemon: " + Errno.text(r));
+                return -1;
             }
-            MemorySegment buf = a.allocate(16);
-            long n;
-            do {
-                n = Libc.read(readFd, buf, 1);
-            } while (n == -Errno.EINTR);
-            Libc.close(readFd);
-            return n == 1 && buf.get(ValueLayout.JAVA_BYTE, 0) == 'R' ? 0 : 1;
+            return pid.get(ValueLayout.JAVA_INT, 0);
         }
     }
 
     private static MemorySegment cStrings(Arena a, List<String> strings) {
-        MemorySegment arr = a.allocate(ValueLayout.ADDRESS, strings.size() + 1);
+        MemorySegment arr = a.allocate(ValueLayout.JAVA_LONG, strings.size() + 1);
         for (int i = 0; i < strings.size(); i++) {
             byte[] b = strings.get(i).getBytes(StandardCharsets.UTF_8);
             MemorySegment s = a.allocate(b.length + 1);
             MemorySegment.copy(b, 0, s, ValueLayout.JAVA_BYTE, 0, b.length);
-            arr.setAtIndex(ValueLayout.ADDRESS, i, s);
+            arr.setAtIndex(ValueLayout.JAVA_LONG, i, s.address()); // (a 64-bit ABI; no VarHandle to make for ADDRESS)
         }
-        arr.setAtIndex(ValueLayout.ADDRESS, strings.size(), MemorySegment.NULL);
+        arr.setAtIndex(ValueLayout.JAVA_LONG, strings.size(), 0L);
         return arr;
     }
 
-    /** In the daemon: the launcher's pipe, or -1 when running in the foreground. */
-    static int readyFd() {
-        String v = System.getenv(READY_FD_ENV);
-        if (v == null) return -1;
-        try {
-            return Integer.parseInt(v);
-        } catch (NumberFormatException e) {
-            return -1;
-        }
-    }
-
     /**
-     * In the daemon: tells the launcher we serve, then lets go of the terminal's streams (standard
-     * input stays with --fd 0, where it is the guest's socket).
+     * What a launcher hands down to its daemon, by descriptor number: the read end of the
+     * SIGQUIT pipe, the capture file (-1: none), the guest's listening socket (-1: --fd) and the
+     * sockets of the forwarded ports. In the environment as {@code quit=3 pcap=-1 tap=4
+     * tcp=5-9,12 udp=10-11}: runs of numbers, as sockets bound one after the other have them.
      */
-    static void ready(int fd, boolean keepStdin) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment b = a.allocate(1);
-            b.set(ValueLayout.JAVA_BYTE, 0, (byte) 'R');
-            Libc.write(fd, b, 1);
-            Libc.close(fd);
-            int devnull = Libc.open(a.allocateFrom("/dev/null"), Libc.O_RDWR, 0);
-            if (devnull >= 0) {
-                if (!keepStdin) Libc.dup2(devnull, 0); // standard output is already QuitSignal's pipe
-                Libc.dup2(devnull, 2);
-                if (devnull > 2) Libc.close(devnull);
+    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp) {
+        String encode() {
+            return new StringBuilder().append("quit=").append(quit).append(" pcap=").append(pcap)
+                    .append(" tap=").append(tap).append(" tcp=").append(runs(tcp)).append(" udp=").append(runs(udp))
+                    .toString();
+        }
+
+        /** Parses {@link #encode()}'s form; IllegalArgumentException if it is not that. */
+        static Handover decode(String s) {
+            int quit = -1, pcap = -1, tap = -1;
+            int[] tcp = new int[0], udp = new int[0];
+            for (String field : s.trim().split(" +")) {
+                int eq = field.indexOf('=');
+                String key = field.substring(0, Math.max(eq, 0)), value = field.substring(eq + 1);
+                switch (key) {
+                    case "quit" -> quit = Integer.parseInt(value);
+                    case "pcap" -> pcap = Integer.parseInt(value);
+                    case "tap" -> tap = Integer.parseInt(value);
+                    case "tcp" -> tcp = fromRuns(value);
+                    case "udp" -> udp = fromRuns(value);
+                    default -> throw new IllegalArgumentException("unknown field: " + field);
+                }
             }
+            return new Handover(quit, pcap, tap, tcp, udp);
+        }
+
+        /** In the launcher: every descriptor must survive exec. */
+        void inheritable() {
+            for (int fd : descriptors()) {
+                int r = Libc.fcntl(fd, Libc.F_SETFD, 0);
+                if (r < 0) throw new SysException(-r, "descriptor " + fd);
+            }
+        }
+
+        /** In the daemon: they crossed exec; none should cross another. */
+        void closeOnExec() {
+            for (int fd : descriptors()) {
+                Errno.check(Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC), "inherited descriptor " + fd);
+            }
+        }
+
+        private int[] descriptors() {
+            int[] all = new int[3 + tcp.length + udp.length];
+            int n = 0;
+            for (int fd : new int[] {quit, pcap, tap}) if (fd >= 0) all[n++] = fd;
+            System.arraycopy(tcp, 0, all, n, tcp.length);
+            System.arraycopy(udp, 0, all, n + tcp.length, udp.length);
+            return java.util.Arrays.copyOf(all, n + tcp.length + udp.length);
+        }
+
+        static String runs(int[] fds) {
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < fds.length; ) {
+                int j = i;
+                while (j + 1 < fds.length && fds[j + 1] == fds[j] + 1) j++;
+                if (b.length() > 0) b.append(',');
+                b.append(fds[i]);
+                if (j > i) b.append('-').append(fds[j]);
+                i = j + 1;
+            }
+            return b.toString();
+        }
+
+        static int[] fromRuns(String s) {
+            int[] out = new int[16];
+            int n = 0;
+            if (s.isEmpty()) return new int[0];
+            for (String run : s.split(",")) {
+                int dash = run.indexOf('-');
+                int from = Integer.parseInt(dash < 0 ? run : run.substring(0, dash));
+                int to = dash < 0 ? from : Integer.parseInt(run.substring(dash + 1));
+                if (from < 0 || to < from) throw new IllegalArgumentException("bad run: " + run);
+                for (int fd = from; fd <= to; fd++) {
+                    if (n == out.length) out = java.util.Arrays.copyOf(out, 2 * n);
+                    out[n++] = fd;
+                }
+            }
+            return java.util.Arrays.copyOf(out, n);
         }
     }
 }

@@ -21,9 +21,11 @@ import jpasst.util.Log;
 /**
  * jpasst: options → configuration → (detach) → loop, as passt's main().
  *
- * Three ways in: the launcher (no -f, as Kata and libvirt run passt) spawns the daemon and exits
- * once it serves; the daemon itself (spawned with the ready pipe in its environment); and -f,
- * which serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon with exit code 0.
+ * Three ways in: the launcher (no -f, as Kata and libvirt run passt) binds what the daemon will
+ * serve, spawns the daemon with it and exits at once ({@link Daemon}); the daemon itself
+ * (spawned with {@code JPASST_HANDOVER} in its environment), which serves what it was handed;
+ * and -f, which binds and serves in the foreground. SIGTERM, SIGQUIT and SIGINT end the daemon
+ * with exit code 0.
  */
 public final class Main {
     static final String VERSION = "jpasst-0.1.0";
@@ -31,10 +33,25 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        System.exit(run(args));
+        int status = run(args);
+        if (served) System.exit(status);
+        // Everything else has no shutdown hook to run and nothing left but its output to flush.
+        // System.exit would first set up the JDK's System.Logger (it logs Runtime.exit), some ms
+        // of every launch; a launcher that started its daemon has _exit linked, and ends a few
+        // ms sooner with it than with the JVM's halt (measured).
+        System.out.flush();
+        System.err.flush();
+        if (launched) Libc.exitNow(status);
+        Runtime.getRuntime().halt(status);
     }
 
+    /** Whether this process went on to serve (the daemon, -f): its JVM exits the ordinary way. */
+    private static boolean served;
+    /** Whether this process launched a daemon: it ends with _exit. */
+    private static boolean launched;
+
     static int run(String[] args) {
+        if (System.getenv(Daemon.HANDOVER_ENV) == null) new LinkAhead().start(); // (not in a daemon)
         Options.Parsed parsed;
         try {
             parsed = Options.parse(args);
@@ -75,12 +92,32 @@ public final class Main {
                 return 1;
             }
         }
-        int readyFd = Daemon.readyFd();
-        if (!c.foreground && readyFd < 0) {
-            return Daemon.launch(args, c.fd == 0);
+        String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
+        if (!c.foreground && handover == null) {
+            int status = Daemon.launch(c, args, parsed.warnings());
+            launched = status == 0;
+            return status;
         }
+        served = true;
         signals();
-        return serve(c, readyFd, parsed.warnings());
+        return serve(c, handover, parsed.warnings());
+    }
+
+    /**
+     * Makes the downcall handles of a launch on a core of its own while the options are read: in
+     * a JVM without the AOT cache (the launcher, as Kata and libvirt start it) the first costs
+     * tens of ms of class loading and code generation, the later ones a little each (see Libc).
+     */
+    private static final class LinkAhead extends Thread {
+        LinkAhead() {
+            super("jpasst-link-ahead");
+            setDaemon(true);
+        }
+
+        @Override
+        public void run() {
+            Libc.linkLaunchCalls();
+        }
     }
 
     /** --version: passt's first line ("passt VERSION"), then what this is. */
@@ -108,29 +145,44 @@ public final class Main {
         }
     }
 
-    private static volatile Runnable onShutdown = () -> {};
+    private static volatile Runnable onShutdown;
 
     private static int shutdown() {
         try {
-            onShutdown.run();
+            Runnable r = onShutdown;
+            if (r != null) r.run();
         } catch (RuntimeException ignored) {
             // exiting anyway
         }
         return 0;
     }
 
-    static int serve(Conf c, int readyFd, java.util.List<String> warnings) {
+    /**
+     * Serves until told to stop: in the foreground ({@code handover} null), or as the daemon a
+     * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
+     */
+    static int serve(Conf c, String handover, java.util.List<String> warnings) {
         Log.level(c.logLevel);
+        // the daemon's standard error is /dev/null: its launcher said what there was to say
+        if (handover != null) Log.detachStderr();
         try {
             if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
         } catch (IOException e) {
-            String why = e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
-                    : e instanceof java.nio.file.AccessDeniedException ? "Permission denied" : e.getMessage();
-            Log.error("Couldn't open log file " + c.logFile + ": " + why);
+            Log.error(logFileError(c.logFile, e));
             return 1;
         }
         for (String w : warnings) Log.warn(w);
+        Daemon.Handover h = null;
+        if (handover != null) {
+            try {
+                h = Daemon.Handover.decode(handover);
+                h.closeOnExec();
+            } catch (IllegalArgumentException | jpasst.sys.SysException e) {
+                Log.error("Invalid " + Daemon.HANDOVER_ENV + " (" + handover + "): " + e.getMessage());
+                return 1;
+            }
+        }
         raiseFileLimit();
         try {
             HostNet.complete(c);
@@ -143,52 +195,66 @@ public final class Main {
         EventLoop loop = p.loop;
         printConfig(c);
         Pcap[] pcap = new Pcap[1];
-        // before the socket exists: whoever sees it listening may send SIGQUIT at once
+        // before the socket serves: whoever sees it listening may send SIGQUIT at once
         onShutdown = () -> {
             tap.flush();
             Pcap cap = pcap[0];
             if (cap != null) cap.flush();
         };
-        QuitSignal.install(loop, () -> {
+        QuitSignal.install(loop, h != null ? h.quit() : -1, () -> {
             Log.info("Received SIGQUIT, exiting");
             shutdown();
             loop.stop();
         });
         try {
-            p.start();
+            p.start(h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c));
         } catch (ConfException | jpasst.sys.SysException e) {
             Log.error(e.getMessage());
             return 1;
         }
-        if (tap.socketPath() != null) {
-            Log.notice("UNIX domain socket bound at " + tap.socketPath());
-        }
+        socketBound(tap.socketPath());
         if (c.pcapFile != null) {
-            // opened before privileges are dropped; frames both ways, flushed on exit
-            pcap[0] = Pcap.open(c.pcapFile);
+            // opened before privileges are dropped (by the launcher, if there is one); frames both
+            // ways, flushed on exit
+            pcap[0] = h == null ? Pcap.open(c.pcapFile) : h.pcap() >= 0 ? Pcap.start(c.pcapFile, h.pcap()) : null;
             if (pcap[0] != null) {
                 Pcap cap = pcap[0];
                 tap.capture(cap);
                 loop.onEndOfBatch(() -> cap.tick(loop.now()));
             }
         }
-        if (c.pidFile != null && !writePidFile(c.pidFile)) return 1;
-        if (tap.socketPath() != null) {
-            Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
-            Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
-                    + tap.socketPath());
-            Log.notice("or qrap, for earlier qemu versions:");
-            Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+        // a daemon's pid file is its launcher's to write
+        if (h == null && c.pidFile != null) {
+            int fd = openPidFile(c.pidFile);
+            if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
         }
+        qemuHint(tap.socketPath());
         if (!Privileges.drop(c)) return 1;
-        if (readyFd >= 0) {
-            Daemon.ready(readyFd, c.fd == 0);
-            Log.detachStderr();
-        }
         p.run();
         if (pcap[0] != null) pcap[0].close();
         p.close();
         return 0;
+    }
+
+    static String logFileError(String path, IOException e) {
+        String why = e instanceof java.nio.file.NoSuchFileException ? "No such file or directory"
+                : e instanceof java.nio.file.AccessDeniedException ? "Permission denied" : e.getMessage();
+        return "Couldn't open log file " + path + ": " + why;
+    }
+
+    /** What passt says once its socket is bound (nothing with --fd). */
+    static void socketBound(String path) {
+        if (path != null) Log.notice("UNIX domain socket bound at " + path);
+    }
+
+    /** What passt says before it forks: how to start QEMU on the socket (nothing with --fd). */
+    static void qemuHint(String path) {
+        if (path == null) return;
+        Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+        Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+                + path);
+        Log.notice("or qrap, for earlier qemu versions:");
+        Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
     }
 
     /**
@@ -196,7 +262,7 @@ public final class Main {
      * hard one. (HotSpot usually did that already at start-up, see -XX:+MaxFDLimit; this makes it
      * independent of the JVM's flags.) Connections beyond the limit get a reset (see Tcp).
      */
-    private static void raiseFileLimit() {
+    static void raiseFileLimit() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment lim = a.allocate(16, 8);
             if (Libc.getrlimit(Libc.RLIMIT_NOFILE, lim) < 0) return;
@@ -209,15 +275,20 @@ public final class Main {
         }
     }
 
-    private static boolean writePidFile(String path) {
+    /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
+    static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
             int fd = Libc.open(a.allocateFrom(path),
                     Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
-            if (fd < 0) {
-                Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
-                return false;
-            }
-            byte[] b = (Libc.getpid() + "\n").getBytes(StandardCharsets.US_ASCII);
+            if (fd < 0) Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
+            return fd;
+        }
+    }
+
+    /** Writes {@code pid} to the pid file {@link #openPidFile} opened, and closes it. */
+    static boolean writePid(int fd, String path, int pid) {
+        try (Arena a = Arena.ofConfined()) {
+            byte[] b = (pid + "\n").getBytes(StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(b.length);
             MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
             long n = Libc.write(fd, s, b.length);
@@ -230,7 +301,8 @@ public final class Main {
         }
     }
 
-    private static void printConfig(Conf c) {
+    static void printConfig(Conf c) {
+        if (!Log.infoEnabled()) return; // -q: the launcher need not even build the lines
         if (c.v4 || c.v6) {
             String ifs = (c.v4 ? c.ifname4 + " (IPv4)" : "") + (c.v4 && c.v6 ? ", " : "")
                     + (c.v6 ? c.ifname6 + " (IPv6)" : "");

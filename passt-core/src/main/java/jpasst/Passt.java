@@ -73,13 +73,17 @@ public final class Passt implements AutoCloseable {
         tap.onOneOffExit(loop::stop);
     }
 
-    /** Binds the guest-side socket and the forwarded ports. */
+    /** Binds the guest-side socket and the forwarded ports, and serves them. */
     public void start() {
-        tap.start();
-        if (!conf.noTcp && !conf.tcpSpecs.isEmpty()) {
-            tcp.listen(jpasst.conf.PortSpec.parse(conf.tcpSpecs));
-        }
-        udp.listen();
+        start(Listeners.open(conf));
+    }
+
+    /** Serves sockets bound already: by {@link #start()}, or by the launching process. */
+    public void start(Listeners l) {
+        if (l.tap >= 0) tap.listen(l.tap, l.socketPath);
+        else tap.start();
+        tcp.listen(l.tcpForward, l.tcp);
+        if (l.udpForward != null) udp.listen(l.udpForward, l.udp);
     }
 
     /** Runs the loop on the calling thread until {@link EventLoop#stop()}. */

@@ -18,12 +18,17 @@ import jpasst.util.Log;
 final class Privileges {
     private Privileges() {}
 
+    /** What passt says before it forks, started as root without --runas. */
+    static void announce(Conf c) {
+        if (c.runAs == null && Libc.getuid() == 0) Log.warn("Started as root, will change to nobody.");
+    }
+
     static boolean drop(Conf c) {
         int uid = Libc.getuid();
         if (uid != 0 && c.runAs == null) return true;
         int[] ids;
         if (c.runAs == null) {
-            Log.warn("Started as root, will change to nobody.");
+            announce(c);
             String[] pw = lookup("/etc/passwd", "nobody");
             ids = pw != null ? new int[] {Integer.parseInt(pw[2]), Integer.parseInt(pw[3])} : new int[] {65534, 65534};
         } else {

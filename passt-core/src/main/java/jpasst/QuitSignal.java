@@ -14,31 +14,64 @@ import jpasst.sys.Libc;
  * a native handler may take it (and then SIGTERM can no longer be handled from Java at all).
  *
  * So the daemon keeps the JVM's behaviour and listens for its effect: standard output (unused by
- * the daemon once it has started) becomes a pipe whose other end sits in the event loop. When the
- * JVM writes a thread dump there, that was a SIGQUIT: the dump is discarded and the daemon exits
- * with code 0. Nothing of the dump reaches any terminal or log.
+ * the daemon) is a pipe whose other end sits in the event loop. When the JVM writes a thread dump
+ * there, that was a SIGQUIT: the dump is discarded and the daemon exits with code 0. Nothing of
+ * the dump reaches any terminal or log. Only a dump counts ("Full thread dump" in what arrives):
+ * other output of the JVM's, such as -Xlog lines, is discarded too, and the daemon goes on.
+ *
+ * In the foreground the pipe is made here. A spawned daemon gets it from its launcher, standard
+ * output already being the pipe when its JVM starts ({@link Daemon}): Kata may send SIGQUIT as
+ * soon as the launcher has exited, and a dump the JVM writes before this class is installed
+ * waits in the pipe. Such a daemon starts with SIGQUIT blocked (so that one sent before the
+ * JVM's handler exists waits for it); HotSpot unblocks it in its VM thread, and this unblocks it
+ * in the loop's thread too, for a JVM that would not (-Xrs): there the default action ends the
+ * daemon, as it always did.
  */
 final class QuitSignal {
     private QuitSignal() {}
 
     static final int REF_TYPE = 8;
+    private static final byte[] DUMP = "Full thread dump".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
-    static void install(EventLoop loop, Runnable onQuit) {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            if (Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) < 0) return;
-            int readFd = fds.get(ValueLayout.JAVA_INT, 0), writeFd = fds.get(ValueLayout.JAVA_INT, 4);
-            System.out.flush();
-            Errno.check(Libc.dup2(writeFd, 1), "dup2");
-            Libc.close(writeFd);
-            MemorySegment drain = Arena.global().allocate(4096);
-            loop.handler(REF_TYPE, (ref, ev) -> {
-                while (Libc.read(readFd, drain, 4096) > 0) {
-                    // discard the dump
-                }
-                onQuit.run();
-            });
-            Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(REF_TYPE, readFd)), "epoll_ctl");
+    /**
+     * Reads the dump pipe in {@code loop}: {@code inheritedFd}, its read end inherited from the
+     * launcher, or -1 to make the pipe here and put it on standard output.
+     */
+    static void install(EventLoop loop, int inheritedFd, Runnable onQuit) {
+        int readFd;
+        if (inheritedFd >= 0) {
+            readFd = inheritedFd;
+            Libc.fcntl(readFd, Libc.F_SETFL, Libc.O_NONBLOCK);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment quit = a.allocate(Daemon.SIGSET_BYTES, 8);
+                quit.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (Daemon.SIGQUIT - 1)));
+                Libc.pthreadSigmask(Libc.SIG_UNBLOCK, quit, MemorySegment.NULL);
+            }
+        } else {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
+                if (Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) < 0) return;
+                readFd = fds.get(ValueLayout.JAVA_INT, 0);
+                int writeFd = fds.get(ValueLayout.JAVA_INT, 4);
+                System.out.flush();
+                Errno.check(Libc.dup2(writeFd, 1), "dup2");
+                Libc.close(writeFd);
+            }
         }
+        MemorySegment drain = Arena.global().allocate(4096);
+        int[] matched = {0};
+        loop.handler(REF_TYPE, (ref, ev) -> {
+            boolean dump = false;
+            long n;
+            while ((n = Libc.read(readFd, drain, 4096)) > 0) {
+                for (int i = 0; i < n && !dump; i++) {
+                    byte b = drain.get(ValueLayout.JAVA_BYTE, i);
+                    matched[0] = b == DUMP[matched[0]] ? matched[0] + 1 : b == DUMP[0] ? 1 : 0;
+                    dump = matched[0] == DUMP.length;
+                }
+            }
+            if (dump) onQuit.run();
+        });
+        Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(REF_TYPE, readFd)), "epoll_ctl");
     }
 }

@@ -148,6 +148,7 @@ public final class Compare {
             }
         }
         try (Running r = launch(spec)) {
+            Proc.awaitIdle(r.pid, 5_000);
             results.add(n, new Results.Key("rss_idle", "RSS after launch", "MB", false, 1),
                     Proc.statusKb(r.pid, "VmRSS") / 1024.0);
             long cpu0 = Proc.cpuNanos(r.pid);

@@ -27,6 +27,22 @@ final class Proc {
         }
     }
 
+    /**
+     * Waits until {@code pid} has used no CPU for 200 ms (at most {@code maxMs}): jpasst's daemon
+     * finishes its start-up after its launcher returned, and "after launch" means once it idles.
+     */
+    static void awaitIdle(long pid, long maxMs) {
+        long deadline = System.nanoTime() + maxMs * 1_000_000L, last = cpuNanos(pid), since = System.nanoTime();
+        while (System.nanoTime() < deadline && System.nanoTime() - since < 200_000_000L) {
+            GuestStack.sleepMs(20);
+            long now = cpuNanos(pid);
+            if (now != last) {
+                last = now;
+                since = System.nanoTime();
+            }
+        }
+    }
+
     /** A field of /proc/PID/status in kB (VmHWM, VmRSS...), or -1. */
     static long statusKb(long pid, String field) {
         try {

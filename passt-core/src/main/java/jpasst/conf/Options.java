@@ -472,13 +472,18 @@ public final class Options {
         return new Num(neg ? -value : value, digits, digits && i == n, overflow);
     }
 
+    private static boolean allDigits(String s) {
+        for (int i = 0; i < s.length(); i++) if (!Character.isDigit(s.charAt(i))) return false;
+        return true;
+    }
+
     /** Parses a dotted-quad IPv4 literal into a host-order int, or throws. */
     public static int parseIp4(String s) {
         String[] p = s.split("\\.", -1);
         if (p.length != 4) throw new ConfException("Invalid address: " + s);
         int v = 0;
         for (String b : p) {
-            if (b.isEmpty() || b.length() > 3 || !b.chars().allMatch(Character::isDigit)) {
+            if (b.isEmpty() || b.length() > 3 || !allDigits(b)) {
                 throw new ConfException("Invalid address: " + s);
             }
             int n = Integer.parseInt(b);
@@ -557,7 +562,7 @@ public final class Options {
             String p = v.substring(slash + 1);
             long[] parsed = ip(addr);
             int max = parsed != null && parsed[0] == 6 && !v4Mapped(parsed) ? 128 : 32;
-            if (parsed == null || p.isEmpty() || !p.chars().allMatch(Character::isDigit) || p.length() > 3
+            if (parsed == null || p.isEmpty() || !allDigits(p) || p.length() > 3
                     || Integer.parseInt(p) > max) {
                 throw new ConfException("Invalid address: " + v);
             }

@@ -80,7 +80,7 @@ public final class Tcp implements Flows.Proto {
     private long actTimeout = 7200_000_000_000L;
 
     private PortSpec.Forward forward;
-    private int[] listenFds4 = new int[0], listenFds6 = new int[0];
+    private int[] listenFds = new int[0];
     private boolean warnedLimit;
     /**
      * A descriptor held in reserve while there are listeners: out of descriptors, a pending
@@ -151,26 +151,23 @@ public final class Tcp implements Flows.Proto {
 
     // ------------------------------------------------------------------ inbound listeners (-t)
 
-    /** Binds the forwarded ports; throws ConfException-worthy SysException on failure. */
-    public void listen(PortSpec.Forward fwd) {
+    /**
+     * Serves inbound connections on {@code fds}, the listening sockets of the forwarded ports
+     * (bound by {@link jpasst.Listeners}, maybe in the launching process); {@code fwd} maps their
+     * ports to the guest's.
+     */
+    public void listen(PortSpec.Forward fwd, int[] fds) {
         this.forward = fwd;
-        if (fwd == null || fwd.isNone()) return;
-        java.util.List<Integer> fds4 = new java.util.ArrayList<>(), fds6 = new java.util.ArrayList<>();
-        for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
-            PortSpec.Bind b = fwd.bindOf(port);
-            boolean all = fwd.isAll();
-            if (conf.v4 && (b.family() == 0 || b.family() == 4)) {
-                int fd = listenOn(false, b, port, all);
-                if (fd >= 0) fds4.add(fd);
-            }
-            if (conf.v6 && (b.family() == 0 || b.family() == 6)) {
-                int fd = listenOn(true, b, port, all);
-                if (fd >= 0) fds6.add(fd);
-            }
+        for (int fd : fds) {
+            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+            Errno.check(Libc.getsockname(fd, sa, saLen), "TCP listening socket " + fd);
+            boolean v6 = SockAddr.family(sa) == Libc.AF_INET6;
+            int port = SockAddr.port(sa);
+            Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port)),
+                    "epoll_ctl");
         }
-        listenFds4 = fds4.stream().mapToInt(Integer::intValue).toArray();
-        listenFds6 = fds6.stream().mapToInt(Integer::intValue).toArray();
-        if (listenFds4.length + listenFds6.length > 0) spareFd = openSpare();
+        listenFds = fds;
+        if (fds.length > 0) spareFd = openSpare();
     }
 
     private MemorySegment devNull;
@@ -188,31 +185,6 @@ public final class Tcp implements Flows.Proto {
         if (fd >= 0) abortiveClose(fd);
         spareFd = openSpare();
         return fd >= 0;
-    }
-
-    private int listenOn(boolean v6, PortSpec.Bind b, int port, boolean quietFailure) {
-        int fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET,
-                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (fd < 0) throw new jpasst.sys.SysException(-fd, "TCP listening socket");
-        setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
-        if (conf.freebind) setInt(fd, v6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP, v6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, 1);
-        if (b.iface() != null) {
-            MemorySegment name = arena.allocateFrom(b.iface());
-            Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, name, (int) name.byteSize());
-        }
-        int len;
-        if (v6) len = SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0);
-        else len = SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        int r = Libc.bind(fd, sa, len);
-        if (r == 0) r = Libc.listen(fd, 128);
-        if (r < 0) {
-            Libc.close(fd);
-            if (quietFailure) return -1;
-            throw new jpasst.sys.SysException(-r, "Failed to bind TCP port " + port);
-        }
-        loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port));
-        return fd;
     }
 
     private void onListen(long ref, int ev) {
@@ -1135,8 +1107,7 @@ public final class Tcp implements Flows.Proto {
 
     public void close() {
         guestGone();
-        for (int fd : listenFds4) Libc.close(fd);
-        for (int fd : listenFds6) Libc.close(fd);
+        for (int fd : listenFds) Libc.close(fd);
         if (spareFd >= 0) Libc.close(spareFd);
         spareFd = -1;
     }

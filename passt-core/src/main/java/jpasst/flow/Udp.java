@@ -3,12 +3,10 @@ package jpasst.flow;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 
 import jpasst.conf.Conf;
-import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
@@ -512,98 +510,35 @@ public final class Udp implements Flows.Proto {
     // ---- listening sockets (-u) ----
 
     /**
-     * Binds the forwarded UDP ports of {@code -u} (before the daemon says it is ready, as passt).
-     * Every port named explicitly must be bound in at least one address family, or this throws
-     * {@link ConfException} with passt's message; with {@code all} or exclusions only, ports that
-     * cannot be bound are skipped as passt does, and only none at all is an error.
+     * Serves the forwarded ports of {@code -u} on {@code fds}, their bound sockets (bound by
+     * {@link jpasst.Listeners}, maybe in the launching process); {@code fwd} maps their ports to
+     * the guest's.
      */
-    public void listen() {
-        if (conf.noUdp || conf.udpSpecs.isEmpty()) return;
-        PortSpec.Forward fwd = PortSpec.parse(conf.udpSpecs);
-        if (fwd.isNone() || fwd.count() == 0) return;
-        String specs = String.join(" ", conf.udpSpecs);
-        // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
-        boolean lenient = fwd.isAll() || fwd.count() > 1024;
-        boolean any = false;
-        for (int p = fwd.nextForwarded(0); p >= 0; p = fwd.nextForwarded(p + 1)) {
-            PortSpec.Bind b = fwd.bindOf(p);
-            int target = fwd.targetOf(p);
-            int err = 0;
-            boolean bound = false;
-            if (conf.v4 && (b.anyAddress() || b.family() == 4)) {
-                int r = listenOne(false, b, p, target);
-                if (r >= 0) bound = true;
-                else err = r;
+    public void listen(PortSpec.Forward fwd, int[] fds) {
+        for (int sock : fds) {
+            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+            Errno.check(Libc.getsockname(sock, sa, saLen), "UDP socket " + sock);
+            boolean isV6 = SockAddr.family(sa) == Libc.AF_INET6;
+            int port = SockAddr.port(sa);
+            int li = listeners;
+            if (li == lfd.length) {
+                int n = Math.max(8, li * 2);
+                lfd = Arrays.copyOf(lfd, n);
+                lport = Arrays.copyOf(lport, n);
+                ltarget = Arrays.copyOf(ltarget, n);
+                lv6 = Arrays.copyOf(lv6, n);
             }
-            if (conf.v6 && (b.anyAddress() || b.family() == 6)) {
-                int r = listenOne(true, b, p, target);
-                if (r >= 0) bound = true;
-                else if (err == 0 || !bound) err = r;
-            }
-            if (bound) {
-                any = true;
-            } else if (!lenient) {
-                closeListeners();
-                throw new ConfException("Failed to bind port " + p + " (" + Errno.text(err == 0 ? Errno.EINVAL : err)
-                        + ") for option '-u " + specs + "', exiting");
+            Errno.check(loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
+            lfd[li] = sock;
+            lport[li] = port;
+            ltarget[li] = fwd.targetOf(port);
+            lv6[li] = isV6;
+            listeners++;
+            if (Log.debugEnabled()) {
+                Log.debug("UDP: listening on " + (isV6 ? "[" + SockAddr.ip6String(SockAddr.addr6Hi(sa), SockAddr.addr6Lo(sa)) + "]"
+                        : SockAddr.ip4String(SockAddr.addr4(sa))) + ":" + port + " for guest port " + ltarget[li]);
             }
         }
-        if (!any) throw new ConfException("Failed to bind any port for '-u " + specs + "', exiting");
-    }
-
-    /** One listening socket; returns its fd or a negated errno. */
-    private int listenOne(boolean isV6, PortSpec.Bind b, int port, int target) {
-        int sock = Libc.socket(isV6 ? Libc.AF_INET6 : Libc.AF_INET,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
-        if (sock < 0) return sock;
-        setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (isV6) setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
-        if (conf.freebind) {
-            setInt(sock, isV6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP,
-                    isV6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, 1);
-        }
-        if (b.iface() != null) {
-            try (Arena a = Arena.ofConfined()) {
-                byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
-                MemorySegment v = a.allocate(name.length + 1);
-                MemorySegment.copy(name, 0, v, ValueLayout.JAVA_BYTE, 0, name.length);
-                int r = Libc.setsockopt(sock, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, v, name.length + 1);
-                if (r < 0) {
-                    Libc.close(sock);
-                    return r;
-                }
-            }
-        }
-        int len = isV6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
-                : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        int r = Libc.bind(sock, sa, len);
-        if (r < 0) {
-            Libc.close(sock);
-            return r;
-        }
-        int li = listeners;
-        if (li == lfd.length) {
-            int n = Math.max(8, li * 2);
-            lfd = Arrays.copyOf(lfd, n);
-            lport = Arrays.copyOf(lport, n);
-            ltarget = Arrays.copyOf(ltarget, n);
-            lv6 = Arrays.copyOf(lv6, n);
-        }
-        r = loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li));
-        if (r < 0) {
-            Libc.close(sock);
-            return r;
-        }
-        lfd[li] = sock;
-        lport[li] = port;
-        ltarget[li] = target;
-        lv6[li] = isV6;
-        listeners++;
-        if (Log.debugEnabled()) {
-            Log.debug("UDP: listening on " + (isV6 ? "[" + (b.family() == 6 ? b.address() : "::") + "]"
-                    : b.family() == 4 ? b.address() : "0.0.0.0") + ":" + port + " for guest port " + target);
-        }
-        return sock;
     }
 
     private void closeListeners() {

@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -45,19 +44,41 @@ public final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
     private static final StructLayout CAPTURE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO =
-            CAPTURE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-    private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT =
-            ThreadLocal.withInitial(() -> Arena.global().allocate(CAPTURE));
+    private static final long ERRNO = CAPTURE.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+    private static final ThreadLocal<MemorySegment> CAPTURE_SEGMENT = new ThreadLocal<>() {
+        @Override
+        protected MemorySegment initialValue() {
+            return Arena.global().allocate(CAPTURE);
+        }
+    };
 
     /** Every function's descriptor: six integer-class arguments in, one out (see the class comment). */
     private static final FunctionDescriptor ANY = FunctionDescriptor.of(JAVA_LONG,
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
 
     private static MethodHandle fn(String name) {
-        return LINKER.downcallHandle(LIBC.find(name).orElseThrow(
-                () -> new UnsatisfiedLinkError("libc has no " + name)), ANY,
-                Linker.Option.captureCallState("errno"));
+        MemorySegment f = LIBC.find(name).orElse(null);
+        if (f == null) throw new UnsatisfiedLinkError("libc has no " + name);
+        return LINKER.downcallHandle(f, ANY, Linker.Option.captureCallState("errno"));
+    }
+
+    /**
+     * Makes the downcall handles a launch uses, in the order it uses them, on the calling thread:
+     * the launcher (no AOT cache) has a thread do it while it reads its options (Main.LinkAhead).
+     * The first handle costs tens of ms (the linker's classes, generated code), each further one
+     * a fraction of a ms, which the launcher would otherwise spend one by one as it binds and
+     * spawns. A handle another thread is making meanwhile is waited for, not made twice.
+     */
+    public static void linkLaunchCalls() {
+        getuid(); // a first call, too: it links the invoker all calls share
+        linked(GETRLIMIT.H, SOCKET.H, CONNECT.H, CLOSE.H, UNLINK.H, BIND.H, LISTEN.H, OPEN.H,
+                PIPE2.H, FCNTL.H, SPAWNATTR_INIT.H, SPAWNATTR_SETSIGMASK.H, SPAWNATTR_SETSIGDEFAULT.H,
+                SPAWNATTR_SETFLAGS.H, FILE_ACTIONS_INIT.H, FILE_ACTIONS_ADDOPEN.H, FILE_ACTIONS_ADDDUP2.H,
+                POSIX_SPAWN.H, WRITE.H, EXIT.H);
+    }
+
+    private static void linked(MethodHandle... handles) {
+        // each argument initialized its holder class, which is all there was to do
     }
 
     /** A pointer argument. The segments passed stay alive across the call by their owners. */
@@ -70,7 +91,7 @@ public final class Libc {
     }
 
     private static int errno(MemorySegment cap) {
-        return (int) ERRNO.get(cap, 0L);
+        return cap.get(JAVA_INT, ERRNO);
     }
 
     private static int ret(int r, MemorySegment cap) {
@@ -240,6 +261,15 @@ public final class Libc {
     }
     private static final class FILE_ACTIONS_ADDCLOSE {
         static final MethodHandle H = fn("posix_spawn_file_actions_addclose");
+    }
+    private static final class FILE_ACTIONS_ADDDUP2 {
+        static final MethodHandle H = fn("posix_spawn_file_actions_adddup2");
+    }
+    private static final class EXIT {
+        static final MethodHandle H = fn("_exit");
+    }
+    private static final class PTHREAD_SIGMASK {
+        static final MethodHandle H = fn("pthread_sigmask");
     }
     private static final class STRERROR {
         static final MethodHandle H = fn("strerror");
@@ -679,6 +709,37 @@ public final class Libc {
     public static int posixSpawnFileActionsAddclose(MemorySegment fa, int fd) {
         try {
             return (int) (long) FILE_ACTIONS_ADDCLOSE.H.invokeExact(cap(), a(fa), (long) fd, 0L, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * _exit(2): ends the process at once, without the JVM's shutdown (no shutdown hooks, no
+     * safepoint, no atexit handlers). For a process that has nothing left to do or to flush.
+     */
+    public static void exitNow(int status) {
+        try {
+            long unused = (long) EXIT.H.invokeExact(cap(), (long) status, 0L, 0L, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static final int SIG_UNBLOCK = 1;
+
+    /** pthread_sigmask(3) for the calling thread: returns 0 or a positive error number. */
+    public static int pthreadSigmask(int how, MemorySegment set, MemorySegment oldSet) {
+        try {
+            return (int) (long) PTHREAD_SIGMASK.H.invokeExact(cap(), (long) how, a(set), a(oldSet), 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    public static int posixSpawnFileActionsAdddup2(MemorySegment fa, int fd, int newFd) {
+        try {
+            return (int) (long) FILE_ACTIONS_ADDDUP2.H.invokeExact(cap(), a(fa), (long) fd, (long) newFd, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }

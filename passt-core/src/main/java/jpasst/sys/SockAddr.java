@@ -44,6 +44,15 @@ public final class SockAddr {
         return UN_SIZE;
     }
 
+    /** The path of a sockaddr_un of {@code len} bytes (as getsockname returned it). */
+    public static String unixPath(MemorySegment sa, int len) {
+        int end = 2;
+        while (end < Math.min(len, UN_SIZE) && sa.get(ValueLayout.JAVA_BYTE, end) != 0) end++;
+        byte[] p = new byte[end - 2];
+        MemorySegment.copy(sa, ValueLayout.JAVA_BYTE, 2, p, 0, p.length);
+        return new String(p, StandardCharsets.UTF_8);
+    }
+
     /** Fills a sockaddr_in; {@code addr} in host order. Returns its length. */
     public static int in4(MemorySegment sa, int addr, int port) {
         sa.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 0L);

@@ -22,9 +22,9 @@ import jpasst.util.Log;
  * frame path allocates nothing: timestamps come from System.nanoTime() added to the wall-clock
  * time read once when the file is opened.
  *
- * The file is opened (created 0600, truncated) before the daemon drops privileges, so a daemon
- * started as root may write it anywhere root may. If it cannot be opened, the daemon says so and
- * runs without a capture, as passt does.
+ * The file is opened (created 0600, truncated) before privileges are dropped, by the launching
+ * command as passt opens it before it forks, so a daemon started as root may write it anywhere
+ * root may. If it cannot be opened, that is said and the daemon runs without a capture, as passt.
  *
  * The loop thread calls {@link #frame}; a signal handler thread may call {@link #flush} while
  * the daemon exits, so both take the object's lock (uncontended on the frame path).
@@ -70,6 +70,15 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
      * an error logged, if the file cannot be opened (passt carries on without a capture too).
      */
     public static Pcap open(String path) {
+        int fd = openFile(path);
+        return fd < 0 ? null : start(path, fd);
+    }
+
+    /**
+     * Creates (or truncates) the capture file, as passt's pcap_init(): its descriptor, or -1 with
+     * the error logged. The launching process opens it and hands it to the daemon.
+     */
+    public static int openFile(String path) {
         int fd;
         try (Arena a = Arena.ofConfined()) {
             fd = Libc.open(a.allocateFrom(path),
@@ -77,10 +86,15 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
         }
         if (fd < 0) {
             Log.error("Couldn't open pcap file " + path + ": " + Errno.text(fd));
-            return null;
+            return -1;
         }
-        Pcap p = new Pcap(path, fd);
         Log.info("Saving packet capture to " + path);
+        return fd;
+    }
+
+    /** Starts the capture in {@code fd}, the file {@link #openFile} opened, with its file header. */
+    public static Pcap start(String path, int fd) {
+        Pcap p = new Pcap(path, fd);
         p.flush(); // the header, so that even a capture without frames is a valid file
         return p;
     }

@@ -54,8 +54,6 @@ public final class Tap {
     }
 
     public static final int MIN_FRAME = 14, MAX_FRAME = 65535;
-    public static final String SOCK_PATH_FORMAT = "/tmp/passt_%d.socket";
-    static final int SOCK_PATH_MAX_TRIES = 100;
     /**
      * Output: 2 MB, 32 frames at MTU 65520, written in one go (the socket's buffer is made large).
      * A larger queue only delays every other flow's frames behind one bulk transfer's (8 MB is
@@ -121,64 +119,20 @@ public final class Tap {
         return conn >= 0;
     }
 
-    /**
-     * Binds and listens on the socket path (probing /tmp/passt_N.socket without -s), or adopts
-     * the already-connected --fd. Throws {@link ConfException} with passt's message on failure.
-     */
+    /** With --fd: serves the guest on that connected socket. */
     public void start() {
-        if (conf.fd >= 0) {
-            adopt(conf.fd);
-            return;
-        }
-        int fd = Errno.check(Libc.socket(Libc.AF_UNIX,
-                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "UNIX socket");
-        String chosen = null;
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment sa = a.allocate(SockAddr.UN_SIZE);
-            for (int i = 1; i <= SOCK_PATH_MAX_TRIES; i++) {
-                String path = conf.socketPath != null ? conf.socketPath : String.format(SOCK_PATH_FORMAT, i);
-                int len;
-                try {
-                    len = SockAddr.unix(sa, path);
-                } catch (IllegalArgumentException e) {
-                    throw new ConfException(e.getMessage());
-                }
-                if (inUse(sa, len)) {
-                    if (conf.socketPath != null) {
-                        Libc.close(fd);
-                        throw new ConfException("Socket path " + path + " already in use");
-                    }
-                    continue;
-                }
-                Libc.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
-                int r = Libc.bind(fd, sa, len);
-                if (r == 0) {
-                    chosen = path;
-                    break;
-                }
-                if (conf.socketPath != null) {
-                    Libc.close(fd);
-                    throw new ConfException("Can't bind UNIX socket " + path + ": " + Errno.text(r));
-                }
-            }
-        }
-        if (chosen == null) {
-            Libc.close(fd);
-            throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
-        }
-        Errno.check(Libc.listen(fd, 0), "listen on " + chosen);
-        listenFd = fd;
-        socketPath = chosen;
-        Errno.check(loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd)), "epoll_ctl");
+        if (conf.fd < 0) throw new IllegalStateException("no --fd: see listen()");
+        adopt(conf.fd);
     }
 
-    /** A path is in use if something answers there; a stale socket file (refused) is not. */
-    private static boolean inUse(MemorySegment sa, int len) {
-        int probe = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        if (probe < 0) return false;
-        int r = Libc.connect(probe, sa, len);
-        Libc.close(probe);
-        return r == 0 || (r != -Errno.ENOENT && r != -Errno.ECONNREFUSED && r != -Errno.EACCES);
+    /**
+     * Serves the guest on {@code fd}, a UNIX socket listening at {@code path} (bound by
+     * {@link jpasst.Listeners}, maybe in the launching process): one client at a time.
+     */
+    public void listen(int fd, String path) {
+        listenFd = fd;
+        socketPath = path;
+        Errno.check(loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd)), "epoll_ctl");
     }
 
     private void adopt(int fd) {

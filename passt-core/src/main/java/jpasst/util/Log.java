@@ -98,6 +98,15 @@ public final class Log {
         fileCut = (maxBytes * CUT_PERCENT / 100 + PAGE - 1) / PAGE * PAGE;
     }
 
+    /**
+     * Opens {@code path} as {@link #toFile} would (created 0600 if need be, not truncated) and
+     * closes it again: the launcher's check that the daemon's -l will work.
+     */
+    public static void checkFile(String path) throws IOException {
+        FileChannel.open(Path.of(path), EnumSet.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))).close();
+    }
+
     /** Stops writing to the log file (tests). */
     static synchronized void closeFile() throws IOException {
         if (file != null) file.close();

@@ -119,7 +119,10 @@ class CommandLineTest {
     void runasChangesTheDaemonsUser(Daemon.Kind kind) throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(Processes.effectiveUid() == 0, "needs root");
         try (Daemon daemon = Daemon.start(kind, "--runas", "65534:65534")) {
-            String status = Files.readString(Path.of("/proc/" + daemon.pid() + "/status"));
+            Path proc = Path.of("/proc/" + daemon.pid() + "/status");
+            // jpasst's daemon changes user once its JVM has started (passt: before it forks)
+            Processes.await(() -> read(proc).contains("\nUid:\t65534\t"), Duration.ofSeconds(10));
+            String status = Files.readString(proc);
             assertTrue(status.lines().anyMatch(l -> l.matches("Uid:\\s+65534\\s+65534\\s+65534\\s+65534")),
                     status + daemon.describe());
             assertTrue(status.lines().anyMatch(l -> l.matches("Gid:\\s+65534\\s+65534\\s+65534\\s+65534")),
@@ -133,6 +136,8 @@ class CommandLineTest {
         Path dir = Files.createTempDirectory("jpasst-log-");
         Path log = dir.resolve("passt.log");
         try (Daemon daemon = Daemon.start(Daemon.Kind.JPASST, "-l", log.toString(), "--log-size", "65536")) {
+            // the daemon writes its log once its JVM has started (passt's parent writes the start)
+            Processes.await(() -> read(log).contains("You can now start qemu"), Duration.ofSeconds(10));
             List<String> lines = Files.readAllLines(log);
             assertTrue(lines.get(0).matches("passt jpasst-\\S+: \\S+ \\(\\d+\\)"), lines.get(0));
             assertTrue(lines.stream().anyMatch(l -> l.matches("\\d+\\.\\d{4}: info:    UNIX domain socket bound at "
@@ -142,6 +147,14 @@ class CommandLineTest {
         } finally {
             Files.deleteIfExists(log);
             Files.deleteIfExists(dir);
+        }
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file, StandardCharsets.ISO_8859_1);
+        } catch (IOException e) {
+            return "";
         }
     }
 

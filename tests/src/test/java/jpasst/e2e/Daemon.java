@@ -271,6 +271,16 @@ public final class Daemon implements AutoCloseable {
         return ended;
     }
 
+    /**
+     * Waits until the daemon serves: its event loop waits for events (up to {@code timeout};
+     * true if it does). jpasst's daemon finishes its start-up (takes over the sockets its launcher
+     * bound, gives up root) after the launcher returned, passt before it forks: tests that measure
+     * the daemon's own resources (descriptors, memory) start from there.
+     */
+    public boolean awaitServing(Duration timeout) {
+        return Processes.await(() -> Processes.waitsInEpoll(pid), timeout);
+    }
+
     /** True if the socket is a listening UNIX socket now (per /proc/net/unix; no connection made). */
     public boolean isListening() {
         return isListeningUnixSocket(socket);

@@ -112,6 +112,7 @@ class GuestFaultTest {
         });
         http.start();
         try (EndlessServer endless = new EndlessServer(); Daemon daemon = Daemon.start(kind)) {
+            assertTrue(daemon.awaitServing(Duration.ofSeconds(30)), daemon.describe());
             long before = fds(daemon.pid());
             long started = System.nanoTime();
             for (int i = 1; i <= FAULTS; i++) {

@@ -9,6 +9,8 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 
 /**
  * Signals and liveness for processes that are not our children (a daemonized passt is re-parented
@@ -71,6 +73,43 @@ public final class Processes {
             sleep(Duration.ofMillis(20));
         }
         return true;
+    }
+
+    /**
+     * Polls {@code condition} until it holds or {@code timeout} passed; true if it held. For what
+     * a daemon does after its launcher returned: jpasst's daemon finishes setting up (changes
+     * user, writes its log) once its own JVM has started, where passt did so before it forked.
+     */
+    public static boolean await(BooleanSupplier condition, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                return false;
+            }
+            sleep(Duration.ofMillis(20));
+        }
+        return true;
+    }
+
+    /**
+     * Whether a thread of {@code pid} waits in epoll_wait (syscall 232 on x86-64; epoll_pwait 281,
+     * epoll_pwait2 441), per /proc/PID/task/TID/syscall: a daemon's event loop runs, its start-up
+     * is over. (jpasst's daemon has no other epoll user.)
+     */
+    public static boolean waitsInEpoll(long pid) {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String call = Files.readString(t.resolve("syscall")).split(" ", 2)[0].strip();
+                    if (call.equals("232") || call.equals("281") || call.equals("441")) return true;
+                } catch (IOException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        } catch (IOException gone) {
+            return false;
+        }
+        return false;
     }
 
     /** This JVM's effective user id, from the "Uid:" line of /proc/self/status (-1 if unknown). */

@@ -18,7 +18,8 @@ import jpasst.e2e.Processes;
 
 /**
  * jpasst started the way Kata or libvirt start it ({@code passt -P PIDFILE -s SOCKET -l LOGFILE
- * ...}: the command daemonizes and returns), with what the load tests need on top of
+ * ...}: the command daemonizes and returns; {@link #start} returns once the daemon has also
+ * finished its own start-up), with what the load tests need on top of
  * {@link Daemon}: extra environment (e.g. {@code JPASST_JVM_OPTS=-Xmx64m}, which the launcher
  * hands to the daemon's JVM), a command prefix (e.g. {@code prlimit --nofile=N:N --}), and the
  * daemon's resident memory and open descriptors from /proc.
@@ -60,7 +61,19 @@ final class LaunchedDaemon implements AutoCloseable {
             throw new AssertionError("launcher exited " + launcher.exitValue() + ": " + cmd + "\n" + out);
         }
         long pid = Long.parseLong(Files.readString(dir.resolve("passt.pid")).strip());
-        return new LaunchedDaemon(dir, pid);
+        LaunchedDaemon d = new LaunchedDaemon(dir, pid);
+        d.awaitSetUp();
+        return d;
+    }
+
+    /**
+     * The daemon finishes its start-up once its own JVM runs, after the command returned:
+     * measurements (open descriptors, memory) start once its event loop waits for events.
+     */
+    private void awaitSetUp() {
+        if (!Processes.await(() -> Processes.waitsInEpoll(pid), Duration.ofSeconds(60))) {
+            throw new AssertionError("the daemon did not finish its start-up: " + log());
+        }
     }
 
     long pid() {

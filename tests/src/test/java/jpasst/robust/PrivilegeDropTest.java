@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -51,7 +52,7 @@ class PrivilegeDropTest {
         int tcp = freePrivilegedPort(), udp = freeUdpPort();
         try (Daemon d = Daemon.start(kind, "-t", Integer.toString(tcp), "-u", Integer.toString(udp))) {
             int[] nobody = ids("nobody", "/etc/passwd");
-            Status s = status(d.pid());
+            Status s = statusOnceDropped(d.pid());
             assertEquals(List.of(nobody[0], nobody[0], nobody[0], nobody[0]), s.uids, "Uid: real, effective, saved, fs\n" + d.describe());
             assertEquals(List.of(nobody[1], nobody[1], nobody[1], nobody[1]), s.gids, "Gid");
             assertEquals("", s.groups, "supplementary groups");
@@ -96,13 +97,13 @@ class PrivilegeDropTest {
         int[] daemonUser = ids("daemon", "/etc/passwd");
         int daemonGroup = ids("daemon", "/etc/group")[0];
         try (Daemon d = Daemon.start(kind, "--runas", "daemon:daemon")) {
-            Status s = status(d.pid());
+            Status s = statusOnceDropped(d.pid());
             assertEquals(daemonUser[0], s.uids.get(1), d.describe());
             assertEquals(daemonGroup, s.gids.get(1));
             assertEquals(0L, s.capEff);
         }
         try (Daemon d = Daemon.start(kind, "--runas", "1234:4321")) {
-            Status s = status(d.pid());
+            Status s = statusOnceDropped(d.pid());
             assertEquals(List.of(1234, 1234, 1234, 1234), s.uids, d.describe());
             assertEquals(List.of(4321, 4321, 4321, 4321), s.gids);
             assertEquals("", s.groups);
@@ -112,6 +113,21 @@ class PrivilegeDropTest {
     // ---- helpers ----
 
     record Status(List<Integer> uids, List<Integer> gids, String groups, long capEff, long capPrm) {}
+
+    /**
+     * {@link #status} once the daemon is no longer root (or after 10 s): jpasst's daemon changes
+     * user once its JVM has started, shortly after the launcher returned (passt: before it forks).
+     */
+    static Status statusOnceDropped(long pid) throws IOException {
+        Processes.await(() -> {
+            try {
+                return status(pid).uids.get(1) != 0;
+            } catch (IOException | RuntimeException gone) {
+                return true;
+            }
+        }, Duration.ofSeconds(10));
+        return status(pid);
+    }
 
     static Status status(long pid) throws IOException {
         List<Integer> uids = List.of(), gids = List.of();

@@ -1,0 +1,264 @@
+package jpasst;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+import jpasst.conf.Conf;
+import jpasst.conf.ConfException;
+import jpasst.conf.PortSpec;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+import jpasst.sys.SysException;
+
+/**
+ * The sockets the daemon serves on, opened before it detaches, as passt opens them before it
+ * forks: the guest's listening UNIX socket (-s, else the first free /tmp/passt_N.socket; none
+ * with --fd) and the listening sockets of the forwarded ports (-t, -u). Whatever can go wrong
+ * here goes wrong in the launching command, with passt's message and exit status 1.
+ *
+ * Two ways to get them: {@link #open} binds them (the launcher; in the foreground and in tests,
+ * {@link Passt#start()}), {@link #inherited} takes those a launcher bound and handed down to the
+ * daemon it spawned ({@link Daemon}). Either way {@link Passt#start(Listeners)} serves them.
+ * Tap, Tcp and Udp learn each socket's path, port and address family from the socket itself
+ * (getsockname), so descriptor numbers are all a launcher has to hand over, even for -t all
+ * (tens of thousands of sockets, numbered in a few runs).
+ *
+ * This class is on the launcher's path, which runs without the AOT cache: it loads nothing of
+ * the daemon proper.
+ */
+public final class Listeners {
+    public static final String SOCK_PATH_FORMAT = "/tmp/passt_%d.socket";
+    static final int SOCK_PATH_MAX_TRIES = 100;
+
+    /** The listening UNIX socket QEMU connects to; -1 with --fd. */
+    public final int tap;
+    /** Where {@link #tap} is bound; null with --fd. */
+    public final String socketPath;
+    /** Listening sockets of -t and -u, and the port tables they serve (null: none forwarded). */
+    public final int[] tcp, udp;
+    public final PortSpec.Forward tcpForward, udpForward;
+
+    private Listeners(int tap, String socketPath, int[] tcp, int[] udp, PortSpec.Forward tcpForward,
+                      PortSpec.Forward udpForward) {
+        this.tap = tap;
+        this.socketPath = socketPath;
+        this.tcp = tcp;
+        this.udp = udp;
+        this.tcpForward = tcpForward;
+        this.udpForward = udpForward;
+    }
+
+    /** The -t ports table, or null when TCP forwards nothing. */
+    static PortSpec.Forward tcpForward(Conf c) {
+        return c.noTcp || c.tcpSpecs.isEmpty() ? null : PortSpec.parse(c.tcpSpecs);
+    }
+
+    /** The -u ports table, or null when UDP forwards nothing. */
+    static PortSpec.Forward udpForward(Conf c) {
+        if (c.noUdp || c.udpSpecs.isEmpty()) return null;
+        PortSpec.Forward fwd = PortSpec.parse(c.udpSpecs);
+        return fwd.isNone() || fwd.count() == 0 ? null : fwd;
+    }
+
+    /**
+     * Binds the guest's socket and the forwarded ports, in passt's order. Throws
+     * {@link ConfException} or {@link SysException} with passt's message; what was opened by
+     * then is closed again (and the socket file removed).
+     */
+    public static Listeners open(Conf c) {
+        PortSpec.Forward tcpFwd = tcpForward(c), udpFwd = udpForward(c);
+        int tap = -1;
+        String path = null;
+        IntList tcp = new IntList(), udp = new IntList();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
+            try {
+                if (c.fd >= 0) {
+                    int fl = Libc.fcntl(c.fd, Libc.F_GETFL, 0);
+                    if (fl < 0) throw new ConfException("Invalid --fd " + c.fd + ": " + Errno.text(fl));
+                } else {
+                    tap = Errno.check(Libc.socket(Libc.AF_UNIX,
+                            Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "UNIX socket");
+                    path = bindUnix(c, tap, sa);
+                    Errno.check(Libc.listen(tap, 0), "listen on " + path);
+                }
+                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp, sa, opt);
+                if (udpFwd != null) bindUdp(c, udpFwd, udp, sa, opt);
+            } catch (RuntimeException e) {
+                for (int i = 0; i < tcp.size; i++) Libc.close(tcp.at[i]);
+                for (int i = 0; i < udp.size; i++) Libc.close(udp.at[i]);
+                if (tap >= 0) Libc.close(tap);
+                if (path != null) Libc.unlink(a.allocateFrom(path));
+                throw e;
+            }
+        }
+        return new Listeners(tap, path, tcp.toArray(), udp.toArray(), tcpFwd, udpFwd);
+    }
+
+    /**
+     * The daemon's side: sockets its launcher bound and handed down ({@link Daemon.Handover}),
+     * by descriptor number; {@code tap} is -1 with --fd.
+     */
+    public static Listeners inherited(Conf c, int tap, int[] tcp, int[] udp) {
+        String path = null;
+        if (tap >= 0) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(ValueLayout.JAVA_INT);
+                len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+                Errno.check(Libc.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
+                path = SockAddr.unixPath(sa, len.get(ValueLayout.JAVA_INT, 0));
+            }
+        }
+        return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c));
+    }
+
+    // ---- the guest's UNIX socket ----
+
+    /** Binds {@code fd} at -s, or at the first free /tmp/passt_N.socket; returns the path. */
+    private static String bindUnix(Conf c, int fd, MemorySegment sa) {
+        for (int i = 1; i <= SOCK_PATH_MAX_TRIES; i++) {
+            String path = c.socketPath != null ? c.socketPath : String.format(SOCK_PATH_FORMAT, i);
+            int len;
+            try {
+                len = SockAddr.unix(sa, path);
+            } catch (IllegalArgumentException e) {
+                throw new ConfException(e.getMessage());
+            }
+            if (inUse(sa, len)) {
+                if (c.socketPath != null) throw new ConfException("Socket path " + path + " already in use");
+                continue;
+            }
+            Libc.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
+            int r = Libc.bind(fd, sa, len);
+            if (r == 0) return path;
+            if (c.socketPath != null) {
+                throw new ConfException("Can't bind UNIX socket " + path + ": " + Errno.text(r));
+            }
+        }
+        throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
+    }
+
+    /** A path is in use if something answers there; a stale socket file (refused) is not. */
+    private static boolean inUse(MemorySegment sa, int len) {
+        int probe = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (probe < 0) return false;
+        int r = Libc.connect(probe, sa, len);
+        Libc.close(probe);
+        return r == 0 || (r != -Errno.ENOENT && r != -Errno.ECONNREFUSED && r != -Errno.EACCES);
+    }
+
+    // ---- forwarded ports ----
+
+    /** -t: a listening socket per port and address family; only with "all" may one fail. */
+    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out, MemorySegment sa, MemorySegment opt) {
+        boolean quiet = fwd.isAll();
+        for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
+            PortSpec.Bind b = fwd.bindOf(port);
+            for (boolean v6 : new boolean[] {false, true}) {
+                if (!(v6 ? c.v6 : c.v4) || (b.family() != 0 && b.family() != (v6 ? 6 : 4))) continue;
+                int fd = socket(c, Libc.SOCK_STREAM, 0, v6, b, sa, opt, false);
+                int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
+                if (r == 0) r = Libc.listen(fd, 128);
+                if (r == 0) {
+                    out.add(fd);
+                    continue;
+                }
+                if (fd >= 0) Libc.close(fd);
+                if (fd < 0) throw new SysException(-fd, "TCP listening socket");
+                if (!quiet) throw new SysException(-r, "Failed to bind TCP port " + port);
+            }
+        }
+    }
+
+    /**
+     * -u: as passt, every port named explicitly must be bound in at least one address family;
+     * with "all" or exclusions only, ports that cannot be bound are skipped, and only none at
+     * all is an error.
+     */
+    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out, MemorySegment sa, MemorySegment opt) {
+        String specs = String.join(" ", c.udpSpecs);
+        // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
+        boolean lenient = fwd.isAll() || fwd.count() > 1024;
+        boolean any = false;
+        for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
+            PortSpec.Bind b = fwd.bindOf(port);
+            int err = 0;
+            boolean bound = false;
+            for (boolean v6 : new boolean[] {false, true}) {
+                if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
+                int fd = socket(c, Libc.SOCK_DGRAM, Libc.IPPROTO_UDP, v6, b, sa, opt, true);
+                int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
+                if (r == 0) {
+                    out.add(fd);
+                    bound = true;
+                } else {
+                    if (fd >= 0) Libc.close(fd);
+                    if (!v6 || err == 0 || !bound) err = r;
+                }
+            }
+            if (bound) {
+                any = true;
+            } else if (!lenient) {
+                throw new ConfException("Failed to bind port " + port + " (" + Errno.text(err == 0 ? Errno.EINVAL : err)
+                        + ") for option '-u " + specs + "', exiting");
+            }
+        }
+        if (!any) throw new ConfException("Failed to bind any port for '-u " + specs + "', exiting");
+    }
+
+    /**
+     * A socket for a forwarded port, options set as passt sets them; a negated errno if it
+     * cannot be made ({@code strictDevice}: also if the interface cannot be bound to).
+     */
+    private static int socket(Conf c, int type, int proto, boolean v6, PortSpec.Bind b, MemorySegment sa,
+                              MemorySegment opt, boolean strictDevice) {
+        int fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, proto);
+        if (fd < 0) return fd;
+        setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, opt);
+        if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, opt);
+        if (c.freebind) {
+            setInt(fd, v6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP, v6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, opt);
+        }
+        if (b.iface() != null) {
+            byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
+            MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
+            sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
+            int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, sa, name.length + 1);
+            if (r < 0 && strictDevice) {
+                Libc.close(fd);
+                return r;
+            }
+        }
+        return fd;
+    }
+
+    private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
+        int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
+                : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
+        return Libc.bind(fd, sa, len);
+    }
+
+    private static void setInt(int fd, int level, int name, MemorySegment opt) {
+        opt.set(ValueLayout.JAVA_INT, 0, 1);
+        Libc.setsockopt(fd, level, name, opt, 4);
+    }
+
+    /** A growable int array: "all" binds tens of thousands of sockets. */
+    private static final class IntList {
+        int[] at = new int[16];
+        int size;
+
+        void add(int v) {
+            if (size == at.length) at = Arrays.copyOf(at, size * 2);
+            at[size++] = v;
+        }
+
+        int[] toArray() {
+            return Arrays.copyOf(at, size);
+        }
+    }
+}

@@ -153,9 +153,13 @@ public final class Listeners {
 
     // ---- forwarded ports ----
 
-    /** -t: a listening socket per port and address family; only with "all" may one fail. */
+    /**
+     * -t: a listening socket per port and address family. As passt (checked with the reference
+     * binary): a port or address family already taken is skipped, and only none bound at all is
+     * an error.
+     */
     private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out, MemorySegment sa, MemorySegment opt) {
-        boolean quiet = fwd.isAll();
+        int before = out.size;
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
             for (boolean v6 : new boolean[] {false, true}) {
@@ -169,8 +173,10 @@ public final class Listeners {
                 }
                 if (fd >= 0) Libc.close(fd);
                 if (fd < 0) throw new SysException(-fd, "TCP listening socket");
-                if (!quiet) throw new SysException(-r, "Failed to bind TCP port " + port);
             }
+        }
+        if (out.size == before) {
+            throw new ConfException("Failed to bind any port for '-t " + String.join(" ", c.tcpSpecs) + "', exiting");
         }
     }
 

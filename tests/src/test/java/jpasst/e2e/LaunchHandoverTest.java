@@ -53,7 +53,26 @@ class LaunchHandoverTest {
         try (ServerSocket taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress(0));
             int port = taken.getLocalPort();
-            assertLaunchFails("-t", port, "Failed to bind TCP port " + port + ": Address already in use");
+            assertLaunchFails("-t", port, "Failed to bind any port for '-t " + port + "', exiting");
+        }
+    }
+
+    /** As passt: a forwarded port taken in one address family only is served in the other. */
+    @Test
+    void aForwardedTcpPortTakenForIpv4OnlyIsServedOverIpv6() throws Exception {
+        try (java.nio.channels.ServerSocketChannel taken =
+                     java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.INET)) {
+            taken.bind(new InetSocketAddress(0)); // an AF_INET socket: IPv4 only
+            int port = ((InetSocketAddress) taken.getLocalAddress()).getPort();
+            try (Daemon daemon = Daemon.start(Daemon.Kind.JPASST, "-t", Integer.toString(port))) {
+                assertEquals(0, daemon.launcherExitCode(), daemon.describe());
+                assertTrue(Processes.await(() -> {
+                    Set<Long> held = socketInodes(daemon.pid());
+                    held.retainAll(inet("tcp", port, "0A"));
+                    return !held.isEmpty();
+                }, SETTLED), "the daemon listens on no socket of port " + port + "\n" + daemon.describe());
+                assertTrue(daemon.isRunning(), daemon.describe());
+            }
         }
     }
 

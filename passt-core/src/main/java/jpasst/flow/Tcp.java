@@ -557,15 +557,9 @@ public final class Tcp implements Flows.Proto {
             chunks++;
         }
         int want = c.pendingBytes;
-        long first = pendingAddr[c.pendingHead];
         c.pendingHead = c.pendingTail = -1;
         c.pendingBytes = 0;
-        long n;
-        if (chunks == 1) {
-            n = Libc.send(c.fd, first, want, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
-        } else {
-            n = Libc.sendmsg(c.fd, msghdr(sendMsghdr, sendIov, chunks), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
-        }
+        long n = Libc.sendmsg(c.fd, msghdr(sendMsghdr, sendIov, chunks), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
         if (n < 0) {
             if (n == -Errno.EAGAIN) {
                 wantWrite(c);

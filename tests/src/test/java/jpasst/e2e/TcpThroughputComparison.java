@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -68,8 +67,8 @@ class TcpThroughputComparison {
             double[] mbps = new double[2], cpu = new double[2];
             for (Daemon.Kind kind : Daemon.Kind.values()) {
                 List<Result> mine = results.stream().filter(r -> r.kind == kind && r.direction.equals(direction)).toList();
-                mbps[kind.ordinal()] = median(mine.stream().mapToDouble(Result::mbps).toArray());
-                cpu[kind.ordinal()] = median(mine.stream().mapToDouble(Result::cpuPerGigabyte).toArray());
+                mbps[kind.ordinal()] = HostIperf3.median(mine.stream().mapToDouble(Result::mbps).toArray());
+                cpu[kind.ordinal()] = HostIperf3.median(mine.stream().mapToDouble(Result::cpuPerGigabyte).toArray());
                 System.out.printf("TCP-BENCH median %-15s %-13s %8.1f Mbit/s  %6.2f cpu s/GB%n", kind, direction,
                         mbps[kind.ordinal()], cpu[kind.ordinal()]);
             }
@@ -77,12 +76,6 @@ class TcpThroughputComparison {
             System.out.printf("TCP-BENCH ratio jpasst/reference %-13s throughput %.2f  cpu per GB %.2f%n", direction,
                     mbps[jp] / mbps[ref], cpu[jp] / cpu[ref]);
         }
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s.length == 0 ? Double.NaN : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
     /** utime + stime of a process, in seconds. */
@@ -108,15 +101,10 @@ class TcpThroughputComparison {
     }
 
     private static Result run(Daemon.Kind kind, String direction, int seconds) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        Process server = new ProcessBuilder("/usr/bin/iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", Integer.toString(port))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         String jvmOpts = System.getenv("JPASST_JVM_OPTS");
         boolean profile = kind == Daemon.Kind.JPASST && jvmOpts != null && jvmOpts.contains("StartFlightRecording");
-        try (Daemon daemon = profile ? Daemon.start(kind, "--runas", "0:0") : Daemon.start(kind);
+        try (HostIperf3 server = HostIperf3.start();
+             Daemon daemon = profile ? Daemon.start(kind, "--runas", "0:0") : Daemon.start(kind);
              ServerSocket sync = new ServerSocket(0, 4, java.net.InetAddress.getByName("127.0.0.1"))) {
             // the guest's connections here mark the start and the end of the transfer
             List<Double> marks = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -137,7 +125,7 @@ class TcpThroughputComparison {
                     .script("dhcp4 >/dev/null\n"
                             + "GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')\n"
                             + mark
-                            + "iperf3 -f m -c $GW -p " + port + (direction.equals("host-to-guest") ? " -R" : "")
+                            + "iperf3 -f m -c $GW -p " + server.port + (direction.equals("host-to-guest") ? " -R" : "")
                             + " -t " + seconds + " > /tmp/out 2>&1\n"
                             + mark
                             + "grep -E 'sender|receiver' /tmp/out | while read l; do mark IPERF \"$l\"; done\n"
@@ -170,18 +158,10 @@ class TcpThroughputComparison {
                     case "" -> 1.0 / (1024 * 1024);
                     default -> 1;
                 };
-                mbps = Double.parseDouble(m.group(3)) * switch (m.group(4)) {
-                    case "K" -> 1e-3;
-                    case "G" -> 1e3;
-                    case "" -> 1e-6;
-                    default -> 1;
-                };
+                mbps = HostIperf3.mbps(m.group(3), m.group(4));
             }
             if (mbps < 0) throw new AssertionError("no iperf3 result from " + kind + guest.consoleForMessage());
             return new Result(kind, direction, mbps, megabytes, cpu, total, retransmits);
-        } finally {
-            server.destroy();
-            server.waitFor();
         }
     }
 }

@@ -2,9 +2,6 @@ package jpasst.e2e;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.IOException;
-import java.net.ServerSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -61,32 +58,20 @@ class UdpThroughputComparison {
             for (Daemon.Kind kind : Daemon.Kind.values()) {
                 List<Result> mine = results.stream().filter(r -> r.kind == kind && r.length == length).toList();
                 System.out.printf("UDP-BENCH median %-15s len %5d  receiver %8.1f Mbit/s  loss %.2f%%%n", kind, length,
-                        median(mine.stream().mapToDouble(Result::receiverMbps).toArray()),
-                        median(mine.stream().mapToDouble(Result::lossPercent).toArray()));
+                        HostIperf3.median(mine.stream().mapToDouble(Result::receiverMbps).toArray()),
+                        HostIperf3.median(mine.stream().mapToDouble(Result::lossPercent).toArray()));
             }
         }
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        java.util.Arrays.sort(s);
-        return s.length == 0 ? Double.NaN : s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static Result run(Daemon.Kind kind, int length, String rate) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        Process server = new ProcessBuilder("/usr/bin/iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", Integer.toString(port))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try (Daemon daemon = Daemon.start(kind)) {
+        try (HostIperf3 server = HostIperf3.start(); Daemon daemon = Daemon.start(kind)) {
             GuestRun guest = Guest.builder(daemon.socket())
                     .hostProgram(Path.of("/usr/bin/iperf3"))
                     .timeout(Duration.ofSeconds(90))
                     .memoryMegabytes(512)
                     .script("dhcp4\nGW=$(ip route | awk '/^default/ {print $3; exit}')\n"
-                            + "iperf3 -u -c $GW -p " + port + " -b " + rate + " -l " + length + " -t 8 > /tmp/out 2>&1\n"
+                            + "iperf3 -u -c $GW -p " + server.port + " -b " + rate + " -l " + length + " -t 8 > /tmp/out 2>&1\n"
                             + "grep -E 'sender|receiver' /tmp/out | while read l; do mark IPERF \"$l\"; done\n"
                             + "tail -n 3 /tmp/out\n")
                     .run();
@@ -95,12 +80,7 @@ class UdpThroughputComparison {
             for (String line : guest.allMarkers("IPERF")) {
                 Matcher m = LINE.matcher(line);
                 if (!m.find()) continue;
-                double mbps = Double.parseDouble(m.group(1)) * switch (m.group(2)) {
-                    case "K" -> 1e-3;
-                    case "G" -> 1e3;
-                    case "" -> 1e-6;
-                    default -> 1;
-                };
+                double mbps = HostIperf3.mbps(m.group(1), m.group(2));
                 if (m.group(7).equals("sender")) {
                     sender = mbps;
                 } else {
@@ -117,9 +97,6 @@ class UdpThroughputComparison {
                         + guest.consoleForMessage() + "\n" + daemon.describe());
             }
             return new Result(kind, length, sender, receiver, lost, total);
-        } finally {
-            server.destroy();
-            server.waitFor();
         }
     }
 }

@@ -11,4 +11,8 @@ public final class Refs {
     public static final int UDP = 5;
     public static final int UDP_LISTEN = 6;
     public static final int ICMP = 7;
+    /** vhost-user: the listening socket, the front-end's connection, a virtqueue's kick eventfd. */
+    public static final int VHOST_LISTEN = 8;
+    public static final int VHOST = 9;
+    public static final int VHOST_KICK = 10;
 }

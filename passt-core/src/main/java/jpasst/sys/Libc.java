@@ -865,4 +865,56 @@ public final class Libc {
         if (t instanceof Error e) throw e;
         return new IllegalStateException(t);
     }
+
+    // ---- vhost-user
+    // Guest memory shared by the front-end (mmap of its descriptors), descriptors received with
+    // SCM_RIGHTS (recvmsg and sendmsg are above), eventfds (eventfd, read and write are above).
+
+    public static final int MAP_SHARED = 1;
+    public static final int SCM_RIGHTS = 1;
+    public static final int MSG_CTRUNC = 0x8, MSG_CMSG_CLOEXEC = 0x40000000;
+    public static final int SEEK_END = 2;
+    public static final int F_DUPFD_CLOEXEC = 1030;
+    /** x86-64 and AArch64: {@code struct msghdr} (56 bytes) and {@code struct cmsghdr} (16). */
+    public static final int MSGHDR_SIZE = 56, MSG_IOV = 16, MSG_IOVLEN = 24, MSG_CONTROL = 32,
+            MSG_CONTROLLEN = 40, MSG_FLAGS = 48, CMSG_HDR = 16, IOVEC_SIZE = 16;
+
+    private static final class LSEEK {
+        static final MethodHandle H = fn("lseek");
+    }
+
+    /**
+     * mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0): the address, or
+     * a negated errno. The caller unmaps it ({@link #unmap}), usually from an arena's cleanup.
+     */
+    public static long mmapShared(int fd, long len) {
+        MemorySegment c = cap();
+        long addr;
+        try {
+            addr = (long) MMAP.H.invokeExact(c, 0L, len, (long) PROT_READ | PROT_WRITE, (long) MAP_SHARED | MAP_NORESERVE, (long) fd, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        return addr == -1L ? -errno(c) : addr;
+    }
+
+    /** munmap(2): 0 or a negated errno. */
+    public static int unmap(long addr, long len) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) (long) MUNMAP.H.invokeExact(c, addr, len, 0L, 0L, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** lseek(2): the new offset, or a negated errno ({@code SEEK_END} with 0 gives a file's size). */
+    public static long lseek(int fd, long off, int whence) {
+        MemorySegment c = cap();
+        try {
+            return ret((long) LSEEK.H.invokeExact(c, (long) fd, off, (long) whence, 0L, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 }

@@ -1,0 +1,743 @@
+package jpasst.vhost;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import jpasst.loop.EventLoop;
+import jpasst.loop.Refs;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.util.Log;
+
+/**
+ * A vhost-user-net back-end serving one front-end (QEMU) on the event loop: the guest's frames
+ * are read from its transmit queue and written into its receive queue, in its own memory.
+ *
+ * The connection: the vhost-user socket (a listening one, {@link #listen}, or an inherited
+ * connected one, {@link #adopt}) and the transmit queue's kick eventfd are in the one epoll loop;
+ * messages go to {@link VhostUserSession}, which keeps the rings, the memory table and the
+ * negotiated features. One front-end at a time: a second connection is accepted and closed. When
+ * the front-end leaves, or breaks the protocol (one log line says how), its memory is unmapped,
+ * its eventfds closed, its rings forgotten, {@link #onGone} runs, and the next front-end is
+ * served (with one-off: {@link #onOneOffExit}).
+ *
+ * Frames from the guest: a kick runs {@link #onTx}, which takes the frames waiting with
+ * {@link #popTx} (where they lie: see {@link TxBatch}) and gives their buffers back with
+ * {@link #releaseTx}; the device calls it again while frames remain. While the transmit queue is
+ * started but disabled, or nobody listens, frames are taken and discarded, as the protocol says.
+ *
+ * Frames to the guest: {@link #sendRx} copies one frame (ARP, DHCP, NDP...) into receive
+ * buffers; {@link #reserveRx} / {@link #commitRx} let a host socket read fill receive buffers in
+ * place (see {@link RxBatch}). Both write the virtio-net header (num_buffers with MRG_RXBUF,
+ * DATA_VALID) and pad frames shorter than 60 bytes. What they filled becomes visible to the guest
+ * at {@link #publish} (used->idx, then the call eventfd), run after every batch of events of the
+ * loop, so a batch of frames costs one interrupt. When the guest has no receive buffers left,
+ * reservations fall short; once it posts some (its kick of the receive queue, watched only
+ * then), {@link #onRxRoom} runs, from the loop, never from inside a reservation.
+ *
+ * A ring the guest broke (see {@link Virtqueue}) is reported on the ring's err eventfd and the
+ * connection is reset after the handler that found it returns, not from inside it.
+ *
+ * Hot path (popTx, releaseTx, sendRx, reserveRx, commitRx, publish, kicks): no allocation per
+ * frame.
+ */
+public final class VhostUserDevice implements VhostUserSession.KickWatch {
+    /** Dropped chains logged as warnings per connection; after that, at debug level. */
+    private static final int DROPS_LOGGED = 10;
+    private static final int MIN_FRAME = 14;
+    /** Padding for frames shorter than 60 bytes. */
+    private static final MemorySegment ZEROS = Arena.global().allocate(VirtioNetHeader.MIN_FRAME, 8);
+
+    private final EventLoop loop;
+    private final Arena arena = Arena.ofShared();
+    private final MessageChannel ch = new MessageChannel();
+    private final VhostUserSession session;
+    private final Virtqueue rx, tx;
+    private final RxBatch single = new RxBatch(1, 1024);
+    private final Pieces discarded = new Pieces(Virtqueue.MAX_PIECES);
+    private final MemorySegment cred = arena.allocate(12, 4), credLen = arena.allocate(4, 4);
+
+    private Runnable onTx, onRxRoom = () -> {}, onGone = () -> {}, onOneOffExit = () -> {};
+    private boolean oneOff;
+    private int listenFd = -1, conn = -1;
+    private String socketPath;
+    private long listenPausedUntil;
+    private int generation;
+    private String failure;
+    private boolean txPending, rxStarved, rxArmed;
+    private long framesIn, framesOut, dropped, resets;
+
+    public VhostUserDevice(EventLoop loop) {
+        this.loop = loop;
+        session = new VhostUserSession(arena, this);
+        rx = session.rx;
+        tx = session.tx;
+        loop.handler(Refs.VHOST_LISTEN, (ref, ev) -> accept());
+        loop.handler(Refs.VHOST, this::onSocket);
+        loop.handler(Refs.VHOST_KICK, this::onKick);
+        loop.onEndOfBatch(this::endOfBatch);
+        loop.onTick(this::tick);
+    }
+
+    // ---- wiring
+
+    /** Runs when the guest kicked its transmit queue: take the frames with {@link #popTx}. */
+    public void onTx(Runnable r) {
+        onTx = r;
+    }
+
+    /** Runs when receive buffers are back after a reservation fell short. */
+    public void onRxRoom(Runnable r) {
+        onRxRoom = r;
+    }
+
+    /** Runs when the front-end has gone (flows of the guest go too). */
+    public void onGone(Runnable r) {
+        onGone = r;
+    }
+
+    /** With one-off, the first front-end leaving runs {@code r} (the daemon exits). */
+    public void oneOff(boolean on, Runnable r) {
+        oneOff = on;
+        onOneOffExit = r;
+    }
+
+    /** Serves front-ends connecting to {@code fd}, a UNIX socket listening at {@code path}. */
+    public void listen(int fd, String path) {
+        listenFd = fd;
+        socketPath = path;
+        Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, fd)), "epoll_ctl");
+    }
+
+    /** Serves the front-end on {@code fd}, a connected socket (--fd). */
+    public void adopt(int fd) {
+        int fl = Errno.check(Libc.fcntl(fd, Libc.F_GETFL, 0), "--fd " + fd);
+        Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
+        connected(fd);
+    }
+
+    public String socketPath() {
+        return socketPath;
+    }
+
+    // ---- the connection
+
+    private void accept() {
+        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
+            if (listenPausedUntil == 0) {
+                Log.warn("vhost-user: can't accept a connection on " + socketPath + ": " + Errno.text(fd)
+                        + ", trying again in a second");
+                loop.remove(listenFd);
+            }
+            listenPausedUntil = loop.now() + 1_000_000_000L;
+            loop.wakeAt(listenPausedUntil);
+            return;
+        }
+        if (fd < 0) return;
+        if (conn >= 0) {
+            Log.info("vhost-user: refusing a second front-end, one is connected");
+            Libc.close(fd);
+            return;
+        }
+        connected(fd);
+        if (oneOff) loop.remove(listenFd);
+    }
+
+    private void tick(long now) {
+        if (listenPausedUntil != 0 && now - listenPausedUntil >= 0 && listenFd >= 0) {
+            listenPausedUntil = 0;
+            loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, listenFd));
+        }
+    }
+
+    private void connected(int fd) {
+        conn = fd;
+        generation++;
+        failure = null;
+        dropped = 0;
+        ch.attach(fd);
+        int peer = peerPid(fd);
+        Log.info(peer > 0 ? "vhost-user: accepted connection from PID " + peer : "vhost-user: accepted connection");
+        Errno.check(loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
+                "epoll_ctl");
+    }
+
+    private int peerPid(int fd) {
+        final int soPeercred = 17;
+        credLen.set(ValueLayout.JAVA_INT, 0, 12);
+        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, soPeercred, cred, credLen) < 0) return -1;
+        return cred.get(ValueLayout.JAVA_INT, 0);
+    }
+
+    public boolean connected() {
+        return conn >= 0;
+    }
+
+    private void onSocket(long ref, int ev) {
+        if (conn < 0 || EventLoop.value(ref) != (generation & 0xffff_ffffL)) return;
+        if ((ev & Libc.EPOLLIN) != 0) {
+            try {
+                for (int i = 0; i < 64 && conn >= 0; i++) {
+                    int r = ch.read();
+                    if (r == MessageChannel.AGAIN) break;
+                    if (r == MessageChannel.CLOSED) {
+                        disconnect(ch.closedWhy());
+                        return;
+                    }
+                    try {
+                        session.handle(ch);
+                    } finally {
+                        ch.done();
+                    }
+                    checkFailure();
+                }
+            } catch (VhostUserException e) {
+                resets++;
+                disconnect(e.getMessage() + ", resetting connection");
+                return;
+            }
+        } else if ((ev & (Libc.EPOLLHUP | Libc.EPOLLERR | Libc.EPOLLRDHUP)) != 0) {
+            disconnect("closed by the front-end");
+            return;
+        }
+        if (conn >= 0 && rxStarved && rxUsable()) armRxKick();
+    }
+
+    /** The front-end is gone or broke the protocol: everything it set up goes. */
+    private void disconnect(String why) {
+        if (conn < 0) return;
+        Log.info("vhost-user: " + why);
+        loop.remove(conn);
+        Libc.close(conn);
+        ch.detach();
+        conn = -1;
+        for (Virtqueue q : new Virtqueue[] {rx, tx}) {
+            kick(q, -1);
+            if (q.callFd >= 0) Libc.close(q.callFd);
+            if (q.errFd >= 0) Libc.close(q.errFd);
+        }
+        session.reset();
+        generation++;
+        failure = null;
+        txPending = rxArmed = false; // rxStarved stays: producers resume with the next front-end
+        onGone.run();
+        if (oneOff) {
+            Log.info("vhost-user: front-end gone, exiting");
+            onOneOffExit.run();
+        }
+    }
+
+    /** {@link VhostUserSession.KickWatch}: (un)registers a ring's kick eventfd. */
+    @Override
+    public void kick(Virtqueue q, int fd) {
+        if (q.kickFd >= 0) {
+            loop.remove(q.kickFd);
+            Libc.close(q.kickFd);
+        }
+        q.kickFd = fd;
+        if (q == rx) rxArmed = false;
+        if (fd < 0) return;
+        int events = q == tx ? Libc.EPOLLIN : 0; // the receive queue's kicks matter only when starved
+        int r = loop.add(fd, events, kickRef(q));
+        if (r < 0) throw new VhostUserException("the " + q.name + "'s kick descriptor cannot be watched: " + Errno.text(r));
+    }
+
+    private long kickRef(Virtqueue q) {
+        return EventLoop.ref(Refs.VHOST_KICK, (generation & 0xffff_ffffL) << 8 | q.index);
+    }
+
+    private void onKick(long ref, int ev) {
+        long v = EventLoop.value(ref);
+        if (conn < 0 || v >>> 8 != (generation & 0xffff_ffffL)) return;
+        Virtqueue q = (v & 0xff) == 0 ? rx : tx;
+        if (q.kickFd < 0) return;
+        if ((ev & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 || !q.clearKick()) {
+            fail(q, "the " + q.name + "'s kick descriptor is not an eventfd that works");
+        } else if (q == tx) {
+            serveTx();
+        } else {
+            disarmRxKick(); // end of batch sees the buffers and resumes the producers
+        }
+        checkFailure();
+    }
+
+    /**
+     * A problem that ends the connection, found in the middle of a handler: the ring goes quiet
+     * now, the connection is reset when the handler is done ({@link #checkFailure}).
+     */
+    private void fail(Virtqueue q, String why) {
+        if (failure != null) return;
+        failure = why;
+        if (q != null) q.signalError();
+    }
+
+    private void checkFailure() {
+        if (failure != null && conn >= 0) {
+            resets++;
+            Log.warn("vhost-user: " + failure + ", resetting connection");
+            disconnect("connection reset");
+        }
+    }
+
+    private void dropped(Virtqueue q) {
+        dropped++;
+        if (dropped <= DROPS_LOGGED) {
+            Log.warn("vhost-user: dropped " + q.problem + (dropped == DROPS_LOGGED ? " (further drops at debug level)" : ""));
+        } else if (Log.debugEnabled()) {
+            Log.debug("vhost-user: dropped " + q.problem);
+        }
+    }
+
+    private void endOfBatch() {
+        if (conn < 0) return;
+        publish();
+        if (txPending && failure == null) {
+            txPending = false;
+            serveTx();
+            publish();
+        }
+        if (rxStarved && rxUsable() && rx.hasAvailable()) {
+            rxStarved = false;
+            disarmRxKick();
+            onRxRoom.run();
+            publish();
+        }
+        checkFailure();
+    }
+
+    /** Makes what was filled visible to the guest and signals it (used->idx, call eventfd, dirty log). */
+    public void publish() {
+        if (conn < 0) return;
+        if (rx.mapped()) {
+            rx.flush();
+            rx.notifyGuest();
+        }
+        if (tx.mapped()) {
+            tx.flush();
+            tx.notifyGuest();
+        }
+        session.log.kick();
+    }
+
+    // ---- frames from the guest
+
+    private boolean txUsable() {
+        return conn >= 0 && failure == null && tx.ready() && tx.enabled;
+    }
+
+    /** Whether the transmit queue is running: {@link #popTx} can return frames. */
+    public boolean txReady() {
+        return txUsable();
+    }
+
+    private void serveTx() {
+        if (onTx == null || !tx.enabled) {
+            discardTx();
+            return;
+        }
+        long before = framesIn;
+        onTx.run();
+        if (framesIn != before && txUsable() && tx.hasAvailable()) {
+            resumeTx(); // the consumer stopped early: it goes on after this batch of events
+        }
+    }
+
+    /**
+     * Runs {@link #onTx} again after this batch of events: for a consumer that stopped taking
+     * frames (the host side pushed back) and can take more now.
+     */
+    public void resumeTx() {
+        txPending = true;
+        loop.wakeAt(loop.now());
+    }
+
+    /** A started ring that is disabled, or nobody to take the frames: they are consumed and dropped. */
+    private void discardTx() {
+        Pieces p = discarded;
+        while (conn >= 0 && failure == null && tx.ready()) {
+            p.clear();
+            int h = tx.pop(p);
+            if (h == Virtqueue.DROPPED) continue;
+            if (h == Virtqueue.BROKEN) {
+                fail(tx, tx.problem);
+                break;
+            }
+            if (h < 0) break;
+            tx.fill(h, 0);
+        }
+        p.clear();
+        if (tx.mapped()) {
+            tx.flush();
+            tx.notifyGuest();
+        }
+    }
+
+    /**
+     * Takes up to {@code max} frames from the transmit queue into {@code b} (empty: released
+     * before); returns how many. Chains that are not frames (shorter than an Ethernet header,
+     * longer than 64 KiB, buffers outside guest memory...) are returned to the guest and logged.
+     */
+    public int popTx(TxBatch b, int max) {
+        if (b.frames != 0) throw new IllegalStateException("popTx with a batch not released");
+        if (!txUsable()) return 0;
+        int limit = Math.min(max, b.capacity());
+        Pieces p = b.pieces;
+        while (b.frames < limit) {
+            p.clear();
+            int h = tx.pop(p);
+            if (h == Virtqueue.DROPPED) {
+                dropped(tx);
+                continue;
+            }
+            if (h == Virtqueue.BROKEN) {
+                fail(tx, tx.problem);
+                break;
+            }
+            if (h < 0) break;
+            long frameLen = tx.chainBytes - VirtioNetHeader.SIZE;
+            if (frameLen < MIN_FRAME || frameLen > VhostUserSession.MAX_FRAME) {
+                tx.fill(h, 0);
+                tx.problem = "a frame of " + frameLen + " bytes on the transmit queue";
+                dropped(tx);
+                continue;
+            }
+            int k = 0;
+            long skip = VirtioNetHeader.SIZE;
+            while (skip >= p.len[k]) {
+                skip -= p.len[k];
+                k++;
+            }
+            int i = b.frames;
+            if (p.len[k] - skip >= frameLen) {
+                b.seg[i] = p.seg[k];
+                b.off[i] = p.off[k] + skip;
+            } else {
+                if (b.scratchUsed + frameLen > b.scratch.byteSize()) {
+                    tx.rewind(1); // scattered, and no room to copy it this time: the next pass takes it
+                    break;
+                }
+                gather(p, k, skip, frameLen, b.scratch, b.scratchUsed);
+                b.seg[i] = b.scratch;
+                b.off[i] = b.scratchUsed;
+                b.scratchUsed += (frameLen + 7) & ~7L;
+            }
+            b.head[i] = h;
+            b.len[i] = (int) frameLen;
+            b.frames++;
+        }
+        p.clear();
+        if (b.frames > 0) {
+            GuestMemory m = session.memory();
+            m.pin();
+            b.pinned = m;
+            b.generation = generation;
+            framesIn += b.frames;
+        }
+        return b.frames;
+    }
+
+    private static void gather(Pieces p, int k, long skip, long len, MemorySegment dst, long dstOff) {
+        long done = 0;
+        for (; done < len; k++) {
+            long n = Math.min(p.len[k] - skip, len - done);
+            MemorySegment.copy(p.seg[k], p.off[k] + skip, dst, dstOff + done, n);
+            done += n;
+            skip = 0;
+        }
+    }
+
+    /**
+     * The frames of {@code b} have been handled: their buffers go back to the guest (published
+     * and signalled now: the guest frees its transmitted frames on that), and whatever pointed
+     * into them must not be used any more.
+     */
+    public void releaseTx(TxBatch b) {
+        if (b.frames > 0 && b.generation == generation && conn >= 0 && tx.mapped()) {
+            for (int i = 0; i < b.frames; i++) tx.fill(b.head[i], 0);
+            tx.flush();
+            tx.notifyGuest();
+        }
+        if (b.pinned != null) b.pinned.unpin();
+        b.clear();
+    }
+
+    // ---- frames to the guest
+
+    private boolean rxUsable() {
+        return conn >= 0 && failure == null && rx.ready() && rx.enabled;
+    }
+
+    /** Whether the receive queue is running: frames can be sent to the guest. */
+    public boolean rxReady() {
+        return rxUsable();
+    }
+
+    /** Whether a frame may span several receive buffers (VIRTIO_NET_F_MRG_RXBUF negotiated). */
+    public boolean mergeable() {
+        return session.mergeable();
+    }
+
+    /**
+     * Copies one frame of {@code len} bytes into the guest's receive buffers; false if it could
+     * not (no guest, no receive buffers: then {@link #onRxRoom} runs once there are some).
+     */
+    public boolean sendRx(MemorySegment src, long off, int len) {
+        if (len <= 0 || len > VhostUserSession.MAX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
+        if (reserveRx(single, 0, len, 1) == 0) return false;
+        if (single.cap[0] < len) { // without MRG_RXBUF, one buffer smaller than the frame
+            commitRx(single, 0);
+            rx.problem = "a frame of " + len + " bytes, larger than a receive buffer (no MRG_RXBUF)";
+            dropped(rx);
+            return false;
+        }
+        copyInto(single, 0, VirtioNetHeader.SIZE, src, off, len);
+        single.payload[0] = len;
+        commitRx(single, 1);
+        return true;
+    }
+
+    /**
+     * Reserves receive buffers for up to {@code count} frames of {@code hdrLen} header bytes and
+     * up to {@code maxPayload} payload bytes each; returns how many frames it could ({@code b}
+     * says where each one's parts lie). Fewer than asked (0: none) when the guest has not posted
+     * enough buffers: {@link #onRxRoom} runs when it has. Without MRG_RXBUF a frame is one guest
+     * buffer and may offer less payload room than asked ({@link RxBatch#capacity}).
+     */
+    public int reserveRx(RxBatch b, int hdrLen, int maxPayload, int count) {
+        if (b.frames != 0 || b.chains != 0) throw new IllegalStateException("reserveRx with a batch not committed");
+        if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_FRAME) {
+            throw new IllegalArgumentException("frames of " + hdrLen + " + " + maxPayload + " bytes");
+        }
+        if (!rxUsable()) {
+            starve();
+            return 0;
+        }
+        boolean mrg = session.mergeable();
+        long headRoom = VirtioNetHeader.SIZE + hdrLen;
+        long want = VirtioNetHeader.SIZE + Math.max(hdrLen + maxPayload, VirtioNetHeader.MIN_FRAME);
+        long least = VirtioNetHeader.SIZE + Math.max(hdrLen, VirtioNetHeader.MIN_FRAME);
+        b.hdrLen = hdrLen;
+        int f = 0;
+        count = Math.min(count, b.maxFrames());
+        while (f < count) {
+            int first = b.chains;
+            long room = 0;
+            int status = 0;
+            while (room < want) {
+                if (b.chains == b.head.length) {
+                    status = Virtqueue.NO_ROOM;
+                    break;
+                }
+                int start = b.pieces.count;
+                int h = rx.pop(b.pieces);
+                if (h == Virtqueue.DROPPED) {
+                    dropped(rx);
+                    continue;
+                }
+                if (h < 0) {
+                    status = h;
+                    break;
+                }
+                long bytes = rx.chainBytes;
+                if ((b.chains == first && b.pieces.len[start] < headRoom) || (!mrg && bytes < least)) {
+                    // it could never carry a frame: back to the guest, or it would be popped again and again
+                    b.pieces.count = start;
+                    rx.fill(h, 0);
+                    rx.problem = "a receive buffer of " + b.pieces.len[start] + " bytes, too small for the "
+                            + headRoom + " bytes of a frame's headers";
+                    dropped(rx);
+                    continue;
+                }
+                int c = b.chains++;
+                b.head[c] = h;
+                b.pieceStart[c] = start;
+                b.pieceEnd[c] = b.pieces.count;
+                b.chainBytes[c] = bytes;
+                b.fromSpare[c] = rx.chainFromSpare;
+                b.serial[c] = rx.availPops();
+                room += bytes;
+                if (!mrg) break;
+            }
+            if (status == Virtqueue.BROKEN) {
+                fail(rx, rx.problem);
+                giveBack(b, first);
+                break;
+            }
+            if (room < want && (mrg || b.chains == first)) {
+                giveBack(b, first);
+                if (status == Virtqueue.EMPTY) starve();
+                break;
+            }
+            frame(b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom);
+            f++;
+        }
+        b.frames = f;
+        if (b.chains > 0) {
+            GuestMemory m = session.memory();
+            m.pin();
+            b.pinned = m;
+            b.generation = generation;
+        }
+        return f;
+    }
+
+    /** Sets up frame {@code f} over chains {@code first..b.chains-1}: header place and payload iovecs. */
+    private static void frame(RxBatch b, int f, int first, int cap, long headRoom) {
+        b.firstChain[f] = first;
+        b.chainCount[f] = b.chains - first;
+        int p0 = b.pieceStart[first];
+        Pieces p = b.pieces;
+        b.hdrSeg[f] = p.seg[p0];
+        b.hdrOff[f] = p.off[p0] + VirtioNetHeader.SIZE;
+        b.iovFirst[f] = b.iovUsed;
+        b.cap[f] = cap;
+        b.payload[f] = 0;
+        long skip = headRoom, left = cap;
+        for (int k = p0; k < b.pieceEnd[b.chains - 1] && left > 0; k++) {
+            if (skip >= p.len[k]) {
+                skip -= p.len[k];
+                continue;
+            }
+            int n = (int) Math.min(p.len[k] - skip, left);
+            b.addIov(p.seg[k], p.off[k] + skip, n);
+            left -= n;
+            skip = 0;
+        }
+        b.iovs[f] = b.iovUsed - b.iovFirst[f];
+    }
+
+    /** Gives back chains {@code from..} of {@code b}, last popped first. */
+    private void giveBack(RxBatch b, int from) {
+        for (int c = b.chains - 1; c >= from; c--) giveBackChain(b, c);
+        if (from < b.chains) b.pieces.count = b.pieceStart[from];
+        b.chains = from;
+    }
+
+    /** A chain reserved and not used: rewound if it was the last popped, else kept as a spare. */
+    private void giveBackChain(RxBatch b, int c) {
+        if (!b.fromSpare[c] && b.serial[c] == rx.availPops()) {
+            rx.rewind(1);
+        } else {
+            rx.spare(b.head[c]);
+        }
+    }
+
+    private void starve() {
+        rxStarved = true;
+        if (rxUsable()) armRxKick();
+    }
+
+    private void armRxKick() {
+        if (rxArmed || rx.kickFd < 0) return;
+        rxArmed = loop.modify(rx.kickFd, Libc.EPOLLIN, kickRef(rx)) == 0;
+    }
+
+    private void disarmRxKick() {
+        if (!rxArmed || rx.kickFd < 0) return;
+        loop.modify(rx.kickFd, 0, kickRef(rx));
+        rxArmed = false;
+    }
+
+    /**
+     * Hands the first {@code frames} frames of {@code b} to the guest with the payload lengths
+     * set ({@link RxBatch#payloadLength}); the buffers of the others go back to the ring. Visible
+     * to the guest at the next {@link #publish}.
+     */
+    public void commitRx(RxBatch b, int frames) {
+        if (frames < 0 || frames > b.frames) throw new IllegalArgumentException(frames + " of " + b.frames + " frames");
+        if (b.generation != generation || conn < 0 || !rx.mapped()) { // the front-end left meanwhile
+            if (b.pinned != null) b.pinned.unpin();
+            b.clear();
+            return;
+        }
+        DirtyLog log = session.log;
+        for (int f = 0; f < frames; f++) {
+            long frameLen = b.hdrLen + b.payload[f];
+            long bytes = VirtioNetHeader.SIZE + Math.max(frameLen, VirtioNetHeader.MIN_FRAME);
+            if (frameLen < VirtioNetHeader.MIN_FRAME) {
+                copyInto(b, f, VirtioNetHeader.SIZE + frameLen, null, 0, VirtioNetHeader.MIN_FRAME - frameLen);
+            }
+            int buffers = 0;
+            long left = bytes;
+            for (int c = b.firstChain[f], end = c + b.chainCount[f]; c < end && left > 0; c++) {
+                int n = (int) Math.min(b.chainBytes[c], left);
+                rx.fill(b.head[c], n);
+                if (log.logging()) markWritten(b, c, n, log);
+                b.head[c] = -1;
+                buffers++;
+                left -= n;
+            }
+            int p0 = b.pieceStart[b.firstChain[f]];
+            VirtioNetHeader.write(b.pieces.seg[p0], b.pieces.off[p0], buffers);
+        }
+        framesOut += frames;
+        for (int c = b.chains - 1; c >= 0; c--) {
+            if (b.head[c] >= 0) giveBackChain(b, c);
+        }
+        if (b.pinned != null) b.pinned.unpin();
+        b.clear();
+    }
+
+    private static void markWritten(RxBatch b, int c, long n, DirtyLog log) {
+        Pieces p = b.pieces;
+        for (int k = b.pieceStart[c]; k < b.pieceEnd[c] && n > 0; k++) {
+            long m = Math.min(p.len[k], n);
+            log.mark(p.gpa[k], m);
+            n -= m;
+        }
+    }
+
+    /** Copies {@code len} bytes of {@code src} (zeros if null) into frame {@code f} at {@code at}, counted from its virtio-net header. */
+    private static void copyInto(RxBatch b, int f, long at, MemorySegment src, long srcOff, long len) {
+        Pieces p = b.pieces;
+        int end = b.pieceEnd[b.firstChain[f] + b.chainCount[f] - 1];
+        for (int k = b.pieceStart[b.firstChain[f]]; k < end && len > 0; k++) {
+            if (at >= p.len[k]) {
+                at -= p.len[k];
+                continue;
+            }
+            long n = Math.min(p.len[k] - at, len);
+            MemorySegment.copy(src == null ? ZEROS : src, src == null ? 0 : srcOff, p.seg[k], p.off[k] + at, n);
+            srcOff += n;
+            len -= n;
+            at = 0;
+        }
+    }
+
+    // ---- counters and the end
+
+    /** The front-end's memory table now (tests). */
+    GuestMemory memory() {
+        return session.memory();
+    }
+
+    public long framesIn() {
+        return framesIn;
+    }
+
+    public long framesOut() {
+        return framesOut;
+    }
+
+    /** Chains dropped on this connection (bad buffers, frames too short or long). */
+    public long dropped() {
+        return dropped;
+    }
+
+    /** Connections reset for breaking the protocol. */
+    public long resets() {
+        return resets;
+    }
+
+    public void close() {
+        disconnect("closing");
+        if (listenFd >= 0) {
+            loop.remove(listenFd);
+            Libc.close(listenFd);
+        }
+        listenFd = -1;
+        ch.close();
+    }
+}

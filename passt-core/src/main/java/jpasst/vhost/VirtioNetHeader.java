@@ -1,0 +1,37 @@
+package jpasst.vhost;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static jpasst.vhost.VhostUserMsg.U16;
+
+/**
+ * The virtio-net header in front of every frame on both queues (virtio 1.x, 5.1.6): 12 bytes with
+ * VIRTIO_F_VERSION_1 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers).
+ *
+ * On the transmit queue it is skipped: no offload is offered, so there is nothing in it to act on.
+ * On the receive queue it is written at the start of a frame's first buffer: no segmentation
+ * (GSO_NONE), flags DATA_VALID as passt sets them (the checksums are good, the guest need not
+ * verify them), and num_buffers, the number of buffers the frame spans (MRG_RXBUF; 1 without).
+ */
+final class VirtioNetHeader {
+    private VirtioNetHeader() {}
+
+    static final int SIZE = 12;
+    static final int FLAGS = 0, GSO_TYPE = 1, HDR_LEN = 2, GSO_SIZE = 4, CSUM_START = 6, CSUM_OFFSET = 8,
+            NUM_BUFFERS = 10;
+    static final int F_NEEDS_CSUM = 1, F_DATA_VALID = 2;
+    static final int GSO_NONE = 0;
+    /** Ethernet's minimum frame (without FCS): shorter frames to the guest are padded with zeros. */
+    static final int MIN_FRAME = 60;
+
+    static void write(MemorySegment s, long off, int numBuffers) {
+        s.set(ValueLayout.JAVA_BYTE, off + FLAGS, (byte) F_DATA_VALID);
+        s.set(ValueLayout.JAVA_BYTE, off + GSO_TYPE, (byte) GSO_NONE);
+        s.set(U16, off + HDR_LEN, (short) 0);
+        s.set(U16, off + GSO_SIZE, (short) 0);
+        s.set(U16, off + CSUM_START, (short) 0);
+        s.set(U16, off + CSUM_OFFSET, (short) 0);
+        s.set(U16, off + NUM_BUFFERS, (short) numBuffers);
+    }
+}

@@ -1,0 +1,141 @@
+package jpasst.vhost;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.loop.EventLoop;
+import jpasst.sys.Errno;
+import jpasst.sys.Libc;
+import jpasst.sys.SockAddr;
+
+/**
+ * A vhost-user device on a real event loop, in its own thread, listening on a real UNIX socket in
+ * a fresh directory, for tests that drive it with the front-end of synthetic-guest.
+ *
+ * What the tests ask of the device runs on the loop's thread ({@link #onLoop}), as everything
+ * touching it must. By default the device echoes: every frame the guest transmits is recorded
+ * ({@link #received}) and, in echo mode, copied back into the guest's receive queue.
+ */
+final class VhostRig implements AutoCloseable {
+    /** An owner type no daemon code uses: the eventfd that runs the tests' tasks on the loop. */
+    private static final int TASKS = EventLoop.MAX_TYPES - 2;
+
+    final EventLoop loop = new EventLoop();
+    final VhostUserDevice device;
+    final Path dir, socket;
+    final List<byte[]> received = new CopyOnWriteArrayList<>();
+    final TxBatch batch = new TxBatch(256, 256 << 10);
+    volatile boolean echo = true;
+    volatile boolean recordInPlace;
+    volatile int inPlaceFrames, copiedFrames;
+    volatile int gone, rxRoom;
+    private final Thread thread;
+    private final int taskFd;
+    private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+    private final MemorySegment one = Arena.global().allocate(8, 8);
+
+    VhostRig() throws Exception {
+        dir = Files.createTempDirectory("jpasst-vhost");
+        socket = dir.resolve("vhost.socket");
+        device = new VhostUserDevice(loop);
+        int fd = Errno.check(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "socket");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
+            int len = SockAddr.unix(sa, socket.toString());
+            Errno.check(Libc.bind(fd, sa, len), "bind");
+        }
+        Errno.check(Libc.listen(fd, 16), "listen");
+        device.listen(fd, socket.toString());
+        device.onTx(this::takeFrames);
+        device.onGone(() -> gone++);
+        device.onRxRoom(() -> rxRoom++);
+        taskFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+        MemorySegment drain = Arena.global().allocate(8, 8);
+        loop.handler(TASKS, (ref, ev) -> {
+            Libc.read(taskFd, drain, 8);
+            for (Runnable r; (r = tasks.poll()) != null; ) r.run();
+        });
+        Errno.check(loop.add(taskFd, Libc.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
+        one.set(ValueLayout.JAVA_LONG, 0, 1L);
+        thread = new Thread(loop::run, "vhost-loop");
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private void takeFrames() {
+        int n;
+        while ((n = device.popTx(batch, batch.capacity())) > 0) {
+            for (int i = 0; i < n; i++) {
+                MemorySegment s = batch.segment(i);
+                if (batch.copied(i)) copiedFrames++;
+                else inPlaceFrames++;
+                received.add(s.asSlice(batch.offset(i), batch.length(i)).toArray(ValueLayout.JAVA_BYTE));
+                if (echo) device.sendRx(s, batch.offset(i), batch.length(i));
+            }
+            device.releaseTx(batch);
+        }
+    }
+
+    /** Runs {@code c} on the loop's thread and returns its result. */
+    <T> T onLoop(Callable<T> c) throws Exception {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        tasks.add(() -> {
+            try {
+                f.complete(c.call());
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        Libc.write(taskFd, one, 8);
+        return f.get(10, TimeUnit.SECONDS);
+    }
+
+    void onLoop(Runnable r) throws Exception {
+        onLoop(() -> {
+            r.run();
+            return null;
+        });
+    }
+
+    VhostUserFrontEnd frontEnd(VhostUserFrontEnd.Options o) throws Exception {
+        VhostUserFrontEnd fe = new VhostUserFrontEnd(o);
+        fe.connect(socket.toString());
+        fe.start();
+        return fe;
+    }
+
+    VhostUserFrontEnd frontEnd() throws Exception {
+        return frontEnd(new VhostUserFrontEnd.Options());
+    }
+
+    /** Waits until {@code c} holds, checked on the loop's thread. */
+    boolean await(Callable<Boolean> c, long ms) throws Exception {
+        long deadline = System.nanoTime() + ms * 1_000_000L;
+        while (System.nanoTime() < deadline) {
+            if (onLoop(c)) return true;
+            Thread.sleep(2);
+        }
+        return false;
+    }
+
+    @Override
+    public void close() throws Exception {
+        onLoop(device::close);
+        loop.stop();
+        thread.join(5000);
+        loop.close();
+        Libc.close(taskFd);
+        Files.deleteIfExists(socket);
+        Files.deleteIfExists(dir);
+    }
+}

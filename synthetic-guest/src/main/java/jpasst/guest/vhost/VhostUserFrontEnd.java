@@ -1,0 +1,591 @@
+package jpasst.guest.vhost;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import static jpasst.guest.vhost.Wire.LE16;
+import static jpasst.guest.vhost.Wire.LE32;
+import static jpasst.guest.vhost.Wire.LE64;
+
+/**
+ * A vhost-user front-end, what QEMU's vhost-user-net is to a back-end, for tests and benchmarks
+ * without a VM: guest RAM in a memfd ({@link GuestRam}), the two virtqueues laid out in it
+ * ({@link SplitRing}: 0 receives, 1 transmits), QEMU's messages in QEMU's order with the
+ * descriptors (memory, kick/call/err eventfds) sent by SCM_RIGHTS, frames sent on the transmit
+ * queue and taken from the receive queue as a guest's virtio-net driver does.
+ *
+ * <ul>
+ * <li>{@link #connect} sends what QEMU sends when the chardev connects: GET_FEATURES,
+ *     GET_PROTOCOL_FEATURES, SET_PROTOCOL_FEATURES, GET_QUEUE_NUM (if MQ is offered), SET_OWNER,
+ *     GET_FEATURES, and per ring SET_VRING_CALL (a masked notifier) and SET_VRING_ERR;</li>
+ * <li>{@link #start} what it sends when the guest's driver is ready: SET_FEATURES, SET_MEM_TABLE,
+ *     per ring SET_VRING_NUM, SET_VRING_BASE, SET_VRING_ADDR, SET_VRING_KICK, SET_VRING_CALL,
+ *     then SET_VRING_ENABLE; receive buffers are posted before;</li>
+ * <li>{@link #stop} SET_VRING_ENABLE(0) and GET_VRING_BASE per ring; {@link #disconnect} closes
+ *     the socket; {@link #connect} and {@link #start} again resume the same rings where they
+ *     were (the bases from GET_VRING_BASE, or, after a back-end that vanished, used->idx, as
+ *     QEMU does).</li>
+ * </ul>
+ * With REPLY_ACK, the requests QEMU waits for (SET_MEM_TABLE, SET_VRING_ENABLE, SET_FEATURES
+ * while logging) carry NEED_REPLY and the answer is checked; without it a GET_FEATURES stands in
+ * as QEMU's barrier.
+ *
+ * Frames: {@link #send} copies a frame behind a virtio-net header into a transmit buffer (the
+ * layout of its descriptors is an option: one, the header apart, or scattered), {@link #kick}
+ * publishes a batch and kicks once; {@link #poll} / {@link #receive} take frames from the receive
+ * queue, honouring num_buffers (a frame spread over several buffers with MRG_RXBUF is gathered),
+ * and post the buffers again. The used entries are checked as they come (a head that was never
+ * posted, more bytes than the buffer): a back-end that breaks the rules fails the test.
+ *
+ * For hostile tests, messages can be sent raw ({@link #sendRaw}) and the rings written past
+ * every rule ({@link #ring}).
+ *
+ * Frame path (send, kick, poll with a sink that keeps nothing): no allocation per frame.
+ */
+public final class VhostUserFrontEnd implements AutoCloseable {
+    /** How the front-end sets itself up; the defaults are a small Linux guest's. */
+    public static final class Options {
+        public int ringSize = 256;
+        /** Size of each receive buffer (Linux posts about 1.5 KiB with MRG_RXBUF). */
+        public int rxBufferSize = 1536;
+        public boolean mergeable = true;
+        public boolean replyAck = true;
+        public long memory = 64L << 20;
+        public int regions = 1;
+        /** Guest-physical bytes between two regions (0: they continue each other). */
+        public long regionGap = 0;
+        /** Buffers may cross from one region into the next (only sensible without a gap). */
+        public boolean buffersCrossRegions = false;
+        /** Transmit buffers: room for the virtio-net header and the largest frame sent. */
+        public int txBufferSize = Wire.NET_HDR + 65535;
+        /** Descriptors per transmitted frame: 1 (header and frame), 2 (header apart), more (frame scattered). */
+        public int txDescriptors = 1;
+        public int timeoutMs = 5000;
+    }
+
+    /** Receives frames where they lie; must not keep {@code seg} past the call. */
+    public interface FrameSink {
+        void frame(MemorySegment seg, long off, int len);
+    }
+
+    public final Options options;
+    private final GuestRam ram;
+    private final SplitRing[] rings = new SplitRing[2];
+    private final int[] kickFd = new int[2], callFd = new int[2], errFd = new int[2], maskedCallFd = new int[2];
+    private final long[] rxBuffer;
+    private final int[] rxBufferOfHead;
+    private final long[] txBuffer;
+    private final int[] txBufferOfHead;
+    private final int[] txFree;
+    private int txFreeCount;
+    private final int[] savedBase = {-1, -1};
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment msg = arena.allocate(Wire.HEADER_SIZE + 1024, 8);
+    private final MemorySegment msghdr = arena.allocate(56, 8), iov = arena.allocate(16, 8),
+            control = arena.allocate(16 + 4 * 8, 8), pollfd = arena.allocate(8, 8), eight = arena.allocate(8, 8),
+            callBuf = arena.allocate(8, 8);
+    private final MemorySegment gather;
+    private final long[] chainOff = new long[64];
+    private final int[] chainLen = new int[64];
+    private int sock = -1;
+    private long features, protocolFeatures;
+    private boolean started, rxPosted;
+    private int lastNumBuffers, lastHeaderFlags;
+
+    public VhostUserFrontEnd(Options o) {
+        options = o;
+        ram = new GuestRam(o.memory, o.regions, o.regionGap);
+        for (int q = 0; q < 2; q++) rings[q] = new SplitRing(ram, o.ringSize);
+        for (int q = 0; q < 2; q++) {
+            kickFd[q] = Native.check(Native.eventfd(), "eventfd");
+            callFd[q] = Native.check(Native.eventfd(), "eventfd");
+            errFd[q] = Native.check(Native.eventfd(), "eventfd");
+            maskedCallFd[q] = Native.check(Native.eventfd(), "eventfd");
+        }
+        rxBuffer = new long[o.ringSize];
+        for (int i = 0; i < o.ringSize; i++) rxBuffer[i] = ram.alloc(o.rxBufferSize, 64, o.buffersCrossRegions);
+        rxBufferOfHead = new int[o.ringSize];
+        txBuffer = new long[o.ringSize];
+        for (int i = 0; i < o.ringSize; i++) txBuffer[i] = ram.alloc(o.txBufferSize, 64, o.buffersCrossRegions);
+        txBufferOfHead = new int[o.ringSize];
+        txFree = new int[o.ringSize];
+        for (int i = 0; i < o.ringSize; i++) txFree[i] = i;
+        txFreeCount = o.ringSize;
+        gather = arena.allocate(65536 + Wire.NET_HDR, 8);
+        eight.set(ValueLayout.JAVA_LONG, 0, 1L);
+        msghdr.set(ValueLayout.JAVA_LONG, 16, iov.address());
+        msghdr.set(ValueLayout.JAVA_LONG, 24, 1L);
+    }
+
+    public VhostUserFrontEnd() {
+        this(new Options());
+    }
+
+    public GuestRam ram() {
+        return ram;
+    }
+
+    /** Ring {@code q} ({@link Wire#RX} or {@link Wire#TX}), to look at or to write raw. */
+    public SplitRing ring(int q) {
+        return rings[q];
+    }
+
+    public long features() {
+        return features;
+    }
+
+    public long protocolFeatures() {
+        return protocolFeatures;
+    }
+
+    public int kickDescriptor(int q) {
+        return kickFd[q];
+    }
+
+    // ---- the connection and QEMU's sequence
+
+    /** Connects to the back-end's socket and sends QEMU's connect-time messages. */
+    public void connect(String path) throws IOException {
+        sock = Native.socket(Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+        if (sock < 0) throw new IOException("socket: " + Native.strerror(-sock));
+        int r = Native.connectUnix(sock, path);
+        if (r < 0) {
+            Native.close(sock);
+            sock = -1;
+            throw new IOException("connect to " + path + ": " + Native.strerror(-r));
+        }
+        handshake();
+    }
+
+    /** Only the socket: the messages are the test's to send ({@link #handshake}, {@link #sendRaw}...). */
+    public void connectRaw(String path) throws IOException {
+        sock = Native.socket(Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);
+        int r = Native.connectUnix(sock, path);
+        if (r < 0) throw new IOException("connect to " + path + ": " + Native.strerror(-r));
+    }
+
+    /** QEMU's connect-time messages (vhost_dev_init). */
+    public void handshake() throws IOException {
+        features = getU64(Wire.GET_FEATURES);
+        protocolFeatures = 0;
+        if ((features & 1L << Wire.F_PROTOCOL_FEATURES) != 0) {
+            long offered = getU64(Wire.GET_PROTOCOL_FEATURES);
+            long wanted = 1L << Wire.PF_LOG_SHMFD | 1L << Wire.PF_RARP | 1L << Wire.PF_MQ
+                    | (options.replyAck ? 1L << Wire.PF_REPLY_ACK : 0);
+            protocolFeatures = offered & wanted;
+            setU64(Wire.SET_PROTOCOL_FEATURES, protocolFeatures, false);
+            if ((protocolFeatures & 1L << Wire.PF_MQ) != 0) {
+                long queues = getU64(Wire.GET_QUEUE_NUM);
+                if (queues < 1) throw new IOException("the back-end offers " + queues + " queue pairs");
+            }
+        }
+        message(Wire.SET_OWNER, 0, 0, false);
+        long again = getU64(Wire.GET_FEATURES);
+        if (again != features) throw new IOException("GET_FEATURES answered 0x" + Long.toHexString(features)
+                + ", then 0x" + Long.toHexString(again));
+        for (int q = 0; q < 2; q++) {
+            ringFile(Wire.SET_VRING_CALL, q, maskedCallFd[q]);
+            ringFile(Wire.SET_VRING_ERR, q, errFd[q]);
+        }
+    }
+
+    /** The features this front-end acks: VERSION_1, PROTOCOL_FEATURES, MRG_RXBUF if wanted. */
+    public long ackedFeatures() {
+        long want = 1L << Wire.F_VERSION_1 | 1L << Wire.F_PROTOCOL_FEATURES
+                | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0);
+        return features & want;
+    }
+
+    /** The guest's driver is ready (DRIVER_OK): QEMU's vhost_dev_start sequence. */
+    public void start() throws IOException {
+        if (!rxPosted) postRxBuffers();
+        setU64(Wire.SET_FEATURES, ackedFeatures(), false);
+        setMemTable();
+        for (int q = 0; q < 2; q++) {
+            int base = savedBase[q] >= 0 ? savedBase[q] : rings[q].usedIndex();
+            state(Wire.SET_VRING_NUM, q, options.ringSize, false);
+            state(Wire.SET_VRING_BASE, q, base, false);
+            setVringAddr(q);
+            ringFile(Wire.SET_VRING_KICK, q, kickFd[q]);
+            ringFile(Wire.SET_VRING_CALL, q, callFd[q]);
+        }
+        for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 1, true);
+        savedBase[0] = savedBase[1] = -1;
+        started = true;
+    }
+
+    /** The device stops (the guest's driver resets it, or QEMU stops the VM): the ring bases come back. */
+    public int[] stop() throws IOException {
+        for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 0, true);
+        for (int q = 0; q < 2; q++) {
+            state(Wire.GET_VRING_BASE, q, 0, false);
+            readReply(Wire.GET_VRING_BASE, 8);
+            int index = msg.get(LE32, Wire.HEADER_SIZE);
+            if (index != q) throw new IOException("GET_VRING_BASE for ring " + q + " answered for ring " + index);
+            savedBase[q] = msg.get(LE32, Wire.HEADER_SIZE + 4);
+        }
+        started = false;
+        return savedBase.clone();
+    }
+
+    /** Closes the socket (QEMU killed, or its chardev disconnected). */
+    public void disconnect() {
+        if (sock >= 0) Native.close(sock);
+        sock = -1;
+        started = false;
+    }
+
+    public boolean connected() {
+        return sock >= 0;
+    }
+
+    private void postRxBuffers() {
+        SplitRing rx = rings[Wire.RX];
+        for (int i = 0; i < options.ringSize && rx.free() > 0; i++) {
+            int h = rx.add1(rxBuffer[i], options.rxBufferSize, true);
+            rxBufferOfHead[h] = i;
+        }
+        rx.publish();
+        rxPosted = true;
+    }
+
+    private void setMemTable() throws IOException {
+        int n = ram.regions;
+        clearPayload(8 + 32 * n);
+        msg.set(LE32, Wire.HEADER_SIZE, n);
+        int[] fds = new int[n];
+        for (int r = 0; r < n; r++) {
+            long at = Wire.HEADER_SIZE + 8 + 32L * r;
+            msg.set(LE64, at, ram.regionGpa(r));
+            msg.set(LE64, at + 8, ram.regionSize);
+            msg.set(LE64, at + 16, ram.qva(r * ram.regionSize));
+            msg.set(LE64, at + 24, r * ram.regionSize);
+            fds[r] = ram.fd;
+        }
+        message(Wire.SET_MEM_TABLE, 8 + 32 * n, 0, true, fds);
+    }
+
+    private void setVringAddr(int q) throws IOException {
+        SplitRing ring = rings[q];
+        clearPayload(40);
+        msg.set(LE32, Wire.HEADER_SIZE, q);
+        msg.set(LE32, Wire.HEADER_SIZE + 4, 0);
+        msg.set(LE64, Wire.HEADER_SIZE + 8, ram.qva(ring.descOff));
+        msg.set(LE64, Wire.HEADER_SIZE + 16, ram.qva(ring.usedOff));
+        msg.set(LE64, Wire.HEADER_SIZE + 24, ram.qva(ring.availOff));
+        msg.set(LE64, Wire.HEADER_SIZE + 32, ram.gpa(ring.usedOff));
+        message(Wire.SET_VRING_ADDR, 40, 0, false);
+    }
+
+    private void state(int request, int q, int num, boolean waitForIt) throws IOException {
+        msg.set(LE32, Wire.HEADER_SIZE, q);
+        msg.set(LE32, Wire.HEADER_SIZE + 4, num);
+        message(request, 8, 0, waitForIt);
+    }
+
+    private void ringFile(int request, int q, int fd) throws IOException {
+        msg.set(LE64, Wire.HEADER_SIZE, fd < 0 ? q | Wire.VRING_NOFD : q);
+        message(request, 8, 0, false, fd < 0 ? new int[0] : new int[] {fd});
+    }
+
+    private long getU64(int request) throws IOException {
+        message(request, 0, 0, false);
+        readReply(request, 8);
+        return msg.get(LE64, Wire.HEADER_SIZE);
+    }
+
+    private void setU64(int request, long v, boolean waitForIt) throws IOException {
+        msg.set(LE64, Wire.HEADER_SIZE, v);
+        message(request, 8, 0, waitForIt);
+    }
+
+    private void clearPayload(int len) {
+        msg.asSlice(Wire.HEADER_SIZE, len).fill((byte) 0);
+    }
+
+    /**
+     * Sends {@code request} with the {@code size} payload bytes already in the buffer. If the
+     * front-end waits for it: with REPLY_ACK, NEED_REPLY and a 0 answer; else a GET_FEATURES.
+     */
+    private void message(int request, int size, int extraFlags, boolean waitForIt, int... fds) throws IOException {
+        boolean ack = waitForIt && (protocolFeatures & 1L << Wire.PF_REPLY_ACK) != 0;
+        msg.set(LE32, 0, request);
+        msg.set(LE32, 4, Wire.FLAG_VERSION_1 | extraFlags | (ack ? Wire.FLAG_NEED_REPLY : 0));
+        msg.set(LE32, 8, size);
+        write(msg, Wire.HEADER_SIZE + size, fds);
+        if (ack) {
+            readReply(request, 8);
+            long v = msg.get(LE64, Wire.HEADER_SIZE);
+            if (v != 0) throw new IOException("the back-end refused request " + request + " (" + v + ")");
+        } else if (waitForIt) {
+            getU64(Wire.GET_FEATURES);
+        }
+    }
+
+    private void write(MemorySegment buf, long len, int[] fds) throws IOException {
+        if (sock < 0) throw new IOException("not connected");
+        iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
+        iov.set(ValueLayout.JAVA_LONG, 8, len);
+        if (fds.length > 0) {
+            long cmsgLen = 16 + 4L * fds.length;
+            control.fill((byte) 0);
+            control.set(ValueLayout.JAVA_LONG, 0, cmsgLen);
+            control.set(ValueLayout.JAVA_INT, 8, Native.SOL_SOCKET);
+            control.set(ValueLayout.JAVA_INT, 12, Native.SCM_RIGHTS);
+            for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, 16 + 4L * i, fds[i]);
+            msghdr.set(ValueLayout.JAVA_LONG, 32, control.address());
+            msghdr.set(ValueLayout.JAVA_LONG, 40, (cmsgLen + 7) & ~7L);
+        } else {
+            msghdr.set(ValueLayout.JAVA_LONG, 32, 0L);
+            msghdr.set(ValueLayout.JAVA_LONG, 40, 0L);
+        }
+        long n = Native.sendmsg(sock, msghdr, Native.MSG_NOSIGNAL);
+        if (n != len) throw new IOException("sendmsg: " + (n < 0 ? Native.strerror((int) -n) : n + " of " + len + " bytes"));
+    }
+
+    /** Reads the reply to {@code request}, checking its header and that the payload is {@code size} bytes. */
+    private void readReply(int request, int size) throws IOException {
+        readFully(msg, 0, Wire.HEADER_SIZE);
+        int req = msg.get(LE32, 0), flags = msg.get(LE32, 4), len = msg.get(LE32, 8);
+        if (req != request || (flags & Wire.FLAG_REPLY) == 0 || (flags & 3) != 1) {
+            throw new IOException("expected a reply to " + request + ", got request " + req + " with flags 0x"
+                    + Integer.toHexString(flags));
+        }
+        if (len != size) throw new IOException("reply to " + request + " of " + len + " bytes, expected " + size);
+        readFully(msg, Wire.HEADER_SIZE, len);
+    }
+
+    private void readFully(MemorySegment buf, long off, long len) throws IOException {
+        long deadline = System.nanoTime() + options.timeoutMs * 1_000_000L;
+        while (len > 0) {
+            int wait = (int) Math.max(0, (deadline - System.nanoTime()) / 1_000_000L);
+            int p = Native.pollIn(pollfd, sock, wait);
+            if (p == 0) throw new IOException("no reply from the back-end within " + options.timeoutMs + " ms");
+            if (p < 0 && p != -Native.EINTR) throw new IOException("poll: " + Native.strerror(-p));
+            if (p < 0) continue;
+            long n = Native.recv(sock, buf.asSlice(off, len), len, 0);
+            if (n == 0) throw new IOException("the back-end closed the connection");
+            if (n < 0) {
+                if (n == -Native.EINTR || n == -Native.EAGAIN) continue;
+                throw new IOException("recv: " + Native.strerror((int) -n));
+            }
+            off += n;
+            len -= n;
+        }
+    }
+
+    // ---- frames to the back-end (transmit queue)
+
+    /** Tx chains the back-end returned are taken back; returns how many. */
+    public int reapTx() {
+        SplitRing tx = rings[Wire.TX];
+        int n = 0;
+        for (int h; (h = tx.nextUsed()) >= 0; n++) {
+            if (tx.lastLength() != 0) {
+                throw new IllegalStateException("the back-end wrote " + tx.lastLength() + " bytes into transmit chain " + h);
+            }
+            txFree[txFreeCount++] = txBufferOfHead[h];
+        }
+        return n;
+    }
+
+    /**
+     * Queues one frame ({@code len} bytes at {@code off} of {@code src}) behind a zeroed virtio-net
+     * header; false if no transmit buffer is free even after taking back the used ones. The back-end
+     * sees it after {@link #kick}.
+     */
+    public boolean send(MemorySegment src, long off, int len) {
+        if (len + Wire.NET_HDR > options.txBufferSize) throw new IllegalArgumentException("frame of " + len + " bytes");
+        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) reapTx();
+        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) return false;
+        int b = txFree[--txFreeCount];
+        long at = txBuffer[b];
+        MemorySegment m = ram.mem;
+        m.set(LE64, at, 0L);
+        m.set(LE32, at + 8, 0);
+        MemorySegment.copy(src, off, m, at + Wire.NET_HDR, len);
+        int h;
+        int parts = options.txDescriptors;
+        if (parts == 1) {
+            h = rings[Wire.TX].add1(at, Wire.NET_HDR + len, false);
+        } else {
+            chainOff[0] = at;
+            chainLen[0] = Wire.NET_HDR;
+            int pieces = Math.min(parts - 1, len);
+            long done = 0;
+            for (int i = 0; i < pieces; i++) {
+                long n = i == pieces - 1 ? len - done : len / pieces;
+                chainOff[1 + i] = at + Wire.NET_HDR + done;
+                chainLen[1 + i] = (int) n;
+                done += n;
+            }
+            h = rings[Wire.TX].add(chainOff, chainLen, 1 + pieces, false);
+        }
+        txBufferOfHead[h] = b;
+        return true;
+    }
+
+    public boolean send(byte[] frame) {
+        return send(MemorySegment.ofArray(frame), 0, frame.length);
+    }
+
+    /** Publishes what was added to ring {@code q} and kicks the back-end, unless it asked not to be. */
+    public void kick(int q) {
+        SplitRing r = rings[q];
+        r.publish();
+        if (r.kickWanted()) Native.write(kickFd[q], eight, 8);
+    }
+
+    /** Sends one frame and kicks. */
+    public void sendNow(byte[] frame) {
+        if (!send(frame)) throw new IllegalStateException("no free transmit buffer");
+        kick(Wire.TX);
+    }
+
+    // ---- frames from the back-end (receive queue)
+
+    /**
+     * Takes up to {@code max} frames the back-end put in the receive queue, each handed to
+     * {@code sink} (in place if in one buffer, gathered if spread over several), and posts the
+     * buffers again; returns how many. Does not wait.
+     */
+    public int poll(FrameSink sink, int max) {
+        SplitRing rx = rings[Wire.RX];
+        int frames = 0;
+        boolean reposted = false;
+        while (frames < max) {
+            int h = rx.nextUsed();
+            if (h < 0) break;
+            int len = rx.lastLength();
+            long at = rxBuffer[rxBufferOfHead[h]];
+            if (len < Wire.NET_HDR) throw new IllegalStateException("a received buffer of " + len + " bytes, shorter than its header");
+            MemorySegment m = ram.mem;
+            int buffers = m.get(LE16, at + Wire.NET_HDR_NUM_BUFFERS) & 0xffff;
+            lastHeaderFlags = m.get(ValueLayout.JAVA_BYTE, at + Wire.NET_HDR_FLAGS) & 0xff;
+            lastNumBuffers = buffers;
+            if (buffers < 1 || (!mergeableNegotiated() && buffers != 1)) {
+                throw new IllegalStateException("a received frame with num_buffers " + buffers);
+            }
+            if (buffers == 1) {
+                sink.frame(m, at + Wire.NET_HDR, len - Wire.NET_HDR);
+                repost(h);
+            } else {
+                long total = len - Wire.NET_HDR;
+                MemorySegment.copy(m, at + Wire.NET_HDR, gather, 0, total);
+                repost(h);
+                for (int i = 1; i < buffers; i++) {
+                    int h2 = rx.nextUsed();
+                    if (h2 < 0) throw new IllegalStateException("a frame of " + buffers + " buffers, only " + i + " published");
+                    int l2 = rx.lastLength();
+                    if (total + l2 > gather.byteSize()) throw new IllegalStateException("a received frame of more than 64 KiB");
+                    MemorySegment.copy(m, rxBuffer[rxBufferOfHead[h2]], gather, total, l2);
+                    total += l2;
+                    repost(h2);
+                }
+                sink.frame(gather, 0, (int) total);
+            }
+            reposted = true;
+            frames++;
+        }
+        if (reposted) kick(Wire.RX);
+        return frames;
+    }
+
+    private void repost(int head) {
+        int b = rxBufferOfHead[head];
+        int h = rings[Wire.RX].add1(rxBuffer[b], options.rxBufferSize, true);
+        rxBufferOfHead[h] = b;
+    }
+
+    private boolean mergeableNegotiated() {
+        return (ackedFeatures() & 1L << Wire.F_MRG_RXBUF) != 0;
+    }
+
+    /** Waits up to {@code timeoutMs} for at least one frame, then takes what is there, as {@link #poll}. */
+    public int receive(FrameSink sink, int max, long timeoutMs) {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        while (true) {
+            int n = poll(sink, max);
+            if (n > 0) return n;
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left <= 0) return 0;
+            if (Native.pollIn(pollfd, callFd[Wire.RX], (int) Math.min(left, 100)) > 0) {
+                Native.read(callFd[Wire.RX], callBuf, 8);
+            }
+        }
+    }
+
+    /** One frame, copied, or null after {@code timeoutMs}. */
+    public byte[] receive(long timeoutMs) {
+        byte[][] got = new byte[1][];
+        receive((seg, off, len) -> got[0] = seg.asSlice(off, len).toArray(ValueLayout.JAVA_BYTE), 1, timeoutMs);
+        return got[0];
+    }
+
+    /** num_buffers and the flags of the last frame received. */
+    public int lastNumBuffers() {
+        return lastNumBuffers;
+    }
+
+    public int lastHeaderFlags() {
+        return lastHeaderFlags;
+    }
+
+    /** Whether the back-end signalled ring {@code q}'s err eventfd (clears it). */
+    public boolean errorSignalled(int q) {
+        return Native.read(errFd[q], callBuf, 8) == 8;
+    }
+
+    // ---- hostile
+
+    /**
+     * Sends a message as given: {@code declaredSize} in the header whatever the payload's length,
+     * {@code fds} beside it.
+     */
+    public void sendRaw(int request, int flags, byte[] payload, int declaredSize, int... fds) throws IOException {
+        msg.set(LE32, 0, request);
+        msg.set(LE32, 4, flags);
+        msg.set(LE32, 8, declaredSize);
+        MemorySegment.copy(payload, 0, msg, ValueLayout.JAVA_BYTE, Wire.HEADER_SIZE, payload.length);
+        write(msg, Wire.HEADER_SIZE + payload.length, fds);
+    }
+
+    /** Reads a reply's u64 (a REPLY_ACK answer, a GET_FEATURES...). */
+    public long readU64Reply(int request) throws IOException {
+        readReply(request, 8);
+        return msg.get(LE64, Wire.HEADER_SIZE);
+    }
+
+    /** A GET_FEATURES round trip: the back-end has handled everything sent before. */
+    public long barrier() throws IOException {
+        return getU64(Wire.GET_FEATURES);
+    }
+
+    /** Whether the back-end closes the connection within {@code timeoutMs} (anything it sends is skipped). */
+    public boolean closedByBackEnd(long timeoutMs) {
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        MemorySegment sink = gather;
+        while (System.nanoTime() < deadline) {
+            int p = Native.pollIn(pollfd, sock, (int) Math.max(1, (deadline - System.nanoTime()) / 1_000_000L));
+            if (p <= 0) continue;
+            long n = Native.recv(sock, sink, 256, 0);
+            if (n == 0 || (n < 0 && n != -Native.EAGAIN && n != -Native.EINTR)) return true;
+        }
+        return false;
+    }
+
+    @Override
+    public void close() {
+        disconnect();
+        for (int q = 0; q < 2; q++) {
+            Native.close(kickFd[q]);
+            Native.close(callFd[q]);
+            Native.close(errFd[q]);
+            Native.close(maskedCallFd[q]);
+        }
+        ram.close();
+        arena.close();
+    }
+}

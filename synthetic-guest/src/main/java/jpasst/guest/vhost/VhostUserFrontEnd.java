@@ -90,7 +90,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     private final long[] chainOff = new long[64];
     private final int[] chainLen = new int[64];
     private int sock = -1;
-    private long features, protocolFeatures;
+    private long features, protocolFeatures, offeredProtocolFeatures;
     private boolean started, rxPosted;
     private int lastNumBuffers, lastHeaderFlags;
 
@@ -136,8 +136,14 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         return features;
     }
 
+    /** The protocol features negotiated (offered by the back-end and wanted here). */
     public long protocolFeatures() {
         return protocolFeatures;
+    }
+
+    /** The protocol features the back-end offered. */
+    public long offeredProtocolFeatures() {
+        return offeredProtocolFeatures;
     }
 
     public int kickDescriptor(int q) {
@@ -171,7 +177,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         features = getU64(Wire.GET_FEATURES);
         protocolFeatures = 0;
         if ((features & 1L << Wire.F_PROTOCOL_FEATURES) != 0) {
-            long offered = getU64(Wire.GET_PROTOCOL_FEATURES);
+            long offered = offeredProtocolFeatures = getU64(Wire.GET_PROTOCOL_FEATURES);
             long wanted = 1L << Wire.PF_LOG_SHMFD | 1L << Wire.PF_RARP | 1L << Wire.PF_MQ
                     | (options.replyAck ? 1L << Wire.PF_REPLY_ACK : 0);
             protocolFeatures = offered & wanted;

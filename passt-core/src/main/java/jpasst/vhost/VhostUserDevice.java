@@ -708,6 +708,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     // ---- counters and the end
 
+    /** The receive queue (tests). */
+    Virtqueue rxQueue() {
+        return rx;
+    }
+
     /** The front-end's memory table now (tests). */
     GuestMemory memory() {
         return session.memory();

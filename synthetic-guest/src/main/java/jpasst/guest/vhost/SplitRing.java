@@ -36,7 +36,7 @@ public final class SplitRing {
     private int availIdx, lastUsed;
     private int lastLen;
 
-    SplitRing(GuestRam ram, int size) {
+    public SplitRing(GuestRam ram, int size) {
         if (size < 2 || size > 32768 || (size & (size - 1)) != 0) throw new IllegalArgumentException("ring of " + size);
         this.ram = ram;
         this.size = size;

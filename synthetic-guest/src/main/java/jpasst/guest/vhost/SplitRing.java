@@ -71,6 +71,19 @@ public final class SplitRing {
         return size;
     }
 
+    /** Where the descriptor table, the available and the used ring lie in guest RAM (file offsets). */
+    public long descOffset() {
+        return descOff;
+    }
+
+    public long availOffset() {
+        return availOff;
+    }
+
+    public long usedOffset() {
+        return usedOff;
+    }
+
     /** Descriptors not in any chain the device holds. */
     public int free() {
         return free;

@@ -287,10 +287,7 @@ public final class Virtqueue {
                 problem = "the " + name + "'s chain at " + head + " loops or is longer than the ring (" + num + ")";
                 return BROKEN;
             }
-            if (descs > MAX_CHAIN) {
-                problem = "a chain of more than " + MAX_CHAIN + " descriptors on the " + name;
-                return DROPPED;
-            }
+            if (descs > MAX_CHAIN) return longChain(head, i, descs);
             long at = (long) i * DESC_SIZE;
             long addr = desc.get(U64, at + DESC_ADDR);
             long len = desc.get(U32, at + DESC_LEN) & 0xffff_ffffL;
@@ -325,6 +322,29 @@ public final class Virtqueue {
         }
         chainBytes = total;
         return 0;
+    }
+
+    /**
+     * A chain past {@link #MAX_CHAIN} descriptors, at descriptor {@code i}: more than this device
+     * takes (dropped) if it ends within the ring's size, a loop (the ring is broken) if not.
+     */
+    private int longChain(int head, int i, int descs) {
+        for (; descs <= num; descs++) {
+            long at = (long) i * DESC_SIZE;
+            int flags = desc.get(U16, at + DESC_FLAGS) & 0xffff;
+            int next = desc.get(U16, at + DESC_NEXT) & 0xffff;
+            if ((flags & F_NEXT) == 0) {
+                problem = "a chain of more than " + MAX_CHAIN + " descriptors on the " + name;
+                return DROPPED;
+            }
+            if (next >= num) {
+                problem = "the " + name + "'s descriptor " + i + " chains to " + next + ", past its " + num + " entries";
+                return BROKEN;
+            }
+            i = next;
+        }
+        problem = "the " + name + "'s chain at " + head + " loops or is longer than the ring (" + num + ")";
+        return BROKEN;
     }
 
     /** Appends guest-physical {@code [addr, addr + len)} to {@code p}, a piece per region it crosses. */

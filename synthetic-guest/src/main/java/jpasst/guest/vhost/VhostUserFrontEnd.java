@@ -110,6 +110,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         txBuffer = new long[o.ringSize];
         for (int i = 0; i < o.ringSize; i++) txBuffer[i] = ram.alloc(o.txBufferSize, 64, o.buffersCrossRegions);
         txBufferOfHead = new int[o.ringSize];
+        java.util.Arrays.fill(txBufferOfHead, -1); // -1: a chain the hostile tests wrote raw
         txFree = new int[o.ringSize];
         for (int i = 0; i < o.ringSize; i++) txFree[i] = i;
         txFreeCount = o.ringSize;
@@ -257,6 +258,11 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         rxPosted = true;
     }
 
+    /** SET_MEM_TABLE alone (hostile tests build the rest of the sequence themselves). */
+    public void sendMemTable() throws IOException {
+        setMemTable();
+    }
+
     private void setMemTable() throws IOException {
         int n = ram.regions;
         clearPayload(8 + 32 * n);
@@ -392,7 +398,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
             if (tx.lastLength() != 0) {
                 throw new IllegalStateException("the back-end wrote " + tx.lastLength() + " bytes into transmit chain " + h);
             }
-            txFree[txFreeCount++] = txBufferOfHead[h];
+            if (txBufferOfHead[h] >= 0) txFree[txFreeCount++] = txBufferOfHead[h];
+            txBufferOfHead[h] = -1;
         }
         return n;
     }
@@ -442,6 +449,11 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         SplitRing r = rings[q];
         r.publish();
         if (r.kickWanted()) Native.write(kickFd[q], eight, 8);
+    }
+
+    /** Kicks ring {@code q} without publishing anything (hostile tests publish raw indices themselves). */
+    public void kickRaw(int q) {
+        Native.write(kickFd[q], eight, 8);
     }
 
     /** Sends one frame and kicks. */

@@ -35,7 +35,7 @@ public final class Wire {
 
     // split ring (virtio 1.x, 2.7)
     static final int DESC_SIZE = 16;
-    static final int DESC_F_NEXT = 1, DESC_F_WRITE = 2, DESC_F_INDIRECT = 4;
+    public static final int DESC_F_NEXT = 1, DESC_F_WRITE = 2, DESC_F_INDIRECT = 4;
     static final int AVAIL_F_NO_INTERRUPT = 1, USED_F_NO_NOTIFY = 1;
 
     /** The virtio-net header with VIRTIO_F_VERSION_1: 12 bytes, num_buffers at 10. */

@@ -36,10 +36,15 @@ final class VhostRig implements AutoCloseable {
     final List<byte[]> received = new CopyOnWriteArrayList<>();
     final TxBatch batch = new TxBatch(256, 256 << 10);
     volatile boolean echo = true;
-    volatile boolean recordInPlace;
+    /** Echo through reserveRx/commitRx (headers and payload written as a socket read would) instead of sendRx. */
+    volatile boolean echoInPlace;
+    /** Keep a copy of every frame the guest sent (off for allocation measurements). */
+    volatile boolean record = true;
+    final RxBatch rxBatch = new RxBatch(1, 256);
     volatile int inPlaceFrames, copiedFrames;
     volatile int gone, rxRoom;
     private final Thread thread;
+    final Thread loopThread;
     private final int taskFd;
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final MemorySegment one = Arena.global().allocate(8, 8);
@@ -68,6 +73,7 @@ final class VhostRig implements AutoCloseable {
         Errno.check(loop.add(taskFd, Libc.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
         one.set(ValueLayout.JAVA_LONG, 0, 1L);
         thread = new Thread(loop::run, "vhost-loop");
+        loopThread = thread;
         thread.setDaemon(true);
         thread.start();
     }
@@ -79,11 +85,30 @@ final class VhostRig implements AutoCloseable {
                 MemorySegment s = batch.segment(i);
                 if (batch.copied(i)) copiedFrames++;
                 else inPlaceFrames++;
-                received.add(s.asSlice(batch.offset(i), batch.length(i)).toArray(ValueLayout.JAVA_BYTE));
-                if (echo) device.sendRx(s, batch.offset(i), batch.length(i));
+                if (record) received.add(s.asSlice(batch.offset(i), batch.length(i)).toArray(ValueLayout.JAVA_BYTE));
+                if (echoInPlace) {
+                    echoInPlace(s, batch.offset(i), batch.length(i));
+                } else if (echo) {
+                    device.sendRx(s, batch.offset(i), batch.length(i));
+                }
             }
             device.releaseTx(batch);
         }
+    }
+
+    /** The frame's first 14 bytes as headers, the rest as payload through the iovecs. */
+    private void echoInPlace(MemorySegment s, long off, int len) {
+        if (device.reserveRx(rxBatch, 14, len - 14, 1) == 0) return;
+        MemorySegment.copy(s, off, rxBatch.header(0), rxBatch.headerOffset(0), 14);
+        long at = off + 14;
+        for (int k = 0, left = len - 14; k < rxBatch.iovCount(0) && left > 0; k++) {
+            int n = Math.min(left, rxBatch.pieceLength(0, k));
+            MemorySegment.copy(s, at, rxBatch.pieceSegment(0, k), rxBatch.pieceOffset(0, k), n);
+            at += n;
+            left -= n;
+        }
+        rxBatch.payloadLength(0, len - 14);
+        device.commitRx(rxBatch, 1);
     }
 
     /** Runs {@code c} on the loop's thread and returns its result. */

@@ -54,7 +54,7 @@ public final class SplitRing {
     }
 
     /** Empty rings, all descriptors free (a driver that (re)initializes its queue). */
-    void reset() {
+    public void reset() {
         desc.fill((byte) 0);
         avail.fill((byte) 0);
         used.fill((byte) 0);

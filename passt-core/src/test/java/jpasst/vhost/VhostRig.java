@@ -26,20 +26,20 @@ import jpasst.sys.SockAddr;
  * touching it must. By default the device echoes: every frame the guest transmits is recorded
  * ({@link #received}) and, in echo mode, copied back into the guest's receive queue.
  */
-final class VhostRig implements AutoCloseable {
+public final class VhostRig implements AutoCloseable {
     /** An owner type no daemon code uses: the eventfd that runs the tests' tasks on the loop. */
     private static final int TASKS = EventLoop.MAX_TYPES - 2;
 
-    final EventLoop loop = new EventLoop();
-    final VhostUserDevice device;
-    final Path dir, socket;
+    public final EventLoop loop = new EventLoop();
+    public final VhostUserDevice device;
+    public final Path dir, socket;
     final List<byte[]> received = new CopyOnWriteArrayList<>();
     final TxBatch batch = new TxBatch(256, 256 << 10);
     volatile boolean echo = true;
     /** Echo through reserveRx/commitRx (headers and payload written as a socket read would) instead of sendRx. */
     volatile boolean echoInPlace;
     /** Keep a copy of every frame the guest sent (off for allocation measurements). */
-    volatile boolean record = true;
+    public volatile boolean record = true;
     final RxBatch rxBatch = new RxBatch(1, 256);
     volatile int inPlaceFrames, copiedFrames;
     volatile int gone, rxRoom;
@@ -49,7 +49,7 @@ final class VhostRig implements AutoCloseable {
     private final ConcurrentLinkedQueue<Runnable> tasks = new ConcurrentLinkedQueue<>();
     private final MemorySegment one = Arena.global().allocate(8, 8);
 
-    VhostRig() throws Exception {
+    public VhostRig() throws Exception {
         dir = Files.createTempDirectory("jpasst-vhost");
         socket = dir.resolve("vhost.socket");
         device = new VhostUserDevice(loop);
@@ -112,7 +112,7 @@ final class VhostRig implements AutoCloseable {
     }
 
     /** Runs {@code c} on the loop's thread and returns its result. */
-    <T> T onLoop(Callable<T> c) throws Exception {
+    public <T> T onLoop(Callable<T> c) throws Exception {
         CompletableFuture<T> f = new CompletableFuture<>();
         tasks.add(() -> {
             try {
@@ -125,26 +125,26 @@ final class VhostRig implements AutoCloseable {
         return f.get(10, TimeUnit.SECONDS);
     }
 
-    void onLoop(Runnable r) throws Exception {
+    public void onLoop(Runnable r) throws Exception {
         onLoop(() -> {
             r.run();
             return null;
         });
     }
 
-    VhostUserFrontEnd frontEnd(VhostUserFrontEnd.Options o) throws Exception {
+    public VhostUserFrontEnd frontEnd(VhostUserFrontEnd.Options o) throws Exception {
         VhostUserFrontEnd fe = new VhostUserFrontEnd(o);
         fe.connect(socket.toString());
         fe.start();
         return fe;
     }
 
-    VhostUserFrontEnd frontEnd() throws Exception {
+    public VhostUserFrontEnd frontEnd() throws Exception {
         return frontEnd(new VhostUserFrontEnd.Options());
     }
 
     /** Waits until {@code c} holds, checked on the loop's thread. */
-    boolean await(Callable<Boolean> c, long ms) throws Exception {
+    public boolean await(Callable<Boolean> c, long ms) throws Exception {
         long deadline = System.nanoTime() + ms * 1_000_000L;
         while (System.nanoTime() < deadline) {
             if (onLoop(c)) return true;

@@ -38,7 +38,7 @@ final class Native {
     static final int PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
     static final int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
     static final int POLLIN = 1;
-    static final int MSG_NOSIGNAL = 0x4000;
+    static final int MSG_NOSIGNAL = 0x4000, MSG_DONTWAIT = 0x40;
     static final int EAGAIN = 11, EINTR = 4;
 
     private static MethodHandle fn(String name, FunctionDescriptor d) {

@@ -84,7 +84,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment msg = arena.allocate(Wire.HEADER_SIZE + 1024, 8);
     private final MemorySegment msghdr = arena.allocate(56, 8), iov = arena.allocate(16, 8),
-            control = arena.allocate(16 + 4 * 8, 8), pollfd = arena.allocate(8, 8), eight = arena.allocate(8, 8),
+            control = arena.allocate(16 + 4 * 16, 8), pollfd = arena.allocate(8, 8), eight = arena.allocate(8, 8),
             callBuf = arena.allocate(8, 8);
     private final MemorySegment gather;
     private final long[] chainOff = new long[64];
@@ -579,6 +579,20 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     /** A GET_FEATURES round trip: the back-end has handled everything sent before. */
     public long barrier() throws IOException {
         return getU64(Wire.GET_FEATURES);
+    }
+
+    /**
+     * Reads and drops whatever the back-end sent (replies the hostile tests do not wait for);
+     * false if it closed the connection.
+     */
+    public boolean drainReplies() {
+        if (sock < 0) return false;
+        while (true) {
+            long n = Native.recv(sock, gather, gather.byteSize(), Native.MSG_DONTWAIT);
+            if (n == -Native.EAGAIN) return true;
+            if (n == -Native.EINTR) continue;
+            if (n <= 0) return false;
+        }
     }
 
     /** Whether the back-end closes the connection within {@code timeoutMs} (anything it sends is skipped). */

@@ -113,7 +113,7 @@ public final class Virtqueue {
         num = n;
         spare = new int[n];
         spares = 0;
-        remap();
+        remap(false);
     }
 
     int size() {
@@ -129,31 +129,45 @@ public final class Virtqueue {
         lastAvail = shadowAvail = b;
     }
 
+    /**
+     * SET_VRING_ADDR. Also on a running ring: QEMU sends it again, with the log flag set or
+     * cleared, when a migration starts or ends; the device's position is kept then.
+     */
     void addresses(int flags, long descAddr, long usedAddr, long availAddr, long logAddr) {
-        if (started) throw new VhostUserException("SET_VRING_ADDR on the running " + name);
         addrFlags = flags;
         descQva = descAddr;
         usedQva = usedAddr;
         availQva = availAddr;
         logGpa = logAddr;
         addrSet = true;
-        usedIdxKnown = false;
-        remap();
+        if (!started) usedIdxKnown = false;
+        remap(true);
     }
 
     /** The memory table changed: the rings are looked up in the new one. */
     void memory(GuestMemory m, DirtyLog l) {
         mem = m;
         log = l;
-        remap();
+        remap(false);
     }
 
-    private void remap() {
+    /**
+     * Looks the rings up in the memory table. A ring that does not fit is an error when its
+     * addresses were just given, or when it runs; after a new size or table on a stopped ring it
+     * only stays unmapped, as the addresses may be stale until the next SET_VRING_ADDR.
+     */
+    private void remap(boolean strict) {
         desc = avail = used = null;
         if (mem == null || !addrSet || num == 0) return;
-        desc = ring("descriptor table", descQva, (long) DESC_SIZE * num, 16);
-        avail = ring("available ring", availQva, AVAIL_RING + 2L * num + 2, 2);
-        used = ring("used ring", usedQva, USED_RING + (long) USED_ELEM * num + 2, 4);
+        try {
+            desc = ring("descriptor table", descQva, (long) DESC_SIZE * num, 16);
+            avail = ring("available ring", availQva, AVAIL_RING + 2L * num + 2, 2);
+            used = ring("used ring", usedQva, USED_RING + (long) USED_ELEM * num + 2, 4);
+        } catch (VhostUserException e) {
+            desc = avail = used = null;
+            if (strict || started) throw e;
+            return;
+        }
         if (!usedIdxKnown && !started) {
             usedIdx = used.get(U16, USED_IDX) & 0xffff;
             usedIdxKnown = true;

@@ -60,6 +60,10 @@ class VhostUserFuzzTest {
         return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.contains("jpasst-guest-ram")).count();
     }
 
+    static void awaitGone(VhostRig rig) throws Exception {
+        assertTrue(rig.await(() -> !rig.device.connected(), 5000), "the device did not see the front-end leave");
+    }
+
     /** The end of every run: everything released, the loop clean, the next front-end served. */
     static void assertCleanAndServing(VhostRig rig, int fdsBefore) throws Exception {
         assertTrue(rig.await(() -> !rig.device.connected(), 5000), "the last front-end is still connected");
@@ -106,6 +110,7 @@ class VhostUserFuzzTest {
                     fe.close();
                     fe = null;
                     ended++;
+                    awaitGone(rig); // or the next front-end would be the second one, refused
                 }
             }
             if (fe != null) fe.close();
@@ -234,6 +239,7 @@ class VhostUserFuzzTest {
                         }
                     }
                 }
+                awaitGone(rig);
             }
             System.out.printf("FUZZ vhost-user rings: %d inputs (seed %#x) in %.1f s, %d front-ends, %d reset,"
                     + " %d frames echoed, %d chains dropped on the last connection%n", inputs, SEED + 1,

@@ -175,7 +175,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return conn >= 0;
     }
 
-    private void onSocket(long ref, int ev) {
+    private void socketEvents(long ref, int ev) {
         if (conn < 0 || EventLoop.value(ref) != (generation & 0xffff_ffffL)) return;
         if ((ev & Libc.EPOLLIN) != 0) {
             try {
@@ -248,7 +248,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return EventLoop.ref(Refs.VHOST_KICK, (generation & 0xffff_ffffL) << 8 | q.index);
     }
 
-    private void onKick(long ref, int ev) {
+    private void kicked(long ref, int ev) {
         long v = EventLoop.value(ref);
         if (conn < 0 || v >>> 8 != (generation & 0xffff_ffffL)) return;
         Virtqueue q = (v & 0xff) == 0 ? rx : tx;
@@ -290,25 +290,24 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    private void endOfBatch() {
+    private void batchDone() {
         if (conn < 0) return;
-        publish();
+        publishAll();
         if (txPending && failure == null) {
             txPending = false;
             serveTx();
-            publish();
+            publishAll();
         }
         if (rxStarved && rxUsable() && rx.hasAvailable()) {
             rxStarved = false;
             disarmRxKick();
             onRxRoom.run();
-            publish();
+            publishAll();
         }
         checkFailure();
     }
 
-    /** Makes what was filled visible to the guest and signals it (used->idx, call eventfd, dirty log). */
-    public void publish() {
+    private void publishAll() {
         if (conn < 0) return;
         if (rx.mapped()) {
             rx.flush();
@@ -374,12 +373,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    /**
-     * Takes up to {@code max} frames from the transmit queue into {@code b} (empty: released
-     * before); returns how many. Chains that are not frames (shorter than an Ethernet header,
-     * longer than 64 KiB, buffers outside guest memory...) are returned to the guest and logged.
-     */
-    public int popTx(TxBatch b, int max) {
+    private int takeTx(TxBatch b, int max) {
         if (b.frames != 0) throw new IllegalStateException("popTx with a batch not released");
         if (!txUsable()) return 0;
         int limit = Math.min(max, b.capacity());
@@ -448,12 +442,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    /**
-     * The frames of {@code b} have been handled: their buffers go back to the guest (published
-     * and signalled now: the guest frees its transmitted frames on that), and whatever pointed
-     * into them must not be used any more.
-     */
-    public void releaseTx(TxBatch b) {
+    private void giveTx(TxBatch b) {
         if (b.frames > 0 && b.generation == generation && conn >= 0 && tx.mapped()) {
             for (int i = 0; i < b.frames; i++) tx.fill(b.head[i], 0);
             tx.flush();
@@ -479,33 +468,22 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return session.mergeable();
     }
 
-    /**
-     * Copies one frame of {@code len} bytes into the guest's receive buffers; false if it could
-     * not (no guest, no receive buffers: then {@link #onRxRoom} runs once there are some).
-     */
-    public boolean sendRx(MemorySegment src, long off, int len) {
+    private boolean copyRx(MemorySegment src, long off, int len) {
         if (len <= 0 || len > VhostUserSession.MAX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
-        if (reserveRx(single, 0, len, 1) == 0) return false;
+        if (takeRx(single, 0, len, 1) == 0) return false;
         if (single.cap[0] < len) { // without MRG_RXBUF, one buffer smaller than the frame
-            commitRx(single, 0);
+            giveRx(single, 0);
             rx.problem = "a frame of " + len + " bytes, larger than a receive buffer (no MRG_RXBUF)";
             dropped(rx);
             return false;
         }
         copyInto(single, 0, VirtioNetHeader.SIZE, src, off, len);
         single.payload[0] = len;
-        commitRx(single, 1);
+        giveRx(single, 1);
         return true;
     }
 
-    /**
-     * Reserves receive buffers for up to {@code count} frames of {@code hdrLen} header bytes and
-     * up to {@code maxPayload} payload bytes each; returns how many frames it could ({@code b}
-     * says where each one's parts lie). Fewer than asked (0: none) when the guest has not posted
-     * enough buffers: {@link #onRxRoom} runs when it has. Without MRG_RXBUF a frame is one guest
-     * buffer and may offer less payload room than asked ({@link RxBatch#capacity}).
-     */
-    public int reserveRx(RxBatch b, int hdrLen, int maxPayload, int count) {
+    private int takeRx(RxBatch b, int hdrLen, int maxPayload, int count) {
         if (b.frames != 0 || b.chains != 0) throw new IllegalStateException("reserveRx with a batch not committed");
         if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_FRAME) {
             throw new IllegalArgumentException("frames of " + hdrLen + " + " + maxPayload + " bytes");
@@ -640,12 +618,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         rxArmed = false;
     }
 
-    /**
-     * Hands the first {@code frames} frames of {@code b} to the guest with the payload lengths
-     * set ({@link RxBatch#payloadLength}); the buffers of the others go back to the ring. Visible
-     * to the guest at the next {@link #publish}.
-     */
-    public void commitRx(RxBatch b, int frames) {
+    private void giveRx(RxBatch b, int frames) {
         if (frames < 0 || frames > b.frames) throw new IllegalArgumentException(frames + " of " + b.frames + " frames");
         if (b.generation != generation || conn < 0 || !rx.mapped()) { // the front-end left meanwhile
             if (b.pinned != null) b.pinned.unpin();
@@ -704,6 +677,144 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
             len -= n;
             at = 0;
         }
+    }
+
+
+    // ---- a front-end whose memory vanishes under its mapping
+
+    /*
+     * A front-end can shrink the file behind a region after SET_MEM_TABLE; the next access to a
+     * page past its new end raises SIGBUS, which HotSpot turns into an InternalError ("a fault
+     * occurred in an unsafe memory access operation") at the access, compiled code included. It
+     * is the front-end's fault like any other breach: the connection is reset. Every entry into
+     * the device (the loop's events, the frame API) catches it; any other InternalError is a
+     * JVM problem and goes on.
+     */
+
+    private void memoryFault(InternalError e) {
+        String m = e.getMessage();
+        if (m == null || !m.contains("unsafe memory access")) throw e;
+        fail(null, "the front-end's memory went away under its mapping (a region's file was truncated?)");
+    }
+
+    private void onSocket(long ref, int ev) {
+        try {
+            socketEvents(ref, ev);
+        } catch (InternalError e) {
+            memoryFault(e);
+            checkFailure();
+        }
+    }
+
+    private void onKick(long ref, int ev) {
+        try {
+            kicked(ref, ev);
+        } catch (InternalError e) {
+            memoryFault(e);
+            checkFailure();
+        }
+    }
+
+    private void endOfBatch() {
+        try {
+            batchDone();
+        } catch (InternalError e) {
+            memoryFault(e);
+            checkFailure();
+        }
+    }
+
+    /** Makes what was filled visible to the guest and signals it (used->idx, call eventfd, dirty log). */
+    public void publish() {
+        try {
+            publishAll();
+        } catch (InternalError e) {
+            memoryFault(e);
+        }
+    }
+
+    /**
+     * Takes up to {@code max} frames from the transmit queue into {@code b} (empty: released
+     * before); returns how many. Chains that are not frames (shorter than an Ethernet header,
+     * longer than 64 KiB, buffers outside guest memory...) are returned to the guest and logged.
+     */
+    public int popTx(TxBatch b, int max) {
+        try {
+            return takeTx(b, max);
+        } catch (InternalError e) {
+            memoryFault(e);
+            abandon(b);
+            return 0;
+        }
+    }
+
+    /**
+     * The frames of {@code b} have been handled: their buffers go back to the guest (published
+     * and signalled now: the guest frees its transmitted frames on that), and whatever pointed
+     * into them must not be used any more.
+     */
+    public void releaseTx(TxBatch b) {
+        try {
+            giveTx(b);
+        } catch (InternalError e) {
+            memoryFault(e);
+            abandon(b);
+        }
+    }
+
+    /**
+     * Copies one frame of {@code len} bytes into the guest's receive buffers; false if it could
+     * not (no guest, no receive buffers: then {@link #onRxRoom} runs once there are some).
+     */
+    public boolean sendRx(MemorySegment src, long off, int len) {
+        try {
+            return copyRx(src, off, len);
+        } catch (InternalError e) {
+            memoryFault(e);
+            abandon(single);
+            return false;
+        }
+    }
+
+    /**
+     * Reserves receive buffers for up to {@code count} frames of {@code hdrLen} header bytes and
+     * up to {@code maxPayload} payload bytes each; returns how many frames it could ({@code b}
+     * says where each one's parts lie). Fewer than asked (0: none) when the guest has not posted
+     * enough buffers: {@link #onRxRoom} runs when it has. Without MRG_RXBUF a frame is one guest
+     * buffer and may offer less payload room than asked ({@link RxBatch#capacity}).
+     */
+    public int reserveRx(RxBatch b, int hdrLen, int maxPayload, int count) {
+        try {
+            return takeRx(b, hdrLen, maxPayload, count);
+        } catch (InternalError e) {
+            memoryFault(e);
+            abandon(b);
+            return 0;
+        }
+    }
+
+    /**
+     * Hands the first {@code frames} frames of {@code b} to the guest with the payload lengths
+     * set ({@link RxBatch#payloadLength}); the buffers of the others go back to the ring. Visible
+     * to the guest at the next {@link #publish}.
+     */
+    public void commitRx(RxBatch b, int frames) {
+        try {
+            giveRx(b, frames);
+        } catch (InternalError e) {
+            memoryFault(e);
+            abandon(b);
+        }
+    }
+
+    private static void abandon(TxBatch b) {
+        if (b.pinned != null) b.pinned.unpin();
+        b.clear();
+    }
+
+    private static void abandon(RxBatch b) {
+        if (b.pinned != null) b.pinned.unpin();
+        b.clear();
     }
 
     // ---- counters and the end

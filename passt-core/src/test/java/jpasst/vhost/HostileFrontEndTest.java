@@ -212,6 +212,18 @@ class HostileFrontEndTest {
     }
 
     @Test
+    void memoryTruncatedUnderTheMappingResetsTheConnectionInsteadOfKillingTheDaemon() throws Exception {
+        try (VhostRig rig = new VhostRig()) {
+            assertReset(rig, true, fe -> {
+                fe.send(VhostUserDeviceTest.frame(100, 1));
+                fe.ring(Wire.TX).publish();
+                fe.ram().shrinkFile(0); // the rings and buffers are gone: the device's next access faults
+                fe.kickRaw(Wire.TX);
+            });
+        }
+    }
+
+    @Test
     void aFileDescriptorForMemoryThatIsTooShortIsRefused() throws Exception {
         try (VhostRig rig = new VhostRig()) {
             assertReset(rig, false, fe -> {

@@ -99,6 +99,14 @@ public final class GuestRam implements AutoCloseable {
         return (r + 1) * regionSize;
     }
 
+    /**
+     * Hostile: shrinks the file under everyone's mappings (the back-end's included). Pages past
+     * the new end are gone; touching them raises SIGBUS, in this process too.
+     */
+    public void shrinkFile(long newSize) {
+        Native.check(Native.ftruncate(fd, newSize), "ftruncate");
+    }
+
     @Override
     public void close() {
         arena.close();

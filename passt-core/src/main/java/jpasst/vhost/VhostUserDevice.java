@@ -24,8 +24,9 @@ import jpasst.util.Log;
  *
  * Frames from the guest: a kick runs {@link #onTx}, which takes the frames waiting with
  * {@link #popTx} (where they lie: see {@link TxBatch}) and gives their buffers back with
- * {@link #releaseTx}; the device calls it again while frames remain. While the transmit queue is
- * started but disabled, or nobody listens, frames are taken and discarded, as the protocol says.
+ * {@link #releaseTx}; if it stopped with frames left, the device runs it again after the batch of
+ * events (and when it asks, {@link #resumeTx}). While the transmit queue is started but
+ * disabled, or nobody listens, frames are taken and discarded, as the protocol says.
  *
  * Frames to the guest: {@link #sendRx} copies one frame (ARP, DHCP, NDP...) into receive
  * buffers; {@link #reserveRx} / {@link #commitRx} let a host socket read fill receive buffers in
@@ -37,7 +38,8 @@ import jpasst.util.Log;
  * then), {@link #onRxRoom} runs, from the loop, never from inside a reservation.
  *
  * A ring the guest broke (see {@link Virtqueue}) is reported on the ring's err eventfd and the
- * connection is reset after the handler that found it returns, not from inside it.
+ * connection is reset after the handler that found it returns, not from inside it; so is guest
+ * memory that vanished under its mapping (a truncated file: see {@link #memoryFault}).
  *
  * Hot path (popTx, releaseTx, sendRx, reserveRx, commitRx, publish, kicks): no allocation per
  * frame.
@@ -45,7 +47,7 @@ import jpasst.util.Log;
 public final class VhostUserDevice implements VhostUserSession.KickWatch {
     /** Dropped chains logged as warnings per connection; after that, at debug level. */
     private static final int DROPS_LOGGED = 10;
-    private static final int MIN_FRAME = 14;
+    private static final int MIN_ETHERNET = 14;
     /** Padding for frames shorter than 60 bytes. */
     private static final MemorySegment ZEROS = Arena.global().allocate(VirtioNetHeader.MIN_FRAME, 8);
 
@@ -391,7 +393,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
             }
             if (h < 0) break;
             long frameLen = tx.chainBytes - VirtioNetHeader.SIZE;
-            if (frameLen < MIN_FRAME || frameLen > VhostUserSession.MAX_FRAME) {
+            if (frameLen < MIN_ETHERNET || frameLen > VhostUserSession.MAX_FRAME) {
                 tx.fill(h, 0);
                 tx.problem = "a frame of " + frameLen + " bytes on the transmit queue";
                 dropped(tx);

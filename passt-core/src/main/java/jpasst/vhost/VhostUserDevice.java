@@ -523,10 +523,12 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 long bytes = rx.chainBytes;
                 if ((b.chains == first && b.pieces.len[start] < headRoom) || (!mrg && bytes < least)) {
                     // it could never carry a frame: back to the guest, or it would be popped again and again
+                    rx.problem = !mrg && bytes < least
+                            ? "a receive buffer of " + bytes + " bytes, too small for any frame (no MRG_RXBUF)"
+                            : "a receive buffer of " + b.pieces.len[start] + " bytes, too small for the "
+                                    + headRoom + " bytes of a frame's headers";
                     b.pieces.count = start;
                     rx.fill(h, 0);
-                    rx.problem = "a receive buffer of " + b.pieces.len[start] + " bytes, too small for the "
-                            + headRoom + " bytes of a frame's headers";
                     dropped(rx);
                     continue;
                 }

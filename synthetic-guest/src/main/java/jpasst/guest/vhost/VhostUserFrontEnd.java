@@ -218,14 +218,18 @@ public final class VhostUserFrontEnd implements AutoCloseable {
             ringFile(Wire.SET_VRING_KICK, q, kickFd[q]);
             ringFile(Wire.SET_VRING_CALL, q, callFd[q]);
         }
-        for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 1, true);
+        if (ringsNeedEnabling()) { // without PROTOCOL_FEATURES the rings are enabled from the start
+            for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 1, true);
+        }
         savedBase[0] = savedBase[1] = -1;
         started = true;
     }
 
     /** The device stops (the guest's driver resets it, or QEMU stops the VM): the ring bases come back. */
     public int[] stop() throws IOException {
-        for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 0, true);
+        if (ringsNeedEnabling()) {
+            for (int q = 0; q < 2; q++) state(Wire.SET_VRING_ENABLE, q, 0, true);
+        }
         for (int q = 0; q < 2; q++) {
             state(Wire.GET_VRING_BASE, q, 0, false);
             readReply(Wire.GET_VRING_BASE, 8);
@@ -235,6 +239,10 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         }
         started = false;
         return savedBase.clone();
+    }
+
+    private boolean ringsNeedEnabling() {
+        return (ackedFeatures() & 1L << Wire.F_PROTOCOL_FEATURES) != 0;
     }
 
     /** Closes the socket (QEMU killed, or its chardev disconnected). */

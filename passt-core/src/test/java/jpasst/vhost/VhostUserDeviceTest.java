@@ -171,6 +171,18 @@ class VhostUserDeviceTest {
     }
 
     @Test
+    void withoutProtocolFeaturesTheRingsRunFromSetFeaturesOn() throws Exception {
+        VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
+        o.protocolFeatures = false; // no SET_VRING_ENABLE, no REPLY_ACK: GET_FEATURES as the barrier
+        try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(o)) {
+            assertEquals(0, fe.protocolFeatures());
+            byte[] f = frame(700, 4);
+            fe.sendNow(f);
+            assertArrayEquals(f, fe.receive(3000));
+        }
+    }
+
+    @Test
     void nothingIsEchoedBeforeTheRingsAreEnabled() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = new VhostUserFrontEnd()) {
             fe.connect(rig.socket.toString());

@@ -52,6 +52,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         public int rxBufferSize = 1536;
         public boolean mergeable = true;
         public boolean replyAck = true;
+        /** Negotiate VHOST_USER_F_PROTOCOL_FEATURES when offered (QEMU does; an older front-end would not). */
+        public boolean protocolFeatures = true;
         public long memory = 64L << 20;
         public int regions = 1;
         /** Guest-physical bytes between two regions (0: they continue each other). */
@@ -177,7 +179,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     public void handshake() throws IOException {
         features = getU64(Wire.GET_FEATURES);
         protocolFeatures = 0;
-        if ((features & 1L << Wire.F_PROTOCOL_FEATURES) != 0) {
+        if ((features & 1L << Wire.F_PROTOCOL_FEATURES) != 0 && options.protocolFeatures) {
             long offered = offeredProtocolFeatures = getU64(Wire.GET_PROTOCOL_FEATURES);
             long wanted = 1L << Wire.PF_LOG_SHMFD | 1L << Wire.PF_RARP | 1L << Wire.PF_MQ
                     | (options.replyAck ? 1L << Wire.PF_REPLY_ACK : 0);
@@ -200,7 +202,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
 
     /** The features this front-end acks: VERSION_1, PROTOCOL_FEATURES, MRG_RXBUF if wanted. */
     public long ackedFeatures() {
-        long want = 1L << Wire.F_VERSION_1 | 1L << Wire.F_PROTOCOL_FEATURES
+        long want = 1L << Wire.F_VERSION_1 | (options.protocolFeatures ? 1L << Wire.F_PROTOCOL_FEATURES : 0)
                 | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0);
         return features & want;
     }

@@ -859,5 +859,6 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
         listenFd = -1;
         ch.close();
+        arena.close();
     }
 }

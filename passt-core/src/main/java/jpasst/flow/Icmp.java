@@ -6,14 +6,15 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
+import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -41,10 +42,10 @@ import jpasst.util.Log;
  *
  * <p>Anything but a well-formed echo request with a correct checksum is dropped quietly (trace).
  *
- * Hot path: no allocation. Replies are received straight into their frame in the tap's output
- * buffer and committed with their real length.
+ * Hot path: no allocation. Replies are received straight into their frame (one piece, reserved
+ * from the link) and committed with their real length.
  */
-public final class Icmp implements Flows.Proto {
+public final class Icmp implements Transport {
     public static final int MAX_FLOWS = 4096;
     static final int BATCH = 32;
     private static final long TICK_NANOS = 1_000_000_000L;
@@ -53,8 +54,8 @@ public final class Icmp implements Flows.Proto {
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
-    private final Flows flows;
+    private final FrameWriter frames;
+    private final AddressMapping flows;
     private final long timeoutNanos;
     private final FlowTable table = new FlowTable(64, 2 * MAX_FLOWS);
 
@@ -77,7 +78,7 @@ public final class Icmp implements Flows.Proto {
     private boolean warned;
     private long requests, replies, dropped, refused, expired, sendErrors;
 
-    public Icmp(Conf conf, EventLoop loop, TapFrames frames, Flows flows) {
+    public Icmp(Conf conf, EventLoop loop, FrameWriter frames, AddressMapping flows) {
         this.conf = conf;
         this.loop = loop;
         this.frames = frames;
@@ -235,7 +236,7 @@ public final class Icmp implements Flows.Proto {
                 dropped++;
                 continue;
             }
-            long l4 = TapFrames.l4(frame, isV6);
+            long l4 = FrameWriter.l4(frame, isV6);
             MemorySegment o = frames.out();
             long n = Libc.recv(sock, o.address() + l4, max, Libc.MSG_DONTWAIT);
             if (n < 0) {

@@ -7,24 +7,28 @@ import java.util.concurrent.ThreadLocalRandom;
 
 import jpasst.conf.Conf;
 import jpasst.conf.PortSpec;
+import jpasst.link.FrameBatch;
+import jpasst.link.FrameWriter;
+import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
+import jpasst.packet.Checksum;
+import jpasst.packet.Inany;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
+import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
-import jpasst.tap.Tap;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
  * TCP translation, as passt's tcp.c: not a TCP stack, but a splice of the guest's TCP connection
  * onto an ordinary host socket, with no copy of the stream kept here.
  *
- * - Guest → host: the payloads of a connection's segments from one read of the tap are written
- *   to its host socket together, with one sendmsg straight from the tap's input buffer once the
- *   read's frames are all in (as passt's tcp_data_from_tap takes a connection's packets of a
+ * - Guest → host: the payloads of a connection's segments from one batch of the link are
+ *   written to its host socket together, with one sendmsg straight from where the frames lie
+ *   once the batch's frames are all in (as passt's tcp_data_from_tap takes a connection's packets of a
  *   batch at once; a send per segment cost twice the CPU at MTU 1500), and the guest
  *   is acknowledged only for what the kernel accepted. The window offered to the guest is the
  *   room left in the socket's send buffer, so the guest never sends what cannot be taken (a full
@@ -32,7 +36,7 @@ import jpasst.util.Log;
  *   passt 2023 suffered from offering more).
  * - Host → guest: data stays in the host socket's receive queue until the guest acknowledges it.
  *   New data is read with MSG_PEEK at the socket's peek offset (SO_PEEK_OFF) straight into the
- *   payload positions of frames in the tap's output buffer, many frames per recvmsg; acknowledged
+ *   payload positions of frames the link reserved ({@link FrameBatch}), many frames per recvmsg; acknowledged
  *   bytes are then dropped from the socket with MSG_TRUNC (no copy). A retransmission rewinds the
  *   peek offset and reads the same bytes again.
  * - Handshakes both ways (MSS and window scaling from the guest's SYN), FIN in both directions
@@ -41,13 +45,13 @@ import jpasst.util.Log;
  *   zero-window probing, and timeouts for handshakes (10 s), FIN (60 s) and inactivity (7200 s).
  *
  * Host sockets are edge-triggered: a socket is read until EAGAIN or until the guest's window or
- * the tap buffer is full; the guest's next ACK, or the tap draining, resumes it. ACKs, window
+ * the link's room is used up; the guest's next ACK, or "room again", resumes it. ACKs, window
  * updates and data reads caused by a batch of guest frames are done once per batch.
  *
  * Hot path: no allocation per segment. Connection objects come from a free list; lookups go
  * through {@link FlowTable}; iovecs, msghdr and scratch buffers are preallocated off-heap.
  */
-public final class Tcp implements Flows.Proto {
+public final class Tcp implements Transport {
     public static final int MAX_CONNS_DEFAULT = 128 * 1024;
     static final long SYN_TIMEOUT = 10_000_000_000L;
     static final long FIN_TIMEOUT = 60_000_000_000L;
@@ -66,9 +70,9 @@ public final class Tcp implements Flows.Proto {
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
-    private final Tap tap;
-    private final Flows flows;
+    private final Link link;
+    private final FrameWriter frames;
+    private final AddressMapping flows;
     private final FlowTable table;
     private final int maxConns;
     private TcpConn[] conns = new TcpConn[256];
@@ -96,13 +100,12 @@ public final class Tcp implements Flows.Proto {
     private final MemorySegment intVal = arena.allocate(16, 8);
     private final MemorySegment intLen = arena.allocate(8, 8);
     private final MemorySegment meminfo = arena.allocate(4 * SK_MEMINFO_VARS, 8);
-    private final MemorySegment msghdr = arena.allocate(64, 8);
-    private final MemorySegment iov = arena.allocate(16L * (MAX_FRAMES_PER_READ + 1), 8);
+    private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
+    private final FrameBatch toGuest = new FrameBatch(MAX_FRAMES_PER_READ, MAX_FRAMES_PER_READ * 4);
     private final MemorySegment discard = Libc.mmapAnonymous(1 << 20, arena); // only used without SO_PEEK_OFF: not resident unless written
-    private final long[] frameOffsets = new long[MAX_FRAMES_PER_READ];
 
-    // Guest data queued for the host sockets until the end of the tap read (framesDone): chunks of
-    // the tap's input buffer, a list per connection in arrival order, and the connections that
+    // Guest data queued for the host sockets until the end of the batch from the guest
+    // (batchDone): chunks of the link's input frames, a list per connection in arrival order, and the connections that
     // have some. At most IOV_MAX chunks: one more writes out what is queued first.
     static final int PENDING_MAX = 1024;
     private final long[] pendingAddr = new long[PENDING_MAX];
@@ -111,22 +114,21 @@ public final class Tcp implements Flows.Proto {
     private final int[] pendingConns = new int[PENDING_MAX];
     private int pendingChunks, pendingConnCount;
     private final MemorySegment sendIov = arena.allocate(16L * PENDING_MAX, 8);
-    private final MemorySegment sendMsghdr = arena.allocate(64, 8);
+    private final MemorySegment sendMsghdr = arena.allocate(Msghdr.SIZE, 8);
 
     private long segmentsIn, segmentsOut, resetsSent, badChecksums;
 
-    public Tcp(Conf conf, EventLoop loop, TapFrames frames, Flows flows, int maxConns) {
+    public Tcp(Conf conf, EventLoop loop, Link link, FrameWriter frames, AddressMapping flows, int maxConns) {
         this.conf = conf;
         this.loop = loop;
+        this.link = link;
         this.frames = frames;
-        this.tap = frames.tap();
         this.flows = flows;
         this.maxConns = maxConns;
         this.table = new FlowTable(1024, maxConns);
         loop.handler(Refs.TCP, this::onSocket);
         loop.handler(Refs.TCP_LISTEN, this::onListen);
         loop.onTick(this::tick);
-        tap.onDrained(this::resumeAll);
         if (conf.tcpTimeoutSeconds > 0) actTimeout = conf.tcpTimeoutSeconds * 1_000_000_000L;
     }
 
@@ -202,7 +204,7 @@ public final class Tcp implements Flows.Proto {
                 }
                 return;
             }
-            if (tap.connected()) accepted(fd, v6, port);
+            if (link.connected()) accepted(fd, v6, port);
             else Libc.close(fd);
         }
     }
@@ -256,7 +258,7 @@ public final class Tcp implements Flows.Proto {
         if (l4Len < TcpHdr.MIN_LEN) return;
         int hl = TcpHdr.headerLength(s, l4);
         if (hl < TcpHdr.MIN_LEN || hl > l4Len) return;
-        if (!TcpHdr.checksumOk(s, l4, l4Len, TapFrames.pseudo(v6, srcHi, srcLo, dstHi, dstLo, 6, l4Len))) {
+        if (!TcpHdr.checksumOk(s, l4, l4Len, FrameWriter.pseudo(v6, srcHi, srcLo, dstHi, dstLo, 6, l4Len))) {
             badChecksums++;
             return;
         }
@@ -329,7 +331,7 @@ public final class Tcp implements Flows.Proto {
     /** A guest SYN for a new connection: open the host socket and connect it. */
     private void connect(MemorySegment s, long l4, int hl, boolean v6, long srcHi, long srcLo,
                          int sport, long dstHi, long dstLo, int dport) {
-        if (!tap.connected()) return;
+        if (!link.connected()) return;
         if (flows.forbiddenDestination(dstHi, dstLo)) {
             rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + 1,
                     TcpHdr.RST | TcpHdr.ACK_FLAG);
@@ -513,10 +515,10 @@ public final class Tcp implements Flows.Proto {
         }
     }
 
-    /** Queues guest data for the host socket (see {@link #framesDone}). */
+    /** Queues guest data for the host socket (see {@link #batchDone}). */
     private void queue(TcpConn c, long addr, int len) {
         if (pendingChunks == PENDING_MAX) {
-            framesDone();
+            batchDone();
             if (!c.inUse) return;
         }
         int i = pendingChunks++;
@@ -534,12 +536,12 @@ public final class Tcp implements Flows.Proto {
     }
 
     /**
-     * The frames of a tap read are all in: each connection's queued data goes to its host socket
-     * in one call, while the tap's input buffer still holds it. What the socket does not take is
-     * not acknowledged, and the guest sends it again.
+     * The frames of a batch from the guest are all in: each connection's queued data goes to its
+     * host socket in one call, while the link still holds the frames. What the socket does not
+     * take is not acknowledged, and the guest sends it again.
      */
     @Override
-    public void framesDone() {
+    public void batchDone() {
         for (int k = 0; k < pendingConnCount; k++) {
             TcpConn c = conns[pendingConns[k]];
             if (c != null && c.inUse) flushPending(c);
@@ -552,14 +554,13 @@ public final class Tcp implements Flows.Proto {
         if (c.pendingHead < 0) return;
         int chunks = 0;
         for (int i = c.pendingHead; i >= 0; i = pendingNext[i]) {
-            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks, pendingAddr[i]);
-            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks + 8, pendingLen[i]);
-            chunks++;
+            Msghdr.iovec(sendIov, chunks++, pendingAddr[i], pendingLen[i]);
         }
         int want = c.pendingBytes;
         c.pendingHead = c.pendingTail = -1;
         c.pendingBytes = 0;
-        long n = Libc.sendmsg(c.fd, msghdr(sendMsghdr, sendIov, chunks), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+        long n = Libc.sendmsg(c.fd, Msghdr.set(sendMsghdr, sendIov.address(), chunks),
+                Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
         if (n < 0) {
             if (n == -Errno.EAGAIN) {
                 wantWrite(c);
@@ -571,18 +572,6 @@ public final class Tcp implements Flows.Proto {
         }
         c.seqFromTap += (int) n;
         if (n < want) wantWrite(c);
-    }
-
-    /** A struct msghdr with no address and no control data, for {@code count} iovecs at {@code iov}. */
-    private static MemorySegment msghdr(MemorySegment m, MemorySegment iov, int count) {
-        m.set(ValueLayout.JAVA_LONG, 0, 0L);                // msg_name
-        m.set(ValueLayout.JAVA_LONG, 8, 0L);                // msg_namelen
-        m.set(ValueLayout.JAVA_LONG, 16, iov.address());    // msg_iov
-        m.set(ValueLayout.JAVA_LONG, 24, count);            // msg_iovlen
-        m.set(ValueLayout.JAVA_LONG, 32, 0L);               // msg_control
-        m.set(ValueLayout.JAVA_LONG, 40, 0L);               // msg_controllen
-        m.set(ValueLayout.JAVA_LONG, 48, 0L);               // msg_flags
-        return m;
     }
 
     private void wantWrite(TcpConn c) {
@@ -651,7 +640,11 @@ public final class Tcp implements Flows.Proto {
         c.peekOffset = setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0) == 0;
     }
 
-    /** Reads what the guest's window and the tap buffer allow, straight into frames. */
+    /**
+     * Reads what the guest's window and the link's room allow, straight into frames: the link
+     * reserves them, one recvmsg (MSG_PEEK) fills their payloads, the headers are written
+     * around what came, and the link sends them.
+     */
     private void sockToTap(TcpConn c) {
         for (int round = 0; round < 8 && c.inUse; round++) {
             if (c.has(TcpConn.TAP_FIN_SENT)) return;
@@ -664,44 +657,31 @@ public final class Tcp implements Flows.Proto {
                 if (c.deadline == 0) arm(c, rto); // zero window: probe later
                 return;
             }
-            int mss = Math.min(c.mss, maxMss(c.v6));
-            int hdr = HDR + TapFrames.ipHeaderLength(c.v6) + jpasst.packet.Eth.LEN;
-            int stride = 4 + hdr + mss;
-            int maxFrames = Math.min(MAX_FRAMES_PER_READ, (tap.room() - 4) / stride);
-            if (maxFrames <= 0) {
-                c.sockReadable = true;
-                markBlocked(c);
-                return;
-            }
-            int want = (int) Math.min(wnd, (long) maxFrames * mss);
-            int nFrames = (want + mss - 1) / mss;
-            long base = tap.reserve(nFrames * stride - 4);
-            if (base < 0) {
-                markBlocked(c);
-                return;
-            }
             // without a peek offset, skip what was sent and not yet dropped from the socket
             int skip = c.peekOffset ? 0 : c.seqToTap - c.seqConsumed;
             if (skip > discard.byteSize()) return; // cannot peek past so much unacknowledged data
-            int iovCount = 0;
+            int mss = Math.min(c.mss, maxMss(c.v6));
+            int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, ((long) wnd + mss - 1) / mss);
+            int reserved = link.reserve(toGuest, FrameWriter.l2l3Length(c.v6) + HDR, mss, wantFrames);
+            if (reserved == 0) {
+                c.sockReadable = true; // "room again" resumes it
+                return;
+            }
+            long room = 0;
+            for (int i = 0; i < reserved; i++) room += toGuest.capacity(i);
+            int want = (int) Math.min(wnd, room);
+            int pieces = toGuest.limit(want);
+            long n;
             if (skip > 0) {
-                iov.set(ValueLayout.JAVA_LONG, 0, discard.address());
-                iov.set(ValueLayout.JAVA_LONG, 8, skip);
-                iovCount = 1;
+                toGuest.lead(discard.address(), skip);
+                n = Libc.recvmsg(c.fd, Msghdr.set(msghdr, toGuest.iovecAddress(0), pieces + 1),
+                        Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+            } else {
+                n = Libc.recvmsg(c.fd, Msghdr.set(msghdr, toGuest.iovecAddress(1), pieces),
+                        Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
             }
-            long outAddr = tap.out().address();
-            int left = want;
-            for (int i = 0; i < nFrames; i++) {
-                long frame = base + (long) i * stride;
-                frameOffsets[i] = frame;
-                int chunk = Math.min(mss, left);
-                left -= chunk;
-                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount, outAddr + frame + hdr);
-                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount + 8, chunk);
-                iovCount++;
-            }
-            long n = Libc.recvmsg(c.fd, msghdr(msghdr, iov, iovCount), Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
             if (n < 0) {
+                link.commit(toGuest, 0);
                 if (n == -Errno.EAGAIN) {
                     c.sockReadable = false;
                     return;
@@ -711,24 +691,29 @@ public final class Tcp implements Flows.Proto {
                 return;
             }
             if (n == 0) {           // end of stream right at the offset: the host peer closed
+                link.commit(toGuest, 0);
                 c.sockReadable = false;
                 sockEof(c);
                 return;
             }
             n -= skip;
             if (n <= 0) {           // (no peek offset) nothing beyond what was sent
+                link.commit(toGuest, 0);
                 c.sockReadable = false;
                 return;
             }
             int got = (int) n;
-            int sent = 0;
+            int sent = 0, filled = 0;
             int win = windowToTap(c) >>> c.wsToTap; // once per read: the frames go out together
             for (int i = 0; sent < got; i++) {
-                int chunk = Math.min(mss, got - sent);
+                int chunk = Math.min(toGuest.capacity(i), got - sent);
                 boolean last = sent + chunk == got;
-                emitData(c, frameOffsets[i], c.seqToTap + sent, chunk, last, win);
+                dataFrame(c, i, c.seqToTap + sent, chunk, last, win);
                 sent += chunk;
+                filled++;
             }
+            link.commit(toGuest, filled);
+            segmentsOut += filled;
             c.seqToTap += got;
             if (TcpHdr.before(c.seqHighToTap, c.seqToTap)) c.seqHighToTap = c.seqToTap;
             c.seqAckToTap = c.seqFromTap;
@@ -770,22 +755,27 @@ public final class Tcp implements Flows.Proto {
 
     // ------------------------------------------------------------------ frames to the guest
 
-    private void emitData(TcpConn c, long frame, int seq, int len, boolean push, int win) {
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
-        TcpHdr.write(o, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
+    /** Writes the headers of data frame {@code i} of the batch, {@code len} bytes of payload in place. */
+    private void dataFrame(TcpConn c, int i, int seq, int len, boolean push, int win) {
+        MemorySegment s = toGuest.header(i);
+        long frame = toGuest.headerOffset(i);
+        long l4 = FrameWriter.l4(frame, c.v6);
+        TcpHdr.write(s, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
                 TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win);
+        toGuest.payloadLength(i, len);
         int l4Len = HDR + len;
-        TcpHdr.checksum(o, l4, l4Len, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len));
-        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len);
-        segmentsOut++;
+        if (link.checksumsNeeded()) {
+            long sum = toGuest.sum(i, l4, FrameWriter.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len));
+            Net.u16(s, l4 + TcpHdr.CHECKSUM, Checksum.finish(sum));
+        }
+        frames.headers(s, frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len);
     }
 
     private void sendSyn(TcpConn c, boolean ack) {
         long frame = frames.reserve(c.v6, SYN_HDR);
         if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
+        MemorySegment o = frames.out();
+        long l4 = FrameWriter.l4(frame, c.v6);
         int win = ack ? windowToTap(c) : 65535 << WS_TO_TAP;
         TcpHdr.write(o, l4, c.rPort, c.gPort, c.seqInitToTap, ack ? c.seqFromTap : 0, SYN_HDR,
                 TcpHdr.SYN | (ack ? TcpHdr.ACK_FLAG : 0), Math.min(65535, win));
@@ -797,7 +787,7 @@ public final class Tcp implements Flows.Proto {
         Net.u8(o, l4 + 25, ws ? TcpHdr.OPT_WS : TcpHdr.OPT_NOP);
         Net.u8(o, l4 + 26, ws ? 3 : TcpHdr.OPT_NOP);
         Net.u8(o, l4 + 27, ws ? WS_TO_TAP : TcpHdr.OPT_NOP);
-        TcpHdr.checksum(o, l4, SYN_HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR));
+        TcpHdr.checksum(o, l4, SYN_HDR, FrameWriter.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR));
         frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR);
         if (ack) c.seqAckToTap = c.seqFromTap;
         segmentsOut++;
@@ -812,11 +802,11 @@ public final class Tcp implements Flows.Proto {
     private void sendFlags(TcpConn c, int flags, int seq, int ack) {
         long frame = frames.reserve(c.v6, HDR);
         if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
+        MemorySegment o = frames.out();
+        long l4 = FrameWriter.l4(frame, c.v6);
         int win = (flags & TcpHdr.RST) != 0 ? 0 : windowToTap(c) >>> c.wsToTap;
         TcpHdr.write(o, l4, c.rPort, c.gPort, seq, ack, HDR, flags, win);
-        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR));
+        TcpHdr.checksum(o, l4, HDR, FrameWriter.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR));
         frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR);
         if ((flags & TcpHdr.RST) != 0) {
             resetsSent++;
@@ -841,10 +831,10 @@ public final class Tcp implements Flows.Proto {
                           int toPort, int seq, int ack, int flags) {
         long frame = frames.reserve(v6, HDR);
         if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, v6);
+        MemorySegment o = frames.out();
+        long l4 = FrameWriter.l4(frame, v6);
         TcpHdr.write(o, l4, fromPort, toPort, seq, ack, HDR, flags, 0);
-        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(v6, fromHi, fromLo, toHi, toLo, 6, HDR));
+        TcpHdr.checksum(o, l4, HDR, FrameWriter.pseudo(v6, fromHi, fromLo, toHi, toLo, 6, HDR));
         frames.commit(frame, v6, fromHi, fromLo, toHi, toLo, 6, HDR);
         resetsSent++;
     }
@@ -903,13 +893,9 @@ public final class Tcp implements Flows.Proto {
         dirty[dirtyCount++] = c.index;
     }
 
-    private void markBlocked(TcpConn c) {
-        c.sockReadable = true;
-    }
-
     /** End of a batch of events: consume acknowledged data, read more, send pending ACKs. */
     public void endOfBatch() {
-        framesDone(); // (nothing is queued here unless a frame's handler got here itself)
+        batchDone(); // (nothing is queued here unless a frame's handler got here itself)
         for (int i = 0; i < dirtyCount; i++) {
             int idx = dirty[i];
             isDirty[idx] = false;
@@ -927,13 +913,16 @@ public final class Tcp implements Flows.Proto {
         dirtyCount = 0;
     }
 
-    /** The tap buffer drained: connections that stopped for lack of room go on. */
-    private void resumeAll() {
+    /**
+     * Room for frames to the guest is back: connections that stopped for lack of it go on, at
+     * the end of this batch of events ({@link #endOfBatch}).
+     */
+    @Override
+    public void roomAgain() {
         for (int i = 0; i < highWater; i++) {
             TcpConn c = conns[i];
             if (c != null && c.inUse && c.sockReadable && c.has(TcpConn.ESTABLISHED)) markDirty(c);
         }
-        endOfBatch();
     }
 
     private void arm(TcpConn c, long after) {

@@ -8,15 +8,19 @@ import java.util.List;
 
 import jpasst.conf.Conf;
 import jpasst.conf.PortSpec;
+import jpasst.link.FrameBatch;
+import jpasst.link.FrameWriter;
+import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
+import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
+import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -28,7 +32,7 @@ import jpasst.util.Log;
  * bound where possible to the guest's own source port (as passt, so the peer sees the port the
  * guest chose; SO_REUSEADDR lets several flows share it, and when the port is taken the kernel
  * picks one), and connected to the destination the guest named. The only translations: the
- * gateway's address stands for the host, so it becomes loopback ({@link Flows#hostLo}); and with
+ * gateway's address stands for the host, so it becomes loopback ({@link AddressMapping#hostLo}); and with
  * {@code --dns-forward ADDR}, a query to ADDR port 53 goes to the host's first resolver (when
  * the host's resolver is a loopback one, passt forwards queries sent to the gateway the same
  * way, since the guest was handed the gateway as its DNS server). Replies arrive on the connected
@@ -50,10 +54,11 @@ import jpasst.util.Log;
  * (passt's 180 s) is closed, socket and all; the scan runs about once a second while flows exist.
  * When the guest goes away every flow is closed; the listening sockets stay.
  *
- * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame in the tap's
- * output buffer (room reserved for the largest: 65507 bytes over IPv4, 65527 over IPv6), and the
- * frame is committed with the real length, so nothing is copied. Guest to host, the payload is
- * sent from where it lies in the tap's input buffer. IPv4 fragments are not reassembled (nor are
+ * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame (a
+ * {@link FrameBatch} of one, which the link reserves with room for the largest: 65507 bytes over
+ * IPv4, 65527 over IPv6), and the frame is committed with the real length, so nothing is copied.
+ * Guest to host, the payload is sent from where it lies in the link's input batch. IPv4
+ * fragments are not reassembled (nor are
  * they by passt): the guest's path MTU (65520) bounds what it can send in one piece.
  *
  * <p>Everything wrong with a datagram from the guest (short header, bad length, bad checksum,
@@ -62,7 +67,7 @@ import jpasst.util.Log;
  * Hot path: no allocation. Flow state lives in primitive arrays indexed by flow number; the flow
  * lookup is a {@link FlowTable}; sockets' epoll references carry (fd, flow index).
  */
-public final class Udp implements Flows.Proto {
+public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
@@ -77,8 +82,9 @@ public final class Udp implements Flows.Proto {
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
-    private final Flows flows;
+    private final Link link;
+    private final FrameWriter frames;
+    private final AddressMapping flows;
     private final long timeoutNanos;
     private final FlowTable table = new FlowTable(256, 2 * MAX_FLOWS);
 
@@ -108,12 +114,15 @@ public final class Udp implements Flows.Proto {
     private final MemorySegment saLen = arena.allocate(8, 8);
     private final MemorySegment intOpt = arena.allocate(4, 4);
     private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
+    private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
+    private final FrameBatch frame = new FrameBatch(1, 16); // one datagram at a time, received in place
 
     private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
 
-    public Udp(Conf conf, EventLoop loop, TapFrames frames, Flows flows) {
+    public Udp(Conf conf, EventLoop loop, Link link, FrameWriter frames, AddressMapping flows) {
         this.conf = conf;
         this.loop = loop;
+        this.link = link;
         this.frames = frames;
         this.flows = flows;
         this.timeoutNanos = conf.udpTimeoutSeconds * 1_000_000_000L;
@@ -319,31 +328,45 @@ public final class Udp implements Flows.Proto {
         return (long) sock << 24 | index;
     }
 
+    /**
+     * Reserves the frame for the next datagram of a socket, room for the largest; false if
+     * there is no guest or no room (the datagram is then read and dropped, as with passt's
+     * full queues: UDP does not wait for room).
+     */
+    private boolean reserveFrame(boolean isV6) {
+        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
+                isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
+    }
+
+    /** Completes the datagram of {@code n} bytes received into the frame, and sends it to the guest. */
+    private void datagramToGuest(int f, int n) {
+        last[f] = loop.now();
+        frame.payloadLength(0, n);
+        frames.udpHeaders(frame, 0, v6[f], rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f]);
+        link.commit(frame, 1);
+        toGuest++;
+    }
+
     private void onFlowSocket(long ref, int events) {
         long v = EventLoop.value(ref);
         int f = (int) (v & 0xffffff), sock = (int) (v >>> 24);
         if (f >= MAX_FLOWS || kind[f] != OUTBOUND || fd[f] != sock) return; // closed meanwhile
-        boolean isV6 = v6[f];
-        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
         for (int i = 0; i < BATCH; i++) {
-            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
-            if (frame < 0) {
-                // no guest or no room: the datagram is lost either way, as with passt's full queues
+            if (!reserveFrame(v6[f])) {
                 if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
-            long n = Libc.recv(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT);
+            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Libc.MSG_DONTWAIT);
             if (n < 0) {
+                link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 // an ICMP error for an earlier datagram (refused, unreachable): nothing to deliver
                 if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text((int) n));
                 continue;
             }
-            last[f] = loop.now();
-            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
-            toGuest++;
+            datagramToGuest(f, (int) n);
         }
     }
 
@@ -352,39 +375,29 @@ public final class Udp implements Flows.Proto {
         if (li >= listeners) return;
         int sock = lfd[li];
         boolean isV6 = lv6[li];
-        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
         for (int i = 0; i < BATCH; i++) {
-            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
-            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            long n;
-            long payload = 0;
-            if (frame < 0) {
-                n = Libc.recvfrom(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT, sa, saLen);
-            } else {
-                payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
-                n = Libc.recvfrom(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT, sa, saLen);
-            }
-            if (n < 0) {
-                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
+            if (!reserveFrame(isV6)) {
+                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                dropped++;
                 continue;
             }
-            if (frame < 0) {
-                dropped++;
+            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Libc.MSG_DONTWAIT);
+            if (n < 0) {
+                link.commit(frame, 0);
+                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 continue;
             }
             long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
             int sPort = SockAddr.port(sa);
             int f = table.get(sHi, sLo, 0, li, INBOUND_TAG | sPort);
+            if (f < 0) f = openInbound(li, sHi, sLo, sPort); // (no frames: the datagram's stays reserved)
             if (f < 0) {
-                f = openInbound(li, sHi, sLo, sPort);
-                if (f < 0) {
-                    dropped++;
-                    continue; // the frame was reserved, never committed: nothing to undo
-                }
+                link.commit(frame, 0);
+                dropped++;
+                continue;
             }
-            last[f] = loop.now();
-            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
-            toGuest++;
+            datagramToGuest(f, (int) n);
         }
     }
 
@@ -403,8 +416,8 @@ public final class Udp implements Flows.Proto {
         if (sHi == guestHi && sLo == guestLo && !flows.guestAddrMapped(isV6)) {
             // the host's own address is the guest's: without --map-guest-addr, it can only
             // appear as the host-loopback address (the gateway)
-            peerHi = flows.guestHi(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
-            peerLo = flows.guestLo(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
+            peerHi = flows.guestHi(0, isV6 ? 1 : AddressMapping.LOOPBACK4_LO);
+            peerLo = flows.guestLo(0, isV6 ? 1 : AddressMapping.LOOPBACK4_LO);
         } else {
             peerHi = flows.guestHi(sHi, sLo);
             peerLo = flows.guestLo(sHi, sLo);

@@ -101,7 +101,7 @@ class TcpTest {
         GuestLink link = closing(p.connect());
         GuestTcp g = new GuestTcp(link);
         guests.add(g);
-        assertTrue(Await.until(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
+        assertTrue(Await.until(p.passt.link::connected, 2000), "the daemon did not accept the guest");
         return g;
     }
 

@@ -3,15 +3,15 @@ package jpasst.flow;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import jpasst.Dispatch;
 import jpasst.conf.Conf;
+import jpasst.link.Guest;
+import jpasst.packet.Inany;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.util.Log;
 
 /**
- * The flow layer's front door: packets from the guest go to the handler of their transport
- * (TCP, UDP, ICMP/ICMPv6), and the address translations that all of them share live here.
+ * Where a flow goes, as passt's fwd.c: the address translations that TCP, UDP and ICMP share.
  *
  * passt keeps no NAT state: the guest uses the host's own address and a flow's host socket talks
  * to the destination the guest named, but for two address translations (passt's nat_outbound()
@@ -23,28 +23,16 @@ import jpasst.util.Log;
  *
  * Hot path: no allocation.
  */
-public final class Flows implements Dispatch.L4 {
-    /** One transport's handler. */
-    public interface Proto {
-        void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                    long srcHi, long srcLo, long dstHi, long dstLo);
-
-        /** The guest went away: close every flow. */
-        void guestGone();
-
-        /** The frames of one tap read are all in: data still queued from them goes out now. */
-        default void framesDone() {}
-    }
-
+public final class AddressMapping {
     public static final long LOOPBACK4_LO = Inany.lo4(0x7f000001);
 
     private final Conf conf;
+    private final Guest guest;
     private final MemorySegment outboundIf4, outboundIf6; // C strings, null if not given
-    private Proto tcp, udp, icmp, icmp6;
-    private long unhandled;
 
-    public Flows(Conf conf) {
+    public AddressMapping(Conf conf, Guest guest) {
         this.conf = conf;
+        this.guest = guest;
         this.outboundIf4 = conf.outboundIf4 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf4);
         this.outboundIf6 = conf.outboundIf6 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf6);
     }
@@ -63,53 +51,6 @@ public final class Flows implements Dispatch.L4 {
         if (r < 0 && Log.debugEnabled()) {
             Log.debug("Can't bind outbound socket to " + (v4 ? conf.outboundIf4 : conf.outboundIf6) + ": " + Errno.text(r));
         }
-    }
-
-    public void tcp(Proto p) {
-        tcp = p;
-    }
-
-    public void udp(Proto p) {
-        udp = p;
-    }
-
-    public void icmp(Proto p) {
-        icmp = p;
-    }
-
-    public void icmp6(Proto p) {
-        icmp6 = p;
-    }
-
-    @Override
-    public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                       long srcHi, long srcLo, long dstHi, long dstLo, int proto) {
-        Proto p = switch (proto) {
-            case 6 -> conf.noTcp ? null : tcp;
-            case 17 -> conf.noUdp ? null : udp;
-            case 1 -> v6 || conf.noIcmp ? null : icmp;
-            case 58 -> !v6 || conf.noIcmp ? null : icmp6;
-            default -> null;
-        };
-        if (p == null) {
-            unhandled++;
-            if (Log.traceEnabled()) Log.trace("no handler for protocol " + proto);
-            return;
-        }
-        p.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
-    }
-
-    @Override
-    public void framesDone() {
-        if (tcp != null) tcp.framesDone();
-    }
-
-    @Override
-    public void guestGone() {
-        if (tcp != null) tcp.guestGone();
-        if (udp != null) udp.guestGone();
-        if (icmp != null) icmp.guestGone();
-        if (icmp6 != null) icmp6.guestGone();
     }
 
     /**
@@ -193,14 +134,14 @@ public final class Flows implements Dispatch.L4 {
             int a = Inany.v4(lo);
             if (a == 0x7f000001 && conf.hostLoopbackMap4() != 0) return HOST_LOOPBACK4;
             if (conf.mapGuestAddr4 != 0 && a == conf.addr4) return GUEST_ADDR4;
-            if ((a >>> 24) != 127 && a != 0 && a != conf.addr4 && a != conf.addr4Seen) return SAME;
+            if ((a >>> 24) != 127 && a != 0 && a != conf.addr4 && a != guest.addr4Seen) return SAME;
             return conf.gw4 != 0 ? OUR_ADDR4 : SAME;
         }
         boolean loopback = hi == 0 && lo == 1;
         if (loopback && (conf.hostLoopbackMap6Hi() | conf.hostLoopbackMap6Lo()) != 0) return HOST_LOOPBACK6;
         boolean assigned = hi == conf.addr6Hi && lo == conf.addr6Lo;
         if (assigned && (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0) return GUEST_ADDR6;
-        boolean seen = (conf.addr6SeenHi | conf.addr6SeenLo) != 0 && hi == conf.addr6SeenHi && lo == conf.addr6SeenLo;
+        boolean seen = guest.addr6Seen() && hi == guest.addr6SeenHi && lo == guest.addr6SeenLo;
         if (!loopback && !assigned && !seen) return SAME;
         return (conf.ourLl6Hi | conf.ourLl6Lo) != 0 ? OUR_LL6 : SAME;
     }
@@ -232,15 +173,11 @@ public final class Flows implements Dispatch.L4 {
     /** The guest's address of the given family, as seen on its frames, else as configured. */
     public long guestAddrHi(boolean v6) {
         if (!v6) return 0;
-        return (conf.addr6SeenHi | conf.addr6SeenLo) != 0 ? conf.addr6SeenHi : conf.addr6Hi;
+        return guest.addr6Seen() ? guest.addr6SeenHi : conf.addr6Hi;
     }
 
     public long guestAddrLo(boolean v6) {
-        if (!v6) return Inany.lo4(conf.addr4Seen != 0 ? conf.addr4Seen : conf.addr4);
-        return (conf.addr6SeenHi | conf.addr6SeenLo) != 0 ? conf.addr6SeenLo : conf.addr6Lo;
-    }
-
-    public long unhandled() {
-        return unhandled;
+        if (!v6) return Inany.lo4(guest.addr4Seen != 0 ? guest.addr4Seen : conf.addr4);
+        return guest.addr6Seen() ? guest.addr6SeenLo : conf.addr6Lo;
     }
 }

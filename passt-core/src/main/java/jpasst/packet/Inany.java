@@ -1,4 +1,4 @@
-package jpasst.flow;
+package jpasst.packet;
 
 import jpasst.sys.SockAddr;
 

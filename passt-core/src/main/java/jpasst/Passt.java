@@ -2,8 +2,10 @@ package jpasst;
 
 import jpasst.conf.Conf;
 import jpasst.flow.AddressMapping;
+import jpasst.flow.Flows;
 import jpasst.flow.Icmp;
 import jpasst.flow.Tcp;
+import jpasst.flow.TcpListeners;
 import jpasst.flow.Udp;
 import jpasst.link.FrameWriter;
 import jpasst.link.Guest;
@@ -39,7 +41,10 @@ public final class Passt implements AutoCloseable {
     public final Ndp ndp;
     public final Dhcpv6 dhcpv6;
     public final AddressMapping mapping;
+    /** The one flow table of TCP, UDP and ICMP. */
+    public final Flows flows;
     public final Tcp tcp;
+    public final TcpListeners tcpListeners;
     public final Udp udp;
     public final Icmp icmp;
     public final Dispatch dispatch;
@@ -66,9 +71,11 @@ public final class Passt implements AutoCloseable {
         this.ndp = new Ndp(conf, guest, frames, link, loop);
         this.dhcpv6 = new Dhcpv6(conf, guest, frames);
         this.mapping = new AddressMapping(conf, guest);
-        this.tcp = new Tcp(conf, loop, link, frames, mapping, Tcp.MAX_CONNS_DEFAULT);
-        this.udp = new Udp(conf, loop, link, frames, mapping);
-        this.icmp = new Icmp(conf, loop, frames, mapping);
+        this.flows = new Flows(Tcp.MAX_CONNS_DEFAULT, Udp.MAX_FLOWS, Icmp.MAX_FLOWS);
+        this.tcp = new Tcp(conf, loop, link, frames, flows, mapping);
+        this.tcpListeners = new TcpListeners(loop, link, tcp);
+        this.udp = new Udp(conf, loop, link, frames, flows, mapping);
+        this.icmp = new Icmp(conf, loop, frames, flows, mapping);
         this.dispatch = new Dispatch(conf, guest, arp, dhcp, new Services6(conf, ndp, dhcpv6), tcp, udp, icmp);
         loop.onTick(ndp::tick);
         // after each batch of events: TCP reads and acknowledges what the batch made possible,
@@ -81,7 +88,7 @@ public final class Passt implements AutoCloseable {
     /** Serves: the guest's frames go to the dispatcher, the forwarded ports to their transports. */
     public void start() {
         link.start(dispatch);
-        tcp.listen(listeners.tcpForward, listeners.tcp);
+        tcpListeners.listen(listeners.tcpForward, listeners.tcp);
         if (listeners.udpForward != null) udp.listen(listeners.udpForward, listeners.udp);
     }
 
@@ -100,6 +107,7 @@ public final class Passt implements AutoCloseable {
     public void close() {
         link.flush();
         tcp.close();
+        tcpListeners.close();
         udp.close();
         icmp.close();
         link.close();

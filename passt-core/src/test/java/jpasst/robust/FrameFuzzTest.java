@@ -76,7 +76,7 @@ class FrameFuzzTest {
 
             assertEquals(0, rig.failureCount, rig.describeFailures());
             assertEquals(0, rig.passt.loop.failures(), "events the loop had to drop");
-            if (!drained) FlowDump.tcp(rig.passt.tcp, System.nanoTime());
+            if (!drained) FlowDump.tcp(rig.passt, System.nanoTime());
             assertTrue(drained, "flows left after their timeouts: TCP " + rig.passt.tcp.activeConnections()
                     + ", UDP " + rig.passt.udp.active() + ", ICMP " + rig.passt.icmp.active());
             assertTrue(rig.sessions.established() > 0, "the live TCP sessions never got going");

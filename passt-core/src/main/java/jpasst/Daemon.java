@@ -11,10 +11,10 @@ import java.util.Map;
 import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.HostNet;
+import jpasst.link.Pcap;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SysException;
-import jpasst.tap.Pcap;
 import jpasst.util.Log;
 
 /**

@@ -3,69 +3,84 @@ package jpasst;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
+import jpasst.flow.Transport;
+import jpasst.link.FramesFromGuest;
+import jpasst.link.Guest;
+import jpasst.link.Receiver;
 import jpasst.packet.Eth;
+import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
 import jpasst.packet.Udp;
 import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
-import jpasst.tap.Tap;
+import jpasst.proto.Services6;
 import jpasst.util.Log;
 
 /**
  * Where every frame from the guest goes first, as passt's tap4_handler/tap6_handler: learn the
  * guest's MAC and address, check the headers (lengths, IPv4 header checksum), then hand the frame
- * to the service that terminates it (ARP, DHCP) or to the flow layer (TCP, UDP, ICMP).
- * Frames that make no sense are counted and dropped; nothing here throws.
+ * to the service that terminates it (ARP, DHCP, NDP, DHCPv6) or to its transport (TCP, UDP,
+ * ICMP). Frames that make no sense are counted and dropped; nothing here throws.
+ *
+ * It is the link's {@link Receiver}, and {@link #receive} is the frame's way in, whole: the
+ * link read a batch; each frame is dispatched; then the transports send what they queued from
+ * the batch (TCP: one sendmsg per connection) while the frames still lie there; then the link
+ * takes its buffer back.
  *
  * Hot path: no allocation.
  */
-public final class Dispatch implements Tap.Handler {
-    /**
-     * The flow layer's entry point: a TCP, UDP or ICMP/ICMPv6 packet from the guest, addresses as
-     * {@link jpasst.flow.Inany} pairs, {@code l4} the transport header's offset in {@code s}.
-     */
-    public interface L4 {
-        void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                    long srcHi, long srcLo, long dstHi, long dstLo, int proto);
-
-        void guestGone();
-
-        /** The frames of one tap read are all in (see {@link Tap.Handler#framesDone}). */
-        default void framesDone() {}
-    }
-
-    /** IPv6 services terminated here (NDP, DHCPv6): true if the packet was theirs. */
-    public interface Local6 {
-        boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto);
-    }
-
+public final class Dispatch implements Receiver {
     private final Conf conf;
+    private final Guest guest;
     private final Arp arp;
     private final Dhcp dhcp;
-    private L4 l4;
-    private Local6 local6;
+    private final Services6 services6;
+    private final Transport tcp, udp, icmp;
     private long dropped;
 
-    public Dispatch(Conf conf, Arp arp, Dhcp dhcp) {
+    public Dispatch(Conf conf, Guest guest, Arp arp, Dhcp dhcp, Services6 services6,
+                    Transport tcp, Transport udp, Transport icmp) {
         this.conf = conf;
+        this.guest = guest;
         this.arp = arp;
         this.dhcp = dhcp;
-    }
-
-    public void l4(L4 l4) {
-        this.l4 = l4;
-    }
-
-    public void local6(Local6 local6) {
-        this.local6 = local6;
+        this.services6 = services6;
+        this.tcp = tcp;
+        this.udp = udp;
+        this.icmp = icmp;
     }
 
     @Override
+    public void receive(FramesFromGuest in) {
+        try {
+            while (in.next()) frame(in.segment(), in.offset(), in.length());
+        } finally {
+            tcp.batchDone(); // (also after a bug threw: nothing may point into the batch once it is back)
+            udp.batchDone();
+            icmp.batchDone();
+        }
+    }
+
+    @Override
+    public void guestGone() {
+        tcp.guestGone();
+        udp.guestGone();
+        icmp.guestGone();
+    }
+
+    @Override
+    public void roomAgain() {
+        tcp.roomAgain();
+        udp.roomAgain();
+        icmp.roomAgain();
+    }
+
+    /** One frame from the guest, {@code len} bytes at {@code off} of {@code s}. */
     public void frame(MemorySegment s, long off, int len) {
         long src = Eth.src(s, off);
-        if ((src & 0x0100_0000_0000L) == 0 && src != conf.guestMac) {
-            conf.guestMac = src;
+        if ((src & 0x0100_0000_0000L) == 0 && src != guest.mac) {
+            guest.mac = src;
             if (Log.debugEnabled()) Log.debug("Guest MAC address: " + jpasst.packet.Net.macString(src));
         }
         switch (Eth.type(s, off)) {
@@ -104,8 +119,8 @@ public final class Dispatch implements Tap.Handler {
             return;
         }
         int srcAddr = Ip4.src(s, ip), dstAddr = Ip4.dst(s, ip);
-        if (srcAddr != 0 && srcAddr != conf.addr4Seen && !Ip4.isMulticast(srcAddr) && srcAddr != -1) {
-            conf.addr4Seen = srcAddr;
+        if (srcAddr != 0 && srcAddr != guest.addr4Seen && !Ip4.isMulticast(srcAddr) && srcAddr != -1) {
+            guest.addr4Seen = srcAddr;
         }
         int proto = Ip4.proto(s, ip);
         long l4off = ip + hl;
@@ -119,12 +134,7 @@ public final class Dispatch implements Tap.Handler {
             if (dhcp.handle(s, off, l4off, ulen)) return;
             if (!conf.noDhcp) return;
         }
-        if (l4 != null) {
-            l4.packet(s, off, l4off, l4len, false, 0, jpasst.flow.Inany.lo4(srcAddr),
-                    0, jpasst.flow.Inany.lo4(dstAddr), proto);
-        } else {
-            drop("no handler for IPv4 protocol");
-        }
+        transport(s, off, l4off, l4len, false, 0, Inany.lo4(srcAddr), 0, Inany.lo4(dstAddr), proto);
     }
 
     private void ip6(MemorySegment s, long off, int len) {
@@ -152,30 +162,33 @@ public final class Dispatch implements Tap.Handler {
         int hl = (int) ul;
         long srcHi = Ip6.srcHi(s, ip), srcLo = Ip6.srcLo(s, ip);
         if (Ip6.isLinkLocal(srcHi)) {
-            conf.addr6LlSeenHi = srcHi;
-            conf.addr6LlSeenLo = srcLo;
+            guest.addr6LlSeenHi = srcHi;
+            guest.addr6LlSeenLo = srcLo;
         } else if (!Ip6.isUnspecified(srcHi, srcLo) && !Ip6.isMulticast(srcHi)) {
-            conf.addr6SeenHi = srcHi;
-            conf.addr6SeenLo = srcLo;
+            guest.addr6SeenHi = srcHi;
+            guest.addr6SeenLo = srcLo;
         }
         long l4off = ip + hl;
         int l4len = Ip6.LEN + plen - hl;
-        if (local6 != null && local6.handle(s, off, ip, l4off, l4len, proto)) return;
-        if (l4 != null) {
-            l4.packet(s, off, l4off, l4len, true, srcHi, srcLo, Ip6.dstHi(s, ip), Ip6.dstLo(s, ip), proto);
-        } else {
-            drop("no handler for IPv6 protocol");
+        if (services6.handle(s, off, ip, l4off, l4len, proto)) return;
+        transport(s, off, l4off, l4len, true, srcHi, srcLo, Ip6.dstHi(s, ip), Ip6.dstLo(s, ip), proto);
+    }
+
+    /** To the transport of {@code proto}, unless it is switched off (--no-tcp, --no-udp, --no-icmp). */
+    private void transport(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
+                           long srcHi, long srcLo, long dstHi, long dstLo, int proto) {
+        Transport t = switch (proto) {
+            case 6 -> conf.noTcp ? null : tcp;
+            case 17 -> conf.noUdp ? null : udp;
+            case 1 -> v6 || conf.noIcmp ? null : icmp;
+            case 58 -> !v6 || conf.noIcmp ? null : icmp;
+            default -> null;
+        };
+        if (t == null) {
+            drop("no handler for protocol");
+            return;
         }
-    }
-
-    @Override
-    public void guestGone() {
-        if (l4 != null) l4.guestGone();
-    }
-
-    @Override
-    public void framesDone() {
-        if (l4 != null) l4.framesDone();
+        t.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
     }
 
     private void drop(String why) {

@@ -9,13 +9,12 @@ import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.HostNet;
 import jpasst.conf.Options;
+import jpasst.link.Pcap;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Net;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
-import jpasst.tap.Pcap;
-import jpasst.tap.Tap;
 import jpasst.util.Log;
 
 /**
@@ -99,7 +98,6 @@ public final class Main {
             return status;
         }
         served = true;
-        signals();
         return serve(c, handover, parsed.warnings());
     }
 
@@ -125,36 +123,6 @@ public final class Main {
         return "passt " + VERSION + "\n"
                 + "A pure-Java (java.lang.foreign) reimplementation of passt, https://passt.top\n"
                 + "Running on Java " + Runtime.version() + "\n\n";
-    }
-
-    /**
-     * SIGTERM, SIGINT and SIGHUP end the daemon with exit code 0. (SIGQUIT cannot be taken from
-     * Java: see {@link QuitSignal}.) Under -Xrs the JVM refuses these, and their default action
-     * ends the process all the same.
-     */
-    private static void signals() {
-        for (String name : new String[] {"TERM", "INT", "HUP"}) {
-            try {
-                sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> {
-                    Log.info("Received SIG" + sig.getName() + ", exiting");
-                    Runtime.getRuntime().halt(shutdown());
-                });
-            } catch (IllegalArgumentException e) {
-                Log.debug("SIG" + name + " is the JVM's: " + e.getMessage());
-            }
-        }
-    }
-
-    private static volatile Runnable onShutdown;
-
-    private static int shutdown() {
-        try {
-            Runnable r = onShutdown;
-            if (r != null) r.run();
-        } catch (RuntimeException ignored) {
-            // exiting anyway
-        }
-        return 0;
     }
 
     /**
@@ -190,49 +158,41 @@ public final class Main {
             Log.error(e.getMessage());
             return 1;
         }
-        Passt p = new Passt(c);
-        Tap tap = p.tap;
-        EventLoop loop = p.loop;
+        EventLoop loop = new EventLoop();
         printConfig(c);
-        Pcap[] pcap = new Pcap[1];
-        // before the socket serves: whoever sees it listening may send SIGQUIT at once
-        onShutdown = () -> {
-            tap.flush();
-            Pcap cap = pcap[0];
-            if (cap != null) cap.flush();
-        };
+        // before the socket serves: whoever sees it listening may send a signal at once
+        StopSignals.install(loop);
         QuitSignal.install(loop, h != null ? h.quit() : -1, () -> {
             Log.info("Received SIGQUIT, exiting");
-            shutdown();
             loop.stop();
         });
+        Passt p;
+        Pcap pcap = null;
         try {
-            p.start(h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c));
+            Listeners l = h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c);
+            socketBound(l.socketPath);
+            if (c.pcapFile != null) {
+                // opened before privileges are dropped (by the launcher, if there is one); frames
+                // both ways, flushed on exit
+                pcap = h == null ? Pcap.open(c.pcapFile) : h.pcap() >= 0 ? Pcap.start(c.pcapFile, h.pcap()) : null;
+            }
+            p = new Passt(c, loop, l, pcap);
+            p.start();
         } catch (ConfException | jpasst.sys.SysException e) {
             Log.error(e.getMessage());
             return 1;
-        }
-        socketBound(tap.socketPath());
-        if (c.pcapFile != null) {
-            // opened before privileges are dropped (by the launcher, if there is one); frames both
-            // ways, flushed on exit
-            pcap[0] = h == null ? Pcap.open(c.pcapFile) : h.pcap() >= 0 ? Pcap.start(c.pcapFile, h.pcap()) : null;
-            if (pcap[0] != null) {
-                Pcap cap = pcap[0];
-                tap.capture(cap);
-                loop.onEndOfBatch(() -> cap.tick(loop.now()));
-            }
         }
         // a daemon's pid file is its launcher's to write
         if (h == null && c.pidFile != null) {
             int fd = openPidFile(c.pidFile);
             if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
         }
-        qemuHint(tap.socketPath());
+        qemuHint(p.socketPath());
         if (!Privileges.drop(c)) return 1;
         p.run();
-        if (pcap[0] != null) pcap[0].close();
+        // stopped by a signal or --one-off: on this, the loop's thread, what waits is flushed
         p.close();
+        if (pcap != null) pcap.close();
         return 0;
     }
 

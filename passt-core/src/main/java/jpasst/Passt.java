@@ -1,89 +1,100 @@
 package jpasst;
 
-import java.lang.foreign.MemorySegment;
-
 import jpasst.conf.Conf;
+import jpasst.flow.AddressMapping;
+import jpasst.flow.Flows;
+import jpasst.flow.Icmp;
+import jpasst.flow.Tcp;
+import jpasst.flow.TcpListeners;
+import jpasst.flow.Udp;
+import jpasst.link.FrameWriter;
+import jpasst.link.Guest;
+import jpasst.link.Link;
+import jpasst.link.Pcap;
 import jpasst.loop.EventLoop;
 import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
-import jpasst.tap.Tap;
-import jpasst.tap.TapFrames;
+import jpasst.proto.Dhcpv6;
+import jpasst.proto.Ndp;
+import jpasst.proto.Services6;
+import jpasst.tap.StreamLink;
 
 /**
  * One daemon instance: the configuration, the event loop and everything the loop drives, wired
- * together. {@link Main} builds one per process; tests build one in-process over real sockets and
- * run its loop on a thread of their own.
+ * together by constructors, bottom up: the link to the guest, the frame writer over it, the
+ * services the daemon answers itself, the transports, and the dispatcher that the link hands
+ * the guest's frames to ({@link #start}). {@link Main} builds one per process; tests build one
+ * in-process over real sockets and run its loop on a thread of their own.
+ *
+ * The guest transport is chosen here: the stream socket QEMU's {@code -netdev stream} connects
+ * to ({@link StreamLink}); every layer above it only knows {@link Link}.
  */
 public final class Passt implements AutoCloseable {
     public final Conf conf;
     public final EventLoop loop;
-    public final Tap tap;
-    public final TapFrames frames;
-    public final Dispatch dispatch;
-    public final Dhcp dhcp;
+    /** What the daemon learns about the guest from its frames. */
+    public final Guest guest;
+    public final Link link;
+    public final FrameWriter frames;
     public final Arp arp;
-    public final jpasst.flow.Flows flows;
-    public final jpasst.proto.Ndp ndp;
-    public final jpasst.proto.Dhcpv6 dhcpv6;
-    public final jpasst.flow.Tcp tcp;
-    public final jpasst.flow.Udp udp;
-    public final jpasst.flow.Icmp icmp;
+    public final Dhcp dhcp;
+    public final Ndp ndp;
+    public final Dhcpv6 dhcpv6;
+    public final AddressMapping mapping;
+    /** The one flow table of TCP, UDP and ICMP. */
+    public final Flows flows;
+    public final Tcp tcp;
+    public final TcpListeners tcpListeners;
+    public final Udp udp;
+    public final Icmp icmp;
+    public final Dispatch dispatch;
+    private final Listeners listeners;
 
+    /** A daemon on its own loop that binds the sockets {@code conf} asks for, without a capture (tests). */
     public Passt(Conf conf) {
+        this(conf, new EventLoop(), Listeners.open(conf), null);
+    }
+
+    /**
+     * A daemon on {@code loop} that serves {@code listeners} (bound by {@link Listeners#open},
+     * or handed down by a launcher) and records every guest frame to {@code capture} (null: none).
+     */
+    public Passt(Conf conf, EventLoop loop, Listeners listeners, Pcap capture) {
         this.conf = conf;
-        this.loop = new EventLoop();
-        Dispatch[] d = new Dispatch[1];
-        this.tap = new Tap(conf, loop, new Tap.Handler() {
-            @Override
-            public void frame(MemorySegment buf, long off, int len) {
-                d[0].frame(buf, off, len);
-            }
-
-            @Override
-            public void guestGone() {
-                d[0].guestGone();
-            }
-
-            @Override
-            public void framesDone() {
-                d[0].framesDone();
-            }
-        });
-        this.frames = new TapFrames(conf, tap);
-        this.arp = new Arp(conf, tap);
+        this.loop = loop;
+        this.listeners = listeners;
+        this.guest = new Guest();
+        this.link = new StreamLink(conf, loop, capture, listeners.tap, listeners.socketPath);
+        this.frames = new FrameWriter(conf, guest, link);
+        this.arp = new Arp(conf, guest, link);
         this.dhcp = new Dhcp(conf, frames);
-        this.dispatch = new Dispatch(conf, arp, dhcp);
-        d[0] = dispatch;
-        this.flows = new jpasst.flow.Flows(conf);
-        dispatch.l4(flows);
-        this.ndp = new jpasst.proto.Ndp(conf, frames, loop);
-        this.dhcpv6 = new jpasst.proto.Dhcpv6(conf, frames);
-        dispatch.local6(new jpasst.proto.Services6(conf, ndp, dhcpv6));
+        this.ndp = new Ndp(conf, guest, frames, link, loop);
+        this.dhcpv6 = new Dhcpv6(conf, guest, frames);
+        this.mapping = new AddressMapping(conf, guest);
+        this.flows = new Flows(Tcp.MAX_CONNS_DEFAULT, Udp.MAX_FLOWS, Icmp.MAX_FLOWS);
+        this.tcp = new Tcp(conf, loop, link, frames, flows, mapping);
+        this.tcpListeners = new TcpListeners(loop, link, tcp);
+        this.udp = new Udp(conf, loop, link, frames, flows, mapping);
+        this.icmp = new Icmp(conf, loop, frames, flows, mapping);
+        this.dispatch = new Dispatch(conf, guest, arp, dhcp, new Services6(conf, ndp, dhcpv6), tcp, udp, icmp);
         loop.onTick(ndp::tick);
-        this.tcp = new jpasst.flow.Tcp(conf, loop, frames, flows, jpasst.flow.Tcp.MAX_CONNS_DEFAULT);
-        flows.tcp(tcp);
-        this.udp = new jpasst.flow.Udp(conf, loop, frames, flows);
-        flows.udp(udp);
-        this.icmp = new jpasst.flow.Icmp(conf, loop, frames, flows);
-        flows.icmp(icmp);
-        flows.icmp6(icmp);
-        // after each batch of events: transports finish their work, then the frames leave at once
+        // after each batch of events: TCP reads and acknowledges what the batch made possible,
+        // then the frames of the whole batch leave at once
         loop.onEndOfBatch(tcp::endOfBatch);
-        loop.onEndOfBatch(tap::flush);
-        tap.onOneOffExit(loop::stop);
+        loop.onEndOfBatch(link::flush);
+        if (capture != null) loop.onEndOfBatch(() -> capture.tick(loop.now()));
     }
 
-    /** Binds the guest-side socket and the forwarded ports, and serves them. */
+    /** Serves: the guest's frames go to the dispatcher, the forwarded ports to their transports. */
     public void start() {
-        start(Listeners.open(conf));
+        link.start(dispatch);
+        tcpListeners.listen(listeners.tcpForward, listeners.tcp);
+        if (listeners.udpForward != null) udp.listen(listeners.udpForward, listeners.udp);
     }
 
-    /** Serves sockets bound already: by {@link #start()}, or by the launching process. */
-    public void start(Listeners l) {
-        if (l.tap >= 0) tap.listen(l.tap, l.socketPath);
-        else tap.start();
-        tcp.listen(l.tcpForward, l.tcp);
-        if (l.udpForward != null) udp.listen(l.udpForward, l.udp);
+    /** Where the guest's socket listens (null with --fd). */
+    public String socketPath() {
+        return listeners.socketPath;
     }
 
     /** Runs the loop on the calling thread until {@link EventLoop#stop()}. */
@@ -91,12 +102,15 @@ public final class Passt implements AutoCloseable {
         loop.run();
     }
 
+    /** On the loop's thread, once it has stopped: what is queued for the guest leaves, then everything closes. */
     @Override
     public void close() {
+        link.flush();
         tcp.close();
+        tcpListeners.close();
         udp.close();
         icmp.close();
-        tap.close();
+        link.close();
         loop.close();
     }
 }

@@ -5,6 +5,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.loop.EventLoop;
+import jpasst.loop.Refs;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 
@@ -30,7 +31,6 @@ import jpasst.sys.Libc;
 final class QuitSignal {
     private QuitSignal() {}
 
-    static final int REF_TYPE = 8;
     private static final byte[] DUMP = "Full thread dump".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /**
@@ -60,7 +60,7 @@ final class QuitSignal {
         }
         MemorySegment drain = Arena.global().allocate(4096);
         int[] matched = {0};
-        loop.handler(REF_TYPE, (ref, ev) -> {
+        loop.handler(Refs.QUIT, (ref, ev) -> {
             boolean dump = false;
             long n;
             while ((n = Libc.read(readFd, drain, 4096)) > 0) {
@@ -72,6 +72,6 @@ final class QuitSignal {
             }
             if (dump) onQuit.run();
         });
-        Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(REF_TYPE, readFd)), "epoll_ctl");
+        Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(Refs.QUIT, readFd)), "epoll_ctl");
     }
 }

@@ -3,7 +3,7 @@ package jpasst.bench;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
-import jpasst.flow.Inany;
+import jpasst.packet.Inany;
 import jpasst.packet.Checksum;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
@@ -37,7 +37,6 @@ final class BenchFrames {
         c.gw6Lo = GW6_LO;
         c.ourLl6Hi = 0xfe80_0000_0000_0000L;
         c.ourLl6Lo = 1;
-        c.guestMac = GUEST_MAC;
         c.logLevel = jpasst.util.Log.ERROR;
         jpasst.util.Log.level(jpasst.util.Log.ERROR);
         return c;

@@ -5,37 +5,64 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
+import jpasst.link.FramesFromGuest;
+import jpasst.link.Guest;
+import jpasst.link.Receiver;
 import jpasst.loop.EventLoop;
 import jpasst.sys.Libc;
-import jpasst.tap.Tap;
-import jpasst.tap.TapFrames;
+import jpasst.tap.StreamLink;
 
 /**
- * A tap with a guest "connected" (one end of a socketpair, adopted as passt's --fd), so that
- * frames can be reserved and committed in its output buffer as on the daemon's frame path;
- * benchmarks then {@link Tap#discardQueued() discard} them instead of writing them out.
+ * A stream link with a guest "connected" (one end of a socketpair, adopted as passt's --fd), so
+ * that frames can be reserved and committed in its output buffer as on the daemon's frame path;
+ * benchmarks then {@link StreamLink#discardQueued() discard} them instead of writing them out.
+ * The guest's MAC is known, as after its first frame.
  */
 final class BenchTap implements AutoCloseable {
+    /** A receiver for benchmarks that send no frames from the guest side. */
+    static final Receiver NO_RECEIVER = new Receiver() {
+        @Override
+        public void receive(FramesFromGuest frames) {
+            while (frames.next()) { }
+        }
+
+        @Override
+        public void guestGone() {
+        }
+
+        @Override
+        public void roomAgain() {
+        }
+    };
+
     final EventLoop loop = new EventLoop();
-    final Tap tap;
-    final TapFrames frames;
+    final Guest guest = new Guest();
+    final StreamLink link;
+    final FrameWriter frames;
     final int peerFd;
 
-    BenchTap(Conf conf, Tap.Handler handler) {
+    BenchTap(Conf conf) {
         MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
         if (Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds) < 0) {
             throw new IllegalStateException("socketpair failed");
         }
         conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
         peerFd = fds.get(ValueLayout.JAVA_INT, 4);
-        tap = new Tap(conf, loop, handler);
-        tap.start();
-        frames = new TapFrames(conf, tap);
+        guest.mac = BenchFrames.GUEST_MAC;
+        link = new StreamLink(conf, loop, null, -1, null);
+        frames = new FrameWriter(conf, guest, link);
+    }
+
+    /** Starts the link: frames from the guest side would go to {@code receiver}. */
+    BenchTap start(Receiver receiver) {
+        link.start(receiver);
+        return this;
     }
 
     @Override
     public void close() {
-        tap.close();
+        link.close();
         Libc.close(peerFd);
         loop.close();
     }

@@ -33,7 +33,7 @@ public class DhcpBench extends JmhSettings {
         seg = Arena.ofAuto().allocate(2048, 64);
         BenchFrames.dhcpDiscover(seg, 0);
         udpLen = Udp.length(seg, Eth.LEN + Ip4.MIN_LEN);
-        bt = new BenchTap(conf, null);
+        bt = new BenchTap(conf).start(BenchTap.NO_RECEIVER);
         dhcp = new Dhcp(conf, bt.frames);
     }
 
@@ -45,7 +45,7 @@ public class DhcpBench extends JmhSettings {
     @Benchmark
     public boolean offer() {
         boolean r = dhcp.handle(seg, 0, Eth.LEN + Ip4.MIN_LEN, udpLen);
-        bt.tap.discardQueued();
+        bt.link.discardQueued();
         return r;
     }
 }

@@ -5,10 +5,13 @@ import java.lang.foreign.MemorySegment;
 
 import jpasst.Dispatch;
 import jpasst.conf.Conf;
-import jpasst.flow.Flows;
+import jpasst.flow.Transport;
 import jpasst.packet.TcpHdr;
 import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
+import jpasst.proto.Dhcpv6;
+import jpasst.proto.Ndp;
+import jpasst.proto.Services6;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
@@ -17,7 +20,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * One guest frame through {@link Dispatch} and {@link Flows} to its transport's handler: MAC
+ * One guest frame through {@link Dispatch} to its transport's handler: MAC
  * learning, EtherType switch, IPv4 length/checksum/fragment checks or the IPv6 extension header
  * walk, address learning, and the hand-off with the addresses as {@code Inany} pairs. The
  * transport handler is a stub, so this is the parse-and-dispatch cost alone (see
@@ -34,7 +37,7 @@ public class DispatchBench extends JmhSettings {
     long handled;
     long lastL4;
 
-    final Flows.Proto stub = new Flows.Proto() {
+    final Transport stub = new Transport() {
         @Override
         public void packet(MemorySegment s, long f, long l4, int l4Len, boolean v6,
                            long srcHi, long srcLo, long dstHi, long dstLo) {
@@ -58,25 +61,12 @@ public class DispatchBench extends JmhSettings {
             case "udp4-1472" -> BenchFrames.udp4(seg, 0, 40000, 5201, 1472);
             default -> throw new IllegalArgumentException(frame);
         };
-        Dispatch[] d = new Dispatch[1];
-        tap = new BenchTap(conf, new jpasst.tap.Tap.Handler() {
-            @Override
-            public void frame(MemorySegment buf, long off, int l) {
-                d[0].frame(buf, off, l);
-            }
-
-            @Override
-            public void guestGone() {
-            }
-        });
-        dispatch = new Dispatch(conf, new Arp(conf, tap.tap), new Dhcp(conf, tap.frames));
-        d[0] = dispatch;
-        Flows flows = new Flows(conf);
-        flows.tcp(stub);
-        flows.udp(stub);
-        flows.icmp(stub);
-        flows.icmp6(stub);
-        dispatch.l4(flows);
+        tap = new BenchTap(conf);
+        Ndp ndp = new Ndp(conf, tap.guest, tap.frames, tap.link, tap.loop);
+        Services6 services6 = new Services6(conf, ndp, new Dhcpv6(conf, tap.guest, tap.frames));
+        dispatch = new Dispatch(conf, tap.guest, new Arp(conf, tap.guest, tap.link), new Dhcp(conf, tap.frames),
+                services6, stub, stub, stub);
+        tap.start(dispatch);
     }
 
     @TearDown(Level.Trial)

@@ -3,7 +3,7 @@ package jpasst.bench;
 import java.util.SplittableRandom;
 
 import jpasst.flow.FlowTable;
-import jpasst.flow.Inany;
+import jpasst.packet.Inany;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Param;

@@ -3,24 +3,32 @@ package jpasst.bench;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
-import jpasst.flow.Inany;
+import jpasst.link.FrameBatch;
+import jpasst.link.FrameWriter;
+import jpasst.packet.Checksum;
+import jpasst.packet.Inany;
+import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
-import jpasst.tap.TapFrames;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Synthesizing one TCP data frame for the guest in the tap's output buffer, as the TCP layer
- * does for every segment it reads from a host socket: reserve the frame, write the TCP header,
- * checksum header and payload (the payload is already in place: the host socket's data is read
- * straight into it), then Ethernet and IP headers and the length prefix on commit. The frame is
- * then discarded rather than written to the guest's socket.
+ * Synthesizing TCP data frames for the guest, as the TCP layer does for the segments it reads
+ * from a host socket: the link reserves a batch of frames ({@link FrameBatch}), and for each
+ * the TCP header is written, header and payload checksummed (the payload is already in place:
+ * the host socket's data is read straight into it), then the Ethernet and IP headers; the link
+ * commits them (the length prefixes). Per frame ({@value #FRAMES} a batch, as a read at MTU
+ * 65520 fills 32). The frames are then discarded rather than written to the guest's socket.
  */
+@OperationsPerInvocation(TcpFrameBench.FRAMES)
 public class TcpFrameBench extends JmhSettings {
+    static final int FRAMES = 32;
+
     /** MSS 1460 (MTU 1500) and 65480 (MTU 65520, passt's default). */
     @Param({"1460", "65480"})
     int mss;
@@ -29,14 +37,15 @@ public class TcpFrameBench extends JmhSettings {
     boolean v6;
 
     BenchTap bt;
-    TapFrames frames;
+    FrameWriter frames;
+    final FrameBatch batch = new FrameBatch(FRAMES, FRAMES);
     long rHi, rLo, gHi, gLo;
     int seq;
 
     @Setup(Level.Trial)
     public void setup() {
         Conf conf = BenchFrames.conf();
-        bt = new BenchTap(conf, null);
+        bt = new BenchTap(conf).start(BenchTap.NO_RECEIVER);
         frames = bt.frames;
         if (v6) {
             rHi = BenchFrames.GW6_HI;
@@ -47,8 +56,8 @@ public class TcpFrameBench extends JmhSettings {
             rLo = Inany.lo4(BenchFrames.GW4);
             gLo = Inany.lo4(BenchFrames.ADDR4);
         }
-        MemorySegment o = frames.out();
-        for (int i = 0; i < 70000; i++) o.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7));
+        MemorySegment o = bt.link.out();
+        for (int i = 0; i < o.byteSize(); i++) o.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) (i * 7));
     }
 
     @TearDown(Level.Trial)
@@ -57,17 +66,23 @@ public class TcpFrameBench extends JmhSettings {
     }
 
     @Benchmark
-    public long dataFrame() {
+    public long dataFrames() {
         int len = v6 ? mss - 20 : mss;
         int l4Len = TcpHdr.MIN_LEN + len;
-        long frame = frames.reserve(v6, l4Len);
-        MemorySegment o = frames.out();
-        long l4 = TapFrames.l4(frame, v6);
-        TcpHdr.write(o, l4, 5201, 40000, seq, 12345, TcpHdr.MIN_LEN, TcpHdr.ACK_FLAG | TcpHdr.PSH, 4096);
-        TcpHdr.checksum(o, l4, l4Len, TapFrames.pseudo(v6, rHi, rLo, gHi, gLo, 6, l4Len));
-        frames.commit(frame, v6, rHi, rLo, gHi, gLo, 6, l4Len);
-        seq += len;
-        bt.tap.discardQueued();
-        return frame;
+        int n = bt.link.reserve(batch, FrameWriter.l2l3Length(v6) + TcpHdr.MIN_LEN, len, FRAMES);
+        for (int i = 0; i < n; i++) {
+            MemorySegment s = batch.header(i);
+            long frame = batch.headerOffset(i);
+            long l4 = FrameWriter.l4(frame, v6);
+            TcpHdr.write(s, l4, 5201, 40000, seq, 12345, TcpHdr.MIN_LEN, TcpHdr.ACK_FLAG | TcpHdr.PSH, 4096);
+            batch.payloadLength(i, len);
+            long sum = batch.sum(i, l4, FrameWriter.pseudo(v6, rHi, rLo, gHi, gLo, 6, l4Len));
+            Net.u16(s, l4 + TcpHdr.CHECKSUM, Checksum.finish(sum));
+            frames.headers(s, frame, v6, rHi, rLo, gHi, gLo, 6, l4Len);
+            seq += len;
+        }
+        bt.link.commit(batch, n);
+        bt.link.discardQueued();
+        return n;
     }
 }

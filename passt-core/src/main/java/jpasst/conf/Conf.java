@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * The execution context, as passt's {@code struct ctx}: what the options asked for, completed by
  * what was discovered on the host. Built once by {@link Options} and {@link HostNet} before the
- * loop starts; after that only the guest's learned MAC and addresses change, on the loop thread.
+ * loop starts. What the daemon learns from the guest (its MAC, its addresses) is not here but
+ * in {@code jpasst.link.Guest}.
  * IPv4 addresses are host-order ints, IPv6 addresses pairs of longs (high, low); 0 means unset.
  */
 public final class Conf {
@@ -31,8 +32,6 @@ public final class Conf {
     public int mtu = MTU_DEFAULT;
     public boolean mtuSet;
     public long ourMac = MAC_DEFAULT;
-    /** The guest's MAC: broadcast until the first frame from the guest tells us. */
-    public long guestMac = 0xffff_ffff_ffffL;
 
     // IPv4
     public boolean v4 = true;
@@ -44,8 +43,6 @@ public final class Conf {
     public int dnsMatch4;              // --dns-forward: queries to this go to the host's resolver
     public int dnsHost4;               // the host's first resolver (target of --dns-forward)
     public boolean addr4Set, prefix4Set, gw4Set;
-    /** The address the guest actually uses, learned from its frames. */
-    public int addr4Seen;
 
     // IPv6
     public boolean v6 = true;
@@ -57,7 +54,6 @@ public final class Conf {
     public long[] dns6 = new long[0];  // pairs hi, lo
     public long dnsMatch6Hi, dnsMatch6Lo;
     public boolean addr6Set, gw6Set;
-    public long addr6SeenHi, addr6SeenLo, addr6LlSeenHi, addr6LlSeenLo;
 
     // names
     public List<String> search = new ArrayList<>();

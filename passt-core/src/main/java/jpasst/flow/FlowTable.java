@@ -1,5 +1,7 @@
 package jpasst.flow;
 
+import jpasst.packet.Inany;
+
 /**
  * The flow lookup table: open addressing with linear probing over primitive arrays, keyed by two
  * addresses (two longs each, see {@link Inany}) and a "meta" long (protocol and ports), mapping to

@@ -1,246 +1,302 @@
 package jpasst.flow;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
-import jpasst.Dispatch;
-import jpasst.conf.Conf;
-import jpasst.sys.Errno;
-import jpasst.sys.Libc;
-import jpasst.util.Log;
+import jpasst.loop.EventLoop;
 
 /**
- * The flow layer's front door: packets from the guest go to the handler of their transport
- * (TCP, UDP, ICMP/ICMPv6), and the address translations that all of them share live here.
+ * The flow table, as passt's flow.c: one table for the flows of every transport (TCP
+ * connections, UDP flows, ICMP echo flows), one slot allocator, and one lookup over their keys.
  *
- * passt keeps no NAT state: the guest uses the host's own address and a flow's host socket talks
- * to the destination the guest named, but for two address translations (passt's nat_outbound()
- * and nat_inbound()). The host-loopback address (--map-host-loopback, by default the gateway's;
- * none with --no-map-gw) stands for the host itself: traffic to it goes to the host's loopback
- * (127.0.0.1 or ::1), and traffic from the host's loopback appears to come from it. The
- * --map-guest-addr address (none by default) stands for the guest's own address as the host
- * knows it, so the guest reaches services on the host's address that its own shadows.
+ * A flow is a slot number. The table keeps what every flow has: its type; the slot's
+ * generation (it counts the slot's uses: the epoll reference of a flow's socket carries it, so
+ * that an event for a socket closed earlier in a batch does not reach the next flow in the same
+ * slot); its guest side (the guest's address and port, the peer as the guest sees it and its
+ * port, the guest's address family); its host side (the peer as the host socket sees it); its
+ * host socket; and when it was last active. What only one transport needs (TCP's sequence
+ * numbers, say) that transport keeps by slot itself.
  *
- * Hot path: no allocation.
+ * Keys, both ways: the guest side (type, both addresses, both ports), by which a packet from the
+ * guest finds its flow; and, for flows that share a host socket (UDP inbound: one listening
+ * socket, many senders), the host side (the sender's address and port, and the shared socket's
+ * number), by which a datagram the host socket received finds its flow. Both live in one
+ * {@link FlowTable}. Each type has a limit of its own, so that one cannot take every slot.
+ *
+ * Scans (timers, the guest going away) run over the slots below {@link #highWater()}; when the
+ * last flow closes, allocation starts again from the lowest slot, so scans stay short.
+ *
+ * Like everything of the flow layer it belongs to the loop thread. Hot path: lookups and the
+ * per-flow fields allocate nothing; opening a flow beyond the current capacity grows the arrays
+ * (doubling, as the hash table grows), which allocates.
  */
-public final class Flows implements Dispatch.L4 {
-    /** One transport's handler. */
-    public interface Proto {
-        void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                    long srcHi, long srcLo, long dstHi, long dstLo);
+public final class Flows {
+    /** Flow types. */
+    public static final int TCP = 1, UDP = 2, ICMP = 3;
+    private static final int TYPES = 4;
+    private static final long HOST_SIDE = 1L << 32;
+    private static final int GENERATION_MASK = 0xffffff;
 
-        /** The guest went away: close every flow. */
-        void guestGone();
+    private final int[] limit = new int[TYPES], count = new int[TYPES];
+    private final int maxFlows;
+    private final FlowTable keys;
+    private int capacity, highWater, freeCount, total;
+    private int[] free, type, generation, fd, gPort, rPort, hPort;
+    private boolean[] v6, guestKeyed, hostKeyed;
+    private long[] gHi, gLo, rHi, rLo, hHi, hLo, hostSocket, lastActivity;
 
-        /** The frames of one tap read are all in: data still queued from them goes out now. */
-        default void framesDone() {}
+    /** A table for at most {@code tcp} TCP, {@code udp} UDP and {@code icmp} ICMP flows. */
+    public Flows(int tcp, int udp, int icmp) {
+        limit[TCP] = tcp;
+        limit[UDP] = udp;
+        limit[ICMP] = icmp;
+        maxFlows = tcp + udp + icmp;
+        keys = new FlowTable(1024, tcp + 2 * udp + icmp);
+        allocate(256);
     }
 
-    public static final long LOOPBACK4_LO = Inany.lo4(0x7f000001);
+    private void allocate(int n) {
+        free = grow(free, n);
+        type = grow(type, n);
+        generation = grow(generation, n);
+        fd = grow(fd, n);
+        gPort = grow(gPort, n);
+        rPort = grow(rPort, n);
+        hPort = grow(hPort, n);
+        v6 = grow(v6, n);
+        guestKeyed = grow(guestKeyed, n);
+        hostKeyed = grow(hostKeyed, n);
+        gHi = grow(gHi, n);
+        gLo = grow(gLo, n);
+        rHi = grow(rHi, n);
+        rLo = grow(rLo, n);
+        hHi = grow(hHi, n);
+        hLo = grow(hLo, n);
+        hostSocket = grow(hostSocket, n);
+        lastActivity = grow(lastActivity, n);
+        Arrays.fill(fd, capacity, n, -1);
+        capacity = n;
+    }
 
-    private final Conf conf;
-    private final MemorySegment outboundIf4, outboundIf6; // C strings, null if not given
-    private Proto tcp, udp, icmp, icmp6;
-    private long unhandled;
+    private static int[] grow(int[] a, int n) {
+        return a == null ? new int[n] : Arrays.copyOf(a, n);
+    }
 
-    public Flows(Conf conf) {
-        this.conf = conf;
-        this.outboundIf4 = conf.outboundIf4 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf4);
-        this.outboundIf6 = conf.outboundIf6 == null ? null : Arena.ofAuto().allocateFrom(conf.outboundIf6);
+    private static long[] grow(long[] a, int n) {
+        return a == null ? new long[n] : Arrays.copyOf(a, n);
+    }
+
+    private static boolean[] grow(boolean[] a, int n) {
+        return a == null ? new boolean[n] : Arrays.copyOf(a, n);
+    }
+
+    // ---- slots
+
+    /**
+     * A new flow of {@code t}, its fields cleared, its socket -1; or -1 if the type has as
+     * many flows as it may (the caller says so in its own words).
+     */
+    public int open(int t) {
+        if (count[t] >= limit[t]) return -1;
+        int f;
+        if (freeCount > 0) {
+            f = free[--freeCount];
+        } else {
+            if (highWater == capacity) allocate(Math.min(capacity * 2, Math.max(maxFlows, 256)));
+            f = highWater++;
+        }
+        type[f] = t;
+        generation[f] = (generation[f] + 1) & GENERATION_MASK;
+        fd[f] = -1;
+        v6[f] = guestKeyed[f] = hostKeyed[f] = false;
+        gHi[f] = gLo[f] = rHi[f] = rLo[f] = hHi[f] = hLo[f] = hostSocket[f] = 0;
+        gPort[f] = rPort[f] = hPort[f] = 0;
+        count[t]++;
+        total++;
+        return f;
+    }
+
+    /** Frees flow {@code f} and its keys (its socket is its transport's to close). */
+    public void close(int f) {
+        int t = type[f];
+        if (t == 0) return;
+        if (guestKeyed[f]) keys.remove(gHi[f], gLo[f], rHi[f], rLo[f], guestMeta(t, gPort[f], rPort[f]));
+        if (hostKeyed[f]) keys.remove(hHi[f], hLo[f], 0, hostSocket[f], hostMeta(t, hPort[f]));
+        type[f] = 0;
+        fd[f] = -1;
+        count[t]--;
+        if (--total == 0) {
+            highWater = freeCount = 0; // lowest slots first again: scans stay short
+        } else {
+            free[freeCount++] = f;
+        }
+    }
+
+    /** The type of flow {@code f} (0: free). */
+    public int type(int f) {
+        return type[f];
+    }
+
+    /** Flows of type {@code t} there may be at most. */
+    public int limit(int t) {
+        return limit[t];
+    }
+
+    /** Flows of type {@code t} open now. */
+    public int count(int t) {
+        return count[t];
+    }
+
+    /** Slots at or above this are free: scans stop here. */
+    public int highWater() {
+        return highWater;
+    }
+
+    /** The slot's generation: it counts the slot's uses (24 bits). */
+    public int generation(int f) {
+        return generation[f];
+    }
+
+    /** The epoll reference of flow {@code f}'s socket, of owner kind {@code refType}: slot and generation. */
+    public long ref(int refType, int f) {
+        return EventLoop.ref(refType, (long) generation[f] << 32 | f);
     }
 
     /**
-     * --outbound-if4/--outbound-if6: binds a new host socket for a guest flow to that interface
-     * (SO_BINDTODEVICE, unprivileged since Linux 5.7), unless it goes to the host's loopback,
-     * which is not behind any outbound interface. {@code hi}/{@code lo}: the host-side destination.
+     * The flow an epoll reference ({@link #ref}) points to, if it is still the one the
+     * reference was made for and of type {@code t}; else -1 (closed meanwhile, its slot taken).
      */
-    public void bindOutboundDevice(int fd, long hi, long lo) {
-        boolean v4 = Inany.isV4(hi, lo);
-        MemorySegment name = v4 ? outboundIf4 : outboundIf6;
-        if (name == null) return;
-        if (v4 ? (Inany.v4(lo) >>> 24) == 127 : hi == 0 && lo == 1) return;
-        int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, name, (int) name.byteSize());
-        if (r < 0 && Log.debugEnabled()) {
-            Log.debug("Can't bind outbound socket to " + (v4 ? conf.outboundIf4 : conf.outboundIf6) + ": " + Errno.text(r));
-        }
+    public int flowOf(long ref, int t) {
+        long v = EventLoop.value(ref);
+        int f = (int) v;
+        if (f < 0 || f >= highWater || type[f] != t || generation[f] != (int) (v >>> 32)) return -1;
+        return f;
     }
 
-    public void tcp(Proto p) {
-        tcp = p;
+    // ---- keys
+
+    private static long guestMeta(int t, int guestPort, int peerPort) {
+        return (long) t << 40 | (long) guestPort << 16 | peerPort;
     }
 
-    public void udp(Proto p) {
-        udp = p;
-    }
-
-    public void icmp(Proto p) {
-        icmp = p;
-    }
-
-    public void icmp6(Proto p) {
-        icmp6 = p;
-    }
-
-    @Override
-    public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                       long srcHi, long srcLo, long dstHi, long dstLo, int proto) {
-        Proto p = switch (proto) {
-            case 6 -> conf.noTcp ? null : tcp;
-            case 17 -> conf.noUdp ? null : udp;
-            case 1 -> v6 || conf.noIcmp ? null : icmp;
-            case 58 -> !v6 || conf.noIcmp ? null : icmp6;
-            default -> null;
-        };
-        if (p == null) {
-            unhandled++;
-            if (Log.traceEnabled()) Log.trace("no handler for protocol " + proto);
-            return;
-        }
-        p.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
-    }
-
-    @Override
-    public void framesDone() {
-        if (tcp != null) tcp.framesDone();
-    }
-
-    @Override
-    public void guestGone() {
-        if (tcp != null) tcp.guestGone();
-        if (udp != null) udp.guestGone();
-        if (icmp != null) icmp.guestGone();
-        if (icmp6 != null) icmp6.guestGone();
+    private static long hostMeta(int t, int port) {
+        return (long) t << 40 | HOST_SIDE | port;
     }
 
     /**
-     * Whether the guest-side destination stands for the host itself: the --map-host-loopback
-     * address, by default the gateway's (none with --no-map-gw or --map-host-loopback none).
-     * jpasst also takes its own link-local address (fe80::1 when the gateway is not link-local)
-     * for the host while the IPv6 mapping is the default one.
+     * The flow of type {@code t} whose guest side is the guest at {@code gHi/gLo} port
+     * {@code gp} and the peer it sees at {@code rHi/rLo} port {@code rp}; -1 if none. (ICMP:
+     * the ports are the echo identifier and 0.)
      */
-    public boolean isGateway(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            return a != 0 && a == conf.hostLoopbackMap4();
-        }
-        if ((hi | lo) == 0) return false;
-        long mHi = conf.hostLoopbackMap6Hi(), mLo = conf.hostLoopbackMap6Lo();
-        if ((mHi | mLo) != 0 && hi == mHi && lo == mLo) return true;
-        return !conf.noMapGw && !conf.mapHostLoopback6Given() && hi == conf.ourLl6Hi && lo == conf.ourLl6Lo;
+    public int lookup(int t, long gHi, long gLo, int gp, long rHi, long rLo, int rp) {
+        return keys.get(gHi, gLo, rHi, rLo, guestMeta(t, gp, rp));
     }
 
-    /** Whether the guest-side destination is the --map-guest-addr address of its family. */
-    private boolean isGuestAddrMap(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            return a != 0 && a == conf.mapGuestAddr4;
-        }
-        return (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0
-                && hi == conf.mapGuestAddr6Hi && lo == conf.mapGuestAddr6Lo;
+    /** Makes flow {@code f} found by its guest side; false if the key table is full. */
+    public boolean keyGuestSide(int f) {
+        guestKeyed[f] = keys.put(gHi[f], gLo[f], rHi[f], rLo[f], guestMeta(type[f], gPort[f], rPort[f]), f);
+        return guestKeyed[f];
     }
 
-    /**
-     * Destinations a guest may not name itself: the host's loopback (127.0.0.0/8, ::1) and the
-     * unspecified address, which a host socket would take for the host itself. The host is
-     * reached only through the mapped address (the gateway's, or --map-host-loopback's), so
-     * --no-map-gw really closes that door. Current passt refuses these too; passt 2023 did not.
-     */
-    public boolean forbiddenDestination(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            return (a >>> 24) == 127 || a == 0;
-        }
-        return hi == 0 && (lo == 0 || lo == 1);
+    /** The flow of type {@code t} of host socket {@code socket} for the peer at {@code hi/lo} port {@code port}; -1 if none. */
+    public int lookupHostSide(int t, long socket, long hi, long lo, int port) {
+        return keys.get(hi, lo, 0, socket, hostMeta(t, port));
     }
 
-    /**
-     * High half of the host-side address for a guest-side destination, as passt's
-     * nat_outbound(): the host-loopback address becomes 127.0.0.1 or ::1, the --map-guest-addr
-     * address becomes the guest's assigned address (by default the host's own), anything else
-     * stays as it is.
-     */
-    public long hostHi(long hi, long lo) {
-        if (isGateway(hi, lo)) return 0;
-        if (isGuestAddrMap(hi, lo)) return Inany.isV4(hi, lo) ? 0 : conf.addr6Hi;
-        return hi;
+    /** Makes flow {@code f} found by its host side on shared socket {@code socket}; false if the key table is full. */
+    public boolean keyHostSide(int f, long socket) {
+        hostSocket[f] = socket;
+        hostKeyed[f] = keys.put(hHi[f], hLo[f], 0, socket, hostMeta(type[f], hPort[f]), f);
+        return hostKeyed[f];
     }
 
-    /** Low half of the host-side address for a guest-side destination: see {@link #hostHi}. */
-    public long hostLo(long hi, long lo) {
-        if (isGateway(hi, lo)) return Inany.isV4(hi, lo) ? LOOPBACK4_LO : 1;
-        if (isGuestAddrMap(hi, lo)) return Inany.isV4(hi, lo) ? Inany.lo4(conf.addr4) : conf.addr6Lo;
-        return lo;
+    // ---- the sides
+
+    /** Sets the guest side of flow {@code f}: the guest's address and port, the peer as the guest sees it. */
+    public void guestSide(int f, boolean isV6, long guestHi, long guestLo, int guestPort,
+                          long peerHi, long peerLo, int peerPort) {
+        v6[f] = isV6;
+        gHi[f] = guestHi;
+        gLo[f] = guestLo;
+        gPort[f] = guestPort;
+        rHi[f] = peerHi;
+        rLo[f] = peerLo;
+        rPort[f] = peerPort;
     }
 
-    /** Whether --map-guest-addr gave an address of this family. */
-    public boolean guestAddrMapped(boolean v6) {
-        return v6 ? (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0 : conf.mapGuestAddr4 != 0;
+    /** Sets the host side of flow {@code f}: the peer as the host socket sees it. */
+    public void hostSide(int f, long peerHi, long peerLo, int peerPort) {
+        hHi[f] = peerHi;
+        hLo[f] = peerLo;
+        hPort[f] = peerPort;
     }
 
-    // what a host-side source address becomes on the guest side (passt's nat_inbound())
-    private static final int SAME = 0, HOST_LOOPBACK4 = 1, HOST_LOOPBACK6 = 2, GUEST_ADDR4 = 3,
-            GUEST_ADDR6 = 4, OUR_ADDR4 = 5, OUR_LL6 = 6;
-
-    /**
-     * passt's nat_inbound(): 127.0.0.1 (::1) appears as the host-loopback address; the guest's
-     * assigned address (the host's own, by default) as the --map-guest-addr address if there is
-     * one; addresses the guest can reach as they are stay; anything else (other loopback
-     * addresses, the unspecified address, the guest's own address) appears as our address on the
-     * link: the gateway's for IPv4, our link-local one for IPv6.
-     */
-    private int inbound(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            if (a == 0x7f000001 && conf.hostLoopbackMap4() != 0) return HOST_LOOPBACK4;
-            if (conf.mapGuestAddr4 != 0 && a == conf.addr4) return GUEST_ADDR4;
-            if ((a >>> 24) != 127 && a != 0 && a != conf.addr4 && a != conf.addr4Seen) return SAME;
-            return conf.gw4 != 0 ? OUR_ADDR4 : SAME;
-        }
-        boolean loopback = hi == 0 && lo == 1;
-        if (loopback && (conf.hostLoopbackMap6Hi() | conf.hostLoopbackMap6Lo()) != 0) return HOST_LOOPBACK6;
-        boolean assigned = hi == conf.addr6Hi && lo == conf.addr6Lo;
-        if (assigned && (conf.mapGuestAddr6Hi | conf.mapGuestAddr6Lo) != 0) return GUEST_ADDR6;
-        boolean seen = (conf.addr6SeenHi | conf.addr6SeenLo) != 0 && hi == conf.addr6SeenHi && lo == conf.addr6SeenLo;
-        if (!loopback && !assigned && !seen) return SAME;
-        return (conf.ourLl6Hi | conf.ourLl6Lo) != 0 ? OUR_LL6 : SAME;
+    /** Whether the guest side is IPv6. */
+    public boolean v6(int f) {
+        return v6[f];
     }
 
-    /** High half of the guest-side source for a host-side peer: see {@link #inbound}. */
-    public long guestHi(long hi, long lo) {
-        return switch (inbound(hi, lo)) {
-            case HOST_LOOPBACK4, GUEST_ADDR4, OUR_ADDR4 -> 0;
-            case HOST_LOOPBACK6 -> conf.hostLoopbackMap6Hi();
-            case GUEST_ADDR6 -> conf.mapGuestAddr6Hi;
-            case OUR_LL6 -> conf.ourLl6Hi;
-            default -> hi;
-        };
+    /** The guest's address (high, low) and port. */
+    public long gHi(int f) {
+        return gHi[f];
     }
 
-    /** Low half of the guest-side source for a host-side peer: see {@link #inbound}. */
-    public long guestLo(long hi, long lo) {
-        return switch (inbound(hi, lo)) {
-            case HOST_LOOPBACK4 -> Inany.lo4(conf.hostLoopbackMap4());
-            case GUEST_ADDR4 -> Inany.lo4(conf.mapGuestAddr4);
-            case OUR_ADDR4 -> Inany.lo4(conf.gw4);
-            case HOST_LOOPBACK6 -> conf.hostLoopbackMap6Lo();
-            case GUEST_ADDR6 -> conf.mapGuestAddr6Lo;
-            case OUR_LL6 -> conf.ourLl6Lo;
-            default -> lo;
-        };
+    public long gLo(int f) {
+        return gLo[f];
     }
 
-    /** The guest's address of the given family, as seen on its frames, else as configured. */
-    public long guestAddrHi(boolean v6) {
-        if (!v6) return 0;
-        return (conf.addr6SeenHi | conf.addr6SeenLo) != 0 ? conf.addr6SeenHi : conf.addr6Hi;
+    public int gPort(int f) {
+        return gPort[f];
     }
 
-    public long guestAddrLo(boolean v6) {
-        if (!v6) return Inany.lo4(conf.addr4Seen != 0 ? conf.addr4Seen : conf.addr4);
-        return (conf.addr6SeenHi | conf.addr6SeenLo) != 0 ? conf.addr6SeenLo : conf.addr6Lo;
+    /** The peer as the guest sees it (high, low) and its port. */
+    public long rHi(int f) {
+        return rHi[f];
     }
 
-    public long unhandled() {
-        return unhandled;
+    public long rLo(int f) {
+        return rLo[f];
+    }
+
+    public int rPort(int f) {
+        return rPort[f];
+    }
+
+    /** The peer as the host socket sees it (high, low) and its port. */
+    public long hHi(int f) {
+        return hHi[f];
+    }
+
+    public long hLo(int f) {
+        return hLo[f];
+    }
+
+    public int hPort(int f) {
+        return hPort[f];
+    }
+
+    /** The shared host socket a host-side key names ({@link #keyHostSide}). */
+    public long hostSocket(int f) {
+        return hostSocket[f];
+    }
+
+    /** The flow's own host socket; -1: none (yet, or it shares one). */
+    public int fd(int f) {
+        return fd[f];
+    }
+
+    public void fd(int f, int socket) {
+        fd[f] = socket;
+    }
+
+    // ---- activity
+
+    /** The flow was active at {@code now} (System.nanoTime()). */
+    public void touch(int f, long now) {
+        lastActivity[f] = now;
+    }
+
+    /** When the flow was last active. */
+    public long lastActivity(int f) {
+        return lastActivity[f];
     }
 }

@@ -3,17 +3,16 @@ package jpasst.flow;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
+import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
-import jpasst.packet.Ip6;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -41,10 +40,10 @@ import jpasst.util.Log;
  *
  * <p>Anything but a well-formed echo request with a correct checksum is dropped quietly (trace).
  *
- * Hot path: no allocation. Replies are received straight into their frame in the tap's output
- * buffer and committed with their real length.
+ * Hot path: no allocation. Replies are received straight into their frame (one piece, reserved
+ * from the link) and committed with their real length.
  */
-public final class Icmp implements Flows.Proto {
+public final class Icmp implements Transport {
     public static final int MAX_FLOWS = 4096;
     static final int BATCH = 32;
     private static final long TICK_NANOS = 1_000_000_000L;
@@ -53,21 +52,10 @@ public final class Icmp implements Flows.Proto {
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
+    private final FrameWriter frames;
     private final Flows flows;
+    private final AddressMapping mapping;
     private final long timeoutNanos;
-    private final FlowTable table = new FlowTable(64, 2 * MAX_FLOWS);
-
-    private final boolean[] used = new boolean[MAX_FLOWS];
-    private final int[] fd = new int[MAX_FLOWS];
-    private final boolean[] v6 = new boolean[MAX_FLOWS];
-    private final int[] guestId = new int[MAX_FLOWS];
-    private final long[] gHi = new long[MAX_FLOWS], gLo = new long[MAX_FLOWS];   // the guest
-    private final long[] dHi = new long[MAX_FLOWS], dLo = new long[MAX_FLOWS];   // what it pinged
-    private final long[] tHi = new long[MAX_FLOWS], tLo = new long[MAX_FLOWS];   // where it goes
-    private final long[] last = new long[MAX_FLOWS];
-    private final int[] free = new int[MAX_FLOWS];
-    private int freeTop, active, highWater;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
@@ -77,15 +65,13 @@ public final class Icmp implements Flows.Proto {
     private boolean warned;
     private long requests, replies, dropped, refused, expired, sendErrors;
 
-    public Icmp(Conf conf, EventLoop loop, TapFrames frames, Flows flows) {
+    public Icmp(Conf conf, EventLoop loop, FrameWriter frames, Flows flows, AddressMapping mapping) {
         this.conf = conf;
         this.loop = loop;
         this.frames = frames;
         this.flows = flows;
+        this.mapping = mapping;
         this.timeoutNanos = conf.icmpTimeoutSeconds * 1_000_000_000L;
-        for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
-        freeTop = MAX_FLOWS;
-        Arrays.fill(fd, -1);
         loop.handler(Refs.ICMP, this::onSocket);
         loop.onTick(this::tick);
     }
@@ -111,13 +97,12 @@ public final class Icmp implements Flows.Proto {
             drop("bad ICMP checksum");
             return;
         }
-        if (!unicast(dstHi, dstLo)) {
+        if (!Inany.isUnicast(dstHi, dstLo)) {
             drop("echo request to a multicast, broadcast or unspecified address");
             return;
         }
         int id = jpasst.packet.Icmp.id(s, l4);
-        long meta = id;
-        int f = table.get(srcHi, srcLo, dstHi, dstLo, meta);
+        int f = flows.lookup(Flows.ICMP, srcHi, srcLo, id, dstHi, dstLo, 0);
         if (f < 0) {
             f = open(isV6, srcHi, srcLo, dstHi, dstLo, id);
             if (f < 0) {
@@ -125,9 +110,9 @@ public final class Icmp implements Flows.Proto {
                 return;
             }
         }
-        last[f] = loop.now();
-        int len = SockAddr.inany(sa, tHi[f], tLo[f], 0);
-        long n = Libc.sendto(fd[f], s.address() + l4, l4Len, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL, sa, len);
+        flows.touch(f, loop.now());
+        int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), 0);
+        long n = Libc.sendto(flows.fd(f), s.address() + l4, l4Len, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL, sa, len);
         if (n < 0) {
             sendErrors++;
             if (Log.traceEnabled()) Log.trace("ICMP flow " + f + ": sendto: " + Errno.text((int) n));
@@ -136,25 +121,17 @@ public final class Icmp implements Flows.Proto {
         requests++;
         if (Log.traceEnabled()) {
             Log.trace("ICMP flow " + f + ": echo request id " + id + " seq "
-                    + jpasst.packet.Icmp.seq(s, l4) + " to " + Inany.toString(tHi[f], tLo[f]));
+                    + jpasst.packet.Icmp.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
         }
-    }
-
-    private static boolean unicast(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            return a != 0 && a != Ip4.BROADCAST && !Ip4.isMulticast(a);
-        }
-        return !Ip6.isMulticast(hi) && !Ip6.isUnspecified(hi, lo);
     }
 
     private int open(boolean isV6, long srcHi, long srcLo, long dstHi, long dstLo, int id) {
-        if (freeTop == 0) {
+        if (flows.count(Flows.ICMP) == flows.limit(Flows.ICMP)) {
             if (Log.debugEnabled()) Log.debug("ICMP: flow table full, echo request dropped");
             return -1;
         }
-        if (flows.forbiddenDestination(dstHi, dstLo)) return -1;
-        long toHi = flows.hostHi(dstHi, dstLo), toLo = flows.hostLo(dstHi, dstLo);
+        if (mapping.forbiddenDestination(dstHi, dstLo)) return -1;
+        long toHi = mapping.hostHi(dstHi, dstLo), toLo = mapping.hostLo(dstHi, dstLo);
         boolean hostV4 = Inany.isV4(toHi, toLo);
         int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
                 Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC,
@@ -180,30 +157,21 @@ public final class Icmp implements Flows.Proto {
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
             Libc.bind(sock, sa, len);
         }
-        flows.bindOutboundDevice(sock, toHi, toLo); // --outbound-if4/6
-        int f = free[--freeTop];
-        if (f + 1 > highWater) highWater = f + 1;
-        if (!table.put(srcHi, srcLo, dstHi, dstLo, id, f)) {
-            free[freeTop++] = f;
+        mapping.bindOutboundDevice(sock, toHi, toLo); // --outbound-if4/6
+        int f = flows.open(Flows.ICMP);
+        if (f < 0) {
             Libc.close(sock);
             return -1;
         }
-        used[f] = true;
-        fd[f] = sock;
-        v6[f] = isV6;
-        guestId[f] = id;
-        gHi[f] = srcHi;
-        gLo[f] = srcLo;
-        dHi[f] = dstHi;
-        dLo[f] = dstLo;
-        tHi[f] = toHi;
-        tLo[f] = toLo;
-        last[f] = loop.now();
-        if (loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.ICMP, (long) sock << 24 | f)) < 0) {
+        // the guest side's "ports": the guest's echo identifier, and none
+        flows.guestSide(f, isV6, srcHi, srcLo, id, dstHi, dstLo, 0);
+        flows.hostSide(f, toHi, toLo, 0);
+        flows.fd(f, sock);
+        flows.touch(f, loop.now());
+        if (!flows.keyGuestSide(f) || loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.ICMP, f)) < 0) {
             close(f);
             return -1;
         }
-        active++;
         loop.wakeAt(loop.now() + TICK_NANOS);
         if (Log.debugEnabled()) {
             Log.debug("ICMP flow " + f + ": echo id " + id + " " + Inany.toString(srcHi, srcLo) + " -> "
@@ -223,10 +191,10 @@ public final class Icmp implements Flows.Proto {
     // ---- host → guest ----
 
     private void onSocket(long ref, int events) {
-        long v = EventLoop.value(ref);
-        int f = (int) (v & 0xffffff), sock = (int) (v >>> 24);
-        if (f >= MAX_FLOWS || !used[f] || fd[f] != sock) return;
-        boolean isV6 = v6[f];
+        int f = flows.flowOf(ref, Flows.ICMP);
+        if (f < 0) return; // closed meanwhile
+        int sock = flows.fd(f);
+        boolean isV6 = flows.v6(f);
         int max = isV6 ? MAX_MESSAGE6 : MAX_MESSAGE;
         for (int i = 0; i < BATCH; i++) {
             long frame = frames.reserve(isV6, max);
@@ -235,7 +203,7 @@ public final class Icmp implements Flows.Proto {
                 dropped++;
                 continue;
             }
-            long l4 = TapFrames.l4(frame, isV6);
+            long l4 = FrameWriter.l4(frame, isV6);
             MemorySegment o = frames.out();
             long n = Libc.recv(sock, o.address() + l4, max, Libc.MSG_DONTWAIT);
             if (n < 0) {
@@ -250,54 +218,46 @@ public final class Icmp implements Flows.Proto {
                 continue;
             }
             // back to the identifier the guest chose; the sequence number is the guest's already
-            jpasst.packet.Net.u16(o, l4 + jpasst.packet.Icmp.ID, guestId[f]);
+            jpasst.packet.Net.u16(o, l4 + jpasst.packet.Icmp.ID, flows.gPort(f));
             if (isV6) {
-                jpasst.packet.Icmp.checksum6(o, l4, len, dHi[f], dLo[f], gHi[f], gLo[f]);
+                jpasst.packet.Icmp.checksum6(o, l4, len, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f));
             } else {
                 jpasst.packet.Icmp.checksum4(o, l4, len);
             }
-            last[f] = loop.now();
-            frames.commit(frame, isV6, dHi[f], dLo[f], gHi[f], gLo[f], isV6 ? 58 : 1, len);
+            flows.touch(f, loop.now());
+            frames.commit(frame, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), isV6 ? 58 : 1, len);
             replies++;
         }
     }
 
     // ---- bookkeeping ----
 
+    /** Closes flow {@code f}: its ping socket and its slot. */
     private void close(int f) {
-        if (!used[f]) return;
-        if (table.get(gHi[f], gLo[f], dHi[f], dLo[f], guestId[f]) == f) {
-            table.remove(gHi[f], gLo[f], dHi[f], dLo[f], guestId[f]);
+        if (flows.type(f) != Flows.ICMP) return;
+        int sock = flows.fd(f);
+        if (sock >= 0) {
+            loop.remove(sock);
+            Libc.close(sock);
         }
-        loop.remove(fd[f]);
-        Libc.close(fd[f]);
-        fd[f] = -1;
-        used[f] = false;
-        free[freeTop++] = f;
-        active--;
+        flows.close(f);
     }
 
     private void tick(long now) {
-        if (active == 0) return;
-        for (int f = 0; f < highWater; f++) {
-            if (used[f] && now - last[f] > timeoutNanos) {
+        if (flows.count(Flows.ICMP) == 0) return;
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) == Flows.ICMP && now - flows.lastActivity(f) > timeoutNanos) {
                 if (Log.debugEnabled()) Log.debug("ICMP flow " + f + ": idle, closed");
                 close(f);
                 expired++;
             }
         }
-        if (active == 0) {
-            highWater = 0;
-            for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
-            freeTop = MAX_FLOWS;
-        } else {
-            loop.wakeAt(now + TICK_NANOS);
-        }
+        if (flows.count(Flows.ICMP) > 0) loop.wakeAt(now + TICK_NANOS);
     }
 
     @Override
     public void guestGone() {
-        for (int f = 0; f < highWater; f++) close(f);
+        for (int f = 0; f < flows.highWater(); f++) close(f);
     }
 
     public void close() {
@@ -312,7 +272,7 @@ public final class Icmp implements Flows.Proto {
     // ---- numbers, for tests and debugging ----
 
     public int active() {
-        return active;
+        return flows.count(Flows.ICMP);
     }
 
     /** Whether the "ping socket refused" warning was given. */
@@ -346,6 +306,6 @@ public final class Icmp implements Flows.Proto {
 
     /** The kernel's identifier for flow {@code f}'s ping socket (tests), or -1. */
     int kernelId(int f) {
-        return f < MAX_FLOWS && used[f] ? localId(fd[f]) : -1;
+        return f < flows.highWater() && flows.type(f) == Flows.ICMP ? localId(flows.fd(f)) : -1;
     }
 }

@@ -2,132 +2,93 @@ package jpasst.flow;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.concurrent.ThreadLocalRandom;
 
 import jpasst.conf.Conf;
-import jpasst.conf.PortSpec;
+import jpasst.link.FrameWriter;
+import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
-import jpasst.packet.Net;
+import jpasst.packet.Inany;
 import jpasst.packet.TcpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
-import jpasst.tap.Tap;
-import jpasst.tap.TapFrames;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
- * TCP translation, as passt's tcp.c: not a TCP stack, but a splice of the guest's TCP connection
- * onto an ordinary host socket, with no copy of the stream kept here.
+ * TCP translation, the protocol core, as passt's tcp.c: not a TCP stack, but a splice of the
+ * guest's TCP connection onto an ordinary host socket, with no copy of the stream kept here.
+ * This class is the state machine and the sequence and window accounting; the work around it
+ * is done by {@link TcpToGuest} (segments to the guest, data read from the host socket straight
+ * into frames), {@link TcpToHost} (guest data written to the host socket, one sendmsg per
+ * connection and batch), {@link TcpWindow} (the window offered to the guest) and
+ * {@link TcpListeners} (inbound connections); the connections are flows of {@link Flows}.
  *
- * - Guest → host: the payloads of a connection's segments from one read of the tap are written
- *   to its host socket together, with one sendmsg straight from the tap's input buffer once the
- *   read's frames are all in (as passt's tcp_data_from_tap takes a connection's packets of a
- *   batch at once; a send per segment cost twice the CPU at MTU 1500), and the guest
- *   is acknowledged only for what the kernel accepted. The window offered to the guest is the
- *   room left in the socket's send buffer, so the guest never sends what cannot be taken (a full
- *   buffer would otherwise mean discarded segments and retransmissions: design.md tells how
- *   passt 2023 suffered from offering more).
+ * - Guest → host: the payloads of a connection's segments from one batch of the link are
+ *   written to its host socket together once the batch's frames are all in ({@link #batchDone}),
+ *   and the guest is acknowledged only for what the kernel accepted. The window offered to the
+ *   guest is the room left in the socket's send buffer, so the guest never sends what cannot be
+ *   taken.
  * - Host → guest: data stays in the host socket's receive queue until the guest acknowledges it.
- *   New data is read with MSG_PEEK at the socket's peek offset (SO_PEEK_OFF) straight into the
- *   payload positions of frames in the tap's output buffer, many frames per recvmsg; acknowledged
- *   bytes are then dropped from the socket with MSG_TRUNC (no copy). A retransmission rewinds the
- *   peek offset and reads the same bytes again.
+ *   New data is peeked at the socket's peek offset into frames; acknowledged bytes are then
+ *   dropped from the socket with MSG_TRUNC (no copy). A retransmission rewinds the peek offset
+ *   and reads the same bytes again.
  * - Handshakes both ways (MSS and window scaling from the guest's SYN), FIN in both directions
  *   with half-close, RST both ways (a refused connect is an RST to the guest; a guest RST is an
  *   abortive close of the host socket), retransmission on timeout and after three duplicate ACKs,
  *   zero-window probing, and timeouts for handshakes (10 s), FIN (60 s) and inactivity (7200 s).
  *
  * Host sockets are edge-triggered: a socket is read until EAGAIN or until the guest's window or
- * the tap buffer is full; the guest's next ACK, or the tap draining, resumes it. ACKs, window
- * updates and data reads caused by a batch of guest frames are done once per batch.
+ * the link's room is used up; the guest's next ACK, or "room again", resumes it. ACKs, window
+ * updates and data reads caused by a batch of guest frames are done once per batch
+ * ({@link #endOfBatch}).
  *
- * Hot path: no allocation per segment. Connection objects come from a free list; lookups go
- * through {@link FlowTable}; iovecs, msghdr and scratch buffers are preallocated off-heap.
+ * Hot path: no allocation per segment. Connection objects are made once per slot and reused;
+ * lookups go through {@link Flows}.
  */
-public final class Tcp implements Flows.Proto {
+public final class Tcp implements Transport {
     public static final int MAX_CONNS_DEFAULT = 128 * 1024;
     static final long SYN_TIMEOUT = 10_000_000_000L;
     static final long FIN_TIMEOUT = 60_000_000_000L;
     static final long RTO_INITIAL = 500_000_000L;
     static final int MAX_RETRANS = 7;
-    static final int WS_TO_TAP = 8;
-    static final int MAX_FRAMES_PER_READ = 128;
-    static final int HDR = TcpHdr.MIN_LEN;
-    static final int SYN_HDR = TcpHdr.MIN_LEN + 8;
     static final int MSS_DEFAULT = 536;
-    // getsockopt(SOL_SOCKET, SO_MEMINFO): the socket's memory counters (linux/sock_diag.h)
-    static final int SO_MEMINFO = 55, SK_MEMINFO_VARS = 9, SK_MEMINFO_SNDBUF = 3, SK_MEMINFO_WMEM_QUEUED = 5;
 
     // the timers above, as fields: tests shorten them (see #timeouts)
     private volatile long synTimeout = SYN_TIMEOUT, finTimeout = FIN_TIMEOUT, rto = RTO_INITIAL;
+    private final long actTimeout;
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
-    private final Tap tap;
+    private final Link link;
     private final Flows flows;
-    private final FlowTable table;
-    private final int maxConns;
+    private final AddressMapping mapping;
+    private final TcpWindow window;
+    private final TcpToGuest toGuest;
+    private final TcpToHost toHost = new TcpToHost();
+    private final SocketOptions options = new SocketOptions();
+    private final MemorySegment sa = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
     private TcpConn[] conns = new TcpConn[256];
-    private int[] free = new int[256];
-    private int freeCount, highWater, active;
     private int[] dirty = new int[256];
     private boolean[] isDirty = new boolean[256];
     private int dirtyCount;
-    private long actTimeout = 7200_000_000_000L;
-
-    private PortSpec.Forward forward;
-    private int[] listenFds = new int[0];
     private boolean warnedLimit;
-    /**
-     * A descriptor held in reserve while there are listeners: out of descriptors, a pending
-     * inbound connection is accepted with it and reset, rather than left in the backlog, where
-     * it keeps the (level-triggered) listener readable and the loop spinning.
-     */
-    private int spareFd = -1;
+    private long badChecksums;
 
-    // preallocated native scratch
-    private final Arena arena = Arena.ofShared();
-    private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
-    private final MemorySegment saLen = arena.allocate(8, 8);
-    private final MemorySegment intVal = arena.allocate(16, 8);
-    private final MemorySegment intLen = arena.allocate(8, 8);
-    private final MemorySegment meminfo = arena.allocate(4 * SK_MEMINFO_VARS, 8);
-    private final MemorySegment msghdr = arena.allocate(64, 8);
-    private final MemorySegment iov = arena.allocate(16L * (MAX_FRAMES_PER_READ + 1), 8);
-    private final MemorySegment discard = Libc.mmapAnonymous(1 << 20, arena); // only used without SO_PEEK_OFF: not resident unless written
-    private final long[] frameOffsets = new long[MAX_FRAMES_PER_READ];
-
-    // Guest data queued for the host sockets until the end of the tap read (framesDone): chunks of
-    // the tap's input buffer, a list per connection in arrival order, and the connections that
-    // have some. At most IOV_MAX chunks: one more writes out what is queued first.
-    static final int PENDING_MAX = 1024;
-    private final long[] pendingAddr = new long[PENDING_MAX];
-    private final int[] pendingLen = new int[PENDING_MAX];
-    private final int[] pendingNext = new int[PENDING_MAX];
-    private final int[] pendingConns = new int[PENDING_MAX];
-    private int pendingChunks, pendingConnCount;
-    private final MemorySegment sendIov = arena.allocate(16L * PENDING_MAX, 8);
-    private final MemorySegment sendMsghdr = arena.allocate(64, 8);
-
-    private long segmentsIn, segmentsOut, resetsSent, badChecksums;
-
-    public Tcp(Conf conf, EventLoop loop, TapFrames frames, Flows flows, int maxConns) {
+    public Tcp(Conf conf, EventLoop loop, Link link, FrameWriter frames, Flows flows, AddressMapping mapping) {
         this.conf = conf;
         this.loop = loop;
-        this.frames = frames;
-        this.tap = frames.tap();
+        this.link = link;
         this.flows = flows;
-        this.maxConns = maxConns;
-        this.table = new FlowTable(1024, maxConns);
+        this.mapping = mapping;
+        this.window = new TcpWindow(loop, flows);
+        this.toGuest = new TcpToGuest(link, frames, flows, window);
+        this.actTimeout = conf.tcpTimeoutSeconds > 0 ? conf.tcpTimeoutSeconds * 1_000_000_000L : 7200_000_000_000L;
         loop.handler(Refs.TCP, this::onSocket);
-        loop.handler(Refs.TCP_LISTEN, this::onListen);
         loop.onTick(this::tick);
-        tap.onDrained(this::resumeAll);
-        if (conf.tcpTimeoutSeconds > 0) actTimeout = conf.tcpTimeoutSeconds * 1_000_000_000L;
     }
 
     /** Shorter timers for tests: handshake, FIN and initial retransmission timeouts, in ns. */
@@ -138,114 +99,185 @@ public final class Tcp implements Flows.Proto {
     }
 
     public int activeConnections() {
-        return active;
+        return flows.count(Flows.TCP);
     }
 
     public long resetsSent() {
-        return resetsSent;
+        return toGuest.resetsSent;
     }
 
     public long badChecksums() {
         return badChecksums;
     }
 
-    // ------------------------------------------------------------------ inbound listeners (-t)
+    private boolean live(TcpConn c) {
+        return flows.type(c.index) == Flows.TCP;
+    }
+
+    private int fd(TcpConn c) {
+        return flows.fd(c.index);
+    }
+
+    // ------------------------------------------------------------------ new connections
 
     /**
-     * Serves inbound connections on {@code fds}, the listening sockets of the forwarded ports
-     * (bound by {@link jpasst.Listeners}, maybe in the launching process); {@code fwd} maps their
-     * ports to the guest's.
+     * An inbound connection accepted on socket {@code fd} from the host peer at
+     * {@code peerHi/peerLo} port {@code peerPort}, for the guest's port {@code guestPort}
+     * (see {@link TcpListeners}): it goes to the guest with our SYN.
      */
-    public void listen(PortSpec.Forward fwd, int[] fds) {
-        this.forward = fwd;
-        for (int fd : fds) {
-            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(fd, sa, saLen), "TCP listening socket " + fd);
-            boolean v6 = SockAddr.family(sa) == Libc.AF_INET6;
-            int port = SockAddr.port(sa);
-            Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port)),
-                    "epoll_ctl");
-        }
-        listenFds = fds;
-        if (fds.length > 0) spareFd = openSpare();
-    }
-
-    private MemorySegment devNull;
-
-    private int openSpare() {
-        if (devNull == null) devNull = arena.allocateFrom("/dev/null");
-        return Libc.open(devNull, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
-    }
-
-    /** Out of descriptors: accepts one pending connection with the spare one and resets it. */
-    private boolean shed(int lfd) {
-        if (spareFd < 0) return false;
-        Libc.close(spareFd);
-        int fd = Libc.accept4(lfd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
-        if (fd >= 0) abortiveClose(fd);
-        spareFd = openSpare();
-        return fd >= 0;
-    }
-
-    private void onListen(long ref, int ev) {
-        long v = EventLoop.value(ref);
-        int lfd = (int) (v >>> 17);
-        boolean v6 = (v & (1L << 16)) != 0;
-        int port = (int) (v & 0xffff);
-        for (int i = 0; i < 64; i++) {
-            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            int fd = Libc.accept4(lfd, sa, saLen, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
-                    limitReached("out of file descriptors");
-                    if (shed(lfd)) continue; // reset, and on to the next one waiting
-                }
-                return;
-            }
-            if (tap.connected()) accepted(fd, v6, port);
-            else Libc.close(fd);
-        }
-    }
-
-    private void accepted(int fd, boolean v6, int port) {
-        long peerHi = SockAddr.inanyHi(sa), peerLo = SockAddr.inanyLo(sa);
-        int peerPort = SockAddr.port(sa);
-        boolean guestV6 = !Inany.isV4(peerHi, peerLo);
-        if (guestV6 ? !conf.v6 : !conf.v4) {
-            abortiveClose(fd);
+    void accepted(int fd, long peerHi, long peerLo, int peerPort, int guestPort) {
+        boolean v6 = !Inany.isV4(peerHi, peerLo);
+        if (v6 ? !conf.v6 : !conf.v4) {
+            options.abortiveClose(fd);
             return;
         }
-        TcpConn c = allocate();
+        TcpConn c = open(fd, v6, mapping.guestAddrHi(v6), mapping.guestAddrLo(v6), guestPort,
+                mapping.guestHi(peerHi, peerLo), mapping.guestLo(peerHi, peerLo), peerPort);
         if (c == null) {
-            abortiveClose(fd);
+            options.abortiveClose(fd);
             return;
         }
-        c.fd = fd;
-        c.v6 = guestV6;
-        c.rHi = flows.guestHi(peerHi, peerLo);
-        c.rLo = flows.guestLo(peerHi, peerLo);
-        c.rPort = peerPort;
-        c.gHi = flows.guestAddrHi(guestV6);
-        c.gLo = flows.guestAddrLo(guestV6);
-        c.gPort = forward.targetOf(port);
-        if (!table.put(c.gHi, c.gLo, c.rHi, c.rLo, meta(c.gPort, c.rPort), c.index)) {
-            release(c);
-            abortiveClose(fd);
-            limitReached("flow table full");
-            return;
-        }
+        flows.hostSide(c.index, peerHi, peerLo, peerPort);
         c.seqInitToTap = ThreadLocalRandom.current().nextInt();
         c.seqToTap = c.seqInitToTap;
         c.seqAckFromTap = c.seqInitToTap;
         c.seqConsumed = c.seqInitToTap + 1;
         c.events = TcpConn.SOCK_ACCEPTED;
-        c.wsToTap = WS_TO_TAP; // offered in our SYN; kept only if the guest offers scaling too
-        c.lastActivity = loop.now();
+        c.wsToTap = TcpToGuest.WS_TO_TAP; // offered in our SYN; kept only if the guest offers scaling too
         prepareSocket(c);
-        loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
-        sendSyn(c, false);
+        loop.add(fd, TcpWindow.EVENTS, flows.ref(Refs.TCP, c.index));
+        toGuest.syn(c, false, maxMss(v6));
         c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
         arm(c, synTimeout);
+    }
+
+    /** A guest SYN for a new connection: open the host socket and connect it. */
+    private void connect(MemorySegment s, long l4, int hl, boolean v6, long srcHi, long srcLo,
+                         int sport, long dstHi, long dstLo, int dport) {
+        if (!link.connected()) return;
+        int seq = TcpHdr.seq(s, l4);
+        if (mapping.forbiddenDestination(dstHi, dstLo)) {
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
+        long hHi = mapping.hostHi(dstHi, dstLo), hLo = mapping.hostLo(dstHi, dstLo);
+        boolean hostV6 = !Inany.isV4(hHi, hLo);
+        if (Inany.isV4(dstHi, dstLo) ? (Inany.v4(dstLo) == -1 || (Inany.v4(dstLo) >>> 28) == 0xe)
+                : jpasst.packet.Ip6.isMulticast(dstHi)) {
+            return; // no connections to broadcast or multicast addresses
+        }
+        int fd = Libc.socket(hostV6 ? Libc.AF_INET6 : Libc.AF_INET,
+                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
+        TcpConn c = open(fd, v6, srcHi, srcLo, sport, dstHi, dstLo, dport);
+        if (c == null) {
+            Libc.close(fd);
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            return;
+        }
+        flows.hostSide(c.index, hHi, hLo, dport);
+        c.events = TcpConn.TAP_SYN_RCVD;
+        c.seqFromTap = seq + 1;
+        synOptions(c, s, l4, hl);
+        c.seqInitToTap = ThreadLocalRandom.current().nextInt();
+        c.seqToTap = c.seqInitToTap;
+        c.seqAckFromTap = c.seqInitToTap;
+        c.seqConsumed = c.seqInitToTap + 1;
+        prepareSocket(c);
+        if (conf.outbound4 != 0 && !hostV6) {
+            SockAddr.in4(sa, conf.outbound4, 0);
+            Libc.bind(fd, sa, SockAddr.IN_SIZE);
+        } else if ((conf.outbound6Hi | conf.outbound6Lo) != 0 && hostV6) { // -o for IPv6
+            Libc.bind(fd, sa, SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0));
+        }
+        mapping.bindOutboundDevice(fd, hHi, hLo); // --outbound-if4/6
+        int len = SockAddr.inany(sa, hHi, hLo, dport);
+        if (Log.debugEnabled()) {
+            Log.debug("TCP: " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "
+                    + Inany.toString(dstHi, dstLo) + ":" + dport + " via host " + Inany.toString(hHi, hLo));
+        }
+        int r = Libc.connect(fd, sa, len);
+        if (r < 0 && r != -Errno.EINPROGRESS) {
+            if (Log.debugEnabled()) {
+                Log.debug("TCP: connect to " + Inany.toString(hHi, hLo) + ":" + dport + ": " + Errno.text(r));
+            }
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
+            closeConn(c, false);
+            return;
+        }
+        loop.add(fd, TcpWindow.EVENTS | Libc.EPOLLOUT, flows.ref(Refs.TCP, c.index));
+        arm(c, synTimeout);
+        if (r == 0) connected(c);
+    }
+
+    /** A flow for a new connection on socket {@code fd}, found by its guest side; null if there is no room. */
+    private TcpConn open(int fd, boolean v6, long gHi, long gLo, int gPort, long rHi, long rLo, int rPort) {
+        int f = flows.open(Flows.TCP);
+        if (f < 0) {
+            limitReached("connection limit (" + flows.limit(Flows.TCP) + ") reached");
+            return null;
+        }
+        flows.guestSide(f, v6, gHi, gLo, gPort, rHi, rLo, rPort);
+        if (!flows.keyGuestSide(f)) {
+            flows.close(f);
+            limitReached("flow table full");
+            return null;
+        }
+        flows.fd(f, fd);
+        flows.touch(f, loop.now());
+        if (f >= conns.length) {
+            int n = Math.max(conns.length * 2, f + 1);
+            conns = Arrays.copyOf(conns, n);
+            isDirty = Arrays.copyOf(isDirty, n);
+        }
+        TcpConn c = conns[f];
+        if (c == null) conns[f] = c = new TcpConn(f);
+        c.reset();
+        return c;
+    }
+
+    private void prepareSocket(TcpConn c) {
+        c.peekOffset = options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0) == 0;
+    }
+
+    private void connected(TcpConn c) {
+        loop.modify(fd(c), TcpWindow.EVENTS, flows.ref(Refs.TCP, c.index));
+        c.events |= TcpConn.TAP_SYN_ACK_SENT;
+        toGuest.syn(c, true, maxMss(flows.v6(c.index)));
+        c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
+        arm(c, synTimeout);
+    }
+
+    private void synOptions(TcpConn c, MemorySegment s, long l4, int hl) {
+        int mss = TcpHdr.option(s, l4, hl, TcpHdr.OPT_MSS);
+        c.mss = mss > 0 ? mss : MSS_DEFAULT;
+        int limit = maxMss(flows.v6(c.index));
+        if (c.mss > limit) c.mss = limit;
+        int ws = TcpHdr.option(s, l4, hl, TcpHdr.OPT_WS);
+        if (ws >= 0) {
+            c.wsFromTap = Math.min(ws, 14);
+            c.wsToTap = TcpToGuest.WS_TO_TAP;
+        } else {
+            c.wsFromTap = 0;
+            c.wsToTap = 0;
+        }
+        c.wndFromTap = TcpHdr.window(s, l4); // never scaled in a SYN
+    }
+
+    private int maxMss(boolean v6) {
+        int mtu = conf.mtu == 0 ? 65520 : conf.mtu;
+        return mtu - (v6 ? 60 : 40);
+    }
+
+    void limitReached(String why) {
+        if (!warnedLimit) {
+            Log.warn("TCP: " + why + ": new connections get a reset");
+            warnedLimit = true;
+        }
     }
 
     // ------------------------------------------------------------------ guest → us
@@ -256,24 +288,23 @@ public final class Tcp implements Flows.Proto {
         if (l4Len < TcpHdr.MIN_LEN) return;
         int hl = TcpHdr.headerLength(s, l4);
         if (hl < TcpHdr.MIN_LEN || hl > l4Len) return;
-        if (!TcpHdr.checksumOk(s, l4, l4Len, TapFrames.pseudo(v6, srcHi, srcLo, dstHi, dstLo, 6, l4Len))) {
+        if (!TcpHdr.checksumOk(s, l4, l4Len, FrameWriter.pseudo(v6, srcHi, srcLo, dstHi, dstLo, 6, l4Len))) {
             badChecksums++;
             return;
         }
-        segmentsIn++;
         int sport = TcpHdr.srcPort(s, l4), dport = TcpHdr.dstPort(s, l4);
         int flags = TcpHdr.flags(s, l4);
-        int idx = table.get(srcHi, srcLo, dstHi, dstLo, meta(sport, dport));
-        if (idx < 0) {
+        int f = flows.lookup(Flows.TCP, srcHi, srcLo, sport, dstHi, dstLo, dport);
+        if (f < 0) {
             if ((flags & (TcpHdr.SYN | TcpHdr.ACK_FLAG | TcpHdr.RST)) == TcpHdr.SYN) {
                 connect(s, l4, hl, v6, srcHi, srcLo, sport, dstHi, dstLo, dport);
             } else if ((flags & TcpHdr.RST) == 0) {
-                rstUnknown(s, l4, l4Len - hl, v6, srcHi, srcLo, sport, dstHi, dstLo, dport, flags);
+                resetUnknown(s, l4, l4Len - hl, v6, srcHi, srcLo, sport, dstHi, dstLo, dport, flags);
             }
             return;
         }
-        TcpConn c = conns[idx];
-        c.lastActivity = loop.now();
+        TcpConn c = conns[f];
+        flows.touch(f, loop.now());
         if ((flags & TcpHdr.RST) != 0) {
             // RFC 5961: accept a reset in the window; we are lenient, as passt, within the window
             closeConn(c, true);
@@ -289,7 +320,7 @@ public final class Tcp implements Flows.Proto {
                 // follows it anyway; after, ours was lost and goes again (same sequence number).
                 if ((flags & TcpHdr.ACK_FLAG) == 0 && c.has(TcpConn.TAP_SYN_ACK_SENT)
                         && TcpHdr.seq(s, l4) + 1 == c.seqFromTap) {
-                    sendSyn(c, true);
+                    toGuest.syn(c, true, maxMss(v6));
                 }
                 return;
             }
@@ -315,112 +346,23 @@ public final class Tcp implements Flows.Proto {
         int dataLen = l4Len - hl;
         if (dataLen > 0 || (flags & TcpHdr.FIN) != 0) {
             dataFromGuest(c, s, l4 + hl, dataLen, TcpHdr.seq(s, l4), flags);
-        } else if (c.inUse && TcpHdr.before(TcpHdr.seq(s, l4), c.seqNextFromTap())) {
+        } else if (live(c) && TcpHdr.before(TcpHdr.seq(s, l4), c.seqNextFromTap())) {
             // a keep-alive or zero-window probe (no data, one byte behind): it wants an ACK
             // (RFC 9293 3.10.7.4), or the guest's kernel gives up on the connection
             markAck(c);
         }
     }
 
-    private static long meta(int guestPort, int remotePort) {
-        return 6L << 32 | (long) guestPort << 16 | remotePort;
-    }
-
-    /** A guest SYN for a new connection: open the host socket and connect it. */
-    private void connect(MemorySegment s, long l4, int hl, boolean v6, long srcHi, long srcLo,
-                         int sport, long dstHi, long dstLo, int dport) {
-        if (!tap.connected()) return;
-        if (flows.forbiddenDestination(dstHi, dstLo)) {
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + 1,
-                    TcpHdr.RST | TcpHdr.ACK_FLAG);
-            return;
-        }
-        long hHi = flows.hostHi(dstHi, dstLo), hLo = flows.hostLo(dstHi, dstLo);
-        boolean hostV6 = !Inany.isV4(hHi, hLo);
-        if (Inany.isV4(dstHi, dstLo) ? (Inany.v4(dstLo) == -1 || (Inany.v4(dstLo) >>> 28) == 0xe)
-                : jpasst.packet.Ip6.isMulticast(dstHi)) {
-            return; // no connections to broadcast or multicast addresses
-        }
-        int fd = Libc.socket(hostV6 ? Libc.AF_INET6 : Libc.AF_INET,
-                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
-        int seq = TcpHdr.seq(s, l4);
-        if (fd < 0) {
-            if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
-            return;
-        }
-        TcpConn c = allocate();
-        if (c == null || !table.put(srcHi, srcLo, dstHi, dstLo, meta(sport, dport), c == null ? 0 : c.index)) {
-            if (c != null) release(c);
-            Libc.close(fd);
-            limitReached("flow table full");
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
-            return;
-        }
-        c.fd = fd;
-        c.v6 = v6;
-        c.gHi = srcHi;
-        c.gLo = srcLo;
-        c.gPort = sport;
-        c.rHi = dstHi;
-        c.rLo = dstLo;
-        c.rPort = dport;
-        c.events = TcpConn.TAP_SYN_RCVD;
-        c.seqFromTap = seq + 1;
-        c.seqAckToTap = c.seqFromTap;
-        c.lastActivity = loop.now();
-        synOptions(c, s, l4, hl);
-        c.seqInitToTap = ThreadLocalRandom.current().nextInt();
-        c.seqToTap = c.seqInitToTap;
-        c.seqAckFromTap = c.seqInitToTap;
-        c.seqConsumed = c.seqInitToTap + 1;
-        prepareSocket(c);
-        if (conf.outbound4 != 0 && !hostV6) {
-            SockAddr.in4(sa, conf.outbound4, 0);
-            Libc.bind(fd, sa, SockAddr.IN_SIZE);
-        } else if ((conf.outbound6Hi | conf.outbound6Lo) != 0 && hostV6) { // -o for IPv6
-            Libc.bind(fd, sa, SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0));
-        }
-        flows.bindOutboundDevice(fd, hHi, hLo); // --outbound-if4/6
-        int len = SockAddr.inany(sa, hHi, hLo, dport);
-        if (Log.debugEnabled()) {
-            Log.debug("TCP: " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "
-                    + Inany.toString(dstHi, dstLo) + ":" + dport + " via host " + Inany.toString(hHi, hLo));
-        }
-        int r = Libc.connect(fd, sa, len);
-        if (r < 0 && r != -Errno.EINPROGRESS) {
-            if (Log.debugEnabled()) {
-                Log.debug("TCP: connect to " + Inany.toString(hHi, hLo) + ":" + dport + ": " + Errno.text(r));
-            }
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
-            closeConn(c, false);
-            return;
-        }
-        loop.add(fd, Libc.EPOLLOUT | Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET,
-                sockRef(c));
-        arm(c, synTimeout);
-        if (r == 0) connected(c);
-    }
-
-    private void synOptions(TcpConn c, MemorySegment s, long l4, int hl) {
-        int mss = TcpHdr.option(s, l4, hl, TcpHdr.OPT_MSS);
-        c.mss = mss > 0 ? mss : MSS_DEFAULT;
-        int limit = maxMss(c.v6);
-        if (c.mss > limit) c.mss = limit;
-        int ws = TcpHdr.option(s, l4, hl, TcpHdr.OPT_WS);
-        if (ws >= 0) {
-            c.wsFromTap = Math.min(ws, 14);
-            c.wsToTap = WS_TO_TAP;
+    /** An RST for a segment that belongs to no connection (RFC 9293 3.10.7.1). */
+    private void resetUnknown(MemorySegment s, long l4, int dataLen, boolean v6, long srcHi, long srcLo,
+                              int sport, long dstHi, long dstLo, int dport, int flags) {
+        if ((flags & TcpHdr.ACK_FLAG) != 0) {
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, TcpHdr.ack(s, l4), 0, TcpHdr.RST);
         } else {
-            c.wsFromTap = 0;
-            c.wsToTap = 0;
+            int segLen = dataLen + ((flags & TcpHdr.SYN) != 0 ? 1 : 0) + ((flags & TcpHdr.FIN) != 0 ? 1 : 0);
+            toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + segLen,
+                    TcpHdr.RST | TcpHdr.ACK_FLAG);
         }
-        c.wndFromTap = TcpHdr.window(s, l4); // never scaled in a SYN
-    }
-
-    private int maxMss(boolean v6) {
-        int mtu = conf.mtu == 0 ? 65520 : conf.mtu;
-        return mtu - (v6 ? 60 : 40);
     }
 
     private void synAckFromGuest(TcpConn c, MemorySegment s, long l4, int hl, int flags) {
@@ -440,8 +382,8 @@ public final class Tcp implements Flows.Proto {
         markDirty(c);
     }
 
-    private void ackFromGuest(TcpConn c, int ack, int window, int dataLen) {
-        int wnd = window << c.wsFromTap;
+    private void ackFromGuest(TcpConn c, int ack, int wnd16, int dataLen) {
+        int wnd = wnd16 << c.wsFromTap;
         if (TcpHdr.before(c.seqHighToTap, ack)) return; // acknowledges what we never sent
         if (TcpHdr.before(c.seqToTap, ack)) {
             // After going back to retransmit, the guest acknowledges beyond what was sent again:
@@ -452,7 +394,7 @@ public final class Tcp implements Flows.Proto {
             if (c.has(TcpConn.SOCK_FIN_RCVD) && ack == c.seqFinToTap + 1) {
                 c.events |= TcpConn.TAP_FIN_SENT;
             } else if (c.peekOffset) {
-                setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, ack - c.seqConsumed);
+                options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, ack - c.seqConsumed);
             }
         }
         if (TcpHdr.before(c.seqAckFromTap, ack)) {
@@ -492,17 +434,20 @@ public final class Tcp implements Flows.Proto {
             return;
         }
         if (skip < len) {
-            queue(c, s.address() + data + skip, len - skip);
-            if (!c.inUse) return;  // (a full queue was written out, and that failed)
+            if (toHost.full()) {
+                batchDone();       // (at most IOV_MAX chunks queued: out with them first)
+                if (!live(c)) return;
+            }
+            toHost.queue(c, s.address() + data + skip, len - skip);
         }
         if ((flags & TcpHdr.FIN) != 0) {
-            flushPending(c);       // the FIN follows the data only if all of it was written
-            if (!c.inUse) return;
+            sendQueued(c);         // the FIN follows the data only if all of it was written
+            if (!live(c)) return;
         }
         if ((flags & TcpHdr.FIN) != 0 && c.seqFromTap == seq + len) {
             c.seqFromTap++;
             c.events |= TcpConn.TAP_FIN_RCVD;
-            Libc.shutdown(c.fd, Libc.SHUT_WR);
+            Libc.shutdown(fd(c), Libc.SHUT_WR);
             c.events |= TcpConn.SOCK_FIN_SENT;
             if (!c.has(TcpConn.TAP_FIN_SENT)) arm(c, finTimeout);
         }
@@ -513,56 +458,27 @@ public final class Tcp implements Flows.Proto {
         }
     }
 
-    /** Queues guest data for the host socket (see {@link #framesDone}). */
-    private void queue(TcpConn c, long addr, int len) {
-        if (pendingChunks == PENDING_MAX) {
-            framesDone();
-            if (!c.inUse) return;
-        }
-        int i = pendingChunks++;
-        pendingAddr[i] = addr;
-        pendingLen[i] = len;
-        pendingNext[i] = -1;
-        if (c.pendingHead < 0) {
-            c.pendingHead = i;
-            pendingConns[pendingConnCount++] = c.index;
-        } else {
-            pendingNext[c.pendingTail] = i;
-        }
-        c.pendingTail = i;
-        c.pendingBytes += len;
-    }
-
     /**
-     * The frames of a tap read are all in: each connection's queued data goes to its host socket
-     * in one call, while the tap's input buffer still holds it. What the socket does not take is
-     * not acknowledged, and the guest sends it again.
+     * The frames of a batch from the guest are all in: each connection's queued data goes to its
+     * host socket in one call, while the link still holds the frames ({@link TcpToHost}).
      */
     @Override
-    public void framesDone() {
-        for (int k = 0; k < pendingConnCount; k++) {
-            TcpConn c = conns[pendingConns[k]];
-            if (c != null && c.inUse) flushPending(c);
+    public void batchDone() {
+        for (int k = 0; k < toHost.connections(); k++) {
+            TcpConn c = conns[toHost.connection(k)];
+            if (live(c)) sendQueued(c);
         }
-        pendingConnCount = 0;
-        pendingChunks = 0;
+        toHost.clear();
     }
 
-    private void flushPending(TcpConn c) {
-        if (c.pendingHead < 0) return;
-        int chunks = 0;
-        for (int i = c.pendingHead; i >= 0; i = pendingNext[i]) {
-            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks, pendingAddr[i]);
-            sendIov.set(ValueLayout.JAVA_LONG, 16L * chunks + 8, pendingLen[i]);
-            chunks++;
-        }
+    /** What is queued for {@code c} goes to its socket; what the socket does not take is not acknowledged, and the guest sends it again. */
+    private void sendQueued(TcpConn c) {
         int want = c.pendingBytes;
-        c.pendingHead = c.pendingTail = -1;
-        c.pendingBytes = 0;
-        long n = Libc.sendmsg(c.fd, msghdr(sendMsghdr, sendIov, chunks), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+        long n = toHost.send(c, fd(c));
+        if (n == TcpToHost.NOTHING) return;
         if (n < 0) {
             if (n == -Errno.EAGAIN) {
-                wantWrite(c);
+                window.wantWrite(c);
             } else {
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
                 closeConn(c, false);
@@ -570,40 +486,20 @@ public final class Tcp implements Flows.Proto {
             return;
         }
         c.seqFromTap += (int) n;
-        if (n < want) wantWrite(c);
-    }
-
-    /** A struct msghdr with no address and no control data, for {@code count} iovecs at {@code iov}. */
-    private static MemorySegment msghdr(MemorySegment m, MemorySegment iov, int count) {
-        m.set(ValueLayout.JAVA_LONG, 0, 0L);                // msg_name
-        m.set(ValueLayout.JAVA_LONG, 8, 0L);                // msg_namelen
-        m.set(ValueLayout.JAVA_LONG, 16, iov.address());    // msg_iov
-        m.set(ValueLayout.JAVA_LONG, 24, count);            // msg_iovlen
-        m.set(ValueLayout.JAVA_LONG, 32, 0L);               // msg_control
-        m.set(ValueLayout.JAVA_LONG, 40, 0L);               // msg_controllen
-        m.set(ValueLayout.JAVA_LONG, 48, 0L);               // msg_flags
-        return m;
-    }
-
-    private void wantWrite(TcpConn c) {
-        if (c.wantWrite) return;
-        c.wantWrite = true;
-        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLOUT | Libc.EPOLLRDHUP | Libc.EPOLLET,
-                sockRef(c));
+        if (n < want) window.wantWrite(c);
     }
 
     // ------------------------------------------------------------------ host socket events
 
     private void onSocket(long ref, int ev) {
-        long v = EventLoop.value(ref);
-        int idx = (int) v;
-        TcpConn c = idx >= 0 && idx < highWater ? conns[idx] : null;
         // An event for a socket closed earlier in this batch whose slot a new connection took
         // already (a guest's RST or last ACK, then its next SYN, in one read): not the new one's.
-        if (c == null || !c.inUse || c.generation != (int) (v >>> 32)) return;
+        int f = flows.flowOf(ref, Flows.TCP);
+        if (f < 0) return;
+        TcpConn c = conns[f];
         if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.TAP_SYN_ACK_SENT)) {
             if ((ev & (Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP)) == 0) return;
-            int err = soError(c.fd);
+            int err = options.error(fd(c));
             if (err != 0 || (ev & Libc.EPOLLERR) != 0) {
                 if (Log.debugEnabled()) Log.debug("TCP: connect failed: " + Errno.text(err == 0 ? Errno.ECONNREFUSED : err));
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, 0, c.seqFromTap);
@@ -614,7 +510,7 @@ public final class Tcp implements Flows.Proto {
             return;
         }
         if ((ev & Libc.EPOLLERR) != 0) {
-            int err = soError(c.fd);
+            int err = options.error(fd(c));
             if (err != 0) {
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
                 closeConn(c, false);
@@ -622,38 +518,22 @@ public final class Tcp implements Flows.Proto {
             }
         }
         if ((ev & Libc.EPOLLOUT) != 0 && c.wantWrite) {
-            c.wantWrite = false;
-            loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
+            window.writable(c);
             markAck(c); // a window update: the host socket has room again
         }
         if ((ev & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) {
             c.sockReadable = true;
             if ((ev & (Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) c.rdHup = true;
-            c.lastActivity = loop.now();
+            flows.touch(f, loop.now());
             if (c.has(TcpConn.ESTABLISHED)) sockToTap(c);
         }
     }
 
-    /** The epoll reference of a connection's socket: its slot and the slot's generation. */
-    private static long sockRef(TcpConn c) {
-        return EventLoop.ref(Refs.TCP, (long) c.generation << 32 | c.index);
-    }
+    // ------------------------------------------------------------------ host → guest
 
-    private void connected(TcpConn c) {
-        loop.modify(c.fd, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET, sockRef(c));
-        c.events |= TcpConn.TAP_SYN_ACK_SENT;
-        sendSyn(c, true);
-        c.seqToTap = c.seqHighToTap = c.seqInitToTap + 1;
-        arm(c, synTimeout);
-    }
-
-    private void prepareSocket(TcpConn c) {
-        c.peekOffset = setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0) == 0;
-    }
-
-    /** Reads what the guest's window and the tap buffer allow, straight into frames. */
+    /** Sends what the guest's window and the link's room allow of what the host socket has. */
     private void sockToTap(TcpConn c) {
-        for (int round = 0; round < 8 && c.inUse; round++) {
+        for (int round = 0; round < 8 && live(c); round++) {
             if (c.has(TcpConn.TAP_FIN_SENT)) return;
             if (c.has(TcpConn.SOCK_FIN_RCVD) && c.seqToTap == c.seqFinToTap) {
                 sockEof(c); // all data sent again after going back: the FIN once more
@@ -664,48 +544,16 @@ public final class Tcp implements Flows.Proto {
                 if (c.deadline == 0) arm(c, rto); // zero window: probe later
                 return;
             }
-            int mss = Math.min(c.mss, maxMss(c.v6));
-            int hdr = HDR + TapFrames.ipHeaderLength(c.v6) + jpasst.packet.Eth.LEN;
-            int stride = 4 + hdr + mss;
-            int maxFrames = Math.min(MAX_FRAMES_PER_READ, (tap.room() - 4) / stride);
-            if (maxFrames <= 0) {
-                c.sockReadable = true;
-                markBlocked(c);
+            long n = toGuest.data(c, wnd, Math.min(c.mss, maxMss(flows.v6(c.index))));
+            if (n == TcpToGuest.NO_ROOM) {
+                c.sockReadable = true; // "room again" resumes it
                 return;
             }
-            int want = (int) Math.min(wnd, (long) maxFrames * mss);
-            int nFrames = (want + mss - 1) / mss;
-            long base = tap.reserve(nFrames * stride - 4);
-            if (base < 0) {
-                markBlocked(c);
+            if (n == -Errno.EAGAIN) {
+                c.sockReadable = false;
                 return;
             }
-            // without a peek offset, skip what was sent and not yet dropped from the socket
-            int skip = c.peekOffset ? 0 : c.seqToTap - c.seqConsumed;
-            if (skip > discard.byteSize()) return; // cannot peek past so much unacknowledged data
-            int iovCount = 0;
-            if (skip > 0) {
-                iov.set(ValueLayout.JAVA_LONG, 0, discard.address());
-                iov.set(ValueLayout.JAVA_LONG, 8, skip);
-                iovCount = 1;
-            }
-            long outAddr = tap.out().address();
-            int left = want;
-            for (int i = 0; i < nFrames; i++) {
-                long frame = base + (long) i * stride;
-                frameOffsets[i] = frame;
-                int chunk = Math.min(mss, left);
-                left -= chunk;
-                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount, outAddr + frame + hdr);
-                iov.set(ValueLayout.JAVA_LONG, 16L * iovCount + 8, chunk);
-                iovCount++;
-            }
-            long n = Libc.recvmsg(c.fd, msghdr(msghdr, iov, iovCount), Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
             if (n < 0) {
-                if (n == -Errno.EAGAIN) {
-                    c.sockReadable = false;
-                    return;
-                }
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
                 closeConn(c, false);
                 return;
@@ -715,26 +563,11 @@ public final class Tcp implements Flows.Proto {
                 sockEof(c);
                 return;
             }
-            n -= skip;
-            if (n <= 0) {           // (no peek offset) nothing beyond what was sent
-                c.sockReadable = false;
-                return;
-            }
-            int got = (int) n;
-            int sent = 0;
-            int win = windowToTap(c) >>> c.wsToTap; // once per read: the frames go out together
-            for (int i = 0; sent < got; i++) {
-                int chunk = Math.min(mss, got - sent);
-                boolean last = sent + chunk == got;
-                emitData(c, frameOffsets[i], c.seqToTap + sent, chunk, last, win);
-                sent += chunk;
-            }
-            c.seqToTap += got;
+            c.seqToTap += (int) n;
             if (TcpHdr.before(c.seqHighToTap, c.seqToTap)) c.seqHighToTap = c.seqToTap;
-            c.seqAckToTap = c.seqFromTap;
-            c.ackPending = false;
+            c.ackPending = false; // the data carried the ACK
             if (c.deadline == 0) arm(c, rto);
-            if (got < want) {
+            if (toGuest.shortRead()) {
                 // All the socket had. If the host peer has closed (its FIN follows its data),
                 // that is the end of the stream: the FIN goes now, not after another event.
                 c.sockReadable = false;
@@ -764,129 +597,18 @@ public final class Tcp implements Flows.Proto {
                 ? c.seqFinToTap : c.seqAckFromTap;
         int acked = ackedData - c.seqConsumed;
         if (acked <= 0) return;
-        long n = Libc.recv(c.fd, 0L, acked, Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
+        long n = Libc.recv(fd(c), 0L, acked, Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
         if (n > 0) c.seqConsumed += (int) n;
-    }
-
-    // ------------------------------------------------------------------ frames to the guest
-
-    private void emitData(TcpConn c, long frame, int seq, int len, boolean push, int win) {
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
-        TcpHdr.write(o, l4, c.rPort, c.gPort, seq, c.seqFromTap, HDR,
-                TcpHdr.ACK_FLAG | (push ? TcpHdr.PSH : 0), win);
-        int l4Len = HDR + len;
-        TcpHdr.checksum(o, l4, l4Len, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len));
-        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, l4Len);
-        segmentsOut++;
-    }
-
-    private void sendSyn(TcpConn c, boolean ack) {
-        long frame = frames.reserve(c.v6, SYN_HDR);
-        if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
-        int win = ack ? windowToTap(c) : 65535 << WS_TO_TAP;
-        TcpHdr.write(o, l4, c.rPort, c.gPort, c.seqInitToTap, ack ? c.seqFromTap : 0, SYN_HDR,
-                TcpHdr.SYN | (ack ? TcpHdr.ACK_FLAG : 0), Math.min(65535, win));
-        Net.u8(o, l4 + 20, TcpHdr.OPT_MSS);
-        Net.u8(o, l4 + 21, 4);
-        Net.u16(o, l4 + 22, maxMss(c.v6));
-        Net.u8(o, l4 + 24, TcpHdr.OPT_NOP);
-        boolean ws = !ack || c.wsToTap > 0;
-        Net.u8(o, l4 + 25, ws ? TcpHdr.OPT_WS : TcpHdr.OPT_NOP);
-        Net.u8(o, l4 + 26, ws ? 3 : TcpHdr.OPT_NOP);
-        Net.u8(o, l4 + 27, ws ? WS_TO_TAP : TcpHdr.OPT_NOP);
-        TcpHdr.checksum(o, l4, SYN_HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR));
-        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, SYN_HDR);
-        if (ack) c.seqAckToTap = c.seqFromTap;
-        segmentsOut++;
     }
 
     private void sendAck(TcpConn c) {
         sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
-        c.seqAckToTap = c.seqFromTap;
         c.ackPending = false;
     }
 
     private void sendFlags(TcpConn c, int flags, int seq, int ack) {
-        long frame = frames.reserve(c.v6, HDR);
-        if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, c.v6);
-        int win = (flags & TcpHdr.RST) != 0 ? 0 : windowToTap(c) >>> c.wsToTap;
-        TcpHdr.write(o, l4, c.rPort, c.gPort, seq, ack, HDR, flags, win);
-        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR));
-        frames.commit(frame, c.v6, c.rHi, c.rLo, c.gHi, c.gLo, 6, HDR);
-        if ((flags & TcpHdr.RST) != 0) {
-            resetsSent++;
-            c.ackPending = false; // after a reset nothing more is owed
-        }
-        segmentsOut++;
-    }
-
-    /** An RST for a segment that belongs to no connection (RFC 9293 3.10.7.1). */
-    private void rstUnknown(MemorySegment s, long l4, int dataLen, boolean v6, long srcHi, long srcLo,
-                            int sport, long dstHi, long dstLo, int dport, int flags) {
-        if ((flags & TcpHdr.ACK_FLAG) != 0) {
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, TcpHdr.ack(s, l4), 0, TcpHdr.RST);
-        } else {
-            int segLen = dataLen + ((flags & TcpHdr.SYN) != 0 ? 1 : 0) + ((flags & TcpHdr.FIN) != 0 ? 1 : 0);
-            rstReply(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, TcpHdr.seq(s, l4) + segLen,
-                    TcpHdr.RST | TcpHdr.ACK_FLAG);
-        }
-    }
-
-    private void rstReply(boolean v6, long fromHi, long fromLo, int fromPort, long toHi, long toLo,
-                          int toPort, int seq, int ack, int flags) {
-        long frame = frames.reserve(v6, HDR);
-        if (frame < 0) return;
-        MemorySegment o = tap.out();
-        long l4 = TapFrames.l4(frame, v6);
-        TcpHdr.write(o, l4, fromPort, toPort, seq, ack, HDR, flags, 0);
-        TcpHdr.checksum(o, l4, HDR, TapFrames.pseudo(v6, fromHi, fromLo, toHi, toLo, 6, HDR));
-        frames.commit(frame, v6, fromHi, fromLo, toHi, toLo, 6, HDR);
-        resetsSent++;
-    }
-
-    /**
-     * The window to offer the guest: what the host socket's send buffer can still take, so that
-     * whatever the guest sends within it is accepted by send() and nothing has to be dropped.
-     */
-    private int windowToTap(TcpConn c) {
-        // send() takes data while the memory queued on the socket (sk_wmem_queued) is below its
-        // buffer size (sk_sndbuf); both count skb truesize, payload plus overhead, and the
-        // overhead is large: 40% measured with 60000-byte sends to a peer that does not read,
-        // more with small segments. So the room in payload bytes is the free memory scaled by
-        // the payload share of what is queued now (SIOCOUTQ against sk_wmem_queued), or by 3/4
-        // while the queue is too short to tell; less a sixteenth, as the share varies.
-        // (Counting only the payload queued, against 7/8 of SO_SNDBUF, offered a fifth more
-        // than send() took: segments the guest sent within the window were not acknowledged.)
-        intLen.set(ValueLayout.JAVA_INT, 0, 4 * SK_MEMINFO_VARS);
-        int sndbuf = 0;
-        long free = 0, room = 0;
-        int outq = Libc.ioctl(c.fd, Libc.SIOCOUTQ, intVal) == 0 ? intVal.get(ValueLayout.JAVA_INT, 0) : 0;
-        if (Libc.getsockopt(c.fd, Libc.SOL_SOCKET, SO_MEMINFO, meminfo, intLen) == 0) {
-            sndbuf = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_SNDBUF);
-            int queued = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_WMEM_QUEUED);
-            free = (long) sndbuf - queued;
-            room = queued >= 32768 && outq < queued ? free * outq / queued : free * 3 / 4;
-        }
-        int max = 65535 << c.wsToTap;
-        int w = (int) Math.max(0, Math.min(room - room / 16, max));
-        if (c.wsToTap > 0) w &= ~((1 << c.wsToTap) - 1);
-        c.wndToTap = w;
-        // A small window must open again by itself when the host drains the socket, or the guest
-        // waits for its zero-window probe (200 ms and more, backing off). With less than a
-        // quarter of the buffer's memory free the socket is not writable (Linux: writable while
-        // queued <= 2/3 of sndbuf), so EPOLLOUT comes once it is again, and its handler sends the
-        // window update. The free memory itself decides, not the window: without window scaling
-        // the window is capped at 64 KiB, and asking for EPOLLOUT on a writable socket would
-        // answer every ACK with another one, forever.
-        if (free < sndbuf / 4 && !c.wantWrite && c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT)) {
-            wantWrite(c);
-        }
-        return w;
+        toGuest.flags(c, flags, seq, ack);
+        if ((flags & TcpHdr.RST) != 0) c.ackPending = false; // after a reset nothing more is owed
     }
 
     // ------------------------------------------------------------------ batching and timers
@@ -899,41 +621,41 @@ public final class Tcp implements Flows.Proto {
     private void markDirty(TcpConn c) {
         if (isDirty[c.index]) return;
         isDirty[c.index] = true;
-        if (dirtyCount == dirty.length) dirty = java.util.Arrays.copyOf(dirty, dirty.length * 2);
+        if (dirtyCount == dirty.length) dirty = Arrays.copyOf(dirty, dirty.length * 2);
         dirty[dirtyCount++] = c.index;
-    }
-
-    private void markBlocked(TcpConn c) {
-        c.sockReadable = true;
     }
 
     /** End of a batch of events: consume acknowledged data, read more, send pending ACKs. */
     public void endOfBatch() {
-        framesDone(); // (nothing is queued here unless a frame's handler got here itself)
+        batchDone(); // (nothing is queued here unless a frame's handler got here itself)
         for (int i = 0; i < dirtyCount; i++) {
-            int idx = dirty[i];
-            isDirty[idx] = false;
-            TcpConn c = conns[idx];
-            if (c == null || !c.inUse) continue;
+            int f = dirty[i];
+            isDirty[f] = false;
+            TcpConn c = conns[f];
+            if (c == null || !live(c)) continue;
             if (c.has(TcpConn.ESTABLISHED)) {
                 consumeAcked(c);
                 // only if the socket may have more: with EPOLLET a read that came short (or got
                 // EAGAIN) clears sockReadable and the next edge sets it, so an ACK of guest data
                 // costs no empty recvmsg
-                if (c.inUse && c.sockReadable && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
+                if (live(c) && c.sockReadable && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
             }
-            if (c.inUse && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
+            if (live(c) && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
         }
         dirtyCount = 0;
     }
 
-    /** The tap buffer drained: connections that stopped for lack of room go on. */
-    private void resumeAll() {
-        for (int i = 0; i < highWater; i++) {
-            TcpConn c = conns[i];
-            if (c != null && c.inUse && c.sockReadable && c.has(TcpConn.ESTABLISHED)) markDirty(c);
+    /**
+     * Room for frames to the guest is back: connections that stopped for lack of it go on, at
+     * the end of this batch of events ({@link #endOfBatch}).
+     */
+    @Override
+    public void roomAgain() {
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) != Flows.TCP) continue;
+            TcpConn c = conns[f];
+            if (c.sockReadable && c.has(TcpConn.ESTABLISHED)) markDirty(c);
         }
-        endOfBatch();
     }
 
     private void arm(TcpConn c, long after) {
@@ -943,17 +665,17 @@ public final class Tcp implements Flows.Proto {
 
     private void tick(long now) {
         long next = now + 1_000_000_000L;
-        for (int i = 0; i < highWater; i++) {
-            TcpConn c = conns[i];
-            if (c == null || !c.inUse) continue;
-            if (now - c.lastActivity > actTimeout) {
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) != Flows.TCP) continue;
+            TcpConn c = conns[f];
+            if (now - flows.lastActivity(f) > actTimeout) {
                 if (Log.debugEnabled()) Log.debug("TCP: inactivity timeout, resetting connection");
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
                 closeConn(c, true);
                 continue;
             }
             if (c.deadline != 0 && now - c.deadline >= 0) timeout(c);
-            if (c.inUse && c.deadline != 0 && c.deadline < next) next = c.deadline;
+            if (live(c) && c.deadline != 0 && c.deadline < next) next = c.deadline;
         }
         loop.wakeAt(next);
     }
@@ -962,7 +684,7 @@ public final class Tcp implements Flows.Proto {
         c.deadline = 0;
         if (!c.has(TcpConn.ESTABLISHED)) {
             if (c.has(TcpConn.SOCK_ACCEPTED) && ++c.retrans <= 3) {
-                sendSyn(c, false); // guest did not answer our SYN yet
+                toGuest.syn(c, false, maxMss(flows.v6(c.index))); // guest did not answer our SYN yet
                 arm(c, synTimeout / 4);
                 return;
             }
@@ -983,13 +705,12 @@ public final class Tcp implements Flows.Proto {
                 return;
             }
             retransmit(c);
-            if (c.inUse) arm(c, rto << Math.min(c.retrans, 6));
+            if (live(c)) arm(c, rto << Math.min(c.retrans, 6));
         } else if (c.wndFromTap == 0 && c.sockReadable) {
             // Zero-window probe. An ACK at the next sequence number is acceptable to the guest
             // and answered by nothing; one just below its window is not, and RFC 9293 3.10.7.4
             // has it answered with an ACK carrying the current window (Linux probes this way).
             sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap - 1, c.seqFromTap);
-            c.seqAckToTap = c.seqFromTap;
             c.ackPending = false;
             arm(c, rto << Math.min(++c.retrans, 6));
         } else if (c.has(TcpConn.TAP_FIN_RCVD) || c.has(TcpConn.TAP_FIN_SENT)) {
@@ -1009,100 +730,42 @@ public final class Tcp implements Flows.Proto {
         // head, or the bytes resent would be older ones under the new sequence numbers.
         consumeAcked(c);
         c.seqToTap = c.seqAckFromTap;
-        if (c.peekOffset) setInt(c.fd, Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, c.seqToTap - c.seqConsumed);
+        if (c.peekOffset) options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, c.seqToTap - c.seqConsumed);
         c.sockReadable = true;
         sockToTap(c);
     }
 
-    // ------------------------------------------------------------------ connection table
-
-    private TcpConn allocate() {
-        if (active >= maxConns) {
-            limitReached("connection limit (" + maxConns + ") reached");
-            return null;
-        }
-        int idx;
-        if (freeCount > 0) {
-            idx = free[--freeCount];
-        } else {
-            idx = highWater++;
-            if (idx >= conns.length) {
-                int n = Math.min(conns.length * 2, Math.max(maxConns, 256));
-                conns = java.util.Arrays.copyOf(conns, n);
-                free = java.util.Arrays.copyOf(free, n);
-                isDirty = java.util.Arrays.copyOf(isDirty, n);
-            }
-        }
-        TcpConn c = conns[idx];
-        if (c == null) conns[idx] = c = new TcpConn(idx);
-        c.reset();
-        c.inUse = true;
-        c.generation = (c.generation + 1) & 0xffffff;
-        active++;
-        return c;
-    }
-
-    private void release(TcpConn c) {
-        c.reset();
-        free[freeCount++] = c.index;
-        active--;
-    }
+    // ------------------------------------------------------------------ closing
 
     private void closeConn(TcpConn c, boolean abortive) {
-        if (!c.inUse) return;
+        if (!live(c)) return;
         // A clean close still owes the guest the ACK marked for the end of the batch (for its
         // FIN, when its ACK of our FIN came in the same batch): without it the guest sends its
         // FIN again, to a connection that is gone, and gets a reset.
         if (!abortive && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
-        table.remove(c.gHi, c.gLo, c.rHi, c.rLo, meta(c.gPort, c.rPort));
-        if (c.fd >= 0) {
-            loop.remove(c.fd);
-            if (abortive) abortiveClose(c.fd);
-            else Libc.close(c.fd);
+        int fd = fd(c);
+        if (fd >= 0) {
+            loop.remove(fd);
+            if (abortive) options.abortiveClose(fd);
+            else Libc.close(fd);
         }
-        release(c);
-    }
-
-    private void abortiveClose(int fd) {
-        intVal.set(ValueLayout.JAVA_INT, 0, 1);
-        intVal.set(ValueLayout.JAVA_INT, 4, 0);
-        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, intVal, 8);
-        Libc.close(fd);
-    }
-
-    private void limitReached(String why) {
-        if (!warnedLimit) {
-            Log.warn("TCP: " + why + ": new connections get a reset");
-            warnedLimit = true;
-        }
+        c.pendingHead = c.pendingTail = -1;
+        c.pendingBytes = 0;
+        flows.close(c.index);
     }
 
     @Override
     public void guestGone() {
-        for (int i = 0; i < highWater; i++) {
-            TcpConn c = conns[i];
-            if (c != null && c.inUse) closeConn(c, true);
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) == Flows.TCP) closeConn(conns[f], true);
         }
-        pendingConnCount = pendingChunks = 0;
+        toHost.clear();
         dirtyCount = 0;
-        java.util.Arrays.fill(isDirty, false);
+        Arrays.fill(isDirty, false);
     }
 
-    private int setInt(int fd, int level, int name, int value) {
-        intVal.set(ValueLayout.JAVA_INT, 0, value);
-        return Libc.setsockopt(fd, level, name, intVal, 4);
-    }
-
-    private int soError(int fd) {
-        intLen.set(ValueLayout.JAVA_INT, 0, 4);
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_ERROR, intVal, intLen) < 0) return Errno.EIO;
-        return intVal.get(ValueLayout.JAVA_INT, 0);
-    }
-
+    /** Closes every connection (daemon shutdown). */
     public void close() {
         guestGone();
-        for (int fd : listenFds) Libc.close(fd);
-        if (spareFd >= 0) Libc.close(spareFd);
-        spareFd = -1;
     }
 }

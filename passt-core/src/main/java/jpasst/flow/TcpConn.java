@@ -1,9 +1,10 @@
 package jpasst.flow;
 
 /**
- * One TCP connection's state, as passt's {@code struct tcp_tap_conn}: the guest-side 4-tuple,
- * the host socket, and the two sequence spaces we splice together. Created when a connection is
- * set up and reused from a free list afterwards, never per packet.
+ * One TCP connection's state, as passt's {@code struct tcp_tap_conn}: the two sequence spaces
+ * we splice together, the windows, the timers. Its addresses, ports and host socket are its
+ * flow's, in {@link Flows} (slot {@link #index}). Made when a slot is first used by TCP and
+ * reused with it afterwards, never per packet.
  *
  * Sequence names follow passt: "to tap" is what we send to the guest, "from tap" what the guest
  * sends us.
@@ -20,15 +21,8 @@ final class TcpConn {
     static final int TAP_FIN_SENT = 1 << 7;      // we sent FIN to the guest
     static final int TAP_FIN_ACKED = 1 << 8;     // guest acknowledged our FIN
 
+    /** The flow's slot. */
     final int index;
-    int generation;     // counts the slot's uses: epoll references carry it (24 bits)
-    int fd = -1;
-    boolean inUse;
-    boolean v6;
-    long gHi, gLo;      // guest address
-    int gPort;
-    long rHi, rLo;      // the peer as the guest sees it
-    int rPort;
     int events;
 
     int seqToTap;       // next sequence number we send to the guest
@@ -36,16 +30,14 @@ final class TcpConn {
     int seqFinToTap;    // sequence number of our FIN, once the host peer closed (SOCK_FIN_RCVD)
     int seqAckFromTap;  // the guest has acknowledged everything before this
     int seqFromTap;     // next sequence number expected from the guest (all before it written to the host)
-    int pendingBytes;   // guest data after seqFromTap queued for the host socket (see Tcp#framesDone)
-    int pendingHead = -1, pendingTail = -1; // its chunks, a list in Tcp's pending arrays
-    int seqAckToTap;    // what we last acknowledged to the guest
+    int pendingBytes;   // guest data after seqFromTap queued for the host socket (see TcpToHost)
+    int pendingHead = -1, pendingTail = -1; // its chunks, a list in TcpToHost's arrays
     int seqInitToTap;
     int seqConsumed;    // host data before this was acknowledged and dropped from the socket
 
     int wndFromTap;     // the guest's receive window in bytes (scaled)
     int wsFromTap;      // the guest's window scale, 0 if it did not offer scaling
     int wsToTap;        // our window scale, 0 if the guest did not offer scaling
-    int wndToTap;       // window last advertised to the guest, in bytes
     int mss;            // the guest's MSS
     boolean peekOffset; // SO_PEEK_OFF works on this socket
     boolean ackPending;
@@ -54,10 +46,8 @@ final class TcpConn {
     boolean rdHup;      // the host peer closed its side (EPOLLRDHUP): its data is all queued
 
     long deadline;      // retransmission / handshake / FIN timer, nanoTime; 0 = none
-    long lastActivity;
     int retrans;
     int dupAcks;
-    int lastWindowSeen;
 
     TcpConn(int index) {
         this.index = index;
@@ -79,9 +69,8 @@ final class TcpConn {
         return n;
     }
 
+    /** A fresh connection. */
     void reset() {
-        fd = -1;
-        inUse = false;
         events = 0;
         ackPending = wantWrite = sockReadable = rdHup = false;
         pendingBytes = 0;

@@ -8,15 +8,19 @@ import java.util.List;
 
 import jpasst.conf.Conf;
 import jpasst.conf.PortSpec;
+import jpasst.link.FrameBatch;
+import jpasst.link.FrameWriter;
+import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
+import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
-import jpasst.packet.Ip6;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
+import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
@@ -28,7 +32,7 @@ import jpasst.util.Log;
  * bound where possible to the guest's own source port (as passt, so the peer sees the port the
  * guest chose; SO_REUSEADDR lets several flows share it, and when the port is taken the kernel
  * picks one), and connected to the destination the guest named. The only translations: the
- * gateway's address stands for the host, so it becomes loopback ({@link Flows#hostLo}); and with
+ * gateway's address stands for the host, so it becomes loopback ({@link AddressMapping#hostLo}); and with
  * {@code --dns-forward ADDR}, a query to ADDR port 53 goes to the host's first resolver (when
  * the host's resolver is a loopback one, passt forwards queries sent to the gateway the same
  * way, since the guest was handed the gateway as its DNS server). Replies arrive on the connected
@@ -50,19 +54,22 @@ import jpasst.util.Log;
  * (passt's 180 s) is closed, socket and all; the scan runs about once a second while flows exist.
  * When the guest goes away every flow is closed; the listening sockets stay.
  *
- * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame in the tap's
- * output buffer (room reserved for the largest: 65507 bytes over IPv4, 65527 over IPv6), and the
- * frame is committed with the real length, so nothing is copied. Guest to host, the payload is
- * sent from where it lies in the tap's input buffer. IPv4 fragments are not reassembled (nor are
- * they by passt): the guest's path MTU (65520) bounds what it can send in one piece.
+ * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame (a
+ * {@link FrameBatch} of one, which the link reserves with room for the largest: 65507 bytes over
+ * IPv4, 65527 over IPv6), and the frame is committed with the real length, so nothing is copied.
+ * Guest to host, the payload is sent from where it lies in the link's input batch. IPv4
+ * fragments are not reassembled (nor are they by passt): the guest's path MTU (65520) bounds
+ * what it can send in one piece.
  *
  * <p>Everything wrong with a datagram from the guest (short header, bad length, bad checksum,
  * port 0, multicast or broadcast destination) drops it quietly (trace level); nothing throws.
  *
- * Hot path: no allocation. Flow state lives in primitive arrays indexed by flow number; the flow
- * lookup is a {@link FlowTable}; sockets' epoll references carry (fd, flow index).
+ * Hot path: no allocation. The flows are those of the one flow table, {@link Flows}: their
+ * addresses, sockets and activity, the lookup both ways (by the guest side for datagrams from the
+ * guest, by the sender and listener for datagrams to a forwarded port), and the slot and its
+ * generation in each socket's epoll reference.
  */
-public final class Udp implements Flows.Proto {
+public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
@@ -70,33 +77,17 @@ public final class Udp implements Flows.Proto {
             MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
-    static final int OUTBOUND = 1, INBOUND = 2;
     private static final long TICK_NANOS = 1_000_000_000L;
-    private static final long INBOUND_TAG = 1L << 40;
     private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
 
     private final Conf conf;
     private final EventLoop loop;
-    private final TapFrames frames;
+    private final Link link;
+    private final FrameWriter frames;
     private final Flows flows;
+    private final AddressMapping mapping;
     private final long timeoutNanos;
-    private final FlowTable table = new FlowTable(256, 2 * MAX_FLOWS);
-
-    // per flow
-    private final int[] kind = new int[MAX_FLOWS];        // 0: free
-    private final int[] fd = new int[MAX_FLOWS];          // OUTBOUND: its own socket; INBOUND: -1
-    private final int[] listener = new int[MAX_FLOWS];    // INBOUND: listener index
-    private final boolean[] v6 = new boolean[MAX_FLOWS];  // guest-side family
-    private final long[] gHi = new long[MAX_FLOWS], gLo = new long[MAX_FLOWS];  // guest's address
-    private final int[] gPort = new int[MAX_FLOWS];
-    private final long[] rHi = new long[MAX_FLOWS], rLo = new long[MAX_FLOWS];  // peer, as the guest sees it
-    private final int[] rPort = new int[MAX_FLOWS];
-    private final long[] hHi = new long[MAX_FLOWS], hLo = new long[MAX_FLOWS];  // peer, on the host side
-    private final int[] hPort = new int[MAX_FLOWS];
-    private final boolean[] guestKey = new boolean[MAX_FLOWS]; // owns its guest-side table entry
-    private final long[] last = new long[MAX_FLOWS];
-    private final int[] free = new int[MAX_FLOWS];
-    private int freeTop, active, highWater;
+    private final SocketOptions options = new SocketOptions();
 
     // listening sockets (-u), set up once
     private int[] lfd = new int[0], lport = new int[0], ltarget = new int[0];
@@ -106,20 +97,20 @@ public final class Udp implements Flows.Proto {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
     private final MemorySegment saLen = arena.allocate(8, 8);
-    private final MemorySegment intOpt = arena.allocate(4, 4);
     private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
+    private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
+    private final FrameBatch frame = new FrameBatch(1, 16); // one datagram at a time, received in place
 
     private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
 
-    public Udp(Conf conf, EventLoop loop, TapFrames frames, Flows flows) {
+    public Udp(Conf conf, EventLoop loop, Link link, FrameWriter frames, Flows flows, AddressMapping mapping) {
         this.conf = conf;
         this.loop = loop;
+        this.link = link;
         this.frames = frames;
         this.flows = flows;
+        this.mapping = mapping;
         this.timeoutNanos = conf.udpTimeoutSeconds * 1_000_000_000L;
-        for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
-        freeTop = MAX_FLOWS;
-        Arrays.fill(fd, -1);
         loop.handler(Refs.UDP, this::onFlowSocket);
         loop.handler(Refs.UDP_LISTEN, this::onListener);
         loop.onTick(this::tick);
@@ -148,24 +139,24 @@ public final class Udp implements Flows.Proto {
             drop("UDP to port 0");
             return;
         }
-        int f = table.get(srcHi, srcLo, dstHi, dstLo, meta(sport, dport));
+        int f = flows.lookup(Flows.UDP, srcHi, srcLo, sport, dstHi, dstLo, dport);
         if (f < 0) {
-            if (!unicast(dstHi, dstLo)) {
+            if (!Inany.isUnicast(dstHi, dstLo)) {
                 drop("UDP to a multicast, broadcast or unspecified address");
                 return;
             }
             f = openOutbound(isV6, srcHi, srcLo, sport, dstHi, dstLo, dport);
             if (f < 0) return;
         }
-        last[f] = loop.now();
+        flows.touch(f, loop.now());
         long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
         int plen = ulen - jpasst.packet.Udp.LEN;
         long n;
-        if (kind[f] == OUTBOUND) {
-            n = Libc.send(fd[f], payload, plen, SEND_FLAGS);
-        } else {
-            int len = SockAddr.inany(sa, hHi[f], hLo[f], hPort[f]);
-            n = Libc.sendto(lfd[listener[f]], payload, plen, SEND_FLAGS, sa, len);
+        if (flows.fd(f) >= 0) { // outbound: its own connected socket
+            n = Libc.send(flows.fd(f), payload, plen, SEND_FLAGS);
+        } else {                // inbound: back out of the listening socket, to the sender
+            int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
+            n = Libc.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -186,23 +177,11 @@ public final class Udp implements Flows.Proto {
                 Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, ulen))) == 0xffff;
     }
 
-    private static boolean unicast(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            int a = Inany.v4(lo);
-            return a != 0 && a != Ip4.BROADCAST && !Ip4.isMulticast(a);
-        }
-        return !Ip6.isMulticast(hi) && !Ip6.isUnspecified(hi, lo);
-    }
-
-    private static long meta(int guestPort, int peerPort) {
-        return (long) guestPort << 16 | peerPort;
-    }
-
     /** Opens a connected socket for a new guest flow; returns the flow index or -1. */
     private int openOutbound(boolean isV6, long srcHi, long srcLo, int sport,
                              long dstHi, long dstLo, int dport) {
-        if (flows.forbiddenDestination(dstHi, dstLo)) return -1;
-        long tHi = flows.hostHi(dstHi, dstLo), tLo = flows.hostLo(dstHi, dstLo);
+        if (mapping.forbiddenDestination(dstHi, dstLo)) return -1;
+        long tHi = mapping.hostHi(dstHi, dstLo), tLo = mapping.hostLo(dstHi, dstLo);
         if (dport == 53 && dnsForwarded(dstHi, dstLo)) {
             if (Inany.isV4(dstHi, dstLo)) {
                 tHi = 0;
@@ -212,7 +191,8 @@ public final class Udp implements Flows.Proto {
                 tLo = dnsHost6Lo();
             }
         }
-        if (freeTop == 0) {
+        int f = flows.open(Flows.UDP);
+        if (f < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: flow table full, datagram dropped");
             return -1;
@@ -223,12 +203,13 @@ public final class Udp implements Flows.Proto {
         if (sock < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
+            flows.close(f);
             return -1;
         }
-        setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (!hostV4) setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        options.setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
+        if (!hostV4) options.setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
-        flows.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
+        mapping.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
         int r = Libc.connect(sock, sa, len);
         if (r < 0) {
@@ -237,29 +218,18 @@ public final class Udp implements Flows.Proto {
                 Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
             }
             Libc.close(sock);
+            flows.close(f);
             return -1;
         }
-        int f = alloc();
-        kind[f] = OUTBOUND;
-        fd[f] = sock;
-        v6[f] = isV6;
-        gHi[f] = srcHi;
-        gLo[f] = srcLo;
-        gPort[f] = sport;
-        rHi[f] = dstHi;
-        rLo[f] = dstLo;
-        rPort[f] = dport;
-        hHi[f] = tHi;
-        hLo[f] = tLo;
-        hPort[f] = dport;
-        if (!table.put(srcHi, srcLo, dstHi, dstLo, meta(sport, dport), f)) {
-            release(f);
-            Libc.close(sock);
+        flows.guestSide(f, isV6, srcHi, srcLo, sport, dstHi, dstLo, dport);
+        flows.hostSide(f, tHi, tLo, dport);
+        flows.fd(f, sock);
+        if (!flows.keyGuestSide(f)) {
+            close(f);
             openFailures++;
             return -1;
         }
-        guestKey[f] = true;
-        r = loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP, ref(sock, f)));
+        r = loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.UDP, f));
         if (r < 0) {
             openFailures++;
             close(f);
@@ -305,45 +275,56 @@ public final class Udp implements Flows.Proto {
 
     private long dnsHost6Hi() {
         if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Hi;
-        return conf.dns6.length >= 2 ? flows.hostHi(conf.dns6[0], conf.dns6[1]) : 0;
+        return conf.dns6.length >= 2 ? mapping.hostHi(conf.dns6[0], conf.dns6[1]) : 0;
     }
 
     private long dnsHost6Lo() {
         if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Lo;
-        return conf.dns6.length >= 2 ? flows.hostLo(conf.dns6[0], conf.dns6[1]) : 0;
+        return conf.dns6.length >= 2 ? mapping.hostLo(conf.dns6[0], conf.dns6[1]) : 0;
     }
 
     // ---- host → guest ----
 
-    private static long ref(int sock, int index) {
-        return (long) sock << 24 | index;
+    /**
+     * Reserves the frame for the next datagram of a socket, room for the largest; false if
+     * there is no guest or no room (the datagram is then read and dropped, as with passt's
+     * full queues: UDP does not wait for room).
+     */
+    private boolean reserveFrame(boolean isV6) {
+        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
+                isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
+    }
+
+    /** Completes the datagram of {@code n} bytes received into the frame, and sends it to the guest. */
+    private void datagramToGuest(int f, int n) {
+        flows.touch(f, loop.now());
+        frame.payloadLength(0, n);
+        frames.udpHeaders(frame, 0, flows.v6(f), flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f),
+                flows.rPort(f), flows.gPort(f));
+        link.commit(frame, 1);
+        toGuest++;
     }
 
     private void onFlowSocket(long ref, int events) {
-        long v = EventLoop.value(ref);
-        int f = (int) (v & 0xffffff), sock = (int) (v >>> 24);
-        if (f >= MAX_FLOWS || kind[f] != OUTBOUND || fd[f] != sock) return; // closed meanwhile
-        boolean isV6 = v6[f];
-        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        int f = flows.flowOf(ref, Flows.UDP);
+        if (f < 0) return; // closed meanwhile
+        int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
-            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
-            if (frame < 0) {
-                // no guest or no room: the datagram is lost either way, as with passt's full queues
+            if (!reserveFrame(flows.v6(f))) {
                 if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
-            long n = Libc.recv(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT);
+            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Libc.MSG_DONTWAIT);
             if (n < 0) {
+                link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 // an ICMP error for an earlier datagram (refused, unreachable): nothing to deliver
                 if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text((int) n));
                 continue;
             }
-            last[f] = loop.now();
-            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
-            toGuest++;
+            datagramToGuest(f, (int) n);
         }
     }
 
@@ -352,39 +333,29 @@ public final class Udp implements Flows.Proto {
         if (li >= listeners) return;
         int sock = lfd[li];
         boolean isV6 = lv6[li];
-        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
         for (int i = 0; i < BATCH; i++) {
-            long frame = frames.reserve(isV6, jpasst.packet.Udp.LEN + max);
-            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            long n;
-            long payload = 0;
-            if (frame < 0) {
-                n = Libc.recvfrom(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT, sa, saLen);
-            } else {
-                payload = TapFrames.l4(frame, isV6) + jpasst.packet.Udp.LEN;
-                n = Libc.recvfrom(sock, frames.out().address() + payload, max, Libc.MSG_DONTWAIT, sa, saLen);
-            }
-            if (n < 0) {
-                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
+            if (!reserveFrame(isV6)) {
+                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                dropped++;
                 continue;
             }
-            if (frame < 0) {
-                dropped++;
+            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Libc.MSG_DONTWAIT);
+            if (n < 0) {
+                link.commit(frame, 0);
+                if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 continue;
             }
             long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
             int sPort = SockAddr.port(sa);
-            int f = table.get(sHi, sLo, 0, li, INBOUND_TAG | sPort);
+            int f = flows.lookupHostSide(Flows.UDP, li, sHi, sLo, sPort);
+            if (f < 0) f = openInbound(li, sHi, sLo, sPort); // (no frames: the datagram's stays reserved)
             if (f < 0) {
-                f = openInbound(li, sHi, sLo, sPort);
-                if (f < 0) {
-                    dropped++;
-                    continue; // the frame was reserved, never committed: nothing to undo
-                }
+                link.commit(frame, 0);
+                dropped++;
+                continue;
             }
-            last[f] = loop.now();
-            frames.commitUdp(frame, conf.guestMac, isV6, rHi[f], rLo[f], gHi[f], gLo[f], rPort[f], gPort[f], (int) n);
-            toGuest++;
+            datagramToGuest(f, (int) n);
         }
     }
 
@@ -392,48 +363,34 @@ public final class Udp implements Flows.Proto {
     private int openInbound(int li, long sHi, long sLo, int sPort) {
         boolean isV6 = lv6[li];
         if (isV6 ? !conf.v6 : !conf.v4) return -1;
-        if (freeTop == 0) {
+        long guestHi = mapping.guestAddrHi(isV6), guestLo = mapping.guestAddrLo(isV6);
+        if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
+        long peerHi, peerLo;
+        if (sHi == guestHi && sLo == guestLo && !mapping.guestAddrMapped(isV6)) {
+            // the host's own address is the guest's: without --map-guest-addr, it can only
+            // appear as the host-loopback address (the gateway)
+            peerHi = mapping.guestHi(0, isV6 ? 1 : AddressMapping.LOOPBACK4_LO);
+            peerLo = mapping.guestLo(0, isV6 ? 1 : AddressMapping.LOOPBACK4_LO);
+        } else {
+            peerHi = mapping.guestHi(sHi, sLo);
+            peerLo = mapping.guestLo(sHi, sLo);
+        }
+        int target = ltarget[li];
+        int f = flows.open(Flows.UDP);
+        if (f < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: flow table full, datagram dropped");
             return -1;
         }
-        long guestHi = flows.guestAddrHi(isV6), guestLo = flows.guestAddrLo(isV6);
-        if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
-        long peerHi, peerLo;
-        if (sHi == guestHi && sLo == guestLo && !flows.guestAddrMapped(isV6)) {
-            // the host's own address is the guest's: without --map-guest-addr, it can only
-            // appear as the host-loopback address (the gateway)
-            peerHi = flows.guestHi(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
-            peerLo = flows.guestLo(0, isV6 ? 1 : Flows.LOOPBACK4_LO);
-        } else {
-            peerHi = flows.guestHi(sHi, sLo);
-            peerLo = flows.guestLo(sHi, sLo);
-        }
-        int target = ltarget[li];
-        int f = alloc();
-        kind[f] = INBOUND;
-        fd[f] = -1;
-        listener[f] = li;
-        v6[f] = isV6;
-        gHi[f] = guestHi;
-        gLo[f] = guestLo;
-        gPort[f] = target;
-        rHi[f] = peerHi;
-        rLo[f] = peerLo;
-        rPort[f] = sPort;
-        hHi[f] = sHi;
-        hLo[f] = sLo;
-        hPort[f] = sPort;
-        if (!table.put(sHi, sLo, 0, li, INBOUND_TAG | sPort, f)) {
-            release(f);
+        flows.guestSide(f, isV6, guestHi, guestLo, target, peerHi, peerLo, sPort);
+        flows.hostSide(f, sHi, sLo, sPort);
+        if (!flows.keyHostSide(f, li)) {
+            flows.close(f);
             openFailures++;
             return -1;
         }
-        long m = meta(target, sPort);
-        if (table.get(guestHi, guestLo, peerHi, peerLo, m) < 0) {
-            // (if the guest already has a flow on this 4-tuple, its replies keep going there)
-            guestKey[f] = table.put(guestHi, guestLo, peerHi, peerLo, m, f);
-        }
+        // (if the guest already has a flow on this 4-tuple, its replies keep going there)
+        if (flows.lookup(Flows.UDP, guestHi, guestLo, target, peerHi, peerLo, sPort) < 0) flows.keyGuestSide(f);
         started(f);
         if (Log.debugEnabled()) {
             Log.debug("UDP flow " + f + ": " + Inany.toString(sHi, sLo) + ":" + sPort + " -> port "
@@ -445,66 +402,38 @@ public final class Udp implements Flows.Proto {
 
     // ---- flow bookkeeping ----
 
-    private int alloc() {
-        int f = free[--freeTop];
-        if (f + 1 > highWater) highWater = f + 1;
-        return f;
-    }
-
-    private void release(int f) {
-        kind[f] = 0;
-        fd[f] = -1;
-        guestKey[f] = false;
-        free[freeTop++] = f;
-    }
-
     private void started(int f) {
-        active++;
         opened++;
-        last[f] = loop.now();
+        flows.touch(f, loop.now());
         loop.wakeAt(loop.now() + TICK_NANOS);
     }
 
+    /** Closes flow {@code f}: its socket, if it has one of its own, and its slot. */
     private void close(int f) {
-        if (kind[f] == 0) return;
-        if (guestKey[f]) {
-            long m = meta(gPort[f], rPort[f]);
-            if (table.get(gHi[f], gLo[f], rHi[f], rLo[f], m) == f) {
-                table.remove(gHi[f], gLo[f], rHi[f], rLo[f], m);
-            }
+        if (flows.type(f) != Flows.UDP) return;
+        int sock = flows.fd(f);
+        if (sock >= 0) {
+            loop.remove(sock);
+            Libc.close(sock);
         }
-        if (kind[f] == OUTBOUND) {
-            loop.remove(fd[f]);
-            Libc.close(fd[f]);
-        } else {
-            table.remove(hHi[f], hLo[f], 0, listener[f], INBOUND_TAG | hPort[f]);
-        }
-        release(f);
-        active--;
+        flows.close(f);
     }
 
     private void tick(long now) {
-        if (active == 0) return;
-        for (int f = 0; f < highWater; f++) {
-            if (kind[f] != 0 && now - last[f] > timeoutNanos) {
+        if (flows.count(Flows.UDP) == 0) return;
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) == Flows.UDP && now - flows.lastActivity(f) > timeoutNanos) {
                 if (Log.debugEnabled()) Log.debug("UDP flow " + f + ": idle, closed");
                 close(f);
                 expired++;
             }
         }
-        if (active == 0) {
-            highWater = 0;
-            // lowest indices first again, so the scan stays short
-            for (int i = 0; i < MAX_FLOWS; i++) free[i] = MAX_FLOWS - 1 - i;
-            freeTop = MAX_FLOWS;
-        } else {
-            loop.wakeAt(now + TICK_NANOS);
-        }
+        if (flows.count(Flows.UDP) > 0) loop.wakeAt(now + TICK_NANOS);
     }
 
     @Override
     public void guestGone() {
-        for (int f = 0; f < highWater; f++) close(f);
+        for (int f = 0; f < flows.highWater(); f++) close(f);
     }
 
     // ---- listening sockets (-u) ----
@@ -549,11 +478,6 @@ public final class Udp implements Flows.Proto {
         listeners = 0;
     }
 
-    private void setInt(int sock, int level, int name, int value) {
-        intOpt.set(ValueLayout.JAVA_INT, 0, value);
-        Libc.setsockopt(sock, level, name, intOpt, 4);
-    }
-
     /** Closes every flow and listening socket (daemon shutdown). */
     public void close() {
         guestGone();
@@ -569,7 +493,7 @@ public final class Udp implements Flows.Proto {
 
     /** Open flows. */
     public int active() {
-        return active;
+        return flows.count(Flows.UDP);
     }
 
     /** Host ports listened on, one per address family ({@code -u}). */

@@ -18,8 +18,12 @@ import jpasst.sys.Libc;
  *
  * Timers are coarse and cheap: owners ask for a wake-up with {@link #wakeAt}, the loop caps its
  * epoll_wait timeout accordingly, and after every batch of events the timer handlers whose time
- * has come run. After every batch the "end of batch" handlers run too (the tap flushes its
+ * has come run. After every batch the "end of batch" handlers run too (the link flushes its
  * output there, so frames produced by one batch leave in one write).
+ *
+ * An owner may also {@link #post} an event to a handler, for something that must happen after
+ * its current call returns (the link's "room again", say): it is delivered at the start of the
+ * next batch, and the loop does not sleep while one waits.
  *
  * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap).
  * {@code struct epoll_event} is packed on x86-64: 4 bytes of events then 8 bytes of data.
@@ -35,7 +39,7 @@ public final class EventLoop {
     }
 
     public static final int TYPE_SHIFT = 56;
-    public static final int MAX_TYPES = 16;
+    public static final int MAX_TYPES = 32;
     private static final int EVENT_SIZE = 12;
     private static final int MAX_EVENTS = 256;
     private static final int TYPE_WAKE = MAX_TYPES - 1;
@@ -49,6 +53,9 @@ public final class EventLoop {
     private final Handler[] handlers = new Handler[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
     private Runnable[] endOfBatch = new Runnable[0];
+    private static final int MAX_POSTED = 64;
+    private long[] posted = new long[MAX_POSTED], delivering = new long[MAX_POSTED];
+    private int postedCount;
     private volatile boolean running;
     private long now = System.nanoTime();
     private long nextWake = Long.MAX_VALUE;
@@ -109,6 +116,19 @@ public final class EventLoop {
         return Libc.epollCtl(epfd, op, fd, ctlEvent);
     }
 
+    /**
+     * Delivers an event with reference {@code ref} to its type's handler (with events
+     * {@link #POSTED}) at the start of the next batch. Loop thread only; posters keep it to one
+     * pending event of their own (at most {@value #MAX_POSTED} wait at a time).
+     */
+    public void post(long ref) {
+        if (postedCount == MAX_POSTED) throw new IllegalStateException("too many posted events");
+        posted[postedCount++] = ref;
+    }
+
+    /** The events a posted reference is delivered with. */
+    public static final int POSTED = 0;
+
     /** Asks for a tick no later than {@code nanoTime}. */
     public void wakeAt(long nanoTime) {
         if (nanoTime < nextWake) nextWake = nanoTime;
@@ -136,7 +156,9 @@ public final class EventLoop {
     public void runOnce() {
         long t = System.nanoTime();
         int timeout;
-        if (nextWake == Long.MAX_VALUE) {
+        if (postedCount > 0) {
+            timeout = 0;
+        } else if (nextWake == Long.MAX_VALUE) {
             timeout = 1000;
         } else {
             long ms = (nextWake - t + 999_999) / 1_000_000;
@@ -148,6 +170,7 @@ public final class EventLoop {
             if (n == -Errno.EINTR) return;
             throw new IllegalStateException("epoll_wait: " + Errno.text(n));
         }
+        if (postedCount > 0) deliverPosted();
         for (int i = 0; i < n; i++) {
             long base = (long) i * EVENT_SIZE;
             int ev = events.get(ValueLayout.JAVA_INT_UNALIGNED, base);
@@ -165,7 +188,7 @@ public final class EventLoop {
                 handlerFailed(e);
             }
         }
-        if (now - nextWake >= 0 || n == 0) {
+        if (now - nextWake >= 0 || (n == 0 && timeout > 0)) {
             nextWake = Long.MAX_VALUE;
             for (Tick tk : ticks) {
                 try {
@@ -178,6 +201,23 @@ public final class EventLoop {
         for (Runnable r : endOfBatch) {
             try {
                 r.run();
+            } catch (RuntimeException e) {
+                handlerFailed(e);
+            }
+        }
+    }
+
+    private void deliverPosted() {
+        long[] refs = posted;
+        int count = postedCount;
+        posted = delivering; // (what is posted meanwhile waits for the next batch)
+        delivering = refs;
+        postedCount = 0;
+        for (int i = 0; i < count; i++) {
+            Handler h = handlers[type(refs[i])];
+            if (h == null) continue;
+            try {
+                h.onEvents(refs[i], POSTED);
             } catch (RuntimeException e) {
                 handlerFailed(e);
             }

@@ -3,10 +3,11 @@ package jpasst.proto;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
+import jpasst.link.Guest;
+import jpasst.link.Link;
 import jpasst.packet.ArpHdr;
 import jpasst.packet.Eth;
 import jpasst.packet.Net;
-import jpasst.tap.Tap;
 import jpasst.util.Log;
 
 /**
@@ -15,15 +16,17 @@ import jpasst.util.Log;
  * probing for duplicates: silence means "free") and announcements (sender == target), which get
  * no answer. The reply carries our MAC.
  *
- * Hot path: no allocation; the reply is built directly in the tap's output buffer.
+ * Hot path: no allocation; the reply is built directly in the frame reserved for it.
  */
 public final class Arp {
     private final Conf conf;
-    private final Tap tap;
+    private final Guest guest;
+    private final Link link;
 
-    public Arp(Conf conf, Tap tap) {
+    public Arp(Conf conf, Guest guest, Link link) {
         this.conf = conf;
-        this.tap = tap;
+        this.guest = guest;
+        this.link = link;
     }
 
     /** Handles an ARP frame ({@code len} bytes at {@code off}); returns true if it answered. */
@@ -39,15 +42,15 @@ public final class Arp {
         int spa = ArpHdr.spa(s, a);
         int tpa = ArpHdr.tpa(s, a);
         if (spa != 0 && spa == tpa) return false;          // announcement
-        if (tpa == conf.addr4 || tpa == conf.addr4Seen && tpa != 0) return false; // the guest's own
+        if (tpa == conf.addr4 || tpa == guest.addr4Seen && tpa != 0) return false; // the guest's own
         long sha = ArpHdr.sha(s, a);
-        long frame = tap.reserve(Eth.LEN + ArpHdr.LEN);
+        long frame = link.reserve(Eth.LEN + ArpHdr.LEN);
         if (frame < 0) return false;
-        MemorySegment o = tap.out();
+        MemorySegment o = link.out();
         Eth.write(o, frame, Eth.src(s, off), conf.ourMac, Eth.TYPE_ARP);
         ArpHdr.write(o, frame + Eth.LEN, ArpHdr.OP_REPLY,
                 conf.ourMac, tpa, sha, spa);
-        tap.commit(frame, Eth.LEN + ArpHdr.LEN);
+        link.commit(frame, Eth.LEN + ArpHdr.LEN);
         if (Log.traceEnabled()) {
             Log.trace("ARP: " + jpasst.sys.SockAddr.ip4String(tpa) + " is at " + Net.macString(conf.ourMac));
         }

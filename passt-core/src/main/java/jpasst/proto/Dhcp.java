@@ -5,12 +5,12 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
 import jpasst.packet.Udp;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -29,7 +29,7 @@ import jpasst.util.Log;
  * where passt always unicasts to the offered address.
  *
  * Hot path: requests are rare, but handling them still allocates nothing; the reply is built in
- * the tap's output buffer and the fixed option values are encoded once at start-up.
+ * the frame reserved for it and the fixed option values are encoded once at start-up.
  */
 public final class Dhcp {
     public static final int SERVER_PORT = 67, CLIENT_PORT = 68;
@@ -46,14 +46,14 @@ public final class Dhcp {
     static final int MAX_REPLY = OPTIONS + 312;
 
     private final Conf conf;
-    private final TapFrames frames;
+    private final FrameWriter frames;
     /** Encoded value of each server option (null: not sent), indexed by option code. */
     private final byte[][] serverOpts = new byte[256][];
     private final boolean[] sent = new boolean[256];
     private final MemorySegment requestList = Arena.ofAuto().allocate(256);
     private long offers, acks, naks;
 
-    public Dhcp(Conf conf, TapFrames frames) {
+    public Dhcp(Conf conf, FrameWriter frames) {
         this.conf = conf;
         this.frames = frames;
         encodeServerOptions();
@@ -149,8 +149,8 @@ public final class Dhcp {
 
         long f = frames.reserveUdp4(MAX_REPLY);
         if (f < 0) return false;
-        MemorySegment o = frames.tap().out();
-        long r = f + TapFrames.UDP4_PAYLOAD;
+        MemorySegment o = frames.out();
+        long r = f + FrameWriter.UDP4_PAYLOAD;
         Net.zero(o, r, OPTIONS);
         Net.u8(o, r + OP, 2);
         Net.u8(o, r + HTYPE, Net.u8(s, m + HTYPE));

@@ -6,11 +6,12 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
+import jpasst.link.Guest;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip6;
 import jpasst.packet.Net;
 import jpasst.packet.Udp;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -46,7 +47,7 @@ import jpasst.util.Log;
  * and a malformed option drops the message instead of ending the option walk.
  *
  * Hot path: requests are rare, but handling them allocates nothing; the fixed options are
- * encoded once at start-up and the reply is built in the tap's output buffer.
+ * encoded once at start-up and the reply is built in place in the frame reserved for it.
  */
 public final class Dhcpv6 {
     public static final int CLIENT_PORT = 546, SERVER_PORT = 547;
@@ -69,7 +70,8 @@ public final class Dhcpv6 {
     static final long Y2K = 946_684_800L;
 
     private final Conf conf;
-    private final TapFrames frames;
+    private final Guest guest;
+    private final FrameWriter frames;
     /** Server Identifier option, header included. */
     private final byte[] serverId;
     /** DNS servers and domain list options, headers included; empty if not sent. */
@@ -81,12 +83,13 @@ public final class Dhcpv6 {
     private final int maxReply;
     private long advertises, replies, dropped;
 
-    public Dhcpv6(Conf conf, TapFrames frames) {
-        this(conf, frames, System.currentTimeMillis() / 1000);
+    public Dhcpv6(Conf conf, Guest guest, FrameWriter frames) {
+        this(conf, guest, frames, System.currentTimeMillis() / 1000);
     }
 
-    Dhcpv6(Conf conf, TapFrames frames, long unixSeconds) {
+    Dhcpv6(Conf conf, Guest guest, FrameWriter frames, long unixSeconds) {
         this.conf = conf;
+        this.guest = guest;
         this.frames = frames;
         ByteBuffer id = ByteBuffer.allocate(OPT_HDR + 14);
         id.putShort((short) OPT_SERVERID).putShort((short) 14)
@@ -194,8 +197,8 @@ public final class Dhcpv6 {
                     return status(s, frame, m, clientId, srcHi, srcLo, STATUS_NOT_ON_LINK, NOT_ON_LINK_TEXT);
                 }
                 Log.info("DHCPv6: received CONFIRM, sending REPLY");
-                conf.addr6SeenHi = conf.addr6Hi;
-                conf.addr6SeenLo = conf.addr6Lo;
+                guest.addr6SeenHi = conf.addr6Hi;
+                guest.addr6SeenLo = conf.addr6Lo;
                 return status(s, frame, m, clientId, srcHi, srcLo, STATUS_SUCCESS, SUCCESS_TEXT);
             }
             case RELEASE, DECLINE -> {
@@ -267,7 +270,7 @@ public final class Dhcpv6 {
         long f = frames.reserve(true, Udp.LEN + maxReply);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = TapFrames.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + Udp.LEN;
         long p = header(s, m, o, r, type);
         if (iaNa >= 0) {
             Net.u16(o, p, OPT_IA_NA);
@@ -300,8 +303,8 @@ public final class Dhcpv6 {
             replies++;
         }
         if (leased && iaNa >= 0) {
-            conf.addr6SeenHi = conf.addr6Hi;
-            conf.addr6SeenLo = conf.addr6Lo;
+            guest.addr6SeenHi = conf.addr6Hi;
+            guest.addr6SeenLo = conf.addr6Lo;
         }
         return true;
     }
@@ -312,7 +315,7 @@ public final class Dhcpv6 {
         long f = frames.reserve(true, Udp.LEN + maxReply);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = TapFrames.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + Udp.LEN;
         long p = header(s, m, o, r, REPLY);
         p = copyOption(s, clientId, o, p);
         p = putStatus(o, p, code, text);
@@ -327,7 +330,7 @@ public final class Dhcpv6 {
         long f = frames.reserve(true, Udp.LEN + maxReply + NOT_ON_LINK_TEXT.length + 2 * OPT_HDR);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = TapFrames.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + Udp.LEN;
         long p = header(s, m, o, r, REPLY);
         int code = Net.u16(s, ia);
         int fixed = code == OPT_IA_NA ? IA_NA_LEN : IA_TA_LEN;

@@ -6,6 +6,9 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.ThreadLocalRandom;
 
 import jpasst.conf.Conf;
+import jpasst.link.FrameWriter;
+import jpasst.link.Guest;
+import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Eth;
 import jpasst.packet.Icmp;
@@ -13,7 +16,6 @@ import jpasst.packet.Ip6;
 import jpasst.packet.Nd;
 import jpasst.packet.Net;
 import jpasst.sys.SockAddr;
-import jpasst.tap.TapFrames;
 import jpasst.util.Log;
 
 /**
@@ -44,8 +46,8 @@ import jpasst.util.Log;
  * the DNSSL option goes out whenever there is a search list, with or without IPv6 resolvers
  * (passt sends it only along with RDNSS, but hands the list out over DHCPv6 in either case).
  *
- * Hot path: the RA is encoded once at start-up (it never changes) and copied into the tap's
- * output buffer; answers allocate nothing.
+ * Hot path: the RA is encoded once at start-up (it never changes) and copied into the frame
+ * reserved for it; answers allocate nothing.
  */
 public final class Ndp {
     public static final int ROUTER_LIFETIME = 65535;
@@ -56,7 +58,9 @@ public final class Ndp {
     static final int NA_LEN = Nd.NA_OPTIONS + Nd.OPT_UNIT;
 
     private final Conf conf;
-    private final TapFrames frames;
+    private final Guest guest;
+    private final FrameWriter frames;
+    private final Link link;
     private final EventLoop loop;
     private final byte[] ra;
     private volatile long minIntervalNs = Math.max(MAX_RTR_ADV_INTERVAL_NS / 3, MIN_DELAY_BETWEEN_RAS_NS);
@@ -65,9 +69,11 @@ public final class Ndp {
     private boolean armed;
     private long nas, ras, unsolicitedRas, dropped;
 
-    public Ndp(Conf conf, TapFrames frames, EventLoop loop) {
+    public Ndp(Conf conf, Guest guest, FrameWriter frames, Link link, EventLoop loop) {
         this.conf = conf;
+        this.guest = guest;
         this.frames = frames;
+        this.link = link;
         this.loop = loop;
         this.ra = encodeRa(conf);
     }
@@ -153,7 +159,7 @@ public final class Ndp {
         long f = frames.reserve(true, NA_LEN);
         if (f < 0) return;
         MemorySegment o = frames.out();
-        long p = TapFrames.l4(f, true);
+        long p = FrameWriter.l4(f, true);
         Net.u8(o, p + Icmp.TYPE, Icmp.V6_NEIGHBOR_ADVERT);
         Net.u8(o, p + Icmp.CODE, 0);
         Net.i32(o, p + Nd.NA_FLAGS,
@@ -174,8 +180,8 @@ public final class Ndp {
 
     private boolean isGuests(long hi, long lo) {
         return (hi == conf.addr6Hi && lo == conf.addr6Lo)
-                || (hi == conf.addr6SeenHi && lo == conf.addr6SeenLo)
-                || (hi == conf.addr6LlSeenHi && lo == conf.addr6LlSeenLo);
+                || (hi == guest.addr6SeenHi && lo == guest.addr6SeenLo)
+                || (hi == guest.addr6LlSeenHi && lo == guest.addr6LlSeenLo);
     }
 
     private void rs(MemorySegment s, long frame, long ip6, long icmp, int len) {
@@ -204,7 +210,7 @@ public final class Ndp {
         long f = frames.reserve(true, ra.length);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long p = TapFrames.l4(f, true);
+        long p = FrameWriter.l4(f, true);
         MemorySegment.copy(ra, 0, o, ValueLayout.JAVA_BYTE, p, ra.length);
         Icmp.checksum6(o, p, ra.length, conf.ourLl6Hi, conf.ourLl6Lo, dstHi, dstLo);
         frames.commit(f, dstMac, true, conf.ourLl6Hi, conf.ourLl6Lo, dstHi, dstLo, 58, ra.length, 255);
@@ -217,11 +223,11 @@ public final class Ndp {
      */
     public void tick(long now) {
         if (!conf.v6 || conf.noNdp || conf.noRa) return;
-        if (!frames.tap().connected()) {
+        if (!link.connected()) {
             armed = false;
             return;
         }
-        if (conf.guestMac == Eth.BROADCAST) {
+        if (guest.mac == Eth.BROADCAST) {
             armed = false;
             loop.wakeAt(now + 1_000_000_000L); // look again soon, even if the loop stays busy
             return;

@@ -2,7 +2,6 @@ package jpasst.proto;
 
 import java.lang.foreign.MemorySegment;
 
-import jpasst.Dispatch;
 import jpasst.conf.Conf;
 import jpasst.packet.Checksum;
 import jpasst.packet.Icmp;
@@ -24,7 +23,7 @@ import jpasst.util.Log;
  *
  * Hot path: no allocation.
  */
-public final class Services6 implements Dispatch.Local6 {
+public final class Services6 {
     private final Conf conf;
     private final Ndp ndp;
     private final Dhcpv6 dhcpv6;
@@ -36,7 +35,7 @@ public final class Services6 implements Dispatch.Local6 {
         this.dhcpv6 = dhcpv6;
     }
 
-    @Override
+    /** An IPv6 packet from the guest: true if it was NDP's or DHCPv6's (answered or dropped here). */
     public boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto) {
         if (proto == 58) return icmp6(s, frame, ip6, l4, l4Len);
         if (proto == 17 && l4Len >= Udp.LEN && Udp.dstPort(s, l4) == Dhcpv6.SERVER_PORT

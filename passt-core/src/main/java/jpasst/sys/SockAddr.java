@@ -74,7 +74,7 @@ public final class SockAddr {
     }
 
     /**
-     * Fills a sockaddr_in or sockaddr_in6 for an address in the {@code jpasst.flow.Inany} form
+     * Fills a sockaddr_in or sockaddr_in6 for an address in the {@code jpasst.packet.Inany} form
      * (IPv4-mapped means IPv4); returns its length.
      */
     public static int inany(MemorySegment sa, long hi, long lo, int port) {

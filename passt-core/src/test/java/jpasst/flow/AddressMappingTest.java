@@ -8,9 +8,11 @@ import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
 import jpasst.conf.Options;
+import jpasst.link.Guest;
+import jpasst.packet.Inany;
 
 /**
- * The two address translations of passt, as {@link Flows} applies them for TCP, UDP and ICMP:
+ * The two address translations of passt, as {@link AddressMapping} applies them for TCP, UDP and ICMP:
  * outbound (guest → host: passt's nat_outbound) and inbound sources (host → guest: nat_inbound),
  * under the default mapping, --map-host-loopback, --map-guest-addr, --no-map-gw and "none".
  */
@@ -27,7 +29,7 @@ class AddressMappingTest {
     }
 
     /** A daemon's configuration after host discovery: the host's address and gateway, both families. */
-    static Flows flows(String... options) {
+    static AddressMapping flows(String... options) {
         Conf c = Options.parse(options).conf();
         c.addr4 = HOST;
         c.prefix4 = 24;
@@ -40,24 +42,24 @@ class AddressMappingTest {
         }
         c.ourLl6Hi = 0xfe80L << 48;
         c.ourLl6Lo = 1;
-        return new Flows(c);
+        return new AddressMapping(c, new Guest());
     }
 
     /** The host-side address for a guest-side IPv4 destination. */
-    static int out4(Flows f, int dst) {
+    static int out4(AddressMapping f, int dst) {
         assertEquals(0, f.hostHi(0, lo(dst)));
         return Inany.v4(f.hostLo(0, lo(dst)));
     }
 
     /** The guest-side source for a host-side IPv4 peer. */
-    static int in4(Flows f, int src) {
+    static int in4(AddressMapping f, int src) {
         assertEquals(0, f.guestHi(0, lo(src)));
         return Inany.v4(f.guestLo(0, lo(src)));
     }
 
     @Test
     void byDefaultTheGatewayStandsForTheHostsLoopback() {
-        Flows f = flows();
+        AddressMapping f = flows();
         assertTrue(f.isGateway(0, lo(GW)));
         assertEquals(0x7f000001, out4(f, GW));
         assertEquals(OTHER, out4(f, OTHER));
@@ -74,7 +76,7 @@ class AddressMappingTest {
 
     @Test
     void otherLoopbackAndTheGuestsOwnAddressAppearAsTheGateway() {
-        Flows f = flows();
+        AddressMapping f = flows();
         assertEquals(GW, in4(f, 0x7f000035), "127.0.0.53: not 127.0.0.1, our address on the link");
         assertEquals(GW, in4(f, HOST), "the guest's own address can't be a peer");
         assertEquals(GW, in4(f, 0));
@@ -85,7 +87,7 @@ class AddressMappingTest {
     @Test
     void mapHostLoopbackMovesTheHostToAnotherAddress() {
         int alias = ip4("192.0.2.100");
-        Flows f = flows("--map-host-loopback", "192.0.2.100", "--map-host-loopback", "2001:db8::100");
+        AddressMapping f = flows("--map-host-loopback", "192.0.2.100", "--map-host-loopback", "2001:db8::100");
         assertEquals(0x7f000001, out4(f, alias));
         assertFalse(f.isGateway(0, lo(GW)));
         assertEquals(GW, out4(f, GW), "the gateway is just the gateway now");
@@ -100,7 +102,7 @@ class AddressMappingTest {
 
     @Test
     void noMapGwAndNoneLeaveTheGatewayAlone() {
-        for (Flows f : new Flows[] {flows("--no-map-gw"), flows("--map-host-loopback", "none")}) {
+        for (AddressMapping f : new AddressMapping[] {flows("--no-map-gw"), flows("--map-host-loopback", "none")}) {
             assertFalse(f.isGateway(0, lo(GW)));
             assertEquals(GW, out4(f, GW));
             assertEquals(V6, f.hostHi(V6, 1));
@@ -113,7 +115,7 @@ class AddressMappingTest {
     @Test
     void mapGuestAddrReachesTheHostsOwnAddress() {
         int alias = ip4("192.0.2.200");
-        Flows f = flows("--map-guest-addr", "192.0.2.200", "--map-guest-addr", "2001:db8::200");
+        AddressMapping f = flows("--map-guest-addr", "192.0.2.200", "--map-guest-addr", "2001:db8::200");
         assertEquals(HOST, out4(f, alias), "to the guest's assigned address, as the host knows it");
         assertEquals(alias, in4(f, HOST), "and back from it");
         assertEquals(V6, f.hostHi(V6, 0x200));
@@ -135,8 +137,8 @@ class AddressMappingTest {
 
     @Test
     void outboundInterfaceBindsHostSocketsButNotThoseToTheHostsLoopback() {
-        Flows f = flows("--outbound-if4", "lo", "--outbound-if6", "lo");
-        Flows none = flows();
+        AddressMapping f = flows("--outbound-if4", "lo", "--outbound-if6", "lo");
+        AddressMapping none = flows();
         int[] fds = new int[4];
         try {
             for (int i = 0; i < fds.length; i++) {
@@ -197,7 +199,7 @@ class AddressMappingTest {
     void mapGuestAddrFollowsAnAddressGivenWithA() {
         Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "--map-guest-addr", "192.0.2.200"}).conf();
         c.gw4 = GW;
-        Flows f = new Flows(c);
+        AddressMapping f = new AddressMapping(c, new Guest());
         assertEquals(ip4("192.0.2.9"), out4(f, ip4("192.0.2.200")));
     }
 }

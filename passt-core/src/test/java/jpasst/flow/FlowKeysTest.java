@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
+import jpasst.packet.Inany;
+
 /**
  * Flow keys as UDP and ICMP build them: the guest's address, the peer's address (IPv4-mapped for
  * IPv4) and a meta word of ports or echo identifier. Every field must tell flows apart, entries

@@ -12,6 +12,8 @@ import java.util.Random;
 
 import org.junit.jupiter.api.Test;
 
+import jpasst.packet.Inany;
+
 /**
  * The flow table on its own: passt's limit of 128k flows, and its open addressing with
  * backward-shift deletion checked against a {@link HashMap} under random operations, in tables

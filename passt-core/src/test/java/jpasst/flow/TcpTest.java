@@ -101,7 +101,7 @@ class TcpTest {
         GuestLink link = closing(p.connect());
         GuestTcp g = new GuestTcp(link);
         guests.add(g);
-        assertTrue(Await.until(p.passt.tap::connected, 2000), "the daemon did not accept the guest");
+        assertTrue(Await.until(p.passt.link::connected, 2000), "the daemon did not accept the guest");
         return g;
     }
 
@@ -297,7 +297,7 @@ class TcpTest {
         assertEquals(t.host().getLocalPort(), synAck.sport());
         assertEquals(c.guestPort, synAck.dport());
         assertEquals(MSS4, synAck.mss(), "our MSS: MTU 65520 less IPv4 and TCP headers");
-        assertEquals(Tcp.WS_TO_TAP, synAck.ws(), "window scaling offered back");
+        assertEquals(TcpToGuest.WS_TO_TAP, synAck.ws(), "window scaling offered back");
         assertTrue(synAck.window() > 0, "a window in the SYN-ACK");
         Socket s = t.s();
         assertEquals(InetAddress.getByName("127.0.0.1"), s.getInetAddress(), "the gateway is the host's loopback");
@@ -663,7 +663,7 @@ class TcpTest {
             Seg a = c.receive(300);
             if (a == null) break; // no more ACKs: the window is closed
             acked = a.ack() - (c.iss + 1);
-            wnd = (long) a.window() << Tcp.WS_TO_TAP;
+            wnd = (long) a.window() << TcpToGuest.WS_TO_TAP;
         }
         assertTrue(System.nanoTime() < deadline, "the window never closed");
         assertEquals(c.sndNxt - (c.iss + 1), acked, "everything sent within the window was taken");
@@ -673,7 +673,7 @@ class TcpTest {
         drained.get(5, TimeUnit.SECONDS);
         Seg update = c.receive(1000);
         assertNotNull(update, "no window update: the guest would wait for its zero-window probe");
-        assertTrue(((long) update.window() << Tcp.WS_TO_TAP) - (wnd - 0) > 0, update.toString());
+        assertTrue(((long) update.window() << TcpToGuest.WS_TO_TAP) - (wnd - 0) > 0, update.toString());
     }
 
     @Test
@@ -1006,7 +1006,7 @@ class TcpTest {
         assertArrayEquals(GW6, synAck.src());
         assertArrayEquals(GUEST6, synAck.dst());
         assertEquals(MSS6, synAck.mss());
-        assertEquals(Tcp.WS_TO_TAP, synAck.ws());
+        assertEquals(TcpToGuest.WS_TO_TAP, synAck.ws());
         Socket s = accept(host);
         assertEquals(InetAddress.getByName("::1"), s.getInetAddress());
         byte[] up = random(200_000, 15);
@@ -1056,7 +1056,7 @@ class TcpTest {
         assertArrayEquals(v4(GUEST4), c.syn.dst());
         assertEquals(s.getLocalPort(), c.syn.sport(), "the host peer's port");
         assertEquals(MSS4, c.syn.mss());
-        assertEquals(Tcp.WS_TO_TAP, c.syn.ws());
+        assertEquals(TcpToGuest.WS_TO_TAP, c.syn.ws());
         assertTrue(c.syn.checksumOk());
         c.synAck(1460, 5);
         Seg ack = c.receive(1000);

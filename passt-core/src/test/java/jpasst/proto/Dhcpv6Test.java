@@ -161,7 +161,7 @@ class Dhcpv6Test {
                 assertIaNaWithHostAddress(r, o.get(3));
                 assertDnsAndSearch(r, o);
             }
-            assertEquals(ADDR6[15], (byte) p.passt.conf.addr6SeenLo, "the guest now uses the leased address");
+            assertEquals(ADDR6[15], (byte) p.passt.guest.addr6SeenLo, "the guest now uses the leased address");
         }
     }
 

@@ -1,7 +1,7 @@
 package jpasst.robust;
 
 /**
- * For a failed "every flow expires" check: prints the TCP connections still in use, field by
+ * For a failed "every flow expires" check: prints the TCP connections still open, field by
  * field (read by reflection, so the TCP code needs no test hooks; if its fields change, this just
  * says it could not look).
  */
@@ -27,24 +27,25 @@ final class FlowDump {
         }
     }
 
-    static void tcp(Object tcp, long now) {
+    static void tcp(jpasst.Passt passt, long now) {
+        jpasst.flow.Flows flows = passt.flows;
         try {
-            var f = tcp.getClass().getDeclaredField("conns");
+            var f = passt.tcp.getClass().getDeclaredField("conns");
             f.setAccessible(true);
-            for (Object c : (Object[]) f.get(tcp)) {
+            for (Object c : (Object[]) f.get(passt.tcp)) {
                 if (c == null) continue;
+                var index = c.getClass().getDeclaredField("index");
+                index.setAccessible(true);
+                int slot = (int) index.get(c);
+                if (flows.type(slot) != jpasst.flow.Flows.TCP) continue;
                 StringBuilder b = new StringBuilder();
                 for (var x : c.getClass().getDeclaredFields()) {
                     if (java.lang.reflect.Modifier.isStatic(x.getModifiers())) continue;
                     x.setAccessible(true);
                     b.append(x.getName()).append('=').append(x.get(c)).append(' ');
                 }
-                if (b.toString().contains("inUse=true")) {
-                    var fdField = c.getClass().getDeclaredField("fd");
-                    fdField.setAccessible(true);
-                    System.out.println("TCP connection left: " + b + "(now " + now + ") socket: "
-                            + socketState((int) fdField.get(c)));
-                }
+                System.out.println("TCP connection left: " + b + "lastActivity=" + flows.lastActivity(slot)
+                        + " (now " + now + ") socket: " + socketState(flows.fd(slot)));
             }
         } catch (ReflectiveOperationException | RuntimeException e) {
             System.out.println("cannot list TCP connections: " + e);

@@ -51,7 +51,7 @@ class FrameFuzzTest {
     void mutatedFramesNeverEscapeTheFramePathAndEveryFlowExpires() throws Exception {
         try (FuzzRig rig = new FuzzRig(SEED, c -> { })) {
             long socketsBefore = FuzzRig.openSockets();
-            int roomBefore = rig.passt.tap.room();
+            int roomBefore = rig.stream().room();
             Mutator m = new Mutator(SEED, rig.seeds(), rig.containment);
             int peakFlows = 0;
             long started = System.nanoTime();
@@ -76,12 +76,12 @@ class FrameFuzzTest {
 
             assertEquals(0, rig.failureCount, rig.describeFailures());
             assertEquals(0, rig.passt.loop.failures(), "events the loop had to drop");
-            if (!drained) FlowDump.tcp(rig.passt.tcp, System.nanoTime());
+            if (!drained) FlowDump.tcp(rig.passt, System.nanoTime());
             assertTrue(drained, "flows left after their timeouts: TCP " + rig.passt.tcp.activeConnections()
                     + ", UDP " + rig.passt.udp.active() + ", ICMP " + rig.passt.icmp.active());
             assertTrue(rig.sessions.established() > 0, "the live TCP sessions never got going");
             assertEquals(socketsBefore, FuzzRig.openSockets(), "sockets leaked");
-            assertEquals(roomBefore, rig.passt.tap.room(), "guest output buffer not empty");
+            assertEquals(roomBefore, rig.stream().room(), "guest output buffer not empty");
 
             validTrafficStillWorks(rig);
             assertTrue(rig.pumpUntil(10_000, () -> rig.flows() == 0), "flows of the valid traffic left");
@@ -221,7 +221,7 @@ class FrameFuzzTest {
                 if ((i & 63) == 63) while (link.receive(1) != null) { /* drain */ }
             }
             while (link.receive(50) != null) { /* drain */ }
-            assertEquals(resets, p.passt.tap.badFrames(), "connections reset for bad framing");
+            assertEquals(resets, p.stream().badFrames(), "connections reset for bad framing");
 
             long deadline = System.nanoTime() + 30_000_000_000L;
             while (System.nanoTime() < deadline && (p.passt.tcp.activeConnections() + p.passt.udp.active()
@@ -247,7 +247,7 @@ class FrameFuzzTest {
     }
 
     private static boolean awaitDisconnected(InProcessPasst p) throws InterruptedException {
-        for (int i = 0; i < 100 && p.passt.tap.connected(); i++) Thread.sleep(20);
-        return !p.passt.tap.connected();
+        for (int i = 0; i < 100 && p.passt.link.connected(); i++) Thread.sleep(20);
+        return !p.passt.link.connected();
     }
 }

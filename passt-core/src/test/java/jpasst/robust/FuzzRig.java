@@ -26,8 +26,10 @@ import java.util.stream.Stream;
 
 import jpasst.Passt;
 import jpasst.conf.Conf;
+import jpasst.link.FramesFromGuest;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
+import jpasst.tap.StreamLink;
 import jpasst.testutil.Frames;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
@@ -62,6 +64,7 @@ final class FuzzRig implements AutoCloseable {
     /** Whether the host side starts traffic of its own (writes, new connections to forwarded ports). */
     private boolean hostTraffic = true;
 
+    private final FramesFromGuest oneFrame = new FramesFromGuest();
     private final int peerFd;
     private final Arena arena = Arena.ofConfined();
     private final MemorySegment frameBuf = arena.allocate(Mutator.MAX_FRAME, 64);
@@ -161,13 +164,19 @@ final class FuzzRig implements AutoCloseable {
         listeners.add(l);
     }
 
-    /** One frame into the daemon's frame path, as Tap would hand it over. */
+    /** The daemon's link, the stream socket (its counters). */
+    StreamLink stream() {
+        return (StreamLink) passt.link;
+    }
+
+    /** One frame into the daemon's frame path, as the link would hand it over. */
     void inject(byte[] f) {
         MemorySegment s = frameBuf.asSlice(0, f.length);
         MemorySegment.copy(f, 0, s, ValueLayout.JAVA_BYTE, 0, f.length);
         try {
-            passt.dispatch.frame(s, 0, f.length);
-            passt.dispatch.framesDone(); // a read of one frame: its data leaves before the buffer is reused
+            oneFrame.clear();
+            oneFrame.add(s, 0, f.length);
+            passt.dispatch.receive(oneFrame); // a read of one frame: its data leaves before the buffer is reused
         } catch (RuntimeException | Error e) {
             failureCount++;
             String where = e.getStackTrace().length > 0 ? e.getStackTrace()[0].toString() : "?";

@@ -12,9 +12,11 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
+import jpasst.link.FramesFromGuest;
+import jpasst.link.Receiver;
 import jpasst.loop.EventLoop;
 import jpasst.sys.Libc;
-import jpasst.tap.Tap;
+import jpasst.tap.StreamLink;
 import jpasst.testutil.Frames;
 
 /**
@@ -36,20 +38,26 @@ class HandlerFailureTest {
         Conf c = new Conf();
         c.fd = pair[0];
         EventLoop loop = new EventLoop();
-        Tap tap = new Tap(c, loop, new Tap.Handler() {
-            @Override
-            public void frame(MemorySegment buf, long off, int len) {
-                int tag = buf.get(ValueLayout.JAVA_BYTE, off + 14) & 0xff;
-                seen.add(tag);
-                if (tag == 0xbb) throw new IllegalStateException("a bug, triggered by frame 0xbb");
-            }
-
-            @Override
-            public void guestGone() {
-            }
-        });
+        StreamLink tap = new StreamLink(c, loop, null, -1, null);
         try {
-            tap.start();
+            tap.start(new Receiver() {
+                @Override
+                public void receive(FramesFromGuest frames) {
+                    while (frames.next()) {
+                        int tag = frames.segment().get(ValueLayout.JAVA_BYTE, frames.offset() + 14) & 0xff;
+                        seen.add(tag);
+                        if (tag == 0xbb) throw new IllegalStateException("a bug, triggered by frame 0xbb");
+                    }
+                }
+
+                @Override
+                public void guestGone() {
+                }
+
+                @Override
+                public void roomAgain() {
+                }
+            });
             ByteBuffer b = ByteBuffer.allocate(3 * (4 + 60));
             for (int tag : new int[] {0xaa, 0xbb, 0xcc}) {
                 byte[] f = Frames.eth(Frames.OUR_MAC, Frames.GUEST_MAC, 0x88b5, new byte[46]);

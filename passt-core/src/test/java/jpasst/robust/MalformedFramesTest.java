@@ -157,14 +157,14 @@ class MalformedFramesTest {
             g.close();
             g = p.connect();
         }
-        assertEquals(resets, p.passt.tap.badFrames());
+        assertEquals(resets, p.stream().badFrames());
         // the extremes that are frames: 14 bytes (a bare Ethernet header) and 65535
         g.send(Frames.eth(Frames.OUR_MAC, GUEST_MAC, 0x0800, new byte[0]));
         g.send(Frames.eth(Frames.OUR_MAC, GUEST_MAC, 0x88b5, new byte[65535 - 14]));
         assertTrue(arpAnswered(g), "the link went down on frames of 14 and 65535 bytes");
         g.send(Frames.dhcpFrame(Frames.dhcp(1, GUEST_MAC, 0, false, Frames.opt(53, 1))));
         assertNotNull(g.receive(3000, Replies.dhcp(2)), "no DHCP OFFER after the resets");
-        assertEquals(resets, p.passt.tap.badFrames());
+        assertEquals(resets, p.stream().badFrames());
     }
 
     @Test
@@ -397,8 +397,8 @@ class MalformedFramesTest {
         assertTrue(arpAnswered(g)); // the daemon has taken this guest (one at a time: it must go first)
         g.writeRaw(Arrays.copyOf(arp, 20)); // half a frame, then gone
         g.close();
-        for (int i = 0; i < 100 && p.passt.tap.connected(); i++) Thread.sleep(20);
-        assertFalse(p.passt.tap.connected());
+        for (int i = 0; i < 100 && p.passt.link.connected(); i++) Thread.sleep(20);
+        assertFalse(p.passt.link.connected());
         g = p.connect();
         // the next guest's stream starts afresh: no leftover half frame in front of its first frame
         assertTrue(arpAnswered(g), "the new guest's first frame was garbled by the old one's leftovers");

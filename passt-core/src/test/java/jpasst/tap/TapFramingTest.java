@@ -46,7 +46,7 @@ class TapFramingTest {
                 assertNotNull(reply, "no reply with the frame cut at byte " + cut);
                 assertEquals(0x0806, Frames.u16(reply, 12));
             }
-            assertEquals(0, p.passt.tap.badFrames());
+            assertEquals(0, p.stream().badFrames());
         }
     }
 
@@ -75,7 +75,7 @@ class TapFramingTest {
                 good.send(probe(1));
                 assertNotNull(good.receive(2000), "the daemon keeps serving after a bad client");
             }
-            assertEquals(1, p.passt.tap.badFrames());
+            assertEquals(1, p.stream().badFrames());
         }
     }
 

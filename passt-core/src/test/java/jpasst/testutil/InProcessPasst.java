@@ -4,8 +4,12 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import jpasst.Listeners;
 import jpasst.Passt;
 import jpasst.conf.Conf;
+import jpasst.link.Pcap;
+import jpasst.loop.EventLoop;
+import jpasst.tap.StreamLink;
 
 /**
  * A real daemon instance in the test JVM: its own event loop thread, a real UNIX socket in a
@@ -23,6 +27,11 @@ public final class InProcessPasst implements AutoCloseable {
     private final Thread thread;
 
     public InProcessPasst(java.util.function.Consumer<Conf> tweak) throws Exception {
+        this(tweak, null);
+    }
+
+    /** A daemon that records every guest frame to {@code capture} too. */
+    public InProcessPasst(java.util.function.Consumer<Conf> tweak, Pcap capture) throws Exception {
         Conf c = new Conf();
         c.addr4 = ADDR;
         c.prefix4 = 24;
@@ -33,7 +42,7 @@ public final class InProcessPasst implements AutoCloseable {
         socket = Files.createTempDirectory("jpasst-test").resolve("passt.socket");
         c.socketPath = socket.toString();
         tweak.accept(c);
-        passt = new Passt(c);
+        passt = new Passt(c, new EventLoop(), Listeners.open(c), capture);
         passt.start();
         thread = new Thread(passt::run, "jpasst-loop");
         thread.setDaemon(true);
@@ -57,6 +66,11 @@ public final class InProcessPasst implements AutoCloseable {
         c.gw6Lo = ByteBuffer.wrap(GW6).getLong(8);
         c.ourLl6Hi = ByteBuffer.wrap(OUR_LL6).getLong(0);
         c.ourLl6Lo = ByteBuffer.wrap(OUR_LL6).getLong(8);
+    }
+
+    /** The daemon's link, the stream socket (its counters). */
+    public StreamLink stream() {
+        return (StreamLink) passt.link;
     }
 
     public GuestLink connect() throws Exception {

@@ -1,4 +1,4 @@
-package jpasst.flow;
+package jpasst.packet;
 
 import jpasst.sys.SockAddr;
 
@@ -23,6 +23,15 @@ public final class Inany {
 
     public static int v4(long lo) {
         return (int) lo;
+    }
+
+    /** Whether the address is one a flow may go to: not unspecified, multicast or the IPv4 broadcast. */
+    public static boolean isUnicast(long hi, long lo) {
+        if (isV4(hi, lo)) {
+            int a = v4(lo);
+            return a != 0 && a != Ip4.BROADCAST && !Ip4.isMulticast(a);
+        }
+        return !Ip6.isMulticast(hi) && !Ip6.isUnspecified(hi, lo);
     }
 
     public static String toString(long hi, long lo) {

@@ -1,4 +1,4 @@
-package jpasst.tap;
+package jpasst.link;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -26,12 +26,14 @@ import jpasst.util.Log;
  * command as passt opens it before it forks, so a daemon started as root may write it anywhere
  * root may. If it cannot be opened, that is said and the daemon runs without a capture, as passt.
  *
- * The loop thread calls {@link #frame}; a signal handler thread may call {@link #flush} while
- * the daemon exits, so both take the object's lock (uncontended on the frame path).
+ * Either link records through it: a frame in one piece with {@link #frame}, a frame scattered
+ * over several buffers (vhost-user) as its pieces in order ({@link #begin}, then {@link #piece}),
+ * or frame {@code i} of a {@link FrameBatch} ({@link #frame(FrameBatch, int)}). Everything runs
+ * on the loop thread, the last flush too (signals reach the loop as an event).
  */
-public final class Pcap implements Tap.Capture, AutoCloseable {
+public final class Pcap implements AutoCloseable {
     static final int MAGIC = 0xa1b2c3d4, VERSION_MAJOR = 2, VERSION_MINOR = 4;
-    static final int SNAPLEN = Tap.MAX_FRAME, LINKTYPE_ETHERNET = 1;
+    static final int SNAPLEN = 65535, LINKTYPE_ETHERNET = 1;
     static final int FILE_HEADER = 24, RECORD_HEADER = 16;
     static final int BUFFER = 4 << 20;
     static final long FLUSH_INTERVAL_NS = 1_000_000_000L;
@@ -45,6 +47,7 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
     private final long wallNanosAtOpen, nanoTimeAtOpen;
     private int fd;
     private int fill;
+    private int pieceRoom; // bytes of the current record still to come (see begin)
     private long lastFlush;
     private long frames, bytesWritten, writeErrors;
 
@@ -103,8 +106,30 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
         return path;
     }
 
-    @Override
-    public synchronized void frame(MemorySegment s, long off, int len) {
+    /** Records a frame of {@code len} bytes at {@code off} of {@code s}. */
+    public void frame(MemorySegment s, long off, int len) {
+        begin(len);
+        piece(s, off, len);
+    }
+
+    /** Records frame {@code i} of {@code b}: its headers, then its payload pieces. */
+    public void frame(FrameBatch b, int i) {
+        int left = b.payloadLength(i);
+        begin(b.headerLength() + left);
+        piece(b.header(i), b.headerOffset(i), b.headerLength());
+        for (int p = b.firstPiece(i); p < b.endPiece(i) && left > 0; p++) {
+            int n = Math.min(b.pieceLength(p), left);
+            piece(b.pieceSegment(p), b.pieceOffset(p), n);
+            left -= n;
+        }
+    }
+
+    /**
+     * Starts the record of a frame of {@code len} bytes, whose bytes follow in order with
+     * {@link #piece} (those past the snap length are left out).
+     */
+    public void begin(int len) {
+        pieceRoom = 0;
         if (fd < 0) return;
         int caplen = Math.min(len, SNAPLEN);
         if (fill + RECORD_HEADER + caplen > BUFFER) flushLocked();
@@ -114,18 +139,27 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
         buf.set(INT, base + 4, (int) (t % 1_000_000_000L / 1000));
         buf.set(INT, base + 8, caplen);
         buf.set(INT, base + 12, len);
-        MemorySegment.copy(s, off, buf, base + RECORD_HEADER, caplen);
-        fill += RECORD_HEADER + caplen;
+        fill += RECORD_HEADER;
+        pieceRoom = caplen;
         frames++;
     }
 
+    /** The next {@code len} bytes of the frame {@link #begin} started. */
+    public void piece(MemorySegment s, long off, int len) {
+        int n = Math.min(len, pieceRoom);
+        if (n <= 0) return;
+        MemorySegment.copy(s, off, buf, fill, n);
+        fill += n;
+        pieceRoom -= n;
+    }
+
     /** After a batch of events: writes out what waits once a second has passed since the last write. */
-    public synchronized void tick(long now) {
+    public void tick(long now) {
         if (fill > 0 && now - lastFlush >= FLUSH_INTERVAL_NS) flushLocked();
     }
 
     /** Writes out everything buffered. */
-    public synchronized void flush() {
+    public void flush() {
         flushLocked();
     }
 
@@ -152,17 +186,17 @@ public final class Pcap implements Tap.Capture, AutoCloseable {
         fill = 0;
     }
 
-    public synchronized long frames() {
+    public long frames() {
         return frames;
     }
 
-    public synchronized long bytesWritten() {
+    public long bytesWritten() {
         return bytesWritten;
     }
 
     /** Flushes and closes the file. */
     @Override
-    public synchronized void close() {
+    public void close() {
         if (fd < 0) return;
         flushLocked();
         Libc.close(fd);

@@ -1,4 +1,4 @@
-package jpasst.tap;
+package jpasst.link;
 
 import static jpasst.testutil.Frames.GUEST_MAC;
 import static jpasst.testutil.Frames.arpRequest;
@@ -161,8 +161,7 @@ class PcapTest {
         Pcap pcap = Pcap.open(f.toString());
         byte[] request = arpRequest(GUEST_MAC, ip("192.0.2.2"), ip("192.0.2.1"));
         byte[] reply;
-        try (InProcessPasst p = new InProcessPasst(c -> { }); GuestLink g = p.connect()) {
-            p.passt.tap.capture(pcap);
+        try (InProcessPasst p = new InProcessPasst(c -> { }, pcap); GuestLink g = p.connect()) {
             g.send(request);
             reply = g.receive(2000);
             assertNotNull(reply);

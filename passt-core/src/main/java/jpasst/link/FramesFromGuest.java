@@ -1,0 +1,76 @@
+package jpasst.link;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The frames of one read from the guest, where they lie: for each a segment, an offset and a
+ * length. The link fills it ({@link #clear}, {@link #add}) and hands it to its {@link Receiver},
+ * which walks it with {@link #next()}; the link then knows how many frames were taken
+ * ({@link #taken()}), so that a receiver that throws (a bug) costs the frame it threw on and
+ * nothing more: the frames after it are handed over again.
+ *
+ * One per link, preallocated; hot path: no allocation.
+ */
+public final class FramesFromGuest {
+    /** Frames in one batch at most: as many as TCP can queue for one sendmsg (IOV_MAX). */
+    public static final int MAX = 1024;
+
+    private final MemorySegment[] segment = new MemorySegment[MAX];
+    private final long[] offset = new long[MAX];
+    private final int[] length = new int[MAX];
+    private int count, next;
+
+    // ---- the link's side
+
+    /** Empties the batch. */
+    public void clear() {
+        count = next = 0;
+    }
+
+    /** Whether the batch is full: {@link #add} would fail. */
+    public boolean full() {
+        return count == MAX;
+    }
+
+    /** Adds a frame of {@code len} bytes at {@code off} of {@code s}. */
+    public void add(MemorySegment s, long off, int len) {
+        segment[count] = s;
+        offset[count] = off;
+        length[count] = len;
+        count++;
+    }
+
+    /** How many frames the batch holds. */
+    public int count() {
+        return count;
+    }
+
+    /** How many frames the receiver took ({@link #next()} returned true for). */
+    public int taken() {
+        return next;
+    }
+
+    // ---- the receiver's side
+
+    /** Moves to the next frame; false when there is none. */
+    public boolean next() {
+        if (next == count) return false;
+        next++;
+        return true;
+    }
+
+    /** The current frame's segment. */
+    public MemorySegment segment() {
+        return segment[next - 1];
+    }
+
+    /** The current frame's offset in {@link #segment()}. */
+    public long offset() {
+        return offset[next - 1];
+    }
+
+    /** The current frame's length. */
+    public int length() {
+        return length[next - 1];
+    }
+}

@@ -55,7 +55,10 @@ class DirtyLogTest {
             byte[] before = VhostUserDeviceTest.frame(100, 1);
             fe.sendNow(before);
             assertArrayEquals(before, fe.receive(3000));
-            int logFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+            // blocking: the device signals it after it publishes the used ring, so the frame may
+            // arrive here a moment before the signal; the read waits for it (the class's timeout
+            // bounds a signal that never comes)
+            int logFd = Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC), "eventfd");
             fe.sendRaw(Wire.SET_LOG_BASE, Wire.FLAG_VERSION_1, payload(4096, 0), 16, log.descriptor());
             assertEquals(0, fe.readU64Reply(Wire.SET_LOG_BASE), "SET_LOG_BASE is answered with a u64");
             fe.sendRaw(Wire.SET_LOG_FD, Wire.FLAG_VERSION_1, new byte[0], 0, logFd);

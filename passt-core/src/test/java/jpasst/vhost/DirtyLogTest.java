@@ -55,10 +55,7 @@ class DirtyLogTest {
             byte[] before = VhostUserDeviceTest.frame(100, 1);
             fe.sendNow(before);
             assertArrayEquals(before, fe.receive(3000));
-            // blocking: the device signals it after it publishes the used ring, so the frame may
-            // arrive here a moment before the signal; the read waits for it (the class's timeout
-            // bounds a signal that never comes)
-            int logFd = Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC), "eventfd");
+            int logFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
             fe.sendRaw(Wire.SET_LOG_BASE, Wire.FLAG_VERSION_1, payload(4096, 0), 16, log.descriptor());
             assertEquals(0, fe.readU64Reply(Wire.SET_LOG_BASE), "SET_LOG_BASE is answered with a u64");
             fe.sendRaw(Wire.SET_LOG_FD, Wire.FLAG_VERSION_1, new byte[0], 0, logFd);
@@ -76,6 +73,10 @@ class DirtyLogTest {
             assertFalse(marked(bitmap, ram.gpa(fe.ring(Wire.TX).descOffset())), "a page the device never writes");
             int pages = Long.bitCount(bitmap.get(ValueLayout.JAVA_LONG, 0)) + Long.bitCount(bitmap.get(ValueLayout.JAVA_LONG, 8));
             assertTrue(pages >= 2 + 3, pages + " pages marked: the two used rings and the buffers of 9 KiB");
+            // The device signals the log once it has published the used ring, so the frame may
+            // arrive here a moment before the signal: a round trip to the device first (it
+            // answers only after the batch that published has ended).
+            fe.barrier();
             MemorySegment v = java.lang.foreign.Arena.global().allocate(8, 8);
             assertEquals(8, Libc.read(logFd, v, 8), "the log eventfd was not signalled");
 

@@ -2,7 +2,6 @@ package jpasst.bench;
 
 import java.lang.foreign.MemorySegment;
 
-import jpasst.conf.Conf;
 import jpasst.link.FrameBatch;
 import jpasst.link.FrameWriter;
 import jpasst.packet.Checksum;
@@ -44,8 +43,7 @@ public class TcpFrameBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() {
-        Conf conf = BenchFrames.conf();
-        bt = new BenchTap(conf).start(BenchTap.NO_RECEIVER);
+        bt = new BenchTap(BenchFrames.conf()).start(BenchTap.NO_RECEIVER);
         frames = bt.frames;
         if (v6) {
             rHi = BenchFrames.GW6_HI;

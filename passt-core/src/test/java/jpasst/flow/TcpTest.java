@@ -87,7 +87,7 @@ class TcpTest {
         return c;
     }
 
-    private InProcessPasst daemon(Consumer<Conf> tweak) throws Exception {
+    private InProcessPasst daemon(Consumer<Conf.Builder> tweak) throws Exception {
         InProcessPasst p = closing(new InProcessPasst(tweak));
         daemons.add(p);
         return p;

@@ -26,13 +26,13 @@ public final class InProcessPasst implements AutoCloseable {
     public final Path socket;
     private final Thread thread;
 
-    public InProcessPasst(java.util.function.Consumer<Conf> tweak) throws Exception {
+    public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak) throws Exception {
         this(tweak, null);
     }
 
     /** A daemon that records every guest frame to {@code capture} too. */
-    public InProcessPasst(java.util.function.Consumer<Conf> tweak, Pcap capture) throws Exception {
-        Conf c = new Conf();
+    public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak, Pcap capture) throws Exception {
+        Conf.Builder c = new Conf.Builder();
         c.addr4 = ADDR;
         c.prefix4 = 24;
         c.gw4 = GW;
@@ -42,7 +42,8 @@ public final class InProcessPasst implements AutoCloseable {
         socket = Files.createTempDirectory("jpasst-test").resolve("passt.socket");
         c.socketPath = socket.toString();
         tweak.accept(c);
-        passt = new Passt(c, new EventLoop(), Listeners.open(c), capture);
+        Conf conf = c.build();
+        passt = new Passt(conf, new EventLoop(), Listeners.open(conf), capture);
         passt.start();
         thread = new Thread(passt::run, "jpasst-loop");
         thread.setDaemon(true);
@@ -57,7 +58,7 @@ public final class InProcessPasst implements AutoCloseable {
      * Turns IPv6 on as HostNet would set it up: the guest at {@link #ADDR6}/64, the gateway
      * {@link #GW6}, the daemon's link-local address {@link #OUR_LL6}; no DNS servers.
      */
-    public static void ipv6(Conf c) {
+    public static void ipv6(Conf.Builder c) {
         c.v6 = true;
         c.addr6Hi = ByteBuffer.wrap(ADDR6).getLong(0);
         c.addr6Lo = ByteBuffer.wrap(ADDR6).getLong(8);

@@ -193,18 +193,17 @@ final class FuzzRig implements AutoCloseable {
         pumps++;
     }
 
-    /** Pumps for about {@code ms} milliseconds, or until {@code done} is true. */
+    /**
+     * Pumps until {@code done} is true, for {@code ms} milliseconds at most. Between pumps the
+     * loop waits for its own events (2 ms at most, as the test's side needs pumping too).
+     */
     boolean pumpUntil(long ms, java.util.function.BooleanSupplier done) {
         long deadline = System.nanoTime() + ms * 1_000_000;
         while (System.nanoTime() < deadline) {
             pump();
             if (done.getAsBoolean()) return true;
-            try {
-                Thread.sleep(2);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
-            }
+            passt.loop.wakeAt(System.nanoTime() + 2_000_000);
+            passt.loop.runOnce();
         }
         return done.getAsBoolean();
     }

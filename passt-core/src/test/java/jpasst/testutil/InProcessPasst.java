@@ -14,7 +14,8 @@ import jpasst.tap.StreamLink;
 /**
  * A real daemon instance in the test JVM: its own event loop thread, a real UNIX socket in a
  * fresh temporary directory, and a fixed configuration (documentation addresses, so the tests do
- * not depend on the machine's network; IPv4 only unless a test turns on {@link #ipv6}).
+ * not depend on the machine's network; IPv4 only unless a test turns on {@link #ipv6}). What the
+ * loop owns is read on its thread ({@link #query}, {@link #await}), never from the test's.
  */
 public final class InProcessPasst implements AutoCloseable {
     public static final int ADDR = Frames.ip("192.0.2.2"), GW = Frames.ip("192.0.2.1");
@@ -24,6 +25,7 @@ public final class InProcessPasst implements AutoCloseable {
 
     public final Passt passt;
     public final Path socket;
+    private final LoopWatch watch;
     private final Thread thread;
 
     public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak) throws Exception {
@@ -45,6 +47,7 @@ public final class InProcessPasst implements AutoCloseable {
         Conf conf = c.build();
         passt = new Passt(conf, new EventLoop(), Listeners.open(conf), capture);
         passt.start();
+        watch = new LoopWatch(passt.loop);
         thread = new Thread(passt::run, "jpasst-loop");
         thread.setDaemon(true);
         thread.start();
@@ -69,7 +72,43 @@ public final class InProcessPasst implements AutoCloseable {
         c.ourLl6Lo = ByteBuffer.wrap(OUR_LL6).getLong(8);
     }
 
-    /** The daemon's link, the stream socket (its counters). */
+    /** {@code query}'s answer, read on the loop's thread (see {@link LoopWatch#query}). */
+    public <T> T query(java.util.function.Supplier<T> query) {
+        return watch.query(query);
+    }
+
+    /** Whether {@code condition}, checked on the loop's thread, held within {@code ms} (see {@link LoopWatch#await}). */
+    public boolean await(java.util.function.BooleanSupplier condition, long ms) {
+        return watch.await(condition, ms);
+    }
+
+    /** Runs {@code action} on the loop's thread (test hooks: shorter timers, say). */
+    public void onLoop(Runnable action) {
+        watch.run(action);
+    }
+
+    /** Returns once the loop has handled everything that was ready for it (see {@link LoopWatch#sync}). */
+    public void sync() {
+        watch.sync();
+    }
+
+    /**
+     * The first frame matching {@code match} that the daemon has sent to {@code g} in answer to
+     * what it was sent before, or null: once the daemon has handled everything ready for it
+     * ({@link #sync}), its answers are in the socket, and what is there is looked at, without
+     * waiting. For "no answer" checks, instead of "nothing within so many ms".
+     */
+    public byte[] answered(GuestLink g, java.util.function.Predicate<byte[]> match) throws java.io.IOException {
+        sync();
+        return g.receiveNow(match);
+    }
+
+    /** Any frame the daemon has sent to {@code g} in answer to what it was sent before (see the other). */
+    public byte[] answered(GuestLink g) throws java.io.IOException {
+        return answered(g, f -> true);
+    }
+
+    /** The daemon's link, the stream socket (its counters: read them with {@link #query}). */
     public StreamLink stream() {
         return (StreamLink) passt.link;
     }

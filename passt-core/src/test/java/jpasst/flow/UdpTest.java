@@ -127,14 +127,27 @@ class UdpTest {
     }
 
     /** UDP sockets on this host bound to local ports from {@code lo} to {@code hi}, per /proc/net/udp{,6}. */
+    /** UDP sockets of this process (not of another test run on the machine) bound to ports {@code lo} to {@code hi}. */
     static long udpSocketsOnPorts(int lo, int hi) throws IOException {
+        java.util.Set<String> ours = new java.util.HashSet<>();
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    String link = Files.readSymbolicLink(fd).toString();
+                    if (link.startsWith("socket:[")) ours.add(link.substring(8, link.length() - 1));
+                } catch (IOException gone) {
+                    // closed meanwhile
+                }
+            }
+        }
         long n = 0;
         for (String table : new String[] {"/proc/net/udp", "/proc/net/udp6"}) {
             List<String> lines = Files.readAllLines(Path.of(table));
             for (String line : lines.subList(1, lines.size())) {
-                String local = line.trim().split("\\s+")[1];
+                String[] w = line.trim().split("\\s+");
+                String local = w[1];
                 int port = Integer.parseInt(local.substring(local.indexOf(':') + 1), 16);
-                if (port >= lo && port <= hi) n++;
+                if (port >= lo && port <= hi && ours.contains(w[9])) n++;
             }
         }
         return n;
@@ -239,7 +252,7 @@ class UdpTest {
         assertEquals(1000, p.query(() -> p.passt.udp.active()));
         assertTrue(openFds() >= before + 1000, "a socket per flow");
         assertEquals(1000, udpSocketsOnPorts(20000, 20999), "a socket per flow, on the guest's ports");
-        assertTrue(p.await(() -> p.passt.udp.active() == 0, 10000), "flows left: " + p.passt.udp.active());
+        assertTrue(p.await(() -> p.passt.udp.active() == 0, 10000), "flows left after their timeout");
         assertEquals(0, udpSocketsOnPorts(20000, 20999), "all 1000 sockets closed");
         // (a descriptor or two may come and go in the JVM meanwhile)
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");

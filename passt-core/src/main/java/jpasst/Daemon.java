@@ -134,13 +134,13 @@ public final class Daemon {
      * The launcher: everything that can fail, then the daemon, spawned with what it needs handed
      * down; returns the command's exit status (0: the daemon was started, its pid is in -P).
      */
-    static int launch(Conf c, String[] args, List<String> warnings) {
-        Log.level(c.logLevel);
-        if (c.logFile != null) {
+    static int launch(Conf.Builder options, String[] args, List<String> warnings) {
+        Log.level(options.logLevel);
+        if (options.logFile != null) {
             try {
-                Log.checkFile(c.logFile);
+                Log.checkFile(options.logFile);
             } catch (java.io.IOException e) {
-                Log.error(Main.logFileError(c.logFile, e));
+                Log.error(Main.logFileError(options.logFile, e));
                 return 1;
             }
         }
@@ -148,11 +148,12 @@ public final class Daemon {
         // Plain Java first (the host, the daemon's command line): meanwhile Main's LinkAhead
         // makes the downcall handles
         try {
-            HostNet.complete(c);
+            HostNet.complete(options);
         } catch (ConfException e) {
             Log.error(e.getMessage());
             return 1;
         }
+        Conf c = options.build();
         Main.printConfig(c);
         List<String> argv = daemonCommand(args), env = daemonEnvironment();
         Listeners l;

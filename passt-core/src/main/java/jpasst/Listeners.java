@@ -21,11 +21,11 @@ import jpasst.sys.SysException;
  * here goes wrong in the launching command, with passt's message and exit status 1.
  *
  * Two ways to get them: {@link #open} binds them (the launcher; in the foreground and in tests,
- * {@link Passt#start()}), {@link #inherited} takes those a launcher bound and handed down to the
- * daemon it spawned ({@link Daemon}). Either way {@link Passt#start(Listeners)} serves them.
- * Tap, Tcp and Udp learn each socket's path, port and address family from the socket itself
- * (getsockname), so descriptor numbers are all a launcher has to hand over, even for -t all
- * (tens of thousands of sockets, numbered in a few runs).
+ * {@link Passt#Passt(Conf)}), {@link #inherited} takes those a launcher bound and handed down to
+ * the daemon it spawned ({@link Daemon}). Either way a {@link Passt} made with them serves them.
+ * The stream link, TcpListeners and Udp learn each socket's path, port and address family from
+ * the socket itself (getsockname), so descriptor numbers are all a launcher has to hand over,
+ * even for -t all (tens of thousands of sockets, numbered in a few runs).
  *
  * This class is on the launcher's path, which runs without the AOT cache: it loads nothing of
  * the daemon proper.

@@ -32,24 +32,29 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
-        int status = run(args);
-        if (served) System.exit(status);
+        Exit exit = run(args);
+        if (exit.served()) System.exit(exit.status());
         // Everything else has no shutdown hook to run and nothing left but its output to flush.
         // System.exit would first set up the JDK's System.Logger (it logs Runtime.exit), some ms
         // of every launch; a launcher that started its daemon has _exit linked, and ends a few
         // ms sooner with it than with the JVM's halt (measured).
         System.out.flush();
         System.err.flush();
-        if (launched) Libc.exitNow(status);
-        Runtime.getRuntime().halt(status);
+        if (exit.launched()) Libc.exitNow(exit.status());
+        Runtime.getRuntime().halt(exit.status());
     }
 
-    /** Whether this process went on to serve (the daemon, -f): its JVM exits the ordinary way. */
-    private static boolean served;
-    /** Whether this process launched a daemon: it ends with _exit. */
-    private static boolean launched;
+    /**
+     * How the command ends: its exit status, and whether it launched a daemon (it ends with
+     * _exit) or served itself (the daemon, -f: its JVM exits the ordinary way).
+     */
+    record Exit(int status, boolean launched, boolean served) {
+        static Exit said(int status) {
+            return new Exit(status, false, false);
+        }
+    }
 
-    static int run(String[] args) {
+    static Exit run(String[] args) {
         if (System.getenv(Daemon.HANDOVER_ENV) == null) new LinkAhead().start(); // (not in a daemon)
         Options.Parsed parsed;
         try {
@@ -62,24 +67,24 @@ public final class Main {
             } else {
                 System.err.println(e.getMessage());
             }
-            return 1;
+            return Exit.said(1);
         }
-        Conf c = parsed.conf();
+        Conf.Builder c = parsed.conf();
         switch (parsed.action()) {
             case HELP -> {
                 System.out.print(Options.usage());
-                return 0;
+                return Exit.said(0);
             }
             case VERSION -> {
                 System.out.print(versionText());
-                return 0;
+                return Exit.said(0);
             }
             case CAPABILITIES -> {
                 // passt prints its vhost-user back-end capabilities; jpasst is no vhost-user back-end
                 // yet, and saying {"type": "net"} would tell a caller it can use it as one
                 System.err.println("--print-capabilities: jpasst has no vhost-user back-end yet"
                         + " (vhost-user is not supported yet)");
-                return 1;
+                return Exit.said(1);
             }
             case RUN -> { }
         }
@@ -88,17 +93,15 @@ public final class Main {
                 Privileges.resolve(c.runAs);
             } catch (IllegalArgumentException e) {
                 System.err.println(e.getMessage());
-                return 1;
+                return Exit.said(1);
             }
         }
         String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
         if (!c.foreground && handover == null) {
             int status = Daemon.launch(c, args, parsed.warnings());
-            launched = status == 0;
-            return status;
+            return new Exit(status, status == 0, false);
         }
-        served = true;
-        return serve(c, handover, parsed.warnings());
+        return new Exit(serve(c, handover, parsed.warnings()), false, true);
     }
 
     /**
@@ -129,15 +132,15 @@ public final class Main {
      * Serves until told to stop: in the foreground ({@code handover} null), or as the daemon a
      * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
      */
-    static int serve(Conf c, String handover, java.util.List<String> warnings) {
-        Log.level(c.logLevel);
+    static int serve(Conf.Builder options, String handover, java.util.List<String> warnings) {
+        Log.level(options.logLevel);
         // the daemon's standard error is /dev/null: its launcher said what there was to say
         if (handover != null) Log.detachStderr();
         try {
-            if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
+            if (options.logFile != null) Log.toFile(options.logFile, options.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
         } catch (IOException e) {
-            Log.error(logFileError(c.logFile, e));
+            Log.error(logFileError(options.logFile, e));
             return 1;
         }
         for (String w : warnings) Log.warn(w);
@@ -153,11 +156,12 @@ public final class Main {
         }
         raiseFileLimit();
         try {
-            HostNet.complete(c);
+            HostNet.complete(options);
         } catch (ConfException e) {
             Log.error(e.getMessage());
             return 1;
         }
+        Conf c = options.build(); // from here on it does not change
         EventLoop loop = new EventLoop();
         printConfig(c);
         // before the socket serves: whoever sees it listening may send a signal at once

@@ -25,8 +25,8 @@ final class BenchFrames {
     static final long ADDR6_HI = 0x2001_0db8_0000_0000L, ADDR6_LO = 2, GW6_HI = ADDR6_HI, GW6_LO = 1;
 
     /** A configuration as the daemon has it after host discovery, without touching the host. */
-    static Conf conf() {
-        Conf c = new Conf();
+    static Conf.Builder conf() {
+        Conf.Builder c = new Conf.Builder();
         c.addr4 = ADDR4;
         c.prefix4 = 24;
         c.gw4 = GW4;

@@ -36,18 +36,20 @@ final class BenchTap implements AutoCloseable {
         }
     };
 
+    final Conf conf;
     final EventLoop loop = new EventLoop();
     final Guest guest = new Guest();
     final StreamLink link;
     final FrameWriter frames;
     final int peerFd;
 
-    BenchTap(Conf conf) {
+    BenchTap(Conf.Builder options) {
         MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
         if (Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds) < 0) {
             throw new IllegalStateException("socketpair failed");
         }
-        conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
+        options.fd = fds.get(ValueLayout.JAVA_INT, 0);
+        conf = options.build();
         peerFd = fds.get(ValueLayout.JAVA_INT, 4);
         guest.mac = BenchFrames.GUEST_MAC;
         link = new StreamLink(conf, loop, null, -1, null);

@@ -28,13 +28,13 @@ public class DhcpBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() {
-        Conf conf = BenchFrames.conf();
+        Conf.Builder conf = BenchFrames.conf();
         conf.search = new java.util.ArrayList<>(java.util.List.of("example.org", "lab.example.org"));
         seg = Arena.ofAuto().allocate(2048, 64);
         BenchFrames.dhcpDiscover(seg, 0);
         udpLen = Udp.length(seg, Eth.LEN + Ip4.MIN_LEN);
         bt = new BenchTap(conf).start(BenchTap.NO_RECEIVER);
-        dhcp = new Dhcp(conf, bt.frames);
+        dhcp = new Dhcp(bt.conf, bt.frames);
     }
 
     @TearDown(Level.Trial)

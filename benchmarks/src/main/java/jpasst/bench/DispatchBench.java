@@ -52,7 +52,6 @@ public class DispatchBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() {
-        Conf conf = BenchFrames.conf();
         seg = Arena.ofAuto().allocate(65600, 64);
         len = switch (frame) {
             case "tcp4-ack" -> BenchFrames.tcp(seg, 0, false, 40000, 5201, 1000, 2000, TcpHdr.ACK_FLAG, 65535, 0);
@@ -61,7 +60,8 @@ public class DispatchBench extends JmhSettings {
             case "udp4-1472" -> BenchFrames.udp4(seg, 0, 40000, 5201, 1472);
             default -> throw new IllegalArgumentException(frame);
         };
-        tap = new BenchTap(conf);
+        tap = new BenchTap(BenchFrames.conf());
+        Conf conf = tap.conf;
         Ndp ndp = new Ndp(conf, tap.guest, tap.frames, tap.link, tap.loop);
         Services6 services6 = new Services6(conf, ndp, new Dhcpv6(conf, tap.guest, tap.frames));
         dispatch = new Dispatch(conf, tap.guest, new Arp(conf, tap.guest, tap.link), new Dhcp(conf, tap.frames),

@@ -38,13 +38,13 @@ public class TcpPathBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() throws Exception {
-        Conf conf = BenchFrames.conf();
+        Conf.Builder conf = BenchFrames.conf();
         conf.v6 = false;
         MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
         Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds);
         conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
         peerFd = fds.get(ValueLayout.JAVA_INT, 4);
-        passt = new Passt(conf);
+        passt = new Passt(conf.build());
         passt.start();
         server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
         int port = server.getLocalPort();

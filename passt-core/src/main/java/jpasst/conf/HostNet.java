@@ -28,12 +28,12 @@ import jpasst.util.Log;
 public final class HostNet {
     private HostNet() {}
 
-    public static void complete(Conf c) {
+    public static void complete(Conf.Builder c) {
         complete(c, Path.of("/proc/net/route"), Path.of("/proc/net/ipv6_route"),
                 Path.of("/etc/resolv.conf"));
     }
 
-    static void complete(Conf c, Path route4, Path route6, Path resolvConf) {
+    static void complete(Conf.Builder c, Path route4, Path route6, Path resolvConf) {
         // -i wins; else --outbound-if4/6 name the template interface of their version
         if (c.ifname4 == null && c.outboundIf4 != null) c.ifname4 = c.outboundIf4;
         if (c.ifname6 == null && c.outboundIf6 != null) c.ifname6 = c.outboundIf6;
@@ -49,7 +49,7 @@ public final class HostNet {
         resolv(c, resolvConf);
     }
 
-    private static void complete4(Conf c, Path route4) {
+    private static void complete4(Conf.Builder c, Path route4) {
         String[] def = defaultRoute4(route4, c.ifname4);
         if (c.ifname4 == null) c.ifname4 = def != null ? def[0] : null;
         if (!c.gw4Set && def != null) c.gw4 = Integer.reverseBytes((int) Long.parseLong(def[1], 16));
@@ -94,7 +94,7 @@ public final class HostNet {
         return null;
     }
 
-    private static void complete6(Conf c, Path route6) {
+    private static void complete6(Conf.Builder c, Path route6) {
         String[] def = defaultRoute6(route6, c.ifname6);
         if (c.ifname6 == null) c.ifname6 = def != null ? def[0] : null;
         if (!c.gw6Set && def != null) {
@@ -163,7 +163,7 @@ public final class HostNet {
      * is handed out as that address and queries to it go to the host's resolver (an implicit
      * --dns-forward of that address); without a host-loopback address such a resolver is left out.
      */
-    private static void resolv(Conf c, Path resolvConf) {
+    private static void resolv(Conf.Builder c, Path resolvConf) {
         boolean read4 = c.v4 && !c.noDns && c.dns4.length == 0;
         boolean read6 = c.v6 && !c.noDns && c.dns6.length == 0;
         List<Integer> v4 = new ArrayList<>();

@@ -138,7 +138,7 @@ public final class Options {
      * The configuration and what to do with it; {@code warnings} are passt's warnings about the
      * options (printed once, by the process that serves).
      */
-    public record Parsed(Conf conf, Action action, List<String> warnings) {}
+    public record Parsed(Conf.Builder conf, Action action, List<String> warnings) {}
 
     /** Where option values that interact are kept while parsing. */
     private static final class State {
@@ -150,7 +150,7 @@ public final class Options {
     }
 
     public static Parsed parse(String[] args) {
-        Conf c = new Conf();
+        Conf.Builder c = new Conf.Builder();
         State st = new State();
         int i = 0;
         for (; i < args.length; i++) {
@@ -216,7 +216,7 @@ public final class Options {
     }
 
     /** Acts on one option; returns what to do if it ends parsing (help, version), else RUN. */
-    private static Action apply(Conf c, State st, String key, String v) {
+    private static Action apply(Conf.Builder c, State st, String key, String v) {
         switch (key) {
             case "debug" -> {
                 st.debug = true;
@@ -553,7 +553,7 @@ public final class Options {
     }
 
     /** -a ADDR[/PREFIX_LEN], as passt: the prefix of an IPv6 address is parsed and then ignored (64). */
-    private static void address(Conf c, State st, String v) {
+    private static void address(Conf.Builder c, State st, String v) {
         String addr = v;
         int plen = -1;
         int slash = v.indexOf('/');
@@ -615,7 +615,7 @@ public final class Options {
         return (int) n.value;
     }
 
-    private static void gateway(Conf c, String v) {
+    private static void gateway(Conf.Builder c, String v) {
         long[] a = ip(v);
         if (a == null || unspecified(a) || loopback(a) || broadcast(a)) {
             throw new ConfException("Invalid gateway address: " + v);
@@ -630,7 +630,7 @@ public final class Options {
         }
     }
 
-    private static void outbound(Conf c, String v) {
+    private static void outbound(Conf.Builder c, String v) {
         long[] a = ip(v);
         if (a == null || unspecified(a) || multicast(a) || broadcast(a)
                 || (a[0] == 6 && (loopback(a) || v4Mapped(a) || v4Compat(a)))) {
@@ -659,7 +659,7 @@ public final class Options {
     }
 
     /** -D: up to three resolvers per family, given to the guest as they are; "none" for none at all. */
-    private static void dns(Conf c, String v) {
+    private static void dns(Conf.Builder c, String v) {
         c.dnsSet = true;
         if (v.equals("none")) {
             c.noDns = true;
@@ -684,7 +684,7 @@ public final class Options {
         }
     }
 
-    private static void dnsForward(Conf c, String v) {
+    private static void dnsForward(Conf.Builder c, String v) {
         long[] a = ip(v);
         if (a == null || unspecified(a) || loopback(a) || broadcast(a)) {
             throw new ConfException("Invalid DNS forwarding address: " + v);
@@ -697,7 +697,7 @@ public final class Options {
         }
     }
 
-    private static void dnsHost(Conf c, String v) {
+    private static void dnsHost(Conf.Builder c, String v) {
         long[] a = ip(v);
         if (a == null || unspecified(a) || broadcast(a)) {
             throw new ConfException("Invalid host nameserver address: " + v);

@@ -3,6 +3,8 @@ package jpasst.flow;
 import java.util.Arrays;
 
 import jpasst.loop.EventLoop;
+import jpasst.sys.Libc;
+import jpasst.util.Log;
 
 /**
  * The flow table, as passt's flow.c: one table for the flows of every transport (TCP
@@ -33,6 +35,7 @@ public final class Flows {
     /** Flow types. */
     public static final int TCP = 1, UDP = 2, ICMP = 3;
     private static final int TYPES = 4;
+    private static final String[] NAMES = {"", "TCP", "UDP", "ICMP"};
     private static final long HOST_SIDE = 1L << 32;
     private static final int GENERATION_MASK = 0xffffff;
 
@@ -129,6 +132,32 @@ public final class Flows {
         } else {
             free[freeCount++] = f;
         }
+    }
+
+    /** Closes flow {@code f} of type {@code t}, its own socket too (out of {@code loop} first), if it has one. */
+    public void close(int f, int t, EventLoop loop) {
+        if (type[f] != t) return;
+        if (fd[f] >= 0) {
+            loop.remove(fd[f]);
+            Libc.close(fd[f]);
+        }
+        close(f);
+    }
+
+    /**
+     * Closes the flows of type {@code t} idle for longer than {@code idleNanos} at {@code now},
+     * sockets and all (see {@link #close(int, int, EventLoop)}); returns how many.
+     */
+    public int expireIdle(int t, long now, long idleNanos, EventLoop loop) {
+        int n = 0;
+        for (int f = 0; f < highWater; f++) {
+            if (type[f] == t && now - lastActivity[f] > idleNanos) {
+                if (Log.debugEnabled()) Log.debug(NAMES[t] + " flow " + f + ": idle, closed");
+                close(f, t, loop);
+                n++;
+            }
+        }
+        return n;
     }
 
     /** The type of flow {@code f} (0: free). */

@@ -234,24 +234,12 @@ public final class Icmp implements Transport {
 
     /** Closes flow {@code f}: its ping socket and its slot. */
     private void close(int f) {
-        if (flows.type(f) != Flows.ICMP) return;
-        int sock = flows.fd(f);
-        if (sock >= 0) {
-            loop.remove(sock);
-            Libc.close(sock);
-        }
-        flows.close(f);
+        flows.close(f, Flows.ICMP, loop);
     }
 
     private void tick(long now) {
         if (flows.count(Flows.ICMP) == 0) return;
-        for (int f = 0; f < flows.highWater(); f++) {
-            if (flows.type(f) == Flows.ICMP && now - flows.lastActivity(f) > timeoutNanos) {
-                if (Log.debugEnabled()) Log.debug("ICMP flow " + f + ": idle, closed");
-                close(f);
-                expired++;
-            }
-        }
+        expired += flows.expireIdle(Flows.ICMP, now, timeoutNanos, loop);
         if (flows.count(Flows.ICMP) > 0) loop.wakeAt(now + TICK_NANOS);
     }
 

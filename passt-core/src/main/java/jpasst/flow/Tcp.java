@@ -57,8 +57,8 @@ public final class Tcp implements Transport {
     static final int MAX_RETRANS = 7;
     static final int MSS_DEFAULT = 536;
 
-    // the timers above, as fields: tests shorten them (see #timeouts)
-    private volatile long synTimeout = SYN_TIMEOUT, finTimeout = FIN_TIMEOUT, rto = RTO_INITIAL;
+    // the timers above, as fields: tests change them, on the loop's thread (see #timeouts)
+    private long synTimeout = SYN_TIMEOUT, finTimeout = FIN_TIMEOUT, rto = RTO_INITIAL;
     private final long actTimeout;
 
     private final Conf conf;
@@ -91,7 +91,7 @@ public final class Tcp implements Transport {
         loop.onTick(this::tick);
     }
 
-    /** Shorter timers for tests: handshake, FIN and initial retransmission timeouts, in ns. */
+    /** Other timers for tests (on the loop's thread): handshake, FIN and initial retransmission timeouts, in ns. */
     void timeouts(long syn, long fin, long retransmit) {
         synTimeout = syn;
         finTimeout = fin;

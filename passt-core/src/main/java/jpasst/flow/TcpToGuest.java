@@ -71,9 +71,7 @@ final class TcpToGuest {
         int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, ((long) wnd + mss - 1) / mss);
         int reserved = link.reserve(batch, FrameWriter.l2l3Length(v6) + HDR, mss, wantFrames);
         if (reserved == 0) return NO_ROOM;
-        long room = 0;
-        for (int i = 0; i < reserved; i++) room += batch.capacity(i);
-        int want = (int) Math.min(wnd, room);
+        int want = (int) Math.min(wnd, batch.capacity());
         int pieces = batch.limit(want);
         long n;
         if (skip > 0) {

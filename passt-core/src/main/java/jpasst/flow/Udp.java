@@ -410,24 +410,12 @@ public final class Udp implements Transport {
 
     /** Closes flow {@code f}: its socket, if it has one of its own, and its slot. */
     private void close(int f) {
-        if (flows.type(f) != Flows.UDP) return;
-        int sock = flows.fd(f);
-        if (sock >= 0) {
-            loop.remove(sock);
-            Libc.close(sock);
-        }
-        flows.close(f);
+        flows.close(f, Flows.UDP, loop);
     }
 
     private void tick(long now) {
         if (flows.count(Flows.UDP) == 0) return;
-        for (int f = 0; f < flows.highWater(); f++) {
-            if (flows.type(f) == Flows.UDP && now - flows.lastActivity(f) > timeoutNanos) {
-                if (Log.debugEnabled()) Log.debug("UDP flow " + f + ": idle, closed");
-                close(f);
-                expired++;
-            }
-        }
+        expired += flows.expireIdle(Flows.UDP, now, timeoutNanos, loop);
         if (flows.count(Flows.UDP) > 0) loop.wakeAt(now + TICK_NANOS);
     }
 

@@ -33,6 +33,7 @@ public final class FrameBatch {
     private final long[] pieceOffset;
     private final int[] pieceLength;
     private int frames, pieces, headerLength;
+    private long room;                                // payload room of all frames
 
     /** Room for {@code maxFrames} frames with {@code maxPieces} payload pieces among them. */
     public FrameBatch(int maxFrames, int maxPieces) {
@@ -54,6 +55,7 @@ public final class FrameBatch {
     /** Empties the batch for frames with {@code hdrLen} bytes of headers. */
     public void clear(int hdrLen) {
         frames = pieces = 0;
+        room = 0;
         firstPiece[0] = 0;
         headerLength = hdrLen;
     }
@@ -83,6 +85,7 @@ public final class FrameBatch {
         pieceSegment[pieces] = s;
         pieceOffset[pieces] = off;
         pieceLength[pieces] = len;
+        room += len;
         int f = frames - 1;
         contiguous[f] = pieces == firstPiece[f] && s == headerSegment[f] && off == headerOffset[f] + headerLength;
         Msghdr.iovec(iov, 1 + pieces, s.address() + off, len);
@@ -119,6 +122,11 @@ public final class FrameBatch {
         return c;
     }
 
+    /** The payload room of all frames reserved. */
+    public long capacity() {
+        return room;
+    }
+
     /**
      * The iovec array: entry 0 is the producer's ({@link #lead}), entries 1 to {@link #pieces()}
      * the frames' payload pieces in order.
@@ -148,14 +156,12 @@ public final class FrameBatch {
      * to that number). {@link #capacity} is not changed: frames still fill in order.
      */
     public int limit(long bytes) {
+        if (bytes >= room) return pieces;
         long left = bytes;
         int p = 0;
-        for (; p < pieces && left > 0; p++) {
-            int len = (int) Math.min(pieceLength[p], left);
-            Msghdr.iovec(iov, 1 + p, pieceSegment[p].address() + pieceOffset[p], len);
-            left -= len;
-        }
-        return p;
+        while (left > pieceLength[p]) left -= pieceLength[p++];
+        Msghdr.iovec(iov, 1 + p, pieceSegment[p].address() + pieceOffset[p], left); // the last one, shorter
+        return p + 1;
     }
 
     /** Sets the payload length of frame {@code i} (at most its {@link #capacity}). */

@@ -60,7 +60,7 @@ public final class EventLoop {
     private long now = System.nanoTime();
     private long nextWake = Long.MAX_VALUE;
     private Thread thread;
-    private long failures;
+    private volatile long failures; // (written by the loop only; read by tests from theirs)
 
     public EventLoop() {
         epfd = Errno.check(Libc.epollCreate1(Libc.EPOLL_CLOEXEC), "epoll_create1");
@@ -246,8 +246,19 @@ public final class EventLoop {
     /** Stops the loop from any thread. */
     public void stop() {
         running = false;
-        wakeBuf.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
-        Libc.write(wakeFd, wakeBuf, 8);
+        wake();
+    }
+
+    /**
+     * From any thread: the loop runs a batch now (no owner's handler is called for it, the
+     * end-of-batch handlers are). Tests use it to have the loop look at them.
+     */
+    public void wake() {
+        try (Arena a = Arena.ofConfined()) { // (the caller's own buffer: any thread may call this)
+            MemorySegment one = a.allocate(8, 8);
+            one.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
+            Libc.write(wakeFd, one, 8);
+        }
     }
 
     public void close() {

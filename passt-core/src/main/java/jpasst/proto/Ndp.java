@@ -63,8 +63,9 @@ public final class Ndp {
     private final Link link;
     private final EventLoop loop;
     private final byte[] ra;
-    private volatile long minIntervalNs = Math.max(MAX_RTR_ADV_INTERVAL_NS / 3, MIN_DELAY_BETWEEN_RAS_NS);
-    private volatile long maxIntervalNs = MAX_RTR_ADV_INTERVAL_NS;
+    // RFC 4861's intervals; tests shorten them, on the loop's thread (see #intervals)
+    private long minIntervalNs = Math.max(MAX_RTR_ADV_INTERVAL_NS / 3, MIN_DELAY_BETWEEN_RAS_NS);
+    private long maxIntervalNs = MAX_RTR_ADV_INTERVAL_NS;
     private long nextRa;
     private boolean armed;
     private long nas, ras, unsolicitedRas, dropped;
@@ -251,7 +252,7 @@ public final class Ndp {
                 ? ThreadLocalRandom.current().nextLong(minIntervalNs, maxIntervalNs) : minIntervalNs;
     }
 
-    /** Tests only: shorter unsolicited RA intervals. */
+    /** Tests only, on the loop's thread: shorter unsolicited RA intervals. */
     void intervals(long minNs, long maxNs) {
         minIntervalNs = minNs;
         maxIntervalNs = maxNs;

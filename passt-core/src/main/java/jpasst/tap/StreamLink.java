@@ -80,6 +80,7 @@ public final class StreamLink implements Link {
     private boolean starved;        // a producer came short of room since the output last drained
     private boolean roomPosted;
     private long framesIn, framesOut, framesDropped, badFrames;
+    private long bytesIn;           // read from the guest's connection (this one: 0 when it goes)
     private boolean closed;
 
     /**
@@ -159,6 +160,7 @@ public final class StreamLink implements Link {
     }
 
     private void resetBuffers() {
+        bytesIn = 0;
         inFill = captured = 0;
         outHead = outTail = 0;
         failure = null;
@@ -237,6 +239,7 @@ public final class StreamLink implements Link {
                 return;
             }
             inFill += (int) n;
+            bytesIn += n;
             if (!handOver()) return;
             if (n < want) return; // the socket had less than we could take: drained
         }
@@ -483,6 +486,11 @@ public final class StreamLink implements Link {
 
     public long badFrames() {
         return badFrames;
+    }
+
+    /** Bytes read from the guest's connection so far (0 without one). */
+    public long bytesIn() {
+        return bytesIn;
     }
 
     @Override

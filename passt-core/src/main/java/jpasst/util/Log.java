@@ -33,6 +33,12 @@ import jpasst.sys.SockAddr;
  *
  * Each level check is a plain int compare, so a disabled debug line costs nothing but the
  * caller's argument evaluation; hot-path callers guard with {@link #debugEnabled()}.
+ *
+ * Its state is static on purpose, the one place besides {@code Main.VERSION} where jpasst has
+ * static state: there is one log per process, as in passt, written from the first line of
+ * {@code main} on (the launcher has no daemon object at all) and from any thread a test runs a
+ * daemon's loop on. The level and destination are set once at start-up (volatile); writes to
+ * the file and the system logger are synchronized.
  */
 public final class Log {
     private Log() {}

@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 /** The options of the UDP and ICMP flows: passt's, and jpasst's test-only timeouts. */
 class FlowOptionsTest {
     private static Conf parse(String... args) {
-        return Options.parse(args).conf();
+        return Options.parse(args).conf().build();
     }
 
     @Test

@@ -29,7 +29,7 @@ class HostNet6Test {
     }
 
     private Conf discover(String route6, String address) throws Exception {
-        Conf c = new Conf();
+        Conf.Builder c = new Conf.Builder();
         c.v4 = false;
         if (address != null) {
             long[] a = Options.parseIp6(address);
@@ -39,7 +39,7 @@ class HostNet6Test {
         }
         HostNet.complete(c, dir.resolve("none"), Files.writeString(dir.resolve("ipv6_route"), route6),
                 Files.writeString(dir.resolve("resolv.conf"), "nameserver 2001:db8::53\n"));
-        return c;
+        return c.build();
     }
 
     @Test
@@ -69,7 +69,7 @@ class HostNet6Test {
 
     @Test
     void explicitGatewayWins() throws Exception {
-        Conf c = new Conf();
+        Conf.Builder c = new Conf.Builder();
         c.v4 = false;
         long[] g = Options.parseIp6("fe80::77");
         c.gw6Hi = g[0];
@@ -90,7 +90,7 @@ class HostNet6Test {
         String routes = Files.readString(Path.of("/proc/net/ipv6_route"));
         assumeTrue(HostNet.defaultRoute6(Path.of("/proc/net/ipv6_route"), null) != null,
                 "no IPv6 default route here:\n" + routes);
-        Conf c = new Conf();
+        Conf.Builder c = new Conf.Builder();
         c.v4 = false;
         HostNet.complete(c, dir.resolve("none"), Path.of("/proc/net/ipv6_route"), dir.resolve("none"));
         assumeTrue(c.v6, "no global IPv6 address on the default route's interface");

@@ -59,7 +59,7 @@ class HostNetTest {
                 search example.org lab.example.org
                 options edns0
                 """);
-        Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4"}).conf();
+        Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4"}).conf();
         HostNet.complete(c, r, r6, resolv);
         assertEquals(ip("192.0.2.1"), c.gw4, "gateway from the route table (little-endian hex)");
         assertEquals("eth0", c.ifname4);
@@ -72,7 +72,7 @@ class HostNetTest {
     void noMapGwLeavesLoopbackResolversOut() throws Exception {
         Path r = Files.writeString(dir.resolve("route"), ROUTE);
         Path resolv = Files.writeString(dir.resolve("resolv.conf"), "nameserver 127.0.0.53\nnameserver 198.51.100.53\n");
-        Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "--no-map-gw", "-4"}).conf();
+        Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "--no-map-gw", "-4"}).conf();
         HostNet.complete(c, r, dir.resolve("none"), resolv);
         assertArrayEquals(new int[] {ip("198.51.100.53")}, c.dns4);
     }
@@ -81,7 +81,7 @@ class HostNetTest {
     void explicitDnsAndSearchWin() throws Exception {
         Path r = Files.writeString(dir.resolve("route"), ROUTE);
         Path resolv = Files.writeString(dir.resolve("resolv.conf"), "nameserver 198.51.100.53\nsearch x.example\n");
-        Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4", "-D", "203.0.113.1", "-S", "y.example"}).conf();
+        Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4", "-D", "203.0.113.1", "-S", "y.example"}).conf();
         HostNet.complete(c, r, dir.resolve("none"), resolv);
         assertArrayEquals(new int[] {ip("203.0.113.1")}, c.dns4);
         assertEquals(List.of("y.example"), c.search);
@@ -89,7 +89,7 @@ class HostNetTest {
 
     @Test
     void thisHostsRealConfigurationHasAnAddressAndGateway() {
-        Conf c = Options.parse(new String[0]).conf();
+        Conf.Builder c = Options.parse(new String[0]).conf();
         HostNet.complete(c);
         if (c.v4) {
             assertFalse(c.addr4 == 0);

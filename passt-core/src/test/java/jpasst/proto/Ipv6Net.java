@@ -25,7 +25,7 @@ final class Ipv6Net {
     }
 
     /** IPv6 on, as HostNet would set it up, then {@code more}. */
-    static Consumer<Conf> v6(Consumer<Conf> more) {
+    static Consumer<Conf.Builder> v6(Consumer<Conf.Builder> more) {
         return c -> {
             InProcessPasst.ipv6(c);
             c.dns6 = new long[] {hi(DNS6_1), lo(DNS6_1), hi(DNS6_2), lo(DNS6_2)};
@@ -37,7 +37,7 @@ final class Ipv6Net {
         return new InProcessPasst(v6(c -> { }));
     }
 
-    static InProcessPasst start(Consumer<Conf> more) throws Exception {
+    static InProcessPasst start(Consumer<Conf.Builder> more) throws Exception {
         return new InProcessPasst(v6(more));
     }
 }

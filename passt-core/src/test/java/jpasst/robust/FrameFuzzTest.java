@@ -189,6 +189,7 @@ class FrameFuzzTest {
                     ns == null ? new Containment(tcp, tcp, udp, udp) : null);
             var rnd = m.random();
             GuestLink link = p.connect();
+            long written = 0; // on this connection
             int resets = 0, splits = 0;
             for (int i = 0; i < SOCKET_ITERATIONS; i++) {
                 byte[] f = m.next();
@@ -201,6 +202,7 @@ class FrameFuzzTest {
                     link.close();
                     resets++;
                     link = p.connect();
+                    written = 0;
                     continue;
                 }
                 byte[] framed = ByteBuffer.allocate(4 + f.length).putInt(f.length).put(f).array();
@@ -208,34 +210,34 @@ class FrameFuzzTest {
                     if (r < 10) {
                         int cut = 1 + rnd.nextInt(framed.length - 1);
                         link.writeRaw(java.util.Arrays.copyOfRange(framed, 0, cut));
-                        Thread.sleep(0, 200_000);
+                        long firstPiece = written + cut;
+                        assertTrue(p.await(() -> p.stream().bytesIn() >= firstPiece, 3000), "the first piece was not read");
                         link.writeRaw(java.util.Arrays.copyOfRange(framed, cut, framed.length));
                         splits++;
                     } else {
                         link.writeRaw(framed);
                     }
+                    written += framed.length;
                 } catch (IOException e) {
                     throw new AssertionError("the daemon dropped the guest after a frame of valid length: "
                             + FuzzRig.hex(f), e);
                 }
                 if ((i & 63) == 63) while (link.receive(1) != null) { /* drain */ }
             }
-            while (link.receive(50) != null) { /* drain */ }
-            assertEquals(resets, p.stream().badFrames(), "connections reset for bad framing");
-
-            long deadline = System.nanoTime() + 30_000_000_000L;
-            while (System.nanoTime() < deadline && (p.passt.tcp.activeConnections() + p.passt.udp.active()
-                    + p.passt.icmp.active()) > 0) {
-                link.receive(100);
-            }
+            // every frame handed over: a probe's answer comes after all of theirs
+            int probe = Frames.ip("203.0.113.77");
+            link.send(Frames.arpRequest(Frames.GUEST_MAC, FuzzFrames.ADDR4, probe));
+            assertNotNull(link.receive(5000, Replies.arpReply(probe)), "no answer to the probe");
+            assertEquals(resets, p.query(() -> p.stream().badFrames()), "connections reset for bad framing");
+            p.await(() -> p.passt.tcp.activeConnections() + p.passt.udp.active() + p.passt.icmp.active() == 0, 30_000);
             System.out.printf("FUZZ socket: %d inputs (%d written in two pieces, %d bad length prefixes, "
                             + "each answered by a reset), %d loop failures%n",
-                    SOCKET_ITERATIONS, splits, resets, p.passt.loop.failures());
-            assertEquals(0, p.passt.loop.failures(), "events the loop had to drop");
-            assertEquals(0, p.passt.tcp.activeConnections() + p.passt.udp.active() + p.passt.icmp.active(),
+                    SOCKET_ITERATIONS, splits, resets, p.query(() -> p.passt.loop.failures()));
+            assertEquals(0, p.query(() -> p.passt.loop.failures()), "events the loop had to drop");
+            assertEquals(0, (int) p.query(() -> p.passt.tcp.activeConnections() + p.passt.udp.active() + p.passt.icmp.active()),
                     "flows left after their timeouts");
             link.close();
-            assertTrue(awaitDisconnected(p), "the daemon did not notice the guest leaving");
+            assertTrue(p.await(() -> !p.passt.link.connected(), 2000), "the daemon did not notice the guest leaving");
             try (GuestLink fresh = p.connect()) {
                 fresh.send(Frames.dhcpFrame(Frames.dhcp(0x99, Frames.GUEST_MAC, 0, false, Frames.opt(53, 1))));
                 assertNotNull(fresh.receive(3000, Replies.dhcp(2)), "no DHCP OFFER on a new connection after fuzzing");
@@ -244,10 +246,5 @@ class FrameFuzzTest {
             Log.level(logLevel);
             if (ns != null) ns.close();
         }
-    }
-
-    private static boolean awaitDisconnected(InProcessPasst p) throws InterruptedException {
-        for (int i = 0; i < 100 && p.passt.link.connected(); i++) Thread.sleep(20);
-        return !p.passt.link.connected();
     }
 }

@@ -30,7 +30,7 @@ final class FuzzFrames {
     static final int SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, FIN = 0x01;
 
     /** IPv6 on with documentation addresses, as HostNet would set it up, and one DNS server. */
-    static void v6(Conf c) {
+    static void v6(Conf.Builder c) {
         InProcessPasst.ipv6(c);
         byte[] d1 = V6Frames.a6("2001:db8:53::1");
         c.dns6 = new long[] {hi(d1), lo(d1)};

@@ -82,7 +82,7 @@ final class FuzzRig implements AutoCloseable {
 
     private final int logLevel = Log.level();
 
-    FuzzRig(long seed, Consumer<Conf> tweak) throws IOException {
+    FuzzRig(long seed, Consumer<Conf.Builder> tweak) throws IOException {
         rnd = new SplittableRandom(seed ^ 0x5eed);
         Log.level(Log.WARN); // a line per DHCP exchange, a million times over, says nothing
         ns = NetNs.isolate();
@@ -124,7 +124,7 @@ final class FuzzRig implements AutoCloseable {
                 pair = new int[] {fds.get(ValueLayout.JAVA_INT, 0), fds.get(ValueLayout.JAVA_INT, 4)};
             }
             peerFd = pair[1];
-            Conf c = new Conf();
+            Conf.Builder c = new Conf.Builder();
             c.addr4 = InProcessPasst.ADDR;
             c.prefix4 = 24;
             c.gw4 = InProcessPasst.GW;
@@ -140,7 +140,7 @@ final class FuzzRig implements AutoCloseable {
                 c.udpSpecs.add(udpFwd + ":" + udpFwd);
             }
             tweak.accept(c);
-            passt = new Passt(c);
+            passt = new Passt(c.build());
             passt.start();
             sessions = new LiveTcp(rnd.split(), tcp4, tcp6, v6Peers, INBOUND_GUEST_PORT);
             listeners.add(f -> sessions.onFrame(f, this::inject));
@@ -193,18 +193,17 @@ final class FuzzRig implements AutoCloseable {
         pumps++;
     }
 
-    /** Pumps for about {@code ms} milliseconds, or until {@code done} is true. */
+    /**
+     * Pumps until {@code done} is true, for {@code ms} milliseconds at most. Between pumps the
+     * loop waits for its own events (2 ms at most, as the test's side needs pumping too).
+     */
     boolean pumpUntil(long ms, java.util.function.BooleanSupplier done) {
         long deadline = System.nanoTime() + ms * 1_000_000;
         while (System.nanoTime() < deadline) {
             pump();
             if (done.getAsBoolean()) return true;
-            try {
-                Thread.sleep(2);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return false;
-            }
+            passt.loop.wakeAt(System.nanoTime() + 2_000_000);
+            passt.loop.runOnce();
         }
         return done.getAsBoolean();
     }

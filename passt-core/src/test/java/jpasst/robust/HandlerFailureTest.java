@@ -35,10 +35,10 @@ class HandlerFailureTest {
             pair[0] = fds.get(ValueLayout.JAVA_INT, 0);
             pair[1] = fds.get(ValueLayout.JAVA_INT, 4);
         }
-        Conf c = new Conf();
+        Conf.Builder c = new Conf.Builder();
         c.fd = pair[0];
         EventLoop loop = new EventLoop();
-        StreamLink tap = new StreamLink(c, loop, null, -1, null);
+        StreamLink tap = new StreamLink(c.build(), loop, null, -1, null);
         try {
             tap.start(new Receiver() {
                 @Override

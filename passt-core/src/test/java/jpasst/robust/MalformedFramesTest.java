@@ -83,7 +83,7 @@ class MalformedFramesTest {
 
     @AfterEach
     void stop() throws Exception {
-        assertEquals(0, p.passt.loop.failures(), "events the loop had to drop");
+        assertEquals(0, p.query(() -> p.passt.loop.failures()), "events the loop had to drop");
         g.close();
         p.close();
         echo4.close();
@@ -139,6 +139,18 @@ class MalformedFramesTest {
         return s.getBytes(StandardCharsets.US_ASCII);
     }
 
+    private long written; // bytes written to g by write(), and what the daemon had read before
+
+    /**
+     * Writes {@code bytes} to the guest's connection; with {@code awaitRead}, returns once the
+     * daemon has read them (a read of its own, whatever is written next) and all before them.
+     */
+    private void write(byte[] bytes, boolean awaitRead) throws IOException {
+        g.writeRaw(bytes);
+        long all = written += bytes.length;
+        if (awaitRead) assertTrue(p.await(() -> p.stream().bytesIn() >= all, 3000), "the daemon did not read the bytes");
+    }
+
     private static byte[] cut(byte[] f, int len) {
         return Arrays.copyOf(f, len);
     }
@@ -157,38 +169,34 @@ class MalformedFramesTest {
             g.close();
             g = p.connect();
         }
-        assertEquals(resets, p.stream().badFrames());
+        assertEquals(resets, p.query(() -> p.stream().badFrames()));
         // the extremes that are frames: 14 bytes (a bare Ethernet header) and 65535
         g.send(Frames.eth(Frames.OUR_MAC, GUEST_MAC, 0x0800, new byte[0]));
         g.send(Frames.eth(Frames.OUR_MAC, GUEST_MAC, 0x88b5, new byte[65535 - 14]));
         assertTrue(arpAnswered(g), "the link went down on frames of 14 and 65535 bytes");
         g.send(Frames.dhcpFrame(Frames.dhcp(1, GUEST_MAC, 0, false, Frames.opt(53, 1))));
         assertNotNull(g.receive(3000, Replies.dhcp(2)), "no DHCP OFFER after the resets");
-        assertEquals(resets, p.stream().badFrames());
+        assertEquals(resets, p.query(() -> p.stream().badFrames()));
     }
 
     @Test
     void framesSplitAtEveryByteAreReassembled() throws Exception {
         byte[] arp = framed(Frames.arpRequest(GUEST_MAC, ADDR4, GW4));
+        written = p.query(() -> p.stream().bytesIn());
         for (int cut = 1; cut < arp.length; cut++) {
-            g.writeRaw(Arrays.copyOfRange(arp, 0, cut));
-            Thread.sleep(2); // the daemon reads the first piece on its own
-            g.writeRaw(Arrays.copyOfRange(arp, cut, arp.length));
+            write(Arrays.copyOfRange(arp, 0, cut), true); // the daemon reads the first piece on its own
+            write(Arrays.copyOfRange(arp, cut, arp.length), false);
             assertNotNull(g.receive(3000, ARP_REPLY), "no ARP reply with the frame split after byte " + cut);
         }
-        // a whole DHCP DISCOVER a byte at a time, prefix included
+        // a whole DHCP DISCOVER a byte at a time, prefix included, read in pieces of 1 to 8 bytes
         byte[] dhcp = framed(Frames.dhcpFrame(Frames.dhcp(2, GUEST_MAC, 0, false, Frames.opt(53, 1))));
-        for (int i = 0; i < dhcp.length; i++) {
-            g.writeRaw(new byte[] {dhcp[i]});
-            if (i % 8 == 0) Thread.sleep(1);
-        }
+        for (int i = 0; i < dhcp.length; i++) write(new byte[] {dhcp[i]}, i % 8 == 0);
         assertNotNull(g.receive(3000, Replies.dhcp(2)), "no OFFER for a DISCOVER sent a byte at a time");
         // three frames in one write, the third split across this write and the next
         byte[] three = V6Frames.cat(arp, framed(Frames.dhcpFrame(Frames.dhcp(3, GUEST_MAC, 0, false, Frames.opt(53, 1)))),
                 Arrays.copyOf(arp, 10));
-        g.writeRaw(three);
-        Thread.sleep(5);
-        g.writeRaw(Arrays.copyOfRange(arp, 10, arp.length));
+        write(three, true);
+        write(Arrays.copyOfRange(arp, 10, arp.length), false);
         assertNotNull(g.receive(3000, ARP_REPLY));
         assertNotNull(g.receive(3000, Replies.dhcp(2)));
         assertNotNull(g.receive(3000, ARP_REPLY), "the frame split across writes");
@@ -300,7 +308,7 @@ class MalformedFramesTest {
         zero4[40] = zero4[41] = 0; // "no checksum", allowed over IPv4
         g.send(zero4);
         assertArrayEquals(bytes("zero"), udpPayloadEchoed(Replies.udpTo(40014)));
-        assertEquals(0, p.passt.tcp.activeConnections(), "a SYN with a bad checksum opened a connection");
+        assertEquals(0, p.query(() -> p.passt.tcp.activeConnections()), "a SYN with a bad checksum opened a connection");
     }
 
     private static byte[] flip(byte[] f, int at) {
@@ -329,8 +337,11 @@ class MalformedFramesTest {
         Mutator.fixChecksums(later);
         assertIgnored("first IPv4 fragment", first);
         assertIgnored("later IPv4 fragment", later);
-        Thread.sleep(100);
-        assertTrue(echoed.isEmpty(), "a fragment reached the host");
+        // a datagram after them: the host's echo socket receives in order, so had a fragment got
+        // through it would have been echoed first
+        g.send(Frames.frame4(Frames.udp4(ADDR4, 40024, GW4, udp4, bytes("after the fragments"))));
+        assertArrayEquals(bytes("after the fragments"), udpPayloadEchoed(Replies.udpTo(40024)));
+        assertEquals(1, echoed.size(), "a fragment reached the host");
     }
 
     /**
@@ -380,10 +391,10 @@ class MalformedFramesTest {
             byte[] got = host.getInputStream().readNBytes(9);
             assertEquals("then data", new String(got, StandardCharsets.US_ASCII));
         }
-        if (!p.passt.icmp.warned()) {
+        if (!p.query(() -> p.passt.icmp.warned())) {
             g.send(Frames.frame4(Frames.icmp4Echo(ADDR4, GW4, 11, 1, new byte[0])));
             byte[] r = g.receive(3000, Replies.echoReply4());
-            if (!p.passt.icmp.warned()) {
+            if (!p.query(() -> p.passt.icmp.warned())) {
                 assertNotNull(r, "no reply to an empty echo request");
                 assertEquals(14 + 20 + 8, r.length);
             }
@@ -397,8 +408,7 @@ class MalformedFramesTest {
         assertTrue(arpAnswered(g)); // the daemon has taken this guest (one at a time: it must go first)
         g.writeRaw(Arrays.copyOf(arp, 20)); // half a frame, then gone
         g.close();
-        for (int i = 0; i < 100 && p.passt.link.connected(); i++) Thread.sleep(20);
-        assertFalse(p.passt.link.connected());
+        assertTrue(p.await(() -> !p.passt.link.connected(), 2000), "the daemon did not notice the guest leaving");
         g = p.connect();
         // the next guest's stream starts afresh: no leftover half frame in front of its first frame
         assertTrue(arpAnswered(g), "the new guest's first frame was garbled by the old one's leftovers");

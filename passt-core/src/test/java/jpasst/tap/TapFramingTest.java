@@ -36,17 +36,20 @@ class TapFramingTest {
     void frameSplitAtEveryByteOffsetIsReassembled() throws Exception {
         try (InProcessPasst p = new InProcessPasst(); GuestLink g = p.connect()) {
             byte[] whole = framed(probe(10));
+            long written = 0;
             for (int cut = 1; cut < whole.length; cut++) {
                 byte[] a = java.util.Arrays.copyOfRange(whole, 0, cut);
                 byte[] b = java.util.Arrays.copyOfRange(whole, cut, whole.length);
                 g.writeRaw(a);
-                Thread.sleep(cut < 6 ? 20 : 1); // let the daemon see the first part alone
+                long first = written += a.length;
+                assertTrue(p.await(() -> p.stream().bytesIn() == first, 2000), "the daemon read the first part alone");
                 g.writeRaw(b);
+                written += b.length;
                 byte[] reply = g.receive(2000);
                 assertNotNull(reply, "no reply with the frame cut at byte " + cut);
                 assertEquals(0x0806, Frames.u16(reply, 12));
             }
-            assertEquals(0, p.stream().badFrames());
+            assertEquals(0, p.query(() -> p.stream().badFrames()));
         }
     }
 
@@ -75,7 +78,7 @@ class TapFramingTest {
                 good.send(probe(1));
                 assertNotNull(good.receive(2000), "the daemon keeps serving after a bad client");
             }
-            assertEquals(1, p.stream().badFrames());
+            assertEquals(1, p.query(() -> p.stream().badFrames()));
         }
     }
 

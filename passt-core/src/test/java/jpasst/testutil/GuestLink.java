@@ -51,19 +51,38 @@ public final class GuestLink implements AutoCloseable {
     public byte[] receive(long timeoutMs) throws IOException {
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
-            if (in.remaining() >= 4) {
-                int len = in.getInt(in.position());
-                if (in.remaining() >= 4 + len) {
-                    in.getInt();
-                    byte[] f = new byte[len];
-                    in.get(f);
-                    return f;
-                }
-            }
+            byte[] f = buffered();
+            if (f != null) return f;
             long left = (deadline - System.nanoTime()) / 1_000_000;
             if (left <= 0 || eof) return null;
             fill(left);
         }
+    }
+
+    /** The next frame that has come already (read or readable now), or null: no waiting. */
+    public byte[] receiveNow() throws IOException {
+        while (true) {
+            byte[] f = buffered();
+            if (f != null) return f;
+            if (eof) return null;
+            in.compact();
+            int n;
+            try {
+                n = ch.read(in); // (non-blocking)
+            } finally {
+                in.flip();
+            }
+            if (n < 0) eof = true;
+            if (n <= 0) return null;
+        }
+    }
+
+    /** The first of the frames that have come already that matches, or null; the others are skipped. */
+    public byte[] receiveNow(Predicate<byte[]> match) throws IOException {
+        for (byte[] f; (f = receiveNow()) != null; ) {
+            if (match.test(f)) return f;
+        }
+        return null;
     }
 
     /** Receives frames until one matches, skipping others; null on timeout. */
@@ -76,6 +95,17 @@ public final class GuestLink implements AutoCloseable {
             if (f == null) return null;
             if (match.test(f)) return f;
         }
+    }
+
+    /** The next whole frame already read, or null. */
+    private byte[] buffered() {
+        if (in.remaining() < 4) return null;
+        int len = in.getInt(in.position());
+        if (in.remaining() < 4 + len) return null;
+        in.getInt();
+        byte[] f = new byte[len];
+        in.get(f);
+        return f;
     }
 
     /** True if the daemon closed (or reset) the connection within {@code timeoutMs}. */

@@ -33,6 +33,7 @@ public final class GuestTcp {
     private final ArrayDeque<Seg> unclaimed = new ArrayDeque<>();
     private final List<byte[]> corruptFrames = new ArrayList<>();
     private int ipId = 1;
+    private int probes;
 
     public GuestTcp(GuestLink link) {
         this.link = link;
@@ -207,18 +208,42 @@ public final class GuestTcp {
             if (left <= 0) return null;
             byte[] f = link.receive(left);
             if (f == null) return null;
-            Seg s = parse(f);
-            if (s == null) continue;
-            if (!s.checksumOk || !s.ipChecksumOk) corruptFrames.add(f);
-            Conn owner = null;
-            for (Conn c : conns) {
-                if (c.matches(s)) {
-                    owner = c;
-                    break;
-                }
+            queue(f);
+        }
+    }
+
+    /** A TCP segment from the daemon goes to the queue of its connection (or the unclaimed ones); anything else is skipped. */
+    private void queue(byte[] f) {
+        Seg s = parse(f);
+        if (s == null) return;
+        if (!s.checksumOk || !s.ipChecksumOk) corruptFrames.add(f);
+        Conn owner = null;
+        for (Conn c : conns) {
+            if (c.matches(s)) {
+                owner = c;
+                break;
             }
-            if (owner == null) unclaimed.add(s);
-            else owner.queue.add(s);
+        }
+        if (owner == null) unclaimed.add(s);
+        else owner.queue.add(s);
+    }
+
+    /**
+     * Returns once the daemon has handled every frame sent before, and the end of the batch of
+     * events they came in (the ACKs and reads it does then): a probe, an ARP request for an
+     * address of its own, is answered after them. TCP segments that come meanwhile are kept for
+     * their connections.
+     */
+    public void barrier() throws IOException {
+        int probe = Frames.ip("203.0.113.0") + 1 + (probes++ & 0x7f);
+        link.send(Frames.arpRequest(Frames.GUEST_MAC, GUEST4, probe));
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while (true) {
+            long left = (deadline - System.nanoTime()) / 1_000_000;
+            byte[] f = left > 0 ? link.receive(left) : null;
+            if (f == null) throw new AssertionError("no answer to the barrier's probe");
+            if (f.length >= 42 && Frames.u16(f, 12) == 0x0806 && Frames.u16(f, 20) == 2 && Frames.i32(f, 28) == probe) return;
+            queue(f);
         }
     }
 
@@ -292,6 +317,11 @@ public final class GuestTcp {
             this.peer = peer;
             this.guestPort = guestPort;
             this.peerPort = peerPort;
+        }
+
+        /** The guest side this connection belongs to. */
+        public GuestTcp guest() {
+            return GuestTcp.this;
         }
 
         boolean matches(Seg s) {
@@ -377,6 +407,12 @@ public final class GuestTcp {
         /** The next segment of this connection from the daemon; null on timeout. */
         public Seg receive(long timeoutMs) throws IOException {
             return next(this, timeoutMs);
+        }
+
+        /** The next segment that has come already, or null: no waiting (after the daemon's InProcessPasst#sync). */
+        public Seg receiveNow() throws IOException {
+            for (byte[] f; (f = link.receiveNow()) != null; ) queue(f);
+            return queue.poll();
         }
 
         /** The next segment with any of {@code flags} set, skipping others; null on timeout. */

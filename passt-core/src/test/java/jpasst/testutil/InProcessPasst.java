@@ -14,7 +14,8 @@ import jpasst.tap.StreamLink;
 /**
  * A real daemon instance in the test JVM: its own event loop thread, a real UNIX socket in a
  * fresh temporary directory, and a fixed configuration (documentation addresses, so the tests do
- * not depend on the machine's network; IPv4 only unless a test turns on {@link #ipv6}).
+ * not depend on the machine's network; IPv4 only unless a test turns on {@link #ipv6}). What the
+ * loop owns is read on its thread ({@link #query}, {@link #await}), never from the test's.
  */
 public final class InProcessPasst implements AutoCloseable {
     public static final int ADDR = Frames.ip("192.0.2.2"), GW = Frames.ip("192.0.2.1");
@@ -24,15 +25,16 @@ public final class InProcessPasst implements AutoCloseable {
 
     public final Passt passt;
     public final Path socket;
+    private final LoopWatch watch;
     private final Thread thread;
 
-    public InProcessPasst(java.util.function.Consumer<Conf> tweak) throws Exception {
+    public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak) throws Exception {
         this(tweak, null);
     }
 
     /** A daemon that records every guest frame to {@code capture} too. */
-    public InProcessPasst(java.util.function.Consumer<Conf> tweak, Pcap capture) throws Exception {
-        Conf c = new Conf();
+    public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak, Pcap capture) throws Exception {
+        Conf.Builder c = new Conf.Builder();
         c.addr4 = ADDR;
         c.prefix4 = 24;
         c.gw4 = GW;
@@ -42,8 +44,10 @@ public final class InProcessPasst implements AutoCloseable {
         socket = Files.createTempDirectory("jpasst-test").resolve("passt.socket");
         c.socketPath = socket.toString();
         tweak.accept(c);
-        passt = new Passt(c, new EventLoop(), Listeners.open(c), capture);
+        Conf conf = c.build();
+        passt = new Passt(conf, new EventLoop(), Listeners.open(conf), capture);
         passt.start();
+        watch = new LoopWatch(passt.loop);
         thread = new Thread(passt::run, "jpasst-loop");
         thread.setDaemon(true);
         thread.start();
@@ -57,7 +61,7 @@ public final class InProcessPasst implements AutoCloseable {
      * Turns IPv6 on as HostNet would set it up: the guest at {@link #ADDR6}/64, the gateway
      * {@link #GW6}, the daemon's link-local address {@link #OUR_LL6}; no DNS servers.
      */
-    public static void ipv6(Conf c) {
+    public static void ipv6(Conf.Builder c) {
         c.v6 = true;
         c.addr6Hi = ByteBuffer.wrap(ADDR6).getLong(0);
         c.addr6Lo = ByteBuffer.wrap(ADDR6).getLong(8);
@@ -68,7 +72,43 @@ public final class InProcessPasst implements AutoCloseable {
         c.ourLl6Lo = ByteBuffer.wrap(OUR_LL6).getLong(8);
     }
 
-    /** The daemon's link, the stream socket (its counters). */
+    /** {@code query}'s answer, read on the loop's thread (see {@link LoopWatch#query}). */
+    public <T> T query(java.util.function.Supplier<T> query) {
+        return watch.query(query);
+    }
+
+    /** Whether {@code condition}, checked on the loop's thread, held within {@code ms} (see {@link LoopWatch#await}). */
+    public boolean await(java.util.function.BooleanSupplier condition, long ms) {
+        return watch.await(condition, ms);
+    }
+
+    /** Runs {@code action} on the loop's thread (test hooks: shorter timers, say). */
+    public void onLoop(Runnable action) {
+        watch.run(action);
+    }
+
+    /** Returns once the loop has handled everything that was ready for it (see {@link LoopWatch#sync}). */
+    public void sync() {
+        watch.sync();
+    }
+
+    /**
+     * The first frame matching {@code match} that the daemon has sent to {@code g} in answer to
+     * what it was sent before, or null: once the daemon has handled everything ready for it
+     * ({@link #sync}), its answers are in the socket, and what is there is looked at, without
+     * waiting. For "no answer" checks, instead of "nothing within so many ms".
+     */
+    public byte[] answered(GuestLink g, java.util.function.Predicate<byte[]> match) throws java.io.IOException {
+        sync();
+        return g.receiveNow(match);
+    }
+
+    /** Any frame the daemon has sent to {@code g} in answer to what it was sent before (see the other). */
+    public byte[] answered(GuestLink g) throws java.io.IOException {
+        return answered(g, f -> true);
+    }
+
+    /** The daemon's link, the stream socket (its counters: read them with {@link #query}). */
     public StreamLink stream() {
         return (StreamLink) passt.link;
     }

@@ -1,0 +1,128 @@
+package jpasst.bench;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code --idle N}: what idle daemons cost, as on a node running many VMs (Kata starts one passt
+ * per VM, {@code -q -s SOCKET -P PIDFILE}, and most of them idle most of the time). N daemons of
+ * one kind are launched one after the other and left without a guest until every one has stopped
+ * using CPU; then:
+ * <ul>
+ * <li>the drop of the system's MemAvailable since just before the first launch, per daemon:
+ *     everything they cost, the kernel's share (page tables, kernel stacks, socket buffers)
+ *     included, but also whatever else the machine did meanwhile (other work makes it noisy);
+ * <li>PSS (smaps_rollup), summed over the N and divided by N: their own memory, with what they
+ *     share (libraries, a read-only cache mapped by all) split between them; and RSS;
+ * <li>over the idle interval ({@code --idle-seconds}, 60): the CPU ticks the N used (utime +
+ *     stime, 10 ms each), their exact run time (schedstat, all threads) and how often their
+ *     threads woke (context switches), per daemon and minute.
+ * </ul>
+ * Then they are stopped as Kata stops them (SIGQUIT) and the next kind starts from a fresh
+ * MemAvailable. For the first daemon of each kind the report also gives its memory by part
+ * ({@link Footprint}) and which of its threads woke how often.
+ */
+final class Idle {
+    private Idle() {}
+
+    /** Runs one kind; returns the per-part and per-thread description of its first daemon (null on failure). */
+    static String run(Compare.Spec spec, int n, double seconds, Results results, boolean verbose) throws Exception {
+        String name = spec.name();
+        GuestStack.sleepMs(2000); // let the previous phase's memory settle
+        long mem0 = Proc.memAvailableKb();
+        List<Compare.Running> daemons = new ArrayList<>();
+        String note = null;
+        try {
+            for (int i = 0; i < n; i++) daemons.add(Compare.launch(spec, List.of(), List.of()));
+            for (Compare.Running r : daemons) Proc.awaitIdle(r.pid, 10_000);
+            GuestStack.sleepMs(1000);
+            long mem1 = Proc.memAvailableKb();
+            long pss = 0, rss = 0;
+            for (Compare.Running r : daemons) {
+                pss += Proc.rollupKb(r.pid, "Pss");
+                rss += Proc.rollupKb(r.pid, "Rss");
+            }
+            long ticks0 = 0, run0 = 0, wakes0 = 0;
+            List<Map<Long, Proc.Task>> before = new ArrayList<>();
+            for (Compare.Running r : daemons) {
+                ticks0 += Proc.cpuTicks(r.pid);
+                Map<Long, Proc.Task> t = Proc.tasks(r.pid);
+                before.add(t);
+                for (Proc.Task k : t.values()) {
+                    run0 += k.runNanos();
+                    wakes0 += k.switches();
+                }
+            }
+            long t0 = System.nanoTime();
+            GuestStack.sleepMs((long) (seconds * 1000));
+            double dt = (System.nanoTime() - t0) / 1e9;
+            long ticks1 = 0, run1 = 0, wakes1 = 0;
+            List<Map<Long, Proc.Task>> after = new ArrayList<>();
+            for (Compare.Running r : daemons) {
+                if (!Proc.alive(r.pid)) throw new IllegalStateException("daemon " + r.pid + " ended while idle");
+                ticks1 += Proc.cpuTicks(r.pid);
+                Map<Long, Proc.Task> t = Proc.tasks(r.pid);
+                after.add(t);
+                for (Proc.Task k : t.values()) {
+                    run1 += k.runNanos();
+                    wakes1 += k.switches();
+                }
+            }
+            String what = "idle ×" + n + " (" + String.format(Locale.ROOT, "%.0f", seconds) + " s)";
+            results.add(name, new Results.Key("idle.memavail", what + ": MemAvailable drop per daemon", "MB", false, 1),
+                    (mem0 - mem1) / 1024.0 / n);
+            results.add(name, new Results.Key("idle.pss", "  PSS per daemon (sum / " + n + ")", "MB", false, 1),
+                    pss / 1024.0 / n);
+            results.add(name, new Results.Key("idle.rss", "  RSS per daemon", "MB", false, 1), rss / 1024.0 / n);
+            results.add(name, new Results.Key("idle.ticks", "  CPU ticks of all " + n + " (10 ms each)", "ticks", false, 0),
+                    ticks1 - ticks0);
+            results.add(name, new Results.Key("idle.cpu_ms", "  CPU time of all " + n + " (schedstat)", "ms", false, 1),
+                    (run1 - run0) / 1e6);
+            results.add(name, new Results.Key("idle.wakeups", "  thread wake-ups per daemon and minute", "1/min", false, 0),
+                    (wakes1 - wakes0) * 60.0 / dt / n);
+            if (verbose) {
+                System.out.printf(Locale.ROOT, "  %-14s MemAvailable -%.1f MB each, PSS %.1f MB, RSS %.1f MB; over %.0f s: "
+                                + "%d ticks, %.1f ms, %.0f wake-ups per daemon and minute%n", name, (mem0 - mem1) / 1024.0 / n,
+                        pss / 1024.0 / n, rss / 1024.0 / n, dt, ticks1 - ticks0, (run1 - run0) / 1e6,
+                        (wakes1 - wakes0) * 60.0 / dt / n);
+            }
+            note = describe(name, daemons.get(0).pid, before.get(0), after.get(0), dt);
+        } catch (Exception e) {
+            Compare.failed(name + " failed in the idle run: " + e.getMessage());
+        } finally {
+            List<Long> pids = new ArrayList<>();
+            for (Compare.Running r : daemons) pids.add(r.pid);
+            Compare.quit(pids);
+            for (Compare.Running r : daemons) Compare.deleteTree(r.dir);
+        }
+        return note;
+    }
+
+    /** One idle daemon by part, and its threads' wake-ups and CPU over the interval. */
+    private static String describe(String name, long pid, Map<Long, Proc.Task> before, Map<Long, Proc.Task> after,
+                                   double seconds) throws java.io.IOException {
+        StringBuilder sb = new StringBuilder();
+        sb.append("one idle ").append(name).append(" daemon (pid ").append(pid).append(") by part:\n");
+        sb.append(Footprint.table(Footprint.of(pid)));
+        Map<String, long[]> byName = new LinkedHashMap<>();
+        for (Map.Entry<Long, Proc.Task> e : after.entrySet()) {
+            Proc.Task b = before.get(e.getKey()), a = e.getValue();
+            long w = a.switches() - (b == null ? 0 : b.switches()), c = a.runNanos() - (b == null ? 0 : b.runNanos());
+            long[] sum = byName.computeIfAbsent(a.name(), k -> new long[3]);
+            sum[0] += w;
+            sum[1] += c;
+            sum[2]++;
+        }
+        sb.append(String.format(Locale.ROOT, "  its threads over %.0f s (%d threads):%n", seconds, after.size()));
+        for (Map.Entry<String, long[]> e : byName.entrySet()) {
+            long[] s = e.getValue();
+            if (s[0] == 0 && s[1] == 0) continue;
+            sb.append(String.format(Locale.ROOT, "    %-28s %6d wake-ups %8.2f ms%n",
+                    e.getKey() + (s[2] > 1 ? " (×" + s[2] + ")" : ""), s[0], s[1] / 1e6));
+        }
+        return sb.toString();
+    }
+}

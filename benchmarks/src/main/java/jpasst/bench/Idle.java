@@ -12,12 +12,13 @@ import java.util.Map;
  * one kind are launched one after the other and left without a guest until every one has stopped
  * using CPU; then:
  * <ul>
- * <li>the drop of the system's MemAvailable since just before the first launch, per daemon:
+ * <li>at the end of the idle interval ({@code --idle-seconds}, 60), when they have settled:
+ *     the drop of the system's MemAvailable since just before the first launch, per daemon:
  *     everything they cost, the kernel's share (page tables, kernel stacks, socket buffers)
  *     included, but also whatever else the machine did meanwhile (other work makes it noisy);
  * <li>PSS (smaps_rollup), summed over the N and divided by N: their own memory, with what they
  *     share (libraries, a read-only cache mapped by all) split between them; and RSS;
- * <li>over the idle interval ({@code --idle-seconds}, 60): the CPU ticks the N used (utime +
+ * <li>over the idle interval: the CPU ticks the N used (utime +
  *     stime, 10 ms each), their exact run time (schedstat, all threads) and how often their
  *     threads woke (context switches), per daemon and minute.
  * </ul>
@@ -39,12 +40,6 @@ final class Idle {
             for (int i = 0; i < n; i++) daemons.add(Compare.launch(spec, List.of(), List.of()));
             for (Compare.Running r : daemons) Proc.awaitIdle(r.pid, 10_000);
             GuestStack.sleepMs(1000);
-            long mem1 = Proc.memAvailableKb();
-            long pss = 0, rss = 0;
-            for (Compare.Running r : daemons) {
-                pss += Proc.rollupKb(r.pid, "Pss");
-                rss += Proc.rollupKb(r.pid, "Rss");
-            }
             long ticks0 = 0, run0 = 0, wakes0 = 0;
             List<Map<Long, Proc.Task>> before = new ArrayList<>();
             for (Compare.Running r : daemons) {
@@ -71,7 +66,14 @@ final class Idle {
                     wakes1 += k.switches();
                 }
             }
-            String what = "idle ×" + n + " (" + String.format(Locale.ROOT, "%.0f", seconds) + " s)";
+            // the memory figures at the end of the idle interval: what idle daemons keep
+            long mem1 = Proc.memAvailableKb();
+            long pss = 0, rss = 0;
+            for (Compare.Running r : daemons) {
+                pss += Proc.rollupKb(r.pid, "Pss");
+                rss += Proc.rollupKb(r.pid, "Rss");
+            }
+            String what = "idle ×" + n + " (after " + String.format(Locale.ROOT, "%.0f", seconds) + " s)";
             results.add(name, new Results.Key("idle.memavail", what + ": MemAvailable drop per daemon", "MB", false, 1),
                     (mem0 - mem1) / 1024.0 / n);
             results.add(name, new Results.Key("idle.pss", "  PSS per daemon (sum / " + n + ")", "MB", false, 1),

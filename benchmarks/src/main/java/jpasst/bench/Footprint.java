@@ -28,7 +28,9 @@ import java.util.Set;
  * writable and executable memory; glibc's per-thread malloc arenas are 64 MB runs that begin
  * with a {@code heap_info} pointing into their own first page (read through /proc/PID/mem);
  * other 64 MB runs are HotSpot's metaspace and class space; {@code [heap]} is malloc's main
- * arena. What is left is the JVM's smaller tables (card table, block offsets, ...). The kernel's
+ * arena. What is left is, in a JVM, its smaller tables (card table, block offsets...) and
+ * mallocs large enough for a mapping of their own; in a C program such as passt, its own static
+ * buffers. The kernel's
  * own share (page tables, a 16 kB kernel stack per thread) is added from /proc/PID/status, as
  * the drop of MemAvailable includes it. Needs root (or the same user) to read another process's
  * stacks and memory.
@@ -54,6 +56,7 @@ final class Footprint {
 
     static final long ARENA_SIZE = 64L << 20; // glibc's HEAP_MAX_SIZE on 64-bit
     static final long KERNEL_STACK_KB = 16;
+    static final String OTHER_JVM = "other anonymous (JVM tables, large mallocs)", OTHER = "anonymous memory";
 
     private Footprint() {}
 
@@ -84,14 +87,19 @@ final class Footprint {
                 }
                 else if (size == ARENA_SIZE) run = arenaAt(pid, maps.get(i).start()) ? "malloc: thread arenas" : "metaspace and class space";
                 else if (i > 0 && isBss(maps.get(i - 1), maps.get(i))) run = name(maps.get(i - 1), stackPointers);
-                for (int k = i; k <= j; k++) names[k] = run;
+                // code and stacks are told by themselves, even where they border on a run
+                for (int k = i; k <= j; k++) {
+                    if (!maps.get(k).perms().startsWith("rwx") && !holdsStack(maps.get(k), stackPointers)) names[k] = run;
+                }
             }
             i = j + 1;
         }
+        boolean jvm = maps.stream().anyMatch(m -> m.file().endsWith("/libjvm.so"));
         Map<String, Part> parts = new LinkedHashMap<>();
         for (int i = 0; i < maps.size(); i++) {
             Mapping m = maps.get(i);
             String name = names[i] != null ? names[i] : name(m, stackPointers);
+            if (!jvm && name.equals(OTHER_JVM)) name = OTHER;
             if (verbose && m.rssKb() > 0) {
                 System.out.printf(Locale.ROOT, "    %x-%x %s %6d kB rss  %-40s %s%n", m.start(), m.end(), m.perms(), m.rssKb(),
                         name, m.file());
@@ -106,6 +114,11 @@ final class Footprint {
         out.add(new Part("kernel: thread stacks (" + threads + " × 16 kB)", threads * KERNEL_STACK_KB,
                 threads * KERNEL_STACK_KB, threads * KERNEL_STACK_KB));
         return out;
+    }
+
+    private static boolean holdsStack(Mapping m, Set<Long> stackPointers) {
+        for (long sp : stackPointers) if (sp >= m.start() && sp < m.end()) return true;
+        return false;
     }
 
     /** A library's zero-initialised data: anonymous, right after the library's writable data. */
@@ -133,9 +146,9 @@ final class Footprint {
             if (f.startsWith("/usr/lib/locale/")) return "locale files";
             return "program and other files";
         }
-        for (long sp : stackPointers) if (sp >= m.start() && sp < m.end()) return "thread stacks";
+        if (holdsStack(m, stackPointers)) return "thread stacks";
         if (m.perms().startsWith("rwx")) return "JIT code cache";
-        return "other anonymous (JVM tables, large mallocs)";
+        return OTHER_JVM;
     }
 
     /**

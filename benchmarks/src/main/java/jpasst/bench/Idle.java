@@ -17,7 +17,8 @@ import java.util.Map;
  *     everything they cost, the kernel's share (page tables, kernel stacks, socket buffers)
  *     included, but also whatever else the machine did meanwhile (other work makes it noisy);
  * <li>PSS (smaps_rollup), summed over the N and divided by N: their own memory, with what they
- *     share (libraries, a read-only cache mapped by all) split between them; and RSS;
+ *     share (libraries, a read-only cache mapped by all) split between them; their anonymous
+ *     memory (no file behind it: what the kernel can neither share nor drop); and RSS;
  * <li>over the idle interval: the CPU ticks the N used (utime +
  *     stime, 10 ms each), their exact run time (schedstat, all threads) and how often their
  *     threads woke (context switches), per daemon and minute.
@@ -68,16 +69,19 @@ final class Idle {
             }
             // the memory figures at the end of the idle interval: what idle daemons keep
             long mem1 = Proc.memAvailableKb();
-            long pss = 0, rss = 0;
+            long pss = 0, rss = 0, anon = 0;
             for (Compare.Running r : daemons) {
                 pss += Proc.rollupKb(r.pid, "Pss");
                 rss += Proc.rollupKb(r.pid, "Rss");
+                anon += Proc.rollupKb(r.pid, "Anonymous");
             }
             String what = "idle ×" + n + " (after " + String.format(Locale.ROOT, "%.0f", seconds) + " s)";
             results.add(name, new Results.Key("idle.memavail", what + ": MemAvailable drop per daemon", "MB", false, 1),
                     (mem0 - mem1) / 1024.0 / n);
             results.add(name, new Results.Key("idle.pss", "  PSS per daemon (sum / " + n + ")", "MB", false, 1),
                     pss / 1024.0 / n);
+            results.add(name, new Results.Key("idle.anon", "  anonymous memory per daemon (no file behind it)", "MB",
+                    false, 1), anon / 1024.0 / n);
             results.add(name, new Results.Key("idle.rss", "  RSS per daemon", "MB", false, 1), rss / 1024.0 / n);
             results.add(name, new Results.Key("idle.ticks", "  CPU ticks of all " + n + " (10 ms each)", "ticks", false, 0),
                     ticks1 - ticks0);

@@ -16,8 +16,8 @@ import java.util.Locale;
  *
  * <p>Per launch: the launching command's time (start → exit with the socket listening), the
  * time until the daemon answers a guest ({@link ArpProbe}), then, once it idles, the drop of
- * MemAvailable since just before the launch, its PSS and RSS, and how many sockets it holds (to
- * check that all 2N were bound). Then SIGQUIT.
+ * MemAvailable since just before the launch, its PSS, anonymous memory and RSS, and how many
+ * sockets it holds (to check that all 2N were bound). Then SIGQUIT.
  */
 final class ManyPorts implements AutoCloseable {
     private final int ports;
@@ -79,7 +79,8 @@ final class ManyPorts implements AutoCloseable {
                 Proc.awaitIdle(r.pid, 10_000);
                 long mem1 = Proc.memAvailableKb();
                 int sockets = Proc.sockets(r.pid);
-                double rss = Proc.rollupKb(r.pid, "Rss") / 1024.0, pss = Proc.rollupKb(r.pid, "Pss") / 1024.0;
+                double rss = Proc.rollupKb(r.pid, "Rss") / 1024.0, pss = Proc.rollupKb(r.pid, "Pss") / 1024.0,
+                        anon = Proc.rollupKb(r.pid, "Anonymous") / 1024.0;
                 results.add(name, new Results.Key("ports.launch", what + ": launch, command start → exit", "ms", false, 1),
                         r.launchMs);
                 results.add(name, new Results.Key("ports.answer", "  command start → first answer to the guest (ARP)",
@@ -87,6 +88,7 @@ final class ManyPorts implements AutoCloseable {
                 results.add(name, new Results.Key("ports.memavail", "  MemAvailable drop", "MB", false, 1),
                         (mem0 - mem1) / 1024.0);
                 results.add(name, new Results.Key("ports.pss", "  PSS", "MB", false, 1), pss);
+                results.add(name, new Results.Key("ports.anon", "  anonymous memory (no file behind it)", "MB", false, 1), anon);
                 results.add(name, new Results.Key("ports.rss", "  RSS", "MB", false, 1), rss);
                 if (verbose) {
                     System.out.printf(Locale.ROOT, "  %-14s launch %.1f ms, answer %.1f ms, MemAvailable -%.1f MB, PSS %.1f MB, "

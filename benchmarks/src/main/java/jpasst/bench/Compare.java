@@ -87,6 +87,11 @@ public final class Compare {
 
     private static final List<String> FAILURES = new ArrayList<>();
 
+    /** What failed so far in this run (listed under the table). */
+    static List<String> failures() {
+        return List.copyOf(FAILURES);
+    }
+
     static void failed(String what) {
         System.out.println("  " + what);
         FAILURES.add(what);

@@ -41,32 +41,16 @@ final class Idle {
             for (int i = 0; i < n; i++) daemons.add(Compare.launch(spec, List.of(), List.of()));
             for (Compare.Running r : daemons) Proc.awaitIdle(r.pid, 10_000);
             GuestStack.sleepMs(1000);
-            long ticks0 = 0, run0 = 0, wakes0 = 0;
-            List<Map<Long, Proc.Task>> before = new ArrayList<>();
-            for (Compare.Running r : daemons) {
-                ticks0 += Proc.cpuTicks(r.pid);
-                Map<Long, Proc.Task> t = Proc.tasks(r.pid);
-                before.add(t);
-                for (Proc.Task k : t.values()) {
-                    run0 += k.runNanos();
-                    wakes0 += k.switches();
-                }
-            }
+            Snapshot before = Snapshot.of(daemons);
             long t0 = System.nanoTime();
             GuestStack.sleepMs((long) (seconds * 1000));
             double dt = (System.nanoTime() - t0) / 1e9;
-            long ticks1 = 0, run1 = 0, wakes1 = 0;
-            List<Map<Long, Proc.Task>> after = new ArrayList<>();
             for (Compare.Running r : daemons) {
                 if (!Proc.alive(r.pid)) throw new IllegalStateException("daemon " + r.pid + " ended while idle");
-                ticks1 += Proc.cpuTicks(r.pid);
-                Map<Long, Proc.Task> t = Proc.tasks(r.pid);
-                after.add(t);
-                for (Proc.Task k : t.values()) {
-                    run1 += k.runNanos();
-                    wakes1 += k.switches();
-                }
             }
+            Snapshot after = Snapshot.of(daemons);
+            long ticks = after.ticks - before.ticks, wakes = after.wakes - before.wakes;
+            double cpuMs = (after.runNanos - before.runNanos) / 1e6;
             // the memory figures at the end of the idle interval: what idle daemons keep
             long mem1 = Proc.memAvailableKb();
             long pss = 0, rss = 0, anon = 0;
@@ -84,18 +68,17 @@ final class Idle {
                     false, 1), anon / 1024.0 / n);
             results.add(name, new Results.Key("idle.rss", "  RSS per daemon", "MB", false, 1), rss / 1024.0 / n);
             results.add(name, new Results.Key("idle.ticks", "  CPU ticks of all " + n + " (10 ms each)", "ticks", false, 0),
-                    ticks1 - ticks0);
+                    ticks);
             results.add(name, new Results.Key("idle.cpu_ms", "  CPU time of all " + n + " (schedstat)", "ms", false, 1),
-                    (run1 - run0) / 1e6);
+                    cpuMs);
             results.add(name, new Results.Key("idle.wakeups", "  thread wake-ups per daemon and minute", "1/min", false, 0),
-                    (wakes1 - wakes0) * 60.0 / dt / n);
+                    wakes * 60.0 / dt / n);
             if (verbose) {
                 System.out.printf(Locale.ROOT, "  %-14s MemAvailable -%.1f MB each, PSS %.1f MB, RSS %.1f MB; over %.0f s: "
                                 + "%d ticks, %.1f ms, %.0f wake-ups per daemon and minute%n", name, (mem0 - mem1) / 1024.0 / n,
-                        pss / 1024.0 / n, rss / 1024.0 / n, dt, ticks1 - ticks0, (run1 - run0) / 1e6,
-                        (wakes1 - wakes0) * 60.0 / dt / n);
+                        pss / 1024.0 / n, rss / 1024.0 / n, dt, ticks, cpuMs, wakes * 60.0 / dt / n);
             }
-            note = describe(name, daemons.get(0).pid, before.get(0), after.get(0), dt);
+            note = describe(name, daemons.get(0).pid, before.tasks.get(0), after.tasks.get(0), dt);
         } catch (Exception e) {
             Compare.failed(name + " failed in the idle run: " + e.getMessage());
         } finally {
@@ -105,6 +88,24 @@ final class Idle {
             for (Compare.Running r : daemons) Compare.deleteTree(r.dir);
         }
         return note;
+    }
+
+    /** The CPU ticks, run time and wake-ups of a set of daemons so far, and each one's threads. */
+    private record Snapshot(long ticks, long runNanos, long wakes, List<Map<Long, Proc.Task>> tasks) {
+        static Snapshot of(List<Compare.Running> daemons) {
+            long ticks = 0, run = 0, wakes = 0;
+            List<Map<Long, Proc.Task>> tasks = new ArrayList<>();
+            for (Compare.Running r : daemons) {
+                ticks += Proc.cpuTicks(r.pid);
+                Map<Long, Proc.Task> t = Proc.tasks(r.pid);
+                tasks.add(t);
+                for (Proc.Task k : t.values()) {
+                    run += k.runNanos();
+                    wakes += k.switches();
+                }
+            }
+            return new Snapshot(ticks, run, wakes, tasks);
+        }
     }
 
     /** One idle daemon by part, and its threads' wake-ups and CPU over the interval. */

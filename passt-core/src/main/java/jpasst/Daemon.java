@@ -88,9 +88,10 @@ public final class Daemon {
                 "-XX:+UnlockDiagnosticVMOptions", "-XX:+UnlockExperimentalVMOptions",
                 // the AOT cache mapped where it was made: its read-only half (8 MB of class
                 // metadata) is then the same page cache for every daemon instead of a private
-                // relocated copy each (idle private memory 19.5 -> 14.4 MB per daemon). It gives
-                // up address randomisation for that metadata (not for code, heap or stacks):
-                // the JDK's default (1) maps it at a random address
+                // relocated copy each (idle private memory 19.5 -> 14.4 MB per daemon; where that
+                // address is taken it is relocated all the same). It gives up address
+                // randomisation for that metadata (not for code, heap or stacks): the JDK's
+                // default (1) maps it at a random address
                 "-XX:ArchiveRelocationMode=0",
                 // the interned-string and symbol tables start small (they grow when needed; the
                 // AOT cache holds the start-up's own): 65536 and 32768 buckets cost 0.7 MB

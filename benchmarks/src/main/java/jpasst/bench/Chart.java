@@ -11,9 +11,10 @@ import java.util.Locale;
  * throughput, latency, CPU and memory alike. Each figure says which way is better (↑ higher,
  * ↓ lower) and jpasst's ratio is printed green where it is at least even with the reference the
  * row is normalised to, red where it is behind. Sub-figures (indented in the table) stay under
- * their figure. Bars longer than the scale are cut, with their value printed. Rows about the
- * harness rather than the daemons (the synthetic guest's and the tap relay's own CPU) are left
- * out.
+ * their figure. Bars longer than the scale are cut, with their value printed. Rows that are
+ * context rather than merit are left out: the synthetic guest's and the tap relay's own CPU (the
+ * harness), and a daemon's CPU share during a window (more of it is no worse when it moves more
+ * bytes: its CPU per GB is the figure).
  */
 final class Chart {
     private Chart() {}
@@ -24,7 +25,7 @@ final class Chart {
     static String svg(Results results, List<Results.Column> columns, String title) {
         List<Results.Key> keys = new ArrayList<>();
         for (Results.Key k : results.keys()) {
-            if (!k.id().endsWith(".guest_cpu") && !k.id().endsWith(".relay_cpu")) keys.add(k);
+            if (!context(k)) keys.add(k);
         }
         String norm = normaliseTo(columns);
         String fallback = columns.stream().filter(c -> !c.absent() && !c.name().equals(norm)
@@ -118,6 +119,10 @@ final class Chart {
         }
         s.append("</svg>\n");
         return s.toString();
+    }
+
+    static boolean context(Results.Key k) {
+        return k.id().endsWith(".guest_cpu") || k.id().endsWith(".relay_cpu") || k.id().endsWith(".daemon_cpu");
     }
 
     /** Upstream if it has a column and is there, else the first reference present. */

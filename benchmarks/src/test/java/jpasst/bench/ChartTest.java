@@ -19,6 +19,7 @@ class ChartTest {
     private static final Results.Key GBPS = new Results.Key("bulk", "TCP host→guest", "Gbit/s", true, 2);
     private static final Results.Key CPU = new Results.Key("bulk.cpu", "  daemon CPU per GB", "s/GB", false, 3);
     private static final Results.Key GUEST = new Results.Key("bulk.guest_cpu", "  synthetic guest's own CPU", "%", false, 0);
+    private static final Results.Key SHARE = new Results.Key("bulk.daemon_cpu", "  daemon CPU", "%", false, 0);
 
     private static Results results() {
         Results r = new Results();
@@ -28,7 +29,10 @@ class ChartTest {
         r.add("passt-2023", CPU, 0.4);
         r.add("passt-upstream", CPU, 0.2);
         r.add("jpasst", CPU, 0.1);
-        for (String d : List.of("passt-2023", "passt-upstream", "jpasst")) r.add(d, GUEST, 50);
+        for (String d : List.of("passt-2023", "passt-upstream", "jpasst")) {
+            r.add(d, GUEST, 50);
+            r.add(d, SHARE, 70);
+        }
         return r;
     }
 
@@ -49,12 +53,12 @@ class ChartTest {
     }
 
     @Test
-    void everyDaemonFigureIsABarGroupNormalisedToUpstreamAndTheHarnessRowsAreLeftOut() throws Exception {
+    void everyDaemonFigureIsABarGroupNormalisedToUpstreamAndTheContextRowsAreLeftOut() throws Exception {
         List<Results.Column> cols = List.of(Results.Column.of("passt-2023"), Results.Column.of("passt-upstream"),
                 Results.Column.of("jpasst"));
         Document d = parse(Chart.svg(results(), cols, "test"));
         List<Double> w = barWidths(d);
-        assertEquals(6, w.size(), "two figures of three bars: the guest's own CPU is no daemon figure");
+        assertEquals(6, w.size(), "two figures of three bars: the guest's CPU and the daemon's CPU share are context");
         double one = w.get(1); // upstream's throughput bar: 1.0
         assertEquals(0.5, w.get(0) / one, 1e-3);
         assertEquals(1.5, w.get(2) / one, 1e-3);

@@ -75,7 +75,7 @@ public final class Listeners {
         String path = null;
         IntList tcp = new IntList(), udp = new IntList();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
+            MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
             try {
                 if (c.fd >= 0) {
                     int fl = Libc.fcntl(c.fd, Libc.F_GETFL, 0);
@@ -86,8 +86,8 @@ public final class Listeners {
                     path = bindUnix(c, tap, sa);
                     Errno.check(Libc.listen(tap, 0), "listen on " + path);
                 }
-                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp, sa, opt);
-                if (udpFwd != null) bindUdp(c, udpFwd, udp, sa, opt);
+                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp);
+                if (udpFwd != null) bindUdp(c, udpFwd, udp);
             } catch (RuntimeException e) {
                 for (int i = 0; i < tcp.size; i++) Libc.close(tcp.at[i]);
                 for (int i = 0; i < udp.size; i++) Libc.close(udp.at[i]);
@@ -154,27 +154,29 @@ public final class Listeners {
     // ---- forwarded ports ----
 
     /**
+     * From this many sockets on, two threads bind them: with thousands of forwarded ports (KubeVirt
+     * forwards them all) the launch is the kernel's work per socket, which two cores share.
+     */
+    static final int PARALLEL_FROM = 512;
+
+    /**
      * -t: a listening socket per port and address family. As passt (checked with the reference
      * binary): a port or address family already taken is skipped, and only none bound at all is
      * an error.
      */
-    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out, MemorySegment sa, MemorySegment opt) {
-        int before = out.size;
+    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out) {
+        Slots s = new Slots();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
             for (boolean v6 : new boolean[] {false, true}) {
                 if (!(v6 ? c.v6 : c.v4) || (b.family() != 0 && b.family() != (v6 ? 6 : 4))) continue;
-                int fd = socket(c, Libc.SOCK_STREAM, 0, v6, b, sa, opt, false);
-                int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
-                if (r == 0) r = Libc.listen(fd, 128);
-                if (r == 0) {
-                    out.add(fd);
-                    continue;
-                }
-                if (fd >= 0) Libc.close(fd);
-                if (fd < 0) throw new SysException(-fd, "TCP listening socket");
+                s.add(port, v6, b);
             }
         }
+        s.open(Libc.SOCK_STREAM, 0, true);
+        s.bindAll(c, true, false);
+        int before = out.size;
+        s.keepBound(out);
         if (out.size == before) {
             throw new ConfException("Failed to bind any port for '-t " + String.join(" ", c.tcpSpecs) + "', exiting");
         }
@@ -185,45 +187,153 @@ public final class Listeners {
      * with "all" or exclusions only, ports that cannot be bound are skipped, and only none at
      * all is an error.
      */
-    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out, MemorySegment sa, MemorySegment opt) {
+    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out) {
         String specs = String.join(" ", c.udpSpecs);
         // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
         boolean lenient = fwd.isAll() || fwd.count() > 1024;
-        boolean any = false;
+        Slots s = new Slots();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
-            int err = 0;
-            boolean bound = false;
             for (boolean v6 : new boolean[] {false, true}) {
                 if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
-                int fd = socket(c, Libc.SOCK_DGRAM, Libc.IPPROTO_UDP, v6, b, sa, opt, true);
-                int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
-                if (r == 0) {
-                    out.add(fd);
-                    bound = true;
-                } else {
-                    if (fd >= 0) Libc.close(fd);
-                    if (!v6 || err == 0 || !bound) err = r;
-                }
-            }
-            if (bound) {
-                any = true;
-            } else if (!lenient) {
-                throw new ConfException("Failed to bind port " + port + " (" + Errno.text(err == 0 ? Errno.EINVAL : err)
-                        + ") for option '-u " + specs + "', exiting");
+                s.add(port, v6, b);
             }
         }
-        if (!any) throw new ConfException("Failed to bind any port for '-u " + specs + "', exiting");
+        s.open(Libc.SOCK_DGRAM, Libc.IPPROTO_UDP, false);
+        s.bindAll(c, false, true);
+        try {
+            boolean any = false;
+            for (int i = 0; i < s.n; ) {
+                int port = s.port[i], err = 0;
+                boolean bound = false;
+                for (; i < s.n && s.port[i] == port; i++) {
+                    if (s.result[i] == 0) {
+                        bound = true;
+                    } else if (!s.v6[i] || err == 0 || !bound) {
+                        err = s.result[i];
+                    }
+                }
+                if (bound) {
+                    any = true;
+                } else if (!lenient) {
+                    throw new ConfException("Failed to bind port " + port + " (" + Errno.text(err == 0 ? Errno.EINVAL : err)
+                            + ") for option '-u " + specs + "', exiting");
+                }
+            }
+            if (!any) throw new ConfException("Failed to bind any port for '-u " + specs + "', exiting");
+        } catch (RuntimeException e) {
+            s.closeAll();
+            throw e;
+        }
+        s.keepBound(out);
     }
 
     /**
-     * A socket for a forwarded port, options set as passt sets them; a negated errno if it
-     * cannot be made ({@code strictDevice}: also if the interface cannot be bound to).
+     * One protocol's forwarded sockets, a slot per port and address family in port order. They
+     * are made one after the other, so that their descriptors are consecutive (the launcher
+     * hands them down by runs of numbers), then set up, bound and listened on, with thousands
+     * of them by two threads, each a half; then the bound ones are kept, the others closed.
      */
-    private static int socket(Conf c, int type, int proto, boolean v6, PortSpec.Bind b, MemorySegment sa,
-                              MemorySegment opt, boolean strictDevice) {
-        int fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, proto);
-        if (fd < 0) return fd;
+    private static final class Slots {
+        int n;
+        int[] port = new int[16], fd = new int[16], result = new int[16];
+        boolean[] v6 = new boolean[16];
+        PortSpec.Bind[] bind = new PortSpec.Bind[16];
+
+        void add(int p, boolean six, PortSpec.Bind b) {
+            if (n == port.length) {
+                port = Arrays.copyOf(port, 2 * n);
+                fd = Arrays.copyOf(fd, 2 * n);
+                result = Arrays.copyOf(result, 2 * n);
+                v6 = Arrays.copyOf(v6, 2 * n);
+                bind = Arrays.copyOf(bind, 2 * n);
+            }
+            port[n] = p;
+            v6[n] = six;
+            bind[n] = b;
+            n++;
+        }
+
+        /**
+         * A socket for every slot; {@code fatal}: one that cannot be made is an error (what was
+         * made is closed again), else it is that slot's result (a negated errno).
+         */
+        void open(int type, int proto, boolean fatal) {
+            for (int i = 0; i < n; i++) {
+                fd[i] = Libc.socket(v6[i] ? Libc.AF_INET6 : Libc.AF_INET, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, proto);
+                result[i] = Math.min(fd[i], 0);
+                if (fd[i] < 0 && fatal) {
+                    int err = -fd[i];
+                    closeAll();
+                    throw new SysException(err, type == Libc.SOCK_STREAM ? "TCP listening socket" : "UDP socket");
+                }
+            }
+        }
+
+        /** Options, bind and ({@code listen}) listen for every slot with a socket, its result in {@link #result}. */
+        void bindAll(Conf c, boolean listen, boolean strictDevice) {
+            if (n < PARALLEL_FROM) {
+                bindRange(c, 0, n, listen, strictDevice);
+                return;
+            }
+            int half = n / 2;
+            RuntimeException[] failed = new RuntimeException[1];
+            Thread other = new Thread(() -> {
+                try {
+                    bindRange(c, half, n, listen, strictDevice);
+                } catch (RuntimeException e) {
+                    failed[0] = e;
+                }
+            }, "jpasst-bind");
+            other.start();
+            bindRange(c, 0, half, listen, strictDevice);
+            try {
+                other.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while binding the forwarded ports", e);
+            }
+            if (failed[0] != null) throw failed[0];
+        }
+
+        private void bindRange(Conf c, int from, int to, boolean listen, boolean strictDevice) {
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
+                for (int i = from; i < to; i++) {
+                    if (fd[i] < 0) continue;
+                    int r = options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
+                    if (r == 0) r = Listeners.bind(fd[i], v6[i], bind[i], port[i], sa);
+                    if (r == 0 && listen) r = Libc.listen(fd[i], 128);
+                    result[i] = r;
+                }
+            }
+        }
+
+        /** The bound sockets into {@code out}, in slot order; the others closed. */
+        void keepBound(IntList out) {
+            for (int i = 0; i < n; i++) {
+                if (result[i] == 0) {
+                    out.add(fd[i]);
+                } else if (fd[i] >= 0) {
+                    Libc.close(fd[i]);
+                }
+            }
+        }
+
+        void closeAll() {
+            for (int i = 0; i < n; i++) {
+                if (fd[i] >= 0) Libc.close(fd[i]);
+                fd[i] = -1;
+            }
+        }
+    }
+
+    /**
+     * A forwarded port's socket options, set as passt sets them; 0, or a negated errno if
+     * {@code strictDevice} and the interface cannot be bound to.
+     */
+    private static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
+                               boolean strictDevice) {
         setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, opt);
         if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, opt);
         if (c.freebind) {
@@ -234,12 +344,9 @@ public final class Listeners {
             MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
             sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
             int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, sa, name.length + 1);
-            if (r < 0 && strictDevice) {
-                Libc.close(fd);
-                return r;
-            }
+            if (r < 0 && strictDevice) return r;
         }
-        return fd;
+        return 0;
     }
 
     private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {

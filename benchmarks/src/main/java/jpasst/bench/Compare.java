@@ -14,44 +14,67 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * jpasst against the reference passt, side by side, in one run: the engine of
+ * jpasst against the reference passts, side by side, in one run: the engine of
  * {@code benchmarks/compare}.
  *
- * <p>Each round launches each daemon in turn (the order alternates between rounds, so neither
- * always runs on a warmer or cooler machine), times its launch (command start → the launching
- * command exits with the socket listening) several times, then starts one daemon and drives the
- * {@link Scenarios} through it with the {@link GuestStack synthetic guest} and the
- * {@link HostServers}, reading the daemon's CPU time around every measured window and its peak
- * RSS (VmHWM) at the end. Optionally ({@code --netns}) the same daemon then carries iperf3 from a
- * network namespace with real Linux TCP ({@link Netns}), and ({@code --vm}) from a real TCG guest
- * ({@link Vm}). The table gives the median of every
- * figure over the rounds, both daemons and the ratio.
+ * <p>The daemons: Debian's passt of 2023 ({@code /usr/bin/passt}, what distributions ship), the
+ * upstream passt of 2026-03 ({@code ../shared/reference/passt-upstream/passt} beside the
+ * checkout, the state of the art) and jpasst. Each round runs each daemon in turn (the order
+ * rotates between rounds, so none always runs first on a cooler or last on a warmer machine):
+ * it times its launch (command start → the launching command exits with the socket listening;
+ * then → the daemon answers a guest's first frame, {@link ArpProbe}) several times, then starts
+ * one daemon and drives the {@link Scenarios} through it with the {@link GuestStack synthetic
+ * guest} and the {@link HostServers}, reading the daemon's CPU time around every measured window
+ * and its peak RSS (VmHWM) at the end. Optionally ({@code --netns}) the same daemon then carries
+ * iperf3 from a network namespace with real Linux TCP ({@link Netns}), and ({@code --vm}) from a
+ * real TCG guest ({@link Vm}); {@code --idle N} starts N daemons of each kind and measures what
+ * they cost while idle ({@link Idle}); {@code --ports N} launches each with 2N forwarded ports
+ * in a network namespace ({@link ManyPorts}). The table gives the median of every figure over
+ * the rounds, every daemon and jpasst's ratio to each reference (upstream first);
+ * {@code --svg FILE} draws it ({@link Chart}).
  *
  * <p>Options: {@code --rounds N} (3), {@code --time S} measured seconds per scenario (5),
  * {@code --warmup S} (2), {@code --tests a,b,...} (all of {@link Scenarios#ALL}; "none" for
- * none), {@code --launches N} launch timings per daemon and round (5), {@code --netns}, {@code --vm}
- * ({@code --vm-time S}, 10),
- * {@code --jpasst "CMD"} and {@code --passt "CMD"} (the commands before passt's options;
- * defaults: this JVM's java -jar passt-core/target/passt.jar, and /usr/bin/passt),
- * {@code --only jpasst|passt}, {@code --quiet} (no per-window lines), {@code --no-verify} (the
- * guest does not check received checksums).
+ * none), {@code --launches N} launch timings per daemon and round (5; 0 for none), {@code --netns},
+ * {@code --vm} ({@code --vm-time S}, 10), {@code --idle N} ({@code --idle-seconds S}, 60),
+ * {@code --ports N} ({@code --ports-launches N}, 3), {@code --svg FILE},
+ * {@code --jpasst "CMD"} (default: this JVM's java -jar passt-core/target/passt.jar),
+ * {@code --upstream PATH} (the upstream passt), {@code --passt "CMD"} (one reference only, named
+ * "passt", instead of both), {@code --only NAME,...} (passt-2023, passt-upstream, jpasst; passt),
+ * {@code --quiet} (no per-window lines), {@code --no-verify} (the guest does not check received
+ * checksums).
  */
 public final class Compare {
-    record Spec(String name, List<String> command) {
+    /** A daemon to measure: its name, the command before passt's options, and why it is absent (null: present). */
+    record Spec(String name, List<String> command, String absentBecause) {
+        static Spec of(String name, List<String> command) {
+            String exe = command.get(0);
+            boolean runs = Files.isExecutable(Path.of(exe));
+            return new Spec(name, command, runs ? null : "no executable at " + exe);
+        }
+
+        boolean absent() {
+            return absentBecause != null;
+        }
     }
+
+    static final String SUBJECT = "jpasst", UPSTREAM = "passt-upstream", DEBIAN = "passt-2023";
 
     static final class Running implements AutoCloseable {
         final Spec spec;
         final Path dir;
         final String socket;
         final long pid;
+        /** System.nanoTime() when the launching command started, and how long it took. */
+        final long startNanos;
         final double launchMs;
 
-        Running(Spec spec, Path dir, String socket, long pid, double launchMs) {
+        Running(Spec spec, Path dir, String socket, long pid, long startNanos, double launchMs) {
             this.spec = spec;
             this.dir = dir;
             this.socket = socket;
             this.pid = pid;
+            this.startNanos = startNanos;
             this.launchMs = launchMs;
         }
 
@@ -64,17 +87,31 @@ public final class Compare {
 
     private static final List<String> FAILURES = new ArrayList<>();
 
+    /** What failed so far in this run (listed under the table). */
+    static List<String> failures() {
+        return List.copyOf(FAILURES);
+    }
+
+    static void failed(String what) {
+        System.out.println("  " + what);
+        FAILURES.add(what);
+    }
+
     public static void main(String[] args) throws Exception {
-        int rounds = 3, launches = 5;
-        double time = 5, warmup = 2;
+        int rounds = 3, launches = 5, idle = 0, ports = 0, portsLaunches = 3;
+        double time = 5, warmup = 2, idleSeconds = 60;
         List<String> tests = Scenarios.ALL;
         boolean netns = false, vm = false, verbose = true, verify = true;
         int vmTime = 10;
-        String only = null;
+        List<String> only = null;
+        Path svg = null;
         String javaBin = ProcessHandle.current().info().command().orElse("java");
         String root = System.getProperty("jpasst.root", ".");
-        Spec jpasst = new Spec("jpasst", List.of(javaBin, "-jar", Path.of(root, "passt-core/target/passt.jar").toString()));
-        Spec passt = new Spec("passt", List.of("/usr/bin/passt"));
+        Spec jpasst = Spec.of(SUBJECT, List.of(javaBin, "-jar", Path.of(root, "passt-core/target/passt.jar").toString()));
+        Spec debian = Spec.of(DEBIAN, List.of("/usr/bin/passt"));
+        String upstreamPath = Path.of(root).toAbsolutePath().resolve("../shared/reference/passt-upstream/passt")
+                .normalize().toString();
+        Spec single = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
@@ -88,66 +125,130 @@ public final class Compare {
                 case "--netns" -> netns = true;
                 case "--vm" -> vm = true;
                 case "--vm-time" -> vmTime = Integer.parseInt(args[++i]);
-                case "--only" -> only = args[++i];
+                case "--idle" -> idle = Integer.parseInt(args[++i]);
+                case "--idle-seconds" -> idleSeconds = Double.parseDouble(args[++i]);
+                case "--ports" -> ports = Integer.parseInt(args[++i]);
+                case "--ports-launches" -> portsLaunches = Integer.parseInt(args[++i]);
+                case "--svg" -> svg = Path.of(args[++i]);
+                case "--only" -> only = List.of(args[++i].split(","));
                 case "--quiet" -> verbose = false;
                 case "--no-verify" -> verify = false;
-                case "--jpasst" -> jpasst = new Spec("jpasst", List.of(args[++i].trim().split("\\s+")));
-                case "--passt" -> passt = new Spec("passt", List.of(args[++i].trim().split("\\s+")));
+                case "--jpasst" -> jpasst = Spec.of(SUBJECT, List.of(args[++i].trim().split("\\s+")));
+                case "--upstream" -> upstreamPath = args[++i];
+                case "--passt" -> single = Spec.of("passt", List.of(args[++i].trim().split("\\s+")));
                 default -> {
                     System.err.println("unknown option " + args[i]);
                     System.exit(2);
                 }
             }
         }
-        List<Spec> specs = new ArrayList<>();
-        if (only == null || only.equals("passt")) specs.add(passt);
-        if (only == null || only.equals("jpasst")) specs.add(jpasst);
+        // the references, upstream first: jpasst's ratios are read against the state of the art
+        List<Spec> references = single != null ? List.of(single)
+                : List.of(Spec.of(UPSTREAM, List.of(upstreamPath)), debian);
+        List<Spec> all = new ArrayList<>();
+        for (Spec s : references) if (only == null || only.contains(s.name())) all.add(s);
+        if (only == null || only.contains(SUBJECT)) all.add(jpasst);
+        // table columns: oldest reference first, the subject last
+        List<Spec> columns = new ArrayList<>(all);
+        columns.sort(Comparator.comparingInt(s -> s.name().equals(DEBIAN) ? 0 : s.name().equals(SUBJECT) ? 2 : 1));
+        List<Spec> runnable = all.stream().filter(s -> !s.absent()).toList();
 
         Results results = new Results();
         String started = ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME);
         String loadBefore = loadAverage();
         if (Double.parseDouble(loadBefore.split(" ")[0]) > 0.5) {
             System.out.println("note: load average " + loadBefore + " before the run: other work on this machine "
-                    + "makes the figures noisier (the medians of alternated rounds help)");
+                    + "makes the figures noisier (the medians of rotated rounds help)");
         }
+        for (Spec s : all) {
+            if (s.absent()) System.out.println("note: " + s.name() + " is absent (" + s.absentBecause() + "): its column says so");
+        }
+        boolean guest = !tests.isEmpty() || netns || vm;
+        ManyPorts portsRun = ports > 0 ? ManyPorts.setUp(ports) : null;
+        List<String> idleNotes = new ArrayList<>();
         try (HostServers host = new HostServers()) {
             for (int round = 0; round < rounds; round++) {
-                List<Spec> order = new ArrayList<>(specs);
-                if (round % 2 == 1) java.util.Collections.reverse(order); // alternate
+                List<Spec> order = rotated(runnable, round);
                 for (Spec spec : order) {
+                    if (launches == 0 && !guest) break;
                     System.out.println("round " + (round + 1) + "/" + rounds + ": " + spec.name());
-                    runOne(spec, host, results, launches, tests, time, warmup, netns, vm, vmTime, verbose, verify);
+                    runOne(spec, host, results, launches, tests, guest, time, warmup, netns, vm, vmTime, verbose, verify);
+                }
+                for (Spec spec : idle > 0 ? order : List.<Spec>of()) {
+                    System.out.println("round " + (round + 1) + "/" + rounds + ": " + spec.name() + ", " + idle + " idle daemons");
+                    String note = Idle.run(spec, idle, idleSeconds, results, verbose);
+                    if (note != null && round == 0) idleNotes.add(note);
+                }
+                for (Spec spec : portsRun != null ? order : List.<Spec>of()) {
+                    System.out.println("round " + (round + 1) + "/" + rounds + ": " + spec.name() + ", " + ports + " ports");
+                    portsRun.run(spec, portsLaunches, results, verbose);
                 }
             }
+        } finally {
+            if (portsRun != null) portsRun.close();
         }
+        List<Results.Column> cols = columns.stream().map(Compare::column).toList();
+        List<Results.Column> ratioTo = new ArrayList<>();
+        for (Spec s : all) if (!s.name().equals(SUBJECT)) ratioTo.add(column(s));
         System.out.println();
-        System.out.println("jpasst against passt, " + started + ", " + Machine.describe());
-        System.out.println("median of " + rounds + " rounds, daemons alternated; " + time + " s measured after "
+        System.out.println("jpasst against " + String.join(" and ", ratioTo.stream().map(Results.Column::name).toList())
+                + ", " + started + ", " + Machine.describe());
+        System.out.println("median of " + rounds + " rounds, daemons in rotated order; " + time + " s measured after "
                 + warmup + " s warm-up per figure; load average before " + loadBefore + ", after " + loadAverage());
+        for (Spec s : all) System.out.println("  " + s.name() + ": " + describe(s));
+        if (portsRun != null) System.out.println("  " + portsRun.describe());
         System.out.println();
-        System.out.print(results.table("passt", "jpasst"));
+        System.out.print(results.table(cols, SUBJECT, ratioTo));
         System.out.println();
         if (!FAILURES.isEmpty()) {
             System.out.println("failures:");
             for (String f : FAILURES) System.out.println("  " + f);
             System.out.println();
         }
+        for (String n : idleNotes) System.out.println(n);
         System.out.println("every round:");
         System.out.print(results.raw());
+        if (svg != null) {
+            String title = "jpasst against passt, " + started.substring(0, 16).replace('T', ' ') + ", median of " + rounds
+                    + " rounds, load " + loadBefore.split(" ")[0] + "→" + loadAverage().split(" ")[0];
+            Files.writeString(svg, Chart.svg(results, cols, title));
+            System.out.println("chart: " + svg);
+        }
+    }
+
+    /** {@code specs} rotated by {@code round}: each daemon takes every place in turn. */
+    static List<Spec> rotated(List<Spec> specs, int round) {
+        List<Spec> order = new ArrayList<>(specs);
+        if (!order.isEmpty()) java.util.Collections.rotate(order, -(round % order.size()));
+        return order;
+    }
+
+    private static Results.Column column(Spec s) {
+        return new Results.Column(s.name(), s.absentBecause());
+    }
+
+    private static String describe(Spec s) {
+        return s.absent() ? "absent: " + s.absentBecause() : String.join(" ", s.command());
     }
 
     private static void runOne(Spec spec, HostServers host, Results results, int launches, List<String> tests,
-                               double time, double warmup, boolean netns, boolean vm, int vmTime, boolean verbose,
-                               boolean verify)
+                               boolean guest, double time, double warmup, boolean netns, boolean vm, int vmTime,
+                               boolean verbose, boolean verify)
             throws Exception {
         String n = spec.name();
         for (int i = 0; i < launches; i++) {
-            try (Running r = launch(spec)) {
+            try (Running r = launch(spec, List.of(), List.of())) {
                 results.add(n, new Results.Key("launch", "launch: command start → exit, socket listening", "ms", false, 1),
                         r.launchMs);
+                double answer = answerMs(r);
+                results.add(n, new Results.Key("launch_answer", "  command start → first answer to the guest (ARP)",
+                        "ms", false, 1), answer);
+            } catch (Exception e) {
+                failed(n + " failed to launch: " + e.getMessage());
             }
         }
-        try (Running r = launch(spec)) {
+        if (!guest) return;
+        try (Running r = launch(spec, List.of(), List.of())) {
             Proc.awaitIdle(r.pid, 5_000);
             results.add(n, new Results.Key("rss_idle", "RSS after launch", "MB", false, 1),
                     Proc.statusKb(r.pid, "VmRSS") / 1024.0);
@@ -177,10 +278,8 @@ public final class Compare {
                 }
             } catch (Exception e) {
                 // a daemon that crashes (passt 2023 does, now and then) spoils its round, not the run
-                String what = n + " failed during " + stage + (Proc.alive(r.pid) ? "" : " (the daemon died: see dmesg)")
-                        + ": " + e.getMessage();
-                System.out.println("  " + what);
-                FAILURES.add(what);
+                failed(n + " failed during " + stage + (Proc.alive(r.pid) ? "" : " (the daemon died: see dmesg)")
+                        + ": " + e.getMessage());
                 if (!Proc.alive(r.pid)) return;
             }
             results.add(n, new Results.Key("cpu_total", "daemon CPU over the whole run", "s", false, 1),
@@ -190,42 +289,58 @@ public final class Compare {
         }
     }
 
-    /** Starts a daemon as Kata or libvirt would and times the launching command. */
-    static Running launch(Spec spec) throws IOException, InterruptedException {
+    /**
+     * Time from the launch's command start until the daemon answered a guest's ARP request
+     * (NaN if it did not within 10 s): the moment a VM started with it could use the network.
+     */
+    static double answerMs(Running r) throws IOException {
+        return ArpProbe.answered(r.socket, 10_000) ? (System.nanoTime() - r.startNanos) / 1e6 : Double.NaN;
+    }
+
+    /**
+     * Starts a daemon as Kata or libvirt would ({@code -q -s SOCKET -P PIDFILE}, then
+     * {@code args}), the command run under {@code prefix} (e.g. {@code ip netns exec NS}), and
+     * times the launching command.
+     */
+    static Running launch(Spec spec, List<String> prefix, List<String> args) throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "jpb");
         // passt started as root runs as nobody before it writes the pid file
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
         String socket = dir.resolve("s").toString();
         Path pidFile = dir.resolve("pid");
-        List<String> cmd = new ArrayList<>(spec.command());
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(spec.command());
         cmd.addAll(List.of("-q", "-s", socket, "-P", pidFile.toString()));
+        cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(dir.resolve("stdout").toFile())
                 .redirectError(dir.resolve("stderr").toFile());
         long t0 = System.nanoTime();
         Process p = pb.start();
         if (!p.waitFor(30, TimeUnit.SECONDS)) {
             p.destroyForcibly();
+            deleteTree(dir);
             throw new IllegalStateException(spec.name() + " did not return within 30 s");
         }
         long t1 = System.nanoTime();
-        if (p.exitValue() != 0 || !Proc.listening(socket)) {
-            String err = Files.exists(dir.resolve("stderr")) ? Files.readString(dir.resolve("stderr")) : "";
-            deleteTree(dir);
-            throw new IllegalStateException(spec.name() + " failed to start (exit " + p.exitValue() + "): " + err);
-        }
         long pid = -1;
-        for (int i = 0; i < 100 && pid < 0; i++) {
+        for (int i = 0; i < 100 && pid < 0 && p.exitValue() == 0; i++) {
             try {
                 pid = Long.parseLong(Files.readString(pidFile).trim());
             } catch (IOException | NumberFormatException e) {
                 Thread.sleep(10);
             }
         }
-        if (pid < 0) {
+        // the daemon's own view of UNIX sockets: it may run in another network namespace
+        if (p.exitValue() != 0 || pid < 0 || !Proc.listening(pid, socket)) {
+            String err = Files.exists(dir.resolve("stderr")) ? Files.readString(dir.resolve("stderr")).trim() : "";
+            if (pid > 0) stop(pid);
             deleteTree(dir);
-            throw new IllegalStateException(spec.name() + ": no pid in " + pidFile);
+            throw new IllegalStateException(spec.name() + " failed to start (exit " + p.exitValue()
+                    + (p.exitValue() == 0 && pid < 0 ? ", no pid in " + pidFile : "")
+                    + (p.exitValue() == 0 && pid > 0 ? ", socket not listening" : "") + "): "
+                    + err.substring(Math.max(0, err.length() - 400)));
         }
-        return new Running(spec, dir, socket, pid, (t1 - t0) / 1e6);
+        return new Running(spec, dir, socket, pid, t0, (t1 - t0) / 1e6);
     }
 
     static String loadAverage() {
@@ -237,6 +352,7 @@ public final class Compare {
         }
     }
 
+    /** SIGTERM, and SIGKILL if it is still there after 3 s; returns once it is gone. */
     static void stop(long pid) {
         ProcessHandle.of(pid).ifPresent(h -> {
             h.destroy();
@@ -247,6 +363,22 @@ public final class Compare {
             }
         });
         for (int i = 0; i < 300 && Proc.alive(pid); i++) GuestStack.sleepMs(10);
+    }
+
+    /** SIGQUIT to every one of {@code pids} (Kata's way to stop passt); returns once all are gone (at most 20 s). */
+    static void quit(List<Long> pids) throws IOException, InterruptedException {
+        if (pids.isEmpty()) return;
+        List<String> cmd = new ArrayList<>(List.of("kill", "-QUIT"));
+        for (long p : pids) cmd.add(Long.toString(p));
+        new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        for (long p : pids) {
+            while (Proc.alive(p) && System.nanoTime() < deadline) GuestStack.sleepMs(10);
+            if (Proc.alive(p)) {
+                failed("pid " + p + " still there 20 s after SIGQUIT: killed");
+                ProcessHandle.of(p).ifPresent(ProcessHandle::destroyForcibly);
+            }
+        }
     }
 
     static void deleteTree(Path dir) {
@@ -267,7 +399,7 @@ public final class Compare {
             } catch (IOException ignored) {
                 // unknown
             }
-            long memKb = Proc.statusKb(ProcessHandle.current().pid(), "VmRSS") >= 0 ? memTotalKb() : -1;
+            long memKb = memTotalKb();
             return String.format(Locale.ROOT, "%s, %d CPUs, %.0f GB RAM, Linux %s, %s %s", cpu,
                     Runtime.getRuntime().availableProcessors(), memKb / 1048576.0, System.getProperty("os.version"),
                     System.getProperty("java.vm.name"), System.getProperty("java.version"));

@@ -129,7 +129,7 @@ final class Netns {
                         false, 0), retrans);
             }
             if (verbose) {
-                System.out.printf(Locale.ROOT, "  %-8s %-14s %7.2f Gbit/s  daemon CPU %.2f s (%.0f%%)  relay %.0f%%  retransmits %d%n",
+                System.out.printf(Locale.ROOT, "  %-14s %-14s %7.2f Gbit/s  daemon CPU %.2f s (%.0f%%)  relay %.0f%%  retransmits %d%n",
                         d.spec.name(), id, gbps, cpu, 100 * cpu / dt, 100 * (relay1 - relay0) / 1e9 / dt, retrans);
             }
         }
@@ -156,7 +156,7 @@ final class Netns {
         return (a >>> 24) + "." + ((a >>> 16) & 0xff) + "." + ((a >>> 8) & 0xff) + "." + (a & 0xff);
     }
 
-    private static void sh(String... cmd) throws IOException, InterruptedException {
+    static void sh(String... cmd) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         if (p.waitFor() != 0) throw new IOException(String.join(" ", cmd) + ": " + out.trim());

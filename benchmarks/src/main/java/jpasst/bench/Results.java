@@ -9,12 +9,27 @@ import java.util.Map;
 
 /**
  * Figures collected over rounds, per daemon, and the side-by-side table of their medians: each
- * figure for both daemons and the ratio jpasst / passt (with which way is better).
+ * figure for every daemon (the references, then the subject: jpasst) and the ratio of the
+ * subject to each reference, with which way is better. A daemon that could not be measured at
+ * all (a reference binary that is not there) has a column that says "absent", never a figure.
  */
 final class Results {
     /** What a figure is: its label in the table, unit, and whether higher is better. */
     record Key(String id, String label, String unit, boolean higherBetter, int decimals) {
     }
+
+    /** A column of the table: a daemon's name, and why it has no figures if it is absent. */
+    record Column(String name, String absentBecause) {
+        static Column of(String name) {
+            return new Column(name, null);
+        }
+
+        boolean absent() {
+            return absentBecause != null;
+        }
+    }
+
+    static final String ABSENT = "absent";
 
     private final Map<String, Key> keys = new LinkedHashMap<>();
     private final Map<String, Map<String, List<Double>>> values = new LinkedHashMap<>();
@@ -43,21 +58,58 @@ final class Results {
         return m == null || m.get(id) == null ? List.of() : m.get(id);
     }
 
-    /** The table: one row per figure, medians, ratio second / first. */
-    String table(String first, String second) {
+    /** Every figure measured, in the order first measured. */
+    List<Key> keys() {
+        return List.copyOf(keys.values());
+    }
+
+    /** subject / reference for figure {@code id}, NaN where either is missing or the reference is 0. */
+    double ratio(String subject, String reference, String id) {
+        double a = median(reference, id), b = median(subject, id);
+        return Double.isNaN(a) || Double.isNaN(b) || a == 0 ? Double.NaN : b / a;
+    }
+
+    /**
+     * The table: one row per figure, the medians of every column, then the ratio of
+     * {@code subject} to each of {@code ratioTo} (in that order), and which way is better.
+     */
+    String table(List<Column> columns, String subject, List<Column> ratioTo) {
         StringBuilder sb = new StringBuilder();
         int w = 46;
         for (Key k : keys.values()) w = Math.max(w, k.label().length() + k.unit().length() + 3);
-        String fmt = "%-" + w + "s %12s %12s %9s  %s%n";
-        sb.append(String.format(Locale.ROOT, fmt, "", first, second, second + "/" + first.charAt(0), ""));
+        StringBuilder fmt = new StringBuilder("%-" + w + "s");
+        List<Object> head = new ArrayList<>(List.of(""));
+        for (Column c : columns) {
+            fmt.append(" %").append(Math.max(12, c.name().length())).append('s');
+            head.add(c.name());
+        }
+        for (Column r : ratioTo) {
+            String h = ratioHeader(subject, r.name());
+            fmt.append(" %").append(Math.max(9, h.length())).append('s');
+            head.add(h);
+        }
+        fmt.append("  %s%n");
+        head.add("");
+        sb.append(String.format(Locale.ROOT, fmt.toString(), head.toArray()));
         for (Key k : keys.values()) {
-            double a = median(first, k.id()), b = median(second, k.id());
-            String ratio = Double.isNaN(a) || Double.isNaN(b) || a == 0 ? ""
-                    : b / a > 99 ? ">99" : String.format(Locale.ROOT, "%.2f", b / a);
-            sb.append(String.format(Locale.ROOT, fmt, k.label() + " (" + k.unit() + ")", num(a, k.decimals()),
-                    num(b, k.decimals()), ratio, k.higherBetter() ? "higher is better" : "lower is better"));
+            List<Object> row = new ArrayList<>(List.of(k.label() + " (" + k.unit() + ")"));
+            for (Column c : columns) row.add(c.absent() ? ABSENT : num(median(c.name(), k.id()), k.decimals()));
+            for (Column r : ratioTo) row.add(r.absent() ? ABSENT : ratioText(ratio(subject, r.name(), k.id())));
+            row.add(k.higherBetter() ? "higher is better" : "lower is better");
+            sb.append(String.format(Locale.ROOT, fmt.toString(), row.toArray()));
         }
         return sb.toString();
+    }
+
+    /** "jpasst/upstream" for "passt-upstream": the ratio column's header. */
+    static String ratioHeader(String subject, String reference) {
+        String r = reference.startsWith("passt-") ? reference.substring("passt-".length()) : reference;
+        return subject + "/" + r;
+    }
+
+    static String ratioText(double r) {
+        if (Double.isNaN(r)) return "";
+        return r > 99 ? ">99" : String.format(Locale.ROOT, "%.2f", r);
     }
 
     /** Every value of every round, for the record. */
@@ -65,7 +117,7 @@ final class Results {
         StringBuilder sb = new StringBuilder();
         for (Map.Entry<String, Map<String, List<Double>>> d : values.entrySet()) {
             for (Map.Entry<String, List<Double>> e : d.getValue().entrySet()) {
-                sb.append(String.format(Locale.ROOT, "%-8s %-28s", d.getKey(), e.getKey()));
+                sb.append(String.format(Locale.ROOT, "%-15s %-28s", d.getKey(), e.getKey()));
                 for (double v : e.getValue()) sb.append(' ').append(num(v, keys.get(e.getKey()).decimals() + 1));
                 sb.append('\n');
             }

@@ -93,7 +93,7 @@ final class Scenarios {
         if (bytes > 0) add(id + ".cpu_per_gb", "  daemon CPU per GB", "s/GB", false, 3, cpu / (bytes / 1e9));
         guestCpu(id, a, b);
         if (verbose) {
-            System.out.printf(Locale.ROOT, "  %-8s %-11s %7.2f Gbit/s  daemon CPU %.2f s (%.0f%%)  guest %.0f%%  host apps %.0f%%"
+            System.out.printf(Locale.ROOT, "  %-14s %-11s %7.2f Gbit/s  daemon CPU %.2f s (%.0f%%)  guest %.0f%%  host apps %.0f%%"
                             + "  retransmitted %d B (%d timeouts)  zero-window probes %d  bad checksums %d%n",
                     daemon, id, gbps, cpu, 100 * cpu / dt, 100 * (b.guestCpu - a.guestCpu) / 1e9 / dt,
                     100 * (b.hostCpu - a.hostCpu) / 1e9 / dt, b.retrans - a.retrans, b.timeouts - a.timeouts,
@@ -193,7 +193,7 @@ final class Scenarios {
         add("rr.cpu_per_tx", "  daemon CPU per transaction", "µs", false, 2, s.length == 0 ? Double.NaN : cpu / s.length * 1e6);
         guestCpu("rr", a, b);
         if (verbose) {
-            System.out.printf(Locale.ROOT, "  %-8s rr          p50 %.1f µs  p99 %.1f µs  %.0f tx/s  daemon CPU %.0f%%  guest %.0f%%%n",
+            System.out.printf(Locale.ROOT, "  %-14s rr          p50 %.1f µs  p99 %.1f µs  %.0f tx/s  daemon CPU %.0f%%  guest %.0f%%%n",
                     daemon, p50, p99, s.length / dt, 100 * cpu / dt, 100 * (b.guestCpu - a.guestCpu) / 1e9 / dt);
         }
     }
@@ -231,7 +231,7 @@ final class Scenarios {
         add("crr.cpu_per_conn", "  daemon CPU per connection", "µs", false, 1, d1 > d0 ? cpu / (d1 - d0) * 1e6 : Double.NaN);
         guestCpu("crr", a, b);
         if (verbose) {
-            System.out.printf(Locale.ROOT, "  %-8s crr         %.0f connections/s  (%d reset)  daemon CPU %.0f%%%n",
+            System.out.printf(Locale.ROOT, "  %-14s crr         %.0f connections/s  (%d reset)  daemon CPU %.0f%%%n",
                     daemon, rate, f1 - f0, 100 * cpu / dt);
         }
         g.pollUntil(() -> g.conns.isEmpty(), 3000);

@@ -61,7 +61,7 @@ final class Vm {
                 results.add(d.spec.name(), new Results.Key("vm-" + t + ".cpu_per_gb", "  daemon CPU per GB", "s/GB", false, 3),
                         bytes > 0 ? cpu / (bytes / 1e9) : Double.NaN);
                 if (verbose) {
-                    System.out.printf(Locale.ROOT, "  %-8s vm-%-10s %8.0f Mbit/s  daemon CPU %.2f s for %.2f GB%n",
+                    System.out.printf(Locale.ROOT, "  %-14s vm-%-10s %8.0f Mbit/s  daemon CPU %.2f s for %.2f GB%n",
                             d.spec.name(), t, mbps, cpu, bytes / 1e9);
                 }
             }

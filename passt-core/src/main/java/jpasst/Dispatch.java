@@ -38,6 +38,8 @@ public final class Dispatch implements Receiver {
     private final Services6 services6;
     private final Transport tcp, udp, icmp;
     private long dropped;
+    /** No frame with the guest's MAC since it connected: the next one tells the services. */
+    private boolean unseen = true;
 
     public Dispatch(Conf conf, Guest guest, Arp arp, Dhcp dhcp, Services6 services6,
                     Transport tcp, Transport udp, Transport icmp) {
@@ -64,6 +66,7 @@ public final class Dispatch implements Receiver {
 
     @Override
     public void guestGone() {
+        unseen = true;
         tcp.guestGone();
         udp.guestGone();
         icmp.guestGone();
@@ -79,9 +82,11 @@ public final class Dispatch implements Receiver {
     /** One frame from the guest, {@code len} bytes at {@code off} of {@code s}. */
     public void frame(MemorySegment s, long off, int len) {
         long src = Eth.src(s, off);
-        if ((src & 0x0100_0000_0000L) == 0 && src != guest.mac) {
+        if ((src & 0x0100_0000_0000L) == 0 && (src != guest.mac || unseen)) {
             guest.mac = src;
+            unseen = false;
             if (Log.debugEnabled()) Log.debug("Guest MAC address: " + jpasst.packet.Net.macString(src));
+            services6.guestSeen();
         }
         switch (Eth.type(s, off)) {
             case Eth.TYPE_ARP -> {

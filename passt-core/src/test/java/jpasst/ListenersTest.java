@@ -27,12 +27,12 @@ class ListenersTest {
     @Test
     void thousandsOfForwardedPortsAreBoundInPortOrderOnAscendingDescriptors() throws Exception {
         Path dir = Files.createTempDirectory("jpasst-listeners");
-        Conf c = new Conf();
-        c.v6 = false;
-        c.socketPath = dir.resolve("s").toString();
+        Conf.Builder b = new Conf.Builder();
+        b.v6 = false;
+        b.socketPath = dir.resolve("s").toString();
         int first = 42000, count = 1000;
-        c.tcpSpecs = List.of(first + "-" + (first + count - 1));
-        Listeners l = Listeners.open(c);
+        b.tcpSpecs = List.of(first + "-" + (first + count - 1));
+        Listeners l = Listeners.open(b.build());
         try (Arena a = Arena.ofConfined()) {
             // another test may hold one of these ports for a moment: passt skips such a port
             assertTrue(l.tcp.length > count - 20, l.tcp.length + " of " + count + " ports bound");

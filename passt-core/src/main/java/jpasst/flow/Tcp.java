@@ -665,8 +665,10 @@ public final class Tcp implements Transport {
 
     private void tick(long now) {
         long next = now + 1_000_000_000L;
+        boolean any = false; // no connection: no tick until the next one arms a timer
         for (int f = 0; f < flows.highWater(); f++) {
             if (flows.type(f) != Flows.TCP) continue;
+            any = true;
             TcpConn c = conns[f];
             if (now - flows.lastActivity(f) > actTimeout) {
                 if (Log.debugEnabled()) Log.debug("TCP: inactivity timeout, resetting connection");
@@ -677,7 +679,7 @@ public final class Tcp implements Transport {
             if (c.deadline != 0 && now - c.deadline >= 0) timeout(c);
             if (live(c) && c.deadline != 0 && c.deadline < next) next = c.deadline;
         }
-        loop.wakeAt(next);
+        if (any) loop.wakeAt(next);
     }
 
     private void timeout(TcpConn c) {

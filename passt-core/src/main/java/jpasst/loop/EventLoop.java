@@ -59,6 +59,14 @@ public final class EventLoop {
     private volatile boolean running;
     private long now = System.nanoTime();
     private long nextWake = Long.MAX_VALUE;
+    /**
+     * When to give the memory freed since (by the JIT compilers, a burst of traffic) back to the
+     * kernel with malloc_trim: once the loop has been quiet for {@link #TRIM_DELAY}, once per
+     * quiet spell; 0: given back already. (Instead of the JVM's -XX:TrimNativeHeapInterval, which
+     * wakes every daemon every second whether or not anything was freed.)
+     */
+    private long trimAt = System.nanoTime() + TRIM_DELAY;
+    private static final long TRIM_DELAY = 10_000_000_000L;
     private Thread thread;
     private volatile long failures; // (written by the loop only; read by tests from theirs)
 
@@ -155,11 +163,12 @@ public final class EventLoop {
     /** One epoll_wait and everything it leads to; exposed for tests that drive the loop. */
     public void runOnce() {
         long t = System.nanoTime();
+        if (trimAt != 0) wakeAt(trimAt);
         int timeout;
         if (postedCount > 0) {
             timeout = 0;
         } else if (nextWake == Long.MAX_VALUE) {
-            timeout = 1000;
+            timeout = -1; // nothing due: an idle daemon sleeps until something happens
         } else {
             long ms = (nextWake - t + 999_999) / 1_000_000;
             timeout = (int) Math.max(0, Math.min(ms, 1000));
@@ -187,6 +196,12 @@ public final class EventLoop {
             } catch (RuntimeException e) {
                 handlerFailed(e);
             }
+        }
+        if (n > 0) {
+            trimAt = now + TRIM_DELAY;
+        } else if (trimAt != 0 && now - trimAt >= 0) {
+            trimAt = 0;
+            Libc.mallocTrim();
         }
         if (now - nextWake >= 0 || (n == 0 && timeout > 0)) {
             nextWake = Long.MAX_VALUE;

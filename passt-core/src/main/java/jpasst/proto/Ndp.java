@@ -229,8 +229,7 @@ public final class Ndp {
             return;
         }
         if (guest.mac == Eth.BROADCAST) {
-            armed = false;
-            loop.wakeAt(now + 1_000_000_000L); // look again soon, even if the loop stays busy
+            armed = false; // (its MAC, once known, brings us back: see guestSeen)
             return;
         }
         if (!armed) {
@@ -245,6 +244,14 @@ public final class Ndp {
             nextRa = now + next;
         }
         loop.wakeAt(nextRa);
+    }
+
+    /**
+     * A guest is there with its MAC known (its first frame, or a new MAC): the timer is looked
+     * at in this batch. The loop sleeps while nothing is due, so nothing else would.
+     */
+    public void guestSeen() {
+        loop.wakeAt(loop.now());
     }
 
     private long interval() {

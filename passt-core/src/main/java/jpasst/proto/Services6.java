@@ -36,6 +36,11 @@ public final class Services6 {
     }
 
     /** An IPv6 packet from the guest: true if it was NDP's or DHCPv6's (answered or dropped here). */
+    /** The guest's first frame with its MAC, after it connected (or a new MAC). */
+    public void guestSeen() {
+        ndp.guestSeen();
+    }
+
     public boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto) {
         if (proto == 58) return icmp6(s, frame, ip6, l4, l4Len);
         if (proto == 17 && l4Len >= Udp.LEN && Udp.dstPort(s, l4) == Dhcpv6.SERVER_PORT

@@ -214,6 +214,9 @@ public final class Libc {
     private static final class GETUID {
         static final MethodHandle H = fn("getuid");
     }
+    private static final class MALLOC_TRIM {
+        static final MethodHandle H = fn("malloc_trim");
+    }
     private static final class GETGID {
         static final MethodHandle H = fn("getgid");
     }
@@ -562,6 +565,15 @@ public final class Libc {
     public static int getpid() {
         try {
             return (int) (long) GETPID.H.invokeExact(cap(), 0L, 0L, 0L, 0L, 0L, 0L);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** malloc_trim(0): gives the free memory of every malloc arena back to the kernel. */
+    public static int mallocTrim() {
+        try {
+            return (int) (long) MALLOC_TRIM.H.invokeExact(cap(), 0L, 0L, 0L, 0L, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -18,12 +18,13 @@ class ArpProbeTest {
     @Test
     void aServingDaemonAnswersTheProbe() throws Exception {
         Path dir = Files.createTempDirectory("jpb-arp");
-        Conf c = new Conf();
-        c.addr4 = 0xc0000202;  // 192.0.2.2
-        c.prefix4 = 24;
-        c.gw4 = 0xc0000201;
-        c.v6 = false;
-        c.socketPath = dir.resolve("s").toString();
+        Conf.Builder b = new Conf.Builder();
+        b.addr4 = 0xc0000202;  // 192.0.2.2
+        b.prefix4 = 24;
+        b.gw4 = 0xc0000201;
+        b.v6 = false;
+        b.socketPath = dir.resolve("s").toString();
+        Conf c = b.build();
         Passt passt = new Passt(c);
         passt.start();
         Thread loop = new Thread(passt::run, "loop");

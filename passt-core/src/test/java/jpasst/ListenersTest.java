@@ -30,7 +30,9 @@ class ListenersTest {
         Conf.Builder b = new Conf.Builder();
         b.v6 = false;
         b.socketPath = dir.resolve("s").toString();
-        int first = 42000, count = 1000;
+        // below the ephemeral range (32768-60999 here): the outgoing connections of whatever else
+        // runs on the machine take ports there, and a port in use cannot be bound
+        int first = 12000, count = 1000;
         b.tcpSpecs = List.of(first + "-" + (first + count - 1));
         Listeners l = Listeners.open(b.build());
         try (Arena a = Arena.ofConfined()) {

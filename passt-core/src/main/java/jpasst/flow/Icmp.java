@@ -11,7 +11,9 @@ import jpasst.loop.Refs;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
 
@@ -112,7 +114,7 @@ public final class Icmp implements Transport {
         }
         flows.touch(f, loop.now());
         int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), 0);
-        long n = Libc.sendto(flows.fd(f), s.address() + l4, l4Len, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL, sa, len);
+        long n = Sockets.sendto(flows.fd(f), s.address() + l4, l4Len, Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL, sa, len);
         if (n < 0) {
             sendErrors++;
             if (Log.traceEnabled()) Log.trace("ICMP flow " + f + ": sendto: " + Errno.text((int) n));
@@ -133,9 +135,9 @@ public final class Icmp implements Transport {
         if (mapping.forbiddenDestination(dstHi, dstLo)) return -1;
         long toHi = mapping.hostHi(dstHi, dstLo), toLo = mapping.hostLo(dstHi, dstLo);
         boolean hostV4 = Inany.isV4(toHi, toLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC,
-                hostV4 ? Libc.IPPROTO_ICMP : Libc.IPPROTO_ICMPV6);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC,
+                hostV4 ? Sockets.IPPROTO_ICMP : Sockets.IPPROTO_ICMPV6);
         if (sock < 0) {
             if (sock == -Errno.EACCES || sock == -Errno.EPERM) {
                 refused++;
@@ -155,12 +157,12 @@ public final class Icmp implements Transport {
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             int len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
         mapping.bindOutboundDevice(sock, toHi, toLo); // --outbound-if4/6
         int f = flows.open(Flows.ICMP);
         if (f < 0) {
-            Libc.close(sock);
+            Descriptors.close(sock);
             return -1;
         }
         // the guest side's "ports": the guest's echo identifier, and none
@@ -168,7 +170,7 @@ public final class Icmp implements Transport {
         flows.hostSide(f, toHi, toLo, 0);
         flows.fd(f, sock);
         flows.touch(f, loop.now());
-        if (!flows.keyGuestSide(f) || loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.ICMP, f)) < 0) {
+        if (!flows.keyGuestSide(f) || loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.ICMP, f)) < 0) {
             close(f);
             return -1;
         }
@@ -184,7 +186,7 @@ public final class Icmp implements Transport {
     /** The identifier the kernel uses for this ping socket (its bound "port"), or -1. */
     private int localId(int sock) {
         saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-        if (Libc.getsockname(sock, sa, saLen) < 0) return -1;
+        if (Sockets.getsockname(sock, sa, saLen) < 0) return -1;
         return SockAddr.port(sa);
     }
 
@@ -199,13 +201,13 @@ public final class Icmp implements Transport {
         for (int i = 0; i < BATCH; i++) {
             long frame = frames.reserve(isV6, max);
             if (frame < 0) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
             long l4 = FrameWriter.l4(frame, isV6);
             MemorySegment o = frames.out();
-            long n = Libc.recv(sock, o.address() + l4, max, Libc.MSG_DONTWAIT);
+            long n = Sockets.recv(sock, o.address() + l4, max, Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 if (Log.traceEnabled()) Log.trace("ICMP flow " + f + ": recv: " + Errno.text((int) n));

@@ -17,7 +17,9 @@ import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
@@ -78,7 +80,7 @@ public final class Udp implements Transport {
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
     private static final long TICK_NANOS = 1_000_000_000L;
-    private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
+    private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -153,10 +155,10 @@ public final class Udp implements Transport {
         int plen = ulen - jpasst.packet.Udp.LEN;
         long n;
         if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Libc.send(flows.fd(f), payload, plen, SEND_FLAGS);
+            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
         } else {                // inbound: back out of the listening socket, to the sender
             int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Libc.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -198,26 +200,26 @@ public final class Udp implements Transport {
             return -1;
         }
         boolean hostV4 = Inany.isV4(tHi, tLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, Sockets.IPPROTO_UDP);
         if (sock < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
             flows.close(f);
             return -1;
         }
-        options.setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (!hostV4) options.setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        options.setInt(sock, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, 1);
+        if (!hostV4) options.setInt(sock, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
         mapping.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
-        int r = Libc.connect(sock, sa, len);
+        int r = Sockets.connect(sock, sa, len);
         if (r < 0) {
             openFailures++;
             if (Log.debugEnabled()) {
                 Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
             }
-            Libc.close(sock);
+            Descriptors.close(sock);
             flows.close(f);
             return -1;
         }
@@ -229,7 +231,7 @@ public final class Udp implements Transport {
             openFailures++;
             return -1;
         }
-        r = loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.UDP, f));
+        r = loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.UDP, f));
         if (r < 0) {
             openFailures++;
             close(f);
@@ -252,11 +254,11 @@ public final class Udp implements Transport {
         } else {
             len = SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, sport, 0);
         }
-        if (sport != 0 && Libc.bind(sock, sa, len) == 0) return;
+        if (sport != 0 && Sockets.bind(sock, sa, len) == 0) return;
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
     }
 
@@ -311,12 +313,12 @@ public final class Udp implements Transport {
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
             if (!reserveFrame(flows.v6(f))) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
-                    Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -335,12 +337,12 @@ public final class Udp implements Transport {
         boolean isV6 = lv6[li];
         for (int i = 0; i < BATCH; i++) {
             if (!reserveFrame(isV6)) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
-                    frame.pieces()), Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -434,8 +436,8 @@ public final class Udp implements Transport {
     public void listen(PortSpec.Forward fwd, int[] fds) {
         for (int sock : fds) {
             saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(sock, sa, saLen), "UDP socket " + sock);
-            boolean isV6 = SockAddr.family(sa) == Libc.AF_INET6;
+            Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
+            boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
             int port = SockAddr.port(sa);
             int li = listeners;
             if (li == lfd.length) {
@@ -445,7 +447,7 @@ public final class Udp implements Transport {
                 ltarget = Arrays.copyOf(ltarget, n);
                 lv6 = Arrays.copyOf(lv6, n);
             }
-            Errno.check(loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
+            Errno.check(loop.add(sock, Epoll.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
             lfd[li] = sock;
             lport[li] = port;
             ltarget[li] = fwd.targetOf(port);
@@ -461,7 +463,7 @@ public final class Udp implements Transport {
     private void closeListeners() {
         for (int i = 0; i < listeners; i++) {
             loop.remove(lfd[i]);
-            Libc.close(lfd[i]);
+            Descriptors.close(lfd[i]);
         }
         listeners = 0;
     }

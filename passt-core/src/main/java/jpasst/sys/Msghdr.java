@@ -17,7 +17,11 @@ public final class Msghdr {
 
     /** Bytes of a {@code struct msghdr} and of a {@code struct iovec}. */
     public static final int SIZE = 56, IOVEC = 16;
-    private static final long NAMELEN = 8, IOV = 16, IOVLEN = 24, FLAGS = 48;
+    /** Offsets of the fields of a {@code struct msghdr}. */
+    public static final int NAME = 0, NAMELEN = 8, IOV = 16, IOVLEN = 24, CONTROL = 32, CONTROLLEN = 40,
+            FLAGS = 48;
+    /** Bytes of a {@code struct cmsghdr} (len, level, type): its data ({@code CMSG_DATA}) follow. */
+    public static final int CMSG_HDR = 16;
 
     /**
      * Fills {@code m} for {@code count} iovecs at {@code iov} (a native address), with a socket
@@ -25,13 +29,13 @@ public final class Msghdr {
      * data. Returns {@code m}.
      */
     public static MemorySegment set(MemorySegment m, MemorySegment name, int nameLen, long iov, int count) {
-        m.set(ValueLayout.JAVA_LONG, 0, name.address());
+        m.set(ValueLayout.JAVA_LONG, NAME, name.address());
         m.set(ValueLayout.JAVA_LONG, NAMELEN, nameLen & 0xffffffffL);
         m.set(ValueLayout.JAVA_LONG, IOV, iov);
         m.set(ValueLayout.JAVA_LONG, IOVLEN, count);
-        m.set(ValueLayout.JAVA_LONG, 32, 0L);
-        m.set(ValueLayout.JAVA_LONG, 40, 0L);
-        m.set(ValueLayout.JAVA_LONG, FLAGS, 0L);
+        m.set(ValueLayout.JAVA_LONG, CONTROL, 0L);
+        m.set(ValueLayout.JAVA_LONG, CONTROLLEN, 0L);
+        m.set(ValueLayout.JAVA_LONG, FLAGS, 0L); // (and the padding after it)
         return m;
     }
 

@@ -61,7 +61,7 @@ public final class Daemon {
     static final String HANDOVER_ENV = "JPASST_HANDOVER";
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
             POSIX_SPAWN_SETSID = 0x80;
-    static final int SIGSET_BYTES = 128, SIGQUIT = 3, SIGKILL = 9;
+    static final int SIGQUIT = 3, SIGKILL = 9;
 
     /** The AOT cache's file name, next to passt.jar. */
     public static final String AOT_CACHE = "passt.aot";
@@ -216,8 +216,8 @@ public final class Daemon {
             handover.inheritable();
             env.add(HANDOVER_ENV.concat("=").concat(handover.encode()));
 
-            MemorySegment attr = a.allocate(1024, 16);
-            MemorySegment actions = a.allocate(1024, 16);
+            MemorySegment attr = a.allocate(Processes.SPAWNATTR_SIZE, 16);
+            MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);
             Processes.posixSpawnattrInit(attr);
             // A caller may have left signals ignored, and the JVM thread calling posix_spawn blocks
             // some: the daemon starts with every signal at its default and only SIGQUIT blocked.
@@ -225,9 +225,9 @@ public final class Daemon {
             // waits for it instead of ending the process by the default action: HotSpot unblocks
             // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
             // dump, never a kill; unblocked, it killed the JVM up to 3 ms after exec).
-            MemorySegment quitOnly = a.allocate(SIGSET_BYTES, 8);
-            quitOnly.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (SIGQUIT - 1)));
-            MemorySegment all = a.allocate(SIGSET_BYTES, 8);
+            MemorySegment quitOnly = a.allocate(Processes.SIGSET_SIZE, 8);
+            Processes.sigaddset(quitOnly, SIGQUIT);
+            MemorySegment all = a.allocate(Processes.SIGSET_SIZE, 8);
             all.fill((byte) 0xff);
             Processes.posixSpawnattrSetsigmask(attr, quitOnly);
             Processes.posixSpawnattrSetsigdefault(attr, all);

@@ -230,12 +230,12 @@ public final class Main {
      */
     static void raiseFileLimit() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment lim = a.allocate(16, 8);
+            MemorySegment lim = a.allocate(Processes.RLIMIT_SIZE, 8);
             if (Processes.getrlimit(Processes.RLIMIT_NOFILE, lim) < 0) return;
-            long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0);
-            long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 8);
+            long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_CUR);
+            long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_MAX);
             if (Long.compareUnsigned(soft, hard) >= 0) return;
-            lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, hard);
+            lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_CUR, hard);
             int r = Processes.setrlimit(Processes.RLIMIT_NOFILE, lim);
             if (r < 0) Log.warn("Couldn't raise the open file limit to " + hard + ": " + Errno.text(r));
         }

@@ -45,8 +45,8 @@ final class QuitSignal {
             readFd = inheritedFd;
             Descriptors.fcntl(readFd, Descriptors.F_SETFL, Descriptors.O_NONBLOCK);
             try (Arena a = Arena.ofConfined()) {
-                MemorySegment quit = a.allocate(Daemon.SIGSET_BYTES, 8);
-                quit.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (Daemon.SIGQUIT - 1)));
+                MemorySegment quit = a.allocate(Processes.SIGSET_SIZE, 8);
+                Processes.sigaddset(quit, Daemon.SIGQUIT);
                 Processes.pthreadSigmask(Processes.SIG_UNBLOCK, quit, MemorySegment.NULL);
             }
         } else {

@@ -72,10 +72,9 @@ public final class TapRelay {
 
     private static void tapToSocket(int tap, int sock) {
         MemorySegment buf = Arena.global().allocate(BATCH + MAX_FRAME, 64);
-        MemorySegment ev = Arena.global().allocate(12, 8);
+        MemorySegment ev = Arena.global().allocate(Epoll.EVENT_SIZE, 8);
         int ep = Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC);
-        ev.set(ValueLayout.JAVA_INT_UNALIGNED, 0, Epoll.EPOLLIN);
-        ev.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, 0L);
+        Epoll.event(ev, Epoll.EPOLLIN, 0L);
         Epoll.epollCtl(ep, Epoll.EPOLL_CTL_ADD, tap, ev);
         long base = buf.address();
         while (true) {

@@ -26,8 +26,8 @@ import jpasst.sys.Epoll;
  * its current call returns (the link's "room again", say): it is delivered at the start of the
  * next batch, and the loop does not sleep while one waits.
  *
- * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap).
- * {@code struct epoll_event} is packed on x86-64: 4 bytes of events then 8 bytes of data.
+ * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap, and
+ * read through {@link Epoll}, which knows the machine's {@code struct epoll_event}).
  */
 public final class EventLoop {
     public interface Handler {
@@ -41,15 +41,14 @@ public final class EventLoop {
 
     public static final int TYPE_SHIFT = 56;
     public static final int MAX_TYPES = 32;
-    private static final int EVENT_SIZE = 12;
     private static final int MAX_EVENTS = 256;
     private static final int TYPE_WAKE = MAX_TYPES - 1;
 
     private final int epfd;
     private final int wakeFd;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment events = arena.allocate((long) EVENT_SIZE * MAX_EVENTS, 8);
-    private final MemorySegment ctlEvent = arena.allocate(EVENT_SIZE, 8);
+    private final MemorySegment events = arena.allocate((long) Epoll.EVENT_SIZE * MAX_EVENTS, 8);
+    private final MemorySegment ctlEvent = arena.allocate(Epoll.EVENT_SIZE, 8);
     private final MemorySegment wakeBuf = arena.allocate(8, 8);
     private final Handler[] handlers = new Handler[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
@@ -112,8 +111,7 @@ public final class EventLoop {
     }
 
     private int ctl(int op, int fd, int ev, long ref) {
-        ctlEvent.set(ValueLayout.JAVA_INT_UNALIGNED, 0, ev);
-        ctlEvent.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, ref);
+        Epoll.event(ctlEvent, ev, ref);
         return Epoll.epollCtl(epfd, op, fd, ctlEvent);
     }
 
@@ -173,9 +171,8 @@ public final class EventLoop {
         }
         if (postedCount > 0) deliverPosted();
         for (int i = 0; i < n; i++) {
-            long base = (long) i * EVENT_SIZE;
-            int ev = events.get(ValueLayout.JAVA_INT_UNALIGNED, base);
-            long ref = events.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 4);
+            int ev = Epoll.events(events, i);
+            long ref = Epoll.data(events, i);
             int type = type(ref);
             if (type == TYPE_WAKE) {
                 Descriptors.read(wakeFd, wakeBuf, 8);

@@ -1,7 +1,11 @@
 package jpasst.sys;
 
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import static jpasst.sys.Native.a;
 import static jpasst.sys.Native.cap;
@@ -20,6 +24,54 @@ public final class Processes {
 
     public static final int SIG_UNBLOCK = 1;
     public static final int RLIMIT_NOFILE = 7;
+
+    /** {@code struct rlimit} on {@code arch}: the soft limit, then the hard one. */
+    public static StructLayout rlimitLayout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(JAVA_LONG.withName("rlim_cur"),
+                    JAVA_LONG.withName("rlim_max"));
+        };
+    }
+
+    /**
+     * glibc's {@code sigset_t} on {@code arch}: 1024 signals, signal n at bit (n - 1) % 64 of
+     * the unsigned long (n - 1) / 64.
+     */
+    public static MemoryLayout sigsetLayout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.sequenceLayout(16, JAVA_LONG);
+        };
+    }
+
+    /**
+     * Bytes of glibc's {@code posix_spawnattr_t} and {@code posix_spawn_file_actions_t} on
+     * {@code arch} (opaque: only their sizes matter here).
+     */
+    public static long spawnattrSize(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> 336;
+        };
+    }
+
+    public static long fileActionsSize(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> 80;
+        };
+    }
+
+    private static final StructLayout RLIMIT = rlimitLayout(Arch.CURRENT);
+    /** Bytes of a {@code struct rlimit}, and the offsets of its soft and hard limits. */
+    public static final int RLIMIT_SIZE = (int) RLIMIT.byteSize(), RLIM_CUR = Arch.offset(RLIMIT, "rlim_cur"),
+            RLIM_MAX = Arch.offset(RLIMIT, "rlim_max");
+    /** Bytes of a {@code sigset_t}, of a {@code posix_spawnattr_t}, of a {@code posix_spawn_file_actions_t}. */
+    public static final int SIGSET_SIZE = (int) sigsetLayout(Arch.CURRENT).byteSize(),
+            SPAWNATTR_SIZE = (int) spawnattrSize(Arch.CURRENT), FILE_ACTIONS_SIZE = (int) fileActionsSize(Arch.CURRENT);
+
+    /** sigaddset(3) on a {@code sigset_t} of {@link #SIGSET_SIZE} bytes at {@code set}. */
+    public static void sigaddset(MemorySegment set, int signal) {
+        long word = (long) Long.BYTES * ((signal - 1) / 64);
+        set.set(JAVA_LONG, word, set.get(JAVA_LONG, word) | 1L << ((signal - 1) % 64));
+    }
 
     private static final class GETPID {
         static final MethodHandle H = fn("getpid");

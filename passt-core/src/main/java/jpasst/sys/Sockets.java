@@ -28,7 +28,7 @@ public final class Sockets {
     public static final int SOL_SOCKET = 1;
     public static final int SO_REUSEADDR = 2, SO_ERROR = 4, SO_SNDBUF = 7, SO_RCVBUF = 8,
             SO_KEEPALIVE = 9, SO_LINGER = 13, SO_REUSEPORT = 15, SO_RCVLOWAT = 18,
-            SO_PEEK_OFF = 42, SO_BINDTODEVICE = 25;
+            SO_PEEK_OFF = 42, SO_BINDTODEVICE = 25, SO_PEERCRED = 17;
     public static final int TCP_NODELAY = 1, TCP_MAXSEG = 2, TCP_INFO = 11, TCP_QUICKACK = 12,
             TCP_WINDOW_CLAMP = 10;
     public static final int IPV6_V6ONLY = 26, IP_FREEBIND = 15, IPV6_FREEBIND = 78;

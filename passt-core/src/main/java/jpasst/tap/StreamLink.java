@@ -20,6 +20,7 @@ import jpasst.sys.Epoll;
 import jpasst.sys.Memory;
 import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
@@ -67,7 +68,7 @@ public final class StreamLink implements Link {
     private final MemorySegment in = Memory.mmapAnonymous(IN_SIZE + 4 + MAX_FRAME, arena);
     private final MemorySegment out = Memory.mmapAnonymous(OUT_SIZE, arena);
     private final MemorySegment scratch = arena.allocate(SockAddr.STORAGE, 8);
-    private final MemorySegment scratchLen = arena.allocate(8, 8);
+    private final SocketOptions options = new SocketOptions();
     private final FramesFromGuest batch = new FramesFromGuest();
     private Receiver receiver;
 
@@ -154,7 +155,7 @@ public final class StreamLink implements Link {
         conn = fd;
         resetBuffers();
         largeBuffers(fd);
-        int peer = peerPid(fd);
+        int peer = options.peerPid(fd);
         Log.info(peer > 0 ? "accepted connection from PID " + peer : "accepted connection");
         loop.add(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
         if (conf.oneOff) {
@@ -206,13 +207,6 @@ public final class StreamLink implements Link {
         scratch.set(ValueLayout.JAVA_INT, 0, Integer.MAX_VALUE / 2);
         Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_RCVBUF, scratch, 4);
         Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_SNDBUF, scratch, 4);
-    }
-
-    private int peerPid(int fd) {
-        final int soPeercred = 17;
-        scratchLen.set(ValueLayout.JAVA_INT, 0, 12);
-        if (Sockets.getsockopt(fd, Sockets.SOL_SOCKET, soPeercred, scratch, scratchLen) < 0) return -1;
-        return scratch.get(ValueLayout.JAVA_INT, 0);
     }
 
     private void onEvents(long ref, int ev) {

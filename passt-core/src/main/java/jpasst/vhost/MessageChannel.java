@@ -113,8 +113,7 @@ final class MessageChannel {
 
     /** One recvmsg of at most {@code len} bytes: MESSAGE if some came (it may be fewer), else AGAIN or CLOSED. */
     private int receive(int len) {
-        iov.set(ValueLayout.JAVA_LONG, 0, msg.address() + have);
-        iov.set(ValueLayout.JAVA_LONG, 8, len);
+        Msghdr.iovec(iov, 0, msg.address() + have, len);
         msghdr.set(ValueLayout.JAVA_LONG, Msghdr.CONTROL, control.address());
         msghdr.set(ValueLayout.JAVA_LONG, Msghdr.CONTROLLEN, CONTROL);
         msghdr.set(ValueLayout.JAVA_INT, Msghdr.FLAGS, 0);
@@ -140,10 +139,10 @@ final class MessageChannel {
         boolean tooMany = (flags & Sockets.MSG_CTRUNC) != 0;
         long off = 0;
         while (off + Msghdr.CMSG_HDR <= controlLen && controlLen <= CONTROL) {
-            long cmsgLen = control.get(ValueLayout.JAVA_LONG, off);
+            long cmsgLen = Msghdr.cmsgLength(control, off);
             if (cmsgLen < Msghdr.CMSG_HDR || off + cmsgLen > controlLen) break;
-            int level = control.get(ValueLayout.JAVA_INT, off + 8);
-            int type = control.get(ValueLayout.JAVA_INT, off + 12);
+            int level = Msghdr.cmsgLevel(control, off);
+            int type = Msghdr.cmsgType(control, off);
             if (level == Sockets.SOL_SOCKET && type == Sockets.SCM_RIGHTS) {
                 int count = (int) ((cmsgLen - Msghdr.CMSG_HDR) / 4);
                 for (int i = 0; i < count; i++) {

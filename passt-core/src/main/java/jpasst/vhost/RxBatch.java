@@ -2,7 +2,6 @@ package jpasst.vhost;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import jpasst.sys.Msghdr;
 
@@ -131,9 +130,7 @@ public final class RxBatch {
     }
 
     void addIov(MemorySegment s, long o, int l) {
-        long at = (long) Msghdr.IOVEC * iovUsed;
-        iov.set(ValueLayout.JAVA_LONG, at, s.address() + o);
-        iov.set(ValueLayout.JAVA_LONG, at + 8, l);
+        Msghdr.iovec(iov, iovUsed, s.address() + o, l);
         iovSeg[iovUsed] = s;
         iovOff[iovUsed] = o;
         iovLen[iovUsed] = l;

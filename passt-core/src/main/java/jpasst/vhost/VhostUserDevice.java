@@ -2,7 +2,6 @@ package jpasst.vhost;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
@@ -10,6 +9,7 @@ import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
 import jpasst.sys.Sockets;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
@@ -60,7 +60,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private final Virtqueue rx, tx;
     private final RxBatch single = new RxBatch(1, 1024);
     private final Pieces discarded = new Pieces(Virtqueue.MAX_PIECES);
-    private final MemorySegment cred = arena.allocate(12, 4), credLen = arena.allocate(4, 4);
+    private final SocketOptions options = new SocketOptions();
 
     private Runnable onTx, onRxRoom = () -> {}, onGone = () -> {}, onOneOffExit = () -> {};
     private boolean oneOff;
@@ -162,17 +162,10 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         failure = null;
         dropped = 0;
         ch.attach(fd);
-        int peer = peerPid(fd);
+        int peer = options.peerPid(fd);
         Log.info(peer > 0 ? "vhost-user: accepted connection from PID " + peer : "vhost-user: accepted connection");
         Errno.check(loop.add(fd, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
                 "epoll_ctl");
-    }
-
-    private int peerPid(int fd) {
-        final int soPeercred = 17;
-        credLen.set(ValueLayout.JAVA_INT, 0, 12);
-        if (Sockets.getsockopt(fd, Sockets.SOL_SOCKET, soPeercred, cred, credLen) < 0) return -1;
-        return cred.get(ValueLayout.JAVA_INT, 0);
     }
 
     public boolean connected() {

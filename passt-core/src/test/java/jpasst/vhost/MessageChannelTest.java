@@ -66,18 +66,15 @@ class MessageChannelTest {
     void send(byte[] bytes, int... fds) {
         MemorySegment buf = arena.allocate(Math.max(1, bytes.length));
         MemorySegment.copy(bytes, 0, buf, ValueLayout.JAVA_BYTE, 0, bytes.length);
-        MemorySegment iov = arena.allocate(16, 8);
-        iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
-        iov.set(ValueLayout.JAVA_LONG, 8, bytes.length);
+        MemorySegment iov = arena.allocate(Msghdr.IOVEC, 8);
+        Msghdr.iovec(iov, 0, buf.address(), bytes.length);
         MemorySegment msg = arena.allocate(Msghdr.SIZE, 8);
         msg.set(ValueLayout.JAVA_LONG, Msghdr.IOV, iov.address());
         msg.set(ValueLayout.JAVA_LONG, Msghdr.IOVLEN, 1);
         if (fds.length > 0) {
             long len = Msghdr.CMSG_HDR + 4L * fds.length;
             MemorySegment control = arena.allocate((len + 7) & ~7L, 8);
-            control.set(ValueLayout.JAVA_LONG, 0, len);
-            control.set(ValueLayout.JAVA_INT, 8, Sockets.SOL_SOCKET);
-            control.set(ValueLayout.JAVA_INT, 12, Sockets.SCM_RIGHTS);
+            Msghdr.cmsg(control, 0, len, Sockets.SOL_SOCKET, Sockets.SCM_RIGHTS);
             for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, Msghdr.CMSG_HDR + 4L * i, fds[i]);
             msg.set(ValueLayout.JAVA_LONG, Msghdr.CONTROL, control.address());
             msg.set(ValueLayout.JAVA_LONG, Msghdr.CONTROLLEN, control.byteSize());

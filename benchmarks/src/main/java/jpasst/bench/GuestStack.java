@@ -12,7 +12,7 @@ import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
@@ -288,8 +288,8 @@ final class GuestStack implements AutoCloseable {
         int src = Ip4.src(s, ip), dst = Ip4.dst(s, ip);
         if (proto == 6) {
             tcp(s, l4, l4Len, src, dst);
-        } else if (proto == 17 && l4Len >= Udp.LEN && Udp.dstPort(s, l4) == 68 && Udp.srcPort(s, l4) == 67) {
-            dhcpReply(s, l4 + Udp.LEN, l4Len - Udp.LEN);
+        } else if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == 68 && UdpHdr.srcPort(s, l4) == 67) {
+            dhcpReply(s, l4 + UdpHdr.LEN, l4Len - UdpHdr.LEN);
         }
     }
 
@@ -349,8 +349,8 @@ final class GuestStack implements AutoCloseable {
 
     private void dhcpSend(int type, int requested, int server) {
         int mlen = 300;
-        long f = reserve(Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen);
-        long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN, m = udp + Udp.LEN;
+        long f = reserve(Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN + mlen);
+        long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN, m = udp + UdpHdr.LEN;
         long p = BenchFrames.bootRequest(out, m, mlen, 0x6a706173, MAC);
         Net.u8(out, p++, 53);
         Net.u8(out, p++, 1);
@@ -373,10 +373,10 @@ final class GuestStack implements AutoCloseable {
         Net.u8(out, p++, 26);
         Net.u8(out, p, 255);
         Eth.write(out, f, Eth.BROADCAST, MAC, Eth.TYPE_IPV4);
-        Ip4.write(out, ip, Ip4.MIN_LEN + Udp.LEN + mlen, nextId(), 64, 17, 0, Ip4.BROADCAST);
-        Udp.write(out, udp, 68, 67, Udp.LEN + mlen);
-        Udp.checksum4(out, udp, Udp.LEN + mlen, 0, Ip4.BROADCAST);
-        commit(f, Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen);
+        Ip4.write(out, ip, Ip4.MIN_LEN + UdpHdr.LEN + mlen, nextId(), 64, 17, 0, Ip4.BROADCAST);
+        UdpHdr.write(out, udp, 68, 67, UdpHdr.LEN + mlen);
+        UdpHdr.checksum4(out, udp, UdpHdr.LEN + mlen, 0, Ip4.BROADCAST);
+        commit(f, Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN + mlen);
     }
 
     private void dhcpReply(MemorySegment s, long m, int mlen) {
@@ -428,18 +428,18 @@ final class GuestStack implements AutoCloseable {
 
     /** Sends one datagram of {@code payload} pattern bytes to the gateway; false if the buffer is full. */
     boolean sendUdp(int srcPort, int dstPort, int payload) {
-        int udpLen = Udp.LEN + payload;
+        int udpLen = UdpHdr.LEN + payload;
         int frameLen = Eth.LEN + Ip4.MIN_LEN + udpLen;
         long f = reserve(frameLen);
         if (f < 0) return false;
         long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN;
-        MemorySegment.copy(pattern, 0, out, udp + Udp.LEN, payload);
+        MemorySegment.copy(pattern, 0, out, udp + UdpHdr.LEN, payload);
         Eth.write(out, f, gwMac, MAC, Eth.TYPE_IPV4);
         Ip4.write(out, ip, Ip4.MIN_LEN + udpLen, nextId(), 64, 17, addr, gw);
-        Udp.write(out, udp, srcPort, dstPort, udpLen);
-        long sum = Checksum.sum(out, udp, Udp.LEN, Checksum.pseudo4(addr, gw, 17, udpLen)) + patternSum(0, payload);
+        UdpHdr.write(out, udp, srcPort, dstPort, udpLen);
+        long sum = Checksum.sum(out, udp, UdpHdr.LEN, Checksum.pseudo4(addr, gw, 17, udpLen)) + patternSum(0, payload);
         int c = Checksum.finish(sum);
-        Net.u16(out, udp + Udp.CHECKSUM, c == 0 ? 0xffff : c);
+        Net.u16(out, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
         commit(f, frameLen);
         udpSent++;
         return true;

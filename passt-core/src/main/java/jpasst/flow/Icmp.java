@@ -10,6 +10,7 @@ import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.IcmpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
@@ -83,18 +84,18 @@ public final class Icmp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Icmp.ECHO_LEN) {
+        if (l4Len < IcmpHdr.ECHO_LEN) {
             drop("short ICMP header");
             return;
         }
-        int type = jpasst.packet.Icmp.type(s, l4);
-        if (type != (isV6 ? jpasst.packet.Icmp.V6_ECHO_REQUEST : jpasst.packet.Icmp.ECHO_REQUEST)
-                || jpasst.packet.Icmp.code(s, l4) != 0) {
+        int type = IcmpHdr.type(s, l4);
+        if (type != (isV6 ? IcmpHdr.V6_ECHO_REQUEST : IcmpHdr.ECHO_REQUEST)
+                || IcmpHdr.code(s, l4) != 0) {
             drop("not an echo request");
             return;
         }
-        boolean ok = isV6 ? jpasst.packet.Icmp.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
-                : jpasst.packet.Icmp.checksumOk4(s, l4, l4Len);
+        boolean ok = isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
+                : IcmpHdr.checksumOk4(s, l4, l4Len);
         if (!ok) {
             drop("bad ICMP checksum");
             return;
@@ -103,7 +104,7 @@ public final class Icmp implements Transport {
             drop("echo request to a multicast, broadcast or unspecified address");
             return;
         }
-        int id = jpasst.packet.Icmp.id(s, l4);
+        int id = IcmpHdr.id(s, l4);
         int f = flows.lookup(Flows.ICMP, srcHi, srcLo, id, dstHi, dstLo, 0);
         if (f < 0) {
             f = open(isV6, srcHi, srcLo, dstHi, dstLo, id);
@@ -123,7 +124,7 @@ public final class Icmp implements Transport {
         requests++;
         if (Log.traceEnabled()) {
             Log.trace("ICMP flow " + f + ": echo request id " + id + " seq "
-                    + jpasst.packet.Icmp.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
+                    + IcmpHdr.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
         }
     }
 
@@ -214,17 +215,17 @@ public final class Icmp implements Transport {
                 continue;
             }
             int len = (int) n;
-            if (len < jpasst.packet.Icmp.ECHO_LEN || jpasst.packet.Icmp.type(o, l4)
-                    != (isV6 ? jpasst.packet.Icmp.V6_ECHO_REPLY : jpasst.packet.Icmp.ECHO_REPLY)) {
+            if (len < IcmpHdr.ECHO_LEN || IcmpHdr.type(o, l4)
+                    != (isV6 ? IcmpHdr.V6_ECHO_REPLY : IcmpHdr.ECHO_REPLY)) {
                 drop("unexpected message on a ping socket");
                 continue;
             }
             // back to the identifier the guest chose; the sequence number is the guest's already
-            jpasst.packet.Net.u16(o, l4 + jpasst.packet.Icmp.ID, flows.gPort(f));
+            jpasst.packet.Net.u16(o, l4 + IcmpHdr.ID, flows.gPort(f));
             if (isV6) {
-                jpasst.packet.Icmp.checksum6(o, l4, len, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f));
+                IcmpHdr.checksum6(o, l4, len, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f));
             } else {
-                jpasst.packet.Icmp.checksum4(o, l4, len);
+                IcmpHdr.checksum4(o, l4, len);
             }
             flows.touch(f, loop.now());
             frames.commit(frame, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), isV6 ? 58 : 1, len);

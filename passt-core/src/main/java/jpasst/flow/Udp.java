@@ -16,6 +16,7 @@ import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
@@ -75,8 +76,8 @@ public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
-    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - jpasst.packet.Udp.LEN,
-            MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
+    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - UdpHdr.LEN,
+            MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
     private static final long TICK_NANOS = 1_000_000_000L;
@@ -123,12 +124,12 @@ public final class Udp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Udp.LEN) {
+        if (l4Len < UdpHdr.LEN) {
             drop("short UDP header");
             return;
         }
-        int ulen = jpasst.packet.Udp.length(s, l4);
-        if (ulen < jpasst.packet.Udp.LEN || ulen > l4Len) {
+        int ulen = UdpHdr.length(s, l4);
+        if (ulen < UdpHdr.LEN || ulen > l4Len) {
             drop("bad UDP length");
             return;
         }
@@ -136,7 +137,7 @@ public final class Udp implements Transport {
             drop("bad UDP checksum");
             return;
         }
-        int sport = jpasst.packet.Udp.srcPort(s, l4), dport = jpasst.packet.Udp.dstPort(s, l4);
+        int sport = UdpHdr.srcPort(s, l4), dport = UdpHdr.dstPort(s, l4);
         if (dport == 0) {
             drop("UDP to port 0");
             return;
@@ -151,8 +152,8 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
-        int plen = ulen - jpasst.packet.Udp.LEN;
+        long payload = s.address() + l4 + UdpHdr.LEN;
+        int plen = ulen - UdpHdr.LEN;
         long n;
         if (flows.fd(f) >= 0) { // outbound: its own connected socket
             n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
@@ -170,9 +171,9 @@ public final class Udp implements Transport {
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
                                       long srcHi, long srcLo, long dstHi, long dstLo) {
-        int c = jpasst.packet.Udp.checksum(s, l4);
+        int c = UdpHdr.checksum(s, l4);
         if (!isV6) {
-            return jpasst.packet.Udp.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
+            return UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
         }
         if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
         return Checksum.fold(Checksum.sum(s, l4, ulen,
@@ -293,7 +294,7 @@ public final class Udp implements Transport {
      * full queues: UDP does not wait for room).
      */
     private boolean reserveFrame(boolean isV6) {
-        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
+        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN,
                 isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
     }
 

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
+import jpasst.conf.AddressLiteral;
 import jpasst.conf.Options;
 import jpasst.link.Guest;
 import jpasst.packet.Inany;
@@ -21,7 +22,7 @@ class AddressMappingTest {
     static final long V6 = 0x2001_0db8_0000_0000L;
 
     static int ip4(String s) {
-        return Options.parseIp4(s);
+        return AddressLiteral.requireIp4(s);
     }
 
     static long lo(int v4) {

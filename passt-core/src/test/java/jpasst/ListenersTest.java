@@ -13,7 +13,8 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 class ListenersTest {
@@ -44,19 +45,19 @@ class ListenersTest {
             int lastPort = 0, lastFd = -1;
             for (int fd : l.tcp) {
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-                assertEquals(0, Libc.getsockname(fd, sa, len));
+                assertEquals(0, Sockets.getsockname(fd, sa, len));
                 int port = SockAddr.port(sa);
                 assertTrue(port > lastPort && port < first + count, "port " + port + " after " + lastPort);
                 assertTrue(fd > lastFd, "descriptor " + fd + " after " + lastFd);
                 len.set(ValueLayout.JAVA_INT, 0, 4);
-                assertEquals(0, Libc.getsockopt(fd, Libc.SOL_SOCKET, SO_ACCEPTCONN, val, len));
+                assertEquals(0, Sockets.getsockopt(fd, Sockets.SOL_SOCKET, SO_ACCEPTCONN, val, len));
                 assertEquals(1, val.get(ValueLayout.JAVA_INT, 0), "socket of port " + port + " listens");
                 lastPort = port;
                 lastFd = fd;
             }
         } finally {
-            for (int fd : l.tcp) Libc.close(fd);
-            Libc.close(l.tap);
+            for (int fd : l.tcp) Descriptors.close(fd);
+            Descriptors.close(l.tap);
             Files.deleteIfExists(Path.of(l.socketPath));
             Files.deleteIfExists(dir);
         }

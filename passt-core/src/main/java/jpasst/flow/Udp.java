@@ -16,8 +16,11 @@ import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
@@ -73,12 +76,12 @@ public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
-    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - jpasst.packet.Udp.LEN,
-            MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
+    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - UdpHdr.LEN,
+            MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
     private static final long TICK_NANOS = 1_000_000_000L;
-    private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
+    private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -121,12 +124,12 @@ public final class Udp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Udp.LEN) {
+        if (l4Len < UdpHdr.LEN) {
             drop("short UDP header");
             return;
         }
-        int ulen = jpasst.packet.Udp.length(s, l4);
-        if (ulen < jpasst.packet.Udp.LEN || ulen > l4Len) {
+        int ulen = UdpHdr.length(s, l4);
+        if (ulen < UdpHdr.LEN || ulen > l4Len) {
             drop("bad UDP length");
             return;
         }
@@ -134,7 +137,7 @@ public final class Udp implements Transport {
             drop("bad UDP checksum");
             return;
         }
-        int sport = jpasst.packet.Udp.srcPort(s, l4), dport = jpasst.packet.Udp.dstPort(s, l4);
+        int sport = UdpHdr.srcPort(s, l4), dport = UdpHdr.dstPort(s, l4);
         if (dport == 0) {
             drop("UDP to port 0");
             return;
@@ -149,14 +152,14 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
-        int plen = ulen - jpasst.packet.Udp.LEN;
+        long payload = s.address() + l4 + UdpHdr.LEN;
+        int plen = ulen - UdpHdr.LEN;
         long n;
         if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Libc.send(flows.fd(f), payload, plen, SEND_FLAGS);
+            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
         } else {                // inbound: back out of the listening socket, to the sender
             int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Libc.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -168,9 +171,9 @@ public final class Udp implements Transport {
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
                                       long srcHi, long srcLo, long dstHi, long dstLo) {
-        int c = jpasst.packet.Udp.checksum(s, l4);
+        int c = UdpHdr.checksum(s, l4);
         if (!isV6) {
-            return jpasst.packet.Udp.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
+            return UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
         }
         if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
         return Checksum.fold(Checksum.sum(s, l4, ulen,
@@ -198,26 +201,26 @@ public final class Udp implements Transport {
             return -1;
         }
         boolean hostV4 = Inany.isV4(tHi, tLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, Sockets.IPPROTO_UDP);
         if (sock < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
             flows.close(f);
             return -1;
         }
-        options.setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (!hostV4) options.setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        options.setInt(sock, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, 1);
+        if (!hostV4) options.setInt(sock, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
         mapping.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
-        int r = Libc.connect(sock, sa, len);
+        int r = Sockets.connect(sock, sa, len);
         if (r < 0) {
             openFailures++;
             if (Log.debugEnabled()) {
                 Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
             }
-            Libc.close(sock);
+            Descriptors.close(sock);
             flows.close(f);
             return -1;
         }
@@ -229,7 +232,7 @@ public final class Udp implements Transport {
             openFailures++;
             return -1;
         }
-        r = loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.UDP, f));
+        r = loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.UDP, f));
         if (r < 0) {
             openFailures++;
             close(f);
@@ -252,11 +255,11 @@ public final class Udp implements Transport {
         } else {
             len = SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, sport, 0);
         }
-        if (sport != 0 && Libc.bind(sock, sa, len) == 0) return;
+        if (sport != 0 && Sockets.bind(sock, sa, len) == 0) return;
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
     }
 
@@ -291,7 +294,7 @@ public final class Udp implements Transport {
      * full queues: UDP does not wait for room).
      */
     private boolean reserveFrame(boolean isV6) {
-        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
+        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN,
                 isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
     }
 
@@ -311,12 +314,12 @@ public final class Udp implements Transport {
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
             if (!reserveFrame(flows.v6(f))) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
-                    Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -335,12 +338,12 @@ public final class Udp implements Transport {
         boolean isV6 = lv6[li];
         for (int i = 0; i < BATCH; i++) {
             if (!reserveFrame(isV6)) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
-                    frame.pieces()), Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -434,8 +437,8 @@ public final class Udp implements Transport {
     public void listen(PortSpec.Forward fwd, int[] fds) {
         for (int sock : fds) {
             saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(sock, sa, saLen), "UDP socket " + sock);
-            boolean isV6 = SockAddr.family(sa) == Libc.AF_INET6;
+            Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
+            boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
             int port = SockAddr.port(sa);
             int li = listeners;
             if (li == lfd.length) {
@@ -445,7 +448,7 @@ public final class Udp implements Transport {
                 ltarget = Arrays.copyOf(ltarget, n);
                 lv6 = Arrays.copyOf(lv6, n);
             }
-            Errno.check(loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
+            Errno.check(loop.add(sock, Epoll.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
             lfd[li] = sock;
             lport[li] = port;
             ltarget[li] = fwd.targetOf(port);
@@ -461,7 +464,7 @@ public final class Udp implements Transport {
     private void closeListeners() {
         for (int i = 0; i < listeners; i++) {
             loop.remove(lfd[i]);
-            Libc.close(lfd[i]);
+            Descriptors.close(lfd[i]);
         }
         listeners = 0;
     }

@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Memory;
 
 /**
  * The one event loop: a single thread over one epoll instance, edge- or level-triggered per
@@ -25,8 +27,8 @@ import jpasst.sys.Libc;
  * its current call returns (the link's "room again", say): it is delivered at the start of the
  * next batch, and the loop does not sleep while one waits.
  *
- * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap).
- * {@code struct epoll_event} is packed on x86-64: 4 bytes of events then 8 bytes of data.
+ * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap, and
+ * read through {@link Epoll}, which knows the machine's {@code struct epoll_event}).
  */
 public final class EventLoop {
     public interface Handler {
@@ -40,15 +42,14 @@ public final class EventLoop {
 
     public static final int TYPE_SHIFT = 56;
     public static final int MAX_TYPES = 32;
-    private static final int EVENT_SIZE = 12;
     private static final int MAX_EVENTS = 256;
     private static final int TYPE_WAKE = MAX_TYPES - 1;
 
     private final int epfd;
     private final int wakeFd;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment events = arena.allocate((long) EVENT_SIZE * MAX_EVENTS, 8);
-    private final MemorySegment ctlEvent = arena.allocate(EVENT_SIZE, 8);
+    private final MemorySegment events = arena.allocate((long) Epoll.EVENT_SIZE * MAX_EVENTS, 8);
+    private final MemorySegment ctlEvent = arena.allocate(Epoll.EVENT_SIZE, 8);
     private final MemorySegment wakeBuf = arena.allocate(8, 8);
     private final Handler[] handlers = new Handler[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
@@ -71,9 +72,9 @@ public final class EventLoop {
     private volatile long failures; // (written by the loop only; read by tests from theirs)
 
     public EventLoop() {
-        epfd = Errno.check(Libc.epollCreate1(Libc.EPOLL_CLOEXEC), "epoll_create1");
-        wakeFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
-        add(wakeFd, Libc.EPOLLIN, ref(TYPE_WAKE, 0));
+        epfd = Errno.check(Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC), "epoll_create1");
+        wakeFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
+        add(wakeFd, Epoll.EPOLLIN, ref(TYPE_WAKE, 0));
     }
 
     public static long ref(int type, long value) {
@@ -107,21 +108,20 @@ public final class EventLoop {
 
     /** Registers {@code fd}; returns 0 or a negated errno (e.g. -ENOMEM). */
     public int add(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_ADD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_ADD, fd, ev, ref);
     }
 
     public int modify(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_MOD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_MOD, fd, ev, ref);
     }
 
     public int remove(int fd) {
-        return Libc.epollCtl(epfd, Libc.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
+        return Epoll.epollCtl(epfd, Epoll.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
     }
 
     private int ctl(int op, int fd, int ev, long ref) {
-        ctlEvent.set(ValueLayout.JAVA_INT_UNALIGNED, 0, ev);
-        ctlEvent.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, ref);
-        return Libc.epollCtl(epfd, op, fd, ctlEvent);
+        Epoll.event(ctlEvent, ev, ref);
+        return Epoll.epollCtl(epfd, op, fd, ctlEvent);
     }
 
     /**
@@ -173,7 +173,7 @@ public final class EventLoop {
             long ms = (nextWake - t + 999_999) / 1_000_000;
             timeout = (int) Math.max(0, Math.min(ms, 1000));
         }
-        int n = Libc.epollWait(epfd, events, MAX_EVENTS, timeout);
+        int n = Epoll.epollWait(epfd, events, MAX_EVENTS, timeout);
         now = System.nanoTime();
         if (n < 0) {
             if (n == -Errno.EINTR) return;
@@ -181,12 +181,11 @@ public final class EventLoop {
         }
         if (postedCount > 0) deliverPosted();
         for (int i = 0; i < n; i++) {
-            long base = (long) i * EVENT_SIZE;
-            int ev = events.get(ValueLayout.JAVA_INT_UNALIGNED, base);
-            long ref = events.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 4);
+            int ev = Epoll.events(events, i);
+            long ref = Epoll.data(events, i);
             int type = type(ref);
             if (type == TYPE_WAKE) {
-                Libc.read(wakeFd, wakeBuf, 8);
+                Descriptors.read(wakeFd, wakeBuf, 8);
                 continue;
             }
             Handler h = handlers[type];
@@ -201,7 +200,7 @@ public final class EventLoop {
             trimAt = now + TRIM_DELAY;
         } else if (trimAt != 0 && now - trimAt >= 0) {
             trimAt = 0;
-            Libc.mallocTrim();
+            Memory.mallocTrim();
         }
         if (now - nextWake >= 0 || (n == 0 && timeout > 0)) {
             nextWake = Long.MAX_VALUE;
@@ -272,12 +271,12 @@ public final class EventLoop {
         try (Arena a = Arena.ofConfined()) { // (the caller's own buffer: any thread may call this)
             MemorySegment one = a.allocate(8, 8);
             one.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
-            Libc.write(wakeFd, one, 8);
+            Descriptors.write(wakeFd, one, 8);
         }
     }
 
     public void close() {
-        Libc.close(wakeFd);
-        Libc.close(epfd);
+        Descriptors.close(wakeFd);
+        Descriptors.close(epfd);
     }
 }

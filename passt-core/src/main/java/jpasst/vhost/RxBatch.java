@@ -2,9 +2,8 @@ package jpasst.vhost;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Msghdr;
 
 /**
  * Receive buffers reserved in the guest's receive queue for frames that a host socket read will
@@ -68,7 +67,7 @@ public final class RxBatch {
         fromSpare = new boolean[maxChains];
         int maxPieces = Math.max(2 * maxChains, Virtqueue.MAX_PIECES);
         pieces = new Pieces(maxPieces);
-        iov = Arena.ofAuto().allocate((long) Libc.IOVEC_SIZE * maxPieces, 8);
+        iov = Arena.ofAuto().allocate((long) Msghdr.IOVEC * maxPieces, 8);
         iovSeg = new MemorySegment[maxPieces];
         iovOff = new long[maxPieces];
         iovLen = new int[maxPieces];
@@ -131,9 +130,7 @@ public final class RxBatch {
     }
 
     void addIov(MemorySegment s, long o, int l) {
-        long at = (long) Libc.IOVEC_SIZE * iovUsed;
-        iov.set(ValueLayout.JAVA_LONG, at, s.address() + o);
-        iov.set(ValueLayout.JAVA_LONG, at + 8, l);
+        Msghdr.iovec(iov, iovUsed, s.address() + o, l);
         iovSeg[iovUsed] = s;
         iovOff[iovUsed] = o;
         iovLen[iovUsed] = l;

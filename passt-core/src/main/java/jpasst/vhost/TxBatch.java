@@ -3,7 +3,7 @@ package jpasst.vhost;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Memory;
 
 /**
  * The frames of one pass over the guest's transmit queue ({@link VhostUserDevice#popTx}), where
@@ -40,7 +40,7 @@ public final class TxBatch {
         seg = new MemorySegment[maxFrames];
         off = new long[maxFrames];
         len = new int[maxFrames];
-        scratch = Libc.mmapAnonymous(Math.max(scratchBytes, VhostUserSession.MAX_FRAME), Arena.ofAuto());
+        scratch = Memory.mmapAnonymous(Math.max(scratchBytes, VhostUserSession.MAX_FRAME), Arena.ofAuto());
     }
 
     public int capacity() {

@@ -248,6 +248,21 @@ class OptionsTest {
     }
 
     @Test
+    void addressesAreReadAsInetPtonReadsThemLeadingZerosRefused() {
+        // passt reads every address with inet_pton(), which refuses a leading zero in a part
+        assertEquals("Invalid address: 192.0.2.09", error("-a", "192.0.2.09"));
+        assertEquals("Invalid address: ::ffff:192.0.2.09", error("-a", "::ffff:192.0.2.09"));
+        assertEquals("Invalid gateway address: 192.0.2.01", error("-g", "192.0.2.01"));
+        assertEquals("Invalid or redundant outbound address: 010.0.0.1", error("-o", "010.0.0.1"));
+        assertEquals("Cannot use DNS address 192.0.2.053", error("-D", "192.0.2.053"));
+        assertEquals("Invalid DNS forwarding address: 192.0.2.01", error("--dns-forward", "192.0.2.01"));
+        assertEquals("Invalid address to remap to host: 192.0.2.01", error("--map-host-loopback", "192.0.2.01"));
+        assertEquals("Invalid prefix length: 255.255.255.000", error("-n", "255.255.255.000"));
+        assertEquals(ip("192.0.2.10"), parse("-a", "192.0.2.10").addr4);
+        assertEquals(ip("10.0.0.1"), parse("-g", "10.0.0.1").gw4);
+    }
+
+    @Test
     void prefixLengthGivenTwiceIsRedundant() {
         assertEquals("Redundant prefix length specification", error("-a", "192.0.2.1/24", "-n", "24"));
         assertEquals("Redundant prefix length specification", error("-n", "24", "-a", "192.0.2.1/24"));
@@ -506,6 +521,9 @@ class OptionsTest {
         assertEquals(Options.Action.VERSION, Options.parse(new String[] {"--version", "-m", "x"}).action());
         // ...earlier ones are
         assertEquals("Invalid MTU: x", error("-m", "x", "--version"));
+        // one option at a time, as getopt returns them: -h acts before the unknown letter after it
+        assertEquals(Options.Action.HELP, Options.parse(new String[] {"-hZ"}).action());
+        assertEquals("invalid option -- 'Z'", error("-Zh"));
     }
 
     @Test

@@ -15,6 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 
@@ -52,19 +53,18 @@ class RxReservationTest {
             MemorySegment src = a.allocate(data.length);
             MemorySegment.copy(data, 0, src, ValueLayout.JAVA_BYTE, 0, data.length);
             assertEquals(data.length, Libc.write(out, src, data.length));
-            RxBatch b = new RxBatch(8, 256);
+            FrameBatch b = new FrameBatch(8, 256);
             MemorySegment msghdr = a.allocate(Libc.MSGHDR_SIZE, 8);
 
             rig.onLoop(() -> {
                 assertEquals(3, rig.device.reserveRx(b, HDR, 4000, 3));
-                int iovs = 0;
                 for (int i = 0; i < 3; i++) {
                     assertEquals(4000, b.capacity(i));
                     MemorySegment.copy(header(i), 0, b.header(i), ValueLayout.JAVA_BYTE, b.headerOffset(i), HDR);
-                    iovs += b.iovCount(i);
                 }
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, b.iovecs().address());
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, iovs);
+                assertTrue(b.pieces() > 3, "frames of 4000 bytes span several buffers of 1536");
+                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, b.iovecAddress(1));
+                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, b.pieces());
                 long n = Libc.recvmsg(in, msghdr, Libc.MSG_DONTWAIT);
                 assertEquals(10_000, n);
                 b.payloadLength(0, 4000);
@@ -92,16 +92,16 @@ class RxReservationTest {
     @Test
     void buffersLeftInTheMiddleOfABatchAreSparesThatTheNextFrameTakesFirst() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            RxBatch b = new RxBatch(8, 256);
+            FrameBatch b = new FrameBatch(8, 256);
             rig.onLoop(() -> {
                 assertEquals(3, rig.device.reserveRx(b, HDR, 4000, 3));
                 int[] len = {100, 4000, 100};
                 for (int i = 0; i < 3; i++) {
                     MemorySegment.copy(header(i), 0, b.header(i), ValueLayout.JAVA_BYTE, b.headerOffset(i), HDR);
                     int left = len[i];
-                    for (int k = 0; k < b.iovCount(i) && left > 0; k++) {
-                        int n = Math.min(left, b.pieceLength(i, k));
-                        b.pieceSegment(i, k).asSlice(b.pieceOffset(i, k), n).fill((byte) i);
+                    for (int p = b.firstPiece(i); p < b.endPiece(i) && left > 0; p++) {
+                        int n = Math.min(left, b.pieceLength(p));
+                        b.pieceSegment(p).asSlice(b.pieceOffset(p), n).fill((byte) i);
                         left -= n;
                     }
                     b.payloadLength(i, len[i]);
@@ -128,7 +128,7 @@ class RxReservationTest {
     @Test
     void nothingCommittedGivesEveryBufferBack() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            RxBatch b = new RxBatch(32, 1024);
+            FrameBatch b = new FrameBatch(32, 1024);
             rig.onLoop(() -> {
                 Virtqueue rx = rig.device.rxQueue();
                 int before = rx.lastAvail();
@@ -145,7 +145,7 @@ class RxReservationTest {
         VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
         o.ringSize = 16; // 16 buffers of 1536 bytes: 5 frames of 12 + 54 + 4000 bytes need 15
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(o)) {
-            RxBatch b = new RxBatch(8, 256);
+            FrameBatch b = new FrameBatch(8, 256);
             rig.onLoop(() -> {
                 assertEquals(5, rig.device.reserveRx(b, HDR, 4000, 8));
                 rig.device.commitRx(b, 0);

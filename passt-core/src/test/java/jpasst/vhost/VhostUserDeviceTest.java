@@ -50,8 +50,8 @@ class VhostUserDeviceTest {
                 assertEquals(Wire.NET_HDR_F_DATA_VALID, fe.lastHeaderFlags());
                 assertEquals((12 + back.length + 1535) / 1536, fe.lastNumBuffers(), "num_buffers for " + back.length + " bytes");
             }
-            assertEquals(sizes.length, rig.inPlaceFrames);
-            assertEquals(0, rig.copiedFrames);
+            assertEquals(sizes.length, rig.inPlaceFrames());
+            assertEquals(0, rig.gatheredFrames());
             assertEquals(sizes.length, fe.reapTx(), "transmit buffers returned");
         }
     }
@@ -66,8 +66,8 @@ class VhostUserDeviceTest {
                 fe.sendNow(f);
                 byte[] back = fe.receive(3000);
                 assertArrayEquals(f, back);
-                assertEquals(parts == 2 ? 1 : 0, rig.inPlaceFrames, "a frame in one descriptor is not copied");
-                assertEquals(parts == 2 ? 0 : 1, rig.copiedFrames);
+                assertEquals(parts == 2 ? 1 : 0, rig.inPlaceFrames(), "a frame in one descriptor is not copied");
+                assertEquals(parts == 2 ? 0 : 1, rig.gatheredFrames());
             }
         }
     }

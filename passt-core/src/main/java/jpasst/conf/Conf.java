@@ -27,6 +27,9 @@ public final class Conf {
     public boolean quiet;
     public String runAs;               // --runas
     public boolean freebind;
+    public boolean vhostUser;          // --vhost-user: the guest's frames in its own virtqueues
+    public String repairPath;          // --repair-path (vhost-user); jpasst migrates no flows
+    public boolean migrateExit, migrateNoLinger; // --migrate-exit, --migrate-no-linger: likewise
 
     // link
     public int mtu = MTU_DEFAULT;

@@ -27,7 +27,10 @@ import jpasst.util.Log;
  * {@code -d}, {@code -6} after {@code -4}, {@code --fd} after {@code --socket}); {@code -h},
  * {@code --version} and {@code --print-capabilities} act where they stand. Every option of
  * {@code man passt} is known: the pasta-only ones and those of capabilities jpasst does not have
- * yet (vhost-user, statistics, pesto) are refused with a clear message instead of being ignored.
+ * yet (statistics, pesto) are refused with a clear message instead of being ignored. As passt's
+ * conf_mode(), {@code --vhost-user} anywhere before {@code --} sets the mode before the options
+ * are read, so the options that depend on it ({@code --repair-path}, {@code --migrate-exit},
+ * {@code --migrate-no-linger}) may come before it.
  *
  * Errors throw {@link ConfException} with passt's wording; getopt's own errors (unknown option,
  * missing or unexpected argument) are flagged so that Main prints the usage after them, as passt.
@@ -151,6 +154,7 @@ public final class Options {
 
     public static Parsed parse(String[] args) {
         Conf c = new Conf();
+        c.vhostUser = vhostUserMode(args);
         State st = new State();
         int i = 0;
         for (; i < args.length; i++) {
@@ -213,6 +217,20 @@ public final class Options {
         if (i < args.length) throw new ConfException("Extra non-option argument: " + args[i]);
         if (c.noIcmp) c.noNdp = true; // passt: --no-icmp implies --no-ndp
         return new Parsed(c, Action.RUN, st.warnings);
+    }
+
+    /**
+     * passt's conf_mode(): whether {@code --vhost-user} (or an abbreviation of it, the only long
+     * option that scan knows) is among the words before {@code --}, wherever it stands.
+     */
+    static boolean vhostUserMode(String[] args) {
+        for (String a : args) {
+            if (a.equals("--")) return false;
+            if (a.length() > 2 && a.startsWith("--") && a.indexOf('=') < 0 && "vhost-user".startsWith(a.substring(2))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Acts on one option; returns what to do if it ends parsing (help, version), else RUN. */
@@ -379,12 +397,17 @@ public final class Options {
             case "freebind" -> c.freebind = true;
             case "udp-timeout" -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
             case "icmp-timeout" -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
-            case "vhost-user" -> throw new ConfException("--vhost-user is not supported yet by jpasst");
+            case "vhost-user" -> c.vhostUser = true; // (set before parsing, see vhostUserMode)
             case "repair-path" -> {
-                if (!v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
+                if (!c.vhostUser && !v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
+                if (v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid passt-repair path: " + v);
+                c.repairPath = v;
             }
-            case "migrate-exit", "migrate-no-linger" ->
-                    throw new ConfException("--" + key + " is for vhost-user mode only");
+            case "migrate-exit", "migrate-no-linger" -> {
+                if (!c.vhostUser) throw new ConfException("--" + key + " is for vhost-user mode only");
+                if (key.equals("migrate-exit")) c.migrateExit = true;
+                else c.migrateNoLinger = true;
+            }
             case "stats" -> {
                 if (!c.foreground) throw new ConfException("Can't display statistics if not running in foreground");
                 throw new ConfException("--stats is not supported yet by jpasst");
@@ -740,6 +763,18 @@ public final class Options {
                   --version		Show version and exit
                   -s, --socket, --socket-path PATH	UNIX domain socket path
                     default: probe free path starting from /tmp/passt_1.socket
+                  --vhost-user		Enable vhost-user mode
+                    UNIX domain socket is provided by -s option
+                  --print-capabilities	print back-end capabilities in JSON format,
+                    only meaningful for vhost-user mode
+                  --repair-path PATH	path for passt-repair(1)
+                    default: append '.repair' to UNIX domain path
+                  --migrate-exit	DEPRECATED:
+                			source quits after migration
+                    default: source keeps running after migration
+                  --migrate-no-linger	DEPRECATED:
+                			close sockets on migration
+                    default: keep sockets open, ignore events
                   -F, --fd FD		Use FD as pre-opened connected socket
                   -p, --pcap FILE	Log tap-facing traffic to pcap file
                   -P, --pid FILE	Write own PID to the given file
@@ -826,8 +861,9 @@ public final class Options {
                     default: none
                   -1, --one-off	Quit after handling one single client
 
-                Not in jpasst yet (refused with a message): vhost-user and its options,
-                --stats, --conf-path. Deprecated in passt, accepted: -e, --stderr.
+                Not in jpasst yet (refused with a message): --stats, --conf-path.
+                Accepted without effect, as jpasst migrates no flows: --repair-path,
+                --migrate-exit, --migrate-no-linger. Deprecated in passt, accepted: -e, --stderr.
 
                 jpasst only, for tests and debugging:
                   --udp-timeout SECONDS	Idle time before a UDP flow closes

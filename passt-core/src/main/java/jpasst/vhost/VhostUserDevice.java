@@ -477,7 +477,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     }
 
     private boolean copyRx(MemorySegment src, long off, int len) {
-        if (len <= 0 || len > VhostUserSession.MAX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
+        if (len <= 0 || len > VhostUserSession.MAX_RX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
         FrameBatch b = single;
         if (takeRx(b, 0, len, 1) == 0) return false;
         if (b.capacity(0) < len) { // without MRG_RXBUF, one buffer smaller than the frame
@@ -508,7 +508,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private int takeRx(FrameBatch b, int hdrLen, int maxPayload, int count) {
         RxReservation r = rxRes;
         if (r.batch != null) throw new IllegalStateException("reserveRx with a reservation not committed");
-        if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_FRAME) {
+        if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_RX_FRAME) {
             throw new IllegalArgumentException("frames of " + hdrLen + " + " + maxPayload + " bytes");
         }
         b.clear(hdrLen);

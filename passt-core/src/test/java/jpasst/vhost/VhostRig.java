@@ -65,6 +65,7 @@ public final class VhostRig implements AutoCloseable {
         device.onTx(this::takeFrames);
         device.onGone(() -> gone++);
         device.onRxRoom(() -> rxRoom++);
+        loop.onFault(device::faulted); // as VhostUserLink registers it
         taskFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
         MemorySegment drain = Arena.global().allocate(8, 8);
         loop.handler(TASKS, (ref, ev) -> {
@@ -131,6 +132,15 @@ public final class VhostRig implements AutoCloseable {
         });
         Libc.write(taskFd, one, 8);
         return f.get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Runs {@code r} on the loop's thread as one of its handlers, whatever it throws going to the
+     * loop as from any handler (a producer's fault in guest memory, say); returns at once.
+     */
+    public void onLoopRaw(Runnable r) {
+        tasks.add(r);
+        Libc.write(taskFd, one, 8);
     }
 
     public void onLoop(Runnable r) throws Exception {

@@ -319,6 +319,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void publishAll() {
         if (conn < 0) return;
+        if (rxRes.batch != null) giveRx(rxRes.batch, 0); // reserved and never committed (see reserveRx)
         if (rx.mapped()) {
             rx.flush();
             rx.notifyGuest();
@@ -507,7 +508,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private int takeRx(FrameBatch b, int hdrLen, int maxPayload, int count) {
         RxReservation r = rxRes;
-        if (r.batch != null) throw new IllegalStateException("reserveRx with a reservation not committed");
+        if (r.batch != null) giveRx(r.batch, 0); // reserved and never committed: nothing was sent
         if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_RX_FRAME) {
             throw new IllegalArgumentException("frames of " + hdrLen + " + " + maxPayload + " bytes");
         }
@@ -847,7 +848,9 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
      * not posted enough buffers, and then {@link #onRxRoom} runs once it has. A frame may offer
      * less payload room than asked ({@link FrameBatch#capacity}): without MRG_RXBUF it is one
      * guest buffer, and a batch with too few pieces for the guest's buffers describes less. One
-     * reservation at a time: {@link #commitRx} ends it.
+     * reservation at a time: {@link #commitRx} ends it; one that is never committed (a producer
+     * that reserved and then had nothing to send, as the stream socket allows) goes back to the
+     * ring at the next reservation or at the end of the batch of events.
      */
     public int reserveRx(FrameBatch b, int hdrLen, int maxPayload, int count) {
         try {

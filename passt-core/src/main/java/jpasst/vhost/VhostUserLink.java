@@ -148,7 +148,9 @@ public final class VhostUserLink implements Link {
 
     @Override
     public long reserve(int len) {
-        if (singleReserved) throw new IllegalStateException("a frame reserved while another is not committed");
+        // a frame reserved and never committed (a producer that then had nothing to send) is
+        // simply forgotten, as over the stream socket: its buffers go back with this reservation
+        singleReserved = false;
         if (device.reserveRx(single, 0, len, 1) == 0) return -1;
         if (single.capacity(0) < len) { // without MRG_RXBUF, a buffer smaller than the frame
             device.commitRx(single, 0);
@@ -177,7 +179,7 @@ public final class VhostUserLink implements Link {
 
     @Override
     public int reserve(FrameBatch batch, int hdrLen, int maxPayload, int count) {
-        if (singleReserved) throw new IllegalStateException("a batch reserved while a frame is not committed");
+        singleReserved = false; // (forgotten, see reserve(int))
         return device.reserveRx(batch, hdrLen, maxPayload, count);
     }
 
@@ -196,6 +198,7 @@ public final class VhostUserLink implements Link {
 
     @Override
     public void flush() {
+        singleReserved = false; // (what was reserved and not committed goes back now)
         device.publish();
     }
 

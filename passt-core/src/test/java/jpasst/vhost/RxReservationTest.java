@@ -141,6 +141,28 @@ class RxReservationTest {
     }
 
     @Test
+    void aReservationNeverCommittedGoesBackWithTheNextOneOrAtTheEndOfTheBatch() throws Exception {
+        try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
+            FrameBatch b = new FrameBatch(8, 256), other = new FrameBatch(8, 256);
+            rig.onLoop(() -> {
+                Virtqueue rx = rig.device.rxQueue();
+                int before = rx.lastAvail();
+                assertEquals(2, rig.device.reserveRx(b, HDR, 4000, 2));
+                assertEquals(2, rig.device.reserveRx(other, HDR, 4000, 2), "the next reservation is made");
+                assertEquals(6, rx.inUse(), "the first one's buffers went back: the second holds six");
+                rig.device.commitRx(b, 0); // (late: nothing of it is outstanding)
+                assertEquals(6, rx.inUse());
+                rig.device.publish(); // the end of the batch
+                assertEquals(0, rx.inUse(), "what was never committed went back");
+                assertEquals(before, rx.lastAvail());
+            });
+            byte[] f = VhostUserDeviceTest.frame(300, 1);
+            fe.sendNow(f);
+            assertArrayEquals(f, fe.receive(3000), "the guest's buffers are all there to be used");
+        }
+    }
+
+    @Test
     void aReservationStopsWhereTheGuestsBuffersEnd() throws Exception {
         VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
         o.ringSize = 16; // 16 buffers of 1536 bytes: 5 frames of 12 + 54 + 4000 bytes need 15

@@ -168,6 +168,16 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         handshake();
     }
 
+    /**
+     * Takes {@code fd}, a socket already connected to the back-end (one end of a socketpair whose
+     * other end the back-end got as {@code --fd}, as QEMU 10.1's {@code -netdev passt,vhost-user=on}
+     * does it), and sends QEMU's connect-time messages on it. The front-end owns it from now on.
+     */
+    public void adopt(int fd) throws IOException {
+        sock = fd;
+        handshake();
+    }
+
     /** Only the socket: the messages are the test's to send ({@link #handshake}, {@link #sendRaw}...). */
     public void connectRaw(String path) throws IOException {
         sock = Native.socket(Native.AF_UNIX, Native.SOCK_STREAM | Native.SOCK_CLOEXEC, 0);

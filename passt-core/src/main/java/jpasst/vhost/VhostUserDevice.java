@@ -572,8 +572,12 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 break;
             }
             if (room < want && (mrg || r.chains == first)) {
-                giveBack(r, first);
+                // the guest's buffers ran out: a last, smaller frame in what there is, as passt's
+                // vu_collect() does (a datagram larger than that is dropped by its producer)
+                boolean partial = mrg && r.chains > first && room >= Math.max(least, headRoom + 1);
+                if (!partial) giveBack(r, first);
                 if (status == Virtqueue.EMPTY) starve();
+                if (partial && frame(r, b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom)) f++;
                 break;
             }
             if (!frame(r, b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom)) break;
@@ -847,7 +851,8 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
      * buffers. Returns how many frames it could (0: none); fewer than asked when the guest has
      * not posted enough buffers, and then {@link #onRxRoom} runs once it has. A frame may offer
      * less payload room than asked ({@link FrameBatch#capacity}): without MRG_RXBUF it is one
-     * guest buffer, and a batch with too few pieces for the guest's buffers describes less. One
+     * guest buffer, the last one when the guest's buffers run out takes what is left, and a
+     * batch with too few pieces for the guest's buffers describes less. One
      * reservation at a time: {@link #commitRx} ends it; one that is never committed (a producer
      * that reserved and then had nothing to send, as the stream socket allows) goes back to the
      * ring at the next reservation or at the end of the batch of events.

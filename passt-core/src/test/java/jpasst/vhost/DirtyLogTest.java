@@ -74,6 +74,7 @@ class DirtyLogTest {
             int pages = Long.bitCount(bitmap.get(ValueLayout.JAVA_LONG, 0)) + Long.bitCount(bitmap.get(ValueLayout.JAVA_LONG, 8));
             assertTrue(pages >= 2 + 3, pages + " pages marked: the two used rings and the buffers of 9 KiB");
             MemorySegment v = java.lang.foreign.Arena.global().allocate(8, 8);
+            rig.onLoop(() -> { }); // the barrier: the loop has finished the batch that published the frame
             assertEquals(8, Libc.read(logFd, v, 8), "the log eventfd was not signalled");
 
             fe.sendRaw(Wire.SET_FEATURES, Wire.FLAG_VERSION_1, payload(fe.ackedFeatures()), 8);

@@ -163,13 +163,15 @@ class RxReservationTest {
     }
 
     @Test
-    void aReservationStopsWhereTheGuestsBuffersEnd() throws Exception {
+    void aReservationEndsWithASmallerFrameWhereTheGuestsBuffersEnd() throws Exception {
         VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
         o.ringSize = 16; // 16 buffers of 1536 bytes: 5 frames of 12 + 54 + 4000 bytes need 15
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(o)) {
             FrameBatch b = new FrameBatch(8, 256);
             rig.onLoop(() -> {
-                assertEquals(5, rig.device.reserveRx(b, HDR, 4000, 8));
+                assertEquals(6, rig.device.reserveRx(b, HDR, 4000, 8), "five frames, and one in the last buffer");
+                for (int i = 0; i < 5; i++) assertEquals(4000, b.capacity(i));
+                assertEquals(1536 - 12 - HDR, b.capacity(5));
                 rig.device.commitRx(b, 0);
                 assertEquals(0, rig.device.rxQueue().inUse());
             });

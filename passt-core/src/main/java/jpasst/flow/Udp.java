@@ -57,6 +57,10 @@ import jpasst.util.Log;
  * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame (a
  * {@link FrameBatch} of one, which the link reserves with room for the largest: 65507 bytes over
  * IPv4, 65527 over IPv6), and the frame is committed with the real length, so nothing is copied.
+ * Over vhost-user the frame is the guest's own receive buffers, as many as the datagram needs;
+ * when the guest has none left (or fewer than a datagram needs) the socket waits for "room
+ * again" with its datagrams in its own buffer, as passt's vhost-user path leaves them in the
+ * socket, instead of having them read and dropped.
  * Guest to host, the payload is sent from where it lies in the link's input batch. IPv4
  * fragments are not reassembled (nor are they by passt): the guest's path MTU (65520) bounds
  * what it can send in one piece.
@@ -105,6 +109,9 @@ public final class Udp implements Transport {
      * is two pieces.
      */
     private final FrameBatch frame = new FrameBatch(1, 128);
+    /** References of the sockets that wait for room (see {@link #pause}). */
+    private final long[] paused = new long[MAX_FLOWS + 64];
+    private int pausedCount;
 
     private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
 
@@ -290,14 +297,58 @@ public final class Udp implements Transport {
 
     // ---- host → guest ----
 
+    /** Reserving the frame for the next datagram: a frame is ready, or there is no guest, or no room now. */
+    private static final int RESERVED = 0, NO_GUEST = 1, NO_ROOM = 2;
+
     /**
-     * Reserves the frame for the next datagram of a socket, room for the largest; false if
-     * there is no guest or no room (the datagram is then read and dropped, as with passt's
-     * full queues: UDP does not wait for room).
+     * Reserves the frame for the next datagram of socket {@code sock}, room for the largest. A
+     * link may offer less when the guest's buffers run out (vhost-user): then the datagram's
+     * length is looked at, and one that would not fit waits, as when there is no room at all.
      */
-    private boolean reserveFrame(boolean isV6) {
-        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
-                isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
+    private int reserveFrame(int sock, boolean isV6) {
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        if (link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN, max, 1) != 1) {
+            return link.connected() ? NO_ROOM : NO_GUEST;
+        }
+        if (frame.capacity(0) < max) {
+            long len = Libc.recv(sock, discard.address(), 0, Libc.MSG_PEEK | Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
+            if (len > frame.capacity(0)) {
+                link.commit(frame, 0);
+                return NO_ROOM;
+            }
+        }
+        return RESERVED;
+    }
+
+    /**
+     * No room for the next datagram of the socket with reference {@code ref}: as passt over
+     * vhost-user leaves it in the socket, the socket is left alone (its EPOLLIN interest taken
+     * off, or the level-triggered loop would spin on it) until the link has room again
+     * ({@link #roomAgain}); the datagrams wait in the socket's own buffer, where the kernel
+     * drops what does not fit, as a full receive queue would. False if too many wait already.
+     */
+    private boolean pause(int sock, long ref) {
+        if (pausedCount == paused.length) return false;
+        loop.modify(sock, 0, ref);
+        paused[pausedCount++] = ref;
+        return true;
+    }
+
+    /** Room for frames to the guest is back: the sockets that waited for it are read again. */
+    @Override
+    public void roomAgain() {
+        int n = pausedCount;
+        pausedCount = 0;
+        for (int i = 0; i < n; i++) {
+            long ref = paused[i];
+            if (EventLoop.type(ref) == Refs.UDP_LISTEN) {
+                int li = (int) EventLoop.value(ref);
+                if (li < listeners) loop.modify(lfd[li], Libc.EPOLLIN, ref);
+            } else {
+                int f = flows.flowOf(ref, Flows.UDP);
+                if (f >= 0) loop.modify(flows.fd(f), Libc.EPOLLIN, ref); // (closed meanwhile: nothing to do)
+            }
+        }
     }
 
     /**
@@ -327,7 +378,9 @@ public final class Udp implements Transport {
         if (f < 0) return; // closed meanwhile
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(flows.v6(f))) {
+            int r = reserveFrame(sock, flows.v6(f));
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
                 if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
@@ -352,7 +405,9 @@ public final class Udp implements Transport {
         int sock = lfd[li];
         boolean isV6 = lv6[li];
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(isV6)) {
+            int r = reserveFrame(sock, isV6);
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
                 if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
@@ -453,6 +508,7 @@ public final class Udp implements Transport {
     @Override
     public void guestGone() {
         for (int f = 0; f < flows.highWater(); f++) close(f);
+        roomAgain(); // the listening sockets that waited are read (and, with no guest, emptied) again
     }
 
     // ---- listening sockets (-u) ----

@@ -32,7 +32,6 @@ import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -101,9 +100,7 @@ class VhostUserLinkTest {
     }
 
     static byte[] random(int n, long seed) {
-        byte[] b = new byte[n];
-        new Random(seed).nextBytes(b);
-        return b;
+        return VhostUserDeviceTest.frame(n, (int) seed);
     }
 
     @Test
@@ -225,6 +222,31 @@ class VhostUserLinkTest {
             assertArrayEquals(payload, Arrays.copyOfRange(back, 42, 42 + size), size + " bytes intact");
             assertTrue(g.lastChecksumsVouched());
         }
+    }
+
+    @Test
+    void aBurstOfDatagramsBeyondTheGuestsBuffersWaitsInTheSocketAndAllArrive() throws Exception {
+        int hostPort;
+        try (DatagramSocket probe = new DatagramSocket(0)) {
+            hostPort = probe.getLocalPort();
+        }
+        InProcessPasst p = daemon(c -> c.udpSpecs.add(hostPort + ":5000"), null, o -> o.ringSize = 16);
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 68, Frames.ip("192.0.2.255"), 9, new byte[1]))); // the daemon learns the guest's MAC
+        DatagramSocket sender = closing(new DatagramSocket());
+        int count = 200;
+        for (int i = 0; i < count; i++) {
+            byte[] d = ("datagram " + i).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            sender.send(new DatagramPacket(d, d.length, new InetSocketAddress("127.0.0.1", hostPort)));
+        }
+        // sixteen receive buffers for two hundred datagrams: the rest wait, and come as the guest posts buffers again
+        java.util.Set<String> got = new java.util.HashSet<>();
+        for (long deadline = System.nanoTime() + 10_000_000_000L; got.size() < count && System.nanoTime() < deadline; ) {
+            byte[] f = g.receive(1000, x -> x.length >= 42 && u16(x, 12) == 0x0800 && u8(x, 23) == 17 && u16(x, 36) == 5000);
+            if (f != null) got.add(new String(f, 42, u16(f, 38) - 8, java.nio.charset.StandardCharsets.US_ASCII));
+        }
+        assertEquals(count, got.size(), "datagrams that reached the guest");
+        assertEquals(0, p.passt.udp.dropped(), "none read and dropped for want of buffers");
     }
 
     @Test

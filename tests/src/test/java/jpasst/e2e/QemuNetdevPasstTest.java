@@ -45,12 +45,8 @@ class QemuNetdevPasstTest {
     @ParameterizedTest(name = "{0}")
     @EnumSource(value = Daemon.Kind.class, names = {"REFERENCE", "JPASST"})
     void quietPidFd3FromASocketpairServesDhcpAndEndsWithTheConnection(Daemon.Kind kind) throws Exception {
-        Path dir = Files.createTempDirectory("jpasst-fd-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        Path pid = dir.resolve("passt.pid");
-        Files.createFile(pid);
-        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
-        Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        Path dir = qemusDirectory();
+        Path pid = dir.resolve("passt.pid"), out = dir.resolve("stdout"), err = dir.resolve("stderr");
         List<String> command = new ArrayList<>(kind.command());
         command.addAll(List.of("--quiet", "--pid", pid.toString(), "--fd", "3"));
         long daemonPid = -1;
@@ -76,23 +72,13 @@ class QemuNetdevPasstTest {
             assertEquals(host.getHostAddress(), yiaddr(ack));
         }
         // our end is closed: the guest is gone, and with --fd the daemon goes too
-        try {
-            assertTrue(Processes.awaitEnd(daemonPid, Duration.ofSeconds(5)),
-                    "daemon still running 5 s after its --fd socket closed\n--- stderr\n" + read(err));
-        } finally {
-            if (daemonPid > 1 && Processes.isRunning(daemonPid)) Processes.signal(daemonPid, Processes.SIGKILL);
-            deleteTree(dir);
-        }
+        assertEndsWithItsFd(daemonPid, dir, err);
     }
 
     @Test
     void vhostUserQuietPidFd3FromASocketpairServesDhcpThroughTheVirtqueuesAndEndsWithTheConnection() throws Exception {
-        Path dir = Files.createTempDirectory("jpasst-fd-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        Path pid = dir.resolve("passt.pid");
-        Files.createFile(pid);
-        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
-        Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        Path dir = qemusDirectory();
+        Path pid = dir.resolve("passt.pid"), out = dir.resolve("stdout"), err = dir.resolve("stderr");
         List<String> command = new ArrayList<>(Daemon.Kind.JPASST.command());
         command.addAll(List.of("--vhost-user", "--quiet", "--pid", pid.toString(), "--fd", "3"));
         long daemonPid = -1;
@@ -118,6 +104,11 @@ class QemuNetdevPasstTest {
             assertEquals(host.getHostAddress(), yiaddr(offer), "offered address = the host's");
         }
         // QEMU is gone: the daemon, whose --fd it was, goes too
+        assertEndsWithItsFd(daemonPid, dir, err);
+    }
+
+    /** The daemon ends within 5 s of its --fd socket's other end closing; the directory goes. */
+    static void assertEndsWithItsFd(long daemonPid, Path dir, Path err) throws IOException {
         try {
             assertTrue(Processes.awaitEnd(daemonPid, Duration.ofSeconds(5)),
                     "daemon still running 5 s after its --fd socket closed\n--- stderr\n" + read(err));
@@ -125,6 +116,19 @@ class QemuNetdevPasstTest {
             if (daemonPid > 1 && Processes.isRunning(daemonPid)) Processes.signal(daemonPid, Processes.SIGKILL);
             deleteTree(dir);
         }
+    }
+
+    /**
+     * What QEMU prepares before it runs passt: a directory anyone may write to (passt started as
+     * root writes as nobody) with the pid file created empty in it.
+     */
+    static Path qemusDirectory() throws IOException {
+        Path dir = Files.createTempDirectory("jpasst-fd-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path pid = dir.resolve("passt.pid");
+        Files.createFile(pid);
+        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
+        return dir;
     }
 
     /** Whether {@code f} is a DHCP reply of {@code type} for {@code xid}. */

@@ -58,8 +58,15 @@ class VhostUserFrontEndsTest {
         }
     }
 
+    /** An HTTP server on the host's loopback serving {@code content} at {@code path} while {@code open}, 404 before. */
     private static HttpServer serve(String path, byte[] content, AtomicBoolean open) throws IOException {
         HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+        serveAlso(http, path, content, open);
+        http.start();
+        return http;
+    }
+
+    private static void serveAlso(HttpServer http, String path, byte[] content, AtomicBoolean open) {
         http.createContext(path, ex -> {
             if (!open.get()) {
                 ex.sendResponseHeaders(404, -1);
@@ -71,8 +78,6 @@ class VhostUserFrontEndsTest {
                 o.write(content);
             }
         });
-        http.start();
-        return http;
     }
 
     private static final String GATEWAY = "GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')";
@@ -92,7 +97,7 @@ class VhostUserFrontEndsTest {
                 fe -> fe.sendRaw(Wire.SET_PROTOCOL_FEATURES, 1, new byte[8], 8000), // more bytes announced than sent
                 fe -> {
                     fe.ring(Wire.TX).rawAvail(3000);                                 // a head past the ring
-                    fe.kickRaw(Wire.TX);
+                    fe.kick(Wire.TX);
                 },
                 fe -> {
                     fe.ring(Wire.TX).rawAvailIndex(fe.ring(Wire.TX).availIndex() + 5000); // the index runs ahead
@@ -133,17 +138,7 @@ class VhostUserFrontEndsTest {
         byte[] first = TcpTransferTest.random(1 << 20, 21), second = TcpTransferTest.random(1 << 20, 22);
         AtomicBoolean secondOpen = new AtomicBoolean();
         HttpServer http = serve("/first", first, new AtomicBoolean(true));
-        http.createContext("/second", ex -> {
-            if (!secondOpen.get()) {
-                ex.sendResponseHeaders(404, -1);
-                ex.close();
-                return;
-            }
-            ex.sendResponseHeaders(200, second.length);
-            try (OutputStream o = ex.getResponseBody()) {
-                o.write(second);
-            }
-        });
+        serveAlso(http, "/second", second, secondOpen);
         String url = "http://$GW:" + http.getAddress().getPort();
         Daemon before = Daemon.start(Target.JPASST_VHOST_USER);
         Daemon after = null;
@@ -151,7 +146,8 @@ class VhostUserFrontEndsTest {
                 .script("dhcp4 >/dev/null && " + GATEWAY + "\n"
                         + "mark FIRST $(wget -q -O - " + url + "/first | sha256sum | cut -d' ' -f1)\n"
                         + "i=0; while [ $i -lt 240 ]; do\n"
-                        + "  R=$(wget -q -T 3 -O /tmp/second " + url + "/second && sha256sum < /tmp/second | cut -d' ' -f1)\n"
+                        // (busybox's wget -T crashes: its own timeout instead)
+                        + "  R=$(timeout 5 wget -q -O /tmp/second " + url + "/second && sha256sum < /tmp/second | cut -d' ' -f1)\n"
                         + "  [ -n \"$R\" ] && break; i=$((i+1)); sleep 0.5\n"
                         + "done\n"
                         + "mark SECOND \"$R\"\n")

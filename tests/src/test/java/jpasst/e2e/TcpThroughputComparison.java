@@ -105,6 +105,21 @@ class TcpThroughputComparison {
         return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / (double) CLK_TCK; // fields 14 and 15
     }
 
+    /** The CPU time of each thread of a process that used more than 20 ms (name=user+system ticks). */
+    static String threadCpu(long pid) throws IOException {
+        StringBuilder b = new StringBuilder();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks.toList()) {
+                String stat = Files.readString(t.resolve("stat"));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                if (Long.parseLong(f[11]) + Long.parseLong(f[12]) > 2) {
+                    b.append(Files.readString(t.resolve("comm")).trim()).append('=').append(f[11]).append('+').append(f[12]).append(' ');
+                }
+            }
+        }
+        return b.toString().trim();
+    }
+
     /** One guest through the daemon of {@code t}: iperf3 guest to host, then host to guest. */
     private static List<Result> run(Target t, int seconds) throws Exception {
         String jvmOpts = System.getenv("JPASST_JVM_OPTS");
@@ -139,6 +154,7 @@ class TcpThroughputComparison {
                             + "grep -E 'sender|receiver' /tmp/down | while read l; do mark IPERF_DOWN \"$l\"; done\n"
                             + "tail -n 4 /tmp/up /tmp/down\n")
                     .run();
+            System.out.println("TCP-BENCH threads " + t + ": " + threadCpu(daemon.pid()));
             if (profile) {
                 Path jfr = Path.of(System.getProperty("jpasst.bench.jfr", "/tmp"),
                         "jpasst-" + t.transport().name().toLowerCase() + "-" + daemon.pid() + ".jfr");

@@ -267,9 +267,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
             fail(q, "the " + q.name + "'s kick descriptor is not an eventfd that works");
         } else if (q == tx) {
             serveTx();
-        } else {
-            disarmRxKick(); // end of batch sees the buffers and resumes the producers
+        } else if (!rxStarved) {
+            disarmRxKick();
         }
+        // else the end of the batch looks for the buffers, resumes the producers and disarms;
+        // a kick counted before the ring ran dry must not disarm it before the guest's next one
         checkFailure();
     }
 

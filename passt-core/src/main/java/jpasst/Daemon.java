@@ -13,7 +13,8 @@ import jpasst.conf.ConfException;
 import jpasst.conf.HostNet;
 import jpasst.link.Pcap;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
 
@@ -172,7 +173,7 @@ public final class Daemon {
         int pid = spawn(argv, env, c.fd == 0, l, pcap);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
-            Libc.kill(pid, SIGKILL);
+            Processes.kill(pid, SIGKILL);
             return 1;
         }
         return 0;
@@ -208,7 +209,7 @@ public final class Daemon {
     private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
+            Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe");
             int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
             Handover handover = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp);
             handover.inheritable();
@@ -216,7 +217,7 @@ public final class Daemon {
 
             MemorySegment attr = a.allocate(1024, 16);
             MemorySegment actions = a.allocate(1024, 16);
-            Libc.posixSpawnattrInit(attr);
+            Processes.posixSpawnattrInit(attr);
             // A caller may have left signals ignored, and the JVM thread calling posix_spawn blocks
             // some: the daemon starts with every signal at its default and only SIGQUIT blocked.
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
@@ -227,19 +228,19 @@ public final class Daemon {
             quitOnly.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (SIGQUIT - 1)));
             MemorySegment all = a.allocate(SIGSET_BYTES, 8);
             all.fill((byte) 0xff);
-            Libc.posixSpawnattrSetsigmask(attr, quitOnly);
-            Libc.posixSpawnattrSetsigdefault(attr, all);
-            Libc.posixSpawnattrSetflags(attr,
+            Processes.posixSpawnattrSetsigmask(attr, quitOnly);
+            Processes.posixSpawnattrSetsigdefault(attr, all);
+            Processes.posixSpawnattrSetflags(attr,
                     (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-            Libc.posixSpawnFileActionsInit(actions);
+            Processes.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
             if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
-                Libc.posixSpawnFileActionsAddopen(actions, 0, devNull, Libc.O_RDWR, 0);
+                Processes.posixSpawnFileActionsAddopen(actions, 0, devNull, Descriptors.O_RDWR, 0);
             }
-            Libc.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
-            Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
+            Processes.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
+            Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
             MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
-            int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
+            int r = Processes.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
                     cStrings(a, argv), cStrings(a, env));
             if (r != 0) {
                 Log.error("Failed to start the daemon: " + Errno.text(r));
@@ -296,7 +297,7 @@ public final class Daemon {
         /** In the launcher: every descriptor must survive exec. */
         void inheritable() {
             for (int fd : descriptors()) {
-                int r = Libc.fcntl(fd, Libc.F_SETFD, 0);
+                int r = Descriptors.fcntl(fd, Descriptors.F_SETFD, 0);
                 if (r < 0) throw new SysException(-r, "descriptor " + fd);
             }
         }
@@ -304,7 +305,7 @@ public final class Daemon {
         /** In the daemon: they crossed exec; none should cross another. */
         void closeOnExec() {
             for (int fd : descriptors()) {
-                Errno.check(Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC), "inherited descriptor " + fd);
+                Errno.check(Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC), "inherited descriptor " + fd);
             }
         }
 

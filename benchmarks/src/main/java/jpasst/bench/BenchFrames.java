@@ -10,7 +10,7 @@ import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 
 /**
  * Frames as a guest sends them, written with passt-core's own header writers into off-heap
@@ -72,12 +72,12 @@ final class BenchFrames {
     static int udp4(MemorySegment s, long off, int sport, int dport, int payload) {
         long ip = off + Eth.LEN;
         long l4 = ip + Ip4.MIN_LEN;
-        int udpLen = Udp.LEN + payload;
-        for (int i = 0; i < payload; i++) Net.u8(s, l4 + Udp.LEN + i, i);
+        int udpLen = UdpHdr.LEN + payload;
+        for (int i = 0; i < payload; i++) Net.u8(s, l4 + UdpHdr.LEN + i, i);
         Eth.write(s, off, Conf.MAC_DEFAULT, GUEST_MAC, Eth.TYPE_IPV4);
         Ip4.write(s, ip, Ip4.MIN_LEN + udpLen, 1, 64, 17, ADDR4, GW4);
-        Udp.write(s, l4, sport, dport, udpLen);
-        Udp.checksum4(s, l4, udpLen, ADDR4, GW4);
+        UdpHdr.write(s, l4, sport, dport, udpLen);
+        UdpHdr.checksum4(s, l4, udpLen, ADDR4, GW4);
         return Eth.LEN + Ip4.MIN_LEN + udpLen;
     }
 
@@ -88,17 +88,17 @@ final class BenchFrames {
     static int dhcpDiscover(MemorySegment s, long off) {
         long ip = off + Eth.LEN;
         long udp = ip + Ip4.MIN_LEN;
-        long m = udp + Udp.LEN;
+        long m = udp + UdpHdr.LEN;
         int mlen = 300;
         long p = bootRequest(s, m, mlen, 0x1234_5678, GUEST_MAC);
         Net.u16(s, m + 10, 0x8000);  // broadcast flag
         byte[] opts = {53, 1, 1, 55, 7, 1, 3, 6, 15, 26, 28, 119, 57, 2, 0x05, (byte) 0xdc, (byte) 255};
         for (byte b : opts) Net.u8(s, p++, b);
         Eth.write(s, off, Eth.BROADCAST, GUEST_MAC, Eth.TYPE_IPV4);
-        Ip4.write(s, ip, Ip4.MIN_LEN + Udp.LEN + mlen, 1, 64, 17, 0, Ip4.BROADCAST);
-        Udp.write(s, udp, 68, 67, Udp.LEN + mlen);
-        Udp.checksum4(s, udp, Udp.LEN + mlen, 0, Ip4.BROADCAST);
-        return Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen;
+        Ip4.write(s, ip, Ip4.MIN_LEN + UdpHdr.LEN + mlen, 1, 64, 17, 0, Ip4.BROADCAST);
+        UdpHdr.write(s, udp, 68, 67, UdpHdr.LEN + mlen);
+        UdpHdr.checksum4(s, udp, UdpHdr.LEN + mlen, 0, Ip4.BROADCAST);
+        return Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN + mlen;
     }
 
     /**

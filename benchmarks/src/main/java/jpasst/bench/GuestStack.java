@@ -12,9 +12,11 @@ import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 /**
@@ -106,25 +108,25 @@ final class GuestStack implements AutoCloseable {
         for (int i = 0; i < pattern.byteSize(); i++) {
             pattern.set(ValueLayout.JAVA_BYTE, i, (byte) ((i & 1) == 0 ? PATTERN_EVEN : PATTERN_ODD));
         }
-        fd = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0);
         if (fd < 0) throw new IllegalStateException("socket: " + Errno.text(fd));
         int r;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.UN_SIZE);
             int len = SockAddr.unix(sa, socketPath);
             long deadline = System.nanoTime() + 5_000_000_000L;
-            while ((r = Libc.connect(fd, sa, len)) < 0 && System.nanoTime() < deadline
+            while ((r = Sockets.connect(fd, sa, len)) < 0 && System.nanoTime() < deadline
                     && (r == -Errno.ECONNREFUSED || r == -Errno.ENOENT)) {
                 sleepMs(5);
             }
         }
         if (r < 0) {
-            Libc.close(fd);
+            Descriptors.close(fd);
             throw new IllegalStateException("connect to " + socketPath + ": " + Errno.text(r));
         }
-        Libc.fcntl(fd, Libc.F_SETFL, Libc.fcntl(fd, Libc.F_GETFL, 0) | Libc.O_NONBLOCK);
-        epfd = Libc.epollCreate1(Libc.EPOLL_CLOEXEC);
-        epoll(Libc.EPOLL_CTL_ADD, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+        Descriptors.fcntl(fd, Descriptors.F_SETFL, Descriptors.fcntl(fd, Descriptors.F_GETFL, 0) | Descriptors.O_NONBLOCK);
+        epfd = Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC);
+        epoll(Epoll.EPOLL_CTL_ADD, Epoll.EPOLLIN | Epoll.EPOLLRDHUP);
     }
 
     void verifyChecksums(boolean v) {
@@ -134,7 +136,7 @@ final class GuestStack implements AutoCloseable {
     private void epoll(int op, int ev) {
         ctl.set(ValueLayout.JAVA_INT_UNALIGNED, 0, ev);
         ctl.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, 1L);
-        Libc.epollCtl(epfd, op, fd, ctl);
+        Epoll.epollCtl(epfd, op, fd, ctl);
     }
 
     static void sleepMs(long ms) {
@@ -150,11 +152,11 @@ final class GuestStack implements AutoCloseable {
     /** One round: write what is queued, wait up to {@code timeoutMs} for input, handle it, timers. */
     void poll(int timeoutMs) {
         flush();
-        int n = Libc.epollWait(epfd, events, 4, outHead < outTail && wantOut ? timeoutMs : timeoutMs);
+        int n = Epoll.epollWait(epfd, events, 4, outHead < outTail && wantOut ? timeoutMs : timeoutMs);
         if (n > 0) {
             int ev = events.get(ValueLayout.JAVA_INT_UNALIGNED, 0);
-            if ((ev & Libc.EPOLLIN) != 0) readFrames();
-            if ((ev & (Libc.EPOLLHUP | Libc.EPOLLERR)) != 0 && (ev & Libc.EPOLLIN) == 0) {
+            if ((ev & Epoll.EPOLLIN) != 0) readFrames();
+            if ((ev & (Epoll.EPOLLHUP | Epoll.EPOLLERR)) != 0 && (ev & Epoll.EPOLLIN) == 0) {
                 throw new IllegalStateException("the daemon closed the guest's connection");
             }
         }
@@ -180,7 +182,7 @@ final class GuestStack implements AutoCloseable {
     private void readFrames() {
         for (int round = 0; round < 8; round++) {
             long want = IN_SIZE - inFill;
-            long n = Libc.read(fd, in.address() + inFill, want);
+            long n = Descriptors.read(fd, in.address() + inFill, want);
             if (n == 0) throw new IllegalStateException("the daemon closed the guest's connection");
             if (n < 0) {
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) break;
@@ -240,13 +242,13 @@ final class GuestStack implements AutoCloseable {
 
     void flush() {
         while (outHead < outTail) {
-            long n = Libc.write(fd, out.address() + outHead, outTail - outHead);
+            long n = Descriptors.write(fd, out.address() + outHead, outTail - outHead);
             if (n < 0) {
                 if (n == -Errno.EINTR) continue;
                 if (n == -Errno.EAGAIN) {
                     if (!wantOut) {
                         wantOut = true;
-                        epoll(Libc.EPOLL_CTL_MOD, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT);
+                        epoll(Epoll.EPOLL_CTL_MOD, Epoll.EPOLLIN | Epoll.EPOLLRDHUP | Epoll.EPOLLOUT);
                     }
                     return;
                 }
@@ -258,7 +260,7 @@ final class GuestStack implements AutoCloseable {
         outHead = outTail = 0;
         if (wantOut) {
             wantOut = false;
-            epoll(Libc.EPOLL_CTL_MOD, Libc.EPOLLIN | Libc.EPOLLRDHUP);
+            epoll(Epoll.EPOLL_CTL_MOD, Epoll.EPOLLIN | Epoll.EPOLLRDHUP);
         }
     }
 
@@ -286,8 +288,8 @@ final class GuestStack implements AutoCloseable {
         int src = Ip4.src(s, ip), dst = Ip4.dst(s, ip);
         if (proto == 6) {
             tcp(s, l4, l4Len, src, dst);
-        } else if (proto == 17 && l4Len >= Udp.LEN && Udp.dstPort(s, l4) == 68 && Udp.srcPort(s, l4) == 67) {
-            dhcpReply(s, l4 + Udp.LEN, l4Len - Udp.LEN);
+        } else if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == 68 && UdpHdr.srcPort(s, l4) == 67) {
+            dhcpReply(s, l4 + UdpHdr.LEN, l4Len - UdpHdr.LEN);
         }
     }
 
@@ -347,8 +349,8 @@ final class GuestStack implements AutoCloseable {
 
     private void dhcpSend(int type, int requested, int server) {
         int mlen = 300;
-        long f = reserve(Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen);
-        long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN, m = udp + Udp.LEN;
+        long f = reserve(Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN + mlen);
+        long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN, m = udp + UdpHdr.LEN;
         long p = BenchFrames.bootRequest(out, m, mlen, 0x6a706173, MAC);
         Net.u8(out, p++, 53);
         Net.u8(out, p++, 1);
@@ -371,10 +373,10 @@ final class GuestStack implements AutoCloseable {
         Net.u8(out, p++, 26);
         Net.u8(out, p, 255);
         Eth.write(out, f, Eth.BROADCAST, MAC, Eth.TYPE_IPV4);
-        Ip4.write(out, ip, Ip4.MIN_LEN + Udp.LEN + mlen, nextId(), 64, 17, 0, Ip4.BROADCAST);
-        Udp.write(out, udp, 68, 67, Udp.LEN + mlen);
-        Udp.checksum4(out, udp, Udp.LEN + mlen, 0, Ip4.BROADCAST);
-        commit(f, Eth.LEN + Ip4.MIN_LEN + Udp.LEN + mlen);
+        Ip4.write(out, ip, Ip4.MIN_LEN + UdpHdr.LEN + mlen, nextId(), 64, 17, 0, Ip4.BROADCAST);
+        UdpHdr.write(out, udp, 68, 67, UdpHdr.LEN + mlen);
+        UdpHdr.checksum4(out, udp, UdpHdr.LEN + mlen, 0, Ip4.BROADCAST);
+        commit(f, Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN + mlen);
     }
 
     private void dhcpReply(MemorySegment s, long m, int mlen) {
@@ -426,18 +428,18 @@ final class GuestStack implements AutoCloseable {
 
     /** Sends one datagram of {@code payload} pattern bytes to the gateway; false if the buffer is full. */
     boolean sendUdp(int srcPort, int dstPort, int payload) {
-        int udpLen = Udp.LEN + payload;
+        int udpLen = UdpHdr.LEN + payload;
         int frameLen = Eth.LEN + Ip4.MIN_LEN + udpLen;
         long f = reserve(frameLen);
         if (f < 0) return false;
         long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN;
-        MemorySegment.copy(pattern, 0, out, udp + Udp.LEN, payload);
+        MemorySegment.copy(pattern, 0, out, udp + UdpHdr.LEN, payload);
         Eth.write(out, f, gwMac, MAC, Eth.TYPE_IPV4);
         Ip4.write(out, ip, Ip4.MIN_LEN + udpLen, nextId(), 64, 17, addr, gw);
-        Udp.write(out, udp, srcPort, dstPort, udpLen);
-        long sum = Checksum.sum(out, udp, Udp.LEN, Checksum.pseudo4(addr, gw, 17, udpLen)) + patternSum(0, payload);
+        UdpHdr.write(out, udp, srcPort, dstPort, udpLen);
+        long sum = Checksum.sum(out, udp, UdpHdr.LEN, Checksum.pseudo4(addr, gw, 17, udpLen)) + patternSum(0, payload);
         int c = Checksum.finish(sum);
-        Net.u16(out, udp + Udp.CHECKSUM, c == 0 ? 0xffff : c);
+        Net.u16(out, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
         commit(f, frameLen);
         udpSent++;
         return true;
@@ -798,7 +800,7 @@ final class GuestStack implements AutoCloseable {
     public void close() {
         for (Conn c : new ArrayList<>(conns)) c.abort();
         flush();
-        Libc.close(epfd);
-        Libc.close(fd);
+        Descriptors.close(epfd);
+        Descriptors.close(fd);
     }
 }

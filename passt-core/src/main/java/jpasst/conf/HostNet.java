@@ -176,7 +176,7 @@ public final class HostNet {
                 String a = f[1];
                 int pct = a.indexOf('%');
                 if (pct >= 0) a = a.substring(0, pct);
-                long[] x = Options.ip(a);
+                long[] x = AddressLiteral.ip(a);
                 if (x == null) continue; // a malformed line in resolv.conf is not ours to fail on
                 if (x[0] == 4 && read4) {
                     int ns = (int) x[2];

@@ -371,7 +371,7 @@ public final class PortSpec {
         if (addr.indexOf(':') < 0) throw invalid(spec);
         long[] a6;
         try {
-            a6 = Options.parseIp6(addr);
+            a6 = AddressLiteral.requireIp6(addr);
         } catch (ConfException e) {
             throw invalid(spec);
         }

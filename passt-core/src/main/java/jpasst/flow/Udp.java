@@ -16,8 +16,11 @@ import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
@@ -77,12 +80,12 @@ public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
-    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - jpasst.packet.Udp.LEN,
-            MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
+    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - UdpHdr.LEN,
+            MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
     private static final long TICK_NANOS = 1_000_000_000L;
-    private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
+    private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -133,12 +136,12 @@ public final class Udp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Udp.LEN) {
+        if (l4Len < UdpHdr.LEN) {
             drop("short UDP header");
             return;
         }
-        int ulen = jpasst.packet.Udp.length(s, l4);
-        if (ulen < jpasst.packet.Udp.LEN || ulen > l4Len) {
+        int ulen = UdpHdr.length(s, l4);
+        if (ulen < UdpHdr.LEN || ulen > l4Len) {
             drop("bad UDP length");
             return;
         }
@@ -146,7 +149,7 @@ public final class Udp implements Transport {
             drop("bad UDP checksum");
             return;
         }
-        int sport = jpasst.packet.Udp.srcPort(s, l4), dport = jpasst.packet.Udp.dstPort(s, l4);
+        int sport = UdpHdr.srcPort(s, l4), dport = UdpHdr.dstPort(s, l4);
         if (dport == 0) {
             drop("UDP to port 0");
             return;
@@ -161,14 +164,14 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
-        int plen = ulen - jpasst.packet.Udp.LEN;
+        long payload = s.address() + l4 + UdpHdr.LEN;
+        int plen = ulen - UdpHdr.LEN;
         long n;
         if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Libc.send(flows.fd(f), payload, plen, SEND_FLAGS);
+            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
         } else {                // inbound: back out of the listening socket, to the sender
             int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Libc.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -180,9 +183,9 @@ public final class Udp implements Transport {
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
                                       long srcHi, long srcLo, long dstHi, long dstLo) {
-        int c = jpasst.packet.Udp.checksum(s, l4);
+        int c = UdpHdr.checksum(s, l4);
         if (!isV6) {
-            return jpasst.packet.Udp.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
+            return UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
         }
         if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
         return Checksum.fold(Checksum.sum(s, l4, ulen,
@@ -210,26 +213,26 @@ public final class Udp implements Transport {
             return -1;
         }
         boolean hostV4 = Inany.isV4(tHi, tLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, Sockets.IPPROTO_UDP);
         if (sock < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
             flows.close(f);
             return -1;
         }
-        options.setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (!hostV4) options.setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        options.setInt(sock, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, 1);
+        if (!hostV4) options.setInt(sock, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
         mapping.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
-        int r = Libc.connect(sock, sa, len);
+        int r = Sockets.connect(sock, sa, len);
         if (r < 0) {
             openFailures++;
             if (Log.debugEnabled()) {
                 Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
             }
-            Libc.close(sock);
+            Descriptors.close(sock);
             flows.close(f);
             return -1;
         }
@@ -241,7 +244,7 @@ public final class Udp implements Transport {
             openFailures++;
             return -1;
         }
-        r = loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.UDP, f));
+        r = loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.UDP, f));
         if (r < 0) {
             openFailures++;
             close(f);
@@ -264,11 +267,11 @@ public final class Udp implements Transport {
         } else {
             len = SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, sport, 0);
         }
-        if (sport != 0 && Libc.bind(sock, sa, len) == 0) return;
+        if (sport != 0 && Sockets.bind(sock, sa, len) == 0) return;
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
     }
 
@@ -307,11 +310,11 @@ public final class Udp implements Transport {
      */
     private int reserveFrame(int sock, boolean isV6) {
         int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
-        if (link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN, max, 1) != 1) {
+        if (link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN, max, 1) != 1) {
             return link.connected() ? NO_ROOM : NO_GUEST;
         }
         if (frame.capacity(0) < max) {
-            long len = Libc.recv(sock, discard.address(), 0, Libc.MSG_PEEK | Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
+            long len = Sockets.recv(sock, discard.address(), 0, Sockets.MSG_PEEK | Sockets.MSG_TRUNC | Sockets.MSG_DONTWAIT);
             if (len > frame.capacity(0)) {
                 link.commit(frame, 0);
                 return NO_ROOM;
@@ -343,10 +346,10 @@ public final class Udp implements Transport {
             long ref = paused[i];
             if (EventLoop.type(ref) == Refs.UDP_LISTEN) {
                 int li = (int) EventLoop.value(ref);
-                if (li < listeners) loop.modify(lfd[li], Libc.EPOLLIN, ref);
+                if (li < listeners) loop.modify(lfd[li], Epoll.EPOLLIN, ref);
             } else {
                 int f = flows.flowOf(ref, Flows.UDP);
-                if (f >= 0) loop.modify(flows.fd(f), Libc.EPOLLIN, ref); // (closed meanwhile: nothing to do)
+                if (f >= 0) loop.modify(flows.fd(f), Epoll.EPOLLIN, ref); // (closed meanwhile: nothing to do)
             }
         }
     }
@@ -356,7 +359,7 @@ public final class Udp implements Transport {
      * the batch could not describe in full): it is dropped rather than delivered cut short.
      */
     private boolean truncated() {
-        if ((Msghdr.flags(msghdr) & Libc.MSG_TRUNC) == 0) return false;
+        if ((Msghdr.flags(msghdr) & Sockets.MSG_TRUNC) == 0) return false;
         link.commit(frame, 0);
         dropped++;
         if (Log.debugEnabled()) Log.debug("UDP: a datagram larger than the guest's receive buffers, dropped");
@@ -381,12 +384,12 @@ public final class Udp implements Transport {
             int r = reserveFrame(sock, flows.v6(f));
             if (r == NO_ROOM && pause(sock, ref)) return;
             if (r != RESERVED) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
-                    Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -408,12 +411,12 @@ public final class Udp implements Transport {
             int r = reserveFrame(sock, isV6);
             if (r == NO_ROOM && pause(sock, ref)) return;
             if (r != RESERVED) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
-                    frame.pieces()), Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -488,7 +491,7 @@ public final class Udp implements Transport {
         int sock = flows.fd(f);
         if (sock >= 0) {
             loop.remove(sock);
-            Libc.close(sock);
+            Descriptors.close(sock);
         }
         flows.close(f);
     }
@@ -521,8 +524,8 @@ public final class Udp implements Transport {
     public void listen(PortSpec.Forward fwd, int[] fds) {
         for (int sock : fds) {
             saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(sock, sa, saLen), "UDP socket " + sock);
-            boolean isV6 = SockAddr.family(sa) == Libc.AF_INET6;
+            Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
+            boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
             int port = SockAddr.port(sa);
             int li = listeners;
             if (li == lfd.length) {
@@ -532,7 +535,7 @@ public final class Udp implements Transport {
                 ltarget = Arrays.copyOf(ltarget, n);
                 lv6 = Arrays.copyOf(lv6, n);
             }
-            Errno.check(loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
+            Errno.check(loop.add(sock, Epoll.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
             lfd[li] = sock;
             lport[li] = port;
             ltarget[li] = fwd.targetOf(port);
@@ -548,7 +551,7 @@ public final class Udp implements Transport {
     private void closeListeners() {
         for (int i = 0; i < listeners; i++) {
             loop.remove(lfd[i]);
-            Libc.close(lfd[i]);
+            Descriptors.close(lfd[i]);
         }
         listeners = 0;
     }

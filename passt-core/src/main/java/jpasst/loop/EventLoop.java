@@ -5,7 +5,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
 
 /**
  * The one event loop: a single thread over one epoll instance, edge- or level-triggered per
@@ -69,9 +70,9 @@ public final class EventLoop {
     private long failures, faults;
 
     public EventLoop() {
-        epfd = Errno.check(Libc.epollCreate1(Libc.EPOLL_CLOEXEC), "epoll_create1");
-        wakeFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
-        add(wakeFd, Libc.EPOLLIN, ref(TYPE_WAKE, 0));
+        epfd = Errno.check(Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC), "epoll_create1");
+        wakeFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
+        add(wakeFd, Epoll.EPOLLIN, ref(TYPE_WAKE, 0));
     }
 
     public static long ref(int type, long value) {
@@ -118,21 +119,21 @@ public final class EventLoop {
 
     /** Registers {@code fd}; returns 0 or a negated errno (e.g. -ENOMEM). */
     public int add(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_ADD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_ADD, fd, ev, ref);
     }
 
     public int modify(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_MOD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_MOD, fd, ev, ref);
     }
 
     public int remove(int fd) {
-        return Libc.epollCtl(epfd, Libc.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
+        return Epoll.epollCtl(epfd, Epoll.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
     }
 
     private int ctl(int op, int fd, int ev, long ref) {
         ctlEvent.set(ValueLayout.JAVA_INT_UNALIGNED, 0, ev);
         ctlEvent.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, ref);
-        return Libc.epollCtl(epfd, op, fd, ctlEvent);
+        return Epoll.epollCtl(epfd, op, fd, ctlEvent);
     }
 
     /**
@@ -183,7 +184,7 @@ public final class EventLoop {
             long ms = (nextWake - t + 999_999) / 1_000_000;
             timeout = (int) Math.max(0, Math.min(ms, 1000));
         }
-        int n = Libc.epollWait(epfd, events, MAX_EVENTS, timeout);
+        int n = Epoll.epollWait(epfd, events, MAX_EVENTS, timeout);
         now = System.nanoTime();
         if (n < 0) {
             if (n == -Errno.EINTR) return;
@@ -196,7 +197,7 @@ public final class EventLoop {
             long ref = events.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 4);
             int type = type(ref);
             if (type == TYPE_WAKE) {
-                Libc.read(wakeFd, wakeBuf, 8);
+                Descriptors.read(wakeFd, wakeBuf, 8);
                 continue;
             }
             Handler h = handlers[type];
@@ -289,11 +290,11 @@ public final class EventLoop {
     public void stop() {
         running = false;
         wakeBuf.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
-        Libc.write(wakeFd, wakeBuf, 8);
+        Descriptors.write(wakeFd, wakeBuf, 8);
     }
 
     public void close() {
-        Libc.close(wakeFd);
-        Libc.close(epfd);
+        Descriptors.close(wakeFd);
+        Descriptors.close(epfd);
     }
 }

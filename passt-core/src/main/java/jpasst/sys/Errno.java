@@ -30,6 +30,6 @@ public final class Errno {
 
     /** "Connection refused" for 111 or -111. */
     public static String text(int errno) {
-        return Libc.strerror(Math.abs(errno));
+        return Errno.strerror(Math.abs(errno));
     }
 }

@@ -39,7 +39,7 @@ public final class SockAddr {
                     + " bytes): " + path);
         }
         sa.asSlice(0, UN_SIZE).fill((byte) 0);
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_UNIX);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Sockets.AF_UNIX);
         MemorySegment.copy(p, 0, sa, ValueLayout.JAVA_BYTE, 2, p.length);
         return UN_SIZE;
     }
@@ -56,7 +56,7 @@ public final class SockAddr {
     /** Fills a sockaddr_in; {@code addr} in host order. Returns its length. */
     public static int in4(MemorySegment sa, int addr, int port) {
         sa.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 0L);
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Sockets.AF_INET);
         sa.set(NET_SHORT, 2, (short) port);
         sa.set(NET_INT, 4, addr);
         return IN_SIZE;
@@ -64,7 +64,7 @@ public final class SockAddr {
 
     /** Fills a sockaddr_in6 ({@code hi}/{@code lo} host-order halves of the address). */
     public static int in6(MemorySegment sa, long hi, long lo, int port, int scopeId) {
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET6);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Sockets.AF_INET6);
         sa.set(NET_SHORT, 2, (short) port);
         sa.set(ValueLayout.JAVA_INT_UNALIGNED, 4, 0);
         sa.set(NET_LONG, 8, hi);
@@ -84,12 +84,12 @@ public final class SockAddr {
 
     /** High half of the address in a sockaddr_in/in6, in the Inany form. */
     public static long inanyHi(MemorySegment sa) {
-        return family(sa) == Libc.AF_INET ? 0 : addr6Hi(sa);
+        return family(sa) == Sockets.AF_INET ? 0 : addr6Hi(sa);
     }
 
     /** Low half of the address in a sockaddr_in/in6, in the Inany form. */
     public static long inanyLo(MemorySegment sa) {
-        return family(sa) == Libc.AF_INET ? (0xffffL << 32) | (addr4(sa) & 0xffffffffL) : addr6Lo(sa);
+        return family(sa) == Sockets.AF_INET ? (0xffffL << 32) | (addr4(sa) & 0xffffffffL) : addr6Lo(sa);
     }
 
     public static int family(MemorySegment sa) {

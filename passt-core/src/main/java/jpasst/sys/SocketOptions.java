@@ -17,13 +17,13 @@ public final class SocketOptions {
     /** setsockopt(2) of an int; 0 or a negated errno. */
     public int setInt(int fd, int level, int name, int v) {
         value.set(ValueLayout.JAVA_INT, 0, v);
-        return Libc.setsockopt(fd, level, name, value, 4);
+        return Sockets.setsockopt(fd, level, name, value, 4);
     }
 
     /** The socket's pending error (SO_ERROR, which reading clears); EIO if it cannot be read. */
     public int error(int fd) {
         length.set(ValueLayout.JAVA_INT, 0, 4);
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, Libc.SO_ERROR, value, length) < 0) return Errno.EIO;
+        if (Sockets.getsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_ERROR, value, length) < 0) return Errno.EIO;
         return value.get(ValueLayout.JAVA_INT, 0);
     }
 
@@ -31,7 +31,7 @@ public final class SocketOptions {
     public void abortiveClose(int fd) {
         value.set(ValueLayout.JAVA_INT, 0, 1);
         value.set(ValueLayout.JAVA_INT, 4, 0);
-        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_LINGER, value, 8);
-        Libc.close(fd);
+        Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_LINGER, value, 8);
+        Descriptors.close(fd);
     }
 }

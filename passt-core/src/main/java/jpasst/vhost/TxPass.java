@@ -4,7 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.link.FramesFromGuest;
-import jpasst.sys.Libc;
+import jpasst.sys.Memory;
 
 /**
  * The device's side of one pass over the transmit queue ({@link VhostUserDevice#popTx} to
@@ -23,7 +23,7 @@ final class TxPass {
     final int[] head = new int[FramesFromGuest.MAX];
     int frames;
     final Pieces pieces = new Pieces(Virtqueue.MAX_PIECES);
-    final MemorySegment scratch = Libc.mmapAnonymous(SCRATCH, Arena.ofAuto());
+    final MemorySegment scratch = Memory.mmapAnonymous(SCRATCH, Arena.ofAuto());
     long scratchUsed;
     GuestMemory pinned;
     int generation;

@@ -9,7 +9,9 @@ import jpasst.link.FramesFromGuest;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.util.Log;
 
 /**
@@ -117,13 +119,13 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     public void listen(int fd, String path) {
         listenFd = fd;
         socketPath = path;
-        Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, fd)), "epoll_ctl");
+        Errno.check(loop.add(fd, Epoll.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, fd)), "epoll_ctl");
     }
 
     /** Serves the front-end on {@code fd}, a connected socket (--fd). */
     public void adopt(int fd) {
-        int fl = Errno.check(Libc.fcntl(fd, Libc.F_GETFL, 0), "--fd " + fd);
-        Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
+        int fl = Errno.check(Descriptors.fcntl(fd, Descriptors.F_GETFL, 0), "--fd " + fd);
+        Descriptors.fcntl(fd, Descriptors.F_SETFL, fl | Descriptors.O_NONBLOCK);
         connected(fd);
     }
 
@@ -134,7 +136,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     // ---- the connection
 
     private void accept() {
-        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        int fd = Sockets.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
         if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
             if (listenPausedUntil == 0) {
                 Log.warn("vhost-user: can't accept a connection on " + socketPath + ": " + Errno.text(fd)
@@ -148,7 +150,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (fd < 0) return;
         if (conn >= 0) {
             Log.info("vhost-user: refusing a second front-end, one is connected");
-            Libc.close(fd);
+            Descriptors.close(fd);
             return;
         }
         connected(fd);
@@ -158,7 +160,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private void tick(long now) {
         if (listenPausedUntil != 0 && now - listenPausedUntil >= 0 && listenFd >= 0) {
             listenPausedUntil = 0;
-            loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, listenFd));
+            loop.add(listenFd, Epoll.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, listenFd));
         }
     }
 
@@ -170,14 +172,14 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         ch.attach(fd);
         int peer = peerPid(fd);
         Log.info(peer > 0 ? "vhost-user: accepted connection from PID " + peer : "vhost-user: accepted connection");
-        Errno.check(loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
+        Errno.check(loop.add(fd, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
                 "epoll_ctl");
     }
 
     private int peerPid(int fd) {
         final int soPeercred = 17;
         credLen.set(ValueLayout.JAVA_INT, 0, 12);
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, soPeercred, cred, credLen) < 0) return -1;
+        if (Sockets.getsockopt(fd, Sockets.SOL_SOCKET, soPeercred, cred, credLen) < 0) return -1;
         return cred.get(ValueLayout.JAVA_INT, 0);
     }
 
@@ -187,7 +189,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void socketEvents(long ref, int ev) {
         if (conn < 0 || EventLoop.value(ref) != (generation & 0xffff_ffffL)) return;
-        if ((ev & Libc.EPOLLIN) != 0) {
+        if ((ev & Epoll.EPOLLIN) != 0) {
             try {
                 for (int i = 0; i < 64 && conn >= 0; i++) {
                     int r = ch.read();
@@ -208,7 +210,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 disconnect(e.getMessage() + ", resetting connection");
                 return;
             }
-        } else if ((ev & (Libc.EPOLLHUP | Libc.EPOLLERR | Libc.EPOLLRDHUP)) != 0) {
+        } else if ((ev & (Epoll.EPOLLHUP | Epoll.EPOLLERR | Epoll.EPOLLRDHUP)) != 0) {
             disconnect("closed by the front-end");
             return;
         }
@@ -220,13 +222,13 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (conn < 0) return;
         Log.info("vhost-user: " + why);
         loop.remove(conn);
-        Libc.close(conn);
+        Descriptors.close(conn);
         ch.detach();
         conn = -1;
         for (Virtqueue q : new Virtqueue[] {rx, tx}) {
             kick(q, -1);
-            if (q.callFd >= 0) Libc.close(q.callFd);
-            if (q.errFd >= 0) Libc.close(q.errFd);
+            if (q.callFd >= 0) Descriptors.close(q.callFd);
+            if (q.errFd >= 0) Descriptors.close(q.errFd);
         }
         session.reset();
         generation++;
@@ -244,12 +246,12 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     public void kick(Virtqueue q, int fd) {
         if (q.kickFd >= 0) {
             loop.remove(q.kickFd);
-            Libc.close(q.kickFd);
+            Descriptors.close(q.kickFd);
         }
         q.kickFd = fd;
         if (q == rx) rxArmed = false;
         if (fd < 0) return;
-        int events = q == tx ? Libc.EPOLLIN : 0; // the receive queue's kicks matter only when starved
+        int events = q == tx ? Epoll.EPOLLIN : 0; // the receive queue's kicks matter only when starved
         int r = loop.add(fd, events, kickRef(q));
         if (r < 0) throw new VhostUserException("the " + q.name + "'s kick descriptor cannot be watched: " + Errno.text(r));
     }
@@ -263,7 +265,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (conn < 0 || v >>> 8 != (generation & 0xffff_ffffL)) return;
         Virtqueue q = (v & 0xff) == 0 ? rx : tx;
         if (q.kickFd < 0) return;
-        if ((ev & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 || !q.clearKick()) {
+        if ((ev & (Epoll.EPOLLERR | Epoll.EPOLLHUP)) != 0 || !q.clearKick()) {
             fail(q, "the " + q.name + "'s kick descriptor is not an eventfd that works");
         } else if (q == tx) {
             serveTx();
@@ -670,7 +672,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void armRxKick() {
         if (rxArmed || rx.kickFd < 0) return;
-        rxArmed = loop.modify(rx.kickFd, Libc.EPOLLIN, kickRef(rx)) == 0;
+        rxArmed = loop.modify(rx.kickFd, Epoll.EPOLLIN, kickRef(rx)) == 0;
     }
 
     private void disarmRxKick() {
@@ -950,7 +952,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         disconnect("closing");
         if (listenFd >= 0) {
             loop.remove(listenFd);
-            Libc.close(listenFd);
+            Descriptors.close(listenFd);
         }
         listenFd = -1;
         ch.close();

@@ -17,7 +17,8 @@ import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 
 /**
  * A front-end that breaks the protocol, message by message and ring by ring. Each breach either
@@ -40,7 +41,7 @@ class HostileFrontEndTest {
     }
 
     static int eventfd() {
-        return Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC), "eventfd");
+        return Errno.check(Descriptors.eventfd(0, Descriptors.EFD_CLOEXEC), "eventfd");
     }
 
     /** {@code hostile} on a front-end (handshake done, rings running if {@code started}) resets the connection. */
@@ -81,13 +82,13 @@ class HostileFrontEndTest {
             assertReset(rig, false, fe -> {
                 int e = eventfd();
                 fe.sendRaw(Wire.SET_OWNER, 1, new byte[0], 0, e); // a descriptor where none belongs
-                Libc.close(e);
+                Descriptors.close(e);
             });
             assertReset(rig, false, fe -> {
                 int[] fds = new int[8];
                 for (int i = 0; i < 8; i++) fds[i] = eventfd();
                 fe.sendRaw(Wire.SET_VRING_CALL, 1, u64(0), 8, fds); // eight where one belongs
-                for (int fd : fds) Libc.close(fd);
+                for (int fd : fds) Descriptors.close(fd);
             });
             assertReset(rig, false, fe -> fe.sendRaw(Wire.GET_FEATURES, 3, new byte[0], 0)); // protocol version 3
         }
@@ -204,11 +205,11 @@ class HostileFrontEndTest {
         try (VhostRig rig = new VhostRig()) {
             assertReset(rig, true, fe -> {
                 java.lang.foreign.MemorySegment fds = java.lang.foreign.Arena.global().allocate(8, 4);
-                Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds), "socketpair");
+                Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0, fds), "socketpair");
                 int[] pair = {fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 0), fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 4)};
                 fe.sendRaw(Wire.SET_VRING_KICK, 1, u64(Wire.TX), 8, pair[0]);
-                Libc.close(pair[0]);
-                Libc.close(pair[1]); // the "kick" descriptor now reads end of file forever
+                Descriptors.close(pair[0]);
+                Descriptors.close(pair[1]); // the "kick" descriptor now reads end of file forever
             });
         }
     }

@@ -17,7 +17,9 @@ import org.junit.jupiter.api.Timeout;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Msghdr;
+import jpasst.sys.Sockets;
 
 /**
  * Receive buffers reserved for frames that a host socket read fills in place: recvmsg takes the
@@ -47,14 +49,14 @@ class RxReservationTest {
     void oneRecvmsgFillsSeveralFramesInPlaceAndTheUnusedTailIsRewound() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(); Arena a = Arena.ofShared()) {
             MemorySegment fds = a.allocate(8, 4);
-            Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds), "socketpair");
+            Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds), "socketpair");
             int in = fds.get(ValueLayout.JAVA_INT, 0), out = fds.get(ValueLayout.JAVA_INT, 4);
             byte[] data = VhostUserDeviceTest.frame(10_000, 42);
             MemorySegment src = a.allocate(data.length);
             MemorySegment.copy(data, 0, src, ValueLayout.JAVA_BYTE, 0, data.length);
-            assertEquals(data.length, Libc.write(out, src, data.length));
+            assertEquals(data.length, Descriptors.write(out, src, data.length));
             FrameBatch b = new FrameBatch(8, 256);
-            MemorySegment msghdr = a.allocate(Libc.MSGHDR_SIZE, 8);
+            MemorySegment msghdr = a.allocate(Msghdr.SIZE, 8);
 
             rig.onLoop(() -> {
                 assertEquals(3, rig.device.reserveRx(b, HDR, 4000, 3));
@@ -63,9 +65,9 @@ class RxReservationTest {
                     MemorySegment.copy(header(i), 0, b.header(i), ValueLayout.JAVA_BYTE, b.headerOffset(i), HDR);
                 }
                 assertTrue(b.pieces() > 3, "frames of 4000 bytes span several buffers of 1536");
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, b.iovecAddress(1));
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, b.pieces());
-                long n = Libc.recvmsg(in, msghdr, Libc.MSG_DONTWAIT);
+                msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOV, b.iovecAddress(1));
+                msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOVLEN, b.pieces());
+                long n = Sockets.recvmsg(in, msghdr, Sockets.MSG_DONTWAIT);
                 assertEquals(10_000, n);
                 b.payloadLength(0, 4000);
                 b.payloadLength(1, 4000);
@@ -84,8 +86,8 @@ class RxReservationTest {
                 System.arraycopy(data, 4000 * i, expect, HDR, expect.length - HDR);
                 assertArrayEquals(expect, got.get(i), "frame " + i);
             }
-            Libc.close(in);
-            Libc.close(out);
+            Descriptors.close(in);
+            Descriptors.close(out);
         }
     }
 

@@ -17,7 +17,9 @@ import jpasst.link.FrameBatch;
 import jpasst.link.FramesFromGuest;
 import jpasst.loop.EventLoop;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 /**
@@ -54,25 +56,25 @@ public final class VhostRig implements AutoCloseable {
         dir = Files.createTempDirectory("jpasst-vhost");
         socket = dir.resolve("vhost.socket");
         device = new VhostUserDevice(loop);
-        int fd = Errno.check(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "socket");
+        int fd = Errno.check(Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "socket");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
             int len = SockAddr.unix(sa, socket.toString());
-            Errno.check(Libc.bind(fd, sa, len), "bind");
+            Errno.check(Sockets.bind(fd, sa, len), "bind");
         }
-        Errno.check(Libc.listen(fd, 16), "listen");
+        Errno.check(Sockets.listen(fd, 16), "listen");
         device.listen(fd, socket.toString());
         device.onTx(this::takeFrames);
         device.onGone(() -> gone++);
         device.onRxRoom(() -> rxRoom++);
         loop.onFault(device::faulted); // as VhostUserLink registers it
-        taskFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+        taskFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
         MemorySegment drain = Arena.global().allocate(8, 8);
         loop.handler(TASKS, (ref, ev) -> {
-            Libc.read(taskFd, drain, 8);
+            Descriptors.read(taskFd, drain, 8);
             for (Runnable r; (r = tasks.poll()) != null; ) r.run();
         });
-        Errno.check(loop.add(taskFd, Libc.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
+        Errno.check(loop.add(taskFd, Epoll.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
         one.set(ValueLayout.JAVA_LONG, 0, 1L);
         thread = new Thread(loop::run, "vhost-loop");
         loopThread = thread;
@@ -130,7 +132,7 @@ public final class VhostRig implements AutoCloseable {
                 f.completeExceptionally(t);
             }
         });
-        Libc.write(taskFd, one, 8);
+        Descriptors.write(taskFd, one, 8);
         return f.get(10, TimeUnit.SECONDS);
     }
 
@@ -140,7 +142,7 @@ public final class VhostRig implements AutoCloseable {
      */
     public void onLoopRaw(Runnable r) {
         tasks.add(r);
-        Libc.write(taskFd, one, 8);
+        Descriptors.write(taskFd, one, 8);
     }
 
     public void onLoop(Runnable r) throws Exception {
@@ -177,7 +179,7 @@ public final class VhostRig implements AutoCloseable {
         loop.stop();
         thread.join(5000);
         loop.close();
-        Libc.close(taskFd);
+        Descriptors.close(taskFd);
         Files.deleteIfExists(socket);
         Files.deleteIfExists(dir);
     }

@@ -190,7 +190,7 @@ public final class Daemon {
         int pcap = c.pcapFile != null ? Pcap.openFile(c.pcapFile) : -1;
         int pidFile = c.pidFile != null ? Main.openPidFile(c.pidFile) : -1;
         if (c.pidFile != null && pidFile < 0) return 1;
-        Main.qemuHint(l.socketPath);
+        Main.qemuHint(l.socketPath, c.vhostUser);
         Privileges.announce(c);
         int pid = spawn(argv, env, c.fd == 0, l, pcap);
         if (pid < 0) return 1;

@@ -30,6 +30,8 @@ import jpasst.util.Log;
  */
 public final class Main {
     static final String VERSION = "jpasst-0.1.0";
+    /** What --print-capabilities prints: a vhost-user back-end of type "net". */
+    static final String CAPABILITIES = "{\n  \"type\": \"net\"\n}\n";
 
     private Main() {}
 
@@ -82,11 +84,10 @@ public final class Main {
                 return Exit.said(0);
             }
             case CAPABILITIES -> {
-                // passt prints its vhost-user back-end capabilities; jpasst is no vhost-user back-end
-                // yet, and saying {"type": "net"} would tell a caller it can use it as one
-                System.err.println("--print-capabilities: jpasst has no vhost-user back-end yet"
-                        + " (vhost-user is not supported yet)");
-                return Exit.said(1);
+                // the vhost-user back-end convention, worded and placed as passt does it: on
+                // standard error (passt logs it), whatever -q or -l said
+                System.err.print(CAPABILITIES);
+                return Exit.said(0);
             }
             case RUN -> { }
         }
@@ -193,7 +194,7 @@ public final class Main {
             int fd = openPidFile(c.pidFile);
             if (fd < 0 || !writePid(fd, c.pidFile, Processes.getpid())) return 1;
         }
-        qemuHint(p.socketPath());
+        qemuHint(p.socketPath(), c.vhostUser);
         if (!Privileges.drop(c)) return 1;
         p.run();
         // stopped by a signal or --one-off: on this, the loop's thread, what waits is flushed
@@ -214,8 +215,15 @@ public final class Main {
     }
 
     /** What passt says before it forks: how to start QEMU on the socket (nothing with --fd). */
-    static void qemuHint(String path) {
+    static void qemuHint(String path, boolean vhostUser) {
         if (path == null) return;
+        if (vhostUser) {
+            Log.notice("You can start qemu with:");
+            Log.notice("    kvm ... -chardev socket,id=chr0,path=" + path
+                    + " -netdev vhost-user,id=netdev0,chardev=chr0 -device virtio-net,netdev=netdev0"
+                    + " -object memory-backend-memfd,id=memfd0,share=on,size=$RAMSIZE -numa node,memdev=memfd0");
+            return;
+        }
         Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
         Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
                 + path);

@@ -29,6 +29,9 @@ public final class Conf {
     public final boolean quiet;
     public final String runAs;              // --runas
     public final boolean freebind;
+    public final boolean vhostUser;         // --vhost-user: the guest's frames in its own virtqueues
+    public final String repairPath;         // --repair-path (vhost-user); jpasst migrates no flows
+    public final boolean migrateExit, migrateNoLinger; // --migrate-exit, --migrate-no-linger: likewise
 
     // link
     public final int mtu;
@@ -106,6 +109,10 @@ public final class Conf {
         quiet = b.quiet;
         runAs = b.runAs;
         freebind = b.freebind;
+        vhostUser = b.vhostUser;
+        repairPath = b.repairPath;
+        migrateExit = b.migrateExit;
+        migrateNoLinger = b.migrateNoLinger;
         mtu = b.mtu;
         mtuSet = b.mtuSet;
         ourMac = b.ourMac;
@@ -211,6 +218,9 @@ public final class Conf {
         public boolean quiet;
         public String runAs;                    // --runas
         public boolean freebind;
+        public boolean vhostUser;
+        public String repairPath;
+        public boolean migrateExit, migrateNoLinger;
 
         // link
         public int mtu = MTU_DEFAULT;

@@ -20,7 +20,10 @@ import jpasst.util.Log;
  * {@code -d}, {@code -6} after {@code -4}, {@code --fd} after {@code --socket}); {@code -h},
  * {@code --version} and {@code --print-capabilities} act where they stand. Every option of
  * {@code man passt} is known: the pasta-only ones and those of capabilities jpasst does not have
- * yet (vhost-user, statistics, pesto) are refused with a clear message instead of being ignored.
+ * yet (statistics, pesto) are refused with a clear message instead of being ignored. As passt's
+ * conf_mode(), {@code --vhost-user} anywhere before {@code --} sets the mode before the options
+ * are read, so the options that depend on it ({@code --repair-path}, {@code --migrate-exit},
+ * {@code --migrate-no-linger}) may come before it.
  *
  * Errors throw {@link ConfException} with passt's wording; getopt's own errors (unknown option,
  * missing or unexpected argument) are flagged so that Main prints the usage after them, as passt.
@@ -86,9 +89,11 @@ public final class Options {
         return pastaOnly(name, '\0', arg, "--" + name);
     }
 
-    private static Getopt.Option<Sets> vhostUserOnly(String name, Arg arg) {
+    /** An option of vhost-user mode: refused in passt's words without --vhost-user. */
+    private static Getopt.Option<Sets> vhostUserOnly(String name, Arg arg, java.util.function.Consumer<Conf.Builder> what) {
         return opt(name, arg, (c, st, v) -> {
-            throw new ConfException("--" + name + " is for vhost-user mode only");
+            if (!c.vhostUser) throw new ConfException("--" + name + " is for vhost-user mode only");
+            what.accept(c);
         });
     }
 
@@ -259,9 +264,7 @@ public final class Options {
             }),
             pastaOnly("host-lo-to-ns-lo", Arg.NONE),
             opt("dns-host", Arg.REQUIRED, (c, st, v) -> dnsHost(c, v)),
-            opt("vhost-user", Arg.NONE, (c, st, v) -> {
-                throw new ConfException("--vhost-user is not supported yet by jpasst");
-            }),
+            opt("vhost-user", Arg.NONE, (c, st, v) -> c.vhostUser = true), // (set before parsing: vhostUserMode)
             opt("print-capabilities", Arg.NONE, (c, st, v) -> st.action = Action.CAPABILITIES),
             opt("socket-path", Arg.REQUIRED, SOCKET),
             opt("fqdn", Arg.REQUIRED, (c, st, v) -> {
@@ -269,10 +272,12 @@ public final class Options {
                 c.fqdn = v;
             }),
             opt("repair-path", Arg.REQUIRED, (c, st, v) -> {
-                if (!v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
+                if (!c.vhostUser && !v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
+                if (v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid passt-repair path: " + v);
+                c.repairPath = v;
             }),
-            vhostUserOnly("migrate-exit", Arg.NONE),
-            vhostUserOnly("migrate-no-linger", Arg.NONE),
+            vhostUserOnly("migrate-exit", Arg.NONE, c -> c.migrateExit = true),
+            vhostUserOnly("migrate-no-linger", Arg.NONE, c -> c.migrateNoLinger = true),
             opt("stats", Arg.REQUIRED, (c, st, v) -> {
                 if (!c.foreground) throw new ConfException("Can't display statistics if not running in foreground");
                 throw new ConfException("--stats is not supported yet by jpasst");
@@ -286,6 +291,7 @@ public final class Options {
 
     public static Parsed parse(String[] args) {
         Conf.Builder c = new Conf.Builder();
+        c.vhostUser = vhostUserMode(args);
         State st = new State();
         Getopt<Sets> options = new Getopt<>(TABLE, args);
         for (Getopt.Found<Sets> f; (f = options.next()) != null; ) {
@@ -301,6 +307,20 @@ public final class Options {
         if (options.index() < args.length) throw new ConfException("Extra non-option argument: " + args[options.index()]);
         if (c.noIcmp) c.noNdp = true; // passt: --no-icmp implies --no-ndp
         return new Parsed(c, Action.RUN, st.warnings);
+    }
+
+    /**
+     * passt's conf_mode(): whether {@code --vhost-user} (or an abbreviation of it, the only long
+     * option that scan knows) is among the words before {@code --}, wherever it stands.
+     */
+    static boolean vhostUserMode(String[] args) {
+        for (String a : args) {
+            if (a.equals("--")) return false;
+            if (a.length() > 2 && a.startsWith("--") && a.indexOf('=') < 0 && "vhost-user".startsWith(a.substring(2))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** What -h prints (to standard output, exit 0) and what follows getopt's errors (standard error). */

@@ -111,8 +111,9 @@ final class Usage {
                     default: none
                   -1, --one-off	Quit after handling one single client
 
-                Not in jpasst yet (refused with a message): vhost-user and its options,
-                --stats, --conf-path. Deprecated in passt, accepted: -e, --stderr.
+                Not in jpasst yet (refused with a message): --stats, --conf-path.
+                Accepted without effect, as jpasst migrates no flows: --repair-path,
+                --migrate-exit, --migrate-no-linger. Deprecated in passt, accepted: -e, --stderr.
 
                 jpasst only, for tests and debugging:
                   --udp-timeout SECONDS	Idle time before a UDP flow closes

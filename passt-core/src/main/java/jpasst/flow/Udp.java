@@ -60,6 +60,10 @@ import jpasst.util.Log;
  * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame (a
  * {@link FrameBatch} of one, which the link reserves with room for the largest: 65507 bytes over
  * IPv4, 65527 over IPv6), and the frame is committed with the real length, so nothing is copied.
+ * Over vhost-user the frame is the guest's own receive buffers, as many as the datagram needs;
+ * when the guest has none left (or fewer than a datagram needs) the socket waits for "room
+ * again" with its datagrams in its own buffer, as passt's vhost-user path leaves them in the
+ * socket, instead of having them read and dropped.
  * Guest to host, the payload is sent from where it lies in the link's input batch. IPv4
  * fragments are not reassembled (nor are they by passt): the guest's path MTU (65520) bounds
  * what it can send in one piece.
@@ -102,7 +106,15 @@ public final class Udp implements Transport {
     private final MemorySegment saLen = arena.allocate(8, 8);
     private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
     private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
-    private final FrameBatch frame = new FrameBatch(1, 16); // one datagram at a time, received in place
+    /**
+     * One datagram at a time, received in place: over vhost-user the largest spans some 43 of a
+     * Linux guest's 1.5 KiB receive buffers (MRG_RXBUF), and a buffer crossing a memory region
+     * is two pieces.
+     */
+    private final FrameBatch frame = new FrameBatch(1, 128);
+    /** References of the sockets that wait for room (see {@link #pause}). */
+    private final long[] paused = new long[MAX_FLOWS + 64];
+    private int pausedCount;
 
     private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
 
@@ -288,14 +300,70 @@ public final class Udp implements Transport {
 
     // ---- host → guest ----
 
+    /** Reserving the frame for the next datagram: a frame is ready, or there is no guest, or no room now. */
+    private static final int RESERVED = 0, NO_GUEST = 1, NO_ROOM = 2;
+
     /**
-     * Reserves the frame for the next datagram of a socket, room for the largest; false if
-     * there is no guest or no room (the datagram is then read and dropped, as with passt's
-     * full queues: UDP does not wait for room).
+     * Reserves the frame for the next datagram of socket {@code sock}, room for the largest. A
+     * link may offer less when the guest's buffers run out (vhost-user): then the datagram's
+     * length is looked at, and one that would not fit waits, as when there is no room at all.
      */
-    private boolean reserveFrame(boolean isV6) {
-        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN,
-                isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
+    private int reserveFrame(int sock, boolean isV6) {
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        if (link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN, max, 1) != 1) {
+            return link.connected() ? NO_ROOM : NO_GUEST;
+        }
+        if (frame.capacity(0) < max) {
+            long len = Sockets.recv(sock, discard.address(), 0, Sockets.MSG_PEEK | Sockets.MSG_TRUNC | Sockets.MSG_DONTWAIT);
+            if (len > frame.capacity(0)) {
+                link.commit(frame, 0);
+                return NO_ROOM;
+            }
+        }
+        return RESERVED;
+    }
+
+    /**
+     * No room for the next datagram of the socket with reference {@code ref}: as passt over
+     * vhost-user leaves it in the socket, the socket is left alone (its EPOLLIN interest taken
+     * off, or the level-triggered loop would spin on it) until the link has room again
+     * ({@link #roomAgain}); the datagrams wait in the socket's own buffer, where the kernel
+     * drops what does not fit, as a full receive queue would. False if too many wait already.
+     */
+    private boolean pause(int sock, long ref) {
+        if (pausedCount == paused.length) return false;
+        loop.modify(sock, 0, ref);
+        paused[pausedCount++] = ref;
+        return true;
+    }
+
+    /** Room for frames to the guest is back: the sockets that waited for it are read again. */
+    @Override
+    public void roomAgain() {
+        int n = pausedCount;
+        pausedCount = 0;
+        for (int i = 0; i < n; i++) {
+            long ref = paused[i];
+            if (EventLoop.type(ref) == Refs.UDP_LISTEN) {
+                int li = (int) EventLoop.value(ref);
+                if (li < listeners) loop.modify(lfd[li], Epoll.EPOLLIN, ref);
+            } else {
+                int f = flows.flowOf(ref, Flows.UDP);
+                if (f >= 0) loop.modify(flows.fd(f), Epoll.EPOLLIN, ref); // (closed meanwhile: nothing to do)
+            }
+        }
+    }
+
+    /**
+     * Whether the datagram just received did not fit the frame (a guest whose receive buffers
+     * the batch could not describe in full): it is dropped rather than delivered cut short.
+     */
+    private boolean truncated() {
+        if ((Msghdr.flags(msghdr) & Sockets.MSG_TRUNC) == 0) return false;
+        link.commit(frame, 0);
+        dropped++;
+        if (Log.debugEnabled()) Log.debug("UDP: a datagram larger than the guest's receive buffers, dropped");
+        return true;
     }
 
     /** Completes the datagram of {@code n} bytes received into the frame, and sends it to the guest. */
@@ -313,7 +381,9 @@ public final class Udp implements Transport {
         if (f < 0) return; // closed meanwhile
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(flows.v6(f))) {
+            int r = reserveFrame(sock, flows.v6(f));
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
                 if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
@@ -327,6 +397,7 @@ public final class Udp implements Transport {
                 if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text((int) n));
                 continue;
             }
+            if (truncated()) continue;
             datagramToGuest(f, (int) n);
         }
     }
@@ -337,7 +408,9 @@ public final class Udp implements Transport {
         int sock = lfd[li];
         boolean isV6 = lv6[li];
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(isV6)) {
+            int r = reserveFrame(sock, isV6);
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
                 if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
@@ -349,6 +422,7 @@ public final class Udp implements Transport {
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 continue;
             }
+            if (truncated()) continue;
             long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
             int sPort = SockAddr.port(sa);
             int f = flows.lookupHostSide(Flows.UDP, li, sHi, sLo, sPort);
@@ -425,6 +499,7 @@ public final class Udp implements Transport {
     @Override
     public void guestGone() {
         for (int f = 0; f < flows.highWater(); f++) close(f);
+        roomAgain(); // the listening sockets that waited are read (and, with no guest, emptied) again
     }
 
     // ---- listening sockets (-u) ----

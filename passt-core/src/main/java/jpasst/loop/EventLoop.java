@@ -40,6 +40,11 @@ public final class EventLoop {
         void tick(long now);
     }
 
+    /** Takes an InternalError a handler ended with; true if it was its own (and is dealt with). */
+    public interface FaultHandler {
+        boolean handled(InternalError e);
+    }
+
     public static final int TYPE_SHIFT = 56;
     public static final int MAX_TYPES = 32;
     private static final int MAX_EVENTS = 256;
@@ -54,6 +59,7 @@ public final class EventLoop {
     private final Handler[] handlers = new Handler[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
     private Runnable[] endOfBatch = new Runnable[0];
+    private FaultHandler[] faultHandlers = new FaultHandler[0];
     private static final int MAX_POSTED = 64;
     private long[] posted = new long[MAX_POSTED], delivering = new long[MAX_POSTED];
     private int postedCount;
@@ -70,6 +76,7 @@ public final class EventLoop {
     private static final long TRIM_DELAY = 10_000_000_000L;
     private Thread thread;
     private volatile long failures; // (written by the loop only; read by tests from theirs)
+    private long faults;
 
     public EventLoop() {
         epfd = Errno.check(Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC), "epoll_create1");
@@ -104,6 +111,19 @@ public final class EventLoop {
         Runnable[] n = java.util.Arrays.copyOf(endOfBatch, endOfBatch.length + 1);
         n[endOfBatch.length] = r;
         endOfBatch = n;
+    }
+
+    /**
+     * Registers a handler for the InternalError HotSpot raises when an access to mapped memory
+     * faults (SIGBUS: a vhost-user front-end truncated the file behind its guest memory while a
+     * producer wrote into it). Such an error is not a JVM failure but the front-end's: its
+     * owner resets the connection and the loop goes on. An InternalError no handler claims
+     * ends the loop, as it would have.
+     */
+    public void onFault(FaultHandler h) {
+        FaultHandler[] n = java.util.Arrays.copyOf(faultHandlers, faultHandlers.length + 1);
+        n[faultHandlers.length] = h;
+        faultHandlers = n;
     }
 
     /** Registers {@code fd}; returns 0 or a negated errno (e.g. -ENOMEM). */
@@ -194,6 +214,8 @@ public final class EventLoop {
                 h.onEvents(ref, ev);
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
         if (n > 0) {
@@ -209,6 +231,8 @@ public final class EventLoop {
                     tk.tick(now);
                 } catch (RuntimeException e) {
                     handlerFailed(e);
+                } catch (InternalError e) {
+                    fault(e);
                 }
             }
         }
@@ -217,6 +241,8 @@ public final class EventLoop {
                 r.run();
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
     }
@@ -234,6 +260,8 @@ public final class EventLoop {
                 h.onEvents(refs[i], POSTED);
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
     }
@@ -250,6 +278,21 @@ public final class EventLoop {
             e.printStackTrace(new java.io.PrintWriter(w));
             jpasst.util.Log.debug(w.toString());
         }
+    }
+
+    private void fault(InternalError e) {
+        for (FaultHandler h : faultHandlers) {
+            if (h.handled(e)) {
+                faults++;
+                return;
+            }
+        }
+        throw e;
+    }
+
+    /** How many memory faults the fault handlers dealt with. */
+    public long faults() {
+        return faults;
     }
 
     /** How many events a handler failed on (tests assert it stays 0). */

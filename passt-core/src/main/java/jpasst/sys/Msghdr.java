@@ -100,6 +100,11 @@ public final class Msghdr {
         return m.get(ValueLayout.JAVA_INT, NAMELEN);
     }
 
+    /** After recvmsg(2): the flags the kernel returned (MSG_TRUNC: the datagram did not fit). */
+    public static int flags(MemorySegment m) {
+        return m.get(ValueLayout.JAVA_INT, FLAGS);
+    }
+
     /** Entry {@code i} of the iovec array {@code iov}: {@code len} bytes at native address {@code base}. */
     public static void iovec(MemorySegment iov, int i, long base, long len) {
         iov.set(ValueLayout.JAVA_LONG, (long) IOVEC * i + IOV_BASE, base);

@@ -45,8 +45,13 @@ final class VhostUserSession {
             | 1L << VHOST_F_LOG_ALL | 1L << VHOST_USER_F_PROTOCOL_FEATURES;
     static final long OFFERED_PROTOCOL_FEATURES = 1L << PROTOCOL_F_REPLY_ACK | 1L << PROTOCOL_F_LOG_SHMFD
             | 1L << PROTOCOL_F_RARP;
-    /** The largest frame: 64 KiB, as on the stream socket; a transmit chain holds it and its header. */
+    /** The largest frame from the guest: 64 KiB, as on the stream socket; a transmit chain holds it and its header. */
     static final int MAX_FRAME = 65535;
+    /**
+     * The largest frame to the guest: an IP packet of 64 KiB behind its Ethernet header and, over
+     * IPv6, its fixed header (a UDP datagram of 65527 bytes), as passt's receive side allows.
+     */
+    static final int MAX_RX_FRAME = 14 + 40 + 65535;
     /** A receive chain larger than this is refused (Linux posts buffers of a page or a few). */
     static final long MAX_RX_CHAIN = 1 << 20;
 

@@ -9,15 +9,22 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.function.Predicate;
 
+import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.guest.vhost.Wire;
+
 /**
- * The guest's end of QEMU's stream protocol, for tests: a real UNIX stream socket to the daemon,
- * frames sent with their 4-byte big-endian length, frames received the same way.
+ * The guest's end of the daemon's guest transport, for tests: by default QEMU's stream protocol
+ * over a real UNIX stream socket (frames sent with their 4-byte big-endian length, received the
+ * same way); or, {@link #vhostUser}, the vhost-user front-end of synthetic-guest (a memfd as the
+ * guest's memory, the daemon reading and writing the frames in its virtqueues), so the same
+ * tests run over both transports.
  */
 public final class GuestLink implements AutoCloseable {
     private final SocketChannel ch;
     private final Selector selector;
     private final ByteBuffer in = ByteBuffer.allocate(1 << 21);
-    private boolean eof;
+    private final VhostUserFrontEnd fe; // null: the stream socket
+    private boolean eof, lastVouched;
 
     public GuestLink(Path socket) throws IOException {
         this(SocketChannel.open(UnixDomainSocketAddress.of(socket)));
@@ -29,15 +36,72 @@ public final class GuestLink implements AutoCloseable {
         selector = Selector.open();
         ch.register(selector, SelectionKey.OP_READ);
         in.flip();
+        fe = null;
+    }
+
+    private GuestLink(VhostUserFrontEnd fe) {
+        this.fe = fe;
+        ch = null;
+        selector = null;
+    }
+
+    /** A vhost-user front-end connected to the daemon's {@code socket}, its rings started. */
+    public static GuestLink vhostUser(Path socket, VhostUserFrontEnd.Options o) throws IOException {
+        VhostUserFrontEnd fe = new VhostUserFrontEnd(o);
+        try {
+            fe.connect(socket.toString());
+            fe.start();
+        } catch (IOException | RuntimeException e) {
+            fe.close();
+            throw e;
+        }
+        return new GuestLink(fe);
+    }
+
+    /** The vhost-user front-end (null over the stream socket). */
+    public VhostUserFrontEnd frontEnd() {
+        return fe;
+    }
+
+    /**
+     * Whether the transport vouched for the checksums of the last frame received: vhost-user's
+     * DATA_VALID flag in its virtio-net header (a guest then skips the check, and the daemon
+     * may leave TCP and UDP checksums out, as passt does).
+     */
+    public boolean lastChecksumsVouched() {
+        return lastVouched;
     }
 
     public void send(byte[] frame) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(4 + frame.length);
-        b.putInt(frame.length).put(frame).flip();
-        writeRaw(b);
+        sendBatch(java.util.List.of(frame));
+    }
+
+    /**
+     * Sends several frames at once, so the daemon most likely handles them in one batch: one
+     * write over the stream socket, one kick over vhost-user.
+     */
+    public void sendBatch(java.util.List<byte[]> frames) throws IOException {
+        if (fe != null) {
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            for (byte[] frame : frames) {
+                while (!fe.send(frame)) { // every transmit buffer in flight: the daemon returns them
+                    fe.kick(Wire.TX);
+                    if (System.nanoTime() > deadline) throw new IOException("no transmit buffer came back in 5 s");
+                    Thread.onSpinWait();
+                }
+            }
+            fe.kick(Wire.TX);
+            return;
+        }
+        int total = 0;
+        for (byte[] f : frames) total += 4 + f.length;
+        ByteBuffer b = ByteBuffer.allocate(total);
+        for (byte[] f : frames) b.putInt(f.length).put(f);
+        writeRaw(b.flip());
     }
 
     public void writeRaw(byte[] bytes) throws IOException {
+        if (fe != null) throw new UnsupportedOperationException("raw bytes on a vhost-user link");
         writeRaw(ByteBuffer.wrap(bytes));
     }
 
@@ -49,6 +113,11 @@ public final class GuestLink implements AutoCloseable {
 
     /** The next frame, or null if none arrives within {@code timeoutMs}. */
     public byte[] receive(long timeoutMs) throws IOException {
+        if (fe != null) {
+            byte[] f = fe.receive(timeoutMs);
+            lastVouched = f != null && (fe.lastHeaderFlags() & Wire.NET_HDR_F_DATA_VALID) != 0;
+            return f;
+        }
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (true) {
             byte[] f = buffered();
@@ -110,6 +179,7 @@ public final class GuestLink implements AutoCloseable {
 
     /** True if the daemon closed (or reset) the connection within {@code timeoutMs}. */
     public boolean closedByPeer(long timeoutMs) throws IOException {
+        if (fe != null) return fe.closedByBackEnd(timeoutMs);
         long deadline = System.nanoTime() + timeoutMs * 1_000_000;
         while (!eof) {
             long left = (deadline - System.nanoTime()) / 1_000_000;
@@ -137,6 +207,10 @@ public final class GuestLink implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
+        if (fe != null) {
+            fe.close();
+            return;
+        }
         selector.close();
         ch.close();
     }

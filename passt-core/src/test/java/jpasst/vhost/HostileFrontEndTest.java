@@ -3,6 +3,7 @@ package jpasst.vhost;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
@@ -14,6 +15,7 @@ import org.junit.jupiter.api.Timeout;
 import jpasst.guest.vhost.SplitRing;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
+import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
@@ -221,6 +223,32 @@ class HostileFrontEndTest {
                 fe.ram().shrinkFile(0); // the rings and buffers are gone: the device's next access faults
                 fe.kickRaw(Wire.TX);
             });
+        }
+    }
+
+    /**
+     * A producer that writes the headers of a frame into receive buffers it reserved, after the
+     * front-end truncated its memory file: the fault comes outside the device, in the producer's
+     * own code, and reaches the loop as HotSpot's InternalError; the loop's fault handler resets
+     * the front-end and the loop serves on.
+     */
+    @Test
+    void aFaultInAProducerWritingIntoReservedBuffersResetsTheFrontEndAndTheLoopGoesOn() throws Exception {
+        try (VhostRig rig = new VhostRig()) {
+            FrameBatch b = new FrameBatch(4, 64);
+            try (VhostUserFrontEnd fe = rig.frontEnd()) {
+                assertEquals(4, (int) rig.onLoop(() -> rig.device.reserveRx(b, 54, 4000, 4)));
+                fe.ram().shrinkFile(0);
+                rig.onLoopRaw(() -> b.header(0).set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, b.headerOffset(0), 1L));
+                assertTrue(fe.closedByBackEnd(5000), "the front-end was not reset");
+            }
+            assertTrue(rig.await(() -> !rig.device.connected(), 5000));
+            assertEquals(1, rig.loop.faults(), "the fault went to the device's handler");
+            assertEquals(0, rig.loop.failures());
+            try (VhostUserFrontEnd next = rig.frontEnd()) {
+                next.sendNow(VhostUserDeviceTest.frame(200, 3));
+                assertNotNull(next.receive(3000), "the next front-end is served");
+            }
         }
     }
 

@@ -39,7 +39,13 @@ public final class Daemon implements AutoCloseable {
         /** The C passt installed by the Debian package. */
         REFERENCE("reference passt"),
         /** This project's jar, from system property {@code jpasst.jar}. */
-        JPASST("jpasst");
+        JPASST("jpasst"),
+        /**
+         * Upstream passt of 2026-03 (with vhost-user), the reference of the vhost-user benchmarks:
+         * system property {@code jpasst.upstream.passt}, by default
+         * {@code ../shared/reference/passt-upstream/passt} beside the repository.
+         */
+        UPSTREAM("upstream passt");
 
         private final String displayName;
 
@@ -67,7 +73,22 @@ public final class Daemon implements AutoCloseable {
                             .orElseThrow(() -> new AssertionError("cannot tell this JVM's java binary"));
                     yield List.of(java, "-jar", Path.of(jar).toAbsolutePath().toString());
                 }
+                case UPSTREAM -> {
+                    Path passt = upstreamBinary();
+                    if (!Files.isExecutable(passt)) {
+                        throw new AssertionError(passt + " is missing (the upstream passt of ../shared/reference)");
+                    }
+                    yield List.of(passt.toString());
+                }
             };
+        }
+
+        /** Where the upstream passt is (it may be absent: benchmarks skip it then). */
+        public static Path upstreamBinary() {
+            String p = System.getProperty("jpasst.upstream.passt");
+            if (p != null) return Path.of(p);
+            return Path.of(System.getProperty("jpasst.root", "."), "..", "shared", "reference", "passt-upstream", "passt")
+                    .toAbsolutePath().normalize();
         }
 
         @Override
@@ -91,9 +112,20 @@ public final class Daemon implements AutoCloseable {
         private boolean pidFile = true;
         private Path resolvConf;
         private Duration startTimeout = Duration.ofSeconds(30);
+        private Transport transport = Transport.STREAM;
 
         private Options(Kind kind) {
             this.kind = kind;
+        }
+
+        /**
+         * The guest transport (default the stream socket): {@link Transport#VHOST_USER} adds
+         * {@code --vhost-user} in front of the options (not to a {@link #commandLine}, which
+         * says it itself).
+         */
+        public Options transport(Transport t) {
+            this.transport = t;
+            return this;
         }
 
         /** Extra passt options after {@code -P PIDFILE -s SOCKET}, e.g. {@code "-t", "5201"}. */
@@ -155,6 +187,7 @@ public final class Daemon implements AutoCloseable {
     }
 
     private final Kind kind;
+    private final Transport transport;
     private final Path directory;
     private final Path socket;
     private final Path pidFile;
@@ -164,9 +197,10 @@ public final class Daemon implements AutoCloseable {
     private final long pid;
     private boolean closed;
 
-    private Daemon(Kind kind, Path directory, Path socket, Path pidFile, List<String> command,
+    private Daemon(Kind kind, Transport transport, Path directory, Path socket, Path pidFile, List<String> command,
                    Process launcher, Integer launcherExitCode, long pid) {
         this.kind = kind;
+        this.transport = transport;
         this.directory = directory;
         this.socket = socket;
         this.pidFile = pidFile;
@@ -179,6 +213,16 @@ public final class Daemon implements AutoCloseable {
     /** Options for a daemon of {@code kind}; chain and call {@link Options#start()}. */
     public static Options options(Kind kind) {
         return new Options(kind);
+    }
+
+    /** Options for a daemon of {@code target}'s kind over its transport. */
+    public static Options options(Target target) {
+        return new Options(target.kind()).transport(target.transport());
+    }
+
+    /** Starts a daemonizing daemon of {@code target} with {@code -P pidfile -s socket} and {@code arguments}. */
+    public static Daemon start(Target target, String... arguments) {
+        return options(target).arguments(arguments).start();
     }
 
     /** Starts a daemonizing {@code kind} with {@code -P pidfile -s socket} and {@code arguments}. */
@@ -198,6 +242,15 @@ public final class Daemon implements AutoCloseable {
 
     public Kind kind() {
         return kind;
+    }
+
+    /** The guest transport it serves (how a guest must be started on it: {@link Guest#builder(Daemon)}). */
+    public Transport transport() {
+        return transport;
+    }
+
+    public Target target() {
+        return new Target(kind, transport);
     }
 
     /** The UNIX socket QEMU connects to. */
@@ -288,7 +341,7 @@ public final class Daemon implements AutoCloseable {
 
     /** Text for assertion messages: the command and both output files. */
     public String describe() {
-        return kind + " daemon pid " + pid + ", command: " + String.join(" ", command)
+        return kind + " daemon (" + transport + ") pid " + pid + ", command: " + String.join(" ", command)
                 + "\n----- stdout -----\n" + stdout() + "----- stderr -----\n" + stderr() + "-----";
     }
 
@@ -329,6 +382,7 @@ public final class Daemon implements AutoCloseable {
                     command.add(word.replace(SOCKET, socket.toString()).replace(PID_FILE, pidFile.toString()));
                 }
             } else {
+                command.addAll(options.transport.daemonOptions());
                 if (options.foreground) {
                     command.add("-f");
                 }
@@ -384,7 +438,7 @@ public final class Daemon implements AutoCloseable {
             throw new AssertionError("launcher exited 0 but pid file " + pidFile + " holds no pid: \""
                     + read(pidFile) + "\"" + outputs(directory));
         }
-        return new Daemon(options.kind, directory, socket, pidFile, command, launcher, exit, pid);
+        return new Daemon(options.kind, options.transport, directory, socket, pidFile, command, launcher, exit, pid);
     }
 
     private static Daemon awaitForeground(Options options, Path directory, Path socket, Path pidFile,
@@ -401,7 +455,7 @@ public final class Daemon implements AutoCloseable {
             }
             Processes.sleep(Duration.ofMillis(10));
         }
-        return new Daemon(options.kind, directory, socket, pidFile, command, launcher, null, launcher.pid());
+        return new Daemon(options.kind, options.transport, directory, socket, pidFile, command, launcher, null, launcher.pid());
     }
 
     /**

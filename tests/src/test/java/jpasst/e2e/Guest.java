@@ -24,14 +24,15 @@ import java.util.zip.GZIPOutputStream;
  * socket, runs a test's shell script inside it and returns what it printed.
  *
  * <p>How: the {@link GuestImage} base initramfs plus a small per-run archive holding
- * {@code /test.sh} and any extra files, booted with
+ * {@code /test.sh} and any extra files, booted with the daemon's {@link Transport}:
  * {@code -netdev stream,server=off,addr.type=unix} (QEMU >= 7.2: the same wire format as passt:
- * 4-byte big-endian length, then the Ethernet frame). The serial console is captured whole; lines
+ * 4-byte big-endian length, then the Ethernet frame), or {@code -netdev vhost-user} with the
+ * guest's RAM in a shared memfd. The serial console is captured whole; lines
  * {@code @@KEY=VALUE} are markers. A hard timeout kills QEMU, and every failure (timeout, QEMU
  * error, a marker asked for but missing) is an {@link AssertionError} whose message carries the
  * whole console, so a red test explains itself.
  *
- * <p>Usage: {@code Guest.run(daemon.socket(), "dhcp4")}, or {@link #builder(Path)} for files,
+ * <p>Usage: {@code Guest.run(daemon, "dhcp4")}, or {@link #builder(Daemon)} for files,
  * host programs, timeout, memory.
  */
 public final class Guest {
@@ -42,13 +43,24 @@ public final class Guest {
     private Guest() {
     }
 
-    /** Boots a guest on {@code socket}, runs {@code script} and returns its run. */
+    /** Boots a guest on {@code socket} (the stream netdev), runs {@code script} and returns its run. */
     public static GuestRun run(Path socket, String script) {
         return builder(socket).script(script).run();
     }
 
+    /** Boots a guest on {@code daemon}'s socket over its transport, runs {@code script} and returns its run. */
+    public static GuestRun run(Daemon daemon, String script) {
+        return builder(daemon).script(script).run();
+    }
+
+    /** A guest on {@code socket} over the stream netdev. */
     public static Builder builder(Path socket) {
         return new Builder(socket);
+    }
+
+    /** A guest on {@code daemon}'s socket, over the transport the daemon serves. */
+    public static Builder builder(Daemon daemon) {
+        return new Builder(daemon.socket()).transport(daemon.transport());
     }
 
     /** One file to put into the guest's root file system. */
@@ -66,14 +78,28 @@ public final class Guest {
         private final List<GuestFile> files = new ArrayList<>();
         private List<String> networkArguments;
         private List<String> launcher = List.of();
+        private Transport transport = Transport.STREAM;
+        private int reconnectMs;
 
         private Builder(Path socket) {
             this.socket = socket;
         }
 
+        /** How the guest's NIC reaches the daemon (default: the stream netdev). */
+        public Builder transport(Transport t) {
+            this.transport = t;
+            return this;
+        }
+
         /** The shell script run as {@code /test.sh}, after the helpers of {@link GuestImage}. */
         public Builder script(String script) {
             this.script = script;
+            return this;
+        }
+
+        /** QEMU connects to the daemon's socket again this long after losing it (libvirt: 5000). */
+        public Builder reconnectMs(int ms) {
+            this.reconnectMs = ms;
             return this;
         }
 
@@ -201,9 +227,7 @@ public final class Guest {
                 "-initrd", initrd.toString(),
                 "-append", ("console=ttyS0 quiet panic=-1 " + options.extraKernelArguments).strip()));
         if (options.networkArguments == null) {
-            command.addAll(List.of(
-                    "-device", "virtio-net-pci,netdev=n0,romfile=",
-                    "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=" + options.socket));
+            command.addAll(options.transport.qemuArguments("n0", options.socket, options.memoryMegabytes, options.reconnectMs));
         } else {
             command.addAll(options.networkArguments);
         }

@@ -10,17 +10,19 @@ import java.time.Duration;
  * {@code -u -b 0 -l 1400} for UDP) against a server the caller started on the host's loopback.
  * Prints iperf3's sender and receiver lines as {@code VMIPERF <line>}, and exits 1 if there are
  * none. Usage (test classes on the class path, {@code -Djpasst.root=REPO}):
- * {@code VmIperf SOCKET PORT up|down|udp SECONDS}.
+ * {@code VmIperf SOCKET PORT up|down|udp SECONDS [stream|vhost-user]} (the daemon's guest
+ * transport, default the stream socket).
  */
 public final class VmIperf {
     private VmIperf() {
     }
 
     public static void main(String[] args) {
-        if (args.length != 4) {
-            System.err.println("usage: VmIperf SOCKET PORT up|down|udp SECONDS");
+        if (args.length != 4 && args.length != 5) {
+            System.err.println("usage: VmIperf SOCKET PORT up|down|udp SECONDS [stream|vhost-user]");
             System.exit(2);
         }
+        Transport transport = args.length == 5 && args[4].equals("vhost-user") ? Transport.VHOST_USER : Transport.STREAM;
         String mode = switch (args[2]) {
             case "up" -> "";
             case "down" -> " -R";
@@ -28,7 +30,7 @@ public final class VmIperf {
             default -> throw new IllegalArgumentException(args[2]);
         };
         int seconds = Integer.parseInt(args[3]);
-        GuestRun run = Guest.builder(Path.of(args[0]))
+        GuestRun run = Guest.builder(Path.of(args[0])).transport(transport)
                 .hostProgram(Path.of("/usr/bin/iperf3"))
                 .timeout(Duration.ofSeconds(seconds + 120L))
                 .memoryMegabytes(512)

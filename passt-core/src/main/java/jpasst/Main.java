@@ -92,8 +92,10 @@ public final class Main {
                 return 1;
             }
         }
-        String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
-        if (!c.foreground && handover == null) {
+        String handover = System.getenv(Daemon.HANDOVER_ENV);
+        // -f too launches: the launcher then becomes the daemon (Daemon.become), but for the
+        // build's AOT training run, which serves in its own JVM (Daemon.recordsAotCache)
+        if (handover == null && !(c.foreground && Daemon.recordsAotCache())) {
             int status = Daemon.launch(c, args, parsed.warnings());
             launched = status == 0;
             return status;
@@ -162,9 +164,10 @@ public final class Main {
      * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
      */
     static int serve(Conf c, String handover, java.util.List<String> warnings) {
+        Confinement.starting(handover);
         Log.level(c.logLevel);
-        // the daemon's standard error is /dev/null: its launcher said what there was to say
-        if (handover != null) Log.detachStderr();
+        // a background daemon's standard error is /dev/null: its launcher said what there was to say
+        if (handover != null && !c.foreground) Log.detachStderr();
         try {
             if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
@@ -229,7 +232,7 @@ public final class Main {
             if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
         }
         qemuHint(tap.socketPath());
-        if (!Privileges.drop(c)) return 1;
+        if (!Confinement.confine(c, h != null && h.namespaces())) return 1;
         p.run();
         if (pcap[0] != null) pcap[0].close();
         p.close();

@@ -23,23 +23,29 @@ final class Privileges {
         if (c.runAs == null && Libc.getuid() == 0) Log.warn("Started as root, will change to nobody.");
     }
 
-    static boolean drop(Conf c) {
+    /**
+     * The {uid, gid} the daemon becomes: nobody for root without --runas, what --runas names
+     * (looked up now: the daemon's reduced filesystem has no /etc/passwd), null for no change.
+     * Throws IllegalArgumentException with passt's message for a --runas that names nobody.
+     */
+    static int[] target(Conf c) {
         int uid = Libc.getuid();
-        if (uid != 0 && c.runAs == null) return true;
+        if (uid != 0 && c.runAs == null) return null;
         int[] ids;
         if (c.runAs == null) {
-            announce(c);
             String[] pw = lookup("/etc/passwd", "nobody");
             ids = pw != null ? new int[] {Integer.parseInt(pw[2]), Integer.parseInt(pw[3])} : new int[] {65534, 65534};
         } else {
-            try {
-                ids = resolve(c.runAs);
-            } catch (IllegalArgumentException e) {
-                Log.error(e.getMessage());
-                return false;
-            }
+            ids = resolve(c.runAs);
         }
-        if (uid != 0 && ids[0] == uid) return true;
+        return uid != 0 && ids[0] == uid ? null : ids;
+    }
+
+    /** Becomes {@code ids} ({@link #target}; null: stays), every thread of the process. */
+    static boolean drop(Conf c, int[] ids) {
+        if (ids == null) return true;
+        int uid = Libc.getuid();
+        if (c.runAs == null) announce(c);
         if (uid == 0) Libc.clearGroups();
         int r = Libc.setgid(ids[1]);
         if (r < 0) {

@@ -85,6 +85,8 @@ public final class Conf {
     // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
     public int udpTimeoutSeconds = 180;
     public int icmpTimeoutSeconds = 60;
+    /** jpasst-only --no-seccomp: the daemon runs without its system call filter (debugging). */
+    public boolean noSeccomp;
     /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
     public long dnsHost6Hi, dnsHost6Lo;
 

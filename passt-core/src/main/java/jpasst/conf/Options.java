@@ -120,7 +120,8 @@ public final class Options {
             new Opt("conf-path", 'c', Arg.REQUIRED),
             // jpasst only, for tests and debugging
             new Opt("udp-timeout", '\0', Arg.REQUIRED),
-            new Opt("icmp-timeout", '\0', Arg.REQUIRED));
+            new Opt("icmp-timeout", '\0', Arg.REQUIRED),
+            new Opt("no-seccomp", '\0', Arg.NONE));
 
     /** The largest MTU: passt's 65535-byte frame limit on the stream socket, minus Ethernet's 14. */
     public static final int MTU_MAX = 65535 - 14;
@@ -379,6 +380,7 @@ public final class Options {
             case "freebind" -> c.freebind = true;
             case "udp-timeout" -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
             case "icmp-timeout" -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
+            case "no-seccomp" -> c.noSeccomp = true;
             case "vhost-user" -> throw new ConfException("--vhost-user is not supported yet by jpasst");
             case "repair-path" -> {
                 if (!v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
@@ -834,6 +836,7 @@ public final class Options {
                     default: 180
                   --icmp-timeout SECONDS	Idle time before an echo flow closes
                     default: 60
+                  --no-seccomp		No system call filter (to debug one it lacks)
                 """;
     }
 }

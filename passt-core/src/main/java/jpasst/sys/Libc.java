@@ -56,7 +56,7 @@ public final class Libc {
     private static final FunctionDescriptor ANY = FunctionDescriptor.of(JAVA_LONG,
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
 
-    private static MethodHandle fn(String name) {
+    static MethodHandle fn(String name) {
         MemorySegment f = LIBC.find(name).orElse(null);
         if (f == null) throw new UnsatisfiedLinkError("libc has no " + name);
         return LINKER.downcallHandle(f, ANY, Linker.Option.captureCallState("errno"));
@@ -82,11 +82,11 @@ public final class Libc {
     }
 
     /** A pointer argument. The segments passed stay alive across the call by their owners. */
-    private static long a(MemorySegment s) {
+    static long a(MemorySegment s) {
         return s.address();
     }
 
-    private static MemorySegment cap() {
+    static MemorySegment cap() {
         return CAPTURE_SEGMENT.get();
     }
 
@@ -94,11 +94,11 @@ public final class Libc {
         return cap.get(JAVA_INT, ERRNO);
     }
 
-    private static int ret(int r, MemorySegment cap) {
+    static int ret(int r, MemorySegment cap) {
         return r < 0 ? -errno(cap) : r;
     }
 
-    private static long ret(long r, MemorySegment cap) {
+    static long ret(long r, MemorySegment cap) {
         return r < 0 ? -errno(cap) : r;
     }
 
@@ -726,7 +726,7 @@ public final class Libc {
         }
     }
 
-    public static final int SIG_UNBLOCK = 1;
+    public static final int SIG_UNBLOCK = 1, SIG_SETMASK = 2;
 
     /** pthread_sigmask(3) for the calling thread: returns 0 or a positive error number. */
     public static int pthreadSigmask(int how, MemorySegment set, MemorySegment oldSet) {
@@ -860,7 +860,7 @@ public final class Libc {
         }
     }
 
-    private static RuntimeException rethrow(Throwable t) {
+    static RuntimeException rethrow(Throwable t) {
         if (t instanceof RuntimeException r) return r;
         if (t instanceof Error e) throw e;
         return new IllegalStateException(t);

@@ -1,0 +1,217 @@
+package jpasst;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import jpasst.sys.Errno;
+import jpasst.sys.Isolation;
+import jpasst.sys.SysException;
+import jpasst.util.Log;
+
+/**
+ * The daemon's own user, mount, IPC and UTS namespaces, and the filesystem it still sees, as
+ * passt's isolate_user() and isolate_prefork() (it keeps the host's network namespace: its host
+ * sockets are the host's).
+ *
+ * A JVM cannot unshare a user namespace itself (it has threads from its first instant, and
+ * unshare(CLONE_NEWUSER) wants a single-threaded caller; posix_spawn cannot ask for one either),
+ * so util-linux's unshare(1) does it between the launcher's spawn (or -f's exec) and the daemon's
+ * JVM, which it then executes under the same pid: {@code unshare --user --keep-caps --mount
+ * --ipc --uts -- java ...}. unshare keeps the signal mask, so a SIGQUIT that comes meanwhile
+ * still waits for the JVM's handler (a shell would not: dash unblocks every signal). A clone3
+ * through FFM whose child would exec at once was the other way: its child would come back
+ * into Java code in a copy of a JVM with one thread left (no safepoints, no collector), which
+ * nothing guarantees to work.
+ *
+ * Only a launcher running as root does this, and the namespace it makes is root's, with an
+ * identity mapping. The reason is in how the kernel guards a process's memory: a JVM's memory
+ * belongs to the user namespace it was executed in (passt executes in the host's and unshares
+ * after, which a JVM cannot), and every process of the user owning that namespace is
+ * all-capable in it, there to read and trace the daemon however undumpable it is. A namespace
+ * made after the change to nobody would open the daemon to any process running as nobody; one
+ * made by a regular user, to every process of that user. So a regular user's daemon runs in no
+ * namespace of its own, and undumpable, its memory is closed to that user's other processes;
+ * root's runs in a namespace only root can enter. The mapping (0 0 4294967295) keeps every id
+ * what it is on the host, so the daemon starts as root with every capability, but over its own
+ * namespaces only, opens its log file as before, and {@link Privileges#drop} then makes it
+ * nobody with none (the change of user away from root clears the capabilities of every thread,
+ * which no per-thread capset could). A process cannot map ids it does not own from inside its
+ * namespace: a helper the launcher leaves behind, root in the host's, writes the mapping as soon
+ * as the namespace exists; until then the JVM starts on the capabilities unshare --keep-caps
+ * hands it (ambient, so the inheritable set shows them all, to no effect: the daemon never
+ * executes anything), and it waits for the mapping before it relies on it ({@link #awaitMapping}).
+ *
+ * Once it has started (its lazily loaded files are the trap: see {@link #stillNeeded}), the
+ * daemon moves into an empty read-only tmpfs as its root (pivot_root, the old root detached), with
+ * read-only bind mounts of what it still needs. The sockets, the capture, log and pid files were
+ * opened before.
+ */
+final class Namespaces {
+    private Namespaces() {}
+
+    private static final String UNSHARE = "/usr/bin/unshare", SH = "/bin/sh";
+
+    /**
+     * The mapping helper, run as root in the host's namespaces for daemon $1: it waits for the
+     * daemon's user namespace to differ from its own (spinning first, as unshare takes about a
+     * millisecond, then sleeping; about ten seconds at most, less if the daemon goes away) and
+     * writes the identity mapping into it. Backgrounded from a shell that exits at once, so that
+     * it belongs to init, whoever started it.
+     */
+    private static final String MAP_HELPER = """
+            ( i=0
+              while [ /proc/$1/ns/user -ef /proc/self/ns/user ]; do
+                  i=$((i + 1))
+                  [ $i -gt 1000 ] && sleep 0.01
+                  [ $i -gt 2000 ] && exit 1
+              done
+              echo 0 0 4294967295 >/proc/$1/uid_map && echo 0 0 4294967295 >/proc/$1/gid_map
+            ) 2>/dev/null &
+            """;
+
+    /**
+     * In the launcher: whether its daemon gets namespaces of its own. Root only (see above), with
+     * unshare(1) there, user namespaces not switched off (user.max_user_namespaces), and no
+     * seccomp filter on the launcher (a container's could refuse unshare, and the daemon would
+     * then not start at all, after the command returned 0).
+     */
+    static boolean available() {
+        if (jpasst.sys.Libc.getuid() != 0) return false;
+        if (!Files.isExecutable(Path.of(UNSHARE)) || !Files.isExecutable(Path.of(SH))) {
+            Log.debug("No " + UNSHARE + ": the daemon runs in the host's namespaces");
+            return false;
+        }
+        try {
+            if (Long.parseLong(Files.readString(Path.of("/proc/sys/user/max_user_namespaces")).strip()) <= 0) {
+                Log.debug("User namespaces are off (user.max_user_namespaces): the daemon runs in the host's");
+                return false;
+            }
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Seccomp:") && !line.endsWith("0")) {
+                    Log.debug("Started under a seccomp filter: the daemon runs in the host's namespaces");
+                    return false;
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return false;
+        }
+        return true;
+    }
+
+    /** The words before the daemon's own command line. */
+    static List<String> command() {
+        return List.of(UNSHARE, "--user", "--keep-caps", "--mount", "--ipc", "--uts", "--propagation", "private", "--");
+    }
+
+    /**
+     * Starts the mapping helper for the daemon {@code pid} (see {@link #MAP_HELPER}), with none
+     * of our descriptors but /dev/null; {@code reap}: waits for its first shell (-f: the
+     * launcher becomes the daemon, and that shell would be left to it). False if it could not
+     * be started (said why).
+     */
+    static boolean mapLater(int pid, boolean reap) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment actions = a.allocate(1024, 16);
+            jpasst.sys.Libc.posixSpawnFileActionsInit(actions);
+            MemorySegment devNull = a.allocateFrom("/dev/null");
+            for (int fd = 0; fd <= 2; fd++) {
+                jpasst.sys.Libc.posixSpawnFileActionsAddopen(actions, fd, devNull, jpasst.sys.Libc.O_RDWR, 0);
+            }
+            Isolation.posixSpawnFileActionsAddclosefrom(actions, 3);
+            int helper = Daemon.posixSpawn(a, List.of(SH, "-c", MAP_HELPER, "jpasst-map", Integer.toString(pid)),
+                    List.of("PATH=/usr/bin:/bin"), a.allocate(Daemon.SIGSET_BYTES, 8), (short) 0, actions);
+            if (helper < 0) {
+                Log.error("Failed to start the daemon's id mapping: " + Errno.text(helper));
+                return false;
+            }
+            if (reap) Isolation.waitpid(helper);
+            return true;
+        }
+    }
+
+    // ---- in the daemon ----
+
+    /**
+     * What the daemon still opens once it serves, each bound read-only into its new root (and
+     * readable, nothing more, under {@link Landlock}): found with strace over the test suite
+     * and the benchmarks (see README, Security). The JDK's native libraries, loaded when a class
+     * first needs one (libnio, libnet, ... from its lib directory), are all of it: classes come
+     * from the jar and the runtime image, both kept open and mapped since start-up.
+     */
+    static List<Path> stillNeeded() {
+        return List.of(Path.of(System.getProperty("java.home"), "lib"), Path.of("/dev/null"));
+    }
+
+    /** The user namespace's mapping written (up to about ten seconds): false if it never came. */
+    static boolean awaitMapping() {
+        for (int i = 0; i < 10_000; i++) {
+            try {
+                if (!Files.readString(Path.of("/proc/self/uid_map")).isBlank()
+                        && !Files.readString(Path.of("/proc/self/gid_map")).isBlank()) {
+                    return true;
+                }
+            } catch (IOException e) {
+                return false;
+            }
+            try {
+                Thread.sleep(1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Makes an empty tmpfs, with {@code keep} bound read-only at their own paths, the root of
+     * the daemon's mount namespace, the old root detached (passt: an empty tmpfs, nothing kept).
+     * Needs CAP_SYS_ADMIN in the daemon's user namespace, so before {@link Privileges#drop}.
+     */
+    static void pivotRoot(List<Path> keep) {
+        String base = "/tmp"; // any directory: the tmpfs covers it in our mount namespace only
+        try (Arena a = Arena.ofConfined()) {
+            check(Isolation.mount(a.allocateFrom("tmpfs"), a.allocateFrom(base), a.allocateFrom("tmpfs"),
+                    Isolation.MS_NOSUID | Isolation.MS_NODEV | Isolation.MS_NOEXEC, a.allocateFrom("mode=0755")),
+                    "Failed to mount a tmpfs on " + base);
+            for (Path p : keep) {
+                Path target = Path.of(base + p);
+                try {
+                    if (Files.isDirectory(p)) Files.createDirectories(target);
+                    else {
+                        Files.createDirectories(target.getParent());
+                        Files.createFile(target);
+                    }
+                } catch (IOException e) {
+                    throw new SysException(Errno.EIO, "Failed to make " + target + ": " + e.getMessage());
+                }
+                MemorySegment t = a.allocateFrom(target.toString());
+                check(Isolation.mount(a.allocateFrom(p.toString()), t, MemorySegment.NULL,
+                        Isolation.MS_BIND | Isolation.MS_REC, MemorySegment.NULL), "Failed to bind " + p);
+                // read-only; the flags the host's mount has (nosuid, nodev, noexec) cannot be
+                // dropped in a less privileged namespace and must be given again
+                check(Isolation.mount(MemorySegment.NULL, t, MemorySegment.NULL,
+                        Isolation.MS_REMOUNT | Isolation.MS_BIND | Isolation.MS_RDONLY | Isolation.mountFlags(t),
+                        MemorySegment.NULL), "Failed to make " + p + " read-only");
+            }
+            MemorySegment dot = a.allocateFrom(".");
+            check(Isolation.chdir(a.allocateFrom(base)), "Failed to change directory into " + base);
+            check(Isolation.pivotRoot(dot, dot), "Failed to pivot_root() into an empty tmpfs");
+            check(Isolation.umount2(dot, Isolation.MNT_DETACH | Isolation.UMOUNT_NOFOLLOW),
+                    "Failed to unmount the original root filesystem");
+            MemorySegment root = a.allocateFrom("/");
+            check(Isolation.chdir(root), "Failed to change directory into /");
+            check(Isolation.mount(MemorySegment.NULL, root, MemorySegment.NULL, Isolation.MS_REMOUNT
+                    | Isolation.MS_RDONLY | Isolation.MS_NOSUID | Isolation.MS_NODEV | Isolation.MS_NOEXEC,
+                    MemorySegment.NULL), "Failed to make the new root read-only");
+        }
+    }
+
+    private static void check(int r, String what) {
+        if (r < 0) throw new SysException(-r, what);
+    }
+}

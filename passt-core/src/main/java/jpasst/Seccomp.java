@@ -71,6 +71,7 @@ public final class Seccomp {
             // (-l: written in place, truncated when full)
             call("openat", 257, 56), call("lseek", 8, 62), call("pread64", 17, 67), call("pwrite64", 18, 68),
             call("ftruncate", 77, 46), call("newfstatat", 262, 79), call("stat", 4, -1), call("lstat", 6, -1),
+            call("fstat", 5, 80), // (the JDK's size check of a class file it opens: seen in SeccompProbe)
             call("readlink", 89, -1), call("readlinkat", 267, 78),
             // memory: the collector, the JIT's code cache, thread stacks, malloc and its trimming
             call("mmap", 9, 222), call("munmap", 11, 215), call("mprotect", 10, 226),

@@ -35,11 +35,15 @@ final class Confinement {
         if (handover == null) return;
         Isolation.prctl(Isolation.PR_SET_DUMPABLE, 0, 0, 0, 0);
         try {
-            if (Daemon.Handover.decode(handover).namespaces()) mapped = Namespaces.awaitMapping();
+            map = Daemon.Handover.decode(handover).map();
         } catch (IllegalArgumentException e) {
-            // Main.serve says so
+            return; // Main.serve says so
         }
+        if (map >= 0) mapped = Namespaces.mapped(map);
     }
+
+    /** The pipe to the mapping helper: closed once the daemon confines itself. */
+    private static int map = -1;
 
     /**
      * Confines the daemon about to serve {@code c}; {@code namespaces}: its launcher started it
@@ -54,7 +58,8 @@ final class Confinement {
             Log.error(e.getMessage());
             return false;
         }
-        if (Daemon.recordsAotCache()) return Privileges.drop(c, ids);
+        if (Daemon.recordsAotCache()) return Privileges.drop(ids);
+        if (map >= 0) jpasst.sys.Libc.close(map);
         if (namespaces) {
             if (!mapped) {
                 Log.error("The daemon's user namespace got no id mapping");
@@ -67,7 +72,7 @@ final class Confinement {
                 return false;
             }
         }
-        if (!Privileges.drop(c, ids)) return false;
+        if (!Privileges.drop(ids)) return false;
         int r = Isolation.prctl(Isolation.PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (r < 0) Log.warn("Couldn't make the daemon undumpable: " + Errno.text(r));
         // Landlock needs no_new_privs (the filter sets it for every thread; this, for this one)

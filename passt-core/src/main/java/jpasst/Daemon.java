@@ -213,13 +213,15 @@ public final class Daemon {
         if (c.pidFile != null && pidFile < 0) return 1;
         Main.qemuHint(l.socketPath);
         Privileges.announce(c);
+        int map = ns ? Namespaces.startMapper(c.foreground) : -1;
+        if (ns && map < 0) return 1;
         if (c.foreground) {
             // this process goes on as the daemon, under the same pid
             if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Libc.getpid())) return 1;
-            become(argv, env, l, pcap, ns, quitRead);
+            become(argv, env, l, pcap, map, quitRead);
             return 1;
         }
-        int pid = spawn(argv, env, c.fd == 0, l, pcap, ns);
+        int pid = spawn(argv, env, c.fd == 0, l, pcap, map);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
             Libc.kill(pid, SIGKILL);
@@ -267,13 +269,14 @@ public final class Daemon {
     }
 
     /**
-     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1) and
-     * the SIGQUIT pipe handed down. Returns its pid, or -1.
+     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
+     * mapping helper's pipe {@code map} (or -1) and the SIGQUIT pipe handed down. Returns its
+     * pid, or -1.
      */
     private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap,
-                             boolean ns) {
+                             int map) {
         try (Arena a = Arena.ofConfined()) {
-            int quitWrite = handOver(a, l, pcap, ns, env);
+            int quitWrite = handOver(a, l, pcap, map, env);
             MemorySegment actions = a.allocate(1024, 16);
             Libc.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
@@ -289,10 +292,6 @@ public final class Daemon {
             int pid = posixSpawn(a, argv, env, quitOnly(a), POSIX_SPAWN_SETSID, actions);
             if (pid < 0) {
                 Log.error("Failed to start the daemon: " + Errno.text(pid));
-                return -1;
-            }
-            if (ns && !Namespaces.mapLater(pid, false)) {
-                Libc.kill(pid, SIGKILL);
                 return -1;
             }
             return pid;
@@ -325,10 +324,9 @@ public final class Daemon {
      * down as {@link #spawn} hands it to a new process, and this process's standard input and
      * error. Returns only if the exec failed, having said so.
      */
-    private static void become(List<String> argv, List<String> env, Listeners l, int pcap, boolean ns, int quitRead) {
+    private static void become(List<String> argv, List<String> env, Listeners l, int pcap, int map, int quitRead) {
         try (Arena a = Arena.ofConfined()) {
-            if (ns && !Namespaces.mapLater(Libc.getpid(), true)) return;
-            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, ns).inheritTo(env);
+            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)
             Libc.pthreadSigmask(Libc.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
@@ -338,13 +336,13 @@ public final class Daemon {
     }
 
     /**
-     * Makes the SIGQUIT pipe, the listeners and {@code pcap} inheritable and names them (with
-     * {@code ns}) in {@code env}; returns the pipe's write end, for the daemon's standard output.
+     * Makes the SIGQUIT pipe, the listeners, {@code pcap} and {@code map} inheritable and names
+     * them in {@code env}; returns the pipe's write end, for the daemon's standard output.
      */
-    private static int handOver(Arena a, Listeners l, int pcap, boolean ns, List<String> env) {
+    private static int handOver(Arena a, Listeners l, int pcap, int map, List<String> env) {
         MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
         Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
-        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, ns).inheritTo(env);
+        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
         return fds.get(ValueLayout.JAVA_INT, 4);
     }
 
@@ -387,22 +385,28 @@ public final class Daemon {
     /**
      * What a launcher hands down to its daemon, by descriptor number: the read end of the
      * SIGQUIT pipe, the capture file (-1: none), the guest's listening socket (-1: --fd) and the
-     * sockets of the forwarded ports; and whether the daemon runs in namespaces of its own. In the
-     * environment as {@code quit=3 pcap=-1 tap=4 tcp=5-9,12 udp=10-11 ns=1}: runs of numbers, as
-     * sockets bound one after the other have them.
+     * sockets of the forwarded ports; and in namespaces of its own, the pipe to the helper that
+     * maps its ids ({@link Namespaces#startMapper}; -1: none). In the environment as
+     * {@code quit=3 pcap=-1 tap=4 tcp=5-9,12 udp=10-11 map=13}: runs of numbers, as sockets bound
+     * one after the other have them.
      */
-    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp, boolean namespaces) {
+    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp, int map) {
         String encode() {
             return new StringBuilder().append("quit=").append(quit).append(" pcap=").append(pcap)
                     .append(" tap=").append(tap).append(" tcp=").append(runs(tcp)).append(" udp=").append(runs(udp))
-                    .append(namespaces ? " ns=1" : "").toString();
+                    .append(map >= 0 ? " map=" + map : "").toString();
+        }
+
+        /** Whether the daemon runs in namespaces of its own. */
+        boolean namespaces() {
+            return map >= 0;
         }
 
         /** Parses {@link #encode()}'s form; IllegalArgumentException if it is not that. */
         static Handover decode(String s) {
             int quit = -1, pcap = -1, tap = -1;
             int[] tcp = new int[0], udp = new int[0];
-            boolean ns = false;
+            int map = -1;
             for (String field : s.trim().split(" +")) {
                 int eq = field.indexOf('=');
                 String key = field.substring(0, Math.max(eq, 0)), value = field.substring(eq + 1);
@@ -412,11 +416,11 @@ public final class Daemon {
                     case "tap" -> tap = Integer.parseInt(value);
                     case "tcp" -> tcp = fromRuns(value);
                     case "udp" -> udp = fromRuns(value);
-                    case "ns" -> ns = value.equals("1");
+                    case "map" -> map = Integer.parseInt(value);
                     default -> throw new IllegalArgumentException("unknown field: " + field);
                 }
             }
-            return new Handover(quit, pcap, tap, tcp, udp, ns);
+            return new Handover(quit, pcap, tap, tcp, udp, map);
         }
 
         /** In the launcher: makes every descriptor survive exec and names them in {@code env}. */
@@ -436,9 +440,9 @@ public final class Daemon {
         }
 
         private int[] descriptors() {
-            int[] all = new int[3 + tcp.length + udp.length];
+            int[] all = new int[4 + tcp.length + udp.length];
             int n = 0;
-            for (int fd : new int[] {quit, pcap, tap}) if (fd >= 0) all[n++] = fd;
+            for (int fd : new int[] {quit, pcap, tap, map}) if (fd >= 0) all[n++] = fd;
             System.arraycopy(tcp, 0, all, n, tcp.length);
             System.arraycopy(udp, 0, all, n + tcp.length, udp.length);
             return java.util.Arrays.copyOf(all, n + tcp.length + udp.length);

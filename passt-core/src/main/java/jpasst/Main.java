@@ -166,8 +166,9 @@ public final class Main {
     static int serve(Conf c, String handover, java.util.List<String> warnings) {
         Confinement.starting(handover);
         Log.level(c.logLevel);
-        // a background daemon's standard error is /dev/null: its launcher said what there was to say
-        if (handover != null && !c.foreground) Log.detachStderr();
+        // a daemon's standard error is /dev/null, or with -f its launcher's, which said what
+        // there was to say up to the QEMU hint: the daemon repeats that in its log only
+        if (handover != null) Log.detachStderr();
         try {
             if (c.logFile != null) Log.toFile(c.logFile, c.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
             else Log.toSyslog("passt");
@@ -232,6 +233,9 @@ public final class Main {
             if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
         }
         qemuHint(tap.socketPath());
+        Privileges.announce(c);
+        // -f: what follows, its launcher has not said
+        if (h != null && c.foreground) Log.attachStderr();
         if (!Confinement.confine(c, h != null && h.namespaces())) return 1;
         p.run();
         if (pcap[0] != null) pcap[0].close();

@@ -9,6 +9,7 @@ import java.util.List;
 
 import jpasst.sys.Errno;
 import jpasst.sys.Isolation;
+import jpasst.sys.Libc;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
 
@@ -40,10 +41,10 @@ import jpasst.util.Log;
  * namespaces only, opens its log file as before, and {@link Privileges#drop} then makes it
  * nobody with none (the change of user away from root clears the capabilities of every thread,
  * which no per-thread capset could). A process cannot map ids it does not own from inside its
- * namespace: a helper the launcher leaves behind, root in the host's, writes the mapping as soon
- * as the namespace exists; until then the JVM starts on the capabilities unshare --keep-caps
- * hands it (ambient, so the inheritable set shows them all, to no effect: the daemon never
- * executes anything), and it waits for the mapping before it relies on it ({@link #awaitMapping}).
+ * namespace: a helper the launcher leaves behind, root in the host's, writes the mapping when
+ * the daemon asks, first thing ({@link #mapped}); until then the JVM starts on the capabilities
+ * unshare --keep-caps hands it (ambient, so the inheritable set shows them all, to no effect:
+ * the daemon never executes anything).
  *
  * Once it has started (its lazily loaded files are the trap: see {@link #stillNeeded}), the
  * daemon moves into an empty read-only tmpfs as its root (pivot_root, the old root detached), with
@@ -56,20 +57,15 @@ final class Namespaces {
     private static final String UNSHARE = "/usr/bin/unshare", SH = "/bin/sh";
 
     /**
-     * The mapping helper, run as root in the host's namespaces for daemon $1: it waits for the
-     * daemon's user namespace to differ from its own (spinning first, as unshare takes about a
-     * millisecond, then sleeping; about ten seconds at most, less if the daemon goes away) and
-     * writes the identity mapping into it. Backgrounded from a shell that exits at once, so that
-     * it belongs to init, whoever started it.
+     * The mapping helper, run as root in the host's namespaces: it waits on its standard input
+     * for the daemon to write its pid there, which the daemon does first thing, in its own user
+     * namespace already, and writes the identity mapping into that namespace; the daemon's end
+     * closing first ends it. Backgrounded from a shell that exits at once, so that init, not
+     * the daemon, is its parent; an asynchronous list's standard input is /dev/null, hence fd 3.
      */
-    private static final String MAP_HELPER = """
-            ( i=0
-              while [ /proc/$1/ns/user -ef /proc/self/ns/user ]; do
-                  i=$((i + 1))
-                  [ $i -gt 1000 ] && sleep 0.01
-                  [ $i -gt 2000 ] && exit 1
-              done
-              echo 0 0 4294967295 >/proc/$1/uid_map && echo 0 0 4294967295 >/proc/$1/gid_map
+    private static final String MAPPER = """
+            exec 3<&0
+            ( read -r pid <&3 && echo 0 0 4294967295 >/proc/$pid/uid_map && echo 0 0 4294967295 >/proc/$pid/gid_map
             ) 2>/dev/null &
             """;
 
@@ -80,7 +76,7 @@ final class Namespaces {
      * then not start at all, after the command returned 0).
      */
     static boolean available() {
-        if (jpasst.sys.Libc.getuid() != 0) return false;
+        if (Libc.getuid() != 0) return false;
         if (!Files.isExecutable(Path.of(UNSHARE)) || !Files.isExecutable(Path.of(SH))) {
             Log.debug("No " + UNSHARE + ": the daemon runs in the host's namespaces");
             return false;
@@ -108,28 +104,34 @@ final class Namespaces {
     }
 
     /**
-     * Starts the mapping helper for the daemon {@code pid} (see {@link #MAP_HELPER}), with none
-     * of our descriptors but /dev/null; {@code reap}: waits for its first shell (-f: the
-     * launcher becomes the daemon, and that shell would be left to it). False if it could not
-     * be started (said why).
+     * Starts the mapping helper ({@link #MAPPER}) with nothing of ours but the read end of a pipe;
+     * returns the write end (close-on-exec, as everything a launcher hands down before it does),
+     * or -1 (said why). {@code reap}: waits for its first shell (-f: the launcher becomes the
+     * daemon, and would otherwise be that shell's parent).
      */
-    static boolean mapLater(int pid, boolean reap) {
+    static int startMapper(boolean reap) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment actions = a.allocate(1024, 16);
-            jpasst.sys.Libc.posixSpawnFileActionsInit(actions);
-            MemorySegment devNull = a.allocateFrom("/dev/null");
-            for (int fd = 0; fd <= 2; fd++) {
-                jpasst.sys.Libc.posixSpawnFileActionsAddopen(actions, fd, devNull, jpasst.sys.Libc.O_RDWR, 0);
+            MemorySegment fds = a.allocate(java.lang.foreign.ValueLayout.JAVA_INT, 2);
+            int r = Libc.pipe2(fds, Libc.O_CLOEXEC);
+            int read = fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 0), write = fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 4);
+            if (r == 0) {
+                MemorySegment actions = a.allocate(1024, 16);
+                Libc.posixSpawnFileActionsInit(actions);
+                Libc.posixSpawnFileActionsAdddup2(actions, read, 0);
+                MemorySegment devNull = a.allocateFrom("/dev/null");
+                Libc.posixSpawnFileActionsAddopen(actions, 1, devNull, Libc.O_RDWR, 0);
+                Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
+                Isolation.posixSpawnFileActionsAddclosefrom(actions, 3);
+                r = Daemon.posixSpawn(a, List.of(SH, "-c", MAPPER, "jpasst-mapper"), List.of("PATH=/usr/bin:/bin"),
+                        a.allocate(Daemon.SIGSET_BYTES, 8), (short) 0, actions);
+                Libc.close(read);
             }
-            Isolation.posixSpawnFileActionsAddclosefrom(actions, 3);
-            int helper = Daemon.posixSpawn(a, List.of(SH, "-c", MAP_HELPER, "jpasst-map", Integer.toString(pid)),
-                    List.of("PATH=/usr/bin:/bin"), a.allocate(Daemon.SIGSET_BYTES, 8), (short) 0, actions);
-            if (helper < 0) {
-                Log.error("Failed to start the daemon's id mapping: " + Errno.text(helper));
-                return false;
+            if (r < 0) {
+                Log.error("Failed to start the daemon's id mapping: " + Errno.text(r));
+                return -1;
             }
-            if (reap) Isolation.waitpid(helper);
-            return true;
+            if (reap) Isolation.waitpid(r);
+            return write;
         }
     }
 
@@ -146,8 +148,23 @@ final class Namespaces {
         return List.of(Path.of(System.getProperty("java.home"), "lib"), Path.of("/dev/null"));
     }
 
+    /**
+     * In the daemon, first thing: asks the mapping helper for its ids (writes its pid to
+     * {@code map}) and waits until they are mapped (up to about ten seconds): false if they
+     * never were.
+     */
+    static boolean mapped(int map) {
+        try (Arena a = Arena.ofConfined()) {
+            byte[] pid = (Libc.getpid() + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            MemorySegment s = a.allocate(pid.length);
+            MemorySegment.copy(pid, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, pid.length);
+            if (Libc.write(map, s, pid.length) != pid.length) return false;
+        }
+        return awaitMapping();
+    }
+
     /** The user namespace's mapping written (up to about ten seconds): false if it never came. */
-    static boolean awaitMapping() {
+    private static boolean awaitMapping() {
         for (int i = 0; i < 10_000; i++) {
             try {
                 if (!Files.readString(Path.of("/proc/self/uid_map")).isBlank()

@@ -42,11 +42,9 @@ final class Privileges {
     }
 
     /** Becomes {@code ids} ({@link #target}; null: stays), every thread of the process. */
-    static boolean drop(Conf c, int[] ids) {
+    static boolean drop(int[] ids) {
         if (ids == null) return true;
-        int uid = Libc.getuid();
-        if (c.runAs == null) announce(c);
-        if (uid == 0) Libc.clearGroups();
+        if (Libc.getuid() == 0) Libc.clearGroups();
         int r = Libc.setgid(ids[1]);
         if (r < 0) {
             Log.error("Can't set GID to " + ids[1] + ": " + Errno.text(r));

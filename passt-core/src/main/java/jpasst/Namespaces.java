@@ -140,9 +140,11 @@ final class Namespaces {
     /**
      * What the daemon still opens once it serves, each bound read-only into its new root (and
      * readable, nothing more, under {@link Landlock}): found with strace over the test suite
-     * and the benchmarks (see README, Security). The JDK's native libraries, loaded when a class
-     * first needs one (libnio, libnet, ... from its lib directory), are all of it: classes come
-     * from the jar and the runtime image, both kept open and mapped since start-up.
+     * and the benchmarks (see README, Security): the JDK's native libraries, loaded when a class
+     * first needs one (libjimage for a class the AOT cache lacks, libnio, ... from its lib
+     * directory), and /dev/null, which Tcp reopens as its spare descriptor once it had to use
+     * it. Classes come from the jar and the runtime image, both kept open and mapped since
+     * start-up.
      */
     static List<Path> stillNeeded() {
         return List.of(Path.of(System.getProperty("java.home"), "lib"), Path.of("/dev/null"));

@@ -15,7 +15,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
- * libc through java.lang.foreign: the only class in jpasst that makes a downcall.
+ * libc through java.lang.foreign: with {@link Isolation} (the calls of the daemon's self-isolation,
+ * same conventions), the only classes in jpasst that make a downcall.
  *
  * Every call follows the kernel's convention rather than the JDK's: it returns the result, or
  * the negated errno on failure (captured with {@code captureCallState("errno")} into a per-thread

@@ -193,8 +193,9 @@ public final class Daemon {
             return 1;
         }
         Main.printConfig(c);
-        boolean ns = Namespaces.available();
-        List<String> argv = daemonCommand(args, ns), env = daemonEnvironment();
+        List<String> argv = daemonCommand(args), env = daemonEnvironment();
+        boolean ns = Namespaces.available(); // (its getuid waits for LinkAhead: after the plain Java)
+        if (ns) argv.addAll(0, Namespaces.command());
         // -f: standard output is the SIGQUIT pipe before anyone sees the socket listening (a
         // SIGQUIT to this JVM then leaves its thread dump there for the daemon it becomes)
         int quitRead = c.foreground ? quitPipeOnStandardOutput() : -1;
@@ -230,13 +231,9 @@ public final class Daemon {
         return 0;
     }
 
-    /**
-     * The daemon's command line: this JVM's java with the daemon's flags, passt.jar, {@code args};
-     * {@code ns}: started in namespaces of its own ({@link Namespaces#command}).
-     */
-    private static List<String> daemonCommand(String[] args, boolean ns) {
+    /** The daemon's command line: this JVM's java with the daemon's flags, passt.jar, {@code args}. */
+    private static List<String> daemonCommand(String[] args) {
         List<String> argv = new ArrayList<>();
-        if (ns) argv.addAll(Namespaces.command());
         argv.add(javaBinary());
         argv.addAll(jvmFlags());
         argv.add("-jar");

@@ -3,6 +3,7 @@ package jpasst;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -78,7 +79,7 @@ final class Namespaces {
     static boolean available() {
         if (Libc.getuid() != 0) return false;
         if (!Files.isExecutable(Path.of(UNSHARE)) || !Files.isExecutable(Path.of(SH))) {
-            Log.debug("No " + UNSHARE + ": the daemon runs in the host's namespaces");
+            Log.debug("No " + UNSHARE + " or " + SH + ": the daemon runs in the host's namespaces");
             return false;
         }
         try {
@@ -111,9 +112,9 @@ final class Namespaces {
      */
     static int startMapper(boolean reap) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment fds = a.allocate(java.lang.foreign.ValueLayout.JAVA_INT, 2);
+            MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
             int r = Libc.pipe2(fds, Libc.O_CLOEXEC);
-            int read = fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 0), write = fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 4);
+            int read = fds.get(ValueLayout.JAVA_INT, 0), write = fds.get(ValueLayout.JAVA_INT, 4);
             if (r == 0) {
                 MemorySegment actions = a.allocate(1024, 16);
                 Libc.posixSpawnFileActionsInit(actions);
@@ -159,7 +160,7 @@ final class Namespaces {
         try (Arena a = Arena.ofConfined()) {
             byte[] pid = (Libc.getpid() + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(pid.length);
-            MemorySegment.copy(pid, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, pid.length);
+            MemorySegment.copy(pid, 0, s, ValueLayout.JAVA_BYTE, 0, pid.length);
             if (Libc.write(map, s, pid.length) != pid.length) return false;
         }
         return awaitMapping();

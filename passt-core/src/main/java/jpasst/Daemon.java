@@ -203,7 +203,7 @@ public final class Daemon {
         Listeners l;
         try {
             Main.raiseFileLimit();
-            l = Listeners.open(c);
+            l = Listeners.open(c, !c.foreground);
         } catch (ConfException | SysException e) {
             Log.error(e.getMessage());
             return 1;
@@ -319,7 +319,11 @@ public final class Daemon {
      * -f: the daemon takes this process over (execve, same pid, as systemd, a container runtime
      * or a debugger expect of a foreground program), with what the launcher prepared handed
      * down as {@link #spawn} hands it to a new process, and this process's standard input and
-     * error. Returns only if the exec failed, having said so.
+     * error. The guest's socket is bound, and listens only once the daemon takes it over
+     * ({@link Listeners#inherited}): a caller of -f waits for it to listen before it may signal
+     * us, and this JVM must not take that signal, whose handling runs on threads the exec ends
+     * before they act (the thread dump of a SIGQUIT, the exit of a SIGTERM). Returns only if the
+     * exec failed, having said so.
      */
     private static void become(List<String> argv, List<String> env, Listeners l, int pcap, int map, int quitRead) {
         try (Arena a = Arena.ofConfined()) {

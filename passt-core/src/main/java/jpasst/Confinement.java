@@ -59,7 +59,7 @@ final class Confinement {
             return false;
         }
         if (Daemon.recordsAotCache()) return Privileges.drop(ids);
-        if (map >= 0) jpasst.sys.Libc.close(map);
+        if (map >= 0) jpasst.sys.Descriptors.close(map);
         if (namespaces) {
             if (!mapped) {
                 Log.error("The daemon's user namespace got no id mapping");

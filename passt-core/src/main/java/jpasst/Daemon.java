@@ -12,7 +12,8 @@ import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.HostNet;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.tap.Pcap;
 import jpasst.util.Log;
@@ -218,14 +219,14 @@ public final class Daemon {
         if (ns && map < 0) return 1;
         if (c.foreground) {
             // this process goes on as the daemon, under the same pid
-            if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Libc.getpid())) return 1;
+            if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Processes.getpid())) return 1;
             become(argv, env, l, pcap, map, quitRead);
             return 1;
         }
         int pid = spawn(argv, env, c.fd == 0, l, pcap, map);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
-            Libc.kill(pid, SIGKILL);
+            Processes.kill(pid, SIGKILL);
             return 1;
         }
         return 0;
@@ -275,13 +276,13 @@ public final class Daemon {
         try (Arena a = Arena.ofConfined()) {
             int quitWrite = handOver(a, l, pcap, map, env);
             MemorySegment actions = a.allocate(1024, 16);
-            Libc.posixSpawnFileActionsInit(actions);
+            Processes.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
             if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
-                Libc.posixSpawnFileActionsAddopen(actions, 0, devNull, Libc.O_RDWR, 0);
+                Processes.posixSpawnFileActionsAddopen(actions, 0, devNull, Descriptors.O_RDWR, 0);
             }
-            Libc.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
-            Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
+            Processes.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
+            Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
             // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
@@ -304,14 +305,14 @@ public final class Daemon {
     static int posixSpawn(Arena a, List<String> argv, List<String> env, MemorySegment mask, short flags,
                           MemorySegment actions) {
         MemorySegment attr = a.allocate(1024, 16);
-        Libc.posixSpawnattrInit(attr);
+        Processes.posixSpawnattrInit(attr);
         MemorySegment all = a.allocate(SIGSET_BYTES, 8);
         all.fill((byte) 0xff);
-        Libc.posixSpawnattrSetsigmask(attr, mask);
-        Libc.posixSpawnattrSetsigdefault(attr, all);
-        Libc.posixSpawnattrSetflags(attr, (short) (flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+        Processes.posixSpawnattrSetsigmask(attr, mask);
+        Processes.posixSpawnattrSetsigdefault(attr, all);
+        Processes.posixSpawnattrSetflags(attr, (short) (flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
         MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
-        int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr, cStrings(a, argv), cStrings(a, env));
+        int r = Processes.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr, cStrings(a, argv), cStrings(a, env));
         return r != 0 ? -r : pid.get(ValueLayout.JAVA_INT, 0);
     }
 
@@ -330,7 +331,7 @@ public final class Daemon {
             new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)
-            Libc.pthreadSigmask(Libc.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
+            Processes.pthreadSigmask(Processes.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
             int r = jpasst.sys.Isolation.execve(a.allocateFrom(argv.get(0)), cStrings(a, argv), cStrings(a, env));
             Log.error("Failed to start the daemon: " + Errno.text(r));
         }
@@ -342,7 +343,7 @@ public final class Daemon {
      */
     private static int handOver(Arena a, Listeners l, int pcap, int map, List<String> env) {
         MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-        Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
+        Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe");
         new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
         return fds.get(ValueLayout.JAVA_INT, 4);
     }
@@ -351,15 +352,15 @@ public final class Daemon {
     private static int quitPipeOnStandardOutput() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            int r = Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            int r = Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK);
             int write = fds.get(ValueLayout.JAVA_INT, 4);
             System.out.flush();
-            if (r == 0) r = Libc.dup2(write, 1);
+            if (r == 0) r = Descriptors.dup2(write, 1);
             if (r < 0) {
                 Log.error("Failed to start the daemon: " + Errno.text(r));
                 return -1;
             }
-            Libc.close(write);
+            Descriptors.close(write);
             return fds.get(ValueLayout.JAVA_INT, 0);
         }
     }
@@ -427,7 +428,7 @@ public final class Daemon {
         /** In the launcher: makes every descriptor survive exec and names them in {@code env}. */
         void inheritTo(List<String> env) {
             for (int fd : descriptors()) {
-                int r = Libc.fcntl(fd, Libc.F_SETFD, 0);
+                int r = Descriptors.fcntl(fd, Descriptors.F_SETFD, 0);
                 if (r < 0) throw new SysException(-r, "descriptor " + fd);
             }
             env.add(HANDOVER_ENV.concat("=").concat(encode()));
@@ -436,7 +437,7 @@ public final class Daemon {
         /** In the daemon: they crossed exec; none should cross another. */
         void closeOnExec() {
             for (int fd : descriptors()) {
-                Errno.check(Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC), "inherited descriptor " + fd);
+                Errno.check(Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC), "inherited descriptor " + fd);
             }
         }
 

@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import jpasst.sys.Isolation;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 import jpasst.util.Log;
 
 /**
@@ -53,12 +53,12 @@ final class Landlock {
                 // struct landlock_path_beneath_attr (packed): allowed_access, parent_fd
                 MemorySegment rule = a.allocate(12, 4);
                 for (Path p : readable) {
-                    int fd = Libc.open(a.allocateFrom(p.toString()), O_PATH | Libc.O_CLOEXEC, 0);
+                    int fd = Descriptors.open(a.allocateFrom(p.toString()), O_PATH | Descriptors.O_CLOEXEC, 0);
                     if (fd < 0) continue; // not there: nothing to allow
                     rule.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, java.nio.file.Files.isDirectory(p) ? READ_FILE | READ_DIR : READ_FILE);
                     rule.set(ValueLayout.JAVA_INT_UNALIGNED, 8, fd);
                     int r = Isolation.landlockAddRule(ruleset, Isolation.LANDLOCK_RULE_PATH_BENEATH, rule);
-                    Libc.close(fd);
+                    Descriptors.close(fd);
                     if (r < 0) Log.warn("Landlock: couldn't allow reading " + p + ": " + jpasst.sys.Errno.text(r));
                 }
                 boolean everyThread = abi >= 8;
@@ -69,7 +69,7 @@ final class Landlock {
                 }
                 return "Landlock ABI " + abi + (everyThread ? ", every thread" : ", the event loop's thread");
             } finally {
-                Libc.close(ruleset);
+                Descriptors.close(ruleset);
             }
         }
     }

@@ -10,7 +10,8 @@ import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SysException;
 
@@ -86,21 +87,21 @@ public final class Listeners {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
             try {
                 if (c.fd >= 0) {
-                    int fl = Libc.fcntl(c.fd, Libc.F_GETFL, 0);
+                    int fl = Descriptors.fcntl(c.fd, Descriptors.F_GETFL, 0);
                     if (fl < 0) throw new ConfException("Invalid --fd " + c.fd + ": " + Errno.text(fl));
                 } else {
-                    tap = Errno.check(Libc.socket(Libc.AF_UNIX,
-                            Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "UNIX socket");
+                    tap = Errno.check(Sockets.socket(Sockets.AF_UNIX,
+                            Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
                     path = bindUnix(c, tap, sa);
-                    if (listenNow) Errno.check(Libc.listen(tap, 0), "listen on " + path);
+                    if (listenNow) Errno.check(Sockets.listen(tap, 0), "listen on " + path);
                 }
                 if (tcpFwd != null) bindTcp(c, tcpFwd, tcp, sa, opt);
                 if (udpFwd != null) bindUdp(c, udpFwd, udp, sa, opt);
             } catch (RuntimeException e) {
-                for (int i = 0; i < tcp.size; i++) Libc.close(tcp.at[i]);
-                for (int i = 0; i < udp.size; i++) Libc.close(udp.at[i]);
-                if (tap >= 0) Libc.close(tap);
-                if (path != null) Libc.unlink(a.allocateFrom(path));
+                for (int i = 0; i < tcp.size; i++) Descriptors.close(tcp.at[i]);
+                for (int i = 0; i < udp.size; i++) Descriptors.close(udp.at[i]);
+                if (tap >= 0) Descriptors.close(tap);
+                if (path != null) Descriptors.unlink(a.allocateFrom(path));
                 throw e;
             }
         }
@@ -118,9 +119,9 @@ public final class Listeners {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(ValueLayout.JAVA_INT);
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-                Errno.check(Libc.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
+                Errno.check(Sockets.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
                 path = SockAddr.unixPath(sa, len.get(ValueLayout.JAVA_INT, 0));
-                Errno.check(Libc.listen(tap, 0), "listen on " + path);
+                Errno.check(Sockets.listen(tap, 0), "listen on " + path);
             }
         }
         return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c));
@@ -142,8 +143,8 @@ public final class Listeners {
                 if (c.socketPath != null) throw new ConfException("Socket path " + path + " already in use");
                 continue;
             }
-            Libc.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
-            int r = Libc.bind(fd, sa, len);
+            Descriptors.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
+            int r = Sockets.bind(fd, sa, len);
             if (r == 0) return path;
             if (c.socketPath != null) {
                 throw new ConfException("Can't bind UNIX socket " + path + ": " + Errno.text(r));
@@ -158,10 +159,10 @@ public final class Listeners {
      * file (refused, bound by no socket) is not.
      */
     private static boolean inUse(MemorySegment sa, int len) {
-        int probe = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        int probe = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
         if (probe < 0) return false;
-        int r = Libc.connect(probe, sa, len);
-        Libc.close(probe);
+        int r = Sockets.connect(probe, sa, len);
+        Descriptors.close(probe);
         if (r == -Errno.ECONNREFUSED) return boundInThisNamespace(SockAddr.unixPath(sa, len));
         return r == 0 || (r != -Errno.ENOENT && r != -Errno.EACCES);
     }
@@ -188,14 +189,14 @@ public final class Listeners {
             PortSpec.Bind b = fwd.bindOf(port);
             for (boolean v6 : new boolean[] {false, true}) {
                 if (!(v6 ? c.v6 : c.v4) || (b.family() != 0 && b.family() != (v6 ? 6 : 4))) continue;
-                int fd = socket(c, Libc.SOCK_STREAM, 0, v6, b, sa, opt, false);
+                int fd = socket(c, Sockets.SOCK_STREAM, 0, v6, b, sa, opt, false);
                 int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
-                if (r == 0) r = Libc.listen(fd, 128);
+                if (r == 0) r = Sockets.listen(fd, 128);
                 if (r == 0) {
                     out.add(fd);
                     continue;
                 }
-                if (fd >= 0) Libc.close(fd);
+                if (fd >= 0) Descriptors.close(fd);
                 if (fd < 0) throw new SysException(-fd, "TCP listening socket");
             }
         }
@@ -220,13 +221,13 @@ public final class Listeners {
             boolean bound = false;
             for (boolean v6 : new boolean[] {false, true}) {
                 if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
-                int fd = socket(c, Libc.SOCK_DGRAM, Libc.IPPROTO_UDP, v6, b, sa, opt, true);
+                int fd = socket(c, Sockets.SOCK_DGRAM, Sockets.IPPROTO_UDP, v6, b, sa, opt, true);
                 int r = fd < 0 ? fd : bind(fd, v6, b, port, sa);
                 if (r == 0) {
                     out.add(fd);
                     bound = true;
                 } else {
-                    if (fd >= 0) Libc.close(fd);
+                    if (fd >= 0) Descriptors.close(fd);
                     if (!v6 || err == 0 || !bound) err = r;
                 }
             }
@@ -246,20 +247,20 @@ public final class Listeners {
      */
     private static int socket(Conf c, int type, int proto, boolean v6, PortSpec.Bind b, MemorySegment sa,
                               MemorySegment opt, boolean strictDevice) {
-        int fd = Libc.socket(v6 ? Libc.AF_INET6 : Libc.AF_INET, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, proto);
+        int fd = Sockets.socket(v6 ? Sockets.AF_INET6 : Sockets.AF_INET, type | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, proto);
         if (fd < 0) return fd;
-        setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, opt);
-        if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, opt);
+        setInt(fd, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, opt);
+        if (v6) setInt(fd, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, opt);
         if (c.freebind) {
-            setInt(fd, v6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP, v6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, opt);
+            setInt(fd, v6 ? Sockets.IPPROTO_IPV6 : Sockets.IPPROTO_IP, v6 ? Sockets.IPV6_FREEBIND : Sockets.IP_FREEBIND, opt);
         }
         if (b.iface() != null) {
             byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
             MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
             sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
-            int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, sa, name.length + 1);
+            int r = Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_BINDTODEVICE, sa, name.length + 1);
             if (r < 0 && strictDevice) {
-                Libc.close(fd);
+                Descriptors.close(fd);
                 return r;
             }
         }
@@ -269,12 +270,12 @@ public final class Listeners {
     private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
         int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
                 : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        return Libc.bind(fd, sa, len);
+        return Sockets.bind(fd, sa, len);
     }
 
     private static void setInt(int fd, int level, int name, MemorySegment opt) {
         opt.set(ValueLayout.JAVA_INT, 0, 1);
-        Libc.setsockopt(fd, level, name, opt, 4);
+        Sockets.setsockopt(fd, level, name, opt, 4);
     }
 
     /** A growable int array: "all" binds tens of thousands of sockets. */

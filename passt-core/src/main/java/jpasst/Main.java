@@ -12,7 +12,9 @@ import jpasst.conf.Options;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Net;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Native;
+import jpasst.sys.Processes;
 import jpasst.sys.SockAddr;
 import jpasst.tap.Pcap;
 import jpasst.tap.Tap;
@@ -41,7 +43,7 @@ public final class Main {
         // ms sooner with it than with the JVM's halt (measured).
         System.out.flush();
         System.err.flush();
-        if (launched) Libc.exitNow(status);
+        if (launched) Processes.exitNow(status);
         Runtime.getRuntime().halt(status);
     }
 
@@ -118,7 +120,7 @@ public final class Main {
 
         @Override
         public void run() {
-            Libc.linkLaunchCalls();
+            Native.linkLaunchCalls();
         }
     }
 
@@ -230,7 +232,7 @@ public final class Main {
         // a daemon's pid file is its launcher's to write
         if (h == null && c.pidFile != null) {
             int fd = openPidFile(c.pidFile);
-            if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
+            if (fd < 0 || !writePid(fd, c.pidFile, Processes.getpid())) return 1;
         }
         qemuHint(tap.socketPath());
         Privileges.announce(c);
@@ -272,12 +274,12 @@ public final class Main {
     static void raiseFileLimit() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment lim = a.allocate(16, 8);
-            if (Libc.getrlimit(Libc.RLIMIT_NOFILE, lim) < 0) return;
+            if (Processes.getrlimit(Processes.RLIMIT_NOFILE, lim) < 0) return;
             long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0);
             long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 8);
             if (Long.compareUnsigned(soft, hard) >= 0) return;
             lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, hard);
-            int r = Libc.setrlimit(Libc.RLIMIT_NOFILE, lim);
+            int r = Processes.setrlimit(Processes.RLIMIT_NOFILE, lim);
             if (r < 0) Log.warn("Couldn't raise the open file limit to " + hard + ": " + Errno.text(r));
         }
     }
@@ -285,8 +287,8 @@ public final class Main {
     /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
     static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
-            int fd = Libc.open(a.allocateFrom(path),
-                    Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
+            int fd = Descriptors.open(a.allocateFrom(path),
+                    Descriptors.O_CREAT | Descriptors.O_TRUNC | Descriptors.O_WRONLY | Descriptors.O_CLOEXEC, 0600);
             if (fd < 0) Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
             return fd;
         }
@@ -298,8 +300,8 @@ public final class Main {
             byte[] b = (pid + "\n").getBytes(StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(b.length);
             MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
-            long n = Libc.write(fd, s, b.length);
-            Libc.close(fd);
+            long n = Descriptors.write(fd, s, b.length);
+            Descriptors.close(fd);
             if (n != b.length) {
                 Log.error("Failed to write PID file " + path);
                 return false;

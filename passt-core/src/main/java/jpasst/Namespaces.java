@@ -10,7 +10,8 @@ import java.util.List;
 
 import jpasst.sys.Errno;
 import jpasst.sys.Isolation;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
 
@@ -77,7 +78,7 @@ final class Namespaces {
      * then not start at all, after the command returned 0).
      */
     static boolean available() {
-        if (Libc.getuid() != 0) return false;
+        if (Processes.getuid() != 0) return false;
         if (!Files.isExecutable(Path.of(UNSHARE)) || !Files.isExecutable(Path.of(SH))) {
             Log.debug("No " + UNSHARE + " or " + SH + ": the daemon runs in the host's namespaces");
             return false;
@@ -113,19 +114,19 @@ final class Namespaces {
     static int startMapper(boolean reap) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            int r = Libc.pipe2(fds, Libc.O_CLOEXEC);
+            int r = Descriptors.pipe2(fds, Descriptors.O_CLOEXEC);
             int read = fds.get(ValueLayout.JAVA_INT, 0), write = fds.get(ValueLayout.JAVA_INT, 4);
             if (r == 0) {
                 MemorySegment actions = a.allocate(1024, 16);
-                Libc.posixSpawnFileActionsInit(actions);
-                Libc.posixSpawnFileActionsAdddup2(actions, read, 0);
+                Processes.posixSpawnFileActionsInit(actions);
+                Processes.posixSpawnFileActionsAdddup2(actions, read, 0);
                 MemorySegment devNull = a.allocateFrom("/dev/null");
-                Libc.posixSpawnFileActionsAddopen(actions, 1, devNull, Libc.O_RDWR, 0);
-                Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
+                Processes.posixSpawnFileActionsAddopen(actions, 1, devNull, Descriptors.O_RDWR, 0);
+                Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
                 Isolation.posixSpawnFileActionsAddclosefrom(actions, 3);
                 r = Daemon.posixSpawn(a, List.of(SH, "-c", MAPPER, "jpasst-mapper"), List.of("PATH=/usr/bin:/bin"),
                         a.allocate(Daemon.SIGSET_BYTES, 8), (short) 0, actions);
-                Libc.close(read);
+                Descriptors.close(read);
             }
             if (r < 0) {
                 Log.error("Failed to start the daemon's id mapping: " + Errno.text(r));
@@ -158,10 +159,10 @@ final class Namespaces {
      */
     static boolean mapped(int map) {
         try (Arena a = Arena.ofConfined()) {
-            byte[] pid = (Libc.getpid() + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            byte[] pid = (Processes.getpid() + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(pid.length);
             MemorySegment.copy(pid, 0, s, ValueLayout.JAVA_BYTE, 0, pid.length);
-            if (Libc.write(map, s, pid.length) != pid.length) return false;
+            if (Descriptors.write(map, s, pid.length) != pid.length) return false;
         }
         return awaitMapping();
     }

@@ -7,7 +7,7 @@ import java.util.List;
 
 import jpasst.conf.Conf;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Processes;
 import jpasst.util.Log;
 
 /**
@@ -20,7 +20,7 @@ final class Privileges {
 
     /** What passt says before it forks, started as root without --runas. */
     static void announce(Conf c) {
-        if (c.runAs == null && Libc.getuid() == 0) Log.warn("Started as root, will change to nobody.");
+        if (c.runAs == null && Processes.getuid() == 0) Log.warn("Started as root, will change to nobody.");
     }
 
     /**
@@ -29,7 +29,7 @@ final class Privileges {
      * Throws IllegalArgumentException with passt's message for a --runas that names nobody.
      */
     static int[] target(Conf c) {
-        int uid = Libc.getuid();
+        int uid = Processes.getuid();
         if (uid != 0 && c.runAs == null) return null;
         int[] ids;
         if (c.runAs == null) {
@@ -44,13 +44,13 @@ final class Privileges {
     /** Becomes {@code ids} ({@link #target}; null: stays), every thread of the process. */
     static boolean drop(int[] ids) {
         if (ids == null) return true;
-        if (Libc.getuid() == 0) Libc.clearGroups();
-        int r = Libc.setgid(ids[1]);
+        if (Processes.getuid() == 0) Processes.clearGroups();
+        int r = Processes.setgid(ids[1]);
         if (r < 0) {
             Log.error("Can't set GID to " + ids[1] + ": " + Errno.text(r));
             return false;
         }
-        r = Libc.setuid(ids[0]);
+        r = Processes.setuid(ids[0]);
         if (r < 0) {
             Log.error("Can't set UID to " + ids[0] + ": " + Errno.text(r));
             return false;

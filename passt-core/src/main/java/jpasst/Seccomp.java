@@ -7,7 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 import jpasst.sys.Isolation;
-import jpasst.sys.Libc;
+import jpasst.sys.Processes;
+import jpasst.sys.Sockets;
 
 /**
  * The daemon's system call filter, as passt's seccomp.sh builds its own: the calls the daemon
@@ -97,7 +98,7 @@ public final class Seccomp {
             CLONE3 = call("clone3", 435, 435);
 
     private static final int AF_INET = 2, AF_INET6 = 10, CLONE_THREAD = 0x10000, PR_SET_NAME = 15;
-    private static final long SIOCOUTQ = Libc.SIOCOUTQ, SIOCINQ = Libc.SIOCINQ;
+    private static final long SIOCOUTQ = Sockets.SIOCOUTQ, SIOCINQ = Sockets.SIOCINQ;
 
     private static final int AUDIT_ARCH_X86_64 = 0xc000003e, AUDIT_ARCH_AARCH64 = 0xc00000b7;
     private static final int X32_SYSCALL_BIT = 0x40000000;
@@ -117,7 +118,7 @@ public final class Seccomp {
         if (r < 0) return r;
         r = load(quiet(), Isolation.SECCOMP_FILTER_FLAG_TSYNC);
         if (r != 0) return r;
-        return load(filter(Libc.getpid()), Isolation.SECCOMP_FILTER_FLAG_TSYNC | Isolation.SECCOMP_FILTER_FLAG_LOG);
+        return load(filter(Processes.getpid()), Isolation.SECCOMP_FILTER_FLAG_TSYNC | Isolation.SECCOMP_FILTER_FLAG_LOG);
     }
 
     /** The main filter, for a process whose pid is {@code pid} (signals go to it alone). */

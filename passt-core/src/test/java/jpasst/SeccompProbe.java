@@ -9,7 +9,8 @@ import java.lang.invoke.MethodHandle;
 import java.util.List;
 
 import jpasst.sys.Isolation;
-import jpasst.sys.Libc;
+import jpasst.sys.Processes;
+import jpasst.sys.Sockets;
 
 /**
  * A process that takes the daemon's own system call filter ({@link Seccomp#install}) and then
@@ -31,10 +32,10 @@ public final class SeccompProbe {
             report("execve", Isolation.execve(path, argv, envp));
         }
         report("ptrace", ptraceTraceme());
-        report("socket-packet", Libc.socket(AF_PACKET, SOCK_RAW, 0));
-        int udp = Libc.socket(Libc.AF_INET, SOCK_DGRAM, 0);
+        report("socket-packet", Sockets.socket(AF_PACKET, SOCK_RAW, 0));
+        int udp = Sockets.socket(Sockets.AF_INET, SOCK_DGRAM, 0);
         report("socket-inet", udp);
-        report("getpid", Libc.getpid());
+        report("getpid", Processes.getpid());
         Thread t = new Thread(() -> report("thread", 0)); // a new thread: clone, not clone3
         t.start();
         t.join();

@@ -3,15 +3,15 @@ package jpasst.sys;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
-import static jpasst.sys.Libc.a;
-import static jpasst.sys.Libc.cap;
-import static jpasst.sys.Libc.ret;
-import static jpasst.sys.Libc.rethrow;
+import static jpasst.sys.Native.a;
+import static jpasst.sys.Native.cap;
+import static jpasst.sys.Native.ret;
+import static jpasst.sys.Native.rethrow;
 
 /**
  * The kernel calls a daemon confines itself with (see jpasst.Confinement): prctl, seccomp,
  * Landlock, mounts and pivot_root, and execve with an environment of its own. Same conventions
- * as {@link Libc} (whose downcall descriptor they share): the result, or the negated errno.
+ * as the other classes of sys (the downcall descriptor of {@link Native}): the result, or the negated errno.
  *
  * seccomp, Landlock and pivot_root have no glibc wrapper: they go through syscall(2) with the
  * number of the architecture the JVM runs on (x86-64 or AArch64, the two jpasst knows).
@@ -20,7 +20,7 @@ public final class Isolation {
     private Isolation() {}
 
     /** Whether the JVM runs on AArch64 (else x86-64). */
-    public static final boolean AARCH64 = System.getProperty("os.arch").equals("aarch64");
+    public static final boolean AARCH64 = Arch.CURRENT == Arch.AARCH64;
 
     private static final long NR_SECCOMP = AARCH64 ? 277 : 317, NR_PIVOT_ROOT = AARCH64 ? 41 : 155,
             NR_LANDLOCK_CREATE_RULESET = 444, NR_LANDLOCK_ADD_RULE = 445, NR_LANDLOCK_RESTRICT_SELF = 446;
@@ -35,25 +35,25 @@ public final class Isolation {
     public static final int LANDLOCK_CREATE_RULESET_VERSION = 1, LANDLOCK_RULE_PATH_BENEATH = 1;
 
     private static final class PRCTL {
-        static final MethodHandle H = Libc.fn("prctl");
+        static final MethodHandle H = Native.fn("prctl");
     }
     private static final class SYSCALL {
-        static final MethodHandle H = Libc.fn("syscall");
+        static final MethodHandle H = Native.fn("syscall");
     }
     private static final class MOUNT {
-        static final MethodHandle H = Libc.fn("mount");
+        static final MethodHandle H = Native.fn("mount");
     }
     private static final class UMOUNT2 {
-        static final MethodHandle H = Libc.fn("umount2");
+        static final MethodHandle H = Native.fn("umount2");
     }
     private static final class MKDIR {
-        static final MethodHandle H = Libc.fn("mkdir");
+        static final MethodHandle H = Native.fn("mkdir");
     }
     private static final class CHDIR {
-        static final MethodHandle H = Libc.fn("chdir");
+        static final MethodHandle H = Native.fn("chdir");
     }
     private static final class EXECVE {
-        static final MethodHandle H = Libc.fn("execve");
+        static final MethodHandle H = Native.fn("execve");
     }
 
     /** prctl(2) with integer arguments. */
@@ -135,7 +135,7 @@ public final class Isolation {
     }
 
     private static final class STATVFS {
-        static final MethodHandle H = Libc.fn("statvfs");
+        static final MethodHandle H = Native.fn("statvfs");
     }
 
     /** struct statvfs: 11 longs (the flags are the tenth) and six reserved ints. */
@@ -164,10 +164,10 @@ public final class Isolation {
     }
 
     private static final class WAITPID {
-        static final MethodHandle H = Libc.fn("waitpid");
+        static final MethodHandle H = Native.fn("waitpid");
     }
     private static final class FILE_ACTIONS_ADDCLOSEFROM {
-        static final MethodHandle H = Libc.fn("posix_spawn_file_actions_addclosefrom_np");
+        static final MethodHandle H = Native.fn("posix_spawn_file_actions_addclosefrom_np");
     }
 
     /** waitpid(2) for {@code pid}'s end, its status unread: the pid, or the negated errno. */

@@ -71,6 +71,14 @@ public final class Listeners {
      * then is closed again (and the socket file removed).
      */
     public static Listeners open(Conf c) {
+        return open(c, true);
+    }
+
+    /**
+     * {@link #open(Conf)}, but with {@code listenNow} false the guest's socket is bound and not
+     * yet listening: -f's launcher leaves that to the daemon it becomes ({@link #inherited}).
+     */
+    static Listeners open(Conf c, boolean listenNow) {
         PortSpec.Forward tcpFwd = tcpForward(c), udpFwd = udpForward(c);
         int tap = -1;
         String path = null;
@@ -85,7 +93,7 @@ public final class Listeners {
                     tap = Errno.check(Sockets.socket(Sockets.AF_UNIX,
                             Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
                     path = bindUnix(c, tap, sa);
-                    Errno.check(Sockets.listen(tap, 0), "listen on " + path);
+                    if (listenNow) Errno.check(Sockets.listen(tap, 0), "listen on " + path);
                 }
                 if (tcpFwd != null) bindTcp(c, tcpFwd, tcp);
                 if (udpFwd != null) bindUdp(c, udpFwd, udp);
@@ -102,7 +110,8 @@ public final class Listeners {
 
     /**
      * The daemon's side: sockets its launcher bound and handed down ({@link Daemon.Handover}),
-     * by descriptor number; {@code tap} is -1 with --fd.
+     * by descriptor number; {@code tap} is -1 with --fd. The guest's socket listens from here on
+     * (a background daemon's launcher made it listen already; -f's did not, see Daemon.become).
      */
     public static Listeners inherited(Conf c, int tap, int[] tcp, int[] udp) {
         String path = null;
@@ -112,6 +121,7 @@ public final class Listeners {
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
                 Errno.check(Sockets.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
                 path = SockAddr.unixPath(sa, len.get(ValueLayout.JAVA_INT, 0));
+                Errno.check(Sockets.listen(tap, 0), "listen on " + path);
             }
         }
         return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c));
@@ -143,13 +153,27 @@ public final class Listeners {
         throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
     }
 
-    /** A path is in use if something answers there; a stale socket file (refused) is not. */
+    /**
+     * A path is in use if something answers there, or if a socket is bound to it (the socket
+     * of a -f daemon whose JVM is still starting: it listens once it serves); a stale socket
+     * file (refused, bound by no socket) is not.
+     */
     private static boolean inUse(MemorySegment sa, int len) {
         int probe = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
         if (probe < 0) return false;
         int r = Sockets.connect(probe, sa, len);
         Descriptors.close(probe);
-        return r == 0 || (r != -Errno.ENOENT && r != -Errno.ECONNREFUSED && r != -Errno.EACCES);
+        if (r == -Errno.ECONNREFUSED) return boundInThisNamespace(SockAddr.unixPath(sa, len));
+        return r == 0 || (r != -Errno.ENOENT && r != -Errno.EACCES);
+    }
+
+    /** Whether a UNIX socket of this network namespace is bound at {@code path} (/proc/net/unix). */
+    private static boolean boundInThisNamespace(String path) {
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/net/unix"))) {
+            return lines.skip(1).anyMatch(l -> l.endsWith(" " + path));
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            return false;
+        }
     }
 
     // ---- forwarded ports ----

@@ -99,8 +99,10 @@ public final class Main {
                 return Exit.said(1);
             }
         }
-        String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
-        if (!c.foreground && handover == null) {
+        String handover = System.getenv(Daemon.HANDOVER_ENV);
+        // -f too launches: the launcher then becomes the daemon (Daemon.become), but for the
+        // build's AOT training run, which serves in its own JVM (Daemon.recordsAotCache)
+        if (handover == null && !(c.foreground && Daemon.recordsAotCache())) {
             int status = Daemon.launch(c, args, parsed.warnings());
             return new Exit(status, status == 0, false);
         }
@@ -136,8 +138,10 @@ public final class Main {
      * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
      */
     static int serve(Conf.Builder options, String handover, java.util.List<String> warnings) {
+        Confinement.starting(handover);
         Log.level(options.logLevel);
-        // the daemon's standard error is /dev/null: its launcher said what there was to say
+        // a daemon's standard error is /dev/null, or with -f its launcher's, which said what
+        // there was to say up to the QEMU hint: the daemon repeats that in its log only
         if (handover != null) Log.detachStderr();
         try {
             if (options.logFile != null) Log.toFile(options.logFile, options.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
@@ -195,7 +199,10 @@ public final class Main {
             if (fd < 0 || !writePid(fd, c.pidFile, Processes.getpid())) return 1;
         }
         qemuHint(p.socketPath(), c.vhostUser);
-        if (!Privileges.drop(c)) return 1;
+        Privileges.announce(c);
+        // -f: what follows, its launcher has not said
+        if (h != null && c.foreground) Log.attachStderr();
+        if (!Confinement.confine(c, h != null && h.namespaces())) return 1;
         p.run();
         // stopped by a signal or --one-off: on this, the loop's thread, what waits is flushed
         p.close();

@@ -86,6 +86,8 @@ public final class Conf {
     // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
     public final int udpTimeoutSeconds;
     public final int icmpTimeoutSeconds;
+    /** jpasst-only --no-seccomp: the daemon runs without its system call filter (debugging). */
+    public final boolean noSeccomp;
     /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
     public final long dnsHost6Hi, dnsHost6Lo;
 
@@ -167,6 +169,7 @@ public final class Conf {
         udpSpecs = List.copyOf(b.udpSpecs);
         udpTimeoutSeconds = b.udpTimeoutSeconds;
         icmpTimeoutSeconds = b.icmpTimeoutSeconds;
+        noSeccomp = b.noSeccomp;
         dnsHost6Hi = b.dnsHost6Hi;
         dnsHost6Lo = b.dnsHost6Lo;
         mapHostLoopback4 = b.mapHostLoopback4;
@@ -275,6 +278,7 @@ public final class Conf {
         // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
         public int udpTimeoutSeconds = 180;
         public int icmpTimeoutSeconds = 60;
+        public boolean noSeccomp;
         /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
         public long dnsHost6Hi, dnsHost6Lo;
 

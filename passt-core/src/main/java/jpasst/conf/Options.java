@@ -287,7 +287,8 @@ public final class Options {
             }),
             // jpasst only, for tests and debugging
             opt("udp-timeout", Arg.REQUIRED, (c, st, v) -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400)),
-            opt("icmp-timeout", Arg.REQUIRED, (c, st, v) -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400)));
+            opt("icmp-timeout", Arg.REQUIRED, (c, st, v) -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400)),
+            opt("no-seccomp", Arg.NONE, (c, st, v) -> c.noSeccomp = true));
 
     public static Parsed parse(String[] args) {
         Conf.Builder c = new Conf.Builder();

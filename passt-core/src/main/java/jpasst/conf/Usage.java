@@ -120,5 +120,6 @@ final class Usage {
                     default: 180
                   --icmp-timeout SECONDS	Idle time before an echo flow closes
                     default: 60
+                  --no-seccomp		No system call filter (to debug one it lacks)
                 """;
 }

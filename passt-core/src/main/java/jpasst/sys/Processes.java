@@ -22,7 +22,7 @@ import static jpasst.sys.Native.rethrow;
 public final class Processes {
     private Processes() {}
 
-    public static final int SIG_UNBLOCK = 1;
+    public static final int SIG_UNBLOCK = 1, SIG_SETMASK = 2;
     public static final int RLIMIT_NOFILE = 7;
 
     /** {@code struct rlimit} on {@code arch}: the soft limit, then the hard one. */

@@ -146,6 +146,11 @@ public final class Log {
         stderr = null;
     }
 
+    /** Messages go to standard error again (-f: once the daemon is past what its launcher said). */
+    public static void attachStderr() {
+        stderr = System.err;
+    }
+
     public static void error(String msg) {
         emit(ERROR, ERROR, msg);
     }

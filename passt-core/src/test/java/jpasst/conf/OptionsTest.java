@@ -633,4 +633,12 @@ class OptionsTest {
         assertTrue(e.contains("'--no-dhcp'") && e.contains("'--no-dhcpv6'") && e.contains("'--no-dhcp-dns'"), e);
         assertEquals(65, parse("--mt", "65").mtu);
     }
+
+    @Test
+    void noSeccompIsJpasstsSwitchForADaemonWithoutItsFilter() {
+        assertFalse(parse("-s", "/tmp/x").noSeccomp);
+        assertTrue(parse("--no-seccomp", "-f").noSeccomp);
+        assertTrue(parse("--no-secc").noSeccomp);
+        assertTrue(Options.usage().contains("--no-seccomp"));
+    }
 }

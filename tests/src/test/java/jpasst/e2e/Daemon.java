@@ -113,6 +113,9 @@ public final class Daemon implements AutoCloseable {
         private Path resolvConf;
         private Duration startTimeout = Duration.ofSeconds(30);
         private Transport transport = Transport.STREAM;
+        private final List<String> prefix = new ArrayList<>();
+        private List<String> program;
+        private final java.util.Map<String, String> environment = new java.util.HashMap<>();
 
         private Options(Kind kind) {
             this.kind = kind;
@@ -176,6 +179,24 @@ public final class Daemon implements AutoCloseable {
         }
 
         /** How long the launcher may take to exit (or, foreground, the socket to listen). */
+        /** Words before the daemon's command, e.g. {@code setpriv --reuid=1234 ...} to start it as another user. */
+        public Options prefix(String... words) {
+            prefix.addAll(List.of(words));
+            return this;
+        }
+
+        /** The command before passt's options, instead of the {@link Kind}'s, e.g. {@code ./passt}. */
+        public Options program(String... words) {
+            program = List.of(words);
+            return this;
+        }
+
+        /** An environment variable for the launching command (and what it passes on). */
+        public Options environment(String name, String value) {
+            environment.put(name, value);
+            return this;
+        }
+
         public Options startTimeout(Duration timeout) {
             this.startTimeout = timeout;
             return this;
@@ -376,7 +397,8 @@ public final class Daemon implements AutoCloseable {
         }
         Process launcher;
         try {
-            command.addAll(options.kind.command());
+            command.addAll(options.prefix);
+            command.addAll(options.program != null ? options.program : options.kind.command());
             if (options.commandLine != null) {
                 for (String word : options.commandLine) {
                     command.add(word.replace(SOCKET, socket.toString()).replace(PID_FILE, pidFile.toString()));
@@ -396,7 +418,9 @@ public final class Daemon implements AutoCloseable {
                 Files.createFile(pidFile);
                 Files.setPosixFilePermissions(pidFile, PosixFilePermissions.fromString("rw-rw-rw-"));
             }
-            launcher = new ProcessBuilder(command)
+            ProcessBuilder builder = new ProcessBuilder(command);
+            builder.environment().putAll(options.environment);
+            launcher = builder
                     .directory(directory.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .redirectOutput(directory.resolve("stdout").toFile())

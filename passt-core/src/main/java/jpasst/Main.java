@@ -218,24 +218,24 @@ public final class Main {
 
     /** What passt says once its socket is bound (nothing with --fd). */
     static void socketBound(String path) {
-        if (path != null) Log.notice("UNIX domain socket bound at " + path);
+        if (path != null) Log.info("UNIX domain socket bound at " + path);
     }
 
     /** What passt says before it forks: how to start QEMU on the socket (nothing with --fd). */
     static void qemuHint(String path, boolean vhostUser) {
         if (path == null) return;
         if (vhostUser) {
-            Log.notice("You can start qemu with:");
-            Log.notice("    kvm ... -chardev socket,id=chr0,path=" + path
+            Log.info("You can start qemu with:");
+            Log.info("    kvm ... -chardev socket,id=chr0,path=" + path
                     + " -netdev vhost-user,id=netdev0,chardev=chr0 -device virtio-net,netdev=netdev0"
                     + " -object memory-backend-memfd,id=memfd0,share=on,size=$RAMSIZE -numa node,memdev=memfd0");
             return;
         }
-        Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
-        Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+        Log.info("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+        Log.info("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
                 + path);
-        Log.notice("or qrap, for earlier qemu versions:");
-        Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+        Log.info("or qrap, for earlier qemu versions:");
+        Log.info("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
     }
 
     /**

@@ -25,6 +25,18 @@ final class Usage {
                   --version		Show version and exit
                   -s, --socket, --socket-path PATH	UNIX domain socket path
                     default: probe free path starting from /tmp/passt_1.socket
+                  --vhost-user		Enable vhost-user mode
+                    UNIX domain socket is provided by -s option
+                  --print-capabilities	print back-end capabilities in JSON format,
+                    only meaningful for vhost-user mode
+                  --repair-path PATH	path for passt-repair(1)
+                    default: append '.repair' to UNIX domain path
+                  --migrate-exit	DEPRECATED:
+                			source quits after migration
+                    default: source keeps running after migration
+                  --migrate-no-linger	DEPRECATED:
+                			close sockets on migration
+                    default: keep sockets open, ignore events
                   -F, --fd FD		Use FD as pre-opened connected socket
                   -p, --pcap FILE	Log tap-facing traffic to pcap file
                   -P, --pid FILE	Write own PID to the given file

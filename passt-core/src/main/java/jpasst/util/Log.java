@@ -159,11 +159,6 @@ public final class Log {
         emit(WARN, WARN, msg);
     }
 
-    /** What passt prints even with -q: where the socket is and how to start QEMU. */
-    public static void notice(String msg) {
-        emit(WARN, INFO, msg);
-    }
-
     public static void info(String msg) {
         emit(INFO, INFO, msg);
     }

@@ -81,8 +81,23 @@ class IcmpTest {
     }
 
     /** Ping sockets on this host, from /proc/net/icmp. */
+    /** This process's ping sockets (the host's others come and go with whatever else runs there). */
     private static long pingSockets() throws IOException {
-        return Files.readAllLines(Path.of("/proc/net/icmp")).size() - 1;
+        java.util.Set<String> inodes = new java.util.HashSet<>();
+        List<String> table = Files.readAllLines(Path.of("/proc/net/icmp"));
+        for (String l : table.subList(1, table.size())) inodes.add(l.strip().split("\\s+")[9]);
+        long n = 0;
+        try (java.util.stream.Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.startsWith("socket:[") && inodes.contains(target.substring(8, target.length() - 1))) n++;
+                } catch (IOException gone) {
+                    // closed meanwhile (the listing's own descriptor)
+                }
+            }
+        }
+        return n;
     }
 
     @Test

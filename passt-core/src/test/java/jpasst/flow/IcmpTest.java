@@ -80,7 +80,6 @@ class IcmpTest {
         return f.length >= 42 && u16(f, 12) == 0x0800 && u8(f, 23) == 1 && u8(f, 34) == 0;
     }
 
-    /** Ping sockets on this host, from /proc/net/icmp. */
     /** This process's ping sockets (the host's others come and go with whatever else runs there). */
     private static long pingSockets() throws IOException {
         java.util.Set<String> inodes = new java.util.HashSet<>();

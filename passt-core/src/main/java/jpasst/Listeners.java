@@ -9,6 +9,7 @@ import java.util.Arrays;
 import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
+import jpasst.flow.ForwardSockets;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
@@ -326,8 +327,8 @@ public final class Listeners {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
                 for (int i = from; i < to; i++) {
                     if (fd[i] < 0) continue;
-                    int r = options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
-                    if (r == 0) r = Listeners.bind(fd[i], v6[i], bind[i], port[i], sa);
+                    int r = ForwardSockets.options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
+                    if (r == 0) r = ForwardSockets.bind(fd[i], v6[i], bind[i], port[i], sa);
                     if (r == 0 && listen) r = Sockets.listen(fd[i], 128);
                     result[i] = r;
                 }
@@ -351,38 +352,6 @@ public final class Listeners {
                 fd[i] = -1;
             }
         }
-    }
-
-    /**
-     * A forwarded port's socket options, set as passt sets them; 0, or a negated errno if
-     * {@code strictDevice} and the interface cannot be bound to.
-     */
-    private static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
-                               boolean strictDevice) {
-        setInt(fd, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, opt);
-        if (v6) setInt(fd, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, opt);
-        if (c.freebind) {
-            setInt(fd, v6 ? Sockets.IPPROTO_IPV6 : Sockets.IPPROTO_IP, v6 ? Sockets.IPV6_FREEBIND : Sockets.IP_FREEBIND, opt);
-        }
-        if (b.iface() != null) {
-            byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
-            MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
-            sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
-            int r = Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_BINDTODEVICE, sa, name.length + 1);
-            if (r < 0 && strictDevice) return r;
-        }
-        return 0;
-    }
-
-    private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
-        int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
-                : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        return Sockets.bind(fd, sa, len);
-    }
-
-    private static void setInt(int fd, int level, int name, MemorySegment opt) {
-        opt.set(ValueLayout.JAVA_INT, 0, 1);
-        Sockets.setsockopt(fd, level, name, opt, 4);
     }
 
     /** A growable int array: "all" binds tens of thousands of sockets. */

@@ -2,7 +2,9 @@ package jpasst;
 
 import jpasst.conf.Conf;
 import jpasst.flow.AddressMapping;
+import jpasst.conf.PortSpec;
 import jpasst.flow.Flows;
+import jpasst.flow.Forwards;
 import jpasst.flow.Icmp;
 import jpasst.flow.Tcp;
 import jpasst.flow.TcpListeners;
@@ -49,6 +51,8 @@ public final class Passt implements AutoCloseable {
     public final TcpListeners tcpListeners;
     public final Udp udp;
     public final Icmp icmp;
+    /** The forwarded ports as they are now (changed at run time by the control socket). */
+    public final Forwards forwards;
     public final Dispatch dispatch;
     private final Listeners listeners;
 
@@ -79,6 +83,8 @@ public final class Passt implements AutoCloseable {
         this.tcpListeners = new TcpListeners(loop, link, tcp);
         this.udp = new Udp(conf, loop, link, frames, flows, mapping);
         this.icmp = new Icmp(conf, loop, frames, flows, mapping);
+        int[] ephemeral = PortSpec.ephemeralRange();
+        this.forwards = new Forwards(conf, tcpListeners, udp, ephemeral[0], ephemeral[1]);
         this.dispatch = new Dispatch(conf, guest, arp, dhcp, new Services6(conf, ndp, dhcpv6), tcp, udp, icmp);
         loop.onTick(ndp::tick);
         // after each batch of events: TCP reads and acknowledges what the batch made possible,

@@ -180,7 +180,7 @@ public final class Main {
         Passt p;
         Pcap pcap = null;
         try {
-            Listeners l = h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c);
+            Listeners l = h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp(), h.ctl()) : Listeners.open(c);
             socketBound(l.socketPath);
             if (c.pcapFile != null) {
                 // opened before privileges are dropped (by the launcher, if there is one); frames

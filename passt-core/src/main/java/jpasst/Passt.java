@@ -3,6 +3,8 @@ package jpasst;
 import jpasst.conf.Conf;
 import jpasst.flow.AddressMapping;
 import jpasst.conf.PortSpec;
+import jpasst.control.ControlServer;
+import jpasst.control.Operations;
 import jpasst.flow.Flows;
 import jpasst.flow.Forwards;
 import jpasst.flow.Icmp;
@@ -54,6 +56,9 @@ public final class Passt implements AutoCloseable {
     /** The forwarded ports as they are now (changed at run time by the control socket). */
     public final Forwards forwards;
     public final Dispatch dispatch;
+    /** The control socket of -c, and what it can do; null without -c. */
+    public final Operations operations;
+    public final ControlServer control;
     private final Listeners listeners;
 
     /** A daemon on its own loop that binds the sockets {@code conf} asks for, without a capture (tests). */
@@ -86,6 +91,14 @@ public final class Passt implements AutoCloseable {
         int[] ephemeral = PortSpec.ephemeralRange();
         this.forwards = new Forwards(conf, tcpListeners, udp, ephemeral[0], ephemeral[1]);
         this.dispatch = new Dispatch(conf, guest, arp, dhcp, new Services6(conf, ndp, dhcpv6), tcp, udp, icmp);
+        if (listeners.control >= 0) {
+            this.operations = new Operations(conf, Main.VERSION, loop, link, guest, flows, tcp, tcpListeners, udp, icmp,
+                    forwards, dispatch);
+            this.control = new ControlServer(loop, listeners.control, listeners.controlPath, operations, controlUsers(conf));
+        } else {
+            this.operations = null;
+            this.control = null;
+        }
         loop.onTick(ndp::tick);
         // after each batch of events: TCP reads and acknowledges what the batch made possible,
         // then the frames of the whole batch leave at once
@@ -99,6 +112,22 @@ public final class Passt implements AutoCloseable {
         link.start(dispatch);
         tcpListeners.listen(listeners.tcpForward, listeners.tcp);
         if (listeners.udpForward != null) udp.listen(listeners.udpForward, listeners.udp);
+        if (control != null) control.start();
+    }
+
+    /**
+     * Who may use the control socket: root, the user who started the daemon, and the user it
+     * runs as once it dropped its privileges (nobody, or --runas).
+     */
+    static int[] controlUsers(Conf conf) {
+        int uid = jpasst.sys.Processes.getuid();
+        int[] target;
+        try {
+            target = Privileges.target(conf);
+        } catch (IllegalArgumentException e) {
+            target = null;
+        }
+        return target == null ? new int[] {0, uid} : new int[] {0, uid, target[0]};
     }
 
     /** Where the guest's socket listens (null with --fd). */
@@ -114,6 +143,7 @@ public final class Passt implements AutoCloseable {
     /** On the loop's thread, once it has stopped: what is queued for the guest leaves, then everything closes. */
     @Override
     public void close() {
+        if (control != null) control.close();
         link.flush();
         tcp.close();
         tcpListeners.close();

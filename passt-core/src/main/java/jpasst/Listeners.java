@@ -182,7 +182,7 @@ public final class Listeners {
         }
         if (inUse(sa, len)) throw new ConfException("Control socket path " + path + " already in use");
         Descriptors.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
-        int old = jpasst.sys.Processes.umask(0077);
+        int old = jpasst.sys.Processes.umask(0177);
         int r = Sockets.bind(fd, sa, len);
         jpasst.sys.Processes.umask(old);
         if (r < 0) throw new ConfException("Can't bind control socket " + path + ": " + Errno.text(r));

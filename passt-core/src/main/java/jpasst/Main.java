@@ -193,6 +193,15 @@ public final class Main {
             Log.error(e.getMessage());
             return 1;
         }
+        // the control socket: root and the user who started the daemon, and the user it is about to become
+        if (p.control != null) {
+            try {
+                int[] ids = Privileges.target(c);
+                if (ids != null) p.control.allow(ids[0]);
+            } catch (IllegalArgumentException e) {
+                // Confinement says so
+            }
+        }
         // a daemon's pid file is its launcher's to write
         if (h == null && c.pidFile != null) {
             int fd = openPidFile(c.pidFile);

@@ -94,7 +94,9 @@ public final class Passt implements AutoCloseable {
         if (listeners.control >= 0) {
             this.operations = new Operations(conf, Main.VERSION, loop, link, guest, flows, tcp, tcpListeners, udp, icmp,
                     forwards, dispatch);
-            this.control = new ControlServer(loop, listeners.control, listeners.controlPath, operations, controlUsers(conf));
+            int uid = jpasst.sys.Processes.getuid();
+            this.control = new ControlServer(loop, listeners.control, listeners.controlPath, operations,
+                    uid == 0 ? new int[] {0} : new int[] {0, uid});
         } else {
             this.operations = null;
             this.control = null;
@@ -115,20 +117,6 @@ public final class Passt implements AutoCloseable {
         if (control != null) control.start();
     }
 
-    /**
-     * Who may use the control socket: root, the user who started the daemon, and the user it
-     * runs as once it dropped its privileges (nobody, or --runas).
-     */
-    static int[] controlUsers(Conf conf) {
-        int uid = jpasst.sys.Processes.getuid();
-        int[] target;
-        try {
-            target = Privileges.target(conf);
-        } catch (IllegalArgumentException e) {
-            target = null;
-        }
-        return target == null ? new int[] {0, uid} : new int[] {0, uid, target[0]};
-    }
 
     /** Where the guest's socket listens (null with --fd). */
     public String socketPath() {

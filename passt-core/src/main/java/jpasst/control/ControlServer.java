@@ -50,7 +50,7 @@ public final class ControlServer {
     private final int listenFd;
     private final String path;
     private final Operations ops;
-    private final int[] allowedUids;
+    private int[] allowedUids;
     private final SocketOptions options = new SocketOptions();
     private final Conn[] conns = new Conn[MAX_CONNECTIONS];
     private final int[] generation = new int[MAX_CONNECTIONS];
@@ -121,6 +121,12 @@ public final class ControlServer {
         Errno.check(loop.add(listenFd, Epoll.EPOLLIN, EventLoop.ref(Refs.CONTROL_LISTEN, 0)), "epoll_ctl");
         wasConnected = ops.connected();
         if (Log.debugEnabled()) Log.debug("Control socket at " + path);
+    }
+
+    /** Lets the peers of user {@code uid} in too (the user a daemon started as root becomes). Before it serves. */
+    public void allow(int uid) {
+        allowedUids = java.util.Arrays.copyOf(allowedUids, allowedUids.length + 1);
+        allowedUids[allowedUids.length - 1] = uid;
     }
 
     /** Where the control socket is. */
@@ -287,6 +293,9 @@ public final class ControlServer {
 
     private void close(Conn c) {
         if (conns[c.slot] != c) return;
+        // what the client sent and nobody will read is taken first: closed with it unread, the
+        // socket would tell the client "connection reset" instead of the end of its replies
+        for (int i = 0; i < 16 && Sockets.recv(c.fd, c.in.address(), MAX_LINE, Sockets.MSG_DONTWAIT) > 0; i++) { }
         loop.remove(c.fd);
         Descriptors.close(c.fd);
         conns[c.slot] = null;

@@ -51,7 +51,8 @@ public final class Forwards {
     private final Conf conf;
     private final TcpListeners tcp;
     private final Udp udp;
-    private final int ephemeralLow, ephemeralHigh;
+    /** Where requests' specs are parsed, one after the other (a table is 512 KiB: not one per request). */
+    private final PortSpec.Forward scratch;
     private final MemorySegment sa = Arena.ofAuto().allocate(jpasst.sys.SockAddr.STORAGE, 8);
     private final MemorySegment opt = Arena.ofAuto().allocate(16, 8);
     private long added, removed, failed;
@@ -61,8 +62,7 @@ public final class Forwards {
         this.conf = conf;
         this.tcp = tcp;
         this.udp = udp;
-        this.ephemeralLow = ephemeralLow;
-        this.ephemeralHigh = ephemeralHigh;
+        this.scratch = PortSpec.parse(List.of(), ephemeralLow, ephemeralHigh);
     }
 
     private ListenerSlots slots(Proto p) {
@@ -75,7 +75,7 @@ public final class Forwards {
     private PortSpec.Forward parse(Proto p, List<String> specs) {
         if (p == Proto.TCP && conf.noTcp) throw new ConfException("TCP port forwarding requested but TCP is disabled");
         if (p == Proto.UDP && conf.noUdp) throw new ConfException("UDP port forwarding requested but UDP is disabled");
-        return PortSpec.parse(specs, ephemeralLow, ephemeralHigh);
+        return PortSpec.parse(specs, scratch);
     }
 
     /** Every socket the forwards of {@code fwd} need: a port and family each. */
@@ -91,13 +91,42 @@ public final class Forwards {
         return out;
     }
 
-    /** The live slot of {@code p} on {@code port} and family {@code v6} bound as {@code b}, or -1. */
-    private int find(Proto p, int port, boolean v6, PortSpec.Bind b) {
-        ListenerSlots s = slots(p);
-        for (int i = 0; i < s.highWater(); i++) {
-            if (s.live(i) && s.port(i) == port && s.v6(i) == v6 && Objects.equals(s.bind(i), b)) return i;
+    /**
+     * The live slots of one protocol by port, for one request: (port, slot) pairs sorted, looked
+     * up by binary search (a request names up to 65 535 ports, and as many may listen).
+     */
+    private static final class ByPort {
+        final ListenerSlots s;
+        final long[] keys;
+
+        ByPort(ListenerSlots s) {
+            this.s = s;
+            long[] k = new long[s.count()];
+            int n = 0;
+            for (int i = 0; i < s.highWater(); i++) if (s.live(i)) k[n++] = (long) s.port(i) << 32 | i;
+            java.util.Arrays.sort(k, 0, n);
+            keys = k;
         }
-        return -1;
+
+        /** The index in {@link #keys} of the first slot on {@code port}, or -1. */
+        int first(int port) {
+            int i = java.util.Arrays.binarySearch(keys, (long) port << 32);
+            if (i < 0) i = -i - 1;
+            return i < keys.length && (int) (keys[i] >>> 32) == port ? i : -1;
+        }
+
+        /** The slot at index {@code i} if it is still on {@code port}, else -1. */
+        int slot(int i, int port) {
+            return i >= 0 && i < keys.length && (int) (keys[i] >>> 32) == port ? (int) keys[i] : -1;
+        }
+
+        /** The live slot on {@code port} and family {@code v6} bound as {@code b}, or -1. */
+        int find(int port, boolean v6, PortSpec.Bind b) {
+            for (int i = first(port), slot; (slot = slot(i, port)) >= 0; i++) {
+                if (s.v6(slot) == v6 && Objects.equals(s.bind(slot), b)) return slot;
+            }
+            return -1;
+        }
     }
 
     /**
@@ -112,8 +141,9 @@ public final class Forwards {
         for (Proto p : Proto.values()) {
             List<String> specs = p == Proto.TCP ? tcpSpecs : udpSpecs;
             if (specs.isEmpty()) continue;
+            ByPort now = new ByPort(slots(p));
             for (Want w : wants(p, parse(p, specs))) {
-                if (find(p, w.port, w.v6, w.bind) >= 0) {
+                if (now.find(w.port, w.v6, w.bind) >= 0) {
                     failed++;
                     throw new ConfException(p.label + " port " + w.port + " (" + family(w.v6) + ") is forwarded already");
                 }
@@ -140,14 +170,14 @@ public final class Forwards {
                 // "all" and exclusions name thousands of ports: what of them is forwarded goes
                 boolean lenient = fwd.isAll() || fwd.count() > 1024;
                 ListenerSlots s = slots(p);
+                ByPort now = new ByPort(s);
                 int matched = 0;
                 for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
                     PortSpec.Bind b = fwd.bindOf(port);
                     int found = 0;
-                    for (int i = 0; i < s.highWater(); i++) {
-                        if (!s.live(i) || s.port(i) != port) continue;
-                        if (!b.equals(PortSpec.Bind.ANY) && !b.equals(s.bind(i))) continue;
-                        gone.add(new int[] {p.ordinal(), i});
+                    for (int i = now.first(port), slot; (slot = now.slot(i, port)) >= 0; i++) {
+                        if (!b.equals(PortSpec.Bind.ANY) && !b.equals(s.bind(slot))) continue;
+                        gone.add(new int[] {p.ordinal(), slot});
                         found++;
                     }
                     if (found == 0 && !lenient) {
@@ -191,8 +221,9 @@ public final class Forwards {
             ListenerSlots s = slots(p);
             boolean[] kept = new boolean[s.highWater()];
             if (!specs.isEmpty()) {
+                ByPort now = new ByPort(s);
                 for (Want w : wants(p, parse(p, specs))) {
-                    int i = find(p, w.port, w.v6, w.bind);
+                    int i = now.find(w.port, w.v6, w.bind);
                     if (i >= 0) {
                         kept[i] = true;
                         keep.add(new int[] {p.ordinal(), i, w.target});

@@ -63,6 +63,7 @@ public final class ControlServer {
         final MemorySegment in = Arena.ofAuto().allocate(MAX_LINE);
         int fill;
         long partialSince; // nanoTime when a line began that has not ended yet; 0: none
+        long closingSince; // nanoTime when it was told it is done (its last replies then go out)
         byte[] out = new byte[0];
         int outStart, outEnd;
         final MemorySegment sendBuf = Arena.ofAuto().allocate(64 * 1024);
@@ -287,6 +288,8 @@ public final class ControlServer {
         c.fill = 0;
         c.partialSince = 0;
         c.closing = true;
+        c.closingSince = loop.now();
+        loop.wakeAt(c.closingSince + STALL_NANOS);
         loop.modify(c.fd, Epoll.EPOLLOUT, ref(c.slot));
         flush(c);
     }
@@ -302,10 +305,18 @@ public final class ControlServer {
         generation[c.slot] = (generation[c.slot] + 1) & 0xffffff;
     }
 
-    /** Clients that began a line and did not end it in time get an error and are closed. */
+    /**
+     * Clients that began a line and did not end it in time get an error and are closed; those
+     * told they are done that do not take their last replies in time are closed without them.
+     */
     private void tick(long now) {
         for (Conn c : conns) {
-            if (c == null || c.partialSince == 0 || c.closing) continue;
+            if (c != null && c.closing) {
+                if (now - c.closingSince >= STALL_NANOS) close(c);
+                else loop.wakeAt(c.closingSince + STALL_NANOS);
+                continue;
+            }
+            if (c == null || c.partialSince == 0) continue;
             if (now - c.partialSince >= STALL_NANOS) {
                 closedForLimits++;
                 c.queue(Operations.error("incomplete request line for " + STALL_SECONDS + " s"));

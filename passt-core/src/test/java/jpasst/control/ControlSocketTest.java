@@ -108,10 +108,9 @@ class ControlSocketTest {
         InProcessPasst p = daemon();
         Files.setPosixFilePermissions(p.controlPath(), PosixFilePermissions.fromString("rw-rw-rw-"));
         Files.setPosixFilePermissions(p.controlPath().getParent(), PosixFilePermissions.fromString("rwx--x--x"));
+        // only reading (-u): the refusal comes before any request could be sent
         Process nobody = new ProcessBuilder("/usr/bin/setpriv", "--reuid=12345", "--regid=12345", "--clear-groups",
-                "/usr/bin/socat", "-t", "10", "-", "UNIX-CONNECT:" + p.controlPath()).redirectErrorStream(true).start();
-        nobody.getOutputStream().write("{\"op\":\"health\"}\n".getBytes(StandardCharsets.US_ASCII));
-        nobody.getOutputStream().close(); // (socat ends once both sides are done)
+                "/usr/bin/socat", "-u", "UNIX-CONNECT:" + p.controlPath(), "-").redirectErrorStream(true).start();
         String out = new String(nobody.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(nobody.waitFor(10, TimeUnit.SECONDS));
         assertTrue(out.contains("\"ok\":false") && out.contains("permission denied"), out);

@@ -350,7 +350,7 @@ public final class Daemon {
      */
     private static void become(List<String> argv, List<String> env, Listeners l, int pcap, int map, int quitRead) {
         try (Arena a = Arena.ofConfined()) {
-            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
+            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)
             Processes.pthreadSigmask(Processes.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
@@ -366,7 +366,7 @@ public final class Daemon {
     private static int handOver(Arena a, Listeners l, int pcap, int map, List<String> env) {
         MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
         Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe");
-        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
+        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
         return fds.get(ValueLayout.JAVA_INT, 4);
     }
 
@@ -414,11 +414,11 @@ public final class Daemon {
      * {@code quit=3 pcap=-1 tap=4 tcp=5-9,12 udp=10-11 map=13}: runs of numbers, as sockets bound
      * one after the other have them.
      */
-    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp, int map) {
+    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp, int map, int ctl) {
         String encode() {
             return new StringBuilder().append("quit=").append(quit).append(" pcap=").append(pcap)
                     .append(" tap=").append(tap).append(" tcp=").append(runs(tcp)).append(" udp=").append(runs(udp))
-                    .append(map >= 0 ? " map=" + map : "").toString();
+                    .append(map >= 0 ? " map=" + map : "").append(ctl >= 0 ? " ctl=" + ctl : "").toString();
         }
 
         /** Whether the daemon runs in namespaces of its own. */
@@ -430,7 +430,7 @@ public final class Daemon {
         static Handover decode(String s) {
             int quit = -1, pcap = -1, tap = -1;
             int[] tcp = new int[0], udp = new int[0];
-            int map = -1;
+            int map = -1, ctl = -1;
             for (String field : s.trim().split(" +")) {
                 int eq = field.indexOf('=');
                 String key = field.substring(0, Math.max(eq, 0)), value = field.substring(eq + 1);
@@ -441,10 +441,11 @@ public final class Daemon {
                     case "tcp" -> tcp = fromRuns(value);
                     case "udp" -> udp = fromRuns(value);
                     case "map" -> map = Integer.parseInt(value);
+                    case "ctl" -> ctl = Integer.parseInt(value);
                     default -> throw new IllegalArgumentException("unknown field: " + field);
                 }
             }
-            return new Handover(quit, pcap, tap, tcp, udp, map);
+            return new Handover(quit, pcap, tap, tcp, udp, map, ctl);
         }
 
         /** In the launcher: makes every descriptor survive exec and names them in {@code env}. */
@@ -464,9 +465,9 @@ public final class Daemon {
         }
 
         private int[] descriptors() {
-            int[] all = new int[4 + tcp.length + udp.length];
+            int[] all = new int[5 + tcp.length + udp.length];
             int n = 0;
-            for (int fd : new int[] {quit, pcap, tap, map}) if (fd >= 0) all[n++] = fd;
+            for (int fd : new int[] {quit, pcap, tap, map, ctl}) if (fd >= 0) all[n++] = fd;
             System.arraycopy(tcp, 0, all, n, tcp.length);
             System.arraycopy(udp, 0, all, n + tcp.length, udp.length);
             return java.util.Arrays.copyOf(all, n + tcp.length + udp.length);

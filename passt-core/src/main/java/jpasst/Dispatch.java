@@ -3,6 +3,7 @@ package jpasst;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
+import jpasst.control.Operations;
 import jpasst.flow.Transport;
 import jpasst.link.FramesFromGuest;
 import jpasst.link.Guest;
@@ -30,13 +31,25 @@ import jpasst.util.Log;
  *
  * Hot path: no allocation.
  */
-public final class Dispatch implements Receiver {
+public final class Dispatch implements Receiver, Operations.FrameDrops {
     private final Conf conf;
     private final Guest guest;
     private final Arp arp;
     private final Dhcp dhcp;
     private final Services6 services6;
     private final Transport tcp, udp, icmp;
+    /** Why a frame from the guest was dropped: an index into {@link #DROP_REASONS} and the counters. */
+    public static final int UNHANDLED_ETHERTYPE = 0, IPV4_DISABLED = 1, SHORT_OR_NON_IPV4_HEADER = 2,
+            BAD_IPV4_LENGTHS = 3, BAD_IPV4_HEADER_CHECKSUM = 4, IPV4_FRAGMENT = 5, BAD_UDP_LENGTH = 6,
+            IPV6_DISABLED = 7, SHORT_OR_NON_IPV6_HEADER = 8, BAD_IPV6_PAYLOAD_LENGTH = 9,
+            TRUNCATED_IPV6_EXTENSION_HEADER = 10, NO_HANDLER_FOR_PROTOCOL = 11;
+    /** The reasons, as the control socket's statistics name them. */
+    public static final String[] DROP_REASONS = {"unhandled EtherType", "IPv4 disabled", "short or non-IPv4 header",
+            "bad IPv4 lengths", "bad IPv4 header checksum", "IPv4 fragment", "bad UDP length", "IPv6 disabled",
+            "short or non-IPv6 header", "bad IPv6 payload length", "truncated IPv6 extension header",
+            "no handler for protocol"};
+    /** Frames dropped, per reason (plain fields of the loop's thread). */
+    private final long[] droppedBy = new long[DROP_REASONS.length];
     private long dropped;
     /** No frame with the guest's MAC since it connected: the next one tells the services. */
     private boolean unseen = true;
@@ -94,33 +107,33 @@ public final class Dispatch implements Receiver {
             }
             case Eth.TYPE_IPV4 -> ip4(s, off, len);
             case Eth.TYPE_IPV6 -> ip6(s, off, len);
-            default -> drop("unhandled EtherType");
+            default -> drop(UNHANDLED_ETHERTYPE);
         }
     }
 
     private void ip4(MemorySegment s, long off, int len) {
         if (!conf.v4) {
-            drop("IPv4 disabled");
+            drop(IPV4_DISABLED);
             return;
         }
         long ip = off + Eth.LEN;
         int avail = len - Eth.LEN;
         if (avail < Ip4.MIN_LEN || Ip4.version(s, ip) != 4) {
-            drop("short or non-IPv4 header");
+            drop(SHORT_OR_NON_IPV4_HEADER);
             return;
         }
         int hl = Ip4.headerLength(s, ip);
         int total = Ip4.totalLength(s, ip);
         if (hl < Ip4.MIN_LEN || total < hl || total > avail) {
-            drop("bad IPv4 lengths");
+            drop(BAD_IPV4_LENGTHS);
             return;
         }
         if (!Ip4.checksumOk(s, ip)) {
-            drop("bad IPv4 header checksum");
+            drop(BAD_IPV4_HEADER_CHECKSUM);
             return;
         }
         if (Ip4.isFragment(s, ip)) {
-            drop("IPv4 fragment"); // passt does not reassemble either: the guest's DF/PMTU takes care
+            drop(IPV4_FRAGMENT); // passt does not reassemble either: the guest's DF/PMTU takes care
             return;
         }
         int srcAddr = Ip4.src(s, ip), dstAddr = Ip4.dst(s, ip);
@@ -133,7 +146,7 @@ public final class Dispatch implements Receiver {
         if (proto == 17 && l4len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4off) == Dhcp.SERVER_PORT) {
             int ulen = UdpHdr.length(s, l4off);
             if (ulen < UdpHdr.LEN || ulen > l4len) {
-                drop("bad UDP length");
+                drop(BAD_UDP_LENGTH);
                 return;
             }
             if (dhcp.handle(s, off, l4off, ulen)) return;
@@ -144,23 +157,23 @@ public final class Dispatch implements Receiver {
 
     private void ip6(MemorySegment s, long off, int len) {
         if (!conf.v6) {
-            drop("IPv6 disabled");
+            drop(IPV6_DISABLED);
             return;
         }
         long ip = off + Eth.LEN;
         int avail = len - Eth.LEN;
         if (avail < Ip6.LEN || Ip6.version(s, ip) != 6) {
-            drop("short or non-IPv6 header");
+            drop(SHORT_OR_NON_IPV6_HEADER);
             return;
         }
         int plen = Ip6.payloadLength(s, ip);
         if (plen > avail - Ip6.LEN) {
-            drop("bad IPv6 payload length");
+            drop(BAD_IPV6_PAYLOAD_LENGTH);
             return;
         }
         long ul = Ip6.upperLayer(s, ip, Ip6.LEN + plen);
         if (ul < 0) {
-            drop("truncated IPv6 extension header");
+            drop(TRUNCATED_IPV6_EXTENSION_HEADER);
             return;
         }
         int proto = (int) (ul >>> 32);
@@ -190,15 +203,27 @@ public final class Dispatch implements Receiver {
             default -> null;
         };
         if (t == null) {
-            drop("no handler for protocol");
+            drop(NO_HANDLER_FOR_PROTOCOL);
             return;
         }
         t.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
     }
 
-    private void drop(String why) {
+    private void drop(int why) {
         dropped++;
-        if (Log.traceEnabled()) Log.trace("dropped frame: " + why);
+        droppedBy[why]++;
+        if (Log.traceEnabled()) Log.trace("dropped frame: " + DROP_REASONS[why]);
+    }
+
+    /** Frames dropped for reason {@code why} (one of {@link #DROP_REASONS}' indices). */
+    @Override
+    public long dropped(int why) {
+        return droppedBy[why];
+    }
+
+    @Override
+    public java.util.List<String> reasons() {
+        return java.util.List.of(DROP_REASONS);
     }
 
     public long dropped() {

@@ -9,6 +9,7 @@ import java.util.Arrays;
 import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
+import jpasst.flow.ForwardSockets;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
@@ -42,11 +43,17 @@ public final class Listeners {
     /** Listening sockets of -t and -u, and the port tables they serve (null: none forwarded). */
     public final int[] tcp, udp;
     public final PortSpec.Forward tcpForward, udpForward;
+    /** The control socket of -c (mode 0600), listening; -1: none. */
+    public final int control;
+    /** Where {@link #control} is bound; null: none. */
+    public final String controlPath;
 
     private Listeners(int tap, String socketPath, int[] tcp, int[] udp, PortSpec.Forward tcpForward,
-                      PortSpec.Forward udpForward) {
+                      PortSpec.Forward udpForward, int control, String controlPath) {
         this.tap = tap;
         this.socketPath = socketPath;
+        this.control = control;
+        this.controlPath = controlPath;
         this.tcp = tcp;
         this.udp = udp;
         this.tcpForward = tcpForward;
@@ -80,8 +87,8 @@ public final class Listeners {
      */
     static Listeners open(Conf c, boolean listenNow) {
         PortSpec.Forward tcpFwd = tcpForward(c), udpFwd = udpForward(c);
-        int tap = -1;
-        String path = null;
+        int tap = -1, control = -1;
+        String path = null, controlPath = null;
         IntList tcp = new IntList(), udp = new IntList();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
@@ -95,9 +102,17 @@ public final class Listeners {
                     path = bindUnix(c, tap, sa);
                     if (listenNow) Errno.check(Sockets.listen(tap, 0), "listen on " + path);
                 }
+                if (c.confPath != null) {
+                    control = Errno.check(Sockets.socket(Sockets.AF_UNIX,
+                            Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
+                    controlPath = bindControl(c.confPath, control, sa);
+                    Errno.check(Sockets.listen(control, 16), "listen on " + controlPath);
+                }
                 if (tcpFwd != null) bindTcp(c, tcpFwd, tcp);
                 if (udpFwd != null) bindUdp(c, udpFwd, udp);
             } catch (RuntimeException e) {
+                if (control >= 0) Descriptors.close(control);
+                if (controlPath != null) Descriptors.unlink(a.allocateFrom(controlPath));
                 for (int i = 0; i < tcp.size; i++) Descriptors.close(tcp.at[i]);
                 for (int i = 0; i < udp.size; i++) Descriptors.close(udp.at[i]);
                 if (tap >= 0) Descriptors.close(tap);
@@ -105,7 +120,7 @@ public final class Listeners {
                 throw e;
             }
         }
-        return new Listeners(tap, path, tcp.toArray(), udp.toArray(), tcpFwd, udpFwd);
+        return new Listeners(tap, path, tcp.toArray(), udp.toArray(), tcpFwd, udpFwd, control, controlPath);
     }
 
     /**
@@ -113,7 +128,7 @@ public final class Listeners {
      * by descriptor number; {@code tap} is -1 with --fd. The guest's socket listens from here on
      * (a background daemon's launcher made it listen already; -f's did not, see Daemon.become).
      */
-    public static Listeners inherited(Conf c, int tap, int[] tcp, int[] udp) {
+    public static Listeners inherited(Conf c, int tap, int[] tcp, int[] udp, int control) {
         String path = null;
         if (tap >= 0) {
             try (Arena a = Arena.ofConfined()) {
@@ -124,7 +139,8 @@ public final class Listeners {
                 Errno.check(Sockets.listen(tap, 0), "listen on " + path);
             }
         }
-        return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c));
+        return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c), control,
+                control >= 0 ? c.confPath : null);
     }
 
     // ---- the guest's UNIX socket ----
@@ -151,6 +167,26 @@ public final class Listeners {
             }
         }
         throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
+    }
+
+    /**
+     * Binds the control socket {@code fd} at {@code path}, mode 0600 (only the daemon's user, and
+     * root, may connect; the daemon checks each peer's credentials too); returns the path.
+     */
+    private static String bindControl(String path, int fd, MemorySegment sa) {
+        int len;
+        try {
+            len = SockAddr.unix(sa, path);
+        } catch (IllegalArgumentException e) {
+            throw new ConfException(e.getMessage());
+        }
+        if (inUse(sa, len)) throw new ConfException("Control socket path " + path + " already in use");
+        Descriptors.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
+        int old = jpasst.sys.Processes.umask(0177);
+        int r = Sockets.bind(fd, sa, len);
+        jpasst.sys.Processes.umask(old);
+        if (r < 0) throw new ConfException("Can't bind control socket " + path + ": " + Errno.text(r));
+        return path;
     }
 
     /**
@@ -326,8 +362,8 @@ public final class Listeners {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
                 for (int i = from; i < to; i++) {
                     if (fd[i] < 0) continue;
-                    int r = options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
-                    if (r == 0) r = Listeners.bind(fd[i], v6[i], bind[i], port[i], sa);
+                    int r = ForwardSockets.options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
+                    if (r == 0) r = ForwardSockets.bind(fd[i], v6[i], bind[i], port[i], sa);
                     if (r == 0 && listen) r = Sockets.listen(fd[i], 128);
                     result[i] = r;
                 }
@@ -351,38 +387,6 @@ public final class Listeners {
                 fd[i] = -1;
             }
         }
-    }
-
-    /**
-     * A forwarded port's socket options, set as passt sets them; 0, or a negated errno if
-     * {@code strictDevice} and the interface cannot be bound to.
-     */
-    private static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
-                               boolean strictDevice) {
-        setInt(fd, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, opt);
-        if (v6) setInt(fd, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, opt);
-        if (c.freebind) {
-            setInt(fd, v6 ? Sockets.IPPROTO_IPV6 : Sockets.IPPROTO_IP, v6 ? Sockets.IPV6_FREEBIND : Sockets.IP_FREEBIND, opt);
-        }
-        if (b.iface() != null) {
-            byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
-            MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
-            sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
-            int r = Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_BINDTODEVICE, sa, name.length + 1);
-            if (r < 0 && strictDevice) return r;
-        }
-        return 0;
-    }
-
-    private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
-        int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
-                : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        return Sockets.bind(fd, sa, len);
-    }
-
-    private static void setInt(int fd, int level, int name, MemorySegment opt) {
-        opt.set(ValueLayout.JAVA_INT, 0, 1);
-        Sockets.setsockopt(fd, level, name, opt, 4);
     }
 
     /** A growable int array: "all" binds tens of thousands of sockets. */

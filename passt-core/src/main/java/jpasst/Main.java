@@ -180,7 +180,7 @@ public final class Main {
         Passt p;
         Pcap pcap = null;
         try {
-            Listeners l = h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp()) : Listeners.open(c);
+            Listeners l = h != null ? Listeners.inherited(c, h.tap(), h.tcp(), h.udp(), h.ctl()) : Listeners.open(c);
             socketBound(l.socketPath);
             if (c.pcapFile != null) {
                 // opened before privileges are dropped (by the launcher, if there is one); frames
@@ -192,6 +192,15 @@ public final class Main {
         } catch (ConfException | jpasst.sys.SysException e) {
             Log.error(e.getMessage());
             return 1;
+        }
+        // the control socket: root and the user who started the daemon, and the user it is about to become
+        if (p.control != null) {
+            try {
+                int[] ids = Privileges.target(c);
+                if (ids != null) p.control.allow(ids[0]);
+            } catch (IllegalArgumentException e) {
+                // Confinement says so
+            }
         }
         // a daemon's pid file is its launcher's to write
         if (h == null && c.pidFile != null) {

@@ -2,7 +2,11 @@ package jpasst;
 
 import jpasst.conf.Conf;
 import jpasst.flow.AddressMapping;
+import jpasst.conf.PortSpec;
+import jpasst.control.ControlServer;
+import jpasst.control.Operations;
 import jpasst.flow.Flows;
+import jpasst.flow.Forwards;
 import jpasst.flow.Icmp;
 import jpasst.flow.Tcp;
 import jpasst.flow.TcpListeners;
@@ -49,7 +53,12 @@ public final class Passt implements AutoCloseable {
     public final TcpListeners tcpListeners;
     public final Udp udp;
     public final Icmp icmp;
+    /** The forwarded ports as they are now (changed at run time by the control socket). */
+    public final Forwards forwards;
     public final Dispatch dispatch;
+    /** The control socket of -c, and what it can do; null without -c. */
+    public final Operations operations;
+    public final ControlServer control;
     private final Listeners listeners;
 
     /** A daemon on its own loop that binds the sockets {@code conf} asks for, without a capture (tests). */
@@ -79,7 +88,19 @@ public final class Passt implements AutoCloseable {
         this.tcpListeners = new TcpListeners(loop, link, tcp);
         this.udp = new Udp(conf, loop, link, frames, flows, mapping);
         this.icmp = new Icmp(conf, loop, frames, flows, mapping);
+        int[] ephemeral = PortSpec.ephemeralRange();
+        this.forwards = new Forwards(conf, tcpListeners, udp, ephemeral[0], ephemeral[1]);
         this.dispatch = new Dispatch(conf, guest, arp, dhcp, new Services6(conf, ndp, dhcpv6), tcp, udp, icmp);
+        if (listeners.control >= 0) {
+            this.operations = new Operations(conf, Main.VERSION, loop, link, guest, flows, tcp, tcpListeners, udp, icmp,
+                    forwards, dispatch);
+            int uid = jpasst.sys.Processes.getuid();
+            this.control = new ControlServer(loop, listeners.control, listeners.controlPath, operations,
+                    uid == 0 ? new int[] {0} : new int[] {0, uid});
+        } else {
+            this.operations = null;
+            this.control = null;
+        }
         loop.onTick(ndp::tick);
         // after each batch of events: TCP reads and acknowledges what the batch made possible,
         // then the frames of the whole batch leave at once
@@ -93,7 +114,9 @@ public final class Passt implements AutoCloseable {
         link.start(dispatch);
         tcpListeners.listen(listeners.tcpForward, listeners.tcp);
         if (listeners.udpForward != null) udp.listen(listeners.udpForward, listeners.udp);
+        if (control != null) control.start();
     }
+
 
     /** Where the guest's socket listens (null with --fd). */
     public String socketPath() {
@@ -108,6 +131,7 @@ public final class Passt implements AutoCloseable {
     /** On the loop's thread, once it has stopped: what is queued for the guest leaves, then everything closes. */
     @Override
     public void close() {
+        if (control != null) control.close();
         link.flush();
         tcp.close();
         tcpListeners.close();

@@ -65,6 +65,7 @@ public final class Seccomp {
             call("read", 0, 63), call("write", 1, 64), call("recvfrom", 45, 207), call("sendto", 44, 206),
             call("recvmsg", 47, 212), call("sendmsg", 46, 211), call("accept4", 288, 242),
             call("connect", 42, 203), call("bind", 49, 200), call("shutdown", 48, 210), call("close", 3, 57),
+            call("listen", 50, 201), // (forwards added at run time through the control socket)
             call("setsockopt", 54, 208), call("getsockopt", 55, 209),
             call("getsockname", 51, 204), // (an echo flow's ping socket: its identifier)
             call("recvmmsg", 299, 243), call("sendmmsg", 307, 269), // (batched UDP, issue 14)

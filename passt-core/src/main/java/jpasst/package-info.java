@@ -5,6 +5,6 @@
  * one daemon together with constructors and chooses the guest link, and {@code Dispatch}, the
  * link's receiver, where every frame from the guest goes first.
  *
- * May use every package below it: sys, util, packet, conf, loop, link, tap, proto, flow.
+ * May use every package below it: sys, util, packet, conf, loop, link, tap, vhost, proto, flow, control.
  */
 package jpasst;

@@ -55,6 +55,11 @@ final class ManyPorts implements AutoCloseable {
         return m;
     }
 
+    /** The network namespace the daemons run in. */
+    String namespace() {
+        return ns;
+    }
+
     String describe() {
         String lim = limits == null ? "unknown" : limits[0] + " (soft), " + limits[1] + " (hard)";
         return "--ports " + ports + ": -t 1-" + ports + " -u 1-" + ports + " (" + 2 * ports

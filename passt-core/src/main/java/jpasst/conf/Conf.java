@@ -18,6 +18,7 @@ public final class Conf {
 
     // process
     public final String socketPath;         // -s; null: pick /tmp/passt_N.socket
+    public final String confPath;           // -c: the control socket; null: none
     public final int fd;                    // -F
     public final boolean oneOff;            // -1
     public final boolean foreground;        // -f
@@ -100,6 +101,7 @@ public final class Conf {
 
     private Conf(Builder b) {
         socketPath = b.socketPath;
+        confPath = b.confPath;
         fd = b.fd;
         oneOff = b.oneOff;
         foreground = b.foreground;
@@ -210,6 +212,7 @@ public final class Conf {
     public static final class Builder {
         // process
         public String socketPath;               // -s; null: pick /tmp/passt_N.socket
+        public String confPath;                 // -c: the control socket; null: none
         public int fd = -1;                     // -F
         public boolean oneOff;                  // -1
         public boolean foreground;              // -f

@@ -283,7 +283,9 @@ public final class Options {
                 throw new ConfException("--stats is not supported yet by jpasst");
             }),
             opt("conf-path", 'c', Arg.REQUIRED, (c, st, v) -> {
-                throw new ConfException("--conf-path is not supported yet by jpasst");
+                // passt reserves it for its configuration client; jpasst's control socket
+                if (v.isEmpty() || v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid configuration path: " + v);
+                c.confPath = v;
             }),
             // jpasst only, for tests and debugging
             opt("udp-timeout", Arg.REQUIRED, (c, st, v) -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400)),

@@ -245,6 +245,17 @@ public final class PortSpec {
             if (remapped) warn("Altering mapping of already mapped port number: " + spec);
         }
 
+        /** Empty again, for the next {@link PortSpec#parse(List, Forward)}. */
+        private void reset() {
+            Arrays.fill(target, -1);
+            Arrays.fill(bindIndex, -1);
+            forwarded.clear();
+            binds.clear();
+            warnings.clear();
+            mode = null;
+            count = 0;
+        }
+
         private void finish() {
             if (mode == null) mode = Mode.NONE; // passt's default
             count = forwarded.cardinality();
@@ -265,6 +276,17 @@ public final class PortSpec {
         for (String spec : specs) f.add(spec);
         f.finish();
         return f;
+    }
+
+    /**
+     * As {@link #parse(List, int, int)}, into {@code reuse} (what it held is gone) with its
+     * ephemeral range: a table is 512 KiB, and the control socket parses specs on every request.
+     */
+    public static Forward parse(List<String> specs, Forward reuse) {
+        reuse.reset();
+        for (String spec : specs) reuse.add(spec);
+        reuse.finish();
+        return reuse;
     }
 
     /** As {@link #parse(List, int, int)}, with this host's ephemeral range. */

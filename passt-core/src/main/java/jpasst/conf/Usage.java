@@ -123,7 +123,11 @@ final class Usage {
                     default: none
                   -1, --one-off	Quit after handling one single client
 
-                Not in jpasst yet (refused with a message): --stats, --conf-path.
+                  -c, --conf-path PATH	Control socket for passt-ctl (jpasst's
+                    runtime control: forwards, flows, statistics, log level)
+                    default: none
+
+                Not in jpasst yet (refused with a message): --stats.
                 Accepted without effect, as jpasst migrates no flows: --repair-path,
                 --migrate-exit, --migrate-no-linger. Deprecated in passt, accepted: -e, --stderr.
 

@@ -45,7 +45,7 @@ public final class Flows {
     private int capacity, highWater, freeCount, total;
     private int[] free, type, generation, fd, gPort, rPort, hPort;
     private boolean[] v6, guestKeyed, hostKeyed;
-    private long[] gHi, gLo, rHi, rLo, hHi, hLo, hostSocket, lastActivity;
+    private long[] gHi, gLo, rHi, rLo, hHi, hLo, hostSocket, lastActivity, opened;
 
     /** A table for at most {@code tcp} TCP, {@code udp} UDP and {@code icmp} ICMP flows. */
     public Flows(int tcp, int udp, int icmp) {
@@ -76,6 +76,7 @@ public final class Flows {
         hLo = grow(hLo, n);
         hostSocket = grow(hostSocket, n);
         lastActivity = grow(lastActivity, n);
+        opened = grow(opened, n);
         Arrays.fill(fd, capacity, n, -1);
         capacity = n;
     }
@@ -113,6 +114,7 @@ public final class Flows {
         v6[f] = guestKeyed[f] = hostKeyed[f] = false;
         gHi[f] = gLo[f] = rHi[f] = rLo[f] = hHi[f] = hLo[f] = hostSocket[f] = 0;
         gPort[f] = rPort[f] = hPort[f] = 0;
+        opened[f] = System.nanoTime(); // (a flow's age, for the control socket's list: once per flow)
         count[t]++;
         total++;
         return f;
@@ -325,6 +327,11 @@ public final class Flows {
     }
 
     /** When the flow was last active. */
+    /** System.nanoTime() when flow {@code f} was opened. */
+    public long opened(int f) {
+        return opened[f];
+    }
+
     public long lastActivity(int f) {
         return lastActivity[f];
     }

@@ -112,6 +112,27 @@ public final class Tcp implements Transport {
         return badChecksums;
     }
 
+    /** Whether TCP flow {@code f} came in on a forwarded port (else the guest opened it). */
+    public boolean inbound(int f) {
+        TcpConn c = f < conns.length ? conns[f] : null;
+        return c != null && c.has(TcpConn.SOCK_ACCEPTED);
+    }
+
+    /** TCP flow {@code f}'s state in passt's words, for listings: its events, or "closed". */
+    public String stateOf(int f) {
+        TcpConn c = f < conns.length ? conns[f] : null;
+        if (c == null || !live(c)) return "closed";
+        String[] names = {"SOCK_ACCEPTED", "TAP_SYN_RCVD", "TAP_SYN_ACK_SENT", "ESTABLISHED", "SOCK_FIN_RCVD",
+                "SOCK_FIN_SENT", "TAP_FIN_RCVD", "TAP_FIN_SENT", "TAP_FIN_ACKED"};
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < names.length; i++) {
+            if ((c.events & (1 << i)) == 0) continue;
+            if (b.length() > 0) b.append(',');
+            b.append(names[i]);
+        }
+        return b.length() == 0 ? "NEW" : b.toString();
+    }
+
     private boolean live(TcpConn c) {
         return flows.type(c.index) == Flows.TCP;
     }

@@ -17,8 +17,11 @@ import jpasst.sys.SocketOptions;
 
 /**
  * Inbound TCP ({@code -t}): the listening sockets of the forwarded ports, as passt's
- * tcp_listen_handler. A connection accepted on host port P becomes a connection to the guest's
- * port the spec maps P to ({@link Tcp#accepted}); with no guest connected it is closed.
+ * tcp_listen_handler. A connection accepted on a listening socket becomes a connection to the
+ * guest's port that socket's forward names ({@link Tcp#accepted}); with no guest connected it is
+ * closed. The sockets are slots ({@link ListenerSlots}): those of {@code -t}, and those
+ * {@link Forwards} adds and removes at run time. A removed socket stops accepting; the
+ * connections it accepted are flows of their own and run on until they close.
  *
  * While there are listeners one descriptor is held in reserve (on /dev/null): out of
  * descriptors, a pending connection is accepted with it and reset, rather than left in the
@@ -32,9 +35,9 @@ public final class TcpListeners {
     private final MemorySegment peer = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
     private final MemorySegment peerLen = Arena.ofAuto().allocate(8, 8);
     private final MemorySegment devNull = Arena.ofAuto().allocateFrom("/dev/null");
-    private PortSpec.Forward forward;
-    private int[] fds = new int[0];
+    private final ListenerSlots slots = new ListenerSlots(Refs.TCP_LISTEN);
     private int spareFd = -1;
+    private long accepted;
 
     public TcpListeners(EventLoop loop, Link link, Tcp tcp) {
         this.loop = loop;
@@ -49,23 +52,52 @@ public final class TcpListeners {
      * to the guest's. Each socket's port and family come from the socket itself.
      */
     public void listen(PortSpec.Forward fwd, int[] listening) {
-        this.forward = fwd;
         for (int fd : listening) {
             peerLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
             Errno.check(Sockets.getsockname(fd, peer, peerLen), "TCP listening socket " + fd);
             boolean v6 = SockAddr.family(peer) == Sockets.AF_INET6;
             int port = SockAddr.port(peer);
-            Errno.check(loop.add(fd, Epoll.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port)),
-                    "epoll_ctl");
+            Errno.check(add(fd, port, v6, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
         }
-        fds = listening;
-        if (listening.length > 0) spareFd = Descriptors.open(devNull, Descriptors.O_RDONLY | Descriptors.O_CLOEXEC, 0);
+    }
+
+    /**
+     * Serves the listening socket {@code fd} of host port {@code port} for guest port
+     * {@code target}: its slot, or a negated errno (the socket is then the caller's still).
+     */
+    int add(int fd, int port, boolean v6, PortSpec.Bind bind, int target) {
+        int s = slots.add(fd, port, v6, bind == null ? PortSpec.Bind.ANY : bind, target);
+        int r = loop.add(fd, Epoll.EPOLLIN, slots.ref(s));
+        if (r < 0) {
+            slots.remove(s);
+            return r;
+        }
+        if (spareFd < 0) spareFd = Descriptors.open(devNull, Descriptors.O_RDONLY | Descriptors.O_CLOEXEC, 0);
+        return s;
+    }
+
+    /** Stops listening on slot {@code s} and closes its socket: the port is free on the host. */
+    void remove(int s) {
+        int fd = slots.fd(s);
+        loop.remove(fd);
+        Descriptors.close(fd);
+        slots.remove(s);
+    }
+
+    /** The listening sockets (read-only outside this package). */
+    public ListenerSlots slots() {
+        return slots;
+    }
+
+    /** Connections accepted on forwarded ports since start. */
+    public long accepted() {
+        return accepted;
     }
 
     private void onListener(long ref, int ev) {
-        long v = EventLoop.value(ref);
-        int lfd = (int) (v >>> 17);
-        int port = (int) (v & 0xffff);
+        int s = slots.slotOf(ref);
+        if (s < 0) return; // removed in this batch
+        int lfd = slots.fd(s);
         for (int i = 0; i < 64; i++) {
             peerLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
             int fd = Sockets.accept4(lfd, peer, peerLen, Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
@@ -77,8 +109,8 @@ public final class TcpListeners {
                 return;
             }
             if (link.connected()) {
-                tcp.accepted(fd, SockAddr.inanyHi(peer), SockAddr.inanyLo(peer), SockAddr.port(peer),
-                        forward.targetOf(port));
+                accepted++;
+                tcp.accepted(fd, SockAddr.inanyHi(peer), SockAddr.inanyLo(peer), SockAddr.port(peer), slots.target(s));
             } else {
                 Descriptors.close(fd);
             }
@@ -97,8 +129,9 @@ public final class TcpListeners {
 
     /** Closes the listening sockets and the spare descriptor (daemon shutdown). */
     public void close() {
-        for (int fd : fds) Descriptors.close(fd);
-        fds = new int[0];
+        for (int s = 0; s < slots.highWater(); s++) {
+            if (slots.live(s)) remove(s);
+        }
         if (spareFd >= 0) Descriptors.close(spareFd);
         spareFd = -1;
     }

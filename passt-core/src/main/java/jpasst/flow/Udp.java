@@ -3,7 +3,6 @@ package jpasst.flow;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.List;
 
 import jpasst.conf.Conf;
@@ -96,10 +95,8 @@ public final class Udp implements Transport {
     private final long timeoutNanos;
     private final SocketOptions options = new SocketOptions();
 
-    // listening sockets (-u), set up once
-    private int[] lfd = new int[0], lport = new int[0], ltarget = new int[0];
-    private boolean[] lv6 = new boolean[0];
-    private int listeners;
+    /** The listening sockets of the forwarded ports (-u, and those added at run time). */
+    private final ListenerSlots listeners = new ListenerSlots(Refs.UDP_LISTEN);
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
@@ -171,7 +168,7 @@ public final class Udp implements Transport {
             n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
         } else {                // inbound: back out of the listening socket, to the sender
             int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+            n = Sockets.sendto(listeners.fd((int) flows.hostSocket(f)), payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -345,8 +342,8 @@ public final class Udp implements Transport {
         for (int i = 0; i < n; i++) {
             long ref = paused[i];
             if (EventLoop.type(ref) == Refs.UDP_LISTEN) {
-                int li = (int) EventLoop.value(ref);
-                if (li < listeners) loop.modify(lfd[li], Epoll.EPOLLIN, ref);
+                int li = listeners.slotOf(ref);
+                if (li >= 0) loop.modify(listeners.fd(li), Epoll.EPOLLIN, ref); // (removed meanwhile: nothing to do)
             } else {
                 int f = flows.flowOf(ref, Flows.UDP);
                 if (f >= 0) loop.modify(flows.fd(f), Epoll.EPOLLIN, ref); // (closed meanwhile: nothing to do)
@@ -403,10 +400,10 @@ public final class Udp implements Transport {
     }
 
     private void onListener(long ref, int events) {
-        int li = (int) EventLoop.value(ref);
-        if (li >= listeners) return;
-        int sock = lfd[li];
-        boolean isV6 = lv6[li];
+        int li = listeners.slotOf(ref);
+        if (li < 0) return; // removed in this batch
+        int sock = listeners.fd(li);
+        boolean isV6 = listeners.v6(li);
         for (int i = 0; i < BATCH; i++) {
             int r = reserveFrame(sock, isV6);
             if (r == NO_ROOM && pause(sock, ref)) return;
@@ -438,7 +435,7 @@ public final class Udp implements Transport {
 
     /** A new sender on a forwarded port: the flow the guest's replies will find. */
     private int openInbound(int li, long sHi, long sLo, int sPort) {
-        boolean isV6 = lv6[li];
+        boolean isV6 = listeners.v6(li);
         if (isV6 ? !conf.v6 : !conf.v4) return -1;
         long guestHi = mapping.guestAddrHi(isV6), guestLo = mapping.guestAddrLo(isV6);
         if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
@@ -452,7 +449,7 @@ public final class Udp implements Transport {
             peerHi = mapping.guestHi(sHi, sLo);
             peerLo = mapping.guestLo(sHi, sLo);
         }
-        int target = ltarget[li];
+        int target = listeners.target(li);
         int f = flows.open(Flows.UDP);
         if (f < 0) {
             openFailures++;
@@ -471,7 +468,7 @@ public final class Udp implements Transport {
         started(f);
         if (Log.debugEnabled()) {
             Log.debug("UDP flow " + f + ": " + Inany.toString(sHi, sLo) + ":" + sPort + " -> port "
-                    + lport[li] + " -> guest " + Inany.toString(guestHi, guestLo) + ":" + target
+                    + listeners.port(li) + " -> guest " + Inany.toString(guestHi, guestLo) + ":" + target
                     + " from " + Inany.toString(peerHi, peerLo));
         }
         return f;
@@ -515,33 +512,52 @@ public final class Udp implements Transport {
             Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
             boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
             int port = SockAddr.port(sa);
-            int li = listeners;
-            if (li == lfd.length) {
-                int n = Math.max(8, li * 2);
-                lfd = Arrays.copyOf(lfd, n);
-                lport = Arrays.copyOf(lport, n);
-                ltarget = Arrays.copyOf(ltarget, n);
-                lv6 = Arrays.copyOf(lv6, n);
-            }
-            Errno.check(loop.add(sock, Epoll.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
-            lfd[li] = sock;
-            lport[li] = port;
-            ltarget[li] = fwd.targetOf(port);
-            lv6[li] = isV6;
-            listeners++;
+            Errno.check(addListener(sock, port, isV6, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
             if (Log.debugEnabled()) {
                 Log.debug("UDP: listening on " + (isV6 ? "[" + SockAddr.ip6String(SockAddr.addr6Hi(sa), SockAddr.addr6Lo(sa)) + "]"
-                        : SockAddr.ip4String(SockAddr.addr4(sa))) + ":" + port + " for guest port " + ltarget[li]);
+                        : SockAddr.ip4String(SockAddr.addr4(sa))) + ":" + port + " for guest port " + fwd.targetOf(port));
             }
         }
     }
 
-    private void closeListeners() {
-        for (int i = 0; i < listeners; i++) {
-            loop.remove(lfd[i]);
-            Descriptors.close(lfd[i]);
+    /**
+     * Serves the bound socket {@code sock} of host port {@code port} for guest port
+     * {@code target}: its slot, or a negated errno (the socket is then the caller's still).
+     */
+    int addListener(int sock, int port, boolean isV6, PortSpec.Bind bind, int target) {
+        int li = listeners.add(sock, port, isV6, bind == null ? PortSpec.Bind.ANY : bind, target);
+        int r = loop.add(sock, Epoll.EPOLLIN, listeners.ref(li));
+        if (r < 0) {
+            listeners.remove(li);
+            return r;
         }
-        listeners = 0;
+        return li;
+    }
+
+    /**
+     * Closes the listening socket of slot {@code li}: the port is free on the host. Its inbound
+     * flows go with it (UDP has no connection of its own to keep: the guest's replies could only
+     * leave from the port that is gone).
+     */
+    void removeListener(int li) {
+        for (int f = 0; f < flows.highWater(); f++) {
+            if (flows.type(f) == Flows.UDP && flows.fd(f) < 0 && flows.hostSocket(f) == li) close(f);
+        }
+        int sock = listeners.fd(li);
+        loop.remove(sock);
+        Descriptors.close(sock);
+        listeners.remove(li);
+    }
+
+    /** The listening sockets (read-only outside this package). */
+    public ListenerSlots listeners() {
+        return listeners;
+    }
+
+    private void closeListeners() {
+        for (int li = 0; li < listeners.highWater(); li++) {
+            if (listeners.live(li)) removeListener(li);
+        }
     }
 
     /** Closes every flow and listening socket (daemon shutdown). */
@@ -564,9 +580,9 @@ public final class Udp implements Transport {
 
     /** Host ports listened on, one per address family ({@code -u}). */
     public List<Integer> listeningPorts() {
-        Integer[] p = new Integer[listeners];
-        for (int i = 0; i < listeners; i++) p[i] = lport[i];
-        return List.of(p);
+        List<Integer> p = new java.util.ArrayList<>();
+        for (int li = 0; li < listeners.highWater(); li++) if (listeners.live(li)) p.add(listeners.port(li));
+        return List.copyOf(p);
     }
 
     public long toHost() {

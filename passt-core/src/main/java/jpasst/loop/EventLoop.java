@@ -57,6 +57,8 @@ public final class EventLoop {
     private final MemorySegment ctlEvent = arena.allocate(Epoll.EVENT_SIZE, 8);
     private final MemorySegment wakeBuf = arena.allocate(8, 8);
     private final Handler[] handlers = new Handler[MAX_TYPES];
+    /** Events handled per owner kind since start (passt's --stats counts), posted ones included. */
+    private final long[] eventCounts = new long[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
     private Runnable[] endOfBatch = new Runnable[0];
     private FaultHandler[] faultHandlers = new FaultHandler[0];
@@ -210,6 +212,7 @@ public final class EventLoop {
             }
             Handler h = handlers[type];
             if (h == null) continue;
+            eventCounts[type]++;
             try {
                 h.onEvents(ref, ev);
             } catch (RuntimeException e) {
@@ -256,6 +259,7 @@ public final class EventLoop {
         for (int i = 0; i < count; i++) {
             Handler h = handlers[type(refs[i])];
             if (h == null) continue;
+            eventCounts[type(refs[i])]++;
             try {
                 h.onEvents(refs[i], POSTED);
             } catch (RuntimeException e) {
@@ -288,6 +292,11 @@ public final class EventLoop {
             }
         }
         throw e;
+    }
+
+    /** Events handled for owner kind {@code type} since start (loop thread). */
+    public long events(int type) {
+        return eventCounts[type];
     }
 
     /** How many memory faults the fault handlers dealt with. */

@@ -23,4 +23,19 @@ public final class Refs {
     public static final int VHOST_LISTEN = 11;
     public static final int VHOST = 12;
     public static final int VHOST_KICK = 13;
+    /** The control socket of -c (jpasst.control): its listening socket, a client's connection. */
+    public static final int CONTROL_LISTEN = 14, CONTROL = 15;
+
+    private static final String[] NAMES = {"posted", "tap-listen", "tap", "tcp", "tcp-listen", "udp", "udp-listen",
+            "icmp", "quit", "tap-room", "signal", "vhost-listen", "vhost", "vhost-kick", "control-listen", "control"};
+
+    /** A short name of owner kind {@code type}, as the control socket's statistics show it. */
+    public static String name(int type) {
+        return type >= 0 && type < NAMES.length ? NAMES[type] : "type-" + type;
+    }
+
+    /** Owner kinds there are names for. */
+    public static int count() {
+        return NAMES.length;
+    }
 }

@@ -568,7 +568,15 @@ class OptionsTest {
     void capabilitiesJpasstDoesNotHaveYetAreRefusedClearly() {
         assertEquals("Can't display statistics if not running in foreground", error("--stats", "1"));
         assertEquals("--stats is not supported yet by jpasst", error("-f", "--stats", "1"));
-        assertEquals("--conf-path is not supported yet by jpasst", error("-c", "/tmp/conf"));
+    }
+
+    @Test
+    void confPathNamesTheControlSocket() {
+        assertEquals("/tmp/vm1.ctl", parse("-c", "/tmp/vm1.ctl").confPath);
+        assertEquals("/tmp/b", parse("--conf-path=/tmp/a", "-c/tmp/b").confPath, "the last one wins");
+        assertEquals(null, parse().confPath);
+        assertEquals("Invalid configuration path: ", error("-c", ""));
+        assertEquals("Invalid configuration path: " + "c".repeat(108), error("-c", "c".repeat(108)));
     }
 
     @Test

@@ -73,6 +73,16 @@ public final class InProcessPasst implements AutoCloseable {
         this(c -> { });
     }
 
+    /** Gives the daemon a control socket (-c) beside its socket; {@link #controlPath} says where. */
+    public static void control(Conf.Builder c) {
+        c.confPath = c.socketPath + ".ctl";
+    }
+
+    /** Where the control socket is (see {@link #control}). */
+    public Path controlPath() {
+        return Path.of(passt.conf.confPath);
+    }
+
     /**
      * Turns IPv6 on as HostNet would set it up: the guest at {@link #ADDR6}/64, the gateway
      * {@link #GW6}, the daemon's link-local address {@link #OUR_LL6}; no DNS servers.
@@ -156,6 +166,7 @@ public final class InProcessPasst implements AutoCloseable {
         thread.join(5000);
         passt.close();
         Files.deleteIfExists(socket);
+        if (passt.conf.confPath != null) Files.deleteIfExists(Path.of(passt.conf.confPath));
         Files.deleteIfExists(socket.getParent());
     }
 }

@@ -50,6 +50,7 @@ public final class PasstEndpoint implements AutoCloseable {
     static final String SOCKET_NAME = "passt.socket";
     static final String PID_FILE_NAME = "passt.pid";
     static final String LAUNCH_LOG_NAME = "launch.log";
+    static final String CONTROL_NAME = "control.socket";
     private static final String STATE_FORMAT = "jpasst-endpoint/1";
     /** sun_path holds 108 bytes including the terminating NUL. */
     private static final int MAX_SOCKET_PATH_BYTES = 107;
@@ -106,7 +107,9 @@ public final class PasstEndpoint implements AutoCloseable {
         }
         handRuntimeDirectoryToDaemonUser(runtimeDirectory, options.passtOptions);
 
-        List<String> arguments = new ArrayList<>(options.passtOptions);
+        List<String> passtOptions = new ArrayList<>(options.passtOptions);
+        if (options.controlSocket) passtOptions.addAll(List.of("-c", runtimeDirectory.resolve(CONTROL_NAME).toString()));
+        List<String> arguments = new ArrayList<>(passtOptions);
         arguments.addAll(List.of("-P", pidFile.toString(), "-s", socket.toString()));
         List<String> commandLine = options.daemon.withArguments(arguments);
         Process launcher = new ProcessBuilder(commandLine)
@@ -132,7 +135,7 @@ public final class PasstEndpoint implements AutoCloseable {
                     readLog(launchLog));
         }
         return new PasstEndpoint(pid, startTime, runtimeDirectory, socket, pidFile, launchLog,
-                options.daemon, options.passtOptions);
+                options.daemon, passtOptions);
     }
 
     private static void awaitLauncher(Process launcher, Duration timeout, Path pidFile, Path launchLog,
@@ -270,6 +273,28 @@ public final class PasstEndpoint implements AutoCloseable {
         return startTime;
     }
 
+    /** The daemon's control socket: its {@code -c} option, if it was started with one. */
+    public Optional<Path> controlPath() {
+        for (int i = 0; i < passtOptions.size(); i++) {
+            String o = passtOptions.get(i);
+            if ((o.equals("-c") || o.equals("--conf-path")) && i + 1 < passtOptions.size()) return Optional.of(Path.of(passtOptions.get(i + 1)));
+            if (o.startsWith("--conf-path=")) return Optional.of(Path.of(o.substring("--conf-path=".length())));
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * A new connection to the daemon's control socket (a jpasst daemon started with
+     * {@link Options#controlSocket()} or {@code -c}); the caller closes it.
+     *
+     * @throws IllegalStateException the daemon has no control socket
+     */
+    public PasstControl control() throws IOException {
+        Path p = controlPath().orElseThrow(() -> new IllegalStateException(
+                "the daemon was started without a control socket (Options.controlSocket() or -c)"));
+        return PasstControl.connect(p);
+    }
+
     public Path runtimeDirectory() {
         return runtimeDirectory;
     }
@@ -369,7 +394,7 @@ public final class PasstEndpoint implements AutoCloseable {
     }
 
     private static void deleteRuntimeFiles(Path runtimeDirectory) {
-        for (String name : List.of(SOCKET_NAME, PID_FILE_NAME, LAUNCH_LOG_NAME)) {
+        for (String name : List.of(SOCKET_NAME, PID_FILE_NAME, LAUNCH_LOG_NAME, CONTROL_NAME)) {
             try {
                 Files.deleteIfExists(runtimeDirectory.resolve(name));
             } catch (IOException ignored) {
@@ -458,6 +483,7 @@ public final class PasstEndpoint implements AutoCloseable {
         private List<String> passtOptions = List.of();
         private Path runtimeParent;
         private Duration startTimeout = DEFAULT_START_TIMEOUT;
+        private boolean controlSocket;
 
         public Options(DaemonCommand daemon) {
             this.daemon = Objects.requireNonNull(daemon, "daemon");
@@ -476,6 +502,15 @@ public final class PasstEndpoint implements AutoCloseable {
          */
         public Options runtimeParent(Path parent) {
             this.runtimeParent = parent;
+            return this;
+        }
+
+        /**
+         * Starts the daemon with a control socket ({@code -c}) in the runtime directory, for
+         * {@link PasstEndpoint#control()}: jpasst only (passt has no such socket yet).
+         */
+        public Options controlSocket() {
+            this.controlSocket = true;
             return this;
         }
 

@@ -159,6 +159,11 @@ public final class Log {
         emit(WARN, WARN, msg);
     }
 
+    /** An info line that shows even with -q: a change made from outside (the control socket's log level). */
+    public static void notice(String msg) {
+        emit(WARN, INFO, msg);
+    }
+
     public static void info(String msg) {
         emit(INFO, INFO, msg);
     }

@@ -112,6 +112,8 @@ public final class Udp implements Transport {
      * is two pieces.
      */
     private final FrameBatch frame = new FrameBatch(1, 128);
+    /** Guest datagrams queued for their host sockets until the end of the link's batch. */
+    private final UdpToHost out = new UdpToHost();
     /** References of the sockets that wait for room (see {@link #pause}). */
     private final long[] paused = new long[MAX_FLOWS + 64];
     private int pausedCount;
@@ -164,21 +166,33 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + UdpHdr.LEN;
-        int plen = ulen - UdpHdr.LEN;
-        long n;
-        if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
-        } else {                // inbound: back out of the listening socket, to the sender
-            int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+        if (out.full()) batchDone();
+        out.queue(f, s.address() + l4 + UdpHdr.LEN, ulen - UdpHdr.LEN); // leaves at the batch's end
+    }
+
+    /**
+     * The frames of a batch from the guest are all in: each flow's datagrams from it go to its
+     * host socket with one sendmmsg ({@link UdpToHost}), while the link still holds the frames.
+     */
+    @Override
+    public void batchDone() {
+        if (out.empty()) return;
+        for (int k = 0; k < out.flows(); k++) {
+            int f = out.flow(k);
+            if (flows.type(f) != Flows.UDP) continue; // (closed meanwhile)
+            int queued = out.count(k), fd = flows.fd(f), nameLen = 0;
+            if (fd < 0) {       // inbound: back out of the listening socket, to the sender
+                fd = lfd[(int) flows.hostSocket(f)];
+                nameLen = SockAddr.inany(out.name(k), flows.hHi(f), flows.hLo(f), flows.hPort(f));
+            }
+            int lost = out.send(k, fd, nameLen, SEND_FLAGS);
+            toHost += queued - lost;
+            if (lost > 0) {
+                sendErrors += lost;
+                if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": " + lost + " datagrams not sent");
+            }
         }
-        if (n < 0) {
-            sendErrors++;
-            if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": send: " + Errno.text((int) n));
-            return;
-        }
-        toHost++;
+        out.clear();
     }
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
@@ -498,6 +512,7 @@ public final class Udp implements Transport {
 
     @Override
     public void guestGone() {
+        out.clear();
         for (int f = 0; f < flows.highWater(); f++) close(f);
         roomAgain(); // the listening sockets that waited are read (and, with no guest, emptied) again
     }

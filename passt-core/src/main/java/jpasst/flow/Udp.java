@@ -84,6 +84,8 @@ public final class Udp implements Transport {
             MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
+    /** Datagrams one recvmmsg takes at most (each in a frame of the largest size: 2 MB over the stream socket). */
+    static final int RECV_BATCH = 32;
     private static final long TICK_NANOS = 1_000_000_000L;
     private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
@@ -112,6 +114,9 @@ public final class Udp implements Transport {
      * is two pieces.
      */
     private final FrameBatch frame = new FrameBatch(1, 128);
+    /** Frames for the datagrams one recvmmsg takes, and its {@code struct mmsghdr}s. */
+    private final FrameBatch many = new FrameBatch(RECV_BATCH, 1024);
+    private final MemorySegment mmsg = arena.allocate((long) Msghdr.MMSG * RECV_BATCH, 8);
     /** Guest datagrams queued for their host sockets until the end of the link's batch. */
     private final UdpToHost out = new UdpToHost();
     /** References of the sockets that wait for room (see {@link #pause}). */
@@ -390,11 +395,23 @@ public final class Udp implements Transport {
         toGuest++;
     }
 
+    /**
+     * Datagrams from a flow's socket: as many as come at once (up to {@link #RECV_BATCH}) with
+     * one recvmmsg, each straight into a frame of its own, sent to the guest together, as
+     * passt's udp_buf does ({@link #receiveMany}); one at a time when the link cannot give
+     * full-size frames (a vhost-user guest short of receive buffers), or has no room.
+     */
     private void onFlowSocket(long ref, int events) {
         int f = flows.flowOf(ref, Flows.UDP);
         if (f < 0) return; // closed meanwhile
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
+            int got = receiveMany(f, sock, Math.min(RECV_BATCH, BATCH - i));
+            if (got < 0) return;  // drained
+            if (got > 0) {
+                i += got - 1;
+                continue;
+            }
             int r = reserveFrame(sock, flows.v6(f));
             if (r == NO_ROOM && pause(sock, ref)) return;
             if (r != RESERVED) {
@@ -414,6 +431,44 @@ public final class Udp implements Transport {
             if (truncated()) continue;
             datagramToGuest(f, (int) n);
         }
+    }
+
+    /**
+     * Up to {@code want} datagrams of flow {@code f}'s socket {@code sock} with one recvmmsg into
+     * frames of the largest size, sent to the guest: how many, 0 if the link gives no such
+     * frames now (the caller goes one at a time), -1 if the socket had none (or fewer than
+     * asked: it is drained).
+     */
+    private int receiveMany(int f, int sock, int want) {
+        boolean isV6 = flows.v6(f);
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        int n = link.reserve(many, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN, max, want);
+        int full = 0;
+        while (full < n && many.capacity(full) >= max) full++;
+        if (full == 0) {
+            link.commit(many, 0);
+            return 0;
+        }
+        for (int j = 0; j < full; j++) {
+            Msghdr.mmsg(mmsg, j, 0, 0, many.iovecAddress(1 + many.firstPiece(j)), many.endPiece(j) - many.firstPiece(j));
+        }
+        int got = Sockets.recvmmsg(sock, mmsg.address(), full, Sockets.MSG_DONTWAIT);
+        if (got <= 0) {
+            link.commit(many, 0);
+            if (got == -Errno.EAGAIN || got == -Errno.EINTR || got == 0) return -1;
+            // an ICMP error for an earlier datagram (refused, unreachable): nothing to deliver
+            if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text(got));
+            return 1;
+        }
+        flows.touch(f, loop.now());
+        for (int j = 0; j < got; j++) {
+            many.payloadLength(j, Msghdr.mmsgLength(mmsg, j));
+            frames.udpHeaders(many, j, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f),
+                    flows.rPort(f), flows.gPort(f));
+        }
+        link.commit(many, got);
+        toGuest += got;
+        return got < full ? -1 : got;
     }
 
     private void onListener(long ref, int events) {

@@ -346,6 +346,30 @@ class UdpTest {
         assertEquals(0, p.query(() -> p.passt.udp.sendErrors()));
     }
 
+    @Test
+    void aBurstOfDatagramsFromTheHostReachesTheGuestInOrderWithCorrectChecksums() throws Exception {
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        host.setSoTimeout(3000);
+        g.send(frame4(udp4(ADDR, 40030, GW, host.getLocalPort(), bytes("start"))));
+        DatagramPacket first = new DatagramPacket(new byte[100], 100);
+        host.receive(first); // the flow is open: its socket takes what the host sends back
+        for (int i = 0; i < 50; i++) { // more than one recvmmsg takes
+            byte[] d = bytes("datagram " + i + " ".repeat(i * 10));
+            host.send(new DatagramPacket(d, d.length, first.getSocketAddress()));
+        }
+        for (int i = 0; i < 50; i++) {
+            byte[] f = g.receive(3000, x -> isUdp4From(x, host.getLocalPort()));
+            assertNotNull(f, "datagram " + i);
+            assertEquals(0, udp4Checksum(f), "UDP checksum of datagram " + i);
+            String text = "datagram " + i + " ".repeat(i * 10);
+            assertEquals(8 + text.length(), u16(f, 38), "UDP length of datagram " + i);
+            assertEquals(text, new String(f, 42, text.length(), StandardCharsets.US_ASCII), "in order");
+        }
+        assertEquals(50, p.query(() -> p.passt.udp.toGuest()));
+    }
+
     private static String receive(DatagramSocket s) throws IOException {
         DatagramPacket r = new DatagramPacket(new byte[100], 100);
         s.receive(r);

@@ -5,7 +5,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.Passt;
-import jpasst.conf.Conf;
 import jpasst.link.FramesFromGuest;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Msghdr;
@@ -47,14 +46,9 @@ public class UdpPathBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() throws Exception {
-        Conf.Builder conf = BenchFrames.conf();
-        conf.v6 = false;
-        MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
-        Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds);
-        conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
-        peerFd = fds.get(ValueLayout.JAVA_INT, 4);
-        passt = new Passt(conf.build());
-        passt.start();
+        int[] guest = new int[1];
+        passt = BenchFrames.daemonOnSocketpair(guest);
+        peerFd = guest[0];
 
         // the host's end: a UDP socket on loopback the guest's flow connects to
         hostFd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK, 0);

@@ -126,8 +126,9 @@ public final class FrameWriter {
     /**
      * Writes the UDP, IP and Ethernet headers of frame {@code i} of {@code b}, a datagram to
      * the guest whose payload ({@link FrameBatch#payloadLength}) is in place; the UDP checksum
-     * only if the link needs it (else 0: none, which IPv4 allows and vhost-user's "data valid"
-     * flag covers for IPv6).
+     * only if the link needs it. Else 0 over IPv4 (no checksum), and over IPv6, where a zero
+     * checksum is invalid and Linux drops the datagram before it looks at vhost-user's "data
+     * valid" flag, any other value: 0xffff, as passt writes.
      */
     public void udpHeaders(FrameBatch b, int i, boolean v6, long srcHi, long srcLo, long dstHi,
                            long dstLo, int srcPort, int dstPort) {
@@ -139,6 +140,8 @@ public final class FrameWriter {
         if (link.checksumsNeeded()) {
             int c = Checksum.finish(b.sum(i, udp, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen)));
             Net.u16(s, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
+        } else if (v6) {
+            Net.u16(s, udp + UdpHdr.CHECKSUM, 0xffff);
         }
         headers(s, frame, guest.mac, v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen, v6 ? 255 : 64);
     }

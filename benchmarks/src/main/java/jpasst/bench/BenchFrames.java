@@ -1,7 +1,10 @@
 package jpasst.bench;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
+import jpasst.Passt;
 import jpasst.conf.Conf;
 import jpasst.packet.Inany;
 import jpasst.packet.Checksum;
@@ -11,6 +14,7 @@ import jpasst.packet.Ip6;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
 import jpasst.packet.UdpHdr;
+import jpasst.sys.Sockets;
 
 /**
  * Frames as a guest sends them, written with passt-core's own header writers into off-heap
@@ -25,6 +29,22 @@ final class BenchFrames {
     static final long ADDR6_HI = 0x2001_0db8_0000_0000L, ADDR6_LO = 2, GW6_HI = ADDR6_HI, GW6_LO = 1;
 
     /** A configuration as the daemon has it after host discovery, without touching the host. */
+    /**
+     * A daemon for IPv4 only, started, serving the guest end of a new socketpair as --fd does;
+     * the other end, the guest's, goes into {@code guest[0]}.
+     */
+    static Passt daemonOnSocketpair(int[] guest) {
+        Conf.Builder conf = conf();
+        conf.v6 = false;
+        MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
+        Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds);
+        conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
+        guest[0] = fds.get(ValueLayout.JAVA_INT, 4);
+        Passt passt = new Passt(conf.build());
+        passt.start();
+        return passt;
+    }
+
     static Conf.Builder conf() {
         Conf.Builder c = new Conf.Builder();
         c.addr4 = ADDR4;

@@ -41,7 +41,7 @@ import jpasst.sys.SockAddr;
  *     with an immediate duplicate ACK, advertises a fixed receive window (the application
  *     consumes at once), and verifies every checksum it receives (counted, not trusted).
  *     FIN both ways, RST.
- * <li>UDP send.
+ * <li>UDP send, and datagrams to one port counted.
  * </ul>
  *
  * Stream contents are a two-byte pattern that depends only on the stream offset's parity, so the
@@ -101,6 +101,9 @@ final class GuestStack implements AutoCloseable {
     int rcvWindow = 4 << 20;
 
     // counters
+    /** UDP datagrams to this port are counted ({@link #udpReceived}, their payload bytes), nothing else. */
+    int udpReceivePort = -1;
+    long udpReceived, udpReceivedBytes;
     long framesIn, framesOut, bytesIn, bytesOut, badChecksums, retransmittedBytes, retransmitTimeouts,
             fastRetransmits, dupAcksSent, outOfOrder, udpSent, outputFull, zeroWindowProbes;
 
@@ -290,6 +293,14 @@ final class GuestStack implements AutoCloseable {
             tcp(s, l4, l4Len, src, dst);
         } else if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == 68 && UdpHdr.srcPort(s, l4) == 67) {
             dhcpReply(s, l4 + UdpHdr.LEN, l4Len - UdpHdr.LEN);
+        } else if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == udpReceivePort) {
+            if (verify && UdpHdr.checksum(s, l4) != 0
+                    && Checksum.fold(Checksum.sum(s, l4, l4Len, Checksum.pseudo4(src, dst, 17, l4Len))) != 0xffff) {
+                badChecksums++;
+                return;
+            }
+            udpReceived++;
+            udpReceivedBytes += l4Len - UdpHdr.LEN;
         }
     }
 
@@ -443,6 +454,22 @@ final class GuestStack implements AutoCloseable {
         commit(f, frameLen);
         udpSent++;
         return true;
+    }
+
+    /** Sends one datagram holding the 32-bit {@code word} (big-endian) to the gateway, and flushes it. */
+    void sendUdpWord(int srcPort, int dstPort, int word) {
+        int udpLen = UdpHdr.LEN + 4;
+        int frameLen = Eth.LEN + Ip4.MIN_LEN + udpLen;
+        long f = reserve(frameLen);
+        if (f < 0) throw new IllegalStateException("no room for a datagram");
+        long ip = f + Eth.LEN, udp = ip + Ip4.MIN_LEN;
+        Net.i32(out, udp + UdpHdr.LEN, word);
+        Eth.write(out, f, gwMac, MAC, Eth.TYPE_IPV4);
+        Ip4.write(out, ip, Ip4.MIN_LEN + udpLen, nextId(), 64, 17, addr, gw);
+        UdpHdr.write(out, udp, srcPort, dstPort, udpLen);
+        UdpHdr.checksum4(out, udp, udpLen, addr, gw);
+        commit(f, frameLen);
+        pollUntil(() -> queued() == 0, 1000);
     }
 
     /** The partial checksum of {@code len} pattern bytes starting at stream offset {@code off}. */

@@ -24,6 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * <li>echo: writes back what it reads, TCP_NODELAY (request/response);
  * <li>closer: accepts and closes at once (connection rate);
  * <li>UDP sink: counts datagrams and bytes.
+ * <li>UDP source: a datagram holding a size (4 bytes, big-endian) makes it send datagrams of
+ *     that size to the sender as fast as it can, until a datagram holding 0 (counted).
  * </ul>
  * The CPU time of all these threads is summed by {@link #cpuNanos()}, so the report can say
  * what the host side itself cost.
@@ -33,11 +35,11 @@ final class HostServers implements AutoCloseable {
 
     final AtomicLong sinkBytes = new AtomicLong(), sourceBytes = new AtomicLong(),
             echoBytes = new AtomicLong(), accepted = new AtomicLong(),
-            udpBytes = new AtomicLong(), udpDatagrams = new AtomicLong();
-    final int sinkPort, sourcePort, echoPort, closerPort, udpPort;
+            udpBytes = new AtomicLong(), udpDatagrams = new AtomicLong(), udpSourceSent = new AtomicLong();
+    final int sinkPort, sourcePort, echoPort, closerPort, udpPort, udpSourcePort;
 
     private final ServerSocketChannel sink, source, echo, closer;
-    private final DatagramChannel udp;
+    private final DatagramChannel udp, udpSource;
     private final List<Thread> threads = new CopyOnWriteArrayList<>();
     private final List<java.nio.channels.Channel> open = new CopyOnWriteArrayList<>();
     private final ThreadMXBean mx = ManagementFactory.getThreadMXBean();
@@ -57,11 +59,15 @@ final class HostServers implements AutoCloseable {
         echoPort = port(echo);
         closerPort = port(closer);
         udpPort = ((InetSocketAddress) udp.getLocalAddress()).getPort();
+        udpSource = DatagramChannel.open();
+        udpSource.bind(new InetSocketAddress(LOOPBACK, 0));
+        udpSourcePort = ((InetSocketAddress) udpSource.getLocalAddress()).getPort();
         acceptLoop(sink, "sink", this::sink);
         acceptLoop(source, "source", this::source);
         acceptLoop(echo, "echo", this::echo);
         acceptLoop(closer, "closer", null);
         start("udp-sink", this::udpSink);
+        start("udp-source", this::udpSource);
     }
 
     private static ServerSocketChannel listen() throws IOException {
@@ -176,6 +182,32 @@ final class HostServers implements AutoCloseable {
         }
     }
 
+    private void udpSource() {
+        ByteBuffer in = ByteBuffer.allocateDirect(64);
+        ByteBuffer out = ByteBuffer.allocateDirect(65536);
+        try {
+            udpSource.configureBlocking(false);
+            java.net.SocketAddress to = null;
+            int size = 0;
+            while (!closing) {
+                in.clear();
+                java.net.SocketAddress from = udpSource.receive(in);
+                if (from != null && in.position() >= 4) {
+                    size = in.getInt(0);
+                    to = size > 0 ? from : null;
+                }
+                if (to == null) {
+                    Thread.sleep(1);
+                    continue;
+                }
+                out.clear().limit(size);
+                if (udpSource.send(out, to) > 0) udpSourceSent.incrementAndGet();
+            }
+        } catch (IOException | InterruptedException e) {
+            // closed
+        }
+    }
+
     /** CPU time of every host-side thread so far, live or ended. */
     long cpuNanos() {
         long sum = deadThreadsCpu.get();
@@ -200,5 +232,6 @@ final class HostServers implements AutoCloseable {
         close(echo);
         close(closer);
         close(udp);
+        close(udpSource);
     }
 }

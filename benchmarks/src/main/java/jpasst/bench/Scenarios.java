@@ -20,6 +20,9 @@ import java.util.Locale;
  * <li>{@code udp-SIZE}: UDP guest → host, datagrams of SIZE bytes as fast as the daemon takes
  *     them from the socket; received throughput and loss (sent by the guest vs. received by the
  *     host's socket).
+ * <li>{@code udpin-SIZE}: UDP host → guest, datagrams of SIZE bytes sent by the host as fast as
+ *     it can to the guest's flow (opened by the guest's datagram asking for them); what the guest
+ *     received, and loss (sent by the host vs. received by the guest).
  * </ul>
  * Every window also records the daemon's CPU time (utime + stime from /proc), giving CPU seconds
  * per GB moved, and the synthetic guest's own CPU (its loop thread; the host-side server threads
@@ -27,7 +30,7 @@ import java.util.Locale;
  */
 final class Scenarios {
     static final List<String> ALL = List.of("up-65520", "up-1500", "down-65520", "down-1500", "rr", "crr",
-            "udp-1472", "udp-32000");
+            "udp-1472", "udp-32000", "udpin-1472", "udpin-32000");
 
     private final GuestStack g;
     private final HostServers h;
@@ -60,6 +63,8 @@ final class Scenarios {
             case "crr" -> connectionRate();
             case "udp-1472" -> udp(1472);
             case "udp-32000" -> udp(32000);
+            case "udpin-1472" -> udpIn(1472);
+            case "udpin-32000" -> udpIn(32000);
             default -> throw new IllegalArgumentException("unknown scenario " + name + " (known: " + ALL + ")");
         }
         settle();
@@ -252,6 +257,24 @@ final class Scenarios {
         String id = "udp-" + size;
         window(id, "UDP guest→host, " + size + " B datagrams", a, b, bytes);
         add(id + ".loss", "  lost", "%", false, 2, sent == 0 ? Double.NaN : 100.0 * (sent - got) / sent);
+    }
+
+    private void udpIn(int size) {
+        int port = 31000 + size % 1000;
+        g.udpReceivePort = port;
+        g.sendUdpWord(port, h.udpSourcePort, size); // from now on the host sends
+        pollFor(warmup);
+        long sent0 = h.udpSourceSent.get(), got0 = g.udpReceived, bytes0 = g.udpReceivedBytes;
+        Mark a = new Mark();
+        pollFor(seconds);
+        Mark b = new Mark();
+        long sent = h.udpSourceSent.get() - sent0, got = g.udpReceived - got0, bytes = g.udpReceivedBytes - bytes0;
+        g.sendUdpWord(port, h.udpSourcePort, 0);
+        pollFor(0.2);
+        g.udpReceivePort = -1;
+        String id = "udpin-" + size;
+        window(id, "UDP host→guest, " + size + " B datagrams", a, b, bytes);
+        add(id + ".loss", "  lost", "%", false, 2, sent == 0 ? Double.NaN : Math.max(0, 100.0 * (sent - got) / sent));
     }
 
     /** Fills the output with datagrams, up to 1 MB queued, then one loop round. */

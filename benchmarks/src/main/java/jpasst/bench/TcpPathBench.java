@@ -2,13 +2,11 @@ package jpasst.bench;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 
 import jpasst.Passt;
-import jpasst.conf.Conf;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
@@ -39,14 +37,9 @@ public class TcpPathBench extends JmhSettings {
 
     @Setup(Level.Trial)
     public void setup() throws Exception {
-        Conf.Builder conf = BenchFrames.conf();
-        conf.v6 = false;
-        MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
-        Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds);
-        conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
-        peerFd = fds.get(ValueLayout.JAVA_INT, 4);
-        passt = new Passt(conf.build());
-        passt.start();
+        int[] guest = new int[1];
+        passt = BenchFrames.daemonOnSocketpair(guest);
+        peerFd = guest[0];
         server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
         int port = server.getLocalPort();
         seg = Arena.ofAuto().allocate(2048, 64);

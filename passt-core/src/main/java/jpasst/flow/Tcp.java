@@ -564,8 +564,13 @@ public final class Tcp implements Transport {
             }
             int wnd = c.wndFromTap - c.inFlight();
             if (wnd <= 0) {
+                window.input(c, false); // until the guest's ACK opens the window (endOfBatch)
                 if (c.deadline == 0) arm(c, rto); // zero window: probe later
                 return;
+            }
+            if (c.inputOff) {
+                window.input(c, true);
+                c.sockReadable = true; // what came meanwhile raised no event
             }
             long n = toGuest.data(c, wnd, Math.min(c.mss, maxMss(flows.v6(c.index))));
             if (n == TcpToGuest.NO_ROOM) {
@@ -661,7 +666,7 @@ public final class Tcp implements Transport {
                 // only if the socket may have more: with EPOLLET a read that came short (or got
                 // EAGAIN) clears sockReadable and the next edge sets it, so an ACK of guest data
                 // costs no empty recvmsg
-                if (live(c) && c.sockReadable && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
+                if (live(c) && (c.sockReadable || c.inputOff) && !c.has(TcpConn.TAP_FIN_SENT)) sockToTap(c);
             }
             if (live(c) && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
         }
@@ -677,7 +682,7 @@ public final class Tcp implements Transport {
         for (int f = 0; f < flows.highWater(); f++) {
             if (flows.type(f) != Flows.TCP) continue;
             TcpConn c = conns[f];
-            if (c.sockReadable && c.has(TcpConn.ESTABLISHED)) markDirty(c);
+            if ((c.sockReadable || c.inputOff) && c.has(TcpConn.ESTABLISHED)) markDirty(c);
         }
     }
 
@@ -731,7 +736,7 @@ public final class Tcp implements Transport {
             }
             retransmit(c);
             if (live(c)) arm(c, rto << Math.min(c.retrans, 6));
-        } else if (c.wndFromTap == 0 && c.sockReadable) {
+        } else if (c.wndFromTap == 0 && (c.sockReadable || c.inputOff)) {
             // Zero-window probe. An ACK at the next sequence number is acceptable to the guest
             // and answered by nothing; one just below its window is not, and RFC 9293 3.10.7.4
             // has it answered with an ACK carrying the current window (Linux probes this way).

@@ -43,6 +43,7 @@ final class TcpConn {
     boolean ackPending;
     boolean wantWrite;  // EPOLLOUT requested (host send buffer was full)
     boolean sockReadable;
+    boolean inputOff;   // EPOLLIN not watched while the guest's window is full: read once it opens
     boolean rdHup;      // the host peer closed its side (EPOLLRDHUP): its data is all queued
 
     long deadline;      // retransmission / handshake / FIN timer, nanoTime; 0 = none
@@ -72,7 +73,7 @@ final class TcpConn {
     /** A fresh connection. */
     void reset() {
         events = 0;
-        ackPending = wantWrite = sockReadable = rdHup = false;
+        ackPending = wantWrite = sockReadable = inputOff = rdHup = false;
         pendingBytes = 0;
         pendingHead = pendingTail = -1;
         deadline = 0;

@@ -74,12 +74,30 @@ final class TcpWindow {
     void wantWrite(TcpConn c) {
         if (c.wantWrite) return;
         c.wantWrite = true;
-        loop.modify(flows.fd(c.index), EVENTS | Epoll.EPOLLOUT, flows.ref(Refs.TCP, c.index));
+        epoll(c);
     }
 
     /** EPOLLOUT came: back to waiting for input only. */
     void writable(TcpConn c) {
         c.wantWrite = false;
-        loop.modify(flows.fd(c.index), EVENTS, flows.ref(Refs.TCP, c.index));
+        epoll(c);
+    }
+
+    /**
+     * Whether the host socket's input is watched. While the guest's window is full nothing can
+     * be read anyway, and with EPOLLET every segment the host peer sends would wake the loop
+     * for nothing (at MTU 65520, twice the wake-ups of a bulk transfer): as passt takes EPOLLIN
+     * off a connection whose guest window blocks it, input is off until the guest's ACK opens
+     * the window again, and then read without waiting for an event ({@link TcpConn#inputOff}).
+     */
+    void input(TcpConn c, boolean on) {
+        if (c.inputOff != on) return;
+        c.inputOff = !on;
+        epoll(c);
+    }
+
+    private void epoll(TcpConn c) {
+        int ev = (c.inputOff ? EVENTS & ~Epoll.EPOLLIN : EVENTS) | (c.wantWrite ? Epoll.EPOLLOUT : 0);
+        loop.modify(flows.fd(c.index), ev, flows.ref(Refs.TCP, c.index));
     }
 }

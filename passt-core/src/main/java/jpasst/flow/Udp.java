@@ -83,6 +83,8 @@ public final class Udp implements Transport {
             MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
+    /** Datagrams one recvmmsg takes at most (each in a frame of the largest size: 2 MB over the stream socket). */
+    static final int RECV_BATCH = 32;
     private static final long TICK_NANOS = 1_000_000_000L;
     private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
@@ -109,6 +111,11 @@ public final class Udp implements Transport {
      * is two pieces.
      */
     private final FrameBatch frame = new FrameBatch(1, 128);
+    /** Frames for the datagrams one recvmmsg takes, and its {@code struct mmsghdr}s. */
+    private final FrameBatch many = new FrameBatch(RECV_BATCH, 1024);
+    private final MemorySegment mmsg = arena.allocate((long) Msghdr.MMSG * RECV_BATCH, 8);
+    /** Guest datagrams queued for their host sockets until the end of the link's batch. */
+    private final UdpToHost out = new UdpToHost();
     /** References of the sockets that wait for room (see {@link #pause}). */
     private final long[] paused = new long[MAX_FLOWS + 64];
     private int pausedCount;
@@ -161,21 +168,33 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + UdpHdr.LEN;
-        int plen = ulen - UdpHdr.LEN;
-        long n;
-        if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
-        } else {                // inbound: back out of the listening socket, to the sender
-            int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Sockets.sendto(listeners.fd((int) flows.hostSocket(f)), payload, plen, SEND_FLAGS, sa, len);
+        if (out.full()) batchDone();
+        out.queue(f, s.address() + l4 + UdpHdr.LEN, ulen - UdpHdr.LEN); // leaves at the batch's end
+    }
+
+    /**
+     * The frames of a batch from the guest are all in: each flow's datagrams from it go to its
+     * host socket with one sendmmsg ({@link UdpToHost}), while the link still holds the frames.
+     */
+    @Override
+    public void batchDone() {
+        if (out.empty()) return;
+        for (int k = 0; k < out.flows(); k++) {
+            int f = out.flow(k);
+            if (flows.type(f) != Flows.UDP) continue; // (closed meanwhile)
+            int queued = out.count(k), fd = flows.fd(f), nameLen = 0;
+            if (fd < 0) {       // inbound: back out of the listening socket, to the sender
+                fd = listeners.fd((int) flows.hostSocket(f));
+                nameLen = SockAddr.inany(out.name(k), flows.hHi(f), flows.hLo(f), flows.hPort(f));
+            }
+            int lost = out.send(k, fd, nameLen, SEND_FLAGS);
+            toHost += queued - lost;
+            if (lost > 0) {
+                sendErrors += lost;
+                if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": " + lost + " datagrams not sent");
+            }
         }
-        if (n < 0) {
-            sendErrors++;
-            if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": send: " + Errno.text((int) n));
-            return;
-        }
-        toHost++;
+        out.clear();
     }
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
@@ -373,11 +392,23 @@ public final class Udp implements Transport {
         toGuest++;
     }
 
+    /**
+     * Datagrams from a flow's socket: as many as come at once (up to {@link #RECV_BATCH}) with
+     * one recvmmsg, each straight into a frame of its own, sent to the guest together, as
+     * passt's udp_buf does ({@link #receiveMany}); one at a time when the link cannot give
+     * full-size frames (a vhost-user guest short of receive buffers), or has no room.
+     */
     private void onFlowSocket(long ref, int events) {
         int f = flows.flowOf(ref, Flows.UDP);
         if (f < 0) return; // closed meanwhile
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
+            int got = receiveMany(f, sock, Math.min(RECV_BATCH, BATCH - i));
+            if (got < 0) return;  // drained
+            if (got > 0) {
+                i += got - 1;
+                continue;
+            }
             int r = reserveFrame(sock, flows.v6(f));
             if (r == NO_ROOM && pause(sock, ref)) return;
             if (r != RESERVED) {
@@ -397,6 +428,44 @@ public final class Udp implements Transport {
             if (truncated()) continue;
             datagramToGuest(f, (int) n);
         }
+    }
+
+    /**
+     * Up to {@code want} datagrams of flow {@code f}'s socket {@code sock} with one recvmmsg into
+     * frames of the largest size, sent to the guest: how many, 0 if the link gives no such
+     * frames now (the caller goes one at a time), -1 if the socket had none (or fewer than
+     * asked: it is drained).
+     */
+    private int receiveMany(int f, int sock, int want) {
+        boolean isV6 = flows.v6(f);
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        int n = link.reserve(many, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN, max, want);
+        int full = 0;
+        while (full < n && many.capacity(full) >= max) full++;
+        if (full == 0) {
+            link.commit(many, 0);
+            return 0;
+        }
+        for (int j = 0; j < full; j++) {
+            Msghdr.mmsg(mmsg, j, 0, 0, many.iovecAddress(1 + many.firstPiece(j)), many.endPiece(j) - many.firstPiece(j));
+        }
+        int got = Sockets.recvmmsg(sock, mmsg.address(), full, Sockets.MSG_DONTWAIT);
+        if (got <= 0) {
+            link.commit(many, 0);
+            if (got == -Errno.EAGAIN || got == -Errno.EINTR || got == 0) return -1;
+            // an ICMP error for an earlier datagram (refused, unreachable): nothing to deliver
+            if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text(got));
+            return 1;
+        }
+        flows.touch(f, loop.now());
+        for (int j = 0; j < got; j++) {
+            many.payloadLength(j, Msghdr.mmsgLength(mmsg, j));
+            frames.udpHeaders(many, j, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f),
+                    flows.rPort(f), flows.gPort(f));
+        }
+        link.commit(many, got);
+        toGuest += got;
+        return got < full ? -1 : got;
     }
 
     private void onListener(long ref, int events) {
@@ -495,6 +564,7 @@ public final class Udp implements Transport {
 
     @Override
     public void guestGone() {
+        out.clear();
         for (int f = 0; f < flows.highWater(); f++) close(f);
         roomAgain(); // the listening sockets that waited are read (and, with no guest, emptied) again
     }

@@ -16,7 +16,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * msg_name at 0, msg_namelen (int) at 8, msg_iov at 16, msg_iovlen (size_t) at 24,
  * msg_control at 32, msg_controllen at 40, msg_flags (int) at 48, 56 bytes; an iovec is
  * {base, len}, 16 bytes; a cmsghdr is {len (size_t), level, type}, 16 bytes, its data right
- * after it (CMSG_DATA).
+ * after it (CMSG_DATA); a {@code struct mmsghdr} (sendmmsg(2), recvmmsg(2)) is a msghdr and the
+ * length sent or received (unsigned int) at 56, 64 bytes.
  *
  * Hot path: no allocation.
  */
@@ -50,7 +51,19 @@ public final class Msghdr {
         };
     }
 
+    /** {@code struct mmsghdr} on {@code arch}: a msghdr and the bytes of that message sent or received. */
+    public static StructLayout mmsghdrLayout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(layout(arch).withName("msg_hdr"),
+                    JAVA_INT.withName("msg_len"), MemoryLayout.paddingLayout(4));
+        };
+    }
+
     private static final StructLayout MSGHDR = layout(Arch.CURRENT), IOVEC_LAYOUT = iovecLayout(Arch.CURRENT);
+    private static final StructLayout MMSGHDR = mmsghdrLayout(Arch.CURRENT);
+    /** Bytes of a {@code struct mmsghdr}; where in it the message's length is. */
+    public static final int MMSG = (int) MMSGHDR.byteSize(), MMSG_LEN = Arch.offset(MMSGHDR, "msg_len");
+    private static final int MMSG_HDR = Arch.offset(MMSGHDR, "msg_hdr");
 
     /** Bytes of a {@code struct msghdr} and of a {@code struct iovec}. */
     public static final int SIZE = (int) MSGHDR.byteSize(), IOVEC = (int) IOVEC_LAYOUT.byteSize();
@@ -88,6 +101,33 @@ public final class Msghdr {
         m.set(ValueLayout.JAVA_LONG, CONTROLLEN, 0L);
         m.set(ValueLayout.JAVA_LONG, FLAGS, 0L); // (and the padding after it)
         return m;
+    }
+
+    /**
+     * Fills entry {@code i} of the {@code struct mmsghdr} array {@code v}: {@code count} iovecs at
+     * {@code iov} (a native address), a socket address of {@code nameLen} bytes at native address
+     * {@code name} (0 and 0: none), no control data.
+     */
+    public static void mmsg(MemorySegment v, int i, long name, int nameLen, long iov, int count) {
+        long m = (long) MMSG * i + MMSG_HDR;
+        v.set(ValueLayout.JAVA_LONG, m + NAME, name);
+        v.set(ValueLayout.JAVA_LONG, m + NAMELEN, nameLen & 0xffffffffL);
+        v.set(ValueLayout.JAVA_LONG, m + IOV, iov);
+        v.set(ValueLayout.JAVA_LONG, m + IOVLEN, count);
+        v.set(ValueLayout.JAVA_LONG, m + CONTROL, 0L);
+        v.set(ValueLayout.JAVA_LONG, m + CONTROLLEN, 0L);
+        v.set(ValueLayout.JAVA_LONG, m + FLAGS, 0L);
+        v.set(ValueLayout.JAVA_LONG, (long) MMSG * i + MMSG_LEN, 0L);
+    }
+
+    /** After sendmmsg(2) or recvmmsg(2): the bytes of message {@code i} of the array {@code v}. */
+    public static int mmsgLength(MemorySegment v, int i) {
+        return v.get(ValueLayout.JAVA_INT, (long) MMSG * i + MMSG_LEN);
+    }
+
+    /** After recvmmsg(2): the flags of message {@code i} of the array {@code v} (MSG_TRUNC...). */
+    public static int mmsgFlags(MemorySegment v, int i) {
+        return v.get(ValueLayout.JAVA_INT, (long) MMSG * i + MMSG_HDR + FLAGS);
     }
 
     /** Fills {@code m} for {@code count} iovecs at {@code iov}, without address or control data. */

@@ -80,6 +80,12 @@ public final class Sockets {
     private static final class RECVMSG {
         static final MethodHandle H = fn("recvmsg");
     }
+    private static final class SENDMMSG {
+        static final MethodHandle H = fn("sendmmsg");
+    }
+    private static final class RECVMMSG {
+        static final MethodHandle H = fn("recvmmsg");
+    }
     private static final class SETSOCKOPT {
         static final MethodHandle H = fn("setsockopt");
     }
@@ -223,6 +229,33 @@ public final class Sockets {
         MemorySegment c = cap();
         try {
             return ret((long) RECVMSG.H.invokeExact(c, (long) fd, a(msghdr), (long) flags, 0L, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * sendmmsg(2): the first {@code count} messages of the {@code struct mmsghdr} array at native
+     * address {@code mmsg} ({@link Msghdr#mmsg}); how many were sent (each one's length is in its
+     * entry), or a negated errno if the first failed.
+     */
+    public static int sendmmsg(int fd, long mmsg, int count, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) (long) SENDMMSG.H.invokeExact(c, (long) fd, mmsg, (long) count, (long) flags, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * recvmmsg(2) without a timeout: up to {@code count} messages into the {@code struct mmsghdr}
+     * array at native address {@code mmsg}; how many came, or a negated errno if none.
+     */
+    public static int recvmmsg(int fd, long mmsg, int count, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) (long) RECVMMSG.H.invokeExact(c, (long) fd, mmsg, (long) count, (long) flags, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -316,6 +316,67 @@ class UdpTest {
     }
 
     @Test
+    void datagramsOfSeveralFlowsInOneBatchReachEachPeerInOrder() throws Exception {
+        int hostPort = freeUdpPort();
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpSpecs.add(hostPort + ":5354")));
+        GuestLink g = closing(p.connect());
+        DatagramSocket a = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        DatagramSocket b = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        DatagramSocket sender = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        for (DatagramSocket s : List.of(a, b, sender)) s.setSoTimeout(3000);
+        // an inbound flow: its datagrams go back out of the forwarded port, to the sender
+        sender.send(new DatagramPacket(bytes("hi"), 2, new InetSocketAddress("127.0.0.1", hostPort)));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, sender.getLocalPort())), "inbound datagram");
+        List<byte[]> batch = new java.util.ArrayList<>();
+        for (int i = 0; i < 20; i++) { // interleaved: two outbound flows and the inbound one
+            batch.add(frame4(udp4(ADDR, 40020, GW, a.getLocalPort(), bytes("a" + i))));
+            batch.add(frame4(udp4(ADDR, 40021, GW, b.getLocalPort(), bytes("b" + i))));
+            batch.add(frame4(udp4(ADDR, 5354, GW, sender.getLocalPort(), bytes("s" + i))));
+        }
+        g.sendBatch(batch);
+        for (int i = 0; i < 20; i++) {
+            assertEquals("a" + i, receive(a), "flow a, in order");
+            assertEquals("b" + i, receive(b), "flow b, in order");
+            DatagramPacket r = new DatagramPacket(new byte[100], 100);
+            sender.receive(r);
+            assertEquals("s" + i, new String(r.getData(), 0, r.getLength(), StandardCharsets.US_ASCII), "inbound, in order");
+            assertEquals(hostPort, r.getPort(), "from the forwarded port");
+        }
+        assertEquals(60, p.query(() -> p.passt.udp.toHost()));
+        assertEquals(0, p.query(() -> p.passt.udp.sendErrors()));
+    }
+
+    @Test
+    void aBurstOfDatagramsFromTheHostReachesTheGuestInOrderWithCorrectChecksums() throws Exception {
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        host.setSoTimeout(3000);
+        g.send(frame4(udp4(ADDR, 40030, GW, host.getLocalPort(), bytes("start"))));
+        DatagramPacket first = new DatagramPacket(new byte[100], 100);
+        host.receive(first); // the flow is open: its socket takes what the host sends back
+        for (int i = 0; i < 50; i++) { // more than one recvmmsg takes
+            byte[] d = bytes("datagram " + i + " ".repeat(i * 10));
+            host.send(new DatagramPacket(d, d.length, first.getSocketAddress()));
+        }
+        for (int i = 0; i < 50; i++) {
+            byte[] f = g.receive(3000, x -> isUdp4From(x, host.getLocalPort()));
+            assertNotNull(f, "datagram " + i);
+            assertEquals(0, udp4Checksum(f), "UDP checksum of datagram " + i);
+            String text = "datagram " + i + " ".repeat(i * 10);
+            assertEquals(8 + text.length(), u16(f, 38), "UDP length of datagram " + i);
+            assertEquals(text, new String(f, 42, text.length(), StandardCharsets.US_ASCII), "in order");
+        }
+        assertEquals(50, p.query(() -> p.passt.udp.toGuest()));
+    }
+
+    private static String receive(DatagramSocket s) throws IOException {
+        DatagramPacket r = new DatagramPacket(new byte[100], 100);
+        s.receive(r);
+        return new String(r.getData(), 0, r.getLength(), StandardCharsets.US_ASCII);
+    }
+
+    @Test
     void forwardedPortThatCannotBeBoundFailsStartWithPasstsMessage() throws Exception {
         DatagramSocket taken = closing(new DatagramSocket(new InetSocketAddress("0.0.0.0", 0)));
         int port = taken.getLocalPort();

@@ -28,6 +28,7 @@ class StructLayoutsTest {
             Map.entry("msghdr.msg_iov", 16L), Map.entry("msghdr.msg_iovlen", 24L),
             Map.entry("msghdr.msg_control", 32L), Map.entry("msghdr.msg_controllen", 40L),
             Map.entry("msghdr.msg_flags", 48L),
+            Map.entry("mmsghdr", 64L), Map.entry("mmsghdr.msg_hdr", 0L), Map.entry("mmsghdr.msg_len", 56L),
             Map.entry("iovec", 16L), Map.entry("iovec.iov_base", 0L), Map.entry("iovec.iov_len", 8L),
             Map.entry("cmsghdr", 16L), Map.entry("cmsghdr.cmsg_len", 0L), Map.entry("cmsghdr.cmsg_level", 8L),
             Map.entry("cmsghdr.cmsg_type", 12L), Map.entry("CMSG_LEN(0)", 16L),
@@ -82,6 +83,7 @@ class StructLayoutsTest {
         assertBoth("msghdr", Msghdr::layout);
         assertBoth("iovec", Msghdr::iovecLayout);
         assertBoth("cmsghdr", Msghdr::cmsghdrLayout);
+        assertBoth("mmsghdr", Msghdr::mmsghdrLayout);
         assertEquals(X86_64.get("CMSG_LEN(0)"), (long) Msghdr.CMSG_HDR);
     }
 

@@ -252,6 +252,44 @@ class VhostUserLinkTest {
     }
 
     @Test
+    void datagramsOverIpv6ReachAGuestWithSmallReceiveBuffers() throws Exception {
+        InProcessPasst p = daemon(c -> {
+            InProcessPasst.ipv6(c);
+            c.noNdp = c.noRa = c.noDhcpv6 = true;
+        }, null, o -> o.rxBufferSize = 1536);
+        DatagramSocket echo;
+        try {
+            echo = closing(new DatagramSocket(new InetSocketAddress("::1", 0)));
+        } catch (IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("no IPv6 loopback: " + e);
+            return;
+        }
+        Thread.ofPlatform().daemon().start(() -> {
+            byte[] buf = new byte[65536];
+            while (!echo.isClosed()) {
+                DatagramPacket d = new DatagramPacket(buf, buf.length);
+                try {
+                    echo.receive(d);
+                    echo.send(new DatagramPacket(buf, d.getLength(), d.getSocketAddress()));
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
+        GuestLink g = closing(p.connect());
+        for (int size : new int[] {8, 1452, 20_000}) {
+            byte[] payload = random(size, size);
+            g.send(Frames.frame6(Frames.udp6(InProcessPasst.ADDR6, 40_200, InProcessPasst.GW6, echo.getLocalPort(), payload)));
+            byte[] back = g.receive(5000, f -> f.length >= 62 && u16(f, 12) == 0x86dd && u8(f, 20) == 17
+                    && u16(f, 54) == echo.getLocalPort());
+            assertNotNull(back, "no echo of " + size + " bytes");
+            assertArrayEquals(payload, Arrays.copyOfRange(back, 62, 62 + size), size + " bytes intact");
+            // left out under "data valid", but never 0: Linux drops a UDP/IPv6 datagram with a zero checksum
+            assertTrue(u16(back, 60) != 0, "UDP/IPv6 checksum field not zero");
+        }
+    }
+
+    @Test
     void aBurstOfDatagramsBeyondTheGuestsBuffersWaitsInTheSocketAndAllArrive() throws Exception {
         int hostPort;
         try (DatagramSocket probe = new DatagramSocket(0)) {

@@ -308,6 +308,11 @@ public final class Operations {
                 }
             } else {
                 e.put("direction", t == Flows.UDP && flows.fd(f) < 0 ? "inbound" : "outbound");
+                // the flow's own counts: datagrams (UDP) or echo messages (ICMP) and their bytes
+                e.put("to_host_bytes", flows.counted(f, false, true));
+                e.put("to_guest_bytes", flows.counted(f, true, true));
+                e.put("to_host_packets", flows.counted(f, false, false));
+                e.put("to_guest_packets", flows.counted(f, true, false));
             }
             list.add(e);
         }

@@ -272,8 +272,9 @@ public final class PasstCtl {
             Map<String, Object> f = (Map<String, Object>) o;
             rows.add(List.of(str(f.get("id")), str(f.get("proto")), str(f.get("direction")), str(f.get("guest")),
                     str(f.get("guest_peer")), str(f.get("host_peer")), str(f.getOrDefault("state", "-")),
-                    traffic(f.get("to_host_bytes"), f.get("to_host_segments")),
-                    traffic(f.get("to_guest_bytes"), f.get("to_guest_segments")), f.get("age_s") + "s"));
+                    traffic(f.get("to_host_bytes"), f.getOrDefault("to_host_segments", f.get("to_host_packets"))),
+                    traffic(f.get("to_guest_bytes"), f.getOrDefault("to_guest_segments", f.get("to_guest_packets"))),
+                    f.get("age_s") + "s"));
         }
         table(out, rows);
         Map<String, Object> totals = (Map<String, Object>) r.get("totals");

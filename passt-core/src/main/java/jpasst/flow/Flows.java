@@ -46,6 +46,8 @@ public final class Flows {
     private int[] free, type, generation, fd, gPort, rPort, hPort;
     private boolean[] v6, guestKeyed, hostKeyed;
     private long[] gHi, gLo, rHi, rLo, hHi, hLo, hostSocket, lastActivity, opened;
+    /** Datagrams and messages each way, and their bytes (UDP and ICMP: TCP's are its socket's, TCP_INFO). */
+    private long[] toHostPackets, toHostBytes, toGuestPackets, toGuestBytes;
 
     /** A table for at most {@code tcp} TCP, {@code udp} UDP and {@code icmp} ICMP flows. */
     public Flows(int tcp, int udp, int icmp) {
@@ -77,6 +79,10 @@ public final class Flows {
         hostSocket = grow(hostSocket, n);
         lastActivity = grow(lastActivity, n);
         opened = grow(opened, n);
+        toHostPackets = grow(toHostPackets, n);
+        toHostBytes = grow(toHostBytes, n);
+        toGuestPackets = grow(toGuestPackets, n);
+        toGuestBytes = grow(toGuestBytes, n);
         Arrays.fill(fd, capacity, n, -1);
         capacity = n;
     }
@@ -114,6 +120,7 @@ public final class Flows {
         v6[f] = guestKeyed[f] = hostKeyed[f] = false;
         gHi[f] = gLo[f] = rHi[f] = rLo[f] = hHi[f] = hLo[f] = hostSocket[f] = 0;
         gPort[f] = rPort[f] = hPort[f] = 0;
+        toHostPackets[f] = toHostBytes[f] = toGuestPackets[f] = toGuestBytes[f] = 0;
         opened[f] = System.nanoTime(); // (a flow's age, for the control socket's list: once per flow)
         count[t]++;
         total++;
@@ -322,6 +329,23 @@ public final class Flows {
     // ---- activity
 
     /** The flow was active at {@code now} (System.nanoTime()). */
+    /** {@code packets} datagrams or messages of {@code bytes} in all went from flow {@code f}'s guest to the host. */
+    public void countToHost(int f, long packets, long bytes) {
+        toHostPackets[f] += packets;
+        toHostBytes[f] += bytes;
+    }
+
+    /** {@code packets} datagrams or messages of {@code bytes} in all went to flow {@code f}'s guest. */
+    public void countToGuest(int f, long packets, long bytes) {
+        toGuestPackets[f] += packets;
+        toGuestBytes[f] += bytes;
+    }
+
+    /** Flow {@code f}'s count ({@link #countToHost}, {@link #countToGuest}): {@code toGuest} or to the host, packets or bytes. */
+    public long counted(int f, boolean toGuest, boolean bytes) {
+        return toGuest ? (bytes ? toGuestBytes[f] : toGuestPackets[f]) : (bytes ? toHostBytes[f] : toHostPackets[f]);
+    }
+
     public void touch(int f, long now) {
         lastActivity[f] = now;
     }

@@ -122,6 +122,7 @@ public final class Icmp implements Transport {
             return;
         }
         requests++;
+        flows.countToHost(f, 1, n);
         if (Log.traceEnabled()) {
             Log.trace("ICMP flow " + f + ": echo request id " + id + " seq "
                     + IcmpHdr.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
@@ -230,6 +231,7 @@ public final class Icmp implements Transport {
             flows.touch(f, loop.now());
             frames.commit(frame, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), isV6 ? 58 : 1, len);
             replies++;
+            flows.countToGuest(f, 1, len);
         }
     }
 

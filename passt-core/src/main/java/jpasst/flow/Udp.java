@@ -189,6 +189,7 @@ public final class Udp implements Transport {
             }
             int lost = out.send(k, fd, nameLen, SEND_FLAGS);
             toHost += queued - lost;
+            flows.countToHost(f, queued - lost, out.sentBytes());
             if (lost > 0) {
                 sendErrors += lost;
                 if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": " + lost + " datagrams not sent");
@@ -390,6 +391,7 @@ public final class Udp implements Transport {
                 flows.rPort(f), flows.gPort(f));
         link.commit(frame, 1);
         toGuest++;
+        flows.countToGuest(f, 1, n);
     }
 
     /**
@@ -458,13 +460,16 @@ public final class Udp implements Transport {
             return 1;
         }
         flows.touch(f, loop.now());
+        long bytes = 0;
         for (int j = 0; j < got; j++) {
             many.payloadLength(j, Msghdr.mmsgLength(mmsg, j));
+            bytes += Msghdr.mmsgLength(mmsg, j);
             frames.udpHeaders(many, j, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f),
                     flows.rPort(f), flows.gPort(f));
         }
         link.commit(many, got);
         toGuest += got;
+        flows.countToGuest(f, got, bytes);
         return got < full ? -1 : got;
     }
 

@@ -32,6 +32,7 @@ final class UdpToHost {
     private final int[] len = new int[MAX];
     private final int[] next = new int[MAX];
     private int datagrams;
+    private long sentBytes;
 
     // the flows with datagrams queued, in order: flow slot, first and last datagram, count
     private final int[] flowOf = new int[MAX], head = new int[MAX], tail = new int[MAX], count = new int[MAX];
@@ -113,10 +114,12 @@ final class UdpToHost {
             Msghdr.mmsg(mmsg, j, nameAddr, nameLen, iov.address() + (long) Msghdr.IOVEC * j, 1);
         }
         int sent = 0, failed = 0;
+        sentBytes = 0;
         while (sent + failed < n) {
             int from = sent + failed;
             int r = Sockets.sendmmsg(fd, mmsg.address() + (long) Msghdr.MMSG * from, n - from, flags);
             if (r > 0) {
+                for (int i = from; i < from + r; i++) sentBytes += Msghdr.mmsgLength(mmsg, i);
                 sent += r;
             } else if (r == -Errno.EAGAIN || r == 0) {
                 return n - sent;       // the socket's buffer is full: the rest is dropped, as passt does
@@ -125,6 +128,11 @@ final class UdpToHost {
             }
         }
         return failed;
+    }
+
+    /** The bytes of the datagrams the last {@link #send} sent. */
+    long sentBytes() {
+        return sentBytes;
     }
 
     /** Forgets every queued datagram (sent, or their flows closed). */

@@ -32,6 +32,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
+import jpasst.testutil.Frames;
 import jpasst.testutil.GuestLink;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
@@ -242,7 +243,11 @@ class ControlSocketTest {
         try (java.net.DatagramSocket host = new java.net.DatagramSocket(new java.net.InetSocketAddress("127.0.0.1", 0))) {
             g.send(frame4(udp4(ADDR, 40000, GW, host.getLocalPort(), new byte[] {1})));
             host.setSoTimeout(3000);
-            host.receive(new java.net.DatagramPacket(new byte[10], 10));
+            java.net.DatagramPacket in = new java.net.DatagramPacket(new byte[10], 10);
+            host.receive(in);
+            host.send(new java.net.DatagramPacket(new byte[] {7, 8, 9}, 3, in.getSocketAddress()));
+            assertNotNull(g.receive(3000, x -> x.length >= 45 && Frames.u16(x, 12) == 0x0800 && Frames.u8(x, 23) == 17
+                    && Frames.u16(x, 34) == host.getLocalPort()), "the host's reply reaches the guest");
             ControlClient c = closing(ControlClient.connect(p.controlPath()));
             Map<String, Object> f = c.flows(null, 100);
             List<?> list = (List<?>) f.get("flows");
@@ -254,6 +259,8 @@ class ControlSocketTest {
             assertEquals("192.0.2.1:" + host.getLocalPort(), e.get("guest_peer"));
             assertEquals("127.0.0.1:" + host.getLocalPort(), e.get("host_peer"));
             assertTrue((Double) e.get("age_s") >= 0);
+            assertEquals(List.of(1L, 1L, 1L, 3L), List.of(e.get("to_host_packets"), e.get("to_host_bytes"),
+                    e.get("to_guest_packets"), e.get("to_guest_bytes")), "datagrams and bytes each way: " + e);
             assertEquals(Map.of("open", 1L, "limit", 16384L), ((Map<?, ?>) f.get("totals")).get("udp"));
             assertEquals(List.of(), c.flows("tcp", 100).get("flows"));
         }

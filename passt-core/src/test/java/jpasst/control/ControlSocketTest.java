@@ -174,7 +174,7 @@ class ControlSocketTest {
         assertEquals("too many control connections (at most 8)", m.get("error"));
         assertTrue(closed(ninth));
         eight.getFirst().close();
-        assertTrue(p.await(() -> p.passt.control.connections() == 7, 2000));
+        assertTrue(p.await(() -> p.passt.control.connections() == 7, 10_000), "the closed client's slot is free again");
         assertNotNull(closing(ControlClient.connect(p.controlPath())).health(), "one closed: room again");
     }
 

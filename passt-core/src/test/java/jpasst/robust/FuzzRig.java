@@ -30,7 +30,7 @@ import jpasst.link.FramesFromGuest;
 import jpasst.sys.Errno;
 import jpasst.sys.Libc;
 import jpasst.tap.StreamLink;
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
 

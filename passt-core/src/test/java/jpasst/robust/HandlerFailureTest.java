@@ -17,7 +17,7 @@ import jpasst.link.Receiver;
 import jpasst.loop.EventLoop;
 import jpasst.sys.Libc;
 import jpasst.tap.StreamLink;
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /**
  * A bug in a frame handler must cost the frame that triggered it and nothing more: the event loop

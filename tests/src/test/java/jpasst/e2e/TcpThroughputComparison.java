@@ -14,6 +14,9 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * TCP throughput with {@code iperf3} from a real (TCG) guest to an iperf3 server on the host's
  * loopback, reached at the gateway's address, both ways (guest to host: {@code iperf3 -c GW};

@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -26,7 +26,8 @@ import java.util.zip.GZIPOutputStream;
  * <p>How: the {@link GuestImage} base initramfs plus a small per-run archive holding
  * {@code /test.sh} and any extra files, booted with
  * {@code -netdev stream,server=off,addr.type=unix} (QEMU >= 7.2: the same wire format as passt:
- * 4-byte big-endian length, then the Ethernet frame). The serial console is captured whole; lines
+ * 4-byte big-endian length, then the Ethernet frame), or over vhost-user ({@link Builder#vhostUser}).
+ * The end-to-end tests and {@code benchmarks/compare --vm} both boot their guests here. The serial console is captured whole; lines
  * {@code @@KEY=VALUE} are markers. A hard timeout kills QEMU, and every failure (timeout, QEMU
  * error, a marker asked for but missing) is an {@link AssertionError} whose message carries the
  * whole console, so a red test explains itself.
@@ -66,6 +67,7 @@ public final class Guest {
         private final List<GuestFile> files = new ArrayList<>();
         private List<String> networkArguments;
         private List<String> launcher = List.of();
+        private boolean vhostUser;
 
         private Builder(Path socket) {
             this.socket = socket;
@@ -140,6 +142,17 @@ public final class Guest {
         }
 
         /**
+         * The guest's NIC on the daemon's socket over vhost-user instead of the stream netdev:
+         * the guest's RAM in a shared memfd ({@code memory-backend-memfd,share=on}) that the
+         * daemon maps, a {@code -chardev socket} and {@code -netdev vhost-user} (QEMU 10: under
+         * TCG, 7.2 crashes).
+         */
+        public Builder vhostUser() {
+            this.vhostUser = true;
+            return this;
+        }
+
+        /**
          * The guest's network arguments instead of the default stream netdev on the socket, e.g.
          * those produced by passt-qemu-glue (the device's netdev id is theirs to choose).
          */
@@ -200,7 +213,14 @@ public final class Guest {
                 "-kernel", image.kernel().toString(),
                 "-initrd", initrd.toString(),
                 "-append", ("console=ttyS0 quiet panic=-1 " + options.extraKernelArguments).strip()));
-        if (options.networkArguments == null) {
+        if (options.networkArguments == null && options.vhostUser) {
+            command.addAll(List.of(
+                    "-object", "memory-backend-memfd,id=n0mem,share=on,size=" + options.memoryMegabytes + "M",
+                    "-machine", "memory-backend=n0mem",
+                    "-chardev", "socket,id=n0chr,path=" + options.socket,
+                    "-netdev", "vhost-user,id=n0,chardev=n0chr",
+                    "-device", "virtio-net-pci,netdev=n0,romfile="));
+        } else if (options.networkArguments == null) {
             command.addAll(List.of(
                     "-device", "virtio-net-pci,netdev=n0,romfile=",
                     "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=" + options.socket));

@@ -90,6 +90,25 @@ public final class Frames {
         return o;
     }
 
+    /**
+     * The first four bytes of option {@code code} of a DHCP reply frame (IPv4 without options,
+     * UDP from 67 to 68), as an address; 0 if the option is not there or shorter.
+     */
+    public static int dhcpOption4(byte[] f, int code) {
+        if (f.length < 14 + 20 + 8 + 240 || u16(f, 12) != 0x0800 || u8(f, 23) != 17 || u16(f, 34) != 67) return 0;
+        for (int at = 14 + 20 + 8 + 240; at + 1 < f.length; ) {
+            int c = u8(f, at);
+            if (c == 255) break;
+            if (c == 0) {
+                at++;
+                continue;
+            }
+            if (c == code) return u8(f, at + 1) >= 4 && at + 6 <= f.length ? i32(f, at + 2) : 0;
+            at += 2 + u8(f, at + 1);
+        }
+        return 0;
+    }
+
     public static byte[] dhcpFrame(byte[] bootp) {
         return eth(0xffff_ffff_ffffL, GUEST_MAC, 0x0800, udp4(0, 68, 0xffffffff, 67, bootp));
     }

@@ -52,6 +52,8 @@ public final class TcpConn {
     long sndUna, sndNxt, sndMax;
     long appEnd;            // the application has "written" the stream up to here
     boolean finWanted, finSent, finAcked;
+    /** A FIN went out once: the daemon may acknowledge it even while it is to be sent again (after a timeout). */
+    boolean finEverSent;
     long sndWnd;            // bytes, scaled
     int peerWs, peerMss = 536;
     boolean wsOk;
@@ -281,14 +283,15 @@ public final class TcpConn {
 
     private void ack(int ackSeq, int window, int dataLen) {
         long wnd = (long) window << peerWs;
-        int finBit = finSent ? 1 : 0;
+        int finBit = finEverSent ? 1 : 0;
         long acked = sndUna + (ackSeq - seqOf(sndUna));   // as a stream offset (FIN counts one)
         long top = sndMax + finBit;
         if (acked > top || acked < sndUna) return;        // acknowledges what we never sent, or old
-        if (acked > sndUna || (finSent && !finAcked && acked == top)) {
-            if (finSent && acked == top) {
-                finAcked = true;
+        if (acked > sndUna || (finEverSent && !finAcked && acked == top)) {
+            if (finEverSent && acked == top) {
+                finAcked = finSent = true;
                 acked = sndMax;
+                if (sndNxt < sndMax) sndNxt = sndMax;   // what a timeout would have sent again
             }
             long newly = Math.max(0, acked - sndUna);
             if (cwnd < ssthresh) cwnd += Math.min(newly, 2L * smss());
@@ -387,7 +390,7 @@ public final class TcpConn {
         }
         if (finWanted && !finSent && sndNxt == appEnd) {
             if (!sendSegment(sndNxt, 0, true)) return false;
-            finSent = true;
+            finSent = finEverSent = true;
             if (rtoDeadline == 0) rtoDeadline = System.nanoTime() + rto;
         } else if (ackNow) {
             if (!sendSegment(sndNxt, 0, false)) return false;

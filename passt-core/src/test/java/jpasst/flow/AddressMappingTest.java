@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
+import jpasst.conf.AddressLiteral;
 import jpasst.conf.Options;
 import jpasst.link.Guest;
 import jpasst.packet.Inany;
@@ -21,7 +22,7 @@ class AddressMappingTest {
     static final long V6 = 0x2001_0db8_0000_0000L;
 
     static int ip4(String s) {
-        return Options.parseIp4(s);
+        return AddressLiteral.requireIp4(s);
     }
 
     static long lo(int v4) {
@@ -130,7 +131,7 @@ class AddressMappingTest {
             java.lang.foreign.MemorySegment name = a.allocate(16);
             java.lang.foreign.MemorySegment len = a.allocate(4);
             len.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, 16);
-            jpasst.sys.Libc.getsockopt(fd, jpasst.sys.Libc.SOL_SOCKET, jpasst.sys.Libc.SO_BINDTODEVICE, name, len);
+            jpasst.sys.Sockets.getsockopt(fd, jpasst.sys.Sockets.SOL_SOCKET, jpasst.sys.Sockets.SO_BINDTODEVICE, name, len);
             return name.getString(0);
         }
     }
@@ -142,7 +143,7 @@ class AddressMappingTest {
         int[] fds = new int[4];
         try {
             for (int i = 0; i < fds.length; i++) {
-                fds[i] = jpasst.sys.Libc.socket(jpasst.sys.Libc.AF_INET, jpasst.sys.Libc.SOCK_DGRAM, 0);
+                fds[i] = jpasst.sys.Sockets.socket(jpasst.sys.Sockets.AF_INET, jpasst.sys.Sockets.SOCK_DGRAM, 0);
             }
             f.bindOutboundDevice(fds[0], 0, lo(OTHER));
             f.bindOutboundDevice(fds[1], 0, lo(0x7f000001));
@@ -152,7 +153,7 @@ class AddressMappingTest {
             assertEquals("", boundDevice(fds[1]), "to the host's loopback: not bound");
             assertEquals("", boundDevice(fds[2]), "no --outbound-if4");
         } finally {
-            for (int fd : fds) jpasst.sys.Libc.close(fd);
+            for (int fd : fds) jpasst.sys.Descriptors.close(fd);
         }
     }
 

@@ -34,7 +34,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Processes;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.guest.Frames;
 import jpasst.guest.GuestLink;
@@ -55,7 +57,7 @@ class IcmpTest {
 
     @BeforeEach
     void saveRange() throws IOException {
-        assumeTrue(Files.isWritable(PING_RANGE) && Libc.getuid() == 0, "needs root to set " + PING_RANGE);
+        assumeTrue(Files.isWritable(PING_RANGE) && Processes.getuid() == 0, "needs root to set " + PING_RANGE);
         savedRange = Files.readString(PING_RANGE).trim();
     }
 
@@ -112,12 +114,12 @@ class IcmpTest {
         pingRange(OPEN);
         int id = 0x7777;
         // a ping socket of our own holds identifier 0x7777, so the kernel gives jpasst another
-        int mine = Libc.socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, Libc.IPPROTO_ICMP);
+        int mine = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM | Sockets.SOCK_CLOEXEC, Sockets.IPPROTO_ICMP);
         assertTrue(mine >= 0, "ping socket: " + mine);
-        closing(() -> Libc.close(mine));
+        closing(() -> Descriptors.close(mine));
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.STORAGE);
-            assertEquals(0, Libc.bind(mine, sa, SockAddr.in4(sa, 0, id)));
+            assertEquals(0, Sockets.bind(mine, sa, SockAddr.in4(sa, 0, id)));
         }
         InProcessPasst p = closing(new InProcessPasst());
         GuestLink g = closing(p.connect());

@@ -49,12 +49,12 @@ class HeaderCodecTest {
             assertEquals(dst, Ip4.dst(s, 1));
             assertTrue(Ip4.checksumOk(s, 1));
             assertFalse(Ip4.isFragment(s, 1));
-            assertEquals(40000, Udp.srcPort(s, 21));
-            assertEquals(53, Udp.dstPort(s, 21));
-            assertEquals(13, Udp.length(s, 21));
-            assertTrue(Udp.checksumOk4(s, 21, 13, src, dst));
+            assertEquals(40000, UdpHdr.srcPort(s, 21));
+            assertEquals(53, UdpHdr.dstPort(s, 21));
+            assertEquals(13, UdpHdr.length(s, 21));
+            assertTrue(UdpHdr.checksumOk4(s, 21, 13, src, dst));
             s.set(ValueLayout.JAVA_BYTE, 30, (byte) 9); // corrupt the payload
-            assertFalse(Udp.checksumOk4(s, 21, 13, src, dst));
+            assertFalse(UdpHdr.checksumOk4(s, 21, 13, src, dst));
             s.set(ValueLayout.JAVA_BYTE, 9, (byte) 63); // and the TTL
             assertFalse(Ip4.checksumOk(s, 1));
         }
@@ -69,8 +69,8 @@ class HeaderCodecTest {
             MemorySegment s = a.allocate(64);
             MemorySegment.copy(payload, 0, s, ValueLayout.JAVA_BYTE, 28, payload.length);
             Ip4.write(s, 0, 33, 1, 64, 17, src, dst);
-            Udp.write(s, 20, 67, 68, 13);
-            Udp.checksum4(s, 20, 13, src, dst);
+            UdpHdr.write(s, 20, 67, 68, 13);
+            UdpHdr.checksum4(s, 20, 13, src, dst);
             byte[] got = s.asSlice(0, 33).toArray(ValueLayout.JAVA_BYTE);
             assertEquals(java.util.HexFormat.of().formatHex(expected), java.util.HexFormat.of().formatHex(got));
         }

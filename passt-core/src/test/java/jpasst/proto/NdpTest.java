@@ -39,7 +39,7 @@ import java.lang.foreign.ValueLayout;
 
 import org.junit.jupiter.api.Test;
 
-import jpasst.packet.Icmp;
+import jpasst.packet.IcmpHdr;
 import jpasst.guest.Frames;
 import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
@@ -291,12 +291,12 @@ class NdpTest {
             MemorySegment.copy(expected, 0, s, ValueLayout.JAVA_BYTE, 3, expected.length);
             s.set(ValueLayout.JAVA_BYTE, 5, (byte) 0);
             s.set(ValueLayout.JAVA_BYTE, 6, (byte) 0);
-            Icmp.checksum6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL),
+            IcmpHdr.checksum6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL),
                     Ipv6Net.hi(solicitedNode(OUR_LL)), Ipv6Net.lo(solicitedNode(OUR_LL)));
             assertEquals(u16(expected, 2), Short.toUnsignedInt(s.get(jpasst.packet.Net.SHORT, 5)));
-            assertTrue(Icmp.checksumOk6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL),
+            assertTrue(IcmpHdr.checksumOk6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL),
                     Ipv6Net.hi(solicitedNode(OUR_LL)), Ipv6Net.lo(solicitedNode(OUR_LL))));
-            assertTrue(!Icmp.checksumOk6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL) ^ 1,
+            assertTrue(!IcmpHdr.checksumOk6(s, 3, expected.length, Ipv6Net.hi(GUEST_LL), Ipv6Net.lo(GUEST_LL) ^ 1,
                     Ipv6Net.hi(solicitedNode(OUR_LL)), Ipv6Net.lo(solicitedNode(OUR_LL))), "a different source");
         }
     }

@@ -28,7 +28,8 @@ import jpasst.Passt;
 import jpasst.conf.Conf;
 import jpasst.link.FramesFromGuest;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
 import jpasst.guest.Frames;
 import jpasst.testutil.InProcessPasst;
@@ -120,7 +121,7 @@ final class FuzzRig implements AutoCloseable {
             int[] pair;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-                Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds), "socketpair");
+                Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0, fds), "socketpair");
                 pair = new int[] {fds.get(ValueLayout.JAVA_INT, 0), fds.get(ValueLayout.JAVA_INT, 4)};
             }
             peerFd = pair[1];
@@ -210,7 +211,7 @@ final class FuzzRig implements AutoCloseable {
 
     private void drain() {
         while (true) {
-            long n = Libc.recv(peerFd, readBuf, readBuf.byteSize(), Libc.MSG_DONTWAIT);
+            long n = Sockets.recv(peerFd, readBuf, readBuf.byteSize(), Sockets.MSG_DONTWAIT);
             if (n <= 0) break;
             pending.compact();
             if (pending.remaining() < n) {
@@ -354,7 +355,7 @@ final class FuzzRig implements AutoCloseable {
         try {
             closeHostConnections();
             passt.close();
-            Libc.close(peerFd);
+            Descriptors.close(peerFd);
             l4.close();
             u4.close();
             if (l6 != null) l6.close();

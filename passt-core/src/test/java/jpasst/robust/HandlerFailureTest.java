@@ -15,7 +15,8 @@ import jpasst.conf.Conf;
 import jpasst.link.FramesFromGuest;
 import jpasst.link.Receiver;
 import jpasst.loop.EventLoop;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
 import jpasst.guest.Frames;
 
@@ -31,7 +32,7 @@ class HandlerFailureTest {
         int[] pair = new int[2];
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds);
+            Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0, fds);
             pair[0] = fds.get(ValueLayout.JAVA_INT, 0);
             pair[1] = fds.get(ValueLayout.JAVA_INT, 4);
         }
@@ -67,7 +68,7 @@ class HandlerFailureTest {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment s = a.allocate(b.capacity());
                 s.copyFrom(MemorySegment.ofArray(b.array()));
-                Libc.write(pair[1], s, b.capacity());
+                Descriptors.write(pair[1], s, b.capacity());
             }
             for (int i = 0; i < 5; i++) {
                 loop.wakeAt(System.nanoTime());
@@ -79,7 +80,7 @@ class HandlerFailureTest {
                 f[14] = (byte) 0xdd;
                 MemorySegment s = a.allocate(4 + f.length);
                 s.copyFrom(MemorySegment.ofArray(ByteBuffer.allocate(4 + f.length).putInt(f.length).put(f).array()));
-                Libc.write(pair[1], s, 4 + f.length);
+                Descriptors.write(pair[1], s, 4 + f.length);
             }
             for (int i = 0; i < 5; i++) {
                 loop.wakeAt(System.nanoTime());
@@ -90,7 +91,7 @@ class HandlerFailureTest {
         } finally {
             tap.close();
             loop.close();
-            Libc.close(pair[1]);
+            Descriptors.close(pair[1]);
         }
     }
 }

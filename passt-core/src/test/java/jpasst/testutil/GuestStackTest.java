@@ -140,7 +140,7 @@ class GuestStackTest {
     @Test
     void anEchoRequestToTheGatewayIsAnswered() throws Exception {
         Path range = Path.of("/proc/sys/net/ipv4/ping_group_range");
-        assumeTrue(Files.isWritable(range) && jpasst.sys.Libc.getuid() == 0, "needs root to set " + range);
+        assumeTrue(Files.isWritable(range) && jpasst.sys.Processes.getuid() == 0, "needs root to set " + range);
         String saved = Files.readString(range).trim().replace('\t', ' ');
         Files.writeString(range, "0 2147483647");
         try (InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {

@@ -13,7 +13,8 @@ import jpasst.conf.ConfException;
 import jpasst.conf.HostNet;
 import jpasst.link.Pcap;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
 
@@ -36,9 +37,16 @@ import jpasst.util.Log;
  * daemon's pid in the file, as with passt. A failure before the spawn is the command's: passt's
  * message on standard error, exit status 1, no daemon.
  *
+ * With -f the launcher does the same and then becomes the daemon: it executes the daemon's
+ * command line itself ({@link #become}), so that the process a service manager, a container
+ * runtime or a debugger started is the one that serves, and serves with the daemon's JVM flags
+ * rather than the launcher's (./passt's C1-only launcher served at 40% of the daemon's
+ * throughput). Run as root, the daemon starts in namespaces of its own ({@link Namespaces}).
+ *
  * The daemon's standard input and error are /dev/null (standard input stays the guest's socket
- * with --fd 0); it logs to -l or the system logger, as passt's daemon does. It gives up root
- * once its JVM runs (passt does before it forks), and what fails only there (the change of
+ * with --fd 0; with -f, both stay what they were); it logs to -l or the system logger, as
+ * passt's daemon does. It gives up root and confines itself once its JVM runs
+ * ({@link Confinement}; passt does before it forks), and what fails only there (the change of
  * user; the log file, checked by the launcher, if it went away in between) is logged but no
  * longer seen in the command's exit status. Its standard output is that pipe's write end from
  * the first instruction on: a SIGQUIT (Kata's way to stop passt) that comes while its JVM is
@@ -46,7 +54,9 @@ import jpasst.util.Log;
  * installed; it starts with SIGQUIT blocked, so that one sent before the JVM has installed its
  * handler waits for it (see {@link #spawn}) instead of killing the process.
  *
- * The daemon's JVM runs with flags for a small footprint; {@code JPASST_JVM_OPTS} adds more. It
+ * The daemon's JVM runs with flags for a small footprint and no attach mechanism;
+ * {@code JPASST_JVM_OPTS} adds more, and the variables every JVM takes options from
+ * (JAVA_TOOL_OPTIONS...) are not passed on. It
  * runs {@code -jar passt.jar}, as the launcher does, so that both can use one AOT cache (JEP 483,
  * 514, 515): {@code passt.aot} next to the jar, made by the build's training run
  * ({@code benchmarks}' AotTrain), holds the classes the daemon loads, linked, and profiles of its
@@ -60,7 +70,7 @@ public final class Daemon {
     static final String HANDOVER_ENV = "JPASST_HANDOVER";
     private static final short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08,
             POSIX_SPAWN_SETSID = 0x80;
-    static final int SIGSET_BYTES = 128, SIGQUIT = 3, SIGKILL = 9;
+    static final int SIGQUIT = 3, SIGKILL = 9;
 
     /** The AOT cache's file name, next to passt.jar. */
     public static final String AOT_CACHE = "passt.aot";
@@ -107,7 +117,11 @@ public final class Daemon {
                 // C2 only: the AOT cache's profiles let it compile the frame path at once, and
                 // without C1's tiers there is less code and compiler memory (peak RSS under load
                 // 65 -> 57 MB, throughput the same or better)
-                "-XX:-TieredCompilation"));
+                "-XX:-TieredCompilation",
+                // no attach listener (jcmd, agents) and, with -XX:-UsePerfData above, no
+                // hsperfdata file: no other process can load code into the daemon or read its
+                // counters; SIGQUIT still prints the thread dump QuitSignal waits for
+                "-XX:+DisableAttachMechanism"));
         if (aotCache) {
             java.nio.file.Path jar = java.nio.file.Path.of(jarPath());
             java.nio.file.Path cache = jar.resolveSibling(AOT_CACHE);
@@ -135,6 +149,32 @@ public final class Daemon {
         } catch (java.io.IOException e) {
             return false;
         }
+    }
+
+    /**
+     * Whether this JVM records an AOT cache (the build's training run: -XX:AOTCacheOutput, or
+     * -XX:AOTMode=record, on its command line or in JAVA_TOOL_OPTIONS): such a JVM serves in the
+     * foreground itself, with the flags it was given, and unconfined (at its exit it writes the
+     * cache and starts a JVM to assemble it).
+     */
+    static boolean recordsAotCache() {
+        List<String> options = new ArrayList<>();
+        try {
+            String cmdline = new String(java.nio.file.Files.readAllBytes(java.nio.file.Path.of("/proc/self/cmdline")),
+                    StandardCharsets.UTF_8);
+            for (String word : cmdline.split("\0")) {
+                if (word.equals("-jar")) break; // passt's options follow
+                options.add(word);
+            }
+        } catch (java.io.IOException e) {
+            return false;
+        }
+        String tool = System.getenv("JAVA_TOOL_OPTIONS");
+        if (tool != null) options.addAll(List.of(tool.trim().split("\\s+")));
+        for (String o : options) {
+            if (o.startsWith("-XX:AOTCacheOutput=") || o.equals("-XX:AOTMode=record")) return true;
+        }
+        return false;
     }
 
     /** This JVM's java: the daemon runs on the same JDK. */
@@ -177,10 +217,16 @@ public final class Daemon {
         Conf c = options.build();
         Main.printConfig(c);
         List<String> argv = daemonCommand(args), env = daemonEnvironment();
+        boolean ns = Namespaces.available(); // (its getuid waits for LinkAhead: after the plain Java)
+        if (ns) argv.addAll(0, Namespaces.command());
+        // -f: standard output is the SIGQUIT pipe before anyone sees the socket listening (a
+        // SIGQUIT to this JVM then leaves its thread dump there for the daemon it becomes)
+        int quitRead = c.foreground ? quitPipeOnStandardOutput() : -1;
+        if (c.foreground && quitRead < 0) return 1;
         Listeners l;
         try {
             Main.raiseFileLimit();
-            l = Listeners.open(c);
+            l = Listeners.open(c, !c.foreground);
         } catch (ConfException | SysException e) {
             Log.error(e.getMessage());
             return 1;
@@ -189,12 +235,20 @@ public final class Daemon {
         int pcap = c.pcapFile != null ? Pcap.openFile(c.pcapFile) : -1;
         int pidFile = c.pidFile != null ? Main.openPidFile(c.pidFile) : -1;
         if (c.pidFile != null && pidFile < 0) return 1;
-        Main.qemuHint(l.socketPath);
+        Main.qemuHint(l.socketPath, c.vhostUser);
         Privileges.announce(c);
-        int pid = spawn(argv, env, c.fd == 0, l, pcap);
+        int map = ns ? Namespaces.startMapper(c.foreground) : -1;
+        if (ns && map < 0) return 1;
+        if (c.foreground) {
+            // this process goes on as the daemon, under the same pid
+            if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Processes.getpid())) return 1;
+            become(argv, env, l, pcap, map, quitRead);
+            return 1;
+        }
+        int pid = spawn(argv, env, c.fd == 0, l, pcap, map);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
-            Libc.kill(pid, SIGKILL);
+            Processes.kill(pid, SIGKILL);
             return 1;
         }
         return 0;
@@ -211,11 +265,22 @@ public final class Daemon {
         return argv;
     }
 
-    /** The daemon's environment: ours, but for a handover of our own. */
+    /**
+     * Variables every JVM reads options from besides its command line: the daemon's JVM gets
+     * none of them, or one of the caller's could turn the attach mechanism on again, load an
+     * agent into it, or undo its flags ({@code _JAVA_OPTIONS} even comes after the command
+     * line). {@code JPASST_JVM_OPTS} is the way to give the daemon more flags.
+     */
+    static final java.util.Set<String> JVM_OPTION_VARIABLES = java.util.Set.of("JAVA_TOOL_OPTIONS",
+            "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS");
+
+    /** The daemon's environment: ours, but for a handover of our own and the JVM's option variables. */
     private static List<String> daemonEnvironment() {
         List<String> env = new ArrayList<>();
         for (Map.Entry<String, String> e : System.getenv().entrySet()) {
-            if (!e.getKey().equals(HANDOVER_ENV)) env.add(e.getKey().concat("=").concat(e.getValue()));
+            if (!e.getKey().equals(HANDOVER_ENV) && !JVM_OPTION_VARIABLES.contains(e.getKey())) {
+                env.add(e.getKey().concat("=").concat(e.getValue()));
+            }
         }
         // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
         // own, and what one compilation freed is not reused by the next in another arena
@@ -224,54 +289,112 @@ public final class Daemon {
     }
 
     /**
-     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1) and
-     * the SIGQUIT pipe handed down. Returns its pid, or -1.
+     * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
+     * mapping helper's pipe {@code map} (or -1) and the SIGQUIT pipe handed down. Returns its
+     * pid, or -1.
      */
-    private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap) {
+    private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap,
+                             int map) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe");
-            int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
-            Handover handover = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp);
-            handover.inheritable();
-            env.add(HANDOVER_ENV.concat("=").concat(handover.encode()));
-
-            MemorySegment attr = a.allocate(1024, 16);
-            MemorySegment actions = a.allocate(1024, 16);
-            Libc.posixSpawnattrInit(attr);
-            // A caller may have left signals ignored, and the JVM thread calling posix_spawn blocks
-            // some: the daemon starts with every signal at its default and only SIGQUIT blocked.
+            int quitWrite = handOver(a, l, pcap, map, env);
+            MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);
+            Processes.posixSpawnFileActionsInit(actions);
+            MemorySegment devNull = a.allocateFrom("/dev/null");
+            if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
+                Processes.posixSpawnFileActionsAddopen(actions, 0, devNull, Descriptors.O_RDWR, 0);
+            }
+            Processes.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
+            Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
             // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
             // dump, never a kill; unblocked, it killed the JVM up to 3 ms after exec).
-            MemorySegment quitOnly = a.allocate(SIGSET_BYTES, 8);
-            quitOnly.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (SIGQUIT - 1)));
-            MemorySegment all = a.allocate(SIGSET_BYTES, 8);
-            all.fill((byte) 0xff);
-            Libc.posixSpawnattrSetsigmask(attr, quitOnly);
-            Libc.posixSpawnattrSetsigdefault(attr, all);
-            Libc.posixSpawnattrSetflags(attr,
-                    (short) (POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-            Libc.posixSpawnFileActionsInit(actions);
-            MemorySegment devNull = a.allocateFrom("/dev/null");
-            if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
-                Libc.posixSpawnFileActionsAddopen(actions, 0, devNull, Libc.O_RDWR, 0);
-            }
-            Libc.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
-            Libc.posixSpawnFileActionsAddopen(actions, 2, devNull, Libc.O_RDWR, 0);
-            MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
-            int r = Libc.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr,
-                    cStrings(a, argv), cStrings(a, env));
-            if (r != 0) {
-                Log.error("Failed to start the daemon: " + Errno.text(r));
+            int pid = posixSpawn(a, argv, env, quitOnly(a), POSIX_SPAWN_SETSID, actions);
+            if (pid < 0) {
+                Log.error("Failed to start the daemon: " + Errno.text(pid));
                 return -1;
             }
-            return pid.get(ValueLayout.JAVA_INT, 0);
+            return pid;
         }
     }
 
-    private static MemorySegment cStrings(Arena a, List<String> strings) {
+    /**
+     * posix_spawn(3) of {@code argv} with {@code env}, file {@code actions} (initialized), the
+     * signals in {@code mask} blocked and {@code flags}: its pid, or the negated error. A caller
+     * may have left signals ignored, and the JVM thread calling posix_spawn blocks some: the
+     * child starts with every signal at its default and only {@code mask} blocked.
+     */
+    static int posixSpawn(Arena a, List<String> argv, List<String> env, MemorySegment mask, short flags,
+                          MemorySegment actions) {
+        MemorySegment attr = a.allocate(Processes.SPAWNATTR_SIZE, 16);
+        Processes.posixSpawnattrInit(attr);
+        MemorySegment all = a.allocate(Processes.SIGSET_SIZE, 8);
+        all.fill((byte) 0xff);
+        Processes.posixSpawnattrSetsigmask(attr, mask);
+        Processes.posixSpawnattrSetsigdefault(attr, all);
+        Processes.posixSpawnattrSetflags(attr, (short) (flags | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+        MemorySegment pid = a.allocate(ValueLayout.JAVA_INT);
+        int r = Processes.posixSpawn(pid, a.allocateFrom(argv.get(0)), actions, attr, cStrings(a, argv), cStrings(a, env));
+        return r != 0 ? -r : pid.get(ValueLayout.JAVA_INT, 0);
+    }
+
+    /**
+     * -f: the daemon takes this process over (execve, same pid, as systemd, a container runtime
+     * or a debugger expect of a foreground program), with what the launcher prepared handed
+     * down as {@link #spawn} hands it to a new process, and this process's standard input and
+     * error. The guest's socket is bound, and listens only once the daemon takes it over
+     * ({@link Listeners#inherited}): a caller of -f waits for it to listen before it may signal
+     * us, and this JVM must not take that signal, whose handling runs on threads the exec ends
+     * before they act (the thread dump of a SIGQUIT, the exit of a SIGTERM). Returns only if the
+     * exec failed, having said so.
+     */
+    private static void become(List<String> argv, List<String> env, Listeners l, int pcap, int map, int quitRead) {
+        try (Arena a = Arena.ofConfined()) {
+            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
+            // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
+            // mask of the thread that calls execve is the new program's)
+            Processes.pthreadSigmask(Processes.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
+            int r = jpasst.sys.Isolation.execve(a.allocateFrom(argv.get(0)), cStrings(a, argv), cStrings(a, env));
+            Log.error("Failed to start the daemon: " + Errno.text(r));
+        }
+    }
+
+    /**
+     * Makes the SIGQUIT pipe, the listeners, {@code pcap} and {@code map} inheritable and names
+     * them in {@code env}; returns the pipe's write end, for the daemon's standard output.
+     */
+    private static int handOver(Arena a, Listeners l, int pcap, int map, List<String> env) {
+        MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
+        Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe");
+        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map).inheritTo(env);
+        return fds.get(ValueLayout.JAVA_INT, 4);
+    }
+
+    /** A SIGQUIT pipe whose write end is now our standard output: its read end, or -1 (said why). */
+    private static int quitPipeOnStandardOutput() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
+            int r = Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK);
+            int write = fds.get(ValueLayout.JAVA_INT, 4);
+            System.out.flush();
+            if (r == 0) r = Descriptors.dup2(write, 1);
+            if (r < 0) {
+                Log.error("Failed to start the daemon: " + Errno.text(r));
+                return -1;
+            }
+            Descriptors.close(write);
+            return fds.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
+
+    /** A signal set with SIGQUIT alone. */
+    static MemorySegment quitOnly(Arena a) {
+        MemorySegment set = a.allocate(Processes.SIGSET_SIZE, 8);
+        Processes.sigaddset(set, SIGQUIT);
+        return set;
+    }
+
+    static MemorySegment cStrings(Arena a, List<String> strings) {
         MemorySegment arr = a.allocate(ValueLayout.JAVA_LONG, strings.size() + 1);
         for (int i = 0; i < strings.size(); i++) {
             byte[] b = strings.get(i).getBytes(StandardCharsets.UTF_8);
@@ -286,20 +409,28 @@ public final class Daemon {
     /**
      * What a launcher hands down to its daemon, by descriptor number: the read end of the
      * SIGQUIT pipe, the capture file (-1: none), the guest's listening socket (-1: --fd) and the
-     * sockets of the forwarded ports. In the environment as {@code quit=3 pcap=-1 tap=4
-     * tcp=5-9,12 udp=10-11}: runs of numbers, as sockets bound one after the other have them.
+     * sockets of the forwarded ports; and in namespaces of its own, the pipe to the helper that
+     * maps its ids ({@link Namespaces#startMapper}; -1: none). In the environment as
+     * {@code quit=3 pcap=-1 tap=4 tcp=5-9,12 udp=10-11 map=13}: runs of numbers, as sockets bound
+     * one after the other have them.
      */
-    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp) {
+    record Handover(int quit, int pcap, int tap, int[] tcp, int[] udp, int map) {
         String encode() {
             return new StringBuilder().append("quit=").append(quit).append(" pcap=").append(pcap)
                     .append(" tap=").append(tap).append(" tcp=").append(runs(tcp)).append(" udp=").append(runs(udp))
-                    .toString();
+                    .append(map >= 0 ? " map=" + map : "").toString();
+        }
+
+        /** Whether the daemon runs in namespaces of its own. */
+        boolean namespaces() {
+            return map >= 0;
         }
 
         /** Parses {@link #encode()}'s form; IllegalArgumentException if it is not that. */
         static Handover decode(String s) {
             int quit = -1, pcap = -1, tap = -1;
             int[] tcp = new int[0], udp = new int[0];
+            int map = -1;
             for (String field : s.trim().split(" +")) {
                 int eq = field.indexOf('=');
                 String key = field.substring(0, Math.max(eq, 0)), value = field.substring(eq + 1);
@@ -309,31 +440,33 @@ public final class Daemon {
                     case "tap" -> tap = Integer.parseInt(value);
                     case "tcp" -> tcp = fromRuns(value);
                     case "udp" -> udp = fromRuns(value);
+                    case "map" -> map = Integer.parseInt(value);
                     default -> throw new IllegalArgumentException("unknown field: " + field);
                 }
             }
-            return new Handover(quit, pcap, tap, tcp, udp);
+            return new Handover(quit, pcap, tap, tcp, udp, map);
         }
 
-        /** In the launcher: every descriptor must survive exec. */
-        void inheritable() {
+        /** In the launcher: makes every descriptor survive exec and names them in {@code env}. */
+        void inheritTo(List<String> env) {
             for (int fd : descriptors()) {
-                int r = Libc.fcntl(fd, Libc.F_SETFD, 0);
+                int r = Descriptors.fcntl(fd, Descriptors.F_SETFD, 0);
                 if (r < 0) throw new SysException(-r, "descriptor " + fd);
             }
+            env.add(HANDOVER_ENV.concat("=").concat(encode()));
         }
 
         /** In the daemon: they crossed exec; none should cross another. */
         void closeOnExec() {
             for (int fd : descriptors()) {
-                Errno.check(Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC), "inherited descriptor " + fd);
+                Errno.check(Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC), "inherited descriptor " + fd);
             }
         }
 
         private int[] descriptors() {
-            int[] all = new int[3 + tcp.length + udp.length];
+            int[] all = new int[4 + tcp.length + udp.length];
             int n = 0;
-            for (int fd : new int[] {quit, pcap, tap}) if (fd >= 0) all[n++] = fd;
+            for (int fd : new int[] {quit, pcap, tap, map}) if (fd >= 0) all[n++] = fd;
             System.arraycopy(tcp, 0, all, n, tcp.length);
             System.arraycopy(udp, 0, all, n + tcp.length, udp.length);
             return java.util.Arrays.copyOf(all, n + tcp.length + udp.length);

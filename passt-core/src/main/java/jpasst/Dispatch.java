@@ -11,7 +11,7 @@ import jpasst.packet.Eth;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.proto.Arp;
 import jpasst.proto.Dhcp;
 import jpasst.proto.Services6;
@@ -130,9 +130,9 @@ public final class Dispatch implements Receiver {
         int proto = Ip4.proto(s, ip);
         long l4off = ip + hl;
         int l4len = total - hl;
-        if (proto == 17 && l4len >= Udp.LEN && Udp.dstPort(s, l4off) == Dhcp.SERVER_PORT) {
-            int ulen = Udp.length(s, l4off);
-            if (ulen < Udp.LEN || ulen > l4len) {
+        if (proto == 17 && l4len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4off) == Dhcp.SERVER_PORT) {
+            int ulen = UdpHdr.length(s, l4off);
+            if (ulen < UdpHdr.LEN || ulen > l4len) {
                 drop("bad UDP length");
                 return;
             }

@@ -10,7 +10,8 @@ import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SysException;
 
@@ -70,6 +71,14 @@ public final class Listeners {
      * then is closed again (and the socket file removed).
      */
     public static Listeners open(Conf c) {
+        return open(c, true);
+    }
+
+    /**
+     * {@link #open(Conf)}, but with {@code listenNow} false the guest's socket is bound and not
+     * yet listening: -f's launcher leaves that to the daemon it becomes ({@link #inherited}).
+     */
+    static Listeners open(Conf c, boolean listenNow) {
         PortSpec.Forward tcpFwd = tcpForward(c), udpFwd = udpForward(c);
         int tap = -1;
         String path = null;
@@ -78,21 +87,21 @@ public final class Listeners {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
             try {
                 if (c.fd >= 0) {
-                    int fl = Libc.fcntl(c.fd, Libc.F_GETFL, 0);
+                    int fl = Descriptors.fcntl(c.fd, Descriptors.F_GETFL, 0);
                     if (fl < 0) throw new ConfException("Invalid --fd " + c.fd + ": " + Errno.text(fl));
                 } else {
-                    tap = Errno.check(Libc.socket(Libc.AF_UNIX,
-                            Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "UNIX socket");
+                    tap = Errno.check(Sockets.socket(Sockets.AF_UNIX,
+                            Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
                     path = bindUnix(c, tap, sa);
-                    Errno.check(Libc.listen(tap, 0), "listen on " + path);
+                    if (listenNow) Errno.check(Sockets.listen(tap, 0), "listen on " + path);
                 }
                 if (tcpFwd != null) bindTcp(c, tcpFwd, tcp);
                 if (udpFwd != null) bindUdp(c, udpFwd, udp);
             } catch (RuntimeException e) {
-                for (int i = 0; i < tcp.size; i++) Libc.close(tcp.at[i]);
-                for (int i = 0; i < udp.size; i++) Libc.close(udp.at[i]);
-                if (tap >= 0) Libc.close(tap);
-                if (path != null) Libc.unlink(a.allocateFrom(path));
+                for (int i = 0; i < tcp.size; i++) Descriptors.close(tcp.at[i]);
+                for (int i = 0; i < udp.size; i++) Descriptors.close(udp.at[i]);
+                if (tap >= 0) Descriptors.close(tap);
+                if (path != null) Descriptors.unlink(a.allocateFrom(path));
                 throw e;
             }
         }
@@ -101,7 +110,8 @@ public final class Listeners {
 
     /**
      * The daemon's side: sockets its launcher bound and handed down ({@link Daemon.Handover}),
-     * by descriptor number; {@code tap} is -1 with --fd.
+     * by descriptor number; {@code tap} is -1 with --fd. The guest's socket listens from here on
+     * (a background daemon's launcher made it listen already; -f's did not, see Daemon.become).
      */
     public static Listeners inherited(Conf c, int tap, int[] tcp, int[] udp) {
         String path = null;
@@ -109,8 +119,9 @@ public final class Listeners {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(ValueLayout.JAVA_INT);
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-                Errno.check(Libc.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
+                Errno.check(Sockets.getsockname(tap, sa, len), "inherited UNIX socket " + tap);
                 path = SockAddr.unixPath(sa, len.get(ValueLayout.JAVA_INT, 0));
+                Errno.check(Sockets.listen(tap, 0), "listen on " + path);
             }
         }
         return new Listeners(tap, path, tcp, udp, tcpForward(c), udpForward(c));
@@ -132,8 +143,8 @@ public final class Listeners {
                 if (c.socketPath != null) throw new ConfException("Socket path " + path + " already in use");
                 continue;
             }
-            Libc.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
-            int r = Libc.bind(fd, sa, len);
+            Descriptors.unlink(sa.asSlice(2)); // a stale socket file from an earlier run
+            int r = Sockets.bind(fd, sa, len);
             if (r == 0) return path;
             if (c.socketPath != null) {
                 throw new ConfException("Can't bind UNIX socket " + path + ": " + Errno.text(r));
@@ -142,13 +153,27 @@ public final class Listeners {
         throw new ConfException("UNIX socket bind: no free path among " + SOCK_PATH_FORMAT);
     }
 
-    /** A path is in use if something answers there; a stale socket file (refused) is not. */
+    /**
+     * A path is in use if something answers there, or if a socket is bound to it (the socket
+     * of a -f daemon whose JVM is still starting: it listens once it serves); a stale socket
+     * file (refused, bound by no socket) is not.
+     */
     private static boolean inUse(MemorySegment sa, int len) {
-        int probe = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        int probe = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
         if (probe < 0) return false;
-        int r = Libc.connect(probe, sa, len);
-        Libc.close(probe);
-        return r == 0 || (r != -Errno.ENOENT && r != -Errno.ECONNREFUSED && r != -Errno.EACCES);
+        int r = Sockets.connect(probe, sa, len);
+        Descriptors.close(probe);
+        if (r == -Errno.ECONNREFUSED) return boundInThisNamespace(SockAddr.unixPath(sa, len));
+        return r == 0 || (r != -Errno.ENOENT && r != -Errno.EACCES);
+    }
+
+    /** Whether a UNIX socket of this network namespace is bound at {@code path} (/proc/net/unix). */
+    private static boolean boundInThisNamespace(String path) {
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/net/unix"))) {
+            return lines.skip(1).anyMatch(l -> l.endsWith(" " + path));
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            return false;
+        }
     }
 
     // ---- forwarded ports ----
@@ -173,7 +198,7 @@ public final class Listeners {
                 s.add(port, v6, b);
             }
         }
-        s.open(Libc.SOCK_STREAM, 0, true);
+        s.open(Sockets.SOCK_STREAM, 0, true);
         s.bindAll(c, true, false);
         int before = out.size;
         s.keepBound(out);
@@ -199,7 +224,7 @@ public final class Listeners {
                 s.add(port, v6, b);
             }
         }
-        s.open(Libc.SOCK_DGRAM, Libc.IPPROTO_UDP, false);
+        s.open(Sockets.SOCK_DGRAM, Sockets.IPPROTO_UDP, false);
         s.bindAll(c, false, true);
         try {
             boolean any = false;
@@ -260,12 +285,12 @@ public final class Listeners {
          */
         void open(int type, int proto, boolean fatal) {
             for (int i = 0; i < n; i++) {
-                fd[i] = Libc.socket(v6[i] ? Libc.AF_INET6 : Libc.AF_INET, type | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, proto);
+                fd[i] = Sockets.socket(v6[i] ? Sockets.AF_INET6 : Sockets.AF_INET, type | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, proto);
                 result[i] = Math.min(fd[i], 0);
                 if (fd[i] < 0 && fatal) {
                     int err = -fd[i];
                     closeAll();
-                    throw new SysException(err, type == Libc.SOCK_STREAM ? "TCP listening socket" : "UDP socket");
+                    throw new SysException(err, type == Sockets.SOCK_STREAM ? "TCP listening socket" : "UDP socket");
                 }
             }
         }
@@ -303,7 +328,7 @@ public final class Listeners {
                     if (fd[i] < 0) continue;
                     int r = options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
                     if (r == 0) r = Listeners.bind(fd[i], v6[i], bind[i], port[i], sa);
-                    if (r == 0 && listen) r = Libc.listen(fd[i], 128);
+                    if (r == 0 && listen) r = Sockets.listen(fd[i], 128);
                     result[i] = r;
                 }
             }
@@ -315,14 +340,14 @@ public final class Listeners {
                 if (result[i] == 0) {
                     out.add(fd[i]);
                 } else if (fd[i] >= 0) {
-                    Libc.close(fd[i]);
+                    Descriptors.close(fd[i]);
                 }
             }
         }
 
         void closeAll() {
             for (int i = 0; i < n; i++) {
-                if (fd[i] >= 0) Libc.close(fd[i]);
+                if (fd[i] >= 0) Descriptors.close(fd[i]);
                 fd[i] = -1;
             }
         }
@@ -334,16 +359,16 @@ public final class Listeners {
      */
     private static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
                                boolean strictDevice) {
-        setInt(fd, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, opt);
-        if (v6) setInt(fd, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, opt);
+        setInt(fd, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, opt);
+        if (v6) setInt(fd, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, opt);
         if (c.freebind) {
-            setInt(fd, v6 ? Libc.IPPROTO_IPV6 : Libc.IPPROTO_IP, v6 ? Libc.IPV6_FREEBIND : Libc.IP_FREEBIND, opt);
+            setInt(fd, v6 ? Sockets.IPPROTO_IPV6 : Sockets.IPPROTO_IP, v6 ? Sockets.IPV6_FREEBIND : Sockets.IP_FREEBIND, opt);
         }
         if (b.iface() != null) {
             byte[] name = b.iface().getBytes(StandardCharsets.US_ASCII);
             MemorySegment.copy(name, 0, sa, ValueLayout.JAVA_BYTE, 0, name.length);
             sa.set(ValueLayout.JAVA_BYTE, name.length, (byte) 0);
-            int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, sa, name.length + 1);
+            int r = Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_BINDTODEVICE, sa, name.length + 1);
             if (r < 0 && strictDevice) return r;
         }
         return 0;
@@ -352,12 +377,12 @@ public final class Listeners {
     private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
         int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
                 : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
-        return Libc.bind(fd, sa, len);
+        return Sockets.bind(fd, sa, len);
     }
 
     private static void setInt(int fd, int level, int name, MemorySegment opt) {
         opt.set(ValueLayout.JAVA_INT, 0, 1);
-        Libc.setsockopt(fd, level, name, opt, 4);
+        Sockets.setsockopt(fd, level, name, opt, 4);
     }
 
     /** A growable int array: "all" binds tens of thousands of sockets. */

@@ -13,7 +13,9 @@ import jpasst.link.Pcap;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Net;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Native;
+import jpasst.sys.Processes;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
 
@@ -28,6 +30,8 @@ import jpasst.util.Log;
  */
 public final class Main {
     static final String VERSION = "jpasst-0.1.0";
+    /** What --print-capabilities prints: a vhost-user back-end of type "net". */
+    static final String CAPABILITIES = "{\n  \"type\": \"net\"\n}\n";
 
     private Main() {}
 
@@ -40,7 +44,7 @@ public final class Main {
         // ms sooner with it than with the JVM's halt (measured).
         System.out.flush();
         System.err.flush();
-        if (exit.launched()) Libc.exitNow(exit.status());
+        if (exit.launched()) Processes.exitNow(exit.status());
         Runtime.getRuntime().halt(exit.status());
     }
 
@@ -80,11 +84,10 @@ public final class Main {
                 return Exit.said(0);
             }
             case CAPABILITIES -> {
-                // passt prints its vhost-user back-end capabilities; jpasst is no vhost-user back-end
-                // yet, and saying {"type": "net"} would tell a caller it can use it as one
-                System.err.println("--print-capabilities: jpasst has no vhost-user back-end yet"
-                        + " (vhost-user is not supported yet)");
-                return Exit.said(1);
+                // the vhost-user back-end convention, worded and placed as passt does it: on
+                // standard error (passt logs it), whatever -q or -l said
+                System.err.print(CAPABILITIES);
+                return Exit.said(0);
             }
             case RUN -> { }
         }
@@ -96,8 +99,10 @@ public final class Main {
                 return Exit.said(1);
             }
         }
-        String handover = c.foreground ? null : System.getenv(Daemon.HANDOVER_ENV);
-        if (!c.foreground && handover == null) {
+        String handover = System.getenv(Daemon.HANDOVER_ENV);
+        // -f too launches: the launcher then becomes the daemon (Daemon.become), but for the
+        // build's AOT training run, which serves in its own JVM (Daemon.recordsAotCache)
+        if (handover == null && !(c.foreground && Daemon.recordsAotCache())) {
             int status = Daemon.launch(c, args, parsed.warnings());
             return new Exit(status, status == 0, false);
         }
@@ -107,7 +112,7 @@ public final class Main {
     /**
      * Makes the downcall handles of a launch on a core of its own while the options are read: in
      * a JVM without the AOT cache (the launcher, as Kata and libvirt start it) the first costs
-     * tens of ms of class loading and code generation, the later ones a little each (see Libc).
+     * tens of ms of class loading and code generation, the later ones a little each (see sys.Native).
      */
     private static final class LinkAhead extends Thread {
         LinkAhead() {
@@ -117,7 +122,7 @@ public final class Main {
 
         @Override
         public void run() {
-            Libc.linkLaunchCalls();
+            Native.linkLaunchCalls();
         }
     }
 
@@ -133,8 +138,10 @@ public final class Main {
      * launcher spawned with what it had bound ({@code handover}: {@link Daemon.Handover}'s form).
      */
     static int serve(Conf.Builder options, String handover, java.util.List<String> warnings) {
+        Confinement.starting(handover);
         Log.level(options.logLevel);
-        // the daemon's standard error is /dev/null: its launcher said what there was to say
+        // a daemon's standard error is /dev/null, or with -f its launcher's, which said what
+        // there was to say up to the QEMU hint: the daemon repeats that in its log only
         if (handover != null) Log.detachStderr();
         try {
             if (options.logFile != null) Log.toFile(options.logFile, options.logSize, "passt " + VERSION + ": " + Daemon.jarPath());
@@ -189,10 +196,13 @@ public final class Main {
         // a daemon's pid file is its launcher's to write
         if (h == null && c.pidFile != null) {
             int fd = openPidFile(c.pidFile);
-            if (fd < 0 || !writePid(fd, c.pidFile, Libc.getpid())) return 1;
+            if (fd < 0 || !writePid(fd, c.pidFile, Processes.getpid())) return 1;
         }
-        qemuHint(p.socketPath());
-        if (!Privileges.drop(c)) return 1;
+        qemuHint(p.socketPath(), c.vhostUser);
+        Privileges.announce(c);
+        // -f: what follows, its launcher has not said
+        if (h != null && c.foreground) Log.attachStderr();
+        if (!Confinement.confine(c, h != null && h.namespaces())) return 1;
         p.run();
         // stopped by a signal or --one-off: on this, the loop's thread, what waits is flushed
         p.close();
@@ -208,17 +218,24 @@ public final class Main {
 
     /** What passt says once its socket is bound (nothing with --fd). */
     static void socketBound(String path) {
-        if (path != null) Log.notice("UNIX domain socket bound at " + path);
+        if (path != null) Log.info("UNIX domain socket bound at " + path);
     }
 
     /** What passt says before it forks: how to start QEMU on the socket (nothing with --fd). */
-    static void qemuHint(String path) {
+    static void qemuHint(String path, boolean vhostUser) {
         if (path == null) return;
-        Log.notice("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
-        Log.notice("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
+        if (vhostUser) {
+            Log.info("You can start qemu with:");
+            Log.info("    kvm ... -chardev socket,id=chr0,path=" + path
+                    + " -netdev vhost-user,id=netdev0,chardev=chr0 -device virtio-net,netdev=netdev0"
+                    + " -object memory-backend-memfd,id=memfd0,share=on,size=$RAMSIZE -numa node,memdev=memfd0");
+            return;
+        }
+        Log.info("\nYou can now start qemu (>= 7.2, with commit 13c6be96618c):");
+        Log.info("    kvm ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path="
                 + path);
-        Log.notice("or qrap, for earlier qemu versions:");
-        Log.notice("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
+        Log.info("or qrap, for earlier qemu versions:");
+        Log.info("    ./qrap 5 kvm ... -net socket,fd=5 -net nic,model=virtio");
     }
 
     /**
@@ -228,13 +245,13 @@ public final class Main {
      */
     static void raiseFileLimit() {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment lim = a.allocate(16, 8);
-            if (Libc.getrlimit(Libc.RLIMIT_NOFILE, lim) < 0) return;
-            long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 0);
-            long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, 8);
+            MemorySegment lim = a.allocate(Processes.RLIMIT_SIZE, 8);
+            if (Processes.getrlimit(Processes.RLIMIT_NOFILE, lim) < 0) return;
+            long soft = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_CUR);
+            long hard = lim.get(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_MAX);
             if (Long.compareUnsigned(soft, hard) >= 0) return;
-            lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, hard);
-            int r = Libc.setrlimit(Libc.RLIMIT_NOFILE, lim);
+            lim.set(java.lang.foreign.ValueLayout.JAVA_LONG, Processes.RLIM_CUR, hard);
+            int r = Processes.setrlimit(Processes.RLIMIT_NOFILE, lim);
             if (r < 0) Log.warn("Couldn't raise the open file limit to " + hard + ": " + Errno.text(r));
         }
     }
@@ -242,8 +259,8 @@ public final class Main {
     /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
     static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
-            int fd = Libc.open(a.allocateFrom(path),
-                    Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
+            int fd = Descriptors.open(a.allocateFrom(path),
+                    Descriptors.O_CREAT | Descriptors.O_TRUNC | Descriptors.O_WRONLY | Descriptors.O_CLOEXEC, 0600);
             if (fd < 0) Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
             return fd;
         }
@@ -255,8 +272,8 @@ public final class Main {
             byte[] b = (pid + "\n").getBytes(StandardCharsets.US_ASCII);
             MemorySegment s = a.allocate(b.length);
             MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
-            long n = Libc.write(fd, s, b.length);
-            Libc.close(fd);
+            long n = Descriptors.write(fd, s, b.length);
+            Descriptors.close(fd);
             if (n != b.length) {
                 Log.error("Failed to write PID file " + path);
                 return false;

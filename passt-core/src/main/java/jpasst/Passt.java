@@ -18,6 +18,7 @@ import jpasst.proto.Dhcpv6;
 import jpasst.proto.Ndp;
 import jpasst.proto.Services6;
 import jpasst.tap.StreamLink;
+import jpasst.vhost.VhostUserLink;
 
 /**
  * One daemon instance: the configuration, the event loop and everything the loop drives, wired
@@ -27,7 +28,8 @@ import jpasst.tap.StreamLink;
  * in-process over real sockets and run its loop on a thread of their own.
  *
  * The guest transport is chosen here: the stream socket QEMU's {@code -netdev stream} connects
- * to ({@link StreamLink}); every layer above it only knows {@link Link}.
+ * to ({@link StreamLink}), or with {@code --vhost-user} the guest's own virtqueues
+ * ({@link VhostUserLink}); every layer above it only knows {@link Link}.
  */
 public final class Passt implements AutoCloseable {
     public final Conf conf;
@@ -64,7 +66,8 @@ public final class Passt implements AutoCloseable {
         this.loop = loop;
         this.listeners = listeners;
         this.guest = new Guest();
-        this.link = new StreamLink(conf, loop, capture, listeners.tap, listeners.socketPath);
+        this.link = conf.vhostUser ? new VhostUserLink(conf, loop, capture, listeners.tap, listeners.socketPath)
+                : new StreamLink(conf, loop, capture, listeners.tap, listeners.socketPath);
         this.frames = new FrameWriter(conf, guest, link);
         this.arp = new Arp(conf, guest, link);
         this.dhcp = new Dhcp(conf, frames);

@@ -7,7 +7,7 @@ import java.util.List;
 
 import jpasst.conf.Conf;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Processes;
 import jpasst.util.Log;
 
 /**
@@ -20,33 +20,37 @@ final class Privileges {
 
     /** What passt says before it forks, started as root without --runas. */
     static void announce(Conf c) {
-        if (c.runAs == null && Libc.getuid() == 0) Log.warn("Started as root, will change to nobody.");
+        if (c.runAs == null && Processes.getuid() == 0) Log.warn("Started as root, will change to nobody.");
     }
 
-    static boolean drop(Conf c) {
-        int uid = Libc.getuid();
-        if (uid != 0 && c.runAs == null) return true;
+    /**
+     * The {uid, gid} the daemon becomes: nobody for root without --runas, what --runas names
+     * (looked up now: the daemon's reduced filesystem has no /etc/passwd), null for no change.
+     * Throws IllegalArgumentException with passt's message for a --runas that names nobody.
+     */
+    static int[] target(Conf c) {
+        int uid = Processes.getuid();
+        if (uid != 0 && c.runAs == null) return null;
         int[] ids;
         if (c.runAs == null) {
-            announce(c);
             String[] pw = lookup("/etc/passwd", "nobody");
             ids = pw != null ? new int[] {Integer.parseInt(pw[2]), Integer.parseInt(pw[3])} : new int[] {65534, 65534};
         } else {
-            try {
-                ids = resolve(c.runAs);
-            } catch (IllegalArgumentException e) {
-                Log.error(e.getMessage());
-                return false;
-            }
+            ids = resolve(c.runAs);
         }
-        if (uid != 0 && ids[0] == uid) return true;
-        if (uid == 0) Libc.clearGroups();
-        int r = Libc.setgid(ids[1]);
+        return uid != 0 && ids[0] == uid ? null : ids;
+    }
+
+    /** Becomes {@code ids} ({@link #target}; null: stays), every thread of the process. */
+    static boolean drop(int[] ids) {
+        if (ids == null) return true;
+        if (Processes.getuid() == 0) Processes.clearGroups();
+        int r = Processes.setgid(ids[1]);
         if (r < 0) {
             Log.error("Can't set GID to " + ids[1] + ": " + Errno.text(r));
             return false;
         }
-        r = Libc.setuid(ids[0]);
+        r = Processes.setuid(ids[0]);
         if (r < 0) {
             Log.error("Can't set UID to " + ids[0] + ": " + Errno.text(r));
             return false;

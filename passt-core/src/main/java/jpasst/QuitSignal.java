@@ -7,7 +7,9 @@ import java.lang.foreign.ValueLayout;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Processes;
 
 /**
  * SIGQUIT ends passt, and Kata Containers stops passt with it. A JVM never lets Java code handle
@@ -41,21 +43,21 @@ final class QuitSignal {
         int readFd;
         if (inheritedFd >= 0) {
             readFd = inheritedFd;
-            Libc.fcntl(readFd, Libc.F_SETFL, Libc.O_NONBLOCK);
+            Descriptors.fcntl(readFd, Descriptors.F_SETFL, Descriptors.O_NONBLOCK);
             try (Arena a = Arena.ofConfined()) {
-                MemorySegment quit = a.allocate(Daemon.SIGSET_BYTES, 8);
-                quit.set(ValueLayout.JAVA_BYTE, 0, (byte) (1 << (Daemon.SIGQUIT - 1)));
-                Libc.pthreadSigmask(Libc.SIG_UNBLOCK, quit, MemorySegment.NULL);
+                MemorySegment quit = a.allocate(Processes.SIGSET_SIZE, 8);
+                Processes.sigaddset(quit, Daemon.SIGQUIT);
+                Processes.pthreadSigmask(Processes.SIG_UNBLOCK, quit, MemorySegment.NULL);
             }
         } else {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-                if (Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK) < 0) return;
+                if (Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK) < 0) return;
                 readFd = fds.get(ValueLayout.JAVA_INT, 0);
                 int writeFd = fds.get(ValueLayout.JAVA_INT, 4);
                 System.out.flush();
-                Errno.check(Libc.dup2(writeFd, 1), "dup2");
-                Libc.close(writeFd);
+                Errno.check(Descriptors.dup2(writeFd, 1), "dup2");
+                Descriptors.close(writeFd);
             }
         }
         MemorySegment drain = Arena.global().allocate(4096);
@@ -63,7 +65,7 @@ final class QuitSignal {
         loop.handler(Refs.QUIT, (ref, ev) -> {
             boolean dump = false;
             long n;
-            while ((n = Libc.read(readFd, drain, 4096)) > 0) {
+            while ((n = Descriptors.read(readFd, drain, 4096)) > 0) {
                 for (int i = 0; i < n && !dump; i++) {
                     byte b = drain.get(ValueLayout.JAVA_BYTE, i);
                     matched[0] = b == DUMP[matched[0]] ? matched[0] + 1 : b == DUMP[0] ? 1 : 0;
@@ -72,6 +74,6 @@ final class QuitSignal {
             }
             if (dump) onQuit.run();
         });
-        Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(Refs.QUIT, readFd)), "epoll_ctl");
+        Errno.check(loop.add(readFd, Epoll.EPOLLIN, EventLoop.ref(Refs.QUIT, readFd)), "epoll_ctl");
     }
 }

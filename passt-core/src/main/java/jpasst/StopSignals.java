@@ -7,7 +7,8 @@ import java.lang.foreign.ValueLayout;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
 import jpasst.util.Log;
 
 /**
@@ -29,25 +30,25 @@ final class StopSignals {
         int readFd, writeFd;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            Errno.check(Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK), "pipe2");
+            Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe2");
             readFd = fds.get(ValueLayout.JAVA_INT, 0);
             writeFd = fds.get(ValueLayout.JAVA_INT, 4);
         }
         MemorySegment in = Arena.global().allocate(16);
         loop.handler(Refs.SIGNAL, (ref, ev) -> {
-            long n = Libc.read(readFd, in, in.byteSize());
+            long n = Descriptors.read(readFd, in, in.byteSize());
             if (n <= 0) return;
             Log.info("Received SIG" + name(in.get(ValueLayout.JAVA_BYTE, 0)) + ", exiting");
             loop.stop();
         });
-        Errno.check(loop.add(readFd, Libc.EPOLLIN, EventLoop.ref(Refs.SIGNAL, readFd)), "epoll_ctl");
+        Errno.check(loop.add(readFd, Epoll.EPOLLIN, EventLoop.ref(Refs.SIGNAL, readFd)), "epoll_ctl");
         MemorySegment out = Arena.global().allocate(1); // (the handler thread's own)
         for (String name : NAMES) {
             try {
                 sun.misc.Signal.handle(new sun.misc.Signal(name), sig -> {
                     synchronized (out) {
                         out.set(ValueLayout.JAVA_BYTE, 0, (byte) sig.getNumber());
-                        Libc.write(writeFd, out, 1);
+                        Descriptors.write(writeFd, out, 1);
                     }
                 });
             } catch (IllegalArgumentException e) {

@@ -13,7 +13,8 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 class ListenersTest {
@@ -30,7 +31,9 @@ class ListenersTest {
         Conf.Builder b = new Conf.Builder();
         b.v6 = false;
         b.socketPath = dir.resolve("s").toString();
-        int first = 42000, count = 1000;
+        // below the ephemeral range (32768-60999 here): the outgoing connections of whatever else
+        // runs on the machine take ports there, and a port in use cannot be bound
+        int first = 12000, count = 1000;
         b.tcpSpecs = List.of(first + "-" + (first + count - 1));
         Listeners l = Listeners.open(b.build());
         try (Arena a = Arena.ofConfined()) {
@@ -42,19 +45,19 @@ class ListenersTest {
             int lastPort = 0, lastFd = -1;
             for (int fd : l.tcp) {
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-                assertEquals(0, Libc.getsockname(fd, sa, len));
+                assertEquals(0, Sockets.getsockname(fd, sa, len));
                 int port = SockAddr.port(sa);
                 assertTrue(port > lastPort && port < first + count, "port " + port + " after " + lastPort);
                 assertTrue(fd > lastFd, "descriptor " + fd + " after " + lastFd);
                 len.set(ValueLayout.JAVA_INT, 0, 4);
-                assertEquals(0, Libc.getsockopt(fd, Libc.SOL_SOCKET, SO_ACCEPTCONN, val, len));
+                assertEquals(0, Sockets.getsockopt(fd, Sockets.SOL_SOCKET, SO_ACCEPTCONN, val, len));
                 assertEquals(1, val.get(ValueLayout.JAVA_INT, 0), "socket of port " + port + " listens");
                 lastPort = port;
                 lastFd = fd;
             }
         } finally {
-            for (int fd : l.tcp) Libc.close(fd);
-            Libc.close(l.tap);
+            for (int fd : l.tcp) Descriptors.close(fd);
+            Descriptors.close(l.tap);
             Files.deleteIfExists(Path.of(l.socketPath));
             Files.deleteIfExists(dir);
         }

@@ -13,7 +13,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.loop.EventLoop;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 
 /**
  * The SIGQUIT pipe as a spawned daemon has it: the read end inherited, standard output (here: the
@@ -28,7 +28,7 @@ class QuitSignalTest {
     void pipe() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            assertEquals(0, Libc.pipe2(fds, Libc.O_CLOEXEC | Libc.O_NONBLOCK));
+            assertEquals(0, Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK));
             readFd = fds.get(ValueLayout.JAVA_INT, 0);
             writeFd = fds.get(ValueLayout.JAVA_INT, 4);
         }
@@ -37,8 +37,8 @@ class QuitSignalTest {
     @AfterEach
     void close() {
         loop.close();
-        Libc.close(readFd);
-        Libc.close(writeFd);
+        Descriptors.close(readFd);
+        Descriptors.close(writeFd);
     }
 
     @Test
@@ -73,7 +73,7 @@ class QuitSignalTest {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment m = a.allocate(b.length);
             m.copyFrom(MemorySegment.ofArray(b));
-            assertEquals(b.length, Libc.write(writeFd, m, b.length));
+            assertEquals(b.length, Descriptors.write(writeFd, m, b.length));
         }
     }
 

@@ -10,7 +10,8 @@ import jpasst.link.FramesFromGuest;
 import jpasst.link.Guest;
 import jpasst.link.Receiver;
 import jpasst.loop.EventLoop;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
 
 /**
@@ -45,7 +46,7 @@ final class BenchTap implements AutoCloseable {
 
     BenchTap(Conf.Builder options) {
         MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
-        if (Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds) < 0) {
+        if (Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds) < 0) {
             throw new IllegalStateException("socketpair failed");
         }
         options.fd = fds.get(ValueLayout.JAVA_INT, 0);
@@ -65,7 +66,7 @@ final class BenchTap implements AutoCloseable {
     @Override
     public void close() {
         link.close();
-        Libc.close(peerFd);
+        Descriptors.close(peerFd);
         loop.close();
     }
 }

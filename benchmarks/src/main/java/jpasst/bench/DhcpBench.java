@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
 import jpasst.conf.Conf;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.proto.Dhcp;
 
 import org.openjdk.jmh.annotations.Benchmark;
@@ -32,7 +32,7 @@ public class DhcpBench extends JmhSettings {
         conf.search = new java.util.ArrayList<>(java.util.List.of("example.org", "lab.example.org"));
         seg = Arena.ofAuto().allocate(2048, 64);
         BenchFrames.dhcpDiscover(seg, 0);
-        udpLen = Udp.length(seg, Eth.LEN + Ip4.MIN_LEN);
+        udpLen = UdpHdr.length(seg, Eth.LEN + Ip4.MIN_LEN);
         bt = new BenchTap(conf).start(BenchTap.NO_RECEIVER);
         dhcp = new Dhcp(bt.conf, bt.frames);
     }

@@ -7,7 +7,9 @@ import java.nio.charset.StandardCharsets;
 
 import jpasst.packet.Net;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 /**
@@ -37,20 +39,20 @@ public final class TapRelay {
             System.exit(2);
         }
         Arena arena = Arena.global();
-        int tap = Libc.open(arena.allocateFrom("/dev/net/tun"), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        int tap = Descriptors.open(arena.allocateFrom("/dev/net/tun"), Descriptors.O_RDWR | Descriptors.O_CLOEXEC, 0);
         if (tap < 0) fail("/dev/net/tun: " + Errno.text(tap));
         MemorySegment ifr = arena.allocate(40, 8);
         byte[] name = args[0].getBytes(StandardCharsets.US_ASCII);
         MemorySegment.copy(name, 0, ifr, ValueLayout.JAVA_BYTE, 0, Math.min(15, name.length));
         ifr.set(ValueLayout.JAVA_SHORT, 16, (short) (IFF_TAP | IFF_NO_PI));
-        int r = Libc.ioctl(tap, TUNSETIFF, ifr);
+        int r = Descriptors.ioctl(tap, TUNSETIFF, ifr);
         if (r < 0) fail("TUNSETIFF " + args[0] + ": " + Errno.text(r));
-        Libc.fcntl(tap, Libc.F_SETFL, Libc.fcntl(tap, Libc.F_GETFL, 0) | Libc.O_NONBLOCK);
+        Descriptors.fcntl(tap, Descriptors.F_SETFL, Descriptors.fcntl(tap, Descriptors.F_GETFL, 0) | Descriptors.O_NONBLOCK);
 
-        int sock = Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
+        int sock = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0);
         MemorySegment sa = arena.allocate(SockAddr.UN_SIZE);
         int len = SockAddr.unix(sa, args[1]);
-        r = Libc.connect(sock, sa, len);
+        r = Sockets.connect(sock, sa, len);
         if (r < 0) fail("connect " + args[1] + ": " + Errno.text(r));
 
         Thread up = new Thread(() -> tapToSocket(tap, sock), "tap-to-socket");
@@ -70,16 +72,15 @@ public final class TapRelay {
 
     private static void tapToSocket(int tap, int sock) {
         MemorySegment buf = Arena.global().allocate(BATCH + MAX_FRAME, 64);
-        MemorySegment ev = Arena.global().allocate(12, 8);
-        int ep = Libc.epollCreate1(Libc.EPOLL_CLOEXEC);
-        ev.set(ValueLayout.JAVA_INT_UNALIGNED, 0, Libc.EPOLLIN);
-        ev.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, 0L);
-        Libc.epollCtl(ep, Libc.EPOLL_CTL_ADD, tap, ev);
+        MemorySegment ev = Arena.global().allocate(Epoll.EVENT_SIZE, 8);
+        int ep = Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC);
+        Epoll.event(ev, Epoll.EPOLLIN, 0L);
+        Epoll.epollCtl(ep, Epoll.EPOLL_CTL_ADD, tap, ev);
         long base = buf.address();
         while (true) {
             int fill = 0;
             while (fill < BATCH) {
-                long n = Libc.read(tap, base + fill + 4, MAX_FRAME);
+                long n = Descriptors.read(tap, base + fill + 4, MAX_FRAME);
                 if (n < 0) {
                     if (n == -Errno.EINTR) continue;
                     if (n == -Errno.EAGAIN) break;
@@ -89,11 +90,11 @@ public final class TapRelay {
                 fill += 4 + (int) n;
             }
             if (fill == 0) {
-                Libc.epollWait(ep, ev, 1, 1000);
+                Epoll.epollWait(ep, ev, 1, 1000);
                 continue;
             }
             for (long p = 0; p < fill; ) {
-                long n = Libc.write(sock, base + p, fill - p);
+                long n = Descriptors.write(sock, base + p, fill - p);
                 if (n < 0) {
                     if (n == -Errno.EINTR) continue;
                     System.exit(0); // the daemon went away
@@ -108,7 +109,7 @@ public final class TapRelay {
         long base = buf.address();
         int fill = 0;
         while (true) {
-            long n = Libc.read(sock, base + fill, 4L * BATCH - fill);
+            long n = Descriptors.read(sock, base + fill, 4L * BATCH - fill);
             if (n == -Errno.EINTR) continue;
             if (n <= 0) return;
             fill += (int) n;
@@ -119,7 +120,7 @@ public final class TapRelay {
                 if (fill - pos - 4 < len) break;
                 long w;
                 do {
-                    w = Libc.write(tap, base + pos + 4, len);
+                    w = Descriptors.write(tap, base + pos + 4, len);
                 } while (w == -Errno.EINTR);
                 // EAGAIN or ENOBUFS: the namespace's backlog is full, the frame is dropped as a NIC would
                 pos += 4 + len;

@@ -13,7 +13,8 @@ import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
@@ -41,7 +42,7 @@ public class TcpPathBench extends JmhSettings {
         Conf.Builder conf = BenchFrames.conf();
         conf.v6 = false;
         MemorySegment fds = Arena.ofAuto().allocate(ValueLayout.JAVA_INT, 2);
-        Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds);
+        Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds);
         conf.fd = fds.get(ValueLayout.JAVA_INT, 0);
         peerFd = fds.get(ValueLayout.JAVA_INT, 4);
         passt = new Passt(conf.build());
@@ -58,7 +59,7 @@ public class TcpPathBench extends JmhSettings {
         found:
         while (System.nanoTime() < deadline) {
             passt.loop.runOnce();
-            long n = Libc.recv(peerFd, in, in.byteSize(), Libc.MSG_DONTWAIT);
+            long n = Sockets.recv(peerFd, in, in.byteSize(), Sockets.MSG_DONTWAIT);
             for (long p = 0; n > 0 && p + 4 <= n; ) {
                 int flen = Net.i32(in, p);
                 long tcp = p + 4 + Eth.LEN + Ip4.MIN_LEN;
@@ -74,7 +75,7 @@ public class TcpPathBench extends JmhSettings {
         ackLen = BenchFrames.tcp(seg, 0, false, 40000, port, 1001, serverSeq + 1, TcpHdr.ACK_FLAG, 65535, 0);
         passt.dispatch.frame(seg, 0, ackLen);
         passt.loop.runOnce();
-        Libc.recv(peerFd, in, in.byteSize(), Libc.MSG_DONTWAIT);
+        Sockets.recv(peerFd, in, in.byteSize(), Sockets.MSG_DONTWAIT);
     }
 
     @TearDown(Level.Trial)
@@ -82,7 +83,7 @@ public class TcpPathBench extends JmhSettings {
         accepted.close();
         server.close();
         passt.close();
-        Libc.close(peerFd);
+        Descriptors.close(peerFd);
     }
 
     @Benchmark

@@ -9,6 +9,7 @@ import java.util.regex.Pattern;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.Transport;
 
 /**
  * {@code --vm}: iperf3 in a real QEMU guest (TCG: no KVM here) through the daemon, booted by the
@@ -81,7 +82,7 @@ final class Vm {
                         + "iperf3 -c $GW -p " + port + " -t " + seconds + args + " -f m > /tmp/out 2>&1\n"
                         + "grep -E 'sender|receiver' /tmp/out | while read l; do mark IPERF \"$l\"; done\n"
                         + "tail -n 3 /tmp/out\n");
-        if (d.spec.vhostUser()) b.vhostUser();
+        if (d.spec.vhostUser()) b.transport(Transport.VHOST_USER);
         try {
             GuestRun run = b.run();
             List<String> lines = run.allMarkers("IPERF");

@@ -29,6 +29,9 @@ public final class Conf {
     public final boolean quiet;
     public final String runAs;              // --runas
     public final boolean freebind;
+    public final boolean vhostUser;         // --vhost-user: the guest's frames in its own virtqueues
+    public final String repairPath;         // --repair-path (vhost-user); jpasst migrates no flows
+    public final boolean migrateExit, migrateNoLinger; // --migrate-exit, --migrate-no-linger: likewise
 
     // link
     public final int mtu;
@@ -83,6 +86,8 @@ public final class Conf {
     // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
     public final int udpTimeoutSeconds;
     public final int icmpTimeoutSeconds;
+    /** jpasst-only --no-seccomp: the daemon runs without its system call filter (debugging). */
+    public final boolean noSeccomp;
     /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
     public final long dnsHost6Hi, dnsHost6Lo;
 
@@ -106,6 +111,10 @@ public final class Conf {
         quiet = b.quiet;
         runAs = b.runAs;
         freebind = b.freebind;
+        vhostUser = b.vhostUser;
+        repairPath = b.repairPath;
+        migrateExit = b.migrateExit;
+        migrateNoLinger = b.migrateNoLinger;
         mtu = b.mtu;
         mtuSet = b.mtuSet;
         ourMac = b.ourMac;
@@ -160,6 +169,7 @@ public final class Conf {
         udpSpecs = List.copyOf(b.udpSpecs);
         udpTimeoutSeconds = b.udpTimeoutSeconds;
         icmpTimeoutSeconds = b.icmpTimeoutSeconds;
+        noSeccomp = b.noSeccomp;
         dnsHost6Hi = b.dnsHost6Hi;
         dnsHost6Lo = b.dnsHost6Lo;
         mapHostLoopback4 = b.mapHostLoopback4;
@@ -211,6 +221,9 @@ public final class Conf {
         public boolean quiet;
         public String runAs;                    // --runas
         public boolean freebind;
+        public boolean vhostUser;
+        public String repairPath;
+        public boolean migrateExit, migrateNoLinger;
 
         // link
         public int mtu = MTU_DEFAULT;
@@ -265,6 +278,7 @@ public final class Conf {
         // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
         public int udpTimeoutSeconds = 180;
         public int icmpTimeoutSeconds = 60;
+        public boolean noSeccomp;
         /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
         public long dnsHost6Hi, dnsHost6Lo;
 

@@ -138,6 +138,16 @@ public final class HostNet {
         return null;
     }
 
+    /** Whether the host has an interface named {@code name} (passt's if_nametoindex() for -i). */
+    static boolean interfaceExists(String name) {
+        if (name.isEmpty() || name.length() >= Options.IFNAMSIZ) return false;
+        try {
+            return NetworkInterface.getByName(name) != null;
+        } catch (SocketException e) {
+            return false;
+        }
+    }
+
     private static InterfaceAddress ifaceAddress(String ifname, Class<?> family) {
         if (ifname == null) return null;
         try {
@@ -176,7 +186,7 @@ public final class HostNet {
                 String a = f[1];
                 int pct = a.indexOf('%');
                 if (pct >= 0) a = a.substring(0, pct);
-                long[] x = Options.ip(a);
+                long[] x = AddressLiteral.ip(a);
                 if (x == null) continue; // a malformed line in resolv.conf is not ours to fail on
                 if (x[0] == 4 && read4) {
                     int ns = (int) x[2];

@@ -366,41 +366,15 @@ public final class PortSpec {
         if (addr.length() >= 2 && addr.charAt(0) == '[' && addr.charAt(addr.length() - 1) == ']') {
             addr = addr.substring(1, addr.length() - 1);
         }
-        long a4 = ip4(addr);
+        long a4 = AddressLiteral.ip4(addr);
         if (a4 >= 0) return new Bind(addr, 4, (int) a4, 0, 0, iface);
-        if (addr.indexOf(':') < 0) throw invalid(spec);
-        long[] a6;
-        try {
-            a6 = Options.parseIp6(addr);
-        } catch (ConfException e) {
-            throw invalid(spec);
-        }
+        long[] a6 = AddressLiteral.ip6(addr);
+        if (a6 == null) throw invalid(spec);
         if (a6[0] == 0 && (a6[1] >>> 32) == 0xffff) {
             // IPv4-mapped: passt keeps addresses as "inany" and binds these as IPv4
             return new Bind(addr, 4, (int) a6[1], 0, 0, iface);
         }
         return new Bind(addr, 6, 0, a6[0], a6[1], iface);
-    }
-
-    /** inet_pton(AF_INET): four decimal bytes without leading zeros, as an unsigned int; -1 if not. */
-    private static long ip4(String s) {
-        long v = 0;
-        int parts = 0, i = 0;
-        while (parts < 4) {
-            int e = digits(s, i);
-            if (e == i || e - i > 3 || (e - i > 1 && s.charAt(i) == '0')) return -1;
-            int b = Integer.parseInt(s, i, e, 10);
-            if (b > 255) return -1;
-            v = v << 8 | b;
-            parts++;
-            if (parts < 4) {
-                if (e >= s.length() || s.charAt(e) != '.') return -1;
-                i = e + 1;
-            } else if (e != s.length()) {
-                return -1;
-            }
-        }
-        return v;
     }
 
     private static ConfException invalid(String spec) {

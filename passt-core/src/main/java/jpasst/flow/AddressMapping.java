@@ -7,7 +7,7 @@ import jpasst.conf.Conf;
 import jpasst.link.Guest;
 import jpasst.packet.Inany;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Sockets;
 import jpasst.util.Log;
 
 /**
@@ -47,7 +47,7 @@ public final class AddressMapping {
         MemorySegment name = v4 ? outboundIf4 : outboundIf6;
         if (name == null) return;
         if (v4 ? (Inany.v4(lo) >>> 24) == 127 : hi == 0 && lo == 1) return;
-        int r = Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_BINDTODEVICE, name, (int) name.byteSize());
+        int r = Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_BINDTODEVICE, name, (int) name.byteSize());
         if (r < 0 && Log.debugEnabled()) {
             Log.debug("Can't bind outbound socket to " + (v4 ? conf.outboundIf4 : conf.outboundIf6) + ": " + Errno.text(r));
         }

@@ -3,7 +3,7 @@ package jpasst.flow;
 import java.util.Arrays;
 
 import jpasst.loop.EventLoop;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 import jpasst.util.Log;
 
 /**
@@ -139,7 +139,7 @@ public final class Flows {
         if (type[f] != t) return;
         if (fd[f] >= 0) {
             loop.remove(fd[f]);
-            Libc.close(fd[f]);
+            Descriptors.close(fd[f]);
         }
         close(f);
     }

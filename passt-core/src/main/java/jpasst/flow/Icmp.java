@@ -10,8 +10,11 @@ import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.IcmpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
 
@@ -81,18 +84,18 @@ public final class Icmp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Icmp.ECHO_LEN) {
+        if (l4Len < IcmpHdr.ECHO_LEN) {
             drop("short ICMP header");
             return;
         }
-        int type = jpasst.packet.Icmp.type(s, l4);
-        if (type != (isV6 ? jpasst.packet.Icmp.V6_ECHO_REQUEST : jpasst.packet.Icmp.ECHO_REQUEST)
-                || jpasst.packet.Icmp.code(s, l4) != 0) {
+        int type = IcmpHdr.type(s, l4);
+        if (type != (isV6 ? IcmpHdr.V6_ECHO_REQUEST : IcmpHdr.ECHO_REQUEST)
+                || IcmpHdr.code(s, l4) != 0) {
             drop("not an echo request");
             return;
         }
-        boolean ok = isV6 ? jpasst.packet.Icmp.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
-                : jpasst.packet.Icmp.checksumOk4(s, l4, l4Len);
+        boolean ok = isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
+                : IcmpHdr.checksumOk4(s, l4, l4Len);
         if (!ok) {
             drop("bad ICMP checksum");
             return;
@@ -101,7 +104,7 @@ public final class Icmp implements Transport {
             drop("echo request to a multicast, broadcast or unspecified address");
             return;
         }
-        int id = jpasst.packet.Icmp.id(s, l4);
+        int id = IcmpHdr.id(s, l4);
         int f = flows.lookup(Flows.ICMP, srcHi, srcLo, id, dstHi, dstLo, 0);
         if (f < 0) {
             f = open(isV6, srcHi, srcLo, dstHi, dstLo, id);
@@ -112,7 +115,7 @@ public final class Icmp implements Transport {
         }
         flows.touch(f, loop.now());
         int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), 0);
-        long n = Libc.sendto(flows.fd(f), s.address() + l4, l4Len, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL, sa, len);
+        long n = Sockets.sendto(flows.fd(f), s.address() + l4, l4Len, Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL, sa, len);
         if (n < 0) {
             sendErrors++;
             if (Log.traceEnabled()) Log.trace("ICMP flow " + f + ": sendto: " + Errno.text((int) n));
@@ -121,7 +124,7 @@ public final class Icmp implements Transport {
         requests++;
         if (Log.traceEnabled()) {
             Log.trace("ICMP flow " + f + ": echo request id " + id + " seq "
-                    + jpasst.packet.Icmp.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
+                    + IcmpHdr.seq(s, l4) + " to " + Inany.toString(flows.hHi(f), flows.hLo(f)));
         }
     }
 
@@ -133,9 +136,9 @@ public final class Icmp implements Transport {
         if (mapping.forbiddenDestination(dstHi, dstLo)) return -1;
         long toHi = mapping.hostHi(dstHi, dstLo), toLo = mapping.hostLo(dstHi, dstLo);
         boolean hostV4 = Inany.isV4(toHi, toLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC,
-                hostV4 ? Libc.IPPROTO_ICMP : Libc.IPPROTO_ICMPV6);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC,
+                hostV4 ? Sockets.IPPROTO_ICMP : Sockets.IPPROTO_ICMPV6);
         if (sock < 0) {
             if (sock == -Errno.EACCES || sock == -Errno.EPERM) {
                 refused++;
@@ -155,12 +158,12 @@ public final class Icmp implements Transport {
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             int len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
         mapping.bindOutboundDevice(sock, toHi, toLo); // --outbound-if4/6
         int f = flows.open(Flows.ICMP);
         if (f < 0) {
-            Libc.close(sock);
+            Descriptors.close(sock);
             return -1;
         }
         // the guest side's "ports": the guest's echo identifier, and none
@@ -168,7 +171,7 @@ public final class Icmp implements Transport {
         flows.hostSide(f, toHi, toLo, 0);
         flows.fd(f, sock);
         flows.touch(f, loop.now());
-        if (!flows.keyGuestSide(f) || loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.ICMP, f)) < 0) {
+        if (!flows.keyGuestSide(f) || loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.ICMP, f)) < 0) {
             close(f);
             return -1;
         }
@@ -184,7 +187,7 @@ public final class Icmp implements Transport {
     /** The identifier the kernel uses for this ping socket (its bound "port"), or -1. */
     private int localId(int sock) {
         saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-        if (Libc.getsockname(sock, sa, saLen) < 0) return -1;
+        if (Sockets.getsockname(sock, sa, saLen) < 0) return -1;
         return SockAddr.port(sa);
     }
 
@@ -199,30 +202,30 @@ public final class Icmp implements Transport {
         for (int i = 0; i < BATCH; i++) {
             long frame = frames.reserve(isV6, max);
             if (frame < 0) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
             long l4 = FrameWriter.l4(frame, isV6);
             MemorySegment o = frames.out();
-            long n = Libc.recv(sock, o.address() + l4, max, Libc.MSG_DONTWAIT);
+            long n = Sockets.recv(sock, o.address() + l4, max, Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 if (Log.traceEnabled()) Log.trace("ICMP flow " + f + ": recv: " + Errno.text((int) n));
                 continue;
             }
             int len = (int) n;
-            if (len < jpasst.packet.Icmp.ECHO_LEN || jpasst.packet.Icmp.type(o, l4)
-                    != (isV6 ? jpasst.packet.Icmp.V6_ECHO_REPLY : jpasst.packet.Icmp.ECHO_REPLY)) {
+            if (len < IcmpHdr.ECHO_LEN || IcmpHdr.type(o, l4)
+                    != (isV6 ? IcmpHdr.V6_ECHO_REPLY : IcmpHdr.ECHO_REPLY)) {
                 drop("unexpected message on a ping socket");
                 continue;
             }
             // back to the identifier the guest chose; the sequence number is the guest's already
-            jpasst.packet.Net.u16(o, l4 + jpasst.packet.Icmp.ID, flows.gPort(f));
+            jpasst.packet.Net.u16(o, l4 + IcmpHdr.ID, flows.gPort(f));
             if (isV6) {
-                jpasst.packet.Icmp.checksum6(o, l4, len, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f));
+                IcmpHdr.checksum6(o, l4, len, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f));
             } else {
-                jpasst.packet.Icmp.checksum4(o, l4, len);
+                IcmpHdr.checksum4(o, l4, len);
             }
             flows.touch(f, loop.now());
             frames.commit(frame, isV6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), isV6 ? 58 : 1, len);

@@ -13,7 +13,9 @@ import jpasst.loop.Refs;
 import jpasst.packet.Inany;
 import jpasst.packet.TcpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
@@ -166,8 +168,8 @@ public final class Tcp implements Transport {
                 : jpasst.packet.Ip6.isMulticast(dstHi)) {
             return; // no connections to broadcast or multicast addresses
         }
-        int fd = Libc.socket(hostV6 ? Libc.AF_INET6 : Libc.AF_INET,
-                Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0);
+        int fd = Sockets.socket(hostV6 ? Sockets.AF_INET6 : Sockets.AF_INET,
+                Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0);
         if (fd < 0) {
             if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) limitReached("out of file descriptors");
             toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
@@ -175,7 +177,7 @@ public final class Tcp implements Transport {
         }
         TcpConn c = open(fd, v6, srcHi, srcLo, sport, dstHi, dstLo, dport);
         if (c == null) {
-            Libc.close(fd);
+            Descriptors.close(fd);
             toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
             return;
         }
@@ -190,9 +192,9 @@ public final class Tcp implements Transport {
         prepareSocket(c);
         if (conf.outbound4 != 0 && !hostV6) {
             SockAddr.in4(sa, conf.outbound4, 0);
-            Libc.bind(fd, sa, SockAddr.IN_SIZE);
+            Sockets.bind(fd, sa, SockAddr.IN_SIZE);
         } else if ((conf.outbound6Hi | conf.outbound6Lo) != 0 && hostV6) { // -o for IPv6
-            Libc.bind(fd, sa, SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0));
+            Sockets.bind(fd, sa, SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0));
         }
         mapping.bindOutboundDevice(fd, hHi, hLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, hHi, hLo, dport);
@@ -200,7 +202,7 @@ public final class Tcp implements Transport {
             Log.debug("TCP: " + Inany.toString(srcHi, srcLo) + ":" + sport + " -> "
                     + Inany.toString(dstHi, dstLo) + ":" + dport + " via host " + Inany.toString(hHi, hLo));
         }
-        int r = Libc.connect(fd, sa, len);
+        int r = Sockets.connect(fd, sa, len);
         if (r < 0 && r != -Errno.EINPROGRESS) {
             if (Log.debugEnabled()) {
                 Log.debug("TCP: connect to " + Inany.toString(hHi, hLo) + ":" + dport + ": " + Errno.text(r));
@@ -209,7 +211,7 @@ public final class Tcp implements Transport {
             closeConn(c, false);
             return;
         }
-        loop.add(fd, TcpWindow.EVENTS | Libc.EPOLLOUT, flows.ref(Refs.TCP, c.index));
+        loop.add(fd, TcpWindow.EVENTS | Epoll.EPOLLOUT, flows.ref(Refs.TCP, c.index));
         arm(c, synTimeout);
         if (r == 0) connected(c);
     }
@@ -241,7 +243,7 @@ public final class Tcp implements Transport {
     }
 
     private void prepareSocket(TcpConn c) {
-        c.peekOffset = options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, 0) == 0;
+        c.peekOffset = options.setInt(fd(c), Sockets.SOL_SOCKET, Sockets.SO_PEEK_OFF, 0) == 0;
     }
 
     private void connected(TcpConn c) {
@@ -394,7 +396,7 @@ public final class Tcp implements Transport {
             if (c.has(TcpConn.SOCK_FIN_RCVD) && ack == c.seqFinToTap + 1) {
                 c.events |= TcpConn.TAP_FIN_SENT;
             } else if (c.peekOffset) {
-                options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, ack - c.seqConsumed);
+                options.setInt(fd(c), Sockets.SOL_SOCKET, Sockets.SO_PEEK_OFF, ack - c.seqConsumed);
             }
         }
         if (TcpHdr.before(c.seqAckFromTap, ack)) {
@@ -447,7 +449,7 @@ public final class Tcp implements Transport {
         if ((flags & TcpHdr.FIN) != 0 && c.seqFromTap == seq + len) {
             c.seqFromTap++;
             c.events |= TcpConn.TAP_FIN_RCVD;
-            Libc.shutdown(fd(c), Libc.SHUT_WR);
+            Sockets.shutdown(fd(c), Sockets.SHUT_WR);
             c.events |= TcpConn.SOCK_FIN_SENT;
             if (!c.has(TcpConn.TAP_FIN_SENT)) arm(c, finTimeout);
         }
@@ -498,9 +500,9 @@ public final class Tcp implements Transport {
         if (f < 0) return;
         TcpConn c = conns[f];
         if (c.has(TcpConn.TAP_SYN_RCVD) && !c.has(TcpConn.TAP_SYN_ACK_SENT)) {
-            if ((ev & (Libc.EPOLLOUT | Libc.EPOLLERR | Libc.EPOLLHUP)) == 0) return;
+            if ((ev & (Epoll.EPOLLOUT | Epoll.EPOLLERR | Epoll.EPOLLHUP)) == 0) return;
             int err = options.error(fd(c));
-            if (err != 0 || (ev & Libc.EPOLLERR) != 0) {
+            if (err != 0 || (ev & Epoll.EPOLLERR) != 0) {
                 if (Log.debugEnabled()) Log.debug("TCP: connect failed: " + Errno.text(err == 0 ? Errno.ECONNREFUSED : err));
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, 0, c.seqFromTap);
                 closeConn(c, false);
@@ -509,7 +511,7 @@ public final class Tcp implements Transport {
             connected(c);
             return;
         }
-        if ((ev & Libc.EPOLLERR) != 0) {
+        if ((ev & Epoll.EPOLLERR) != 0) {
             int err = options.error(fd(c));
             if (err != 0) {
                 sendFlags(c, TcpHdr.RST | TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
@@ -517,13 +519,13 @@ public final class Tcp implements Transport {
                 return;
             }
         }
-        if ((ev & Libc.EPOLLOUT) != 0 && c.wantWrite) {
+        if ((ev & Epoll.EPOLLOUT) != 0 && c.wantWrite) {
             window.writable(c);
             markAck(c); // a window update: the host socket has room again
         }
-        if ((ev & (Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) {
+        if ((ev & (Epoll.EPOLLIN | Epoll.EPOLLRDHUP | Epoll.EPOLLHUP)) != 0) {
             c.sockReadable = true;
-            if ((ev & (Libc.EPOLLRDHUP | Libc.EPOLLHUP)) != 0) c.rdHup = true;
+            if ((ev & (Epoll.EPOLLRDHUP | Epoll.EPOLLHUP)) != 0) c.rdHup = true;
             flows.touch(f, loop.now());
             if (c.has(TcpConn.ESTABLISHED)) sockToTap(c);
         }
@@ -597,7 +599,7 @@ public final class Tcp implements Transport {
                 ? c.seqFinToTap : c.seqAckFromTap;
         int acked = ackedData - c.seqConsumed;
         if (acked <= 0) return;
-        long n = Libc.recv(fd(c), 0L, acked, Libc.MSG_TRUNC | Libc.MSG_DONTWAIT);
+        long n = Sockets.recv(fd(c), 0L, acked, Sockets.MSG_TRUNC | Sockets.MSG_DONTWAIT);
         if (n > 0) c.seqConsumed += (int) n;
     }
 
@@ -732,7 +734,7 @@ public final class Tcp implements Transport {
         // head, or the bytes resent would be older ones under the new sequence numbers.
         consumeAcked(c);
         c.seqToTap = c.seqAckFromTap;
-        if (c.peekOffset) options.setInt(fd(c), Libc.SOL_SOCKET, Libc.SO_PEEK_OFF, c.seqToTap - c.seqConsumed);
+        if (c.peekOffset) options.setInt(fd(c), Sockets.SOL_SOCKET, Sockets.SO_PEEK_OFF, c.seqToTap - c.seqConsumed);
         c.sockReadable = true;
         sockToTap(c);
     }
@@ -749,7 +751,7 @@ public final class Tcp implements Transport {
         if (fd >= 0) {
             loop.remove(fd);
             if (abortive) options.abortiveClose(fd);
-            else Libc.close(fd);
+            else Descriptors.close(fd);
         }
         c.pendingHead = c.pendingTail = -1;
         c.pendingBytes = 0;

@@ -9,7 +9,9 @@ import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
 
@@ -50,14 +52,14 @@ public final class TcpListeners {
         this.forward = fwd;
         for (int fd : listening) {
             peerLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(fd, peer, peerLen), "TCP listening socket " + fd);
-            boolean v6 = SockAddr.family(peer) == Libc.AF_INET6;
+            Errno.check(Sockets.getsockname(fd, peer, peerLen), "TCP listening socket " + fd);
+            boolean v6 = SockAddr.family(peer) == Sockets.AF_INET6;
             int port = SockAddr.port(peer);
-            Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port)),
+            Errno.check(loop.add(fd, Epoll.EPOLLIN, EventLoop.ref(Refs.TCP_LISTEN, (long) fd << 17 | (v6 ? 1L << 16 : 0) | port)),
                     "epoll_ctl");
         }
         fds = listening;
-        if (listening.length > 0) spareFd = Libc.open(devNull, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        if (listening.length > 0) spareFd = Descriptors.open(devNull, Descriptors.O_RDONLY | Descriptors.O_CLOEXEC, 0);
     }
 
     private void onListener(long ref, int ev) {
@@ -66,7 +68,7 @@ public final class TcpListeners {
         int port = (int) (v & 0xffff);
         for (int i = 0; i < 64; i++) {
             peerLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            int fd = Libc.accept4(lfd, peer, peerLen, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+            int fd = Sockets.accept4(lfd, peer, peerLen, Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
             if (fd < 0) {
                 if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
                     tcp.limitReached("out of file descriptors");
@@ -78,7 +80,7 @@ public final class TcpListeners {
                 tcp.accepted(fd, SockAddr.inanyHi(peer), SockAddr.inanyLo(peer), SockAddr.port(peer),
                         forward.targetOf(port));
             } else {
-                Libc.close(fd);
+                Descriptors.close(fd);
             }
         }
     }
@@ -86,18 +88,18 @@ public final class TcpListeners {
     /** Out of descriptors: accepts one pending connection with the spare one and resets it. */
     private boolean shed(int lfd) {
         if (spareFd < 0) return false;
-        Libc.close(spareFd);
-        int fd = Libc.accept4(lfd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        Descriptors.close(spareFd);
+        int fd = Sockets.accept4(lfd, MemorySegment.NULL, MemorySegment.NULL, Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
         if (fd >= 0) options.abortiveClose(fd);
-        spareFd = Libc.open(devNull, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+        spareFd = Descriptors.open(devNull, Descriptors.O_RDONLY | Descriptors.O_CLOEXEC, 0);
         return fd >= 0;
     }
 
     /** Closes the listening sockets and the spare descriptor (daemon shutdown). */
     public void close() {
-        for (int fd : fds) Libc.close(fd);
+        for (int fd : fds) Descriptors.close(fd);
         fds = new int[0];
-        if (spareFd >= 0) Libc.close(spareFd);
+        if (spareFd >= 0) Descriptors.close(spareFd);
         spareFd = -1;
     }
 }

@@ -10,7 +10,8 @@ import jpasst.packet.Checksum;
 import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Memory;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 
 /**
@@ -44,7 +45,7 @@ final class TcpToGuest {
     private final FrameBatch batch = new FrameBatch(MAX_FRAMES_PER_READ, MAX_FRAMES_PER_READ * 4);
     private final MemorySegment msghdr = Arena.ofAuto().allocate(Msghdr.SIZE, 8);
     // only without SO_PEEK_OFF, to skip what was sent already: mapped, not resident unless written
-    private final MemorySegment discard = Libc.mmapAnonymous(1 << 20, Arena.ofAuto());
+    private final MemorySegment discard = Memory.mmapAnonymous(1 << 20, Arena.ofAuto());
     private boolean shortRead;
     long resetsSent;
 
@@ -76,11 +77,11 @@ final class TcpToGuest {
         long n;
         if (skip > 0) {
             batch.lead(discard.address(), skip);
-            n = Libc.recvmsg(flows.fd(f), Msghdr.set(msghdr, batch.iovecAddress(0), pieces + 1),
-                    Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+            n = Sockets.recvmsg(flows.fd(f), Msghdr.set(msghdr, batch.iovecAddress(0), pieces + 1),
+                    Sockets.MSG_PEEK | Sockets.MSG_DONTWAIT);
         } else {
-            n = Libc.recvmsg(flows.fd(f), Msghdr.set(msghdr, batch.iovecAddress(1), pieces),
-                    Libc.MSG_PEEK | Libc.MSG_DONTWAIT);
+            n = Sockets.recvmsg(flows.fd(f), Msghdr.set(msghdr, batch.iovecAddress(1), pieces),
+                    Sockets.MSG_PEEK | Sockets.MSG_DONTWAIT);
         }
         if (n <= 0) {                // an error, or the end of the stream right at the offset
             link.commit(batch, 0);

@@ -3,7 +3,7 @@ package jpasst.flow;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 
 /**
@@ -70,7 +70,7 @@ final class TcpToHost {
         for (int i = c.pendingHead; i >= 0; i = next[i]) Msghdr.iovec(iov, n++, addr[i], len[i]);
         c.pendingHead = c.pendingTail = -1;
         c.pendingBytes = 0;
-        return Libc.sendmsg(fd, Msghdr.set(msghdr, iov.address(), n), Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+        return Sockets.sendmsg(fd, Msghdr.set(msghdr, iov.address(), n), Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
     }
 
     /** Forgets every list (each connection's was emptied by {@link #send}, or it closed). */

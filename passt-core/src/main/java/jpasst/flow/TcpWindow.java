@@ -6,7 +6,9 @@ import java.lang.foreign.ValueLayout;
 
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 
 /**
  * The window TCP offers the guest: what the host socket's send buffer can still take, so that
@@ -20,7 +22,7 @@ import jpasst.sys.Libc;
 final class TcpWindow {
     // getsockopt(SOL_SOCKET, SO_MEMINFO): the socket's memory counters (linux/sock_diag.h)
     static final int SO_MEMINFO = 55, SK_MEMINFO_VARS = 9, SK_MEMINFO_SNDBUF = 3, SK_MEMINFO_WMEM_QUEUED = 5;
-    static final int EVENTS = Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLET;
+    static final int EVENTS = Epoll.EPOLLIN | Epoll.EPOLLRDHUP | Epoll.EPOLLET;
 
     private final EventLoop loop;
     private final Flows flows;
@@ -47,8 +49,8 @@ final class TcpWindow {
         meminfoLen.set(ValueLayout.JAVA_INT, 0, 4 * SK_MEMINFO_VARS);
         int sndbuf = 0;
         long free = 0, room = 0;
-        int queuedPayload = Libc.ioctl(fd, Libc.SIOCOUTQ, outq) == 0 ? outq.get(ValueLayout.JAVA_INT, 0) : 0;
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, SO_MEMINFO, meminfo, meminfoLen) == 0) {
+        int queuedPayload = Descriptors.ioctl(fd, Sockets.SIOCOUTQ, outq) == 0 ? outq.get(ValueLayout.JAVA_INT, 0) : 0;
+        if (Sockets.getsockopt(fd, Sockets.SOL_SOCKET, SO_MEMINFO, meminfo, meminfoLen) == 0) {
             sndbuf = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_SNDBUF);
             int queued = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_WMEM_QUEUED);
             free = (long) sndbuf - queued;
@@ -72,7 +74,7 @@ final class TcpWindow {
     void wantWrite(TcpConn c) {
         if (c.wantWrite) return;
         c.wantWrite = true;
-        loop.modify(flows.fd(c.index), EVENTS | Libc.EPOLLOUT, flows.ref(Refs.TCP, c.index));
+        loop.modify(flows.fd(c.index), EVENTS | Epoll.EPOLLOUT, flows.ref(Refs.TCP, c.index));
     }
 
     /** EPOLLOUT came: back to waiting for input only. */

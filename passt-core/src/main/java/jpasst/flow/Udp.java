@@ -16,8 +16,11 @@ import jpasst.loop.Refs;
 import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.Msghdr;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
@@ -57,6 +60,10 @@ import jpasst.util.Log;
  * <p><b>Sizes</b>: host to guest, a datagram is received straight into its frame (a
  * {@link FrameBatch} of one, which the link reserves with room for the largest: 65507 bytes over
  * IPv4, 65527 over IPv6), and the frame is committed with the real length, so nothing is copied.
+ * Over vhost-user the frame is the guest's own receive buffers, as many as the datagram needs;
+ * when the guest has none left (or fewer than a datagram needs) the socket waits for "room
+ * again" with its datagrams in its own buffer, as passt's vhost-user path leaves them in the
+ * socket, instead of having them read and dropped.
  * Guest to host, the payload is sent from where it lies in the link's input batch. IPv4
  * fragments are not reassembled (nor are they by passt): the guest's path MTU (65520) bounds
  * what it can send in one piece.
@@ -73,12 +80,12 @@ public final class Udp implements Transport {
     /** Flows at most (outbound and inbound together). */
     public static final int MAX_FLOWS = 16384;
     /** Largest UDP payload in one IPv4 / IPv6 datagram (no jumbograms). */
-    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - jpasst.packet.Udp.LEN,
-            MAX_PAYLOAD6 = 65535 - jpasst.packet.Udp.LEN;
+    public static final int MAX_PAYLOAD4 = 65535 - Ip4.MIN_LEN - UdpHdr.LEN,
+            MAX_PAYLOAD6 = 65535 - UdpHdr.LEN;
     /** Datagrams taken from one socket per event, so one busy flow cannot starve the others. */
     static final int BATCH = 64;
     private static final long TICK_NANOS = 1_000_000_000L;
-    private static final int SEND_FLAGS = Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL;
+    private static final int SEND_FLAGS = Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -99,7 +106,15 @@ public final class Udp implements Transport {
     private final MemorySegment saLen = arena.allocate(8, 8);
     private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
     private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
-    private final FrameBatch frame = new FrameBatch(1, 16); // one datagram at a time, received in place
+    /**
+     * One datagram at a time, received in place: over vhost-user the largest spans some 43 of a
+     * Linux guest's 1.5 KiB receive buffers (MRG_RXBUF), and a buffer crossing a memory region
+     * is two pieces.
+     */
+    private final FrameBatch frame = new FrameBatch(1, 128);
+    /** References of the sockets that wait for room (see {@link #pause}). */
+    private final long[] paused = new long[MAX_FLOWS + 64];
+    private int pausedCount;
 
     private long toHost, toGuest, dropped, sendErrors, expired, opened, openFailures;
 
@@ -121,12 +136,12 @@ public final class Udp implements Transport {
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
                        long srcHi, long srcLo, long dstHi, long dstLo) {
-        if (l4Len < jpasst.packet.Udp.LEN) {
+        if (l4Len < UdpHdr.LEN) {
             drop("short UDP header");
             return;
         }
-        int ulen = jpasst.packet.Udp.length(s, l4);
-        if (ulen < jpasst.packet.Udp.LEN || ulen > l4Len) {
+        int ulen = UdpHdr.length(s, l4);
+        if (ulen < UdpHdr.LEN || ulen > l4Len) {
             drop("bad UDP length");
             return;
         }
@@ -134,7 +149,7 @@ public final class Udp implements Transport {
             drop("bad UDP checksum");
             return;
         }
-        int sport = jpasst.packet.Udp.srcPort(s, l4), dport = jpasst.packet.Udp.dstPort(s, l4);
+        int sport = UdpHdr.srcPort(s, l4), dport = UdpHdr.dstPort(s, l4);
         if (dport == 0) {
             drop("UDP to port 0");
             return;
@@ -149,14 +164,14 @@ public final class Udp implements Transport {
             if (f < 0) return;
         }
         flows.touch(f, loop.now());
-        long payload = s.address() + l4 + jpasst.packet.Udp.LEN;
-        int plen = ulen - jpasst.packet.Udp.LEN;
+        long payload = s.address() + l4 + UdpHdr.LEN;
+        int plen = ulen - UdpHdr.LEN;
         long n;
         if (flows.fd(f) >= 0) { // outbound: its own connected socket
-            n = Libc.send(flows.fd(f), payload, plen, SEND_FLAGS);
+            n = Sockets.send(flows.fd(f), payload, plen, SEND_FLAGS);
         } else {                // inbound: back out of the listening socket, to the sender
             int len = SockAddr.inany(sa, flows.hHi(f), flows.hLo(f), flows.hPort(f));
-            n = Libc.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
+            n = Sockets.sendto(lfd[(int) flows.hostSocket(f)], payload, plen, SEND_FLAGS, sa, len);
         }
         if (n < 0) {
             sendErrors++;
@@ -168,9 +183,9 @@ public final class Udp implements Transport {
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
                                       long srcHi, long srcLo, long dstHi, long dstLo) {
-        int c = jpasst.packet.Udp.checksum(s, l4);
+        int c = UdpHdr.checksum(s, l4);
         if (!isV6) {
-            return jpasst.packet.Udp.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
+            return UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
         }
         if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
         return Checksum.fold(Checksum.sum(s, l4, ulen,
@@ -198,26 +213,26 @@ public final class Udp implements Transport {
             return -1;
         }
         boolean hostV4 = Inany.isV4(tHi, tLo);
-        int sock = Libc.socket(hostV4 ? Libc.AF_INET : Libc.AF_INET6,
-                Libc.SOCK_DGRAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, Libc.IPPROTO_UDP);
+        int sock = Sockets.socket(hostV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, Sockets.IPPROTO_UDP);
         if (sock < 0) {
             openFailures++;
             if (Log.debugEnabled()) Log.debug("UDP: socket: " + Errno.text(sock));
             flows.close(f);
             return -1;
         }
-        options.setInt(sock, Libc.SOL_SOCKET, Libc.SO_REUSEADDR, 1);
-        if (!hostV4) options.setInt(sock, Libc.IPPROTO_IPV6, Libc.IPV6_V6ONLY, 1);
+        options.setInt(sock, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, 1);
+        if (!hostV4) options.setInt(sock, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, 1);
         bindOutbound(sock, hostV4, sport);
         mapping.bindOutboundDevice(sock, tHi, tLo); // --outbound-if4/6
         int len = SockAddr.inany(sa, tHi, tLo, dport);
-        int r = Libc.connect(sock, sa, len);
+        int r = Sockets.connect(sock, sa, len);
         if (r < 0) {
             openFailures++;
             if (Log.debugEnabled()) {
                 Log.debug("UDP: connect to " + Inany.toString(tHi, tLo) + ":" + dport + ": " + Errno.text(r));
             }
-            Libc.close(sock);
+            Descriptors.close(sock);
             flows.close(f);
             return -1;
         }
@@ -229,7 +244,7 @@ public final class Udp implements Transport {
             openFailures++;
             return -1;
         }
-        r = loop.add(sock, Libc.EPOLLIN, flows.ref(Refs.UDP, f));
+        r = loop.add(sock, Epoll.EPOLLIN, flows.ref(Refs.UDP, f));
         if (r < 0) {
             openFailures++;
             close(f);
@@ -252,11 +267,11 @@ public final class Udp implements Transport {
         } else {
             len = SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, sport, 0);
         }
-        if (sport != 0 && Libc.bind(sock, sa, len) == 0) return;
+        if (sport != 0 && Sockets.bind(sock, sa, len) == 0) return;
         if (hostV4 ? conf.outbound4 != 0 : (conf.outbound6Hi | conf.outbound6Lo) != 0) {
             len = hostV4 ? SockAddr.in4(sa, conf.outbound4, 0)
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
-            Libc.bind(sock, sa, len);
+            Sockets.bind(sock, sa, len);
         }
     }
 
@@ -285,14 +300,70 @@ public final class Udp implements Transport {
 
     // ---- host → guest ----
 
+    /** Reserving the frame for the next datagram: a frame is ready, or there is no guest, or no room now. */
+    private static final int RESERVED = 0, NO_GUEST = 1, NO_ROOM = 2;
+
     /**
-     * Reserves the frame for the next datagram of a socket, room for the largest; false if
-     * there is no guest or no room (the datagram is then read and dropped, as with passt's
-     * full queues: UDP does not wait for room).
+     * Reserves the frame for the next datagram of socket {@code sock}, room for the largest. A
+     * link may offer less when the guest's buffers run out (vhost-user): then the datagram's
+     * length is looked at, and one that would not fit waits, as when there is no room at all.
      */
-    private boolean reserveFrame(boolean isV6) {
-        return link.reserve(frame, FrameWriter.l2l3Length(isV6) + jpasst.packet.Udp.LEN,
-                isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4, 1) == 1;
+    private int reserveFrame(int sock, boolean isV6) {
+        int max = isV6 ? MAX_PAYLOAD6 : MAX_PAYLOAD4;
+        if (link.reserve(frame, FrameWriter.l2l3Length(isV6) + UdpHdr.LEN, max, 1) != 1) {
+            return link.connected() ? NO_ROOM : NO_GUEST;
+        }
+        if (frame.capacity(0) < max) {
+            long len = Sockets.recv(sock, discard.address(), 0, Sockets.MSG_PEEK | Sockets.MSG_TRUNC | Sockets.MSG_DONTWAIT);
+            if (len > frame.capacity(0)) {
+                link.commit(frame, 0);
+                return NO_ROOM;
+            }
+        }
+        return RESERVED;
+    }
+
+    /**
+     * No room for the next datagram of the socket with reference {@code ref}: as passt over
+     * vhost-user leaves it in the socket, the socket is left alone (its EPOLLIN interest taken
+     * off, or the level-triggered loop would spin on it) until the link has room again
+     * ({@link #roomAgain}); the datagrams wait in the socket's own buffer, where the kernel
+     * drops what does not fit, as a full receive queue would. False if too many wait already.
+     */
+    private boolean pause(int sock, long ref) {
+        if (pausedCount == paused.length) return false;
+        loop.modify(sock, 0, ref);
+        paused[pausedCount++] = ref;
+        return true;
+    }
+
+    /** Room for frames to the guest is back: the sockets that waited for it are read again. */
+    @Override
+    public void roomAgain() {
+        int n = pausedCount;
+        pausedCount = 0;
+        for (int i = 0; i < n; i++) {
+            long ref = paused[i];
+            if (EventLoop.type(ref) == Refs.UDP_LISTEN) {
+                int li = (int) EventLoop.value(ref);
+                if (li < listeners) loop.modify(lfd[li], Epoll.EPOLLIN, ref);
+            } else {
+                int f = flows.flowOf(ref, Flows.UDP);
+                if (f >= 0) loop.modify(flows.fd(f), Epoll.EPOLLIN, ref); // (closed meanwhile: nothing to do)
+            }
+        }
+    }
+
+    /**
+     * Whether the datagram just received did not fit the frame (a guest whose receive buffers
+     * the batch could not describe in full): it is dropped rather than delivered cut short.
+     */
+    private boolean truncated() {
+        if ((Msghdr.flags(msghdr) & Sockets.MSG_TRUNC) == 0) return false;
+        link.commit(frame, 0);
+        dropped++;
+        if (Log.debugEnabled()) Log.debug("UDP: a datagram larger than the guest's receive buffers, dropped");
+        return true;
     }
 
     /** Completes the datagram of {@code n} bytes received into the frame, and sends it to the guest. */
@@ -310,13 +381,15 @@ public final class Udp implements Transport {
         if (f < 0) return; // closed meanwhile
         int sock = flows.fd(f);
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(flows.v6(f))) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+            int r = reserveFrame(sock, flows.v6(f));
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
-                    Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, frame.iovecAddress(1), frame.pieces()),
+                    Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
@@ -324,6 +397,7 @@ public final class Udp implements Transport {
                 if (Log.traceEnabled()) Log.trace("UDP flow " + f + ": recv: " + Errno.text((int) n));
                 continue;
             }
+            if (truncated()) continue;
             datagramToGuest(f, (int) n);
         }
     }
@@ -334,18 +408,21 @@ public final class Udp implements Transport {
         int sock = lfd[li];
         boolean isV6 = lv6[li];
         for (int i = 0; i < BATCH; i++) {
-            if (!reserveFrame(isV6)) {
-                if (Libc.recv(sock, discard.address(), discard.byteSize(), Libc.MSG_DONTWAIT) < 0) return;
+            int r = reserveFrame(sock, isV6);
+            if (r == NO_ROOM && pause(sock, ref)) return;
+            if (r != RESERVED) {
+                if (Sockets.recv(sock, discard.address(), discard.byteSize(), Sockets.MSG_DONTWAIT) < 0) return;
                 dropped++;
                 continue;
             }
-            long n = Libc.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
-                    frame.pieces()), Libc.MSG_DONTWAIT);
+            long n = Sockets.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, frame.iovecAddress(1),
+                    frame.pieces()), Sockets.MSG_DONTWAIT);
             if (n < 0) {
                 link.commit(frame, 0);
                 if (n == -Errno.EAGAIN || n == -Errno.EINTR) return;
                 continue;
             }
+            if (truncated()) continue;
             long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
             int sPort = SockAddr.port(sa);
             int f = flows.lookupHostSide(Flows.UDP, li, sHi, sLo, sPort);
@@ -422,6 +499,7 @@ public final class Udp implements Transport {
     @Override
     public void guestGone() {
         for (int f = 0; f < flows.highWater(); f++) close(f);
+        roomAgain(); // the listening sockets that waited are read (and, with no guest, emptied) again
     }
 
     // ---- listening sockets (-u) ----
@@ -434,8 +512,8 @@ public final class Udp implements Transport {
     public void listen(PortSpec.Forward fwd, int[] fds) {
         for (int sock : fds) {
             saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Libc.getsockname(sock, sa, saLen), "UDP socket " + sock);
-            boolean isV6 = SockAddr.family(sa) == Libc.AF_INET6;
+            Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
+            boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
             int port = SockAddr.port(sa);
             int li = listeners;
             if (li == lfd.length) {
@@ -445,7 +523,7 @@ public final class Udp implements Transport {
                 ltarget = Arrays.copyOf(ltarget, n);
                 lv6 = Arrays.copyOf(lv6, n);
             }
-            Errno.check(loop.add(sock, Libc.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
+            Errno.check(loop.add(sock, Epoll.EPOLLIN, EventLoop.ref(Refs.UDP_LISTEN, li)), "epoll_ctl");
             lfd[li] = sock;
             lport[li] = port;
             ltarget[li] = fwd.targetOf(port);
@@ -461,7 +539,7 @@ public final class Udp implements Transport {
     private void closeListeners() {
         for (int i = 0; i < listeners; i++) {
             loop.remove(lfd[i]);
-            Libc.close(lfd[i]);
+            Descriptors.close(lfd[i]);
         }
         listeners = 0;
     }

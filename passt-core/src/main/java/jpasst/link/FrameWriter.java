@@ -9,7 +9,7 @@ import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
 import jpasst.packet.Net;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 
 /**
  * Frames to the guest, synthesized in place, as passt's tap_push_l2h()/tap_push_ip4h(): the
@@ -23,7 +23,7 @@ import jpasst.packet.Udp;
  */
 public final class FrameWriter {
     /** Offset of a UDP payload in an IPv4 frame. */
-    public static final int UDP4_PAYLOAD = Eth.LEN + Ip4.MIN_LEN + Udp.LEN;
+    public static final int UDP4_PAYLOAD = Eth.LEN + Ip4.MIN_LEN + UdpHdr.LEN;
 
     private final Conf conf;
     private final Guest guest;
@@ -102,7 +102,7 @@ public final class FrameWriter {
 
     /** Reserves an IPv4/UDP frame with room for {@code maxPayload} bytes (payload at +{@link #UDP4_PAYLOAD}). */
     public long reserveUdp4(int maxPayload) {
-        return reserve(false, Udp.LEN + maxPayload);
+        return reserve(false, UdpHdr.LEN + maxPayload);
     }
 
     /** Completes and sends an IPv4 UDP datagram whose payload is already in place. */
@@ -115,11 +115,11 @@ public final class FrameWriter {
     public void commitUdp(long frame, long dstMac, boolean v6, long srcHi, long srcLo, long dstHi,
                           long dstLo, int srcPort, int dstPort, int payloadLen) {
         MemorySegment o = link.out();
-        int udpLen = Udp.LEN + payloadLen;
+        int udpLen = UdpHdr.LEN + payloadLen;
         long udp = l4(frame, v6);
-        Udp.write(o, udp, srcPort, dstPort, udpLen);
+        UdpHdr.write(o, udp, srcPort, dstPort, udpLen);
         int c = Checksum.finish(Checksum.sum(o, udp, udpLen, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen)));
-        Net.u16(o, udp + Udp.CHECKSUM, c == 0 ? 0xffff : c);
+        Net.u16(o, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
         commit(frame, dstMac, v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen, v6 ? 255 : 64);
     }
 
@@ -133,12 +133,12 @@ public final class FrameWriter {
                            long dstLo, int srcPort, int dstPort) {
         MemorySegment s = b.header(i);
         long frame = b.headerOffset(i);
-        int udpLen = Udp.LEN + b.payloadLength(i);
+        int udpLen = UdpHdr.LEN + b.payloadLength(i);
         long udp = l4(frame, v6);
-        Udp.write(s, udp, srcPort, dstPort, udpLen);
+        UdpHdr.write(s, udp, srcPort, dstPort, udpLen);
         if (link.checksumsNeeded()) {
             int c = Checksum.finish(b.sum(i, udp, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen)));
-            Net.u16(s, udp + Udp.CHECKSUM, c == 0 ? 0xffff : c);
+            Net.u16(s, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
         }
         headers(s, frame, guest.mac, v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen, v6 ? 255 : 64);
     }

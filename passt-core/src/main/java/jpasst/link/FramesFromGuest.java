@@ -45,6 +45,14 @@ public final class FramesFromGuest {
         return count;
     }
 
+    /**
+     * Walks the batch again from frame {@code i} on (the vhost-user link, after a capture went
+     * over it, or after a receiver threw on the frame before {@code i}).
+     */
+    public void rewind(int i) {
+        next = i;
+    }
+
     /** How many frames the receiver took ({@link #next()} returned true for). */
     public int taken() {
         return next;

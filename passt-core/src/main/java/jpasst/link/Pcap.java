@@ -6,7 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.time.Instant;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 import jpasst.util.Log;
 
 /**
@@ -84,8 +84,8 @@ public final class Pcap implements AutoCloseable {
     public static int openFile(String path) {
         int fd;
         try (Arena a = Arena.ofConfined()) {
-            fd = Libc.open(a.allocateFrom(path),
-                    Libc.O_CREAT | Libc.O_TRUNC | Libc.O_WRONLY | Libc.O_CLOEXEC, 0600);
+            fd = Descriptors.open(a.allocateFrom(path),
+                    Descriptors.O_CREAT | Descriptors.O_TRUNC | Descriptors.O_WRONLY | Descriptors.O_CLOEXEC, 0600);
         }
         if (fd < 0) {
             Log.error("Couldn't open pcap file " + path + ": " + Errno.text(fd));
@@ -171,7 +171,7 @@ public final class Pcap implements AutoCloseable {
         }
         long done = 0;
         while (done < fill) {
-            long n = Libc.write(fd, buf.address() + done, fill - done);
+            long n = Descriptors.write(fd, buf.address() + done, fill - done);
             if (n == -Errno.EINTR) continue;
             if (n <= 0) {
                 if (writeErrors++ == 0) {
@@ -199,7 +199,7 @@ public final class Pcap implements AutoCloseable {
     public void close() {
         if (fd < 0) return;
         flushLocked();
-        Libc.close(fd);
+        Descriptors.close(fd);
         fd = -1;
         arena.close();
     }

@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Memory;
 
 /**
  * The one event loop: a single thread over one epoll instance, edge- or level-triggered per
@@ -25,8 +27,8 @@ import jpasst.sys.Libc;
  * its current call returns (the link's "room again", say): it is delivered at the start of the
  * next batch, and the loop does not sleep while one waits.
  *
- * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap).
- * {@code struct epoll_event} is packed on x86-64: 4 bytes of events then 8 bytes of data.
+ * Hot path: allocates nothing per event (the epoll event array is preallocated off-heap, and
+ * read through {@link Epoll}, which knows the machine's {@code struct epoll_event}).
  */
 public final class EventLoop {
     public interface Handler {
@@ -38,21 +40,26 @@ public final class EventLoop {
         void tick(long now);
     }
 
+    /** Takes an InternalError a handler ended with; true if it was its own (and is dealt with). */
+    public interface FaultHandler {
+        boolean handled(InternalError e);
+    }
+
     public static final int TYPE_SHIFT = 56;
     public static final int MAX_TYPES = 32;
-    private static final int EVENT_SIZE = 12;
     private static final int MAX_EVENTS = 256;
     private static final int TYPE_WAKE = MAX_TYPES - 1;
 
     private final int epfd;
     private final int wakeFd;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment events = arena.allocate((long) EVENT_SIZE * MAX_EVENTS, 8);
-    private final MemorySegment ctlEvent = arena.allocate(EVENT_SIZE, 8);
+    private final MemorySegment events = arena.allocate((long) Epoll.EVENT_SIZE * MAX_EVENTS, 8);
+    private final MemorySegment ctlEvent = arena.allocate(Epoll.EVENT_SIZE, 8);
     private final MemorySegment wakeBuf = arena.allocate(8, 8);
     private final Handler[] handlers = new Handler[MAX_TYPES];
     private Tick[] ticks = new Tick[0];
     private Runnable[] endOfBatch = new Runnable[0];
+    private FaultHandler[] faultHandlers = new FaultHandler[0];
     private static final int MAX_POSTED = 64;
     private long[] posted = new long[MAX_POSTED], delivering = new long[MAX_POSTED];
     private int postedCount;
@@ -69,11 +76,12 @@ public final class EventLoop {
     private static final long TRIM_DELAY = 10_000_000_000L;
     private Thread thread;
     private volatile long failures; // (written by the loop only; read by tests from theirs)
+    private long faults;
 
     public EventLoop() {
-        epfd = Errno.check(Libc.epollCreate1(Libc.EPOLL_CLOEXEC), "epoll_create1");
-        wakeFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
-        add(wakeFd, Libc.EPOLLIN, ref(TYPE_WAKE, 0));
+        epfd = Errno.check(Epoll.epollCreate1(Epoll.EPOLL_CLOEXEC), "epoll_create1");
+        wakeFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
+        add(wakeFd, Epoll.EPOLLIN, ref(TYPE_WAKE, 0));
     }
 
     public static long ref(int type, long value) {
@@ -105,23 +113,35 @@ public final class EventLoop {
         endOfBatch = n;
     }
 
+    /**
+     * Registers a handler for the InternalError HotSpot raises when an access to mapped memory
+     * faults (SIGBUS: a vhost-user front-end truncated the file behind its guest memory while a
+     * producer wrote into it). Such an error is not a JVM failure but the front-end's: its
+     * owner resets the connection and the loop goes on. An InternalError no handler claims
+     * ends the loop, as it would have.
+     */
+    public void onFault(FaultHandler h) {
+        FaultHandler[] n = java.util.Arrays.copyOf(faultHandlers, faultHandlers.length + 1);
+        n[faultHandlers.length] = h;
+        faultHandlers = n;
+    }
+
     /** Registers {@code fd}; returns 0 or a negated errno (e.g. -ENOMEM). */
     public int add(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_ADD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_ADD, fd, ev, ref);
     }
 
     public int modify(int fd, int ev, long ref) {
-        return ctl(Libc.EPOLL_CTL_MOD, fd, ev, ref);
+        return ctl(Epoll.EPOLL_CTL_MOD, fd, ev, ref);
     }
 
     public int remove(int fd) {
-        return Libc.epollCtl(epfd, Libc.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
+        return Epoll.epollCtl(epfd, Epoll.EPOLL_CTL_DEL, fd, MemorySegment.NULL);
     }
 
     private int ctl(int op, int fd, int ev, long ref) {
-        ctlEvent.set(ValueLayout.JAVA_INT_UNALIGNED, 0, ev);
-        ctlEvent.set(ValueLayout.JAVA_LONG_UNALIGNED, 4, ref);
-        return Libc.epollCtl(epfd, op, fd, ctlEvent);
+        Epoll.event(ctlEvent, ev, ref);
+        return Epoll.epollCtl(epfd, op, fd, ctlEvent);
     }
 
     /**
@@ -173,7 +193,7 @@ public final class EventLoop {
             long ms = (nextWake - t + 999_999) / 1_000_000;
             timeout = (int) Math.max(0, Math.min(ms, 1000));
         }
-        int n = Libc.epollWait(epfd, events, MAX_EVENTS, timeout);
+        int n = Epoll.epollWait(epfd, events, MAX_EVENTS, timeout);
         now = System.nanoTime();
         if (n < 0) {
             if (n == -Errno.EINTR) return;
@@ -181,12 +201,11 @@ public final class EventLoop {
         }
         if (postedCount > 0) deliverPosted();
         for (int i = 0; i < n; i++) {
-            long base = (long) i * EVENT_SIZE;
-            int ev = events.get(ValueLayout.JAVA_INT_UNALIGNED, base);
-            long ref = events.get(ValueLayout.JAVA_LONG_UNALIGNED, base + 4);
+            int ev = Epoll.events(events, i);
+            long ref = Epoll.data(events, i);
             int type = type(ref);
             if (type == TYPE_WAKE) {
-                Libc.read(wakeFd, wakeBuf, 8);
+                Descriptors.read(wakeFd, wakeBuf, 8);
                 continue;
             }
             Handler h = handlers[type];
@@ -195,13 +214,15 @@ public final class EventLoop {
                 h.onEvents(ref, ev);
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
         if (n > 0) {
             trimAt = now + TRIM_DELAY;
         } else if (trimAt != 0 && now - trimAt >= 0) {
             trimAt = 0;
-            Libc.mallocTrim();
+            Memory.mallocTrim();
         }
         if (now - nextWake >= 0 || (n == 0 && timeout > 0)) {
             nextWake = Long.MAX_VALUE;
@@ -210,6 +231,8 @@ public final class EventLoop {
                     tk.tick(now);
                 } catch (RuntimeException e) {
                     handlerFailed(e);
+                } catch (InternalError e) {
+                    fault(e);
                 }
             }
         }
@@ -218,6 +241,8 @@ public final class EventLoop {
                 r.run();
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
     }
@@ -235,6 +260,8 @@ public final class EventLoop {
                 h.onEvents(refs[i], POSTED);
             } catch (RuntimeException e) {
                 handlerFailed(e);
+            } catch (InternalError e) {
+                fault(e);
             }
         }
     }
@@ -251,6 +278,21 @@ public final class EventLoop {
             e.printStackTrace(new java.io.PrintWriter(w));
             jpasst.util.Log.debug(w.toString());
         }
+    }
+
+    private void fault(InternalError e) {
+        for (FaultHandler h : faultHandlers) {
+            if (h.handled(e)) {
+                faults++;
+                return;
+            }
+        }
+        throw e;
+    }
+
+    /** How many memory faults the fault handlers dealt with. */
+    public long faults() {
+        return faults;
     }
 
     /** How many events a handler failed on (tests assert it stays 0). */
@@ -272,12 +314,12 @@ public final class EventLoop {
         try (Arena a = Arena.ofConfined()) { // (the caller's own buffer: any thread may call this)
             MemorySegment one = a.allocate(8, 8);
             one.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
-            Libc.write(wakeFd, one, 8);
+            Descriptors.write(wakeFd, one, 8);
         }
     }
 
     public void close() {
-        Libc.close(wakeFd);
-        Libc.close(epfd);
+        Descriptors.close(wakeFd);
+        Descriptors.close(epfd);
     }
 }

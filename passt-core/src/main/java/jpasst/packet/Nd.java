@@ -5,12 +5,12 @@ import java.lang.foreign.MemorySegment;
 /**
  * Neighbor Discovery messages (RFC 4861 4.1-4.4) and their options (4.6, RFC 8106 for RDNSS and
  * DNSSL). Static flyweight; offsets are relative to the ICMPv6 header, the first four bytes being
- * {@link Icmp}'s type, code and checksum. Options are type, length in units of 8 bytes, value.
+ * {@link IcmpHdr}'s type, code and checksum. Options are type, length in units of 8 bytes, value.
  */
 public final class Nd {
     private Nd() {}
 
-    /** ICMPv6 Redirect (RFC 4861 4.5): the last Neighbor Discovery type; RS to NA are in {@link Icmp}. */
+    /** ICMPv6 Redirect (RFC 4861 4.5): the last Neighbor Discovery type; RS to NA are in {@link IcmpHdr}. */
     public static final int TYPE_REDIRECT = 137;
 
     // Router Solicitation: 4 reserved bytes, then options

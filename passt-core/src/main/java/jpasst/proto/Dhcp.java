@@ -9,7 +9,7 @@ import jpasst.link.FrameWriter;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Net;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
 
@@ -105,8 +105,8 @@ public final class Dhcp {
      */
     public boolean handle(MemorySegment s, long frame, long udp, int udpLen) {
         if (conf.noDhcp) return false;
-        int mlen = udpLen - Udp.LEN;
-        long m = udp + Udp.LEN;
+        int mlen = udpLen - UdpHdr.LEN;
+        long m = udp + UdpHdr.LEN;
         if (mlen < OPTIONS || Net.u8(s, m + OP) != 1 || Net.i32(s, m + MAGIC) != MAGIC_COOKIE) {
             Log.debug("DHCP: malformed request dropped");
             return false;

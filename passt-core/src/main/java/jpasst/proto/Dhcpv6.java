@@ -11,7 +11,7 @@ import jpasst.link.Guest;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip6;
 import jpasst.packet.Net;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.util.Log;
 
 /**
@@ -136,8 +136,8 @@ public final class Dhcpv6 {
      * was answered.
      */
     public boolean handle(MemorySegment s, long frame, long ip6, long udp, int udpLen) {
-        long m = udp + Udp.LEN;
-        int mlen = udpLen - Udp.LEN;
+        long m = udp + UdpHdr.LEN;
+        int mlen = udpLen - UdpHdr.LEN;
         if (mlen < OPTIONS) return drop("message too short");
         long srcHi = Ip6.srcHi(s, ip6), srcLo = Ip6.srcLo(s, ip6);
         if (Ip6.isUnspecified(srcHi, srcLo) || Ip6.isMulticast(srcHi)) return drop("no source address");
@@ -267,10 +267,10 @@ public final class Dhcpv6 {
     /** Advertise or Reply: server id, IA_NA (if asked for), client id, DNS options. */
     private boolean full(MemorySegment s, long frame, long m, int type, long clientId, long iaNa,
                          long dstHi, long dstLo, boolean leased) {
-        long f = frames.reserve(true, Udp.LEN + maxReply);
+        long f = frames.reserve(true, UdpHdr.LEN + maxReply);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = FrameWriter.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + UdpHdr.LEN;
         long p = header(s, m, o, r, type);
         if (iaNa >= 0) {
             Net.u16(o, p, OPT_IA_NA);
@@ -312,10 +312,10 @@ public final class Dhcpv6 {
     /** Reply with a message-level status: server id, client id, status code. */
     private boolean status(MemorySegment s, long frame, long m, long clientId, long dstHi, long dstLo,
                            int code, byte[] text) {
-        long f = frames.reserve(true, Udp.LEN + maxReply);
+        long f = frames.reserve(true, UdpHdr.LEN + maxReply);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = FrameWriter.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + UdpHdr.LEN;
         long p = header(s, m, o, r, REPLY);
         p = copyOption(s, clientId, o, p);
         p = putStatus(o, p, code, text);
@@ -327,10 +327,10 @@ public final class Dhcpv6 {
     /** Reply to a Request/Renew/Rebind whose IA at {@code ia} holds an address not ours. */
     private boolean notOnLinkIa(MemorySegment s, long frame, long m, long clientId, long ia,
                                 long dstHi, long dstLo) {
-        long f = frames.reserve(true, Udp.LEN + maxReply + NOT_ON_LINK_TEXT.length + 2 * OPT_HDR);
+        long f = frames.reserve(true, UdpHdr.LEN + maxReply + NOT_ON_LINK_TEXT.length + 2 * OPT_HDR);
         if (f < 0) return false;
         MemorySegment o = frames.out();
-        long r = FrameWriter.l4(f, true) + Udp.LEN;
+        long r = FrameWriter.l4(f, true) + UdpHdr.LEN;
         long p = header(s, m, o, r, REPLY);
         int code = Net.u16(s, ia);
         int fixed = code == OPT_IA_NA ? IA_NA_LEN : IA_TA_LEN;

@@ -11,7 +11,7 @@ import jpasst.link.Guest;
 import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.packet.Eth;
-import jpasst.packet.Icmp;
+import jpasst.packet.IcmpHdr;
 import jpasst.packet.Ip6;
 import jpasst.packet.Nd;
 import jpasst.packet.Net;
@@ -90,7 +90,7 @@ public final class Ndp {
                 + (dns > 0 ? 8 + 16 * dns : 0)
                 + dnsslUnits * Nd.OPT_UNIT;
         ByteBuffer b = ByteBuffer.allocate(len);
-        b.put((byte) Icmp.V6_ROUTER_ADVERT).put((byte) 0).putShort((short) 0);
+        b.put((byte) IcmpHdr.V6_ROUTER_ADVERT).put((byte) 0).putShort((short) 0);
         b.put((byte) 255);                               // current hop limit, as passt
         b.put((byte) Nd.RA_FLAG_MANAGED);
         b.putShort((short) ROUTER_LIFETIME);
@@ -124,13 +124,13 @@ public final class Ndp {
             drop("hop limit not 255: not from the link");
             return;
         }
-        if (Icmp.code(s, icmp) != 0) {
+        if (IcmpHdr.code(s, icmp) != 0) {
             drop("non-zero code");
             return;
         }
-        switch (Icmp.type(s, icmp)) {
-            case Icmp.V6_NEIGHBOR_SOLICIT -> ns(s, frame, ip6, icmp, len);
-            case Icmp.V6_ROUTER_SOLICIT -> rs(s, frame, ip6, icmp, len);
+        switch (IcmpHdr.type(s, icmp)) {
+            case IcmpHdr.V6_NEIGHBOR_SOLICIT -> ns(s, frame, ip6, icmp, len);
+            case IcmpHdr.V6_ROUTER_SOLICIT -> rs(s, frame, ip6, icmp, len);
             default -> { } // advertisements and redirects from the guest: nothing to do
         }
     }
@@ -161,8 +161,8 @@ public final class Ndp {
         if (f < 0) return;
         MemorySegment o = frames.out();
         long p = FrameWriter.l4(f, true);
-        Net.u8(o, p + Icmp.TYPE, Icmp.V6_NEIGHBOR_ADVERT);
-        Net.u8(o, p + Icmp.CODE, 0);
+        Net.u8(o, p + IcmpHdr.TYPE, IcmpHdr.V6_NEIGHBOR_ADVERT);
+        Net.u8(o, p + IcmpHdr.CODE, 0);
         Net.i32(o, p + Nd.NA_FLAGS,
                 (Nd.NA_FLAG_ROUTER | Nd.NA_FLAG_SOLICITED | Nd.NA_FLAG_OVERRIDE) << 24);
         Net.i64(o, p + Nd.TARGET, tHi);
@@ -170,7 +170,7 @@ public final class Ndp {
         Net.u8(o, p + Nd.NA_OPTIONS, Nd.OPT_TARGET_LL);
         Net.u8(o, p + Nd.NA_OPTIONS + 1, 1);
         Net.mac(o, p + Nd.NA_OPTIONS + 2, conf.ourMac);
-        Icmp.checksum6(o, p, NA_LEN, conf.ourLl6Hi, conf.ourLl6Lo, srcHi, srcLo);
+        IcmpHdr.checksum6(o, p, NA_LEN, conf.ourLl6Hi, conf.ourLl6Lo, srcHi, srcLo);
         frames.commit(f, Eth.src(s, frame), true, conf.ourLl6Hi, conf.ourLl6Lo, srcHi, srcLo,
                 58, NA_LEN, 255);
         nas++;
@@ -213,7 +213,7 @@ public final class Ndp {
         MemorySegment o = frames.out();
         long p = FrameWriter.l4(f, true);
         MemorySegment.copy(ra, 0, o, ValueLayout.JAVA_BYTE, p, ra.length);
-        Icmp.checksum6(o, p, ra.length, conf.ourLl6Hi, conf.ourLl6Lo, dstHi, dstLo);
+        IcmpHdr.checksum6(o, p, ra.length, conf.ourLl6Hi, conf.ourLl6Lo, dstHi, dstLo);
         frames.commit(f, dstMac, true, conf.ourLl6Hi, conf.ourLl6Lo, dstHi, dstLo, 58, ra.length, 255);
         return true;
     }

@@ -4,9 +4,9 @@ import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
 import jpasst.packet.Checksum;
-import jpasst.packet.Icmp;
+import jpasst.packet.IcmpHdr;
 import jpasst.packet.Ip6;
-import jpasst.packet.Udp;
+import jpasst.packet.UdpHdr;
 import jpasst.util.Log;
 
 /**
@@ -43,7 +43,7 @@ public final class Services6 {
 
     public boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto) {
         if (proto == 58) return icmp6(s, frame, ip6, l4, l4Len);
-        if (proto == 17 && l4Len >= Udp.LEN && Udp.dstPort(s, l4) == Dhcpv6.SERVER_PORT
+        if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == Dhcpv6.SERVER_PORT
                 && Ip6.isMulticast(Ip6.dstHi(s, ip6))) {
             return dhcpv6(s, frame, ip6, l4, l4Len);
         }
@@ -52,9 +52,9 @@ public final class Services6 {
 
     private boolean icmp6(MemorySegment s, long frame, long ip6, long l4, int len) {
         if (len < 4) return drop("truncated ICMPv6 header");
-        int type = Icmp.type(s, l4);
-        if (type < Icmp.V6_ROUTER_SOLICIT || type > jpasst.packet.Nd.TYPE_REDIRECT) return false;
-        if (!Icmp.checksumOk6(s, l4, len, Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6),
+        int type = IcmpHdr.type(s, l4);
+        if (type < IcmpHdr.V6_ROUTER_SOLICIT || type > jpasst.packet.Nd.TYPE_REDIRECT) return false;
+        if (!IcmpHdr.checksumOk6(s, l4, len, Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6),
                 Ip6.dstHi(s, ip6), Ip6.dstLo(s, ip6))) {
             return drop("bad ICMPv6 checksum");
         }
@@ -63,9 +63,9 @@ public final class Services6 {
     }
 
     private boolean dhcpv6(MemorySegment s, long frame, long ip6, long udp, int l4Len) {
-        int udpLen = Udp.length(s, udp);
-        if (udpLen < Udp.LEN || udpLen > l4Len) return drop("bad UDP length");
-        if (Udp.checksum(s, udp) == 0 || Checksum.fold(Checksum.sum(s, udp, udpLen,
+        int udpLen = UdpHdr.length(s, udp);
+        if (udpLen < UdpHdr.LEN || udpLen > l4Len) return drop("bad UDP length");
+        if (UdpHdr.checksum(s, udp) == 0 || Checksum.fold(Checksum.sum(s, udp, udpLen,
                 Checksum.pseudo6(Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6), Ip6.dstHi(s, ip6),
                         Ip6.dstLo(s, ip6), 17, udpLen))) != 0xffff) {
             return drop("bad UDP checksum");

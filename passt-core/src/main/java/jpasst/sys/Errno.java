@@ -1,8 +1,16 @@
 package jpasst.sys;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static jpasst.sys.Native.cap;
+import static jpasst.sys.Native.fn;
+import static jpasst.sys.Native.rethrow;
+
 /**
- * errno values jpasst reacts to, and the bridge from the kernel's "negated errno" return
- * convention of {@link Libc} to exceptions for the code (set-up, configuration) that wants them.
+ * errno values jpasst reacts to, their text (strerror), and the bridge from the kernel's
+ * "negated errno" return convention of this package's calls ({@link Native}) to exceptions for
+ * the code (set-up, configuration) that wants them.
  */
 public final class Errno {
     private Errno() {}
@@ -30,6 +38,20 @@ public final class Errno {
 
     /** "Connection refused" for 111 or -111. */
     public static String text(int errno) {
-        return Libc.strerror(Math.abs(errno));
+        return strerror(Math.abs(errno));
+    }
+
+    private static final class STRERROR {
+        static final MethodHandle H = fn("strerror");
+    }
+
+    /** strerror(3) text for a (positive) errno value. Not for the hot path. */
+    public static String strerror(int errno) {
+        try {
+            MemorySegment s = MemorySegment.ofAddress((long) STRERROR.H.invokeExact(cap(), (long) Math.abs(errno), 0L, 0L, 0L, 0L, 0L));
+            return s.reinterpret(256).getString(0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 }

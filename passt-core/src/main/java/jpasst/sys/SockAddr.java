@@ -1,7 +1,9 @@
 package jpasst.sys;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
@@ -14,15 +16,13 @@ import java.nio.charset.StandardCharsets;
  * struct sockaddr_un / sockaddr_in / sockaddr_in6, written into and read from caller-owned
  * segments. IPv4 addresses travel through jpasst as an {@code int} in host order
  * (192.0.2.1 == 0xc0000201), IPv6 addresses as two {@code long}s (high, low) in host order;
- * these helpers translate at the socket boundary.
+ * these helpers translate at the socket boundary. The layouts are the same on x86-64 and
+ * AArch64: the family at 0 and the port at 2 in both sockaddr_in and sockaddr_in6 (which the
+ * family-blind readers here rely on), the IPv4 address at 4; the IPv6 flow label at 4, address
+ * at 8, scope at 24; the UNIX path at 2.
  */
 public final class SockAddr {
     private SockAddr() {}
-
-    public static final int UN_SIZE = 110, UN_PATH_MAX = 108;
-    public static final int IN_SIZE = 16, IN6_SIZE = 28;
-    /** Large enough for any of the three. */
-    public static final int STORAGE = 128;
 
     private static final ValueLayout.OfShort NET_SHORT =
             ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
@@ -30,6 +30,58 @@ public final class SockAddr {
             ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     private static final ValueLayout.OfLong NET_LONG =
             ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
+
+    /** {@code struct sockaddr_in} on {@code arch} (port and address in network order). */
+    public static StructLayout in4Layout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(ValueLayout.JAVA_SHORT.withName("sin_family"),
+                    ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN).withName("sin_port"),
+                    ValueLayout.JAVA_INT.withOrder(ByteOrder.BIG_ENDIAN).withName("sin_addr"),
+                    MemoryLayout.sequenceLayout(8, ValueLayout.JAVA_BYTE).withName("sin_zero"));
+        };
+    }
+
+    /** {@code struct sockaddr_in6} on {@code arch} (port, flow label and address in network order). */
+    public static StructLayout in6Layout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(ValueLayout.JAVA_SHORT.withName("sin6_family"),
+                    ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN).withName("sin6_port"),
+                    ValueLayout.JAVA_INT.withOrder(ByteOrder.BIG_ENDIAN).withName("sin6_flowinfo"),
+                    MemoryLayout.sequenceLayout(16, ValueLayout.JAVA_BYTE).withName("sin6_addr"),
+                    ValueLayout.JAVA_INT.withName("sin6_scope_id"));
+        };
+    }
+
+    /** {@code struct sockaddr_un} on {@code arch}. */
+    public static StructLayout unLayout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(ValueLayout.JAVA_SHORT.withName("sun_family"),
+                    MemoryLayout.sequenceLayout(108, ValueLayout.JAVA_BYTE).withName("sun_path"));
+        };
+    }
+
+    /** {@code struct sockaddr_storage} on {@code arch}: room for any address, aligned for any. */
+    public static StructLayout storageLayout(Arch arch) {
+        return switch (arch) {
+            case X86_64, AARCH64 -> MemoryLayout.structLayout(ValueLayout.JAVA_SHORT.withName("ss_family"),
+                    MemoryLayout.paddingLayout(118), ValueLayout.JAVA_LONG.withName("__ss_align"));
+        };
+    }
+
+    private static final StructLayout IN = in4Layout(Arch.CURRENT), IN6 = in6Layout(Arch.CURRENT),
+            UN = unLayout(Arch.CURRENT);
+
+    public static final int UN_SIZE = (int) UN.byteSize(), IN_SIZE = (int) IN.byteSize(),
+            IN6_SIZE = (int) IN6.byteSize();
+    /** Bytes of a UNIX socket path, its terminating NUL included. */
+    public static final int UN_PATH_MAX = (int) (UN_SIZE - Arch.offset(UN, "sun_path"));
+    /** Large enough for any of the three. */
+    public static final int STORAGE = (int) storageLayout(Arch.CURRENT).byteSize();
+
+    private static final long FAMILY = Arch.offset(IN, "sin_family"), PORT = Arch.offset(IN, "sin_port"),
+            IN_ADDR = Arch.offset(IN, "sin_addr"), IN_ZERO = Arch.offset(IN, "sin_zero"),
+            IN6_FLOWINFO = Arch.offset(IN6, "sin6_flowinfo"), IN6_ADDR = Arch.offset(IN6, "sin6_addr"),
+            IN6_SCOPE = Arch.offset(IN6, "sin6_scope_id"), UN_PATH = Arch.offset(UN, "sun_path");
 
     /** Fills a sockaddr_un for {@code path}; returns the length to pass to bind/connect. */
     public static int unix(MemorySegment sa, String path) {
@@ -39,37 +91,37 @@ public final class SockAddr {
                     + " bytes): " + path);
         }
         sa.asSlice(0, UN_SIZE).fill((byte) 0);
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_UNIX);
-        MemorySegment.copy(p, 0, sa, ValueLayout.JAVA_BYTE, 2, p.length);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY, (short) Sockets.AF_UNIX);
+        MemorySegment.copy(p, 0, sa, ValueLayout.JAVA_BYTE, UN_PATH, p.length);
         return UN_SIZE;
     }
 
     /** The path of a sockaddr_un of {@code len} bytes (as getsockname returned it). */
     public static String unixPath(MemorySegment sa, int len) {
-        int end = 2;
+        int end = (int) UN_PATH;
         while (end < Math.min(len, UN_SIZE) && sa.get(ValueLayout.JAVA_BYTE, end) != 0) end++;
-        byte[] p = new byte[end - 2];
-        MemorySegment.copy(sa, ValueLayout.JAVA_BYTE, 2, p, 0, p.length);
+        byte[] p = new byte[end - (int) UN_PATH];
+        MemorySegment.copy(sa, ValueLayout.JAVA_BYTE, UN_PATH, p, 0, p.length);
         return new String(p, StandardCharsets.UTF_8);
     }
 
     /** Fills a sockaddr_in; {@code addr} in host order. Returns its length. */
     public static int in4(MemorySegment sa, int addr, int port) {
-        sa.set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 0L);
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET);
-        sa.set(NET_SHORT, 2, (short) port);
-        sa.set(NET_INT, 4, addr);
+        sa.set(ValueLayout.JAVA_LONG_UNALIGNED, IN_ZERO, 0L);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY, (short) Sockets.AF_INET);
+        sa.set(NET_SHORT, PORT, (short) port);
+        sa.set(NET_INT, IN_ADDR, addr);
         return IN_SIZE;
     }
 
     /** Fills a sockaddr_in6 ({@code hi}/{@code lo} host-order halves of the address). */
     public static int in6(MemorySegment sa, long hi, long lo, int port, int scopeId) {
-        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, 0, (short) Libc.AF_INET6);
-        sa.set(NET_SHORT, 2, (short) port);
-        sa.set(ValueLayout.JAVA_INT_UNALIGNED, 4, 0);
-        sa.set(NET_LONG, 8, hi);
-        sa.set(NET_LONG, 16, lo);
-        sa.set(ValueLayout.JAVA_INT_UNALIGNED, 24, scopeId);
+        sa.set(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY, (short) Sockets.AF_INET6);
+        sa.set(NET_SHORT, PORT, (short) port);
+        sa.set(ValueLayout.JAVA_INT_UNALIGNED, IN6_FLOWINFO, 0);
+        sa.set(NET_LONG, IN6_ADDR, hi);
+        sa.set(NET_LONG, IN6_ADDR + 8, lo);
+        sa.set(ValueLayout.JAVA_INT_UNALIGNED, IN6_SCOPE, scopeId);
         return IN6_SIZE;
     }
 
@@ -84,32 +136,32 @@ public final class SockAddr {
 
     /** High half of the address in a sockaddr_in/in6, in the Inany form. */
     public static long inanyHi(MemorySegment sa) {
-        return family(sa) == Libc.AF_INET ? 0 : addr6Hi(sa);
+        return family(sa) == Sockets.AF_INET ? 0 : addr6Hi(sa);
     }
 
     /** Low half of the address in a sockaddr_in/in6, in the Inany form. */
     public static long inanyLo(MemorySegment sa) {
-        return family(sa) == Libc.AF_INET ? (0xffffL << 32) | (addr4(sa) & 0xffffffffL) : addr6Lo(sa);
+        return family(sa) == Sockets.AF_INET ? (0xffffL << 32) | (addr4(sa) & 0xffffffffL) : addr6Lo(sa);
     }
 
     public static int family(MemorySegment sa) {
-        return sa.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0);
+        return sa.get(ValueLayout.JAVA_SHORT_UNALIGNED, FAMILY);
     }
 
     public static int port(MemorySegment sa) {
-        return Short.toUnsignedInt(sa.get(NET_SHORT, 2));
+        return Short.toUnsignedInt(sa.get(NET_SHORT, PORT));
     }
 
     public static int addr4(MemorySegment sa) {
-        return sa.get(NET_INT, 4);
+        return sa.get(NET_INT, IN_ADDR);
     }
 
     public static long addr6Hi(MemorySegment sa) {
-        return sa.get(NET_LONG, 8);
+        return sa.get(NET_LONG, IN6_ADDR);
     }
 
     public static long addr6Lo(MemorySegment sa) {
-        return sa.get(NET_LONG, 16);
+        return sa.get(NET_LONG, IN6_ADDR + 8);
     }
 
     /** A NUL-terminated C string in {@code arena}. */

@@ -15,8 +15,12 @@ import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.packet.Net;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Memory;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
@@ -61,10 +65,10 @@ public final class StreamLink implements Link {
     private final String socketPath;
     private final Arena arena = Arena.ofShared();
     // mapped, not allocated: only the part a busy guest fills becomes resident (RSS)
-    private final MemorySegment in = Libc.mmapAnonymous(IN_SIZE + 4 + MAX_FRAME, arena);
-    private final MemorySegment out = Libc.mmapAnonymous(OUT_SIZE, arena);
+    private final MemorySegment in = Memory.mmapAnonymous(IN_SIZE + 4 + MAX_FRAME, arena);
+    private final MemorySegment out = Memory.mmapAnonymous(OUT_SIZE, arena);
     private final MemorySegment scratch = arena.allocate(SockAddr.STORAGE, 8);
-    private final MemorySegment scratchLen = arena.allocate(8, 8);
+    private final SocketOptions options = new SocketOptions();
     private final FramesFromGuest batch = new FramesFromGuest();
     private Receiver receiver;
 
@@ -110,7 +114,7 @@ public final class StreamLink implements Link {
         if (receiver != null) throw new IllegalStateException("started already");
         receiver = r;
         if (listenFd >= 0) {
-            Errno.check(loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd)), "epoll_ctl");
+            Errno.check(loop.add(listenFd, Epoll.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd)), "epoll_ctl");
         } else {
             adopt(conf.fd);
         }
@@ -127,17 +131,17 @@ public final class StreamLink implements Link {
     }
 
     private void adopt(int fd) {
-        int fl = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        int fl = Descriptors.fcntl(fd, Descriptors.F_GETFL, 0);
         if (fl < 0) throw new ConfException("Invalid --fd " + fd + ": " + Errno.text(fl));
-        Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
-        Libc.fcntl(fd, Libc.F_SETFD, Libc.FD_CLOEXEC);
+        Descriptors.fcntl(fd, Descriptors.F_SETFL, fl | Descriptors.O_NONBLOCK);
+        Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC);
         conn = fd;
-        Errno.check(loop.add(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn)), "epoll_ctl");
+        Errno.check(loop.add(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn)), "epoll_ctl");
     }
 
     private void acceptClient() {
-        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL,
-                Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        int fd = Sockets.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL,
+                Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
         if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
             pauseListening(Errno.text(fd));
             return;
@@ -145,15 +149,15 @@ public final class StreamLink implements Link {
         if (fd < 0) return;
         if (conn >= 0) {
             Log.debug("Refusing a second guest connection: one client at a time");
-            Libc.close(fd);
+            Descriptors.close(fd);
             return;
         }
         conn = fd;
         resetBuffers();
         largeBuffers(fd);
-        int peer = peerPid(fd);
+        int peer = options.peerPid(fd);
         Log.info(peer > 0 ? "accepted connection from PID " + peer : "accepted connection");
-        loop.add(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+        loop.add(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
         if (conf.oneOff) {
             loop.remove(listenFd);
         }
@@ -187,7 +191,7 @@ public final class StreamLink implements Link {
     private void resumeListening() {
         if (listenPausedUntil == 0 || listenFd < 0) return;
         listenPausedUntil = 0;
-        loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd));
+        loop.add(listenFd, Epoll.EPOLLIN, EventLoop.ref(Refs.TAP_LISTEN, listenFd));
     }
 
     private void tick(long now) {
@@ -201,24 +205,17 @@ public final class StreamLink implements Link {
      */
     private void largeBuffers(int fd) {
         scratch.set(ValueLayout.JAVA_INT, 0, Integer.MAX_VALUE / 2);
-        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_RCVBUF, scratch, 4);
-        Libc.setsockopt(fd, Libc.SOL_SOCKET, Libc.SO_SNDBUF, scratch, 4);
-    }
-
-    private int peerPid(int fd) {
-        final int soPeercred = 17;
-        scratchLen.set(ValueLayout.JAVA_INT, 0, 12);
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, soPeercred, scratch, scratchLen) < 0) return -1;
-        return scratch.get(ValueLayout.JAVA_INT, 0);
+        Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_RCVBUF, scratch, 4);
+        Sockets.setsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_SNDBUF, scratch, 4);
     }
 
     private void onEvents(long ref, int ev) {
         if (conn < 0) return;
-        if ((ev & Libc.EPOLLOUT) != 0) writeQueued();
-        if ((ev & Libc.EPOLLIN) != 0 && failure == null) readFrames();
+        if ((ev & Epoll.EPOLLOUT) != 0) writeQueued();
+        if ((ev & Epoll.EPOLLIN) != 0 && failure == null) readFrames();
         if (failure != null) {
             closeClient(failure);
-        } else if (conn >= 0 && (ev & (Libc.EPOLLHUP | Libc.EPOLLERR)) != 0 && (ev & Libc.EPOLLIN) == 0) {
+        } else if (conn >= 0 && (ev & (Epoll.EPOLLHUP | Epoll.EPOLLERR)) != 0 && (ev & Epoll.EPOLLIN) == 0) {
             closeClient("Client connection closed");
         }
     }
@@ -228,7 +225,7 @@ public final class StreamLink implements Link {
     private void readFrames() {
         for (int rounds = 0; rounds < 4 && conn >= 0 && failure == null; rounds++) {
             long want = IN_SIZE - inFill;
-            long n = Libc.read(conn, in.address() + inFill, want);
+            long n = Descriptors.read(conn, in.address() + inFill, want);
             if (n == 0) {
                 closeClient("Client connection closed");
                 return;
@@ -311,7 +308,7 @@ public final class StreamLink implements Link {
         if (conn < 0) return;
         Log.info(why);
         loop.remove(conn);
-        Libc.close(conn);
+        Descriptors.close(conn);
         conn = -1;
         resetBuffers();
         receiver.guestGone();
@@ -438,16 +435,16 @@ public final class StreamLink implements Link {
      */
     private boolean writeQueued() {
         while (outHead < outTail) {
-            long n = Libc.send(conn, out.address() + outHead, outTail - outHead,
-                    Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            long n = Sockets.send(conn, out.address() + outHead, outTail - outHead,
+                    Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
             if (n == -Errno.ENOTSOCK_FALLBACK) {
-                n = Libc.write(conn, out.address() + outHead, outTail - outHead);
+                n = Descriptors.write(conn, out.address() + outHead, outTail - outHead);
             }
             if (n < 0) {
                 if (n == -Errno.EAGAIN) {
                     if (!waitingOut) {
                         waitingOut = true;
-                        loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP | Libc.EPOLLOUT, EventLoop.ref(Refs.TAP, conn));
+                        loop.modify(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP | Epoll.EPOLLOUT, EventLoop.ref(Refs.TAP, conn));
                     }
                     return false;
                 }
@@ -460,7 +457,7 @@ public final class StreamLink implements Link {
         outHead = outTail = 0;
         if (waitingOut) {
             waitingOut = false;
-            loop.modify(conn, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
+            loop.modify(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
         }
         if (starved) {
             starved = false;
@@ -497,8 +494,8 @@ public final class StreamLink implements Link {
     public void close() {
         if (closed) return;
         closed = true;
-        if (conn >= 0) Libc.close(conn);
-        if (listenFd >= 0) Libc.close(listenFd);
+        if (conn >= 0) Descriptors.close(conn);
+        if (listenFd >= 0) Descriptors.close(listenFd);
         conn = -1;
     }
 }

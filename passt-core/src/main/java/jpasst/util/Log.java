@@ -12,7 +12,8 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.EnumSet;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 /**
@@ -126,13 +127,13 @@ public final class Log {
      */
     public static synchronized void toSyslog(String ident) {
         if (syslogFd >= 0) return;
-        int fd = Libc.socket(Libc.AF_UNIX, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, 0);
+        int fd = Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_DGRAM | Sockets.SOCK_CLOEXEC, 0);
         if (fd < 0) return;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.UN_SIZE);
             int len = SockAddr.unix(sa, "/dev/log");
-            if (Libc.connect(fd, sa, len) < 0) {
-                Libc.close(fd);
+            if (Sockets.connect(fd, sa, len) < 0) {
+                Descriptors.close(fd);
                 return;
             }
         }
@@ -145,17 +146,17 @@ public final class Log {
         stderr = null;
     }
 
+    /** Messages go to standard error again (-f: once the daemon is past what its launcher said). */
+    public static void attachStderr() {
+        stderr = System.err;
+    }
+
     public static void error(String msg) {
         emit(ERROR, ERROR, msg);
     }
 
     public static void warn(String msg) {
         emit(WARN, WARN, msg);
-    }
-
-    /** What passt prints even with -q: where the socket is and how to start QEMU. */
-    public static void notice(String msg) {
-        emit(WARN, INFO, msg);
     }
 
     public static void info(String msg) {
@@ -254,7 +255,7 @@ public final class Log {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment s = a.allocate(b.length);
             MemorySegment.copy(b, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, b.length);
-            Libc.send(syslogFd, s, b.length, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            Sockets.send(syslogFd, s, b.length, Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
         }
     }
 }

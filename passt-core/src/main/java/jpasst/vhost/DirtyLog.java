@@ -6,7 +6,8 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Memory;
 import jpasst.util.Log;
 
 /**
@@ -46,26 +47,26 @@ final class DirtyLog {
             if (offset < 0 || offset > (1L << 40) || (offset & 7) != 0) {
                 throw new VhostUserException("SET_LOG_BASE: a log at offset " + Long.toUnsignedString(offset));
             }
-            long fileSize = Libc.lseek(fd, 0, Libc.SEEK_END);
+            long fileSize = Descriptors.lseek(fd, 0, Descriptors.SEEK_END);
             if (fileSize < offset + size) {
                 throw new VhostUserException("SET_LOG_BASE: a log of " + size + " bytes at offset " + offset
                         + " in a file of " + (fileSize < 0 ? Errno.text((int) fileSize) : fileSize + " bytes"));
             }
             long len = offset + size;
-            long addr = Libc.mmapShared(fd, len);
+            long addr = Memory.mmapShared(fd, len);
             if (addr < 0) throw new VhostUserException("SET_LOG_BASE: cannot map the log: " + Errno.text((int) addr));
             unmap();
             arena = Arena.ofShared();
-            bitmap = MemorySegment.ofAddress(addr).reinterpret(len, arena, s -> Libc.unmap(addr, len)).asSlice(offset, size);
+            bitmap = MemorySegment.ofAddress(addr).reinterpret(len, arena, s -> Memory.unmap(addr, len)).asSlice(offset, size);
             warnedOutside = false;
         } finally {
-            Libc.close(fd);
+            Descriptors.close(fd);
         }
     }
 
     /** The eventfd of SET_LOG_FD, signalled after pages were marked (it takes {@code fd}). */
     void eventFd(int fd) {
-        if (eventFd >= 0) Libc.close(eventFd);
+        if (eventFd >= 0) Descriptors.close(eventFd);
         eventFd = fd;
     }
 
@@ -101,7 +102,7 @@ final class DirtyLog {
     void kick() {
         if (!marked) return;
         marked = false;
-        if (eventFd >= 0) Libc.write(eventFd, one, 8);
+        if (eventFd >= 0) Descriptors.write(eventFd, one, 8);
     }
 
     private void unmap() {
@@ -112,7 +113,7 @@ final class DirtyLog {
 
     void close() {
         unmap();
-        if (eventFd >= 0) Libc.close(eventFd);
+        if (eventFd >= 0) Descriptors.close(eventFd);
         eventFd = -1;
         active = marked = false;
     }

@@ -4,7 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Memory;
 import jpasst.util.Log;
 
 /**
@@ -95,7 +96,7 @@ public final class GuestMemory {
             return m;
         } finally {
             for (int i = 0; i < nfds; i++) {
-                if (fds[i] >= 0) Libc.close(fds[i]);
+                if (fds[i] >= 0) Descriptors.close(fds[i]);
                 fds[i] = -1;
             }
         }
@@ -137,7 +138,7 @@ public final class GuestMemory {
     }
 
     private void mapRegion(int i, int fd, long mmapOffset) {
-        long fileSize = Libc.lseek(fd, 0, Libc.SEEK_END);
+        long fileSize = Descriptors.lseek(fd, 0, Descriptors.SEEK_END);
         if (fileSize < 0) {
             throw new VhostUserException("SET_MEM_TABLE: the descriptor of region " + i + " is not a file ("
                     + Errno.text((int) fileSize) + ")");
@@ -148,12 +149,12 @@ public final class GuestMemory {
                     + fileSize + " bytes");
         }
         // From offset 0, as passt does: an offset into a hugetlbfs file must be huge-page aligned.
-        long addr = Libc.mmapShared(fd, len);
+        long addr = Memory.mmapShared(fd, len);
         if (addr < 0) {
             throw new VhostUserException("SET_MEM_TABLE: cannot map region " + i + " (" + len + " bytes): "
                     + Errno.text((int) addr));
         }
-        MemorySegment whole = MemorySegment.ofAddress(addr).reinterpret(len, arena, s -> Libc.unmap(addr, len));
+        MemorySegment whole = MemorySegment.ofAddress(addr).reinterpret(len, arena, s -> Memory.unmap(addr, len));
         region[i] = whole.asSlice(mmapOffset, size[i]);
         if (Log.debugEnabled()) {
             Log.debug("vhost-user: region " + i + ": guest 0x" + Long.toHexString(gpa[i]) + ", front-end 0x"

@@ -5,7 +5,9 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Msghdr;
+import jpasst.sys.Sockets;
 
 import static jpasst.vhost.VhostUserMsg.HEADER;
 import static jpasst.vhost.VhostUserMsg.MAX_FDS;
@@ -31,13 +33,13 @@ import static jpasst.vhost.VhostUserMsg.MAX_PAYLOAD;
 final class MessageChannel {
     static final int MESSAGE = 1, AGAIN = 0, CLOSED = -1;
     /** Room for twice the descriptors a message may carry, so that too many are seen, not cut. */
-    private static final int CONTROL = Libc.CMSG_HDR + 4 * 2 * MAX_FDS;
+    private static final int CONTROL = Msghdr.CMSG_HDR + 4 * 2 * MAX_FDS;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment msg = arena.allocate(HEADER + MAX_PAYLOAD, 8);
     private final MemorySegment out = arena.allocate(HEADER + 64, 8);
-    private final MemorySegment msghdr = arena.allocate(Libc.MSGHDR_SIZE, 8);
-    private final MemorySegment iov = arena.allocate(Libc.IOVEC_SIZE, 8);
+    private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
+    private final MemorySegment iov = arena.allocate(Msghdr.IOVEC, 8);
     private final MemorySegment control = arena.allocate(CONTROL, 8);
     private final int[] fds = new int[MAX_FDS];
     private int nfds;
@@ -46,8 +48,8 @@ final class MessageChannel {
     private String closedWhy;
 
     MessageChannel() {
-        msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, iov.address());
-        msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, 1);
+        msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOV, iov.address());
+        msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOVLEN, 1);
     }
 
     void attach(int fd) {
@@ -111,12 +113,11 @@ final class MessageChannel {
 
     /** One recvmsg of at most {@code len} bytes: MESSAGE if some came (it may be fewer), else AGAIN or CLOSED. */
     private int receive(int len) {
-        iov.set(ValueLayout.JAVA_LONG, 0, msg.address() + have);
-        iov.set(ValueLayout.JAVA_LONG, 8, len);
-        msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_CONTROL, control.address());
-        msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_CONTROLLEN, CONTROL);
-        msghdr.set(ValueLayout.JAVA_INT, Libc.MSG_FLAGS, 0);
-        long n = Libc.recvmsg(fd, msghdr, Libc.MSG_DONTWAIT | Libc.MSG_CMSG_CLOEXEC);
+        Msghdr.iovec(iov, 0, msg.address() + have, len);
+        msghdr.set(ValueLayout.JAVA_LONG, Msghdr.CONTROL, control.address());
+        msghdr.set(ValueLayout.JAVA_LONG, Msghdr.CONTROLLEN, CONTROL);
+        msghdr.set(ValueLayout.JAVA_INT, Msghdr.FLAGS, 0);
+        long n = Sockets.recvmsg(fd, msghdr, Sockets.MSG_DONTWAIT | Sockets.MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (n == -Errno.EAGAIN || n == -Errno.EINTR) return AGAIN;
             closedWhy = "error on the vhost-user socket: " + Errno.text((int) n);
@@ -133,23 +134,23 @@ final class MessageChannel {
 
     /** Collects the SCM_RIGHTS descriptors of the last recvmsg; throws if there were too many. */
     private void takeDescriptors() {
-        long controlLen = msghdr.get(ValueLayout.JAVA_LONG, Libc.MSG_CONTROLLEN);
-        int flags = msghdr.get(ValueLayout.JAVA_INT, Libc.MSG_FLAGS);
-        boolean tooMany = (flags & Libc.MSG_CTRUNC) != 0;
+        long controlLen = msghdr.get(ValueLayout.JAVA_LONG, Msghdr.CONTROLLEN);
+        int flags = msghdr.get(ValueLayout.JAVA_INT, Msghdr.FLAGS);
+        boolean tooMany = (flags & Sockets.MSG_CTRUNC) != 0;
         long off = 0;
-        while (off + Libc.CMSG_HDR <= controlLen && controlLen <= CONTROL) {
-            long cmsgLen = control.get(ValueLayout.JAVA_LONG, off);
-            if (cmsgLen < Libc.CMSG_HDR || off + cmsgLen > controlLen) break;
-            int level = control.get(ValueLayout.JAVA_INT, off + 8);
-            int type = control.get(ValueLayout.JAVA_INT, off + 12);
-            if (level == Libc.SOL_SOCKET && type == Libc.SCM_RIGHTS) {
-                int count = (int) ((cmsgLen - Libc.CMSG_HDR) / 4);
+        while (off + Msghdr.CMSG_HDR <= controlLen && controlLen <= CONTROL) {
+            long cmsgLen = Msghdr.cmsgLength(control, off);
+            if (cmsgLen < Msghdr.CMSG_HDR || off + cmsgLen > controlLen) break;
+            int level = Msghdr.cmsgLevel(control, off);
+            int type = Msghdr.cmsgType(control, off);
+            if (level == Sockets.SOL_SOCKET && type == Sockets.SCM_RIGHTS) {
+                int count = (int) ((cmsgLen - Msghdr.CMSG_HDR) / 4);
                 for (int i = 0; i < count; i++) {
-                    int received = control.get(ValueLayout.JAVA_INT, off + Libc.CMSG_HDR + 4L * i);
+                    int received = control.get(ValueLayout.JAVA_INT, off + Msghdr.CMSG_HDR + 4L * i);
                     if (nfds < MAX_FDS) {
                         fds[nfds++] = received;
                     } else {
-                        Libc.close(received);
+                        Descriptors.close(received);
                         tooMany = true;
                     }
                 }
@@ -186,7 +187,7 @@ final class MessageChannel {
 
     private void closeFds() {
         for (int i = 0; i < nfds; i++) {
-            if (fds[i] >= 0) Libc.close(fds[i]);
+            if (fds[i] >= 0) Descriptors.close(fds[i]);
             fds[i] = -1;
         }
         nfds = 0;
@@ -206,7 +207,7 @@ final class MessageChannel {
         VhostUserMsg.replyHeader(out, request, size);
         long n;
         do {
-            n = Libc.send(fd, out, HEADER + size, Libc.MSG_DONTWAIT | Libc.MSG_NOSIGNAL);
+            n = Sockets.send(fd, out, HEADER + size, Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
         } while (n == -Errno.EINTR);
         if (n != HEADER + size) {
             throw new VhostUserException("cannot send the reply to " + VhostUserMsg.name(request) + ": "

@@ -2,12 +2,16 @@ package jpasst.vhost;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
+import jpasst.link.FrameBatch;
+import jpasst.link.FramesFromGuest;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
+import jpasst.sys.SocketOptions;
 import jpasst.util.Log;
 
 /**
@@ -23,26 +27,30 @@ import jpasst.util.Log;
  * served (with one-off: {@link #onOneOffExit}).
  *
  * Frames from the guest: a kick runs {@link #onTx}, which takes the frames waiting with
- * {@link #popTx} (where they lie: see {@link TxBatch}) and gives their buffers back with
- * {@link #releaseTx}; if it stopped with frames left, the device runs it again after the batch of
- * events (and when it asks, {@link #resumeTx}). While the transmit queue is started but
- * disabled, or nobody listens, frames are taken and discarded, as the protocol says.
+ * {@link #popTx} into a {@link FramesFromGuest} batch, where they lie in guest memory, and gives
+ * their buffers back with {@link #releaseTx}; if it stopped with frames left, the device runs it
+ * again after the batch of events (and when it asks, {@link #resumeTx}). While the transmit queue
+ * is started but disabled, or nobody listens, frames are taken and discarded, as the protocol
+ * says.
  *
- * Frames to the guest: {@link #sendRx} copies one frame (ARP, DHCP, NDP...) into receive
- * buffers; {@link #reserveRx} / {@link #commitRx} let a host socket read fill receive buffers in
- * place (see {@link RxBatch}). Both write the virtio-net header (num_buffers with MRG_RXBUF,
- * DATA_VALID) and pad frames shorter than 60 bytes. What they filled becomes visible to the guest
- * at {@link #publish} (used->idx, then the call eventfd), run after every batch of events of the
- * loop, so a batch of frames costs one interrupt. When the guest has no receive buffers left,
- * reservations fall short; once it posts some (its kick of the receive queue, watched only
- * then), {@link #onRxRoom} runs, from the loop, never from inside a reservation.
+ * Frames to the guest: {@link #reserveRx} pops receive buffers for frames that a host socket
+ * read fills in place and describes them in the producer's {@link FrameBatch} (headers in one
+ * piece, payload in as many pieces as guest buffers); {@link #commitRx} hands the filled ones to
+ * the guest and gives the rest back; {@link #sendRx} copies one frame (ARP, DHCP, NDP...). Both
+ * write the virtio-net header (num_buffers with MRG_RXBUF, DATA_VALID) and pad frames shorter
+ * than 60 bytes. What they filled becomes visible to the guest at {@link #publish} (used->idx,
+ * then the call eventfd), run after every batch of events of the loop, so a batch of frames
+ * costs one interrupt. When the guest has no receive buffers left, reservations fall short; once
+ * it posts some (its kick of the receive queue, watched only then), {@link #onRxRoom} runs, from
+ * the loop, never from inside a reservation.
  *
  * A ring the guest broke (see {@link Virtqueue}) is reported on the ring's err eventfd and the
  * connection is reset after the handler that found it returns, not from inside it; so is guest
  * memory that vanished under its mapping (a truncated file: see {@link #memoryFault}).
  *
  * Hot path (popTx, releaseTx, sendRx, reserveRx, commitRx, publish, kicks): no allocation per
- * frame.
+ * frame (the chains of a pass and of a reservation are kept in {@link TxPass} and
+ * {@link RxReservation}, preallocated).
  */
 public final class VhostUserDevice implements VhostUserSession.KickWatch {
     /** Dropped chains logged as warnings per connection; after that, at debug level. */
@@ -56,9 +64,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private final MessageChannel ch = new MessageChannel();
     private final VhostUserSession session;
     private final Virtqueue rx, tx;
-    private final RxBatch single = new RxBatch(1, 1024);
+    private final RxReservation rxRes = new RxReservation();
+    private final TxPass txPass = new TxPass();
+    private final FrameBatch single = new FrameBatch(1, 256);
     private final Pieces discarded = new Pieces(Virtqueue.MAX_PIECES);
-    private final MemorySegment cred = arena.allocate(12, 4), credLen = arena.allocate(4, 4);
+    private final SocketOptions options = new SocketOptions();
 
     private Runnable onTx, onRxRoom = () -> {}, onGone = () -> {}, onOneOffExit = () -> {};
     private boolean oneOff;
@@ -68,7 +78,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private int generation;
     private String failure;
     private boolean txPending, rxStarved, rxArmed;
-    private long framesIn, framesOut, dropped, resets;
+    private long framesIn, framesOut, framesGathered, dropped, resets;
 
     public VhostUserDevice(EventLoop loop) {
         this.loop = loop;
@@ -109,13 +119,13 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     public void listen(int fd, String path) {
         listenFd = fd;
         socketPath = path;
-        Errno.check(loop.add(fd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, fd)), "epoll_ctl");
+        Errno.check(loop.add(fd, Epoll.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, fd)), "epoll_ctl");
     }
 
     /** Serves the front-end on {@code fd}, a connected socket (--fd). */
     public void adopt(int fd) {
-        int fl = Errno.check(Libc.fcntl(fd, Libc.F_GETFL, 0), "--fd " + fd);
-        Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
+        int fl = Errno.check(Descriptors.fcntl(fd, Descriptors.F_GETFL, 0), "--fd " + fd);
+        Descriptors.fcntl(fd, Descriptors.F_SETFL, fl | Descriptors.O_NONBLOCK);
         connected(fd);
     }
 
@@ -126,7 +136,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     // ---- the connection
 
     private void accept() {
-        int fd = Libc.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC);
+        int fd = Sockets.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC);
         if (fd == -Errno.EMFILE || fd == -Errno.ENFILE) {
             if (listenPausedUntil == 0) {
                 Log.warn("vhost-user: can't accept a connection on " + socketPath + ": " + Errno.text(fd)
@@ -140,7 +150,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (fd < 0) return;
         if (conn >= 0) {
             Log.info("vhost-user: refusing a second front-end, one is connected");
-            Libc.close(fd);
+            Descriptors.close(fd);
             return;
         }
         connected(fd);
@@ -150,7 +160,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private void tick(long now) {
         if (listenPausedUntil != 0 && now - listenPausedUntil >= 0 && listenFd >= 0) {
             listenPausedUntil = 0;
-            loop.add(listenFd, Libc.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, listenFd));
+            loop.add(listenFd, Epoll.EPOLLIN, EventLoop.ref(Refs.VHOST_LISTEN, listenFd));
         }
     }
 
@@ -160,17 +170,10 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         failure = null;
         dropped = 0;
         ch.attach(fd);
-        int peer = peerPid(fd);
+        int peer = options.peerPid(fd);
         Log.info(peer > 0 ? "vhost-user: accepted connection from PID " + peer : "vhost-user: accepted connection");
-        Errno.check(loop.add(fd, Libc.EPOLLIN | Libc.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
+        Errno.check(loop.add(fd, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.VHOST, generation & 0xffff_ffffL)),
                 "epoll_ctl");
-    }
-
-    private int peerPid(int fd) {
-        final int soPeercred = 17;
-        credLen.set(ValueLayout.JAVA_INT, 0, 12);
-        if (Libc.getsockopt(fd, Libc.SOL_SOCKET, soPeercred, cred, credLen) < 0) return -1;
-        return cred.get(ValueLayout.JAVA_INT, 0);
     }
 
     public boolean connected() {
@@ -179,7 +182,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void socketEvents(long ref, int ev) {
         if (conn < 0 || EventLoop.value(ref) != (generation & 0xffff_ffffL)) return;
-        if ((ev & Libc.EPOLLIN) != 0) {
+        if ((ev & Epoll.EPOLLIN) != 0) {
             try {
                 for (int i = 0; i < 64 && conn >= 0; i++) {
                     int r = ch.read();
@@ -200,7 +203,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 disconnect(e.getMessage() + ", resetting connection");
                 return;
             }
-        } else if ((ev & (Libc.EPOLLHUP | Libc.EPOLLERR | Libc.EPOLLRDHUP)) != 0) {
+        } else if ((ev & (Epoll.EPOLLHUP | Epoll.EPOLLERR | Epoll.EPOLLRDHUP)) != 0) {
             disconnect("closed by the front-end");
             return;
         }
@@ -212,13 +215,13 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (conn < 0) return;
         Log.info("vhost-user: " + why);
         loop.remove(conn);
-        Libc.close(conn);
+        Descriptors.close(conn);
         ch.detach();
         conn = -1;
         for (Virtqueue q : new Virtqueue[] {rx, tx}) {
             kick(q, -1);
-            if (q.callFd >= 0) Libc.close(q.callFd);
-            if (q.errFd >= 0) Libc.close(q.errFd);
+            if (q.callFd >= 0) Descriptors.close(q.callFd);
+            if (q.errFd >= 0) Descriptors.close(q.errFd);
         }
         session.reset();
         generation++;
@@ -236,12 +239,12 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     public void kick(Virtqueue q, int fd) {
         if (q.kickFd >= 0) {
             loop.remove(q.kickFd);
-            Libc.close(q.kickFd);
+            Descriptors.close(q.kickFd);
         }
         q.kickFd = fd;
         if (q == rx) rxArmed = false;
         if (fd < 0) return;
-        int events = q == tx ? Libc.EPOLLIN : 0; // the receive queue's kicks matter only when starved
+        int events = q == tx ? Epoll.EPOLLIN : 0; // the receive queue's kicks matter only when starved
         int r = loop.add(fd, events, kickRef(q));
         if (r < 0) throw new VhostUserException("the " + q.name + "'s kick descriptor cannot be watched: " + Errno.text(r));
     }
@@ -255,13 +258,15 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         if (conn < 0 || v >>> 8 != (generation & 0xffff_ffffL)) return;
         Virtqueue q = (v & 0xff) == 0 ? rx : tx;
         if (q.kickFd < 0) return;
-        if ((ev & (Libc.EPOLLERR | Libc.EPOLLHUP)) != 0 || !q.clearKick()) {
+        if ((ev & (Epoll.EPOLLERR | Epoll.EPOLLHUP)) != 0 || !q.clearKick()) {
             fail(q, "the " + q.name + "'s kick descriptor is not an eventfd that works");
         } else if (q == tx) {
             serveTx();
-        } else {
-            disarmRxKick(); // end of batch sees the buffers and resumes the producers
+        } else if (!rxStarved) {
+            disarmRxKick();
         }
+        // else the end of the batch looks for the buffers, resumes the producers and disarms;
+        // a kick counted before the ring ran dry must not disarm it before the guest's next one
         checkFailure();
     }
 
@@ -311,6 +316,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void publishAll() {
         if (conn < 0) return;
+        if (rxRes.batch != null) giveRx(rxRes.batch, 0); // reserved and never committed (see reserveRx)
         if (rx.mapped()) {
             rx.flush();
             rx.notifyGuest();
@@ -375,12 +381,14 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    private int takeTx(TxBatch b, int max) {
-        if (b.frames != 0) throw new IllegalStateException("popTx with a batch not released");
+    private int takeTx(FramesFromGuest in, int max) {
+        TxPass t = txPass;
+        if (t.frames != 0) throw new IllegalStateException("popTx with the last pass not released");
+        in.clear();
         if (!txUsable()) return 0;
-        int limit = Math.min(max, b.capacity());
-        Pieces p = b.pieces;
-        while (b.frames < limit) {
+        int limit = Math.min(max, FramesFromGuest.MAX);
+        Pieces p = t.pieces;
+        while (t.frames < limit) {
             p.clear();
             int h = tx.pop(p);
             if (h == Virtqueue.DROPPED) {
@@ -405,33 +413,29 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 skip -= p.len[k];
                 k++;
             }
-            int i = b.frames;
             if (p.len[k] - skip >= frameLen) {
-                b.seg[i] = p.seg[k];
-                b.off[i] = p.off[k] + skip;
+                in.add(p.seg[k], p.off[k] + skip, (int) frameLen);
             } else {
-                if (b.scratchUsed + frameLen > b.scratch.byteSize()) {
+                if (t.scratchUsed + frameLen > t.scratch.byteSize()) {
                     tx.rewind(1); // scattered, and no room to copy it this time: the next pass takes it
                     break;
                 }
-                gather(p, k, skip, frameLen, b.scratch, b.scratchUsed);
-                b.seg[i] = b.scratch;
-                b.off[i] = b.scratchUsed;
-                b.scratchUsed += (frameLen + 7) & ~7L;
+                gather(p, k, skip, frameLen, t.scratch, t.scratchUsed);
+                in.add(t.scratch, t.scratchUsed, (int) frameLen);
+                t.scratchUsed += (frameLen + 7) & ~7L;
+                framesGathered++;
             }
-            b.head[i] = h;
-            b.len[i] = (int) frameLen;
-            b.frames++;
+            t.head[t.frames++] = h;
         }
         p.clear();
-        if (b.frames > 0) {
+        if (t.frames > 0) {
             GuestMemory m = session.memory();
             m.pin();
-            b.pinned = m;
-            b.generation = generation;
-            framesIn += b.frames;
+            t.pinned = m;
+            t.generation = generation;
+            framesIn += t.frames;
         }
-        return b.frames;
+        return t.frames;
     }
 
     private static void gather(Pieces p, int k, long skip, long len, MemorySegment dst, long dstOff) {
@@ -444,14 +448,14 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    private void giveTx(TxBatch b) {
-        if (b.frames > 0 && b.generation == generation && conn >= 0 && tx.mapped()) {
-            for (int i = 0; i < b.frames; i++) tx.fill(b.head[i], 0);
+    private void giveTx() {
+        TxPass t = txPass;
+        if (t.frames > 0 && t.generation == generation && conn >= 0 && tx.mapped()) {
+            for (int i = 0; i < t.frames; i++) tx.fill(t.head[i], 0);
             tx.flush();
             tx.notifyGuest();
         }
-        if (b.pinned != null) b.pinned.unpin();
-        b.clear();
+        abandon(t);
     }
 
     // ---- frames to the guest
@@ -471,25 +475,41 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     }
 
     private boolean copyRx(MemorySegment src, long off, int len) {
-        if (len <= 0 || len > VhostUserSession.MAX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
-        if (takeRx(single, 0, len, 1) == 0) return false;
-        if (single.cap[0] < len) { // without MRG_RXBUF, one buffer smaller than the frame
-            giveRx(single, 0);
+        if (len <= 0 || len > VhostUserSession.MAX_RX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
+        FrameBatch b = single;
+        if (takeRx(b, 0, len, 1) == 0) return false;
+        if (b.capacity(0) < len) { // without MRG_RXBUF, one buffer smaller than the frame
+            giveRx(b, 0);
             rx.problem = "a frame of " + len + " bytes, larger than a receive buffer (no MRG_RXBUF)";
             dropped(rx);
             return false;
         }
-        copyInto(single, 0, VirtioNetHeader.SIZE, src, off, len);
-        single.payload[0] = len;
-        giveRx(single, 1);
+        copyIn(b, 0, src, off, len);
+        b.payloadLength(0, len);
+        giveRx(b, 1);
         return true;
     }
 
-    private int takeRx(RxBatch b, int hdrLen, int maxPayload, int count) {
-        if (b.frames != 0 || b.chains != 0) throw new IllegalStateException("reserveRx with a batch not committed");
-        if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_FRAME) {
+    /**
+     * Copies {@code len} bytes at {@code off} of {@code src} into the payload pieces of frame
+     * {@code i} of {@code b}, in order (a frame reserved without headers: all of it).
+     */
+    public static void copyIn(FrameBatch b, int i, MemorySegment src, long off, int len) {
+        for (int p = b.firstPiece(i), end = b.endPiece(i); p < end && len > 0; p++) {
+            int n = Math.min(b.pieceLength(p), len);
+            MemorySegment.copy(src, off, b.pieceSegment(p), b.pieceOffset(p), n);
+            off += n;
+            len -= n;
+        }
+    }
+
+    private int takeRx(FrameBatch b, int hdrLen, int maxPayload, int count) {
+        RxReservation r = rxRes;
+        if (r.batch != null) giveRx(r.batch, 0); // reserved and never committed: nothing was sent
+        if (hdrLen < 0 || maxPayload < 0 || hdrLen + maxPayload > VhostUserSession.MAX_RX_FRAME) {
             throw new IllegalArgumentException("frames of " + hdrLen + " + " + maxPayload + " bytes");
         }
+        b.clear(hdrLen);
         if (!rxUsable()) {
             starve();
             return 0;
@@ -498,20 +518,21 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         long headRoom = VirtioNetHeader.SIZE + hdrLen;
         long want = VirtioNetHeader.SIZE + Math.max(hdrLen + maxPayload, VirtioNetHeader.MIN_FRAME);
         long least = VirtioNetHeader.SIZE + Math.max(hdrLen, VirtioNetHeader.MIN_FRAME);
-        b.hdrLen = hdrLen;
+        r.hdrLen = hdrLen;
+        r.batch = b;
         int f = 0;
-        count = Math.min(count, b.maxFrames());
-        while (f < count) {
-            int first = b.chains;
+        count = Math.min(count, Math.min(b.maxFrames(), RxReservation.MAX_FRAMES));
+        while (f < count && b.pieces() < b.maxPieces()) {
+            int first = r.chains;
             long room = 0;
             int status = 0;
             while (room < want) {
-                if (b.chains == b.head.length) {
+                if (r.chains == RxReservation.MAX_CHAINS) {
                     status = Virtqueue.NO_ROOM;
                     break;
                 }
-                int start = b.pieces.count;
-                int h = rx.pop(b.pieces);
+                int start = r.pieces.count;
+                int h = rx.pop(r.pieces);
                 if (h == Virtqueue.DROPPED) {
                     dropped(rx);
                     continue;
@@ -521,88 +542,119 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                     break;
                 }
                 long bytes = rx.chainBytes;
-                if ((b.chains == first && b.pieces.len[start] < headRoom) || (!mrg && bytes < least)) {
+                if ((r.chains == first && r.pieces.len[start] < headRoom) || (!mrg && bytes < least)) {
                     // it could never carry a frame: back to the guest, or it would be popped again and again
                     rx.problem = !mrg && bytes < least
                             ? "a receive buffer of " + bytes + " bytes, too small for any frame (no MRG_RXBUF)"
-                            : "a receive buffer of " + b.pieces.len[start] + " bytes, too small for the "
+                            : "a receive buffer of " + r.pieces.len[start] + " bytes, too small for the "
                                     + headRoom + " bytes of a frame's headers";
-                    b.pieces.count = start;
+                    r.pieces.count = start;
                     rx.fill(h, 0);
                     dropped(rx);
                     continue;
                 }
-                int c = b.chains++;
-                b.head[c] = h;
-                b.pieceStart[c] = start;
-                b.pieceEnd[c] = b.pieces.count;
-                b.chainBytes[c] = bytes;
-                b.fromSpare[c] = rx.chainFromSpare;
-                b.serial[c] = rx.availPops();
+                int c = r.chains++;
+                r.head[c] = h;
+                r.pieceStart[c] = start;
+                r.pieceEnd[c] = r.pieces.count;
+                r.chainBytes[c] = bytes;
+                r.fromSpare[c] = rx.chainFromSpare;
+                r.serial[c] = rx.availPops();
                 room += bytes;
                 if (!mrg) break;
             }
             if (status == Virtqueue.BROKEN) {
                 fail(rx, rx.problem);
-                giveBack(b, first);
+                giveBack(r, first);
                 break;
             }
-            if (room < want && (mrg || b.chains == first)) {
-                giveBack(b, first);
+            if (room < want && (mrg || r.chains == first)) {
+                // the guest's buffers ran out: a last, smaller frame in what there is, as passt's
+                // vu_collect() does (a datagram larger than that is dropped by its producer)
+                boolean partial = mrg && r.chains > first && room >= Math.max(least, headRoom + 1);
+                if (!partial) giveBack(r, first);
                 if (status == Virtqueue.EMPTY) starve();
+                if (partial && frame(r, b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom)) f++;
                 break;
             }
-            frame(b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom);
+            if (!frame(r, b, f, first, (int) Math.min(maxPayload, room - headRoom), headRoom)) break;
             f++;
         }
-        b.frames = f;
-        if (b.chains > 0) {
+        r.frames = f;
+        if (r.chains == 0) {
+            r.clear();
+        } else {
             GuestMemory m = session.memory();
             m.pin();
-            b.pinned = m;
-            b.generation = generation;
+            r.pinned = m;
+            r.generation = generation;
         }
         return f;
     }
 
-    /** Sets up frame {@code f} over chains {@code first..b.chains-1}: header place and payload iovecs. */
-    private static void frame(RxBatch b, int f, int first, int cap, long headRoom) {
-        b.firstChain[f] = first;
-        b.chainCount[f] = b.chains - first;
-        int p0 = b.pieceStart[first];
-        Pieces p = b.pieces;
-        b.hdrSeg[f] = p.seg[p0];
-        b.hdrOff[f] = p.off[p0] + VirtioNetHeader.SIZE;
-        b.iovFirst[f] = b.iovUsed;
-        b.cap[f] = cap;
-        b.payload[f] = 0;
+    /**
+     * Describes chains {@code first..} of {@code r} to {@code b} as frame {@code f}: its headers
+     * right after the virtio-net header in the first buffer, its payload pieces after them, up to
+     * {@code cap} bytes; the chains the frame does not need go back. If the batch has not the
+     * pieces for all of it, the first frame is made smaller and any later one is left for the
+     * next reservation (false).
+     */
+    private boolean frame(RxReservation r, FrameBatch b, int f, int first, int cap, long headRoom) {
+        Pieces p = r.pieces;
+        int room = b.maxPieces() - b.pieces(), need = 0;
         long skip = headRoom, left = cap;
-        for (int k = p0; k < b.pieceEnd[b.chains - 1] && left > 0; k++) {
+        for (int k = r.pieceStart[first], end = r.pieceEnd[r.chains - 1]; k < end && left > 0; k++) {
+            if (skip >= p.len[k]) {
+                skip -= p.len[k];
+                continue;
+            }
+            if (need == room) {
+                if (f > 0) {
+                    giveBack(r, first);
+                    return false;
+                }
+                cap -= (int) left; // the first frame: as much as the batch can describe
+                break;
+            }
+            left -= Math.min(p.len[k] - skip, left);
+            need++;
+            skip = 0;
+        }
+        long bytes = Math.max(headRoom + cap, VirtioNetHeader.SIZE + VirtioNetHeader.MIN_FRAME), have = 0;
+        int c = first;
+        while (c < r.chains && have < bytes) have += r.chainBytes[c++];
+        giveBack(r, c);
+        r.frame(f, first);
+        int h = r.headerPiece(f);
+        b.addFrame(p.seg[h], p.off[h] + VirtioNetHeader.SIZE);
+        skip = headRoom;
+        left = cap;
+        for (int k = h, end = r.endPiece(f); k < end && left > 0; k++) {
             if (skip >= p.len[k]) {
                 skip -= p.len[k];
                 continue;
             }
             int n = (int) Math.min(p.len[k] - skip, left);
-            b.addIov(p.seg[k], p.off[k] + skip, n);
+            b.addPiece(p.seg[k], p.off[k] + skip, n);
             left -= n;
             skip = 0;
         }
-        b.iovs[f] = b.iovUsed - b.iovFirst[f];
+        return true;
     }
 
-    /** Gives back chains {@code from..} of {@code b}, last popped first. */
-    private void giveBack(RxBatch b, int from) {
-        for (int c = b.chains - 1; c >= from; c--) giveBackChain(b, c);
-        if (from < b.chains) b.pieces.count = b.pieceStart[from];
-        b.chains = from;
+    /** Gives back chains {@code from..} of {@code r}, last popped first. */
+    private void giveBack(RxReservation r, int from) {
+        for (int c = r.chains - 1; c >= from; c--) giveBackChain(r, c);
+        if (from < r.chains) r.pieces.count = r.pieceStart[from];
+        r.chains = Math.min(r.chains, from);
     }
 
     /** A chain reserved and not used: rewound if it was the last popped, else kept as a spare. */
-    private void giveBackChain(RxBatch b, int c) {
-        if (!b.fromSpare[c] && b.serial[c] == rx.availPops()) {
+    private void giveBackChain(RxReservation r, int c) {
+        if (!r.fromSpare[c] && r.serial[c] == rx.availPops()) {
             rx.rewind(1);
         } else {
-            rx.spare(b.head[c]);
+            rx.spare(r.head[c]);
         }
     }
 
@@ -613,7 +665,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
 
     private void armRxKick() {
         if (rxArmed || rx.kickFd < 0) return;
-        rxArmed = loop.modify(rx.kickFd, Libc.EPOLLIN, kickRef(rx)) == 0;
+        rxArmed = loop.modify(rx.kickFd, Epoll.EPOLLIN, kickRef(rx)) == 0;
     }
 
     private void disarmRxKick() {
@@ -622,67 +674,67 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         rxArmed = false;
     }
 
-    private void giveRx(RxBatch b, int frames) {
-        if (frames < 0 || frames > b.frames) throw new IllegalArgumentException(frames + " of " + b.frames + " frames");
-        if (b.generation != generation || conn < 0 || !rx.mapped()) { // the front-end left meanwhile
-            if (b.pinned != null) b.pinned.unpin();
-            b.clear();
+    private void giveRx(FrameBatch b, int frames) {
+        RxReservation r = rxRes;
+        if (r.batch != b) {
+            // nothing reserved for it (none could be), or the front-end left and took its buffers
+            if (frames > 0 && r.batch == null && b.frames() == 0) throw new IllegalArgumentException(frames + " of 0 frames");
+            return;
+        }
+        if (frames < 0 || frames > r.frames) throw new IllegalArgumentException(frames + " of " + r.frames + " frames");
+        if (r.generation != generation || conn < 0 || !rx.mapped()) { // the front-end left meanwhile
+            abandon(r);
             return;
         }
         DirtyLog log = session.log;
+        Pieces p = r.pieces;
         for (int f = 0; f < frames; f++) {
-            long frameLen = b.hdrLen + b.payload[f];
+            long frameLen = r.hdrLen + (long) b.payloadLength(f);
             long bytes = VirtioNetHeader.SIZE + Math.max(frameLen, VirtioNetHeader.MIN_FRAME);
-            if (frameLen < VirtioNetHeader.MIN_FRAME) {
-                copyInto(b, f, VirtioNetHeader.SIZE + frameLen, null, 0, VirtioNetHeader.MIN_FRAME - frameLen);
-            }
+            if (frameLen < VirtioNetHeader.MIN_FRAME) pad(r, f, VirtioNetHeader.SIZE + frameLen, VirtioNetHeader.MIN_FRAME - frameLen);
             int buffers = 0;
             long left = bytes;
-            for (int c = b.firstChain[f], end = c + b.chainCount[f]; c < end && left > 0; c++) {
-                int n = (int) Math.min(b.chainBytes[c], left);
-                rx.fill(b.head[c], n);
-                if (log.logging()) markWritten(b, c, n, log);
-                b.head[c] = -1;
+            for (int c = r.firstChain[f], end = c + r.chainCount[f]; c < end && left > 0; c++) {
+                int n = (int) Math.min(r.chainBytes[c], left);
+                rx.fill(r.head[c], n);
+                if (log.logging()) markWritten(r, c, n, log);
+                r.head[c] = -1;
                 buffers++;
                 left -= n;
             }
-            int p0 = b.pieceStart[b.firstChain[f]];
-            VirtioNetHeader.write(b.pieces.seg[p0], b.pieces.off[p0], buffers);
+            int h = r.headerPiece(f);
+            VirtioNetHeader.write(p.seg[h], p.off[h], buffers);
         }
         framesOut += frames;
-        for (int c = b.chains - 1; c >= 0; c--) {
-            if (b.head[c] >= 0) giveBackChain(b, c);
+        for (int c = r.chains - 1; c >= 0; c--) {
+            if (r.head[c] >= 0) giveBackChain(r, c);
         }
-        if (b.pinned != null) b.pinned.unpin();
-        b.clear();
+        abandon(r);
     }
 
-    private static void markWritten(RxBatch b, int c, long n, DirtyLog log) {
-        Pieces p = b.pieces;
-        for (int k = b.pieceStart[c]; k < b.pieceEnd[c] && n > 0; k++) {
+    private static void markWritten(RxReservation r, int c, long n, DirtyLog log) {
+        Pieces p = r.pieces;
+        for (int k = r.pieceStart[c]; k < r.pieceEnd[c] && n > 0; k++) {
             long m = Math.min(p.len[k], n);
             log.mark(p.gpa[k], m);
             n -= m;
         }
     }
 
-    /** Copies {@code len} bytes of {@code src} (zeros if null) into frame {@code f} at {@code at}, counted from its virtio-net header. */
-    private static void copyInto(RxBatch b, int f, long at, MemorySegment src, long srcOff, long len) {
-        Pieces p = b.pieces;
-        int end = b.pieceEnd[b.firstChain[f] + b.chainCount[f] - 1];
-        for (int k = b.pieceStart[b.firstChain[f]]; k < end && len > 0; k++) {
+    /** Zeros {@code len} bytes of frame {@code f} at {@code at}, counted from its virtio-net header. */
+    private static void pad(RxReservation r, int f, long at, long len) {
+        Pieces p = r.pieces;
+        for (int k = r.headerPiece(f), end = r.endPiece(f); k < end && len > 0; k++) {
             if (at >= p.len[k]) {
                 at -= p.len[k];
                 continue;
             }
             long n = Math.min(p.len[k] - at, len);
-            MemorySegment.copy(src == null ? ZEROS : src, src == null ? 0 : srcOff, p.seg[k], p.off[k] + at, n);
-            srcOff += n;
+            MemorySegment.copy(ZEROS, 0, p.seg[k], p.off[k] + at, n);
             len -= n;
             at = 0;
         }
     }
-
 
     // ---- a front-end whose memory vanishes under its mapping
 
@@ -695,10 +747,16 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
      * JVM problem and goes on.
      */
 
-    private void memoryFault(InternalError e) {
+    private static final String MEMORY_GONE = "the front-end's memory went away under its mapping (a region's file was truncated?)";
+
+    static boolean isMemoryFault(InternalError e) {
         String m = e.getMessage();
-        if (m == null || !m.contains("unsafe memory access")) throw e;
-        fail(null, "the front-end's memory went away under its mapping (a region's file was truncated?)");
+        return m != null && m.contains("unsafe memory access");
+    }
+
+    private void memoryFault(InternalError e) {
+        if (!isMemoryFault(e)) throw e;
+        fail(null, MEMORY_GONE);
     }
 
     private void onSocket(long ref, int ev) {
@@ -738,31 +796,34 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     }
 
     /**
-     * Takes up to {@code max} frames from the transmit queue into {@code b} (empty: released
-     * before); returns how many. Chains that are not frames (shorter than an Ethernet header,
-     * longer than 64 KiB, buffers outside guest memory...) are returned to the guest and logged.
+     * Takes up to {@code max} frames from the transmit queue into {@code in} (emptied first);
+     * returns how many. They lie in guest memory (one scattered over several buffers is copied
+     * into scratch space) and stay valid until {@link #releaseTx}, which must come before the
+     * next popTx. Chains that are not frames (shorter than an Ethernet header, longer than 64
+     * KiB, buffers outside guest memory...) are returned to the guest and logged.
      */
-    public int popTx(TxBatch b, int max) {
+    public int popTx(FramesFromGuest in, int max) {
         try {
-            return takeTx(b, max);
+            return takeTx(in, max);
         } catch (InternalError e) {
             memoryFault(e);
-            abandon(b);
+            abandon(txPass);
+            in.clear();
             return 0;
         }
     }
 
     /**
-     * The frames of {@code b} have been handled: their buffers go back to the guest (published
-     * and signalled now: the guest frees its transmitted frames on that), and whatever pointed
-     * into them must not be used any more.
+     * The frames of the last {@link #popTx} have been handled: their buffers go back to the
+     * guest (published and signalled now: the guest frees its transmitted frames on that), and
+     * whatever pointed into them must not be used any more.
      */
-    public void releaseTx(TxBatch b) {
+    public void releaseTx() {
         try {
-            giveTx(b);
+            giveTx();
         } catch (InternalError e) {
             memoryFault(e);
-            abandon(b);
+            abandon(txPass);
         }
     }
 
@@ -775,50 +836,74 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
             return copyRx(src, off, len);
         } catch (InternalError e) {
             memoryFault(e);
-            abandon(single);
+            abandon(rxRes);
             return false;
         }
     }
 
     /**
      * Reserves receive buffers for up to {@code count} frames of {@code hdrLen} header bytes and
-     * up to {@code maxPayload} payload bytes each; returns how many frames it could ({@code b}
-     * says where each one's parts lie). Fewer than asked (0: none) when the guest has not posted
-     * enough buffers: {@link #onRxRoom} runs when it has. Without MRG_RXBUF a frame is one guest
-     * buffer and may offer less payload room than asked ({@link RxBatch#capacity}).
+     * up to {@code maxPayload} payload bytes each, and describes them in {@code b} (emptied
+     * first): each frame's headers in one piece, its payload as the pieces of one or more guest
+     * buffers. Returns how many frames it could (0: none); fewer than asked when the guest has
+     * not posted enough buffers, and then {@link #onRxRoom} runs once it has. A frame may offer
+     * less payload room than asked ({@link FrameBatch#capacity}): without MRG_RXBUF it is one
+     * guest buffer, the last one when the guest's buffers run out takes what is left, and a
+     * batch with too few pieces for the guest's buffers describes less. One
+     * reservation at a time: {@link #commitRx} ends it; one that is never committed (a producer
+     * that reserved and then had nothing to send, as the stream socket allows) goes back to the
+     * ring at the next reservation or at the end of the batch of events.
      */
-    public int reserveRx(RxBatch b, int hdrLen, int maxPayload, int count) {
+    public int reserveRx(FrameBatch b, int hdrLen, int maxPayload, int count) {
         try {
             return takeRx(b, hdrLen, maxPayload, count);
         } catch (InternalError e) {
             memoryFault(e);
-            abandon(b);
+            abandon(rxRes);
             return 0;
         }
     }
 
     /**
      * Hands the first {@code frames} frames of {@code b} to the guest with the payload lengths
-     * set ({@link RxBatch#payloadLength}); the buffers of the others go back to the ring. Visible
-     * to the guest at the next {@link #publish}.
+     * set ({@link FrameBatch#payloadLength}): the virtio-net header in front of each (num_buffers,
+     * DATA_VALID), frames shorter than 60 bytes padded; the buffers of the others go back to the
+     * ring. Visible to the guest at the next {@link #publish}.
      */
-    public void commitRx(RxBatch b, int frames) {
+    public void commitRx(FrameBatch b, int frames) {
         try {
             giveRx(b, frames);
         } catch (InternalError e) {
             memoryFault(e);
-            abandon(b);
+            abandon(rxRes);
         }
     }
 
-    private static void abandon(TxBatch b) {
-        if (b.pinned != null) b.pinned.unpin();
-        b.clear();
+    /**
+     * A fault in guest memory outside the device (a producer writing headers into reserved
+     * buffers, a consumer reading a frame): if it is one ({@code e} is HotSpot's error for a
+     * SIGBUS in an access to a mapping), whatever was reserved or popped is let go and the
+     * connection is reset; true if so. For the event loop's fault handler.
+     */
+    public boolean faulted(InternalError e) {
+        if (!isMemoryFault(e)) return false;
+        abandon(rxRes);
+        abandon(txPass);
+        if (conn >= 0) {
+            fail(null, MEMORY_GONE);
+            checkFailure();
+        }
+        return true;
     }
 
-    private static void abandon(RxBatch b) {
-        if (b.pinned != null) b.pinned.unpin();
-        b.clear();
+    private static void abandon(TxPass t) {
+        if (t.pinned != null) t.pinned.unpin();
+        t.clear();
+    }
+
+    private static void abandon(RxReservation r) {
+        if (r.pinned != null) r.pinned.unpin();
+        r.clear();
     }
 
     // ---- counters and the end
@@ -841,6 +926,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return framesOut;
     }
 
+    /** Frames from the guest that were scattered over several buffers and copied to be handed over. */
+    public long framesGathered() {
+        return framesGathered;
+    }
+
     /** Chains dropped on this connection (bad buffers, frames too short or long). */
     public long dropped() {
         return dropped;
@@ -855,7 +945,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         disconnect("closing");
         if (listenFd >= 0) {
             loop.remove(listenFd);
-            Libc.close(listenFd);
+            Descriptors.close(listenFd);
         }
         listenFd = -1;
         ch.close();

@@ -3,7 +3,7 @@ package jpasst.vhost;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 import jpasst.util.Log;
 
 import static jpasst.vhost.VhostUserMsg.*;
@@ -45,8 +45,13 @@ final class VhostUserSession {
             | 1L << VHOST_F_LOG_ALL | 1L << VHOST_USER_F_PROTOCOL_FEATURES;
     static final long OFFERED_PROTOCOL_FEATURES = 1L << PROTOCOL_F_REPLY_ACK | 1L << PROTOCOL_F_LOG_SHMFD
             | 1L << PROTOCOL_F_RARP;
-    /** The largest frame: 64 KiB, as on the stream socket; a transmit chain holds it and its header. */
+    /** The largest frame from the guest: 64 KiB, as on the stream socket; a transmit chain holds it and its header. */
     static final int MAX_FRAME = 65535;
+    /**
+     * The largest frame to the guest: an IP packet of 64 KiB behind its Ethernet header and, over
+     * IPv6, its fixed header (a UDP datagram of 65527 bytes), as passt's receive side allows.
+     */
+    static final int MAX_RX_FRAME = 14 + 40 + 65535;
     /** A receive chain larger than this is refused (Linux posts buffers of a page or a few). */
     static final long MAX_RX_CHAIN = 1 << 20;
 
@@ -158,7 +163,7 @@ final class VhostUserSession {
                 Virtqueue q = queue(request, u32(m, STATE_INDEX));
                 int base = q.stop();
                 watch.kick(q, -1);
-                if (q.callFd >= 0) Libc.close(q.callFd);
+                if (q.callFd >= 0) Descriptors.close(q.callFd);
                 q.callFd = -1;
                 MemorySegment r = ch.reply();
                 putU32(r, STATE_INDEX, q.index);
@@ -279,12 +284,12 @@ final class VhostUserSession {
                 if (nofd) Log.warn("vhost-user: the " + q.name + " has no kick descriptor: polling is not supported");
             }
             case SET_VRING_CALL -> {
-                if (q.callFd >= 0) Libc.close(q.callFd);
+                if (q.callFd >= 0) Descriptors.close(q.callFd);
                 q.callFd = fd;
                 q.interrupt(); // as passt: in case the guest waits for one that a previous back-end owed
             }
             default -> {
-                if (q.errFd >= 0) Libc.close(q.errFd);
+                if (q.errFd >= 0) Descriptors.close(q.errFd);
                 q.errFd = fd;
             }
         }
@@ -292,8 +297,8 @@ final class VhostUserSession {
 
     /** Eventfds from the front-end are made non-blocking: a full or empty one must never stall the loop. */
     private static int nonBlocking(int fd) {
-        int fl = Libc.fcntl(fd, Libc.F_GETFL, 0);
-        if (fl >= 0) Libc.fcntl(fd, Libc.F_SETFL, fl | Libc.O_NONBLOCK);
+        int fl = Descriptors.fcntl(fd, Descriptors.F_GETFL, 0);
+        if (fl >= 0) Descriptors.fcntl(fd, Descriptors.F_SETFL, fl | Descriptors.O_NONBLOCK);
         return fd;
     }
 

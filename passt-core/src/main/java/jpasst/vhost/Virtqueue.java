@@ -6,7 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 
 import static jpasst.vhost.VhostUserMsg.U16;
 import static jpasst.vhost.VhostUserMsg.U32;
@@ -438,7 +438,7 @@ public final class Virtqueue {
         VarHandle.fullFence();
         int flags = avail.get(U16, AVAIL_FLAGS) & 0xffff;
         if ((flags & AVAIL_F_NO_INTERRUPT) != 0) return;
-        Libc.write(callFd, one, 8);
+        Descriptors.write(callFd, one, 8);
     }
 
     /** Whether the guest has made chains available that were not popped yet. */
@@ -454,18 +454,18 @@ public final class Virtqueue {
      * descriptor is not an eventfd that behaves (end of file, an error).
      */
     boolean clearKick() {
-        long n = Libc.read(kickFd, kickBuf, 8);
+        long n = Descriptors.read(kickFd, kickBuf, 8);
         return n == 8 || n == -Errno.EAGAIN || n == -Errno.EINTR;
     }
 
     /** Signals the call eventfd unconditionally. */
     void interrupt() {
-        if (callFd >= 0) Libc.write(callFd, one, 8);
+        if (callFd >= 0) Descriptors.write(callFd, one, 8);
     }
 
     /** Tells the front-end that this ring failed (the err eventfd: QEMU logs it). */
     void signalError() {
-        if (errFd >= 0) Libc.write(errFd, one, 8);
+        if (errFd >= 0) Descriptors.write(errFd, one, 8);
     }
 
     int lastAvail() {

@@ -1,8 +1,9 @@
 /**
- * vhost-user, the second guest transport: QEMU shares the guest's memory and virtqueues over a
- * UNIX socket (the message codec, the session, guest memory, split virtqueues, the device that
- * serves one front-end at a time on the loop), and frames are read and written in place there.
+ * The vhost-user transport ({@code --vhost-user}): QEMU shares the guest's memory and the
+ * virtio-net device's rings, and the daemon reads and writes the frames in them
+ * ({@code VhostUserLink}, a {@code Link}, over {@code VhostUserDevice}: the protocol session,
+ * the guest memory, the split virtqueues).
  *
- * May use: {@code sys}, {@code util}, {@code packet}, {@code conf}, {@code loop}, {@code link}.
+ * May use: sys, util, packet, conf, loop, link. Not tap (its sibling), nothing above.
  */
 package jpasst.vhost;

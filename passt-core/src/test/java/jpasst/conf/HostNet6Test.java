@@ -32,7 +32,7 @@ class HostNet6Test {
         Conf.Builder c = new Conf.Builder();
         c.v4 = false;
         if (address != null) {
-            long[] a = Options.parseIp6(address);
+            long[] a = AddressLiteral.requireIp6(address);
             c.addr6Hi = a[0];
             c.addr6Lo = a[1];
             c.addr6Set = true;
@@ -71,11 +71,11 @@ class HostNet6Test {
     void explicitGatewayWins() throws Exception {
         Conf.Builder c = new Conf.Builder();
         c.v4 = false;
-        long[] g = Options.parseIp6("fe80::77");
+        long[] g = AddressLiteral.requireIp6("fe80::77");
         c.gw6Hi = g[0];
         c.gw6Lo = g[1];
         c.gw6Set = true;
-        long[] a = Options.parseIp6("2001:db8::2");
+        long[] a = AddressLiteral.requireIp6("2001:db8::2");
         c.addr6Hi = a[0];
         c.addr6Lo = a[1];
         c.addr6Set = true;

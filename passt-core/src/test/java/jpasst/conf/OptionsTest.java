@@ -248,6 +248,21 @@ class OptionsTest {
     }
 
     @Test
+    void addressesAreReadAsInetPtonReadsThemLeadingZerosRefused() {
+        // passt reads every address with inet_pton(), which refuses a leading zero in a part
+        assertEquals("Invalid address: 192.0.2.09", error("-a", "192.0.2.09"));
+        assertEquals("Invalid address: ::ffff:192.0.2.09", error("-a", "::ffff:192.0.2.09"));
+        assertEquals("Invalid gateway address: 192.0.2.01", error("-g", "192.0.2.01"));
+        assertEquals("Invalid or redundant outbound address: 010.0.0.1", error("-o", "010.0.0.1"));
+        assertEquals("Cannot use DNS address 192.0.2.053", error("-D", "192.0.2.053"));
+        assertEquals("Invalid DNS forwarding address: 192.0.2.01", error("--dns-forward", "192.0.2.01"));
+        assertEquals("Invalid address to remap to host: 192.0.2.01", error("--map-host-loopback", "192.0.2.01"));
+        assertEquals("Invalid prefix length: 255.255.255.000", error("-n", "255.255.255.000"));
+        assertEquals(ip("192.0.2.10"), parse("-a", "192.0.2.10").addr4);
+        assertEquals(ip("10.0.0.1"), parse("-g", "10.0.0.1").gw4);
+    }
+
+    @Test
     void prefixLengthGivenTwiceIsRedundant() {
         assertEquals("Redundant prefix length specification", error("-a", "192.0.2.1/24", "-n", "24"));
         assertEquals("Redundant prefix length specification", error("-n", "24", "-a", "192.0.2.1/24"));
@@ -506,10 +521,13 @@ class OptionsTest {
         assertEquals(Options.Action.VERSION, Options.parse(new String[] {"--version", "-m", "x"}).action());
         // ...earlier ones are
         assertEquals("Invalid MTU: x", error("-m", "x", "--version"));
+        // one option at a time, as getopt returns them: -h acts before the unknown letter after it
+        assertEquals(Options.Action.HELP, Options.parse(new String[] {"-hZ"}).action());
+        assertEquals("invalid option -- 'Z'", error("-Zh"));
     }
 
     @Test
-    void usageIsPasstsWithoutVhostUser() {
+    void usageIsPassts() {
         String u = Options.usage();
         assertTrue(u.startsWith("Usage: passt [OPTION]...\n"));
         for (String o : new String[] {"--debug", "--trace", "--quiet", "--foreground", "--log-file", "--log-size",
@@ -518,21 +536,36 @@ class OptionsTest {
                 "--outbound-if6", "--dns", "--search", "--hostname", "--fqdn", "--no-dhcp-dns", "--no-dhcp-search",
                 "--map-host-loopback", "--map-guest-addr", "--dns-forward", "--dns-host", "--no-tcp", "--no-udp",
                 "--no-icmp", "--no-dhcp", "--no-ndp", "--no-dhcpv6", "--no-ra", "--freebind", "--no-map-gw",
-                "--ipv4-only", "--ipv6-only", "--tcp-ports", "--udp-ports", "--one-off"}) {
+                "--ipv4-only", "--ipv6-only", "--tcp-ports", "--udp-ports", "--one-off", "--vhost-user",
+                "--print-capabilities", "--repair-path", "--migrate-exit", "--migrate-no-linger"}) {
             assertTrue(u.contains(o), o);
         }
-        // passt-qemu-glue takes "--vhost-user" in --help for a vhost-user back-end
-        assertFalse(u.contains("--vhost-user"));
+        // passt's own lines, word for word (passt-qemu-glue takes "--vhost-user" in --help for a back-end)
+        assertTrue(u.contains("  --vhost-user\t\tEnable vhost-user mode\n    UNIX domain socket is provided by -s option\n"));
+        assertTrue(u.contains("  --migrate-exit\tDEPRECATED:\n\t\t\tsource quits after migration\n"));
+    }
+
+    @Test
+    void vhostUserModeIsSetWhereverItStandsAndItsOptionsNeedIt() {
+        assertTrue(parse("--vhost-user").vhostUser);
+        assertFalse(parse("-s", "/tmp/vu").vhostUser);
+        // as passt's conf_mode(): the mode comes first, so its options may come before it
+        Conf c = parse("--repair-path", "/tmp/r", "--migrate-exit", "--migrate-no-linger", "-s", "/tmp/vu", "--vhost-user");
+        assertTrue(c.vhostUser && c.migrateExit && c.migrateNoLinger);
+        assertEquals("/tmp/r", c.repairPath);
+        assertEquals("/tmp/vu", c.socketPath);
+        assertTrue(parse("--vhost", "-F", "5").vhostUser, "an abbreviation, with --fd");
+        assertEquals(5, parse("--vhost-user", "-F", "5").fd);
+        assertEquals("Extra non-option argument: --vhost-user", error("--", "--vhost-user"));
+        assertEquals("--repair-path is for vhost-user mode only", error("--repair-path", "/tmp/r"));
+        assertTrue(parse("--repair-path", "none").fd < 0);
+        assertEquals("Invalid passt-repair path: " + "r".repeat(108), error("--vhost-user", "--repair-path", "r".repeat(108)));
+        assertEquals("--migrate-exit is for vhost-user mode only", error("--migrate-exit"));
+        assertEquals("--migrate-no-linger is for vhost-user mode only", error("--migrate-no-linger"));
     }
 
     @Test
     void capabilitiesJpasstDoesNotHaveYetAreRefusedClearly() {
-        assertEquals("--vhost-user is not supported yet by jpasst", error("--vhost-user"));
-        assertEquals("--vhost-user is not supported yet by jpasst", error("-s", "/tmp/vu", "--vhost-user"));
-        assertEquals("--repair-path is for vhost-user mode only", error("--repair-path", "/tmp/r"));
-        assertTrue(parse("--repair-path", "none").fd < 0);
-        assertEquals("--migrate-exit is for vhost-user mode only", error("--migrate-exit"));
-        assertEquals("--migrate-no-linger is for vhost-user mode only", error("--migrate-no-linger"));
         assertEquals("Can't display statistics if not running in foreground", error("--stats", "1"));
         assertEquals("--stats is not supported yet by jpasst", error("-f", "--stats", "1"));
         assertEquals("--conf-path is not supported yet by jpasst", error("-c", "/tmp/conf"));
@@ -571,7 +604,6 @@ class OptionsTest {
         assertTrue(error("-M", "xx").startsWith("Invalid MAC"));
         assertTrue(error("-F", "abc").startsWith("Invalid --fd"));
         assertEquals("Extra non-option argument: stray", error("stray"));
-        assertTrue(error("--vhost-user").contains("not supported yet"));
         assertTrue(error("--netns", "x").contains("pasta"));
     }
 
@@ -600,5 +632,13 @@ class OptionsTest {
         assertTrue(e.startsWith("option '--no-d' is ambiguous; possibilities:"), e);
         assertTrue(e.contains("'--no-dhcp'") && e.contains("'--no-dhcpv6'") && e.contains("'--no-dhcp-dns'"), e);
         assertEquals(65, parse("--mt", "65").mtu);
+    }
+
+    @Test
+    void noSeccompIsJpasstsSwitchForADaemonWithoutItsFilter() {
+        assertFalse(parse("-s", "/tmp/x").noSeccomp);
+        assertTrue(parse("--no-seccomp", "-f").noSeccomp);
+        assertTrue(parse("--no-secc").noSeccomp);
+        assertTrue(Options.usage().contains("--no-seccomp"));
     }
 }

@@ -412,7 +412,8 @@ class PortSpecTest {
     @ValueSource(strings = {
         "/22", "300.1.1.1/22", "192.0.2/22", "192.0.2.1.5/22", "192.0.2.01/22", "host.example/22",
         "localhost/22", "::g/22", "1::2::3/22", "[::1/22", "::1]/22", "[]/22", "[[::1]]/22",
-        "192.0.2.1/all", "192.0.2.1/none", "192.0.2.1/", "192.0.2.1/22/23", "eth0%192.0.2.1/22"})
+        "192.0.2.1/all", "192.0.2.1/none", "192.0.2.1/", "192.0.2.1/22/23", "eth0%192.0.2.1/22",
+        "010.0.2.1/22", "::ffff:192.0.2.01/22", "[::ffff:192.0.2.01]/22", "00000::1/22"})
     void badAddressPrefixIsAnInvalidPortSpecifier(String spec) {
         assertEquals("Invalid port specifier " + spec, error(spec));
     }

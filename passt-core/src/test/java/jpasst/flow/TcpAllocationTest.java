@@ -15,7 +15,8 @@ import java.net.Socket;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import jpasst.guest.GuestLink;
 import jpasst.guest.GuestTcp;
@@ -24,10 +25,11 @@ import jpasst.guest.GuestTcp.Seg;
 import jpasst.testutil.InProcessPasst;
 
 /**
- * The per-segment path of the TCP translation allocates nothing: bytes allocated by the daemon's
- * loop thread (HotSpot's per-thread allocation counter) across tens of thousands of data segments
- * each way, after a warm-up, stay below 8 bytes per segment on average, where one object per
- * segment (16 bytes at least) or every other segment would fail.
+ * The per-segment path of the TCP translation allocates nothing, over either guest transport (the
+ * stream socket; vhost-user, where the frames lie in the guest's virtqueues): bytes allocated by
+ * the daemon's loop thread (HotSpot's per-thread allocation counter) across tens of thousands of
+ * data segments each way, after a warm-up, stay below 8 bytes per segment on average, where one
+ * object per segment (16 bytes at least) or every other segment would fail.
  *
  * <p>What remains is not per segment: FFM allocates a 40-byte segment view for the captured errno
  * of a downcall, which C2 removes by escape analysis wherever it inlines the whole downcall, and
@@ -72,8 +74,8 @@ class TcpAllocationTest {
      */
     private record Connection(InProcessPasst p, GuestLink link, ServerSocket host, Conn c, Socket s)
             implements AutoCloseable {
-        static Connection open(int guestPort) throws Exception {
-            InProcessPasst p = new InProcessPasst();
+        static Connection open(int guestPort, boolean vhostUser) throws Exception {
+            InProcessPasst p = vhostUser ? InProcessPasst.vhostUser(conf -> { }, null) : new InProcessPasst();
             GuestLink link = null;
             ServerSocket host = null;
             try {
@@ -114,9 +116,10 @@ class TcpAllocationTest {
         });
     }
 
-    @Test
-    void guestToHostSegmentsAllocateNothingOnTheLoopThread() throws Exception {
-        try (Connection t = Connection.open(40999)) {
+    @ParameterizedTest(name = "vhost-user {0}")
+    @ValueSource(booleans = {false, true})
+    void guestToHostSegmentsAllocateNothingOnTheLoopThread(boolean vhostUser) throws Exception {
+        try (Connection t = Connection.open(vhostUser ? 40997 : 40999, vhostUser)) {
             AtomicLong received = new AtomicLong();
             Thread reader = onHostThread(t, (in, out, buf) -> {
                 for (int n; (n = in.read(buf)) > 0; ) {
@@ -128,7 +131,7 @@ class TcpAllocationTest {
             });
             Conn c = t.c();
             byte[] chunk = new byte[64 * MSS];
-            long bytes = measure(t.p(), "guest to host", () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
+            long bytes = measure(t.p(), "guest to host" + (vhostUser ? ", vhost-user" : ""), () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
             long total = (c.sndNxt - (c.iss + 1)) & 0xffffffffL;
             long deadline = System.nanoTime() + 2_000_000_000L;
             synchronized (received) { // the host reads what the daemon wrote (it acknowledged it all)
@@ -142,16 +145,17 @@ class TcpAllocationTest {
         }
     }
 
-    @Test
-    void hostToGuestSegmentsAllocateNothingOnTheLoopThread() throws Exception {
-        try (Connection t = Connection.open(40998)) {
+    @ParameterizedTest(name = "vhost-user {0}")
+    @ValueSource(booleans = {false, true})
+    void hostToGuestSegmentsAllocateNothingOnTheLoopThread(boolean vhostUser) throws Exception {
+        try (Connection t = Connection.open(vhostUser ? 40996 : 40998, vhostUser)) {
             AtomicBoolean stop = new AtomicBoolean();
             Thread writer = onHostThread(t, (in, out, buf) -> {
                 while (!stop.get()) out.write(buf);
             });
             Conn c = t.c();
             int[] segments = {0};
-            long bytes = measure(t.p(), "host to guest", () -> {
+            long bytes = measure(t.p(), "host to guest" + (vhostUser ? ", vhost-user" : ""), () -> {
                 Seg d = null;
                 for (int wait = 0; d == null || d.len() == 0; wait++) {
                     d = c.receive(20);

@@ -263,30 +263,7 @@ class TcpTest {
      * offers, in segments of {@code mss}, going back to the last ACK when none comes for a while.
      */
     static void upload(Conn c, byte[] data, int mss, long timeoutMs) throws IOException {
-        int base = c.sndNxt;
-        int shift = c.peerWs >= 0 ? c.peerWs : 0;
-        long wnd = c.synAck != null ? c.synAck.window() : 65535;
-        int acked = 0, sent = 0;
-        long deadline = System.nanoTime() + timeoutMs * 1_000_000;
-        while (acked < data.length) {
-            if (System.nanoTime() > deadline) fail("upload stalled at " + acked + " of " + data.length);
-            while (sent < data.length && sent - acked < wnd) {
-                int len = (int) Math.min(Math.min(mss, data.length - sent), wnd - (sent - acked));
-                c.send(base + sent, c.rcvNxt, ACK | PSH, c.window, new byte[0], Arrays.copyOfRange(data, sent, sent + len));
-                sent += len;
-            }
-            Seg s = c.receive(wnd == 0 ? 2000 : 300);
-            if (s == null) {
-                sent = acked; // nothing came back: go back to the last ACK
-                continue;
-            }
-            if (s.has(RST)) fail("reset during upload: " + s);
-            if (!s.has(ACK)) continue;
-            int a = s.ack() - base;
-            if (a > acked) acked = Math.min(a, data.length);
-            wnd = (long) s.window() << shift;
-        }
-        c.sndNxt = base + data.length;
+        c.upload(data, mss, timeoutMs);
     }
 
     // ------------------------------------------------------------------ handshakes

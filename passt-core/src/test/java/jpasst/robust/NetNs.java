@@ -11,7 +11,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 
 /**
  * A private network namespace for the calling thread only, so that a fuzzer can let the daemon
@@ -52,7 +53,7 @@ final class NetNs implements AutoCloseable {
         if (Boolean.getBoolean("jpasst.fuzz.noNetns")) return null;
         int orig;
         try (Arena a = Arena.ofConfined()) {
-            orig = Libc.open(a.allocateFrom("/proc/thread-self/ns/net"), Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            orig = Descriptors.open(a.allocateFrom("/proc/thread-self/ns/net"), Descriptors.O_RDONLY | Descriptors.O_CLOEXEC, 0);
         }
         if (orig < 0) return null;
         int r;
@@ -62,7 +63,7 @@ final class NetNs implements AutoCloseable {
             r = -1;
         }
         if (r != 0) {
-            Libc.close(orig);
+            Descriptors.close(orig);
             return null;
         }
         NetNs ns = new NetNs(orig);
@@ -78,17 +79,17 @@ final class NetNs implements AutoCloseable {
     }
 
     private void loopbackUp() {
-        int fd = Libc.socket(Libc.AF_INET, Libc.SOCK_DGRAM | Libc.SOCK_CLOEXEC, 0);
+        int fd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM | Sockets.SOCK_CLOEXEC, 0);
         if (fd < 0) throw new IllegalStateException("socket in the new namespace: " + fd);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment ifr = a.allocate(40, 8);
             ifr.copyFrom(MemorySegment.ofArray("lo\0".getBytes(StandardCharsets.US_ASCII)));
-            if (Libc.ioctl(fd, SIOCGIFFLAGS, ifr) < 0) throw new IllegalStateException("SIOCGIFFLAGS lo");
+            if (Descriptors.ioctl(fd, SIOCGIFFLAGS, ifr) < 0) throw new IllegalStateException("SIOCGIFFLAGS lo");
             short flags = ifr.get(ValueLayout.JAVA_SHORT, 16);
             ifr.set(ValueLayout.JAVA_SHORT, 16, (short) (flags | IFF_UP));
-            if (Libc.ioctl(fd, SIOCSIFFLAGS, ifr) < 0) throw new IllegalStateException("SIOCSIFFLAGS lo");
+            if (Descriptors.ioctl(fd, SIOCSIFFLAGS, ifr) < 0) throw new IllegalStateException("SIOCSIFFLAGS lo");
         } finally {
-            Libc.close(fd);
+            Descriptors.close(fd);
         }
     }
 
@@ -102,7 +103,7 @@ final class NetNs implements AutoCloseable {
         } catch (Throwable t) {
             r = -1;
         }
-        Libc.close(original);
+        Descriptors.close(original);
         if (r != 0) throw new IllegalStateException("setns back to the original network namespace failed");
     }
 }

@@ -19,7 +19,7 @@ import jpasst.guest.vhost.SplitRing;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 import jpasst.util.Log;
 import jpasst.vhost.VhostRig;
 
@@ -190,13 +190,13 @@ class VhostUserFuzzTest {
         int[] sent = new int[fds];
         for (int i = 0; i < fds; i++) {
             boolean memory = request == Wire.SET_MEM_TABLE || request == Wire.SET_LOG_BASE;
-            sent[i] = memory && rnd.nextInt(4) != 0 ? Libc.fcntl(ram.descriptor(), Libc.F_DUPFD_CLOEXEC, 0)
-                    : Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
+            sent[i] = memory && rnd.nextInt(4) != 0 ? Descriptors.fcntl(ram.descriptor(), Descriptors.F_DUPFD_CLOEXEC, 0)
+                    : Errno.check(Descriptors.eventfd(0, Descriptors.EFD_CLOEXEC | Descriptors.EFD_NONBLOCK), "eventfd");
         }
         try {
             fe.sendRaw(request, flags, java.util.Arrays.copyOf(p.array(), actual), size, sent);
         } finally {
-            for (int fd : sent) Libc.close(fd);
+            for (int fd : sent) Descriptors.close(fd);
         }
     }
 

@@ -36,7 +36,23 @@ public final class InProcessPasst implements AutoCloseable {
 
     /** A daemon that records every guest frame to {@code capture} too. */
     public InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak, Pcap capture) throws Exception {
+        this(tweak, capture, false);
+    }
+
+    /**
+     * A daemon over vhost-user ({@code --vhost-user}) instead of the stream socket: {@link #connect}
+     * then gives a vhost-user front-end as the guest's link ({@link #frontEndOptions}).
+     */
+    public static InProcessPasst vhostUser(java.util.function.Consumer<Conf.Builder> tweak, Pcap capture) throws Exception {
+        return new InProcessPasst(tweak, capture, true);
+    }
+
+    /** How {@link #connect} sets up a vhost-user front-end (ring size, buffer sizes...). */
+    public final jpasst.guest.vhost.VhostUserFrontEnd.Options frontEndOptions = new jpasst.guest.vhost.VhostUserFrontEnd.Options();
+
+    private InProcessPasst(java.util.function.Consumer<Conf.Builder> tweak, Pcap capture, boolean vhostUser) throws Exception {
         Conf.Builder c = new Conf.Builder();
+        c.vhostUser = vhostUser;
         c.addr4 = ADDR;
         c.prefix4 = 24;
         c.gw4 = GW;
@@ -115,8 +131,14 @@ public final class InProcessPasst implements AutoCloseable {
         return (StreamLink) passt.link;
     }
 
+    /** The guest's end of the link: the stream socket, or a vhost-user front-end. */
     public GuestLink connect() throws Exception {
-        return new GuestLink(socket);
+        return passt.conf.vhostUser ? GuestLink.vhostUser(socket, frontEndOptions) : new GuestLink(socket);
+    }
+
+    /** The daemon's link, vhost-user (its device's counters). */
+    public jpasst.vhost.VhostUserLink vhost() {
+        return (jpasst.vhost.VhostUserLink) passt.link;
     }
 
     /** The thread the daemon's event loop runs on (allocation and CPU measurements). */

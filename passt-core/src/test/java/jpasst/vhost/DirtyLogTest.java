@@ -18,7 +18,7 @@ import jpasst.guest.vhost.SplitRing;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 
 /**
  * The dirty-page log of a live migration, as QEMU drives it: SET_LOG_BASE (a shared bitmap, one
@@ -55,7 +55,7 @@ class DirtyLogTest {
             byte[] before = VhostUserDeviceTest.frame(100, 1);
             fe.sendNow(before);
             assertArrayEquals(before, fe.receive(3000));
-            int logFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+            int logFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
             fe.sendRaw(Wire.SET_LOG_BASE, Wire.FLAG_VERSION_1, payload(4096, 0), 16, log.descriptor());
             assertEquals(0, fe.readU64Reply(Wire.SET_LOG_BASE), "SET_LOG_BASE is answered with a u64");
             fe.sendRaw(Wire.SET_LOG_FD, Wire.FLAG_VERSION_1, new byte[0], 0, logFd);
@@ -78,7 +78,7 @@ class DirtyLogTest {
             // answers only after the batch that published has ended).
             fe.barrier();
             MemorySegment v = java.lang.foreign.Arena.global().allocate(8, 8);
-            assertEquals(8, Libc.read(logFd, v, 8), "the log eventfd was not signalled");
+            assertEquals(8, Descriptors.read(logFd, v, 8), "the log eventfd was not signalled");
 
             fe.sendRaw(Wire.SET_FEATURES, Wire.FLAG_VERSION_1, payload(fe.ackedFeatures()), 8);
             fe.barrier();
@@ -86,7 +86,7 @@ class DirtyLogTest {
             fe.sendNow(f);
             assertArrayEquals(f, fe.receive(3000));
             assertEquals(0, bitmap.get(ValueLayout.JAVA_LONG, 0), "pages marked after the migration");
-            Libc.close(logFd);
+            Descriptors.close(logFd);
         }
     }
 }

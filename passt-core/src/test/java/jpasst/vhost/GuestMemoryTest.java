@@ -12,7 +12,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.guest.vhost.GuestRam;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 
 /**
  * The memory table: regions of a memfd mapped as the front-end describes them, the two
@@ -50,7 +50,7 @@ class GuestMemoryTest {
 
     static int[] dups(GuestRam r, int n) {
         int[] fds = new int[n];
-        for (int i = 0; i < n; i++) fds[i] = Libc.fcntl(r.descriptor(), Libc.F_DUPFD_CLOEXEC, 0);
+        for (int i = 0; i < n; i++) fds[i] = Descriptors.fcntl(r.descriptor(), Descriptors.F_DUPFD_CLOEXEC, 0);
         return fds;
     }
 
@@ -60,7 +60,7 @@ class GuestMemoryTest {
     }
 
     static void assertClosed(int[] fds) {
-        for (int fd : fds) assertTrue(Libc.fcntl(fd, Libc.F_GETFD, 0) < 0, "descriptor " + fd + " left open");
+        for (int fd : fds) assertTrue(Descriptors.fcntl(fd, Descriptors.F_GETFD, 0) < 0, "descriptor " + fd + " left open");
     }
 
     @Test
@@ -137,13 +137,13 @@ class GuestMemoryTest {
     void aDescriptorThatIsNotAFileIsRefused() {
         int[] pipe = new int[2];
         MemorySegment fds = java.lang.foreign.Arena.global().allocate(8, 4);
-        Libc.pipe2(fds, Libc.O_CLOEXEC);
+        Descriptors.pipe2(fds, Descriptors.O_CLOEXEC);
         pipe[0] = fds.get(ValueLayout.JAVA_INT, 0);
         pipe[1] = fds.get(ValueLayout.JAVA_INT, 4);
         long[][] t = {regionsOf(ram)[0]};
         MemorySegment m = table(t);
         assertThrows(VhostUserException.class, () -> GuestMemory.map(m, m.byteSize() - 12, new int[] {pipe[0]}, 1));
-        Libc.close(pipe[1]);
+        Descriptors.close(pipe[1]);
     }
 
     @Test

@@ -3,6 +3,7 @@ package jpasst.vhost;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
@@ -14,8 +15,10 @@ import org.junit.jupiter.api.Timeout;
 import jpasst.guest.vhost.SplitRing;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
+import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Sockets;
 
 /**
  * A front-end that breaks the protocol, message by message and ring by ring. Each breach either
@@ -38,7 +41,7 @@ class HostileFrontEndTest {
     }
 
     static int eventfd() {
-        return Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC), "eventfd");
+        return Errno.check(Descriptors.eventfd(0, Descriptors.EFD_CLOEXEC), "eventfd");
     }
 
     /** {@code hostile} on a front-end (handshake done, rings running if {@code started}) resets the connection. */
@@ -79,13 +82,13 @@ class HostileFrontEndTest {
             assertReset(rig, false, fe -> {
                 int e = eventfd();
                 fe.sendRaw(Wire.SET_OWNER, 1, new byte[0], 0, e); // a descriptor where none belongs
-                Libc.close(e);
+                Descriptors.close(e);
             });
             assertReset(rig, false, fe -> {
                 int[] fds = new int[8];
                 for (int i = 0; i < 8; i++) fds[i] = eventfd();
                 fe.sendRaw(Wire.SET_VRING_CALL, 1, u64(0), 8, fds); // eight where one belongs
-                for (int fd : fds) Libc.close(fd);
+                for (int fd : fds) Descriptors.close(fd);
             });
             assertReset(rig, false, fe -> fe.sendRaw(Wire.GET_FEATURES, 3, new byte[0], 0)); // protocol version 3
         }
@@ -202,11 +205,11 @@ class HostileFrontEndTest {
         try (VhostRig rig = new VhostRig()) {
             assertReset(rig, true, fe -> {
                 java.lang.foreign.MemorySegment fds = java.lang.foreign.Arena.global().allocate(8, 4);
-                Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0, fds), "socketpair");
+                Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_CLOEXEC, 0, fds), "socketpair");
                 int[] pair = {fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 0), fds.get(java.lang.foreign.ValueLayout.JAVA_INT, 4)};
                 fe.sendRaw(Wire.SET_VRING_KICK, 1, u64(Wire.TX), 8, pair[0]);
-                Libc.close(pair[0]);
-                Libc.close(pair[1]); // the "kick" descriptor now reads end of file forever
+                Descriptors.close(pair[0]);
+                Descriptors.close(pair[1]); // the "kick" descriptor now reads end of file forever
             });
         }
     }
@@ -220,6 +223,32 @@ class HostileFrontEndTest {
                 fe.ram().shrinkFile(0); // the rings and buffers are gone: the device's next access faults
                 fe.kickRaw(Wire.TX);
             });
+        }
+    }
+
+    /**
+     * A producer that writes the headers of a frame into receive buffers it reserved, after the
+     * front-end truncated its memory file: the fault comes outside the device, in the producer's
+     * own code, and reaches the loop as HotSpot's InternalError; the loop's fault handler resets
+     * the front-end and the loop serves on.
+     */
+    @Test
+    void aFaultInAProducerWritingIntoReservedBuffersResetsTheFrontEndAndTheLoopGoesOn() throws Exception {
+        try (VhostRig rig = new VhostRig()) {
+            FrameBatch b = new FrameBatch(4, 64);
+            try (VhostUserFrontEnd fe = rig.frontEnd()) {
+                assertEquals(4, (int) rig.onLoop(() -> rig.device.reserveRx(b, 54, 4000, 4)));
+                fe.ram().shrinkFile(0);
+                rig.onLoopRaw(() -> b.header(0).set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, b.headerOffset(0), 1L));
+                assertTrue(fe.closedByBackEnd(5000), "the front-end was not reset");
+            }
+            assertTrue(rig.await(() -> !rig.device.connected(), 5000));
+            assertEquals(1, rig.loop.faults(), "the fault went to the device's handler");
+            assertEquals(0, rig.loop.failures());
+            try (VhostUserFrontEnd next = rig.frontEnd()) {
+                next.sendNow(VhostUserDeviceTest.frame(200, 3));
+                assertNotNull(next.receive(3000), "the next front-end is served");
+            }
         }
     }
 

@@ -16,7 +16,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Msghdr;
+import jpasst.sys.Sockets;
 
 /**
  * The vhost-user message codec on a real socket pair: messages arriving in pieces, descriptors
@@ -31,7 +33,7 @@ class MessageChannelTest {
     @BeforeEach
     void pair() {
         MemorySegment fds = arena.allocate(8, 4);
-        Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK, 0, fds), "socketpair");
+        Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK, 0, fds), "socketpair");
         ours = fds.get(ValueLayout.JAVA_INT, 0);
         theirs = fds.get(ValueLayout.JAVA_INT, 4);
         ch = new MessageChannel();
@@ -41,8 +43,8 @@ class MessageChannelTest {
     @AfterEach
     void close() {
         ch.close();
-        Libc.close(ours);
-        if (theirs >= 0) Libc.close(theirs);
+        Descriptors.close(ours);
+        if (theirs >= 0) Descriptors.close(theirs);
         arena.close();
     }
 
@@ -64,27 +66,24 @@ class MessageChannelTest {
     void send(byte[] bytes, int... fds) {
         MemorySegment buf = arena.allocate(Math.max(1, bytes.length));
         MemorySegment.copy(bytes, 0, buf, ValueLayout.JAVA_BYTE, 0, bytes.length);
-        MemorySegment iov = arena.allocate(16, 8);
-        iov.set(ValueLayout.JAVA_LONG, 0, buf.address());
-        iov.set(ValueLayout.JAVA_LONG, 8, bytes.length);
-        MemorySegment msg = arena.allocate(Libc.MSGHDR_SIZE, 8);
-        msg.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, iov.address());
-        msg.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, 1);
+        MemorySegment iov = arena.allocate(Msghdr.IOVEC, 8);
+        Msghdr.iovec(iov, 0, buf.address(), bytes.length);
+        MemorySegment msg = arena.allocate(Msghdr.SIZE, 8);
+        msg.set(ValueLayout.JAVA_LONG, Msghdr.IOV, iov.address());
+        msg.set(ValueLayout.JAVA_LONG, Msghdr.IOVLEN, 1);
         if (fds.length > 0) {
-            long len = Libc.CMSG_HDR + 4L * fds.length;
+            long len = Msghdr.CMSG_HDR + 4L * fds.length;
             MemorySegment control = arena.allocate((len + 7) & ~7L, 8);
-            control.set(ValueLayout.JAVA_LONG, 0, len);
-            control.set(ValueLayout.JAVA_INT, 8, Libc.SOL_SOCKET);
-            control.set(ValueLayout.JAVA_INT, 12, Libc.SCM_RIGHTS);
-            for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, Libc.CMSG_HDR + 4L * i, fds[i]);
-            msg.set(ValueLayout.JAVA_LONG, Libc.MSG_CONTROL, control.address());
-            msg.set(ValueLayout.JAVA_LONG, Libc.MSG_CONTROLLEN, control.byteSize());
+            Msghdr.cmsg(control, 0, len, Sockets.SOL_SOCKET, Sockets.SCM_RIGHTS);
+            for (int i = 0; i < fds.length; i++) control.set(ValueLayout.JAVA_INT, Msghdr.CMSG_HDR + 4L * i, fds[i]);
+            msg.set(ValueLayout.JAVA_LONG, Msghdr.CONTROL, control.address());
+            msg.set(ValueLayout.JAVA_LONG, Msghdr.CONTROLLEN, control.byteSize());
         }
-        assertEquals(bytes.length, Libc.sendmsg(theirs, msg, 0));
+        assertEquals(bytes.length, Sockets.sendmsg(theirs, msg, 0));
     }
 
     static int eventfd() {
-        return Errno.check(Libc.eventfd(0, Libc.EFD_CLOEXEC), "eventfd");
+        return Errno.check(Descriptors.eventfd(0, Descriptors.EFD_CLOEXEC), "eventfd");
     }
 
     static byte[] cat(byte[] a, byte[] b) {
@@ -98,8 +97,8 @@ class MessageChannelTest {
         int e1 = eventfd(), e2 = eventfd();
         byte[] m = cat(header(VhostUserMsg.SET_VRING_KICK, 1, 8), new byte[] {1, 0, 0, 0, 0, 0, 0, 0});
         send(java.util.Arrays.copyOfRange(m, 0, 5), e1, e2);
-        Libc.close(e1);
-        Libc.close(e2);
+        Descriptors.close(e1);
+        Descriptors.close(e2);
         assertEquals(MessageChannel.AGAIN, ch.read());
         send(java.util.Arrays.copyOfRange(m, 5, 14));
         assertEquals(MessageChannel.AGAIN, ch.read());
@@ -149,7 +148,7 @@ class MessageChannelTest {
         int[] fds = new int[10];
         for (int i = 0; i < fds.length; i++) fds[i] = eventfd();
         send(cat(header(VhostUserMsg.SET_MEM_TABLE, 1, 0), new byte[0]), fds);
-        for (int fd : fds) Libc.close(fd);
+        for (int fd : fds) Descriptors.close(fd);
         assertThrows(VhostUserException.class, ch::read);
         ch.done();
         assertEquals(before, openFds(), "descriptors left open");
@@ -158,7 +157,7 @@ class MessageChannelTest {
     @Test
     void theFrontEndClosingIsSeenAsClosedEvenInTheMiddleOfAMessage() {
         send(java.util.Arrays.copyOf(header(VhostUserMsg.SET_OWNER, 1, 8), 12));
-        Libc.close(theirs);
+        Descriptors.close(theirs);
         theirs = -1;
         assertEquals(MessageChannel.CLOSED, ch.read());
         assertTrue(ch.closedWhy().contains("middle"), ch.closedWhy());
@@ -168,7 +167,7 @@ class MessageChannelTest {
     void aReplyCarriesTheRequestTheVersionAndTheReplyFlag() {
         ch.sendAck(VhostUserMsg.SET_MEM_TABLE, true);
         MemorySegment got = arena.allocate(20);
-        assertEquals(20, Libc.recv(theirs, got, 20, 0));
+        assertEquals(20, Sockets.recv(theirs, got, 20, 0));
         assertEquals(VhostUserMsg.SET_MEM_TABLE, got.get(VhostUserMsg.U32, 0));
         assertEquals(VhostUserMsg.VERSION | VhostUserMsg.REPLY, got.get(VhostUserMsg.U32, 4));
         assertEquals(8, got.get(VhostUserMsg.U32, 8));

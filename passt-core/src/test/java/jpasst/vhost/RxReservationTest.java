@@ -15,8 +15,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.link.FrameBatch;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Msghdr;
+import jpasst.sys.Sockets;
 
 /**
  * Receive buffers reserved for frames that a host socket read fills in place: recvmsg takes the
@@ -46,26 +49,25 @@ class RxReservationTest {
     void oneRecvmsgFillsSeveralFramesInPlaceAndTheUnusedTailIsRewound() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(); Arena a = Arena.ofShared()) {
             MemorySegment fds = a.allocate(8, 4);
-            Errno.check(Libc.socketpair(Libc.AF_UNIX, Libc.SOCK_STREAM, 0, fds), "socketpair");
+            Errno.check(Sockets.socketpair(Sockets.AF_UNIX, Sockets.SOCK_STREAM, 0, fds), "socketpair");
             int in = fds.get(ValueLayout.JAVA_INT, 0), out = fds.get(ValueLayout.JAVA_INT, 4);
             byte[] data = VhostUserDeviceTest.frame(10_000, 42);
             MemorySegment src = a.allocate(data.length);
             MemorySegment.copy(data, 0, src, ValueLayout.JAVA_BYTE, 0, data.length);
-            assertEquals(data.length, Libc.write(out, src, data.length));
-            RxBatch b = new RxBatch(8, 256);
-            MemorySegment msghdr = a.allocate(Libc.MSGHDR_SIZE, 8);
+            assertEquals(data.length, Descriptors.write(out, src, data.length));
+            FrameBatch b = new FrameBatch(8, 256);
+            MemorySegment msghdr = a.allocate(Msghdr.SIZE, 8);
 
             rig.onLoop(() -> {
                 assertEquals(3, rig.device.reserveRx(b, HDR, 4000, 3));
-                int iovs = 0;
                 for (int i = 0; i < 3; i++) {
                     assertEquals(4000, b.capacity(i));
                     MemorySegment.copy(header(i), 0, b.header(i), ValueLayout.JAVA_BYTE, b.headerOffset(i), HDR);
-                    iovs += b.iovCount(i);
                 }
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOV, b.iovecs().address());
-                msghdr.set(ValueLayout.JAVA_LONG, Libc.MSG_IOVLEN, iovs);
-                long n = Libc.recvmsg(in, msghdr, Libc.MSG_DONTWAIT);
+                assertTrue(b.pieces() > 3, "frames of 4000 bytes span several buffers of 1536");
+                msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOV, b.iovecAddress(1));
+                msghdr.set(ValueLayout.JAVA_LONG, Msghdr.IOVLEN, b.pieces());
+                long n = Sockets.recvmsg(in, msghdr, Sockets.MSG_DONTWAIT);
                 assertEquals(10_000, n);
                 b.payloadLength(0, 4000);
                 b.payloadLength(1, 4000);
@@ -84,24 +86,24 @@ class RxReservationTest {
                 System.arraycopy(data, 4000 * i, expect, HDR, expect.length - HDR);
                 assertArrayEquals(expect, got.get(i), "frame " + i);
             }
-            Libc.close(in);
-            Libc.close(out);
+            Descriptors.close(in);
+            Descriptors.close(out);
         }
     }
 
     @Test
     void buffersLeftInTheMiddleOfABatchAreSparesThatTheNextFrameTakesFirst() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            RxBatch b = new RxBatch(8, 256);
+            FrameBatch b = new FrameBatch(8, 256);
             rig.onLoop(() -> {
                 assertEquals(3, rig.device.reserveRx(b, HDR, 4000, 3));
                 int[] len = {100, 4000, 100};
                 for (int i = 0; i < 3; i++) {
                     MemorySegment.copy(header(i), 0, b.header(i), ValueLayout.JAVA_BYTE, b.headerOffset(i), HDR);
                     int left = len[i];
-                    for (int k = 0; k < b.iovCount(i) && left > 0; k++) {
-                        int n = Math.min(left, b.pieceLength(i, k));
-                        b.pieceSegment(i, k).asSlice(b.pieceOffset(i, k), n).fill((byte) i);
+                    for (int p = b.firstPiece(i); p < b.endPiece(i) && left > 0; p++) {
+                        int n = Math.min(left, b.pieceLength(p));
+                        b.pieceSegment(p).asSlice(b.pieceOffset(p), n).fill((byte) i);
                         left -= n;
                     }
                     b.payloadLength(i, len[i]);
@@ -128,7 +130,7 @@ class RxReservationTest {
     @Test
     void nothingCommittedGivesEveryBufferBack() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            RxBatch b = new RxBatch(32, 1024);
+            FrameBatch b = new FrameBatch(32, 1024);
             rig.onLoop(() -> {
                 Virtqueue rx = rig.device.rxQueue();
                 int before = rx.lastAvail();
@@ -141,13 +143,37 @@ class RxReservationTest {
     }
 
     @Test
-    void aReservationStopsWhereTheGuestsBuffersEnd() throws Exception {
+    void aReservationNeverCommittedGoesBackWithTheNextOneOrAtTheEndOfTheBatch() throws Exception {
+        try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
+            FrameBatch b = new FrameBatch(8, 256), other = new FrameBatch(8, 256);
+            rig.onLoop(() -> {
+                Virtqueue rx = rig.device.rxQueue();
+                int before = rx.lastAvail();
+                assertEquals(2, rig.device.reserveRx(b, HDR, 4000, 2));
+                assertEquals(2, rig.device.reserveRx(other, HDR, 4000, 2), "the next reservation is made");
+                assertEquals(6, rx.inUse(), "the first one's buffers went back: the second holds six");
+                rig.device.commitRx(b, 0); // (late: nothing of it is outstanding)
+                assertEquals(6, rx.inUse());
+                rig.device.publish(); // the end of the batch
+                assertEquals(0, rx.inUse(), "what was never committed went back");
+                assertEquals(before, rx.lastAvail());
+            });
+            byte[] f = VhostUserDeviceTest.frame(300, 1);
+            fe.sendNow(f);
+            assertArrayEquals(f, fe.receive(3000), "the guest's buffers are all there to be used");
+        }
+    }
+
+    @Test
+    void aReservationEndsWithASmallerFrameWhereTheGuestsBuffersEnd() throws Exception {
         VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
         o.ringSize = 16; // 16 buffers of 1536 bytes: 5 frames of 12 + 54 + 4000 bytes need 15
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(o)) {
-            RxBatch b = new RxBatch(8, 256);
+            FrameBatch b = new FrameBatch(8, 256);
             rig.onLoop(() -> {
-                assertEquals(5, rig.device.reserveRx(b, HDR, 4000, 8));
+                assertEquals(6, rig.device.reserveRx(b, HDR, 4000, 8), "five frames, and one in the last buffer");
+                for (int i = 0; i < 5; i++) assertEquals(4000, b.capacity(i));
+                assertEquals(1536 - 12 - HDR, b.capacity(5));
                 rig.device.commitRx(b, 0);
                 assertEquals(0, rig.device.rxQueue().inUse());
             });

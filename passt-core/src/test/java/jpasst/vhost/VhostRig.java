@@ -13,9 +13,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.link.FrameBatch;
+import jpasst.link.FramesFromGuest;
 import jpasst.loop.EventLoop;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
+import jpasst.sys.Epoll;
+import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 
 /**
@@ -34,14 +38,13 @@ public final class VhostRig implements AutoCloseable {
     public final VhostUserDevice device;
     public final Path dir, socket;
     final List<byte[]> received = new CopyOnWriteArrayList<>();
-    final TxBatch batch = new TxBatch(256, 256 << 10);
+    final FramesFromGuest batch = new FramesFromGuest();
     volatile boolean echo = true;
     /** Echo through reserveRx/commitRx (headers and payload written as a socket read would) instead of sendRx. */
     volatile boolean echoInPlace;
     /** Keep a copy of every frame the guest sent (off for allocation measurements). */
     public volatile boolean record = true;
-    final RxBatch rxBatch = new RxBatch(1, 256);
-    volatile int inPlaceFrames, copiedFrames;
+    final FrameBatch rxBatch = new FrameBatch(1, 256);
     volatile int gone, rxRoom;
     private final Thread thread;
     final Thread loopThread;
@@ -53,24 +56,25 @@ public final class VhostRig implements AutoCloseable {
         dir = Files.createTempDirectory("jpasst-vhost");
         socket = dir.resolve("vhost.socket");
         device = new VhostUserDevice(loop);
-        int fd = Errno.check(Libc.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_NONBLOCK | Libc.SOCK_CLOEXEC, 0), "socket");
+        int fd = Errno.check(Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "socket");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
             int len = SockAddr.unix(sa, socket.toString());
-            Errno.check(Libc.bind(fd, sa, len), "bind");
+            Errno.check(Sockets.bind(fd, sa, len), "bind");
         }
-        Errno.check(Libc.listen(fd, 16), "listen");
+        Errno.check(Sockets.listen(fd, 16), "listen");
         device.listen(fd, socket.toString());
         device.onTx(this::takeFrames);
         device.onGone(() -> gone++);
         device.onRxRoom(() -> rxRoom++);
-        taskFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+        loop.onFault(device::faulted); // as VhostUserLink registers it
+        taskFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
         MemorySegment drain = Arena.global().allocate(8, 8);
         loop.handler(TASKS, (ref, ev) -> {
-            Libc.read(taskFd, drain, 8);
+            Descriptors.read(taskFd, drain, 8);
             for (Runnable r; (r = tasks.poll()) != null; ) r.run();
         });
-        Errno.check(loop.add(taskFd, Libc.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
+        Errno.check(loop.add(taskFd, Epoll.EPOLLIN, EventLoop.ref(TASKS, 0)), "epoll_ctl");
         one.set(ValueLayout.JAVA_LONG, 0, 1L);
         thread = new Thread(loop::run, "vhost-loop");
         loopThread = thread;
@@ -79,36 +83,43 @@ public final class VhostRig implements AutoCloseable {
     }
 
     private void takeFrames() {
-        int n;
-        while ((n = device.popTx(batch, batch.capacity())) > 0) {
-            for (int i = 0; i < n; i++) {
-                MemorySegment s = batch.segment(i);
-                if (batch.copied(i)) copiedFrames++;
-                else inPlaceFrames++;
-                if (record) received.add(s.asSlice(batch.offset(i), batch.length(i)).toArray(ValueLayout.JAVA_BYTE));
+        while (device.popTx(batch, FramesFromGuest.MAX) > 0) {
+            while (batch.next()) {
+                MemorySegment s = batch.segment();
+                if (record) received.add(s.asSlice(batch.offset(), batch.length()).toArray(ValueLayout.JAVA_BYTE));
                 if (echoInPlace) {
-                    echoInPlace(s, batch.offset(i), batch.length(i));
+                    echoInPlace(s, batch.offset(), batch.length());
                 } else if (echo) {
-                    device.sendRx(s, batch.offset(i), batch.length(i));
+                    device.sendRx(s, batch.offset(), batch.length());
                 }
             }
-            device.releaseTx(batch);
+            device.releaseTx();
         }
     }
 
-    /** The frame's first 14 bytes as headers, the rest as payload through the iovecs. */
+    /** The frame's first 14 bytes as headers, the rest as payload through the batch's pieces. */
     private void echoInPlace(MemorySegment s, long off, int len) {
         if (device.reserveRx(rxBatch, 14, len - 14, 1) == 0) return;
         MemorySegment.copy(s, off, rxBatch.header(0), rxBatch.headerOffset(0), 14);
         long at = off + 14;
-        for (int k = 0, left = len - 14; k < rxBatch.iovCount(0) && left > 0; k++) {
-            int n = Math.min(left, rxBatch.pieceLength(0, k));
-            MemorySegment.copy(s, at, rxBatch.pieceSegment(0, k), rxBatch.pieceOffset(0, k), n);
+        for (int p = rxBatch.firstPiece(0), left = len - 14; p < rxBatch.endPiece(0) && left > 0; p++) {
+            int n = Math.min(left, rxBatch.pieceLength(p));
+            MemorySegment.copy(s, at, rxBatch.pieceSegment(p), rxBatch.pieceOffset(p), n);
             at += n;
             left -= n;
         }
         rxBatch.payloadLength(0, len - 14);
         device.commitRx(rxBatch, 1);
+    }
+
+    /** Frames handed over in guest memory (not gathered into scratch space). */
+    long inPlaceFrames() throws Exception {
+        return onLoop(() -> device.framesIn() - device.framesGathered());
+    }
+
+    /** Frames that were scattered and gathered to be handed over. */
+    long gatheredFrames() throws Exception {
+        return onLoop(device::framesGathered);
     }
 
     /** Runs {@code c} on the loop's thread and returns its result. */
@@ -121,8 +132,17 @@ public final class VhostRig implements AutoCloseable {
                 f.completeExceptionally(t);
             }
         });
-        Libc.write(taskFd, one, 8);
+        Descriptors.write(taskFd, one, 8);
         return f.get(10, TimeUnit.SECONDS);
+    }
+
+    /**
+     * Runs {@code r} on the loop's thread as one of its handlers, whatever it throws going to the
+     * loop as from any handler (a producer's fault in guest memory, say); returns at once.
+     */
+    public void onLoopRaw(Runnable r) {
+        tasks.add(r);
+        Descriptors.write(taskFd, one, 8);
     }
 
     public void onLoop(Runnable r) throws Exception {
@@ -159,7 +179,7 @@ public final class VhostRig implements AutoCloseable {
         loop.stop();
         thread.join(5000);
         loop.close();
-        Libc.close(taskFd);
+        Descriptors.close(taskFd);
         Files.deleteIfExists(socket);
         Files.deleteIfExists(dir);
     }

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import jpasst.guest.vhost.GuestRam;
 import jpasst.guest.vhost.SplitRing;
 import jpasst.sys.Errno;
-import jpasst.sys.Libc;
+import jpasst.sys.Descriptors;
 
 /**
  * The ring walker on rings a driver laid out in a memfd (synthetic-guest's {@link SplitRing}):
@@ -51,7 +51,7 @@ class VirtqueueTest {
 
     @AfterEach
     void close() {
-        if (q != null && q.callFd >= 0) Libc.close(q.callFd);
+        if (q != null && q.callFd >= 0) Descriptors.close(q.callFd);
         if (mem != null) mem.retire();
         if (ram != null) ram.close();
         arena.close();
@@ -217,19 +217,19 @@ class VirtqueueTest {
     @Test
     void theGuestIsSignalledOnlyWhenItWantsInterruptsAndSomethingWasPublished() {
         setUp(true, 0);
-        q.callFd = Errno.check(Libc.eventfd(0, Libc.EFD_NONBLOCK | Libc.EFD_CLOEXEC), "eventfd");
+        q.callFd = Errno.check(Descriptors.eventfd(0, Descriptors.EFD_NONBLOCK | Descriptors.EFD_CLOEXEC), "eventfd");
         MemorySegment v = arena.allocate(8, 8);
         long buf = ram.alloc(512, 64, false);
         int h = ring.add1(buf, 512, true);
         ring.publish();
         q.notifyGuest();
-        assertEquals(-Errno.EAGAIN, Libc.read(q.callFd, v, 8), "a signal with nothing published");
+        assertEquals(-Errno.EAGAIN, Descriptors.read(q.callFd, v, 8), "a signal with nothing published");
         assertEquals(h, q.pop(p));
         q.fill(h, 100);
         q.flush();
         ring.interrupts(false);
         q.notifyGuest();
-        assertEquals(-Errno.EAGAIN, Libc.read(q.callFd, v, 8), "a signal although the guest asked for none");
+        assertEquals(-Errno.EAGAIN, Descriptors.read(q.callFd, v, 8), "a signal although the guest asked for none");
         int h2 = ring.add1(buf, 512, true);
         ring.publish();
         ring.interrupts(true);
@@ -237,7 +237,7 @@ class VirtqueueTest {
         q.fill(h2, 100);
         q.flush();
         q.notifyGuest();
-        assertEquals(8, Libc.read(q.callFd, v, 8));
+        assertEquals(8, Descriptors.read(q.callFd, v, 8));
         assertEquals(1L, v.get(ValueLayout.JAVA_LONG, 0));
     }
 

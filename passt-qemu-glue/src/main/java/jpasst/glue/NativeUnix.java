@@ -26,6 +26,11 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * above 2 in the child. posix_spawn with a dup2 file action places the socket, and
  * addclosefrom_np (glibc 2.34+) closes everything else the JVM holds open, as ProcessBuilder would.
  * Only this form touches native code; the rest of the module is plain Java.
+ *
+ * Variadic functions (fcntl here) are linked as the C ABI asks, with
+ * {@link Linker.Option#firstVariadicArg} at the first argument the prototype leaves to
+ * "{@code ...}": the one convention passt-core's {@code jpasst.sys.Native} follows too, written
+ * twice because the glue does not depend on passt-core.
  */
 @SuppressWarnings("restricted") // Native access is the point of this class; the jar manifest enables it.
 final class NativeUnix {

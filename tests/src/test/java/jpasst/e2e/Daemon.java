@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.Transport;
+
 /**
  * A running passt-compatible daemon: either the reference {@code /usr/bin/passt} or jpasst
  * ({@code java -jar $jpasst.jar} with the test JVM's own java), so every end-to-end test runs the
@@ -33,13 +36,19 @@ import java.util.stream.Stream;
  * <p>{@link #close()} sends SIGQUIT (what Kata sends), waits up to 3 s, then SIGKILL, and deletes
  * the directory.
  */
-public final class Daemon implements AutoCloseable {
+public final class Daemon implements AutoCloseable, Guest.Served {
     /** Which implementation to run. */
     public enum Kind {
         /** The C passt installed by the Debian package. */
         REFERENCE("reference passt"),
         /** This project's jar, from system property {@code jpasst.jar}. */
-        JPASST("jpasst");
+        JPASST("jpasst"),
+        /**
+         * Upstream passt of 2026-03 (with vhost-user), the reference of the vhost-user benchmarks:
+         * system property {@code jpasst.upstream.passt}, by default
+         * {@code ../shared/reference/passt-upstream/passt} beside the repository.
+         */
+        UPSTREAM("upstream passt");
 
         private final String displayName;
 
@@ -67,7 +76,22 @@ public final class Daemon implements AutoCloseable {
                             .orElseThrow(() -> new AssertionError("cannot tell this JVM's java binary"));
                     yield List.of(java, "-jar", Path.of(jar).toAbsolutePath().toString());
                 }
+                case UPSTREAM -> {
+                    Path passt = upstreamBinary();
+                    if (!Files.isExecutable(passt)) {
+                        throw new AssertionError(passt + " is missing (the upstream passt of ../shared/reference)");
+                    }
+                    yield List.of(passt.toString());
+                }
             };
+        }
+
+        /** Where the upstream passt is (it may be absent: benchmarks skip it then). */
+        public static Path upstreamBinary() {
+            String p = System.getProperty("jpasst.upstream.passt");
+            if (p != null) return Path.of(p);
+            return Path.of(System.getProperty("jpasst.root", "."), "..", "shared", "reference", "passt-upstream", "passt")
+                    .toAbsolutePath().normalize();
         }
 
         @Override
@@ -91,9 +115,23 @@ public final class Daemon implements AutoCloseable {
         private boolean pidFile = true;
         private Path resolvConf;
         private Duration startTimeout = Duration.ofSeconds(30);
+        private Transport transport = Transport.STREAM;
+        private final List<String> prefix = new ArrayList<>();
+        private List<String> program;
+        private final java.util.Map<String, String> environment = new java.util.HashMap<>();
 
         private Options(Kind kind) {
             this.kind = kind;
+        }
+
+        /**
+         * The guest transport (default the stream socket): {@link Transport#VHOST_USER} adds
+         * {@code --vhost-user} in front of the options (not to a {@link #commandLine}, which
+         * says it itself).
+         */
+        public Options transport(Transport t) {
+            this.transport = t;
+            return this;
         }
 
         /** Extra passt options after {@code -P PIDFILE -s SOCKET}, e.g. {@code "-t", "5201"}. */
@@ -144,6 +182,24 @@ public final class Daemon implements AutoCloseable {
         }
 
         /** How long the launcher may take to exit (or, foreground, the socket to listen). */
+        /** Words before the daemon's command, e.g. {@code setpriv --reuid=1234 ...} to start it as another user. */
+        public Options prefix(String... words) {
+            prefix.addAll(List.of(words));
+            return this;
+        }
+
+        /** The command before passt's options, instead of the {@link Kind}'s, e.g. {@code ./passt}. */
+        public Options program(String... words) {
+            program = List.of(words);
+            return this;
+        }
+
+        /** An environment variable for the launching command (and what it passes on). */
+        public Options environment(String name, String value) {
+            environment.put(name, value);
+            return this;
+        }
+
         public Options startTimeout(Duration timeout) {
             this.startTimeout = timeout;
             return this;
@@ -155,6 +211,7 @@ public final class Daemon implements AutoCloseable {
     }
 
     private final Kind kind;
+    private final Transport transport;
     private final Path directory;
     private final Path socket;
     private final Path pidFile;
@@ -164,9 +221,10 @@ public final class Daemon implements AutoCloseable {
     private final long pid;
     private boolean closed;
 
-    private Daemon(Kind kind, Path directory, Path socket, Path pidFile, List<String> command,
+    private Daemon(Kind kind, Transport transport, Path directory, Path socket, Path pidFile, List<String> command,
                    Process launcher, Integer launcherExitCode, long pid) {
         this.kind = kind;
+        this.transport = transport;
         this.directory = directory;
         this.socket = socket;
         this.pidFile = pidFile;
@@ -179,6 +237,16 @@ public final class Daemon implements AutoCloseable {
     /** Options for a daemon of {@code kind}; chain and call {@link Options#start()}. */
     public static Options options(Kind kind) {
         return new Options(kind);
+    }
+
+    /** Options for a daemon of {@code target}'s kind over its transport. */
+    public static Options options(Target target) {
+        return new Options(target.kind()).transport(target.transport());
+    }
+
+    /** Starts a daemonizing daemon of {@code target} with {@code -P pidfile -s socket} and {@code arguments}. */
+    public static Daemon start(Target target, String... arguments) {
+        return options(target).arguments(arguments).start();
     }
 
     /** Starts a daemonizing {@code kind} with {@code -P pidfile -s socket} and {@code arguments}. */
@@ -198,6 +266,15 @@ public final class Daemon implements AutoCloseable {
 
     public Kind kind() {
         return kind;
+    }
+
+    /** The guest transport it serves (how a guest must be started on it: {@link Guest#builder(Daemon)}). */
+    public Transport transport() {
+        return transport;
+    }
+
+    public Target target() {
+        return new Target(kind, transport);
     }
 
     /** The UNIX socket QEMU connects to. */
@@ -288,7 +365,7 @@ public final class Daemon implements AutoCloseable {
 
     /** Text for assertion messages: the command and both output files. */
     public String describe() {
-        return kind + " daemon pid " + pid + ", command: " + String.join(" ", command)
+        return kind + " daemon (" + transport + ") pid " + pid + ", command: " + String.join(" ", command)
                 + "\n----- stdout -----\n" + stdout() + "----- stderr -----\n" + stderr() + "-----";
     }
 
@@ -323,12 +400,14 @@ public final class Daemon implements AutoCloseable {
         }
         Process launcher;
         try {
-            command.addAll(options.kind.command());
+            command.addAll(options.prefix);
+            command.addAll(options.program != null ? options.program : options.kind.command());
             if (options.commandLine != null) {
                 for (String word : options.commandLine) {
                     command.add(word.replace(SOCKET, socket.toString()).replace(PID_FILE, pidFile.toString()));
                 }
             } else {
+                command.addAll(options.transport.daemonOptions());
                 if (options.foreground) {
                     command.add("-f");
                 }
@@ -342,7 +421,9 @@ public final class Daemon implements AutoCloseable {
                 Files.createFile(pidFile);
                 Files.setPosixFilePermissions(pidFile, PosixFilePermissions.fromString("rw-rw-rw-"));
             }
-            launcher = new ProcessBuilder(command)
+            ProcessBuilder builder = new ProcessBuilder(command);
+            builder.environment().putAll(options.environment);
+            launcher = builder
                     .directory(directory.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()))
                     .redirectOutput(directory.resolve("stdout").toFile())
@@ -384,7 +465,7 @@ public final class Daemon implements AutoCloseable {
             throw new AssertionError("launcher exited 0 but pid file " + pidFile + " holds no pid: \""
                     + read(pidFile) + "\"" + outputs(directory));
         }
-        return new Daemon(options.kind, directory, socket, pidFile, command, launcher, exit, pid);
+        return new Daemon(options.kind, options.transport, directory, socket, pidFile, command, launcher, exit, pid);
     }
 
     private static Daemon awaitForeground(Options options, Path directory, Path socket, Path pidFile,
@@ -401,7 +482,7 @@ public final class Daemon implements AutoCloseable {
             }
             Processes.sleep(Duration.ofMillis(10));
         }
-        return new Daemon(options.kind, directory, socket, pidFile, command, launcher, null, launcher.pid());
+        return new Daemon(options.kind, options.transport, directory, socket, pidFile, command, launcher, null, launcher.pid());
     }
 
     /**

@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
@@ -103,8 +103,8 @@ class GuestFaultTest {
     private static final String GATEWAY = "GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')";
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void qemuKilledMidDownloadAgainAndAgainLeavesNothingBehindAndTheNextGuestIsServed(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void qemuKilledMidDownloadAgainAndAgainLeavesNothingBehindAndTheNextGuestIsServed(Target target) throws Exception {
         byte[] file = TcpTransferTest.random(1 << 20, 5);
         com.sun.net.httpserver.HttpServer http = com.sun.net.httpserver.HttpServer.create(
                 new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
@@ -115,13 +115,13 @@ class GuestFaultTest {
             }
         });
         http.start();
-        try (EndlessServer endless = new EndlessServer(); Daemon daemon = Daemon.start(kind)) {
+        try (EndlessServer endless = new EndlessServer(); Daemon daemon = Daemon.start(target)) {
             assertTrue(daemon.awaitServing(Duration.ofSeconds(30)), daemon.describe());
             long before = fds(daemon.pid());
             long started = System.nanoTime();
             for (int i = 1; i <= FAULTS; i++) {
                 int endedBefore = endless.ended.get();
-                try (RunningGuest guest = Guest.builder(daemon.socket())
+                try (RunningGuest guest = Guest.builder(daemon)
                         .script("dhcp4 >/dev/null && " + GATEWAY + " && mark LEASE $GW && "
                                 + "(wget -q -O /tmp/stream http://$GW:" + endless.port() + "/ &) && "
                                 + "while true; do mark GOT $(wc -c < /tmp/stream 2>/dev/null || echo 0); sleep 0.3; done")
@@ -145,7 +145,7 @@ class GuestFaultTest {
                 assertTrue(daemon.isRunning(), daemon.describe());
             }
             // a new guest is served as if nothing had happened
-            GuestRun run = Guest.builder(daemon.socket())
+            GuestRun run = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(90))
                     .script("dhcp4 >/dev/null && " + GATEWAY + " && mark SHA $(wget -q -O - http://$GW:"
                             + http.getAddress().getPort() + "/file.bin | sha256sum | cut -d' ' -f1)")
@@ -154,7 +154,7 @@ class GuestFaultTest {
             long after = awaitFds(daemon.pid(), before, Duration.ofSeconds(15));
             System.out.printf("FAULTS %s: %d QEMU kills mid-download survived (%d MB streamed to the dead guests); "
                             + "daemon descriptors %d before, %d after; then a new guest got its lease and 1 MB intact; %.0f s%n",
-                    kind, FAULTS, endless.sent.get() >> 20, before, after, (System.nanoTime() - started) / 1e9);
+                    target, FAULTS, endless.sent.get() >> 20, before, after, (System.nanoTime() - started) / 1e9);
             assertEquals(before, after, "descriptors after the last guest");
             assertTrue(daemon.isRunning());
         } finally {

@@ -11,7 +11,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
@@ -26,19 +26,19 @@ import jpasst.guest.vm.GuestRun;
 class GuestGetsIpv4LeaseTest {
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void leaseCarriesHostAddressGatewayResolversAndMtu65520(Daemon.Kind kind) {
+    @MethodSource("jpasst.e2e.Target#all")
+    void leaseCarriesHostAddressGatewayResolversAndMtu65520(Target target) {
         HostNetwork.Ipv4 host = HostNetwork.ipv4();
         HostNetwork.ResolvConf resolv = HostNetwork.resolvConf(Path.of("/etc/resolv.conf"));
-        try (Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.run(daemon.socket(), "dhcp4");
+        try (Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.run(daemon, "dhcp4");
             assertLease(daemon, guest, host, HostNetwork.expectedDhcpDnsServers(resolv, host), resolv.search());
         }
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void loopbackResolverIsHandedOutAsGatewayAndSearchListIsPassedOn(Daemon.Kind kind, @TempDir Path dir)
+    @MethodSource("jpasst.e2e.Target#all")
+    void loopbackResolverIsHandedOutAsGatewayAndSearchListIsPassedOn(Target target, @TempDir Path dir)
             throws IOException {
         List<String> search = List.of("example.org", "sub.example.org", "lab.test");
         Path resolvConf = writeResolvConf(dir, """
@@ -51,8 +51,8 @@ class GuestGetsIpv4LeaseTest {
         List<String> expectedDns = HostNetwork.expectedDhcpDnsServers(HostNetwork.resolvConf(resolvConf), host);
         assertEquals(List.of(host.gateway().getHostAddress(), "198.51.100.53"), expectedDns, "the test's own rule");
 
-        try (Daemon daemon = Daemon.options(kind).resolvConf(resolvConf).start()) {
-            GuestRun guest = Guest.run(daemon.socket(), "dhcp4");
+        try (Daemon daemon = Daemon.options(target).resolvConf(resolvConf).start()) {
+            GuestRun guest = Guest.run(daemon, "dhcp4");
             assertLease(daemon, guest, host, expectedDns, search);
         }
     }
@@ -65,15 +65,15 @@ class GuestGetsIpv4LeaseTest {
      * this test runs against jpasst only.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void searchDomainWhoseLabelAppearsInsideAnEarlierOneIsNotMangled(Daemon.Kind kind, @TempDir Path dir)
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void searchDomainWhoseLabelAppearsInsideAnEarlierOneIsNotMangled(Target target, @TempDir Path dir)
             throws IOException {
         Path resolvConf = writeResolvConf(dir, """
                 nameserver 198.51.100.53
                 search example.org corp.example
                 """);
-        try (Daemon daemon = Daemon.options(kind).resolvConf(resolvConf).start()) {
-            GuestRun guest = Guest.run(daemon.socket(), "dhcp4");
+        try (Daemon daemon = Daemon.options(target).resolvConf(resolvConf).start()) {
+            GuestRun guest = Guest.run(daemon, "dhcp4");
             assertEquals(List.of("example.org", "corp.example"), words(field(guest, "DHCP4_SEARCH")),
                     "domain search list\n" + daemon.describe() + guest.consoleForMessage());
         }

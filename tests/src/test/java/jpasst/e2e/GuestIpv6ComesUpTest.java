@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestImage;
@@ -78,11 +78,11 @@ class GuestIpv6ComesUpTest {
             """;
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void guestGetsSlaacAddressInHostPrefixDefaultRouteViaOurLinkLocalAndDhcpv6Lease(Daemon.Kind kind) {
+    @MethodSource("jpasst.e2e.Target#all")
+    void guestGetsSlaacAddressInHostPrefixDefaultRouteViaOurLinkLocalAndDhcpv6Lease(Target target) {
         Host6 host = host6();
-        try (Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+        try (Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .hostProgram(Path.of("/usr/bin/socat"))
                     .file("/solicit.bin", 0644, solicit())
                     .script(SCRIPT)
@@ -99,7 +99,7 @@ class GuestIpv6ComesUpTest {
             Matcher via = Pattern.compile("default via ([0-9a-f:]+) dev").matcher(route);
             byte[] reply = HexFormat.of().parseHex(marker(guest, "DHCP6_REPLY"));
 
-            assertAll("IPv6 from " + kind + context,
+            assertAll("IPv6 from " + target + context,
                     () -> assertEquals(hex(prefix64(host.address())), hex(prefix64(slaac)),
                             "SLAAC address " + slaac.getHostAddress() + " in the host's /64 "
                                     + host.address().getHostAddress()),
@@ -112,7 +112,7 @@ class GuestIpv6ComesUpTest {
                     () -> assertEquals("0", marker(guest, "DHCP6_SOCAT_EXIT"), "socat"),
                     () -> assertAdvertiseLeasesHostAddress(reply, host.address()),
                     () -> assertEquals(0, guest.scriptExitStatus(), "guest script"));
-            if (kind == Daemon.Kind.JPASST && !host.gatewayIsLinkLocal()) {
+            if (target.isJpasst() && !host.gatewayIsLinkLocal()) {
                 assertEquals("fe80:0:0:0:0:0:0:1", ourLl, "jpasst's link-local is fe80::1, as current passt's");
             }
         }
@@ -170,8 +170,8 @@ class GuestIpv6ComesUpTest {
      * is checked against jpasst only: the 2023 reference sends one that dhclient discards.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void dhclientBindsTheHostAddressWithResolversAndSearchList(Daemon.Kind kind, @TempDir Path dir) throws IOException {
+    @MethodSource("jpasst.e2e.Target#all")
+    void dhclientBindsTheHostAddressWithResolversAndSearchList(Target target, @TempDir Path dir) throws IOException {
         org.junit.jupiter.api.Assumptions.assumeTrue(Daemon.canOverrideResolvConf(),
                 "needs root to bind-mount a resolv.conf in a mount namespace");
         org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isExecutable(DHCLIENT_BINARY),
@@ -183,14 +183,14 @@ class GuestIpv6ComesUpTest {
                 search example.org lab.test
                 """);
         Host6 host = host6();
-        try (Daemon daemon = Daemon.options(kind).resolvConf(resolvConf).start()) {
-            GuestRun guest = Guest.builder(daemon.socket())
+        try (Daemon daemon = Daemon.options(target).resolvConf(resolvConf).start()) {
+            GuestRun guest = Guest.builder(daemon)
                     .hostProgram(DHCLIENT_BINARY)
                     .file("/dhcp6.sh", 0755, DHCLIENT_SCRIPT)
                     .script(DHCLIENT)
                     .run();
             String context = "\n" + daemon.describe() + guest.consoleForMessage();
-            assertAll("dhclient -6 against " + kind + context,
+            assertAll("dhclient -6 against " + target + context,
                     () -> assertEquals("0", marker(guest, "DHCP6C_EXIT"), "dhclient exit status"),
                     () -> assertEquals("BOUND6", marker(guest, "DHCP6C_REASON")),
                     () -> assertEquals(host.address().getHostAddress(),
@@ -204,7 +204,7 @@ class GuestIpv6ComesUpTest {
                     () -> assertTrue(!marker(guest, "DHCP6C_IF_ADDRS").contains("dadfailed")
                             && !marker(guest, "DHCP6C_IF_ADDRS").contains("tentative"),
                             "duplicate address detection of the leased address succeeds"));
-            if (kind == Daemon.Kind.JPASST) {
+            if (target.isJpasst()) {
                 // The reference passt (2023) encodes option 24 so that dhclient discards it ("suspect
                 // value in dhcp6_domain_search option"), seen in this very test: jpasst must not.
                 assertEquals("example.org. lab.test.", marker(guest, "DHCP6C_SEARCH").strip(),

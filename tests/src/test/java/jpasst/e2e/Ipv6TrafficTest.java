@@ -16,7 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
@@ -49,8 +49,8 @@ class Ipv6TrafficTest {
             """;
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void tcpUdpAndPingReachTheHostAtTheIpv6Gateway(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void tcpUdpAndPingReachTheHostAtTheIpv6Gateway(Target target) throws Exception {
         GuestIpv6ComesUpTest.Host6 host = GuestIpv6ComesUpTest.host6();
         assumeTrue(host.gateway() != null && !host.gatewayIsLinkLocal(), "needs a global IPv6 gateway");
         assumeTrue(Files.isWritable(PING_RANGE), "needs root to open " + PING_RANGE);
@@ -68,7 +68,7 @@ class Ipv6TrafficTest {
         String savedRange = Files.readString(PING_RANGE).strip().replace('\t', ' ');
         Files.writeString(PING_RANGE, "0 2147483647");
         try (DatagramSocket echo = new DatagramSocket(new InetSocketAddress(loopback6, 0));
-             Daemon daemon = Daemon.start(kind)) {
+             Daemon daemon = Daemon.start(target)) {
             Thread echoThread = new Thread(() -> {
                 byte[] buf = new byte[2048];
                 while (!echo.isClosed()) {
@@ -89,7 +89,7 @@ class Ipv6TrafficTest {
                     + "/big.bin\" | sha256sum | cut -d' ' -f1)\n"
                     + "mark UDP6 \"$(echo hello-v6 | socat -t 3 - UDP6:[$GW6]:" + echo.getLocalPort() + ")\"\n"
                     + "mark PING6 \"$(ping -6 -c 3 -W 2 $GW6 2>&1 | grep -c 'bytes from')\"\n";
-            GuestRun guest = Guest.builder(daemon.socket())
+            GuestRun guest = Guest.builder(daemon)
                     .hostProgram(Path.of("/usr/bin/socat"))
                     .timeout(Duration.ofSeconds(120))
                     .script(script)
@@ -97,12 +97,12 @@ class Ipv6TrafficTest {
             String context = "\n" + daemon.describe() + guest.consoleForMessage();
             assertTrue(guest.marker("V6_GLOBAL").contains("inet6"), "SLAAC address" + context);
             assertEquals(TcpTransferTest.sha256(file), guest.marker("SHA6"), "20 MB over IPv6" + context);
-            if (kind == Daemon.Kind.REFERENCE) {
+            if (target.kind() == Daemon.Kind.REFERENCE) {
                 // the 2023 reference maps the IPv6 gateway to ::1 for TCP only: its UDP datagrams
                 // and echo requests to fd00::1 go to the real gateway, which does not answer here
                 return;
             }
-            assertAll(kind + context,
+            assertAll(target + context,
                     () -> assertEquals("hello-v6", guest.marker("UDP6"), "UDP echo over IPv6"),
                     () -> assertEquals("3", guest.marker("PING6"), "ping6 replies"));
         } finally {

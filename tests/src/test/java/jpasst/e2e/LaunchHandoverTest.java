@@ -57,6 +57,24 @@ class LaunchHandoverTest {
         }
     }
 
+    /**
+     * A socket bound at the path but not listening yet (a -f daemon's, whose JVM is still
+     * starting: it listens once it serves) is in use, not a stale socket file to replace.
+     */
+    @Test
+    void aSocketPathBoundButNotListeningYetIsInUse() throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-launch-");
+        Path path = dir.resolve("s");
+        try (java.nio.channels.SocketChannel bound = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            bound.bind(java.net.UnixDomainSocketAddress.of(path));
+            CommandLineTest.Result r = CommandLineTest.run(Daemon.Kind.JPASST, "-q", "-f", "-s", path.toString());
+            assertEquals(1, r.exit(), r.describe());
+            assertEquals("Socket path " + path + " already in use\n", r.err(), r.describe());
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
     /** As passt: a forwarded port taken in one address family only is served in the other. */
     @Test
     void aForwardedTcpPortTakenForIpv4OnlyIsServedOverIpv6() throws Exception {

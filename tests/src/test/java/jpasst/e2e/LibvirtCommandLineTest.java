@@ -17,7 +17,7 @@ import java.time.Duration;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
@@ -25,7 +25,9 @@ import jpasst.guest.vm.GuestRun;
 /**
  * The command line libvirt builds for {@code <interface type='user'><backend type='passt'/>}:
  * {@code passt --one-off --socket S --pid P --mtu 65520 --address A --netmask 24 --tcp-ports
- * H:22 --udp-ports U:5353}, run exactly like that (no -f, no -s/-P added): the command must exit
+ * H:22 --udp-ports U:5353}, and for {@code <interface type='vhostuser'><backend type='passt'/>}
+ * the same after {@code --vhost-user} (libvirt's qemu_passt.c), with QEMU on a chardev socket
+ * that reconnects every 5 s, as libvirt starts it; run exactly like that (no -f, no -s/-P added): the command must exit
  * 0 with the daemon's pid in P, a real guest must lease A/24 with MTU 65520, the host's TCP port
  * H must reach port 22 in the guest, the UDP port must be bound, and once QEMU is gone the daemon
  * must exit by itself (--one-off).
@@ -36,19 +38,20 @@ import jpasst.guest.vm.GuestRun;
 class LibvirtCommandLineTest {
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void libvirtsCommandLineLeasesTheGivenAddressForwardsPortsAndEndsWithTheGuest(Daemon.Kind kind)
+    @MethodSource("jpasst.e2e.Target#all")
+    void libvirtsCommandLineLeasesTheGivenAddressForwardsPortsAndEndsWithTheGuest(Target target)
             throws Exception {
         HostNetwork.Ipv4 host = HostNetwork.ipv4();
         String address = neighbour(host);
         int tcpPort = TcpTransferTest.freePort(), donePort = TcpTransferTest.freePort();
         int udpPort = freeUdpPort();
-        boolean forwardTcp = kind == Daemon.Kind.JPASST;
-        try (Daemon daemon = Daemon.options(kind).commandLine(
-                "--one-off", "--socket", Daemon.SOCKET, "--pid", Daemon.PID_FILE, "--mtu", "65520",
+        boolean forwardTcp = target.isJpasst();
+        java.util.List<String> words = new java.util.ArrayList<>(target.transport().daemonOptions());
+        words.addAll(java.util.List.of("--one-off", "--socket", Daemon.SOCKET, "--pid", Daemon.PID_FILE, "--mtu", "65520",
                 "--address", address, "--netmask", "24",
                 "--tcp-ports", tcpPort + ":22", "--tcp-ports", donePort + ":23",
-                "--udp-ports", udpPort + ":5353").start()) {
+                "--udp-ports", udpPort + ":5353"));
+        try (Daemon daemon = Daemon.options(target).commandLine(words.toArray(String[]::new)).start()) {
             assertEquals(0, daemon.launcherExitCode(), daemon.describe());
             assertTrue(daemon.isRunning(), daemon.describe());
             assertTrue(daemon.isListening(), daemon.describe());
@@ -67,7 +70,7 @@ class LibvirtCommandLineTest {
                     : "";
             GuestRun guest;
             try {
-                guest = Guest.builder(daemon.socket())
+                guest = Guest.builder(daemon).reconnectMs(5000)
                         .timeout(Duration.ofSeconds(120))
                         .script("dhcp4" + serve)
                         .run();
@@ -76,7 +79,7 @@ class LibvirtCommandLineTest {
             }
             if (forwardTcp) fetcher.join(30_000);
             String context = "\n" + daemon.describe() + guest.consoleForMessage();
-            assertAll("libvirt's command line, " + kind + context,
+            assertAll("libvirt's command line, " + target + context,
                     () -> assertEquals("bound", guest.optionalMarker("DHCP4_EVENT").orElse("none"), "lease"),
                     () -> assertEquals(address, guest.optionalMarker("DHCP4_IP").orElse(""), "--address"),
                     () -> assertEquals("24", guest.optionalMarker("DHCP4_PREFIX").orElse(""), "--netmask"),

@@ -10,7 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
@@ -40,8 +40,8 @@ class MapAddressTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void mappedAddressesReachTheHostsLoopbackAndTheHostsOwnAddress(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void mappedAddressesReachTheHostsLoopbackAndTheHostsOwnAddress(Target target) throws Exception {
         HostNetwork.Ipv4 host = HostNetwork.ipv4();
         byte[] a = host.address().getAddress();
         String prefix = (a[0] & 0xff) + "." + (a[1] & 0xff) + "." + (a[2] & 0xff) + ".";
@@ -52,10 +52,10 @@ class MapAddressTest {
         String loopbackAlias = free.get(0), guestAlias = free.get(1);
         HttpServer onLoopback = serve(InetAddress.getLoopbackAddress(), "from-host-loopback");
         HttpServer onHostAddress = serve(host.address(), "from-host-address");
-        try (Daemon daemon = Daemon.start(kind, "--map-host-loopback", loopbackAlias, "--map-guest-addr", guestAlias)) {
+        try (Daemon daemon = Daemon.start(target, "--map-host-loopback", loopbackAlias, "--map-guest-addr", guestAlias)) {
             int lp = onLoopback.getAddress().getPort(), hp = onHostAddress.getAddress().getPort();
             // (busybox-static's wget segfaults with -T here: no timeout option)
-            GuestRun guest = Guest.builder(daemon.socket())
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(90))
                     .script("dhcp4 >/dev/null"
                             + " && mark LOOPBACK $(wget -q -O - http://" + loopbackAlias + ":" + lp + "/ 2>&1 || echo failed)"

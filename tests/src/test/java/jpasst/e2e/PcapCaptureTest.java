@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
@@ -31,8 +31,8 @@ class PcapCaptureTest {
     private static final Path TCPDUMP = Path.of("/usr/bin/tcpdump");
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void captureOfAGuestRunIsReadByTcpdump(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void captureOfAGuestRunIsReadByTcpdump(Target target) throws Exception {
         assertTrue(Files.isExecutable(TCPDUMP), TCPDUMP + " is missing (apt-get install tcpdump)");
         // passt started as root writes the capture as nobody: a directory anyone may write to
         Path dir = Files.createTempDirectory("jpasst-pcap-");
@@ -41,8 +41,8 @@ class PcapCaptureTest {
         try {
             GuestRun guest;
             String daemonText;
-            try (Daemon daemon = Daemon.start(kind, "-p", pcap.toString())) {
-                guest = Guest.run(daemon.socket(),
+            try (Daemon daemon = Daemon.start(target, "-p", pcap.toString())) {
+                guest = Guest.run(daemon,
                         "dhcp4 && mark PING $(ping -c 2 -W 2 $(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')"
                                 + " >/dev/null 2>&1; echo $?)");
                 assertTrue(daemon.signalAndAwaitEnd(Processes.SIGQUIT, Duration.ofSeconds(5)),
@@ -58,7 +58,7 @@ class PcapCaptureTest {
             String all = "\n----- tcpdump -----\n" + text + "----- tcpdump stderr -----\n" + err + context;
             long dhcpRequests = text.lines().filter(l -> l.contains("BOOTP/DHCP, Request from 52:54:00:12:34:56")).count();
             long dhcpReplies = text.lines().filter(l -> l.contains("BOOTP/DHCP, Reply")).count();
-            assertAll("tcpdump -r of the " + kind + " capture",
+            assertAll("tcpdump -r of the " + target + " capture",
                     () -> assertEquals("0", out[2], "tcpdump exit status" + all),
                     () -> assertTrue(err.contains("link-type EN10MB (Ethernet)"), "link type" + all),
                     () -> assertTrue(err.contains("snapshot length 65535"), "snaplen" + all),
@@ -68,7 +68,7 @@ class PcapCaptureTest {
                     () -> assertTrue(!guest.optionalMarker("PING").orElse("1").equals("0")
                             || (text.contains("ICMP echo request") && text.contains("ICMP echo reply")),
                             "ping to the gateway both ways" + all));
-            if (kind == Daemon.Kind.JPASST) {
+            if (target.isJpasst()) {
                 assertTrue(text.lines().anyMatch(l -> l.contains("9a:55:9a:55:9a:55 > 52:54:00:12:34:56")
                         && l.contains("BOOTP/DHCP, Reply")), "replies from jpasst's MAC" + all);
             }

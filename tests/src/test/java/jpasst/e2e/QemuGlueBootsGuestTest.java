@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -84,6 +85,36 @@ class QemuGlueBootsGuestTest {
                 .script("dhcp4; cat /proc/net/dev > /dev/null").run();
         assertEquals(host.address().getHostAddress(), guest.marker("DHCP4_IP"), guest.consoleForMessage());
         assertFalse(Files.exists(state), "state file removed once QEMU is gone");
+    }
+
+    /**
+     * {@code ./passt-qemu run --vhost-user -- qemu-system-x86_64 ...}: jpasst's own vhost-user
+     * back-end, the guest's RAM (QEMU's -m) in a shared memfd, the chardev and netdev added by the
+     * launcher; and {@code ./passt-qemu args --vhost-user} prints those arguments for a daemon that
+     * runs, which boot a guest too.
+     */
+    @Test
+    void vhostUserThroughTheLauncherAndThroughArgsGivesTheGuestItsLease() throws Exception {
+        HostNetwork.Ipv4 host = HostNetwork.ipv4();
+        Path root = Path.of(System.getProperty("jpasst.root")).toRealPath();
+        List<String> launcher = List.of(root.resolve("passt-qemu").toString(), "run", "--vhost-user",
+                "--daemon", System.getProperty("jpasst.jar"), "--");
+        GuestRun viaRun = Guest.builder(dir.resolve("unused.socket")).launchVia(launcher)
+                .timeout(Duration.ofSeconds(90)).script("dhcp4").run();
+        assertEquals(host.address().getHostAddress(), viaRun.marker("DHCP4_IP"), viaRun.consoleForMessage());
+
+        try (Daemon daemon = Daemon.start(Target.JPASST_VHOST_USER)) {
+            Process args = new ProcessBuilder(root.resolve("passt-qemu").toString(), "args", "--vhost-user",
+                    "--memory", "256M", "-s", daemon.socket().toString()).redirectErrorStream(true).start();
+            String line = new String(args.getInputStream().readAllBytes()).strip();
+            assertEquals(0, args.waitFor(), line);
+            for (String expected : new String[] {"-chardev socket,id=", "path=" + daemon.socket(), "-netdev vhost-user,id=",
+                    "-object memory-backend-memfd,id=", "share=on,size=256M", "-numa node,memdev="}) {
+                assertTrue(line.contains(expected), expected + " in: " + line);
+            }
+            GuestRun viaArgs = Guest.builder(daemon).networkArguments(List.of(line.split(" "))).script("dhcp4").run();
+            assertEquals(host.address().getHostAddress(), viaArgs.marker("DHCP4_IP"), daemon.describe() + viaArgs.consoleForMessage());
+        }
     }
 
     /** The form for QEMU before 7.2: the launcher connects the socket and hands QEMU the fd. */

@@ -18,8 +18,12 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
+
+import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.guest.vhost.Wire;
 
 /**
  * QEMU 10.1's {@code -netdev passt}: QEMU creates the pid file empty, makes a UNIX socketpair and
@@ -28,19 +32,21 @@ import org.junit.jupiter.params.provider.EnumSource;
  * the other end. This test does exactly that (see {@link SocketPairSpawn}), then plays the guest:
  * a DHCP DISCOVER and REQUEST over the socketpair, whose OFFER and ACK must carry the host's
  * address. When our end closes, the daemon must exit (--fd implies --one-off).
+ *
+ * <p>With {@code vhost-user=on} QEMU 10.1 (net/passt.c) runs {@code passt --vhost-user --quiet
+ * --pid P --fd 3} the same way and speaks vhost-user over its end. The QEMU here (10.0) has no
+ * {@code -netdev passt}, and its {@code -chardev socket,fd=N} refuses the descriptors vhost-user
+ * passes ("does not support FD passing"), so the front-end of synthetic-guest plays QEMU on the
+ * socketpair: the whole handshake, guest memory, rings, then DHCP through the virtqueues.
  */
 class QemuNetdevPasstTest {
     static final long GUEST_MAC = 0x5254_0012_3456L;
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
+    @EnumSource(value = Daemon.Kind.class, names = {"REFERENCE", "JPASST"})
     void quietPidFd3FromASocketpairServesDhcpAndEndsWithTheConnection(Daemon.Kind kind) throws Exception {
-        Path dir = Files.createTempDirectory("jpasst-fd-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        Path pid = dir.resolve("passt.pid");
-        Files.createFile(pid);
-        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
-        Path out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        Path dir = qemusDirectory();
+        Path pid = dir.resolve("passt.pid"), out = dir.resolve("stdout"), err = dir.resolve("stderr");
         List<String> command = new ArrayList<>(kind.command());
         command.addAll(List.of("--quiet", "--pid", pid.toString(), "--fd", "3"));
         long daemonPid = -1;
@@ -66,6 +72,43 @@ class QemuNetdevPasstTest {
             assertEquals(host.getHostAddress(), yiaddr(ack));
         }
         // our end is closed: the guest is gone, and with --fd the daemon goes too
+        assertEndsWithItsFd(daemonPid, dir, err);
+    }
+
+    @Test
+    void vhostUserQuietPidFd3FromASocketpairServesDhcpThroughTheVirtqueuesAndEndsWithTheConnection() throws Exception {
+        Path dir = qemusDirectory();
+        Path pid = dir.resolve("passt.pid"), out = dir.resolve("stdout"), err = dir.resolve("stderr");
+        List<String> command = new ArrayList<>(Daemon.Kind.JPASST.command());
+        command.addAll(List.of("--vhost-user", "--quiet", "--pid", pid.toString(), "--fd", "3"));
+        long daemonPid = -1;
+        try (SocketPairSpawn spawn = SocketPairSpawn.start(command, 3, out, err);
+             VhostUserFrontEnd qemu = new VhostUserFrontEnd()) {
+            String context = "\ncommand: " + String.join(" ", command) + "\n--- stdout\n" + read(out)
+                    + "--- stderr\n" + read(err);
+            assertEquals(Integer.valueOf(0), spawn.awaitExit(Duration.ofSeconds(30)), "the launching command's exit status" + context);
+            daemonPid = Daemon.readPid(pid);
+            assertTrue(daemonPid > 1 && Processes.isRunning(daemonPid), "daemon running: \"" + read(pid) + "\"" + context);
+            qemu.adopt(spawn.release());
+            qemu.start();
+            Inet4Address host = HostNetwork.ipv4().address();
+            int xid = 0x4a505354;
+            assertTrue(qemu.send(dhcp(xid, 1, null)));
+            qemu.kick(Wire.TX);
+            byte[] offer = null;
+            for (long deadline = System.nanoTime() + 10_000_000_000L; offer == null && System.nanoTime() < deadline; ) {
+                byte[] f = qemu.receive(1000);
+                if (f != null && isDhcp(f, xid, 2)) offer = f;
+            }
+            assertNotNull(offer, "no DHCPOFFER through the receive queue" + context);
+            assertEquals(host.getHostAddress(), yiaddr(offer), "offered address = the host's");
+        }
+        // QEMU is gone: the daemon, whose --fd it was, goes too
+        assertEndsWithItsFd(daemonPid, dir, err);
+    }
+
+    /** The daemon ends within 5 s of its --fd socket's other end closing; the directory goes. */
+    static void assertEndsWithItsFd(long daemonPid, Path dir, Path err) throws IOException {
         try {
             assertTrue(Processes.awaitEnd(daemonPid, Duration.ofSeconds(5)),
                     "daemon still running 5 s after its --fd socket closed\n--- stderr\n" + read(err));
@@ -75,17 +118,34 @@ class QemuNetdevPasstTest {
         }
     }
 
+    /**
+     * What QEMU prepares before it runs passt: a directory anyone may write to (passt started as
+     * root writes as nobody) with the pid file created empty in it.
+     */
+    static Path qemusDirectory() throws IOException {
+        Path dir = Files.createTempDirectory("jpasst-fd-");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path pid = dir.resolve("passt.pid");
+        Files.createFile(pid);
+        Files.setPosixFilePermissions(pid, PosixFilePermissions.fromString("rw-rw-rw-"));
+        return dir;
+    }
+
+    /** Whether {@code f} is a DHCP reply of {@code type} for {@code xid}. */
+    static boolean isDhcp(byte[] f, int xid, int type) {
+        if (f.length < 14 + 20 + 8 + 240 || u16(f, 12) != 0x0800 || (f[23] & 0xff) != 17) return false;
+        int ihl = (f[14] & 0x0f) * 4, udp = 14 + ihl, bootp = udp + 8;
+        if (u16(f, udp) != 67 || u16(f, udp + 2) != 68) return false;
+        if (ByteBuffer.wrap(f, bootp + 4, 4).getInt() != xid) return false;
+        return option(f, bootp + 240, 53) == type;
+    }
+
     /** Frames until a DHCP reply of {@code type} for {@code xid}; null after 10 s. */
     static byte[] awaitDhcp(SocketPairSpawn link, int xid, int type) throws IOException {
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (System.nanoTime() < deadline) {
             byte[] f = link.receive(1000);
-            if (f == null) continue;
-            if (f.length < 14 + 20 + 8 + 240 || u16(f, 12) != 0x0800 || (f[23] & 0xff) != 17) continue;
-            int ihl = (f[14] & 0x0f) * 4, udp = 14 + ihl, bootp = udp + 8;
-            if (u16(f, udp) != 67 || u16(f, udp + 2) != 68) continue;
-            if (ByteBuffer.wrap(f, bootp + 4, 4).getInt() != xid) continue;
-            if (option(f, bootp + 240, 53) == type) return f;
+            if (f != null && isDhcp(f, xid, type)) return f;
         }
         return null;
     }

@@ -64,7 +64,7 @@ final class SocketPairSpawn implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment state = arena.allocate(CALL_STATE);
     private final MemorySegment io = arena.allocate(70_000);
-    private final int fd;
+    private int fd;
     private final long pid;
     private Integer exitStatus;
 
@@ -246,9 +246,20 @@ final class SocketPairSpawn implements AutoCloseable {
         }
     }
 
+    /**
+     * Gives our end away (to a vhost-user front-end that speaks on it): the caller closes it from
+     * now on, {@link #close} does not.
+     */
+    synchronized int release() {
+        int f = fd;
+        fd = -1;
+        return f;
+    }
+
     /** Closes our end: for a --fd daemon, the guest is gone. */
     @Override
     public synchronized void close() {
+        if (fd < 0) return;
         try {
             int ignored = (int) CLOSE.invokeExact(fd);
         } catch (Throwable t) {

@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
@@ -135,10 +135,10 @@ class TcpConnectionsTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void twoHundredShortConnectionsOneAfterTheOtherAllSucceed(Daemon.Kind kind) throws Exception {
-        try (HoldingHttpServer server = new HoldingHttpServer(0); Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+    @MethodSource("jpasst.e2e.Target#all")
+    void twoHundredShortConnectionsOneAfterTheOtherAllSucceed(Target target) throws Exception {
+        try (HoldingHttpServer server = new HoldingHttpServer(0); Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(120))
                     .script("dhcp4 >/dev/null\n" + GW
                             + "ok=0; i=0\n"
@@ -154,10 +154,10 @@ class TcpConnectionsTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void hundredConnectionsOpenAtOnceAllSucceed(Daemon.Kind kind) throws Exception {
-        try (HoldingHttpServer server = new HoldingHttpServer(100); Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+    @MethodSource("jpasst.e2e.Target#all")
+    void hundredConnectionsOpenAtOnceAllSucceed(Target target) throws Exception {
+        try (HoldingHttpServer server = new HoldingHttpServer(100); Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(120))
                     .script("dhcp4 >/dev/null\n" + GW
                             + "i=0\n"
@@ -179,10 +179,10 @@ class TcpConnectionsTest {
      * FIN_WAIT2): the host's close is lost once the guest has half-closed.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void guestThatHalfClosesFirstStillGetsTheAnswerAndTheClose(Daemon.Kind kind) throws Exception {
-        try (LineServer server = new LineServer(); Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void guestThatHalfClosesFirstStillGetsTheAnswerAndTheClose(Target target) throws Exception {
+        try (LineServer server = new LineServer(); Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(90))
                     .script("dhcp4 >/dev/null\n" + GW
                             + "ok=0; i=0\n"
@@ -202,14 +202,14 @@ class TcpConnectionsTest {
      * "timed out" after 5 s) instead of being refused.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void connectionToAClosedHostPortIsRefusedNotTimedOut(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void connectionToAClosedHostPortIsRefusedNotTimedOut(Target target) throws Exception {
         int closed;
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
             closed = s.getLocalPort();
         }
-        try (Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+        try (Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .script("dhcp4 >/dev/null\n" + GW
                             + "nc -w 5 $GW 1 </dev/null >/dev/null 2>&1\n" // ARP and the first flow out of the way
                             + "out=$(nc -w 5 $GW " + closed + " </dev/null 2>&1); rc=$?\n"
@@ -223,12 +223,12 @@ class TcpConnectionsTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void guestUploads20MegabytesToTheHostIntact(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void guestUploads20MegabytesToTheHostIntact(Target target) throws Exception {
         int size = 20 << 20;
         String[] hostSha = new String[1];
         try (ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"));
-             Daemon daemon = Daemon.start(kind)) {
+             Daemon daemon = Daemon.start(target)) {
             Thread receiver = Thread.ofPlatform().daemon().start(() -> {
                 try (Socket s = server.accept(); InputStream in = s.getInputStream()) {
                     MessageDigest sha = MessageDigest.getInstance("SHA-256");
@@ -248,7 +248,7 @@ class TcpConnectionsTest {
                     hostSha[0] = "failed: " + e;
                 }
             });
-            GuestRun guest = Guest.builder(daemon.socket())
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(150))
                     .memoryMegabytes(512)
                     .script("dhcp4 >/dev/null\n" + GW

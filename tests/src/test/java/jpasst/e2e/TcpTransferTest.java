@@ -19,7 +19,7 @@ import java.util.Random;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
@@ -46,8 +46,8 @@ class TcpTransferTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void guestDownloads20MegabytesFromHostAtGatewayAddressIntact(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void guestDownloads20MegabytesFromHostAtGatewayAddressIntact(Target target) throws Exception {
         byte[] file = random(20 << 20, 1);
         HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
         http.createContext("/big.bin", ex -> {
@@ -57,9 +57,9 @@ class TcpTransferTest {
             }
         });
         http.start();
-        try (Daemon daemon = Daemon.start(kind)) {
+        try (Daemon daemon = Daemon.start(target)) {
             int port = http.getAddress().getPort();
-            GuestRun guest = Guest.builder(daemon.socket())
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(120))
                     .script("dhcp4 >/dev/null && GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') && "
                             + "mark SHA $(wget -q -O - http://$GW:" + port + "/big.bin | sha256sum | cut -d' ' -f1)")
@@ -76,11 +76,11 @@ class TcpTransferTest {
      * (seen with --trace; the guest never gets the SYN).
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void hostFetches3MegabytesFromGuestThroughForwardedPortIntact(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void hostFetches3MegabytesFromGuestThroughForwardedPortIntact(Target target) throws Exception {
         byte[] file = random(3 << 20, 2);
         int hostPort = freePort(), donePort = freePort();
-        try (Daemon daemon = Daemon.start(kind, "-t", hostPort + ":8080," + donePort + ":8081")) {
+        try (Daemon daemon = Daemon.start(target, "-t", hostPort + ":8080," + donePort + ":8081")) {
             String[] result = new String[1];
             Thread fetcher = new Thread(() -> {
                 long deadline = System.nanoTime() + 90_000_000_000L;
@@ -106,7 +106,7 @@ class TcpTransferTest {
                 }
             });
             fetcher.start();
-            GuestRun guest = Guest.builder(daemon.socket())
+            GuestRun guest = Guest.builder(daemon)
                     .timeout(Duration.ofSeconds(120))
                     .file("/srv/file.bin", 0644, file)
                     // the server in the background; the script ends when the host says it is done

@@ -25,7 +25,7 @@ import java.util.stream.Stream;
 
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
@@ -91,10 +91,10 @@ class UdpAndPingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void udpRequestToGatewayIsAnsweredByHostLoopbackService(Daemon.Kind kind) throws Exception {
-        try (Echo echo = new Echo(); Daemon daemon = Daemon.start(kind)) {
-            GuestRun guest = Guest.builder(daemon.socket())
+    @MethodSource("jpasst.e2e.Target#all")
+    void udpRequestToGatewayIsAnsweredByHostLoopbackService(Target target) throws Exception {
+        try (Echo echo = new Echo(); Daemon daemon = Daemon.start(target)) {
+            GuestRun guest = Guest.builder(daemon)
                     .hostProgram(SOCAT)
                     .script("dhcp4\n" + GW
                             + "R=$(echo hello-over-udp | socat -T 3 - UDP:$GW:" + echo.port() + " 2>&1)\n"
@@ -107,10 +107,10 @@ class UdpAndPingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void datagramToForwardedPortReachesGuestListenerAndItsAnswerTheSender(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void datagramToForwardedPortReachesGuestListenerAndItsAnswerTheSender(Target target) throws Exception {
         int hostPort = freeUdpPort();
-        try (Daemon daemon = Daemon.start(kind, "-u", hostPort + ":5000");
+        try (Daemon daemon = Daemon.start(target, "-u", hostPort + ":5000");
              DatagramSocket host = new DatagramSocket(new InetSocketAddress("127.0.0.1", 0))) {
             host.setSoTimeout(200);
             AtomicBoolean running = new AtomicBoolean(true);
@@ -136,7 +136,7 @@ class UdpAndPingTest {
             sender.start();
             GuestRun guest;
             try {
-                guest = Guest.builder(daemon.socket())
+                guest = Guest.builder(daemon)
                         .hostProgram(SOCAT)
                         .script("dhcp4\n"
                                 + "socat -T 20 UDP-RECVFROM:5000 SYSTEM:'tee /tmp/got' 2>/tmp/socat.err\n"
@@ -155,14 +155,14 @@ class UdpAndPingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @EnumSource(Daemon.Kind.class)
-    void pingToGatewayIsAnswered(Daemon.Kind kind) throws Exception {
+    @MethodSource("jpasst.e2e.Target#all")
+    void pingToGatewayIsAnswered(Target target) throws Exception {
         assumeTrue(Files.isWritable(PING_RANGE), "needs root to open " + PING_RANGE);
         String saved = Files.readString(PING_RANGE).strip().replace('\t', ' ');
         try {
             Files.writeString(PING_RANGE, "0 2147483647");
-            try (Daemon daemon = Daemon.start(kind)) {
-                GuestRun guest = Guest.run(daemon.socket(), "dhcp4\n" + GW
+            try (Daemon daemon = Daemon.start(target)) {
+                GuestRun guest = Guest.run(daemon, "dhcp4\n" + GW
                         + "ping -c 3 -W 3 $GW > /tmp/ping 2>&1; cat /tmp/ping\n"
                         + "mark PING \"$(grep 'packets received' /tmp/ping)\"\n"
                         + "mark PING_SEQ \"$(grep -c 'seq=' /tmp/ping)\"\n");
@@ -177,16 +177,16 @@ class UdpAndPingTest {
 
     /** Refused ping sockets: one clear warning, no replies, and the daemon keeps serving. */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void refusedPingSocketsAreReportedAndTheDaemonCarriesOn(Daemon.Kind kind, @TempDir Path dir) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void refusedPingSocketsAreReportedAndTheDaemonCarriesOn(Target target, @TempDir Path dir) throws Exception {
         assumeTrue(Files.isWritable(PING_RANGE), "needs root to close " + PING_RANGE);
         String saved = Files.readString(PING_RANGE).strip().replace('\t', ' ');
         Path log = dir.resolve("jpasst.log");
         Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
         try (Echo echo = new Echo()) {
             Files.writeString(PING_RANGE, "1 0");
-            try (Daemon daemon = Daemon.start(kind, "-l", log.toString())) {
-                GuestRun guest = Guest.builder(daemon.socket())
+            try (Daemon daemon = Daemon.start(target, "-l", log.toString())) {
+                GuestRun guest = Guest.builder(daemon)
                         .hostProgram(SOCAT)
                         .script("dhcp4\n" + GW
                                 + "ping -c 2 -W 2 $GW > /tmp/ping 2>&1; cat /tmp/ping\n"
@@ -215,14 +215,17 @@ class UdpAndPingTest {
      * timeout is 180 s): jpasst only.
      */
     @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Daemon.Kind.class, names = "JPASST")
-    void thousandSourcePortsLeaveNoSocketsAfterTheTimeout(Daemon.Kind kind, @TempDir Path dir) throws Exception {
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void thousandSourcePortsLeaveNoSocketsAfterTheTimeout(Target target, @TempDir Path dir) throws Exception {
         Path burst = buildUdpBurst(dir);
         int donePort = TcpTransferTest.freePort();
-        try (Echo echo = new Echo(); Daemon daemon = Daemon.start(kind, "--udp-timeout", "3", "-t", donePort + ":8081");
-             RunningGuest guest = Guest.builder(daemon.socket())
+        try (Echo echo = new Echo(); Daemon daemon = Daemon.start(target, "--udp-timeout", "3", "-t", donePort + ":8081");
+             RunningGuest guest = Guest.builder(daemon)
                      .file("/udpburst", 0755, Files.readAllBytes(burst))
                      .script("dhcp4\n" + GW
+                             // the gateway's MAC first: datagrams sent while the guest still asks
+                             // for it wait in its neighbour queue, which keeps only the last 277
+                             + "arping -c 1 -w 5 -I $(netif) $GW >/dev/null\n"
                              + "mark BURST \"$(/udpburst $GW " + echo.port() + " 20000 1000)\"\n"
                              + "nc -l -p 8081 >/dev/null\n" // until the host says the flows are gone
                              + "mark STILL_HERE 1\n")

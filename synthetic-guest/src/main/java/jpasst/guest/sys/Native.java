@@ -17,7 +17,7 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 /**
  * The guest side's own bindings to libc, written apart from the daemon's (passt-core's
- * {@code jpasst.sys.Libc}) on purpose: a guest that shared the daemon's code could share its
+ * {@code jpasst.sys}) on purpose: a guest that shared the daemon's code could share its
  * mistakes, and a test would then pass on both sides of one bug.
  *
  * Each function has its exact C signature here; errno is captured, and every call returns the

@@ -119,7 +119,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         txFree = new int[o.ringSize];
         for (int i = 0; i < o.ringSize; i++) txFree[i] = i;
         txFreeCount = o.ringSize;
-        gather = arena.allocate(65536 + Wire.NET_HDR, 8);
+        gather = arena.allocate(14 + 40 + 65535 + Wire.NET_HDR, 8); // the largest frame a back-end sends: IPv6, 64 KiB of payload
         eight.set(ValueLayout.JAVA_LONG, 0, 1L);
         msghdr.set(ValueLayout.JAVA_LONG, 16, iov.address());
         msghdr.set(ValueLayout.JAVA_LONG, 24, 1L);
@@ -178,6 +178,16 @@ public final class VhostUserFrontEnd implements AutoCloseable {
             sock = -1;
             throw new IOException("connect to " + path + ": " + Native.strerror(-r));
         }
+        handshake();
+    }
+
+    /**
+     * Takes {@code fd}, a socket already connected to the back-end (one end of a socketpair whose
+     * other end the back-end got as {@code --fd}, as QEMU 10.1's {@code -netdev passt,vhost-user=on}
+     * does it), and sends QEMU's connect-time messages on it. The front-end owns it from now on.
+     */
+    public void adopt(int fd) throws IOException {
+        sock = fd;
         handshake();
     }
 
@@ -550,7 +560,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
                     int h2 = rx.nextUsed();
                     if (h2 < 0) throw new IllegalStateException("a frame of " + buffers + " buffers, only " + i + " published");
                     int l2 = rx.lastLength();
-                    if (total + l2 > gather.byteSize()) throw new IllegalStateException("a received frame of more than 64 KiB");
+                    if (total + l2 > gather.byteSize()) throw new IllegalStateException("a received frame larger than an IPv6 packet of 64 KiB");
                     MemorySegment.copy(m, rxBuffer[rxBufferOfHead[h2]], gather, total, l2);
                     total += l2;
                     repost(h2);

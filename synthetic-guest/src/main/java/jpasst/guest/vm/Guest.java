@@ -24,15 +24,17 @@ import java.util.zip.GZIPOutputStream;
  * socket, runs a test's shell script inside it and returns what it printed.
  *
  * <p>How: the {@link GuestImage} base initramfs plus a small per-run archive holding
- * {@code /test.sh} and any extra files, booted with
+ * {@code /test.sh} and any extra files, booted with the daemon's {@link Transport}:
  * {@code -netdev stream,server=off,addr.type=unix} (QEMU >= 7.2: the same wire format as passt:
- * 4-byte big-endian length, then the Ethernet frame), or over vhost-user ({@link Builder#vhostUser}).
- * The end-to-end tests and {@code benchmarks/compare --vm} both boot their guests here. The serial console is captured whole; lines
+ * 4-byte big-endian length, then the Ethernet frame), or {@code -netdev vhost-user} with the
+ * guest's RAM in a shared memfd.
+ * The end-to-end tests and {@code benchmarks/compare --vm} both boot their guests here. The
+ * serial console is captured whole; lines
  * {@code @@KEY=VALUE} are markers. A hard timeout kills QEMU, and every failure (timeout, QEMU
  * error, a marker asked for but missing) is an {@link AssertionError} whose message carries the
  * whole console, so a red test explains itself.
  *
- * <p>Usage: {@code Guest.run(daemon.socket(), "dhcp4")}, or {@link #builder(Path)} for files,
+ * <p>Usage: {@code Guest.run(daemon, "dhcp4")}, or {@link #builder(Served)} for files,
  * host programs, timeout, memory.
  */
 public final class Guest {
@@ -43,13 +45,31 @@ public final class Guest {
     private Guest() {
     }
 
-    /** Boots a guest on {@code socket}, runs {@code script} and returns its run. */
+    /** Boots a guest on {@code socket} (the stream netdev), runs {@code script} and returns its run. */
     public static GuestRun run(Path socket, String script) {
         return builder(socket).script(script).run();
     }
 
+    /** Boots a guest on {@code daemon}'s socket over its transport, runs {@code script} and returns its run. */
+    public static GuestRun run(Served daemon, String script) {
+        return builder(daemon).script(script).run();
+    }
+
+    /** A guest on {@code socket} over the stream netdev. */
     public static Builder builder(Path socket) {
         return new Builder(socket);
+    }
+
+    /** A guest on {@code daemon}'s socket, over the transport the daemon serves. */
+    public static Builder builder(Served daemon) {
+        return new Builder(daemon.socket()).transport(daemon.transport());
+    }
+
+    /** A daemon as a guest sees it: the socket it serves and the transport it serves there. */
+    public interface Served {
+        Path socket();
+
+        Transport transport();
     }
 
     /** One file to put into the guest's root file system. */
@@ -67,15 +87,28 @@ public final class Guest {
         private final List<GuestFile> files = new ArrayList<>();
         private List<String> networkArguments;
         private List<String> launcher = List.of();
-        private boolean vhostUser;
+        private Transport transport = Transport.STREAM;
+        private int reconnectMs;
 
         private Builder(Path socket) {
             this.socket = socket;
         }
 
+        /** How the guest's NIC reaches the daemon (default: the stream netdev). */
+        public Builder transport(Transport t) {
+            this.transport = t;
+            return this;
+        }
+
         /** The shell script run as {@code /test.sh}, after the helpers of {@link GuestImage}. */
         public Builder script(String script) {
             this.script = script;
+            return this;
+        }
+
+        /** QEMU connects to the daemon's socket again this long after losing it (libvirt: 5000). */
+        public Builder reconnectMs(int ms) {
+            this.reconnectMs = ms;
             return this;
         }
 
@@ -142,17 +175,6 @@ public final class Guest {
         }
 
         /**
-         * The guest's NIC on the daemon's socket over vhost-user instead of the stream netdev:
-         * the guest's RAM in a shared memfd ({@code memory-backend-memfd,share=on}) that the
-         * daemon maps, a {@code -chardev socket} and {@code -netdev vhost-user} (QEMU 10: under
-         * TCG, 7.2 crashes).
-         */
-        public Builder vhostUser() {
-            this.vhostUser = true;
-            return this;
-        }
-
-        /**
          * The guest's network arguments instead of the default stream netdev on the socket, e.g.
          * those produced by passt-qemu-glue (the device's netdev id is theirs to choose).
          */
@@ -213,17 +235,8 @@ public final class Guest {
                 "-kernel", image.kernel().toString(),
                 "-initrd", initrd.toString(),
                 "-append", ("console=ttyS0 quiet panic=-1 " + options.extraKernelArguments).strip()));
-        if (options.networkArguments == null && options.vhostUser) {
-            command.addAll(List.of(
-                    "-object", "memory-backend-memfd,id=n0mem,share=on,size=" + options.memoryMegabytes + "M",
-                    "-machine", "memory-backend=n0mem",
-                    "-chardev", "socket,id=n0chr,path=" + options.socket,
-                    "-netdev", "vhost-user,id=n0,chardev=n0chr",
-                    "-device", "virtio-net-pci,netdev=n0,romfile="));
-        } else if (options.networkArguments == null) {
-            command.addAll(List.of(
-                    "-device", "virtio-net-pci,netdev=n0,romfile=",
-                    "-netdev", "stream,id=n0,server=off,addr.type=unix,addr.path=" + options.socket));
+        if (options.networkArguments == null) {
+            command.addAll(options.transport.qemuArguments("n0", options.socket, options.memoryMegabytes, options.reconnectMs));
         } else {
             command.addAll(options.networkArguments);
         }

@@ -7,8 +7,8 @@ import java.lang.foreign.MemorySegment;
  * for echo messages, identifier and sequence number. Static flyweight; offsets relative to the
  * ICMP header. ICMPv6's checksum covers the IPv6 pseudo-header, ICMP's does not.
  */
-public final class Icmp {
-    private Icmp() {}
+public final class IcmpHdr {
+    private IcmpHdr() {}
 
     public static final int TYPE = 0, CODE = 1, CHECKSUM = 2, ID = 4, SEQ = 6, ECHO_LEN = 8;
     public static final int ECHO_REPLY = 0, DEST_UNREACH = 3, ECHO_REQUEST = 8;

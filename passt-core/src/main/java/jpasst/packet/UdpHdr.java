@@ -3,8 +3,8 @@ package jpasst.packet;
 import java.lang.foreign.MemorySegment;
 
 /** UDP header (RFC 768), 8 bytes. Static flyweight; offsets relative to the UDP header. */
-public final class Udp {
-    private Udp() {}
+public final class UdpHdr {
+    private UdpHdr() {}
 
     public static final int SRC_PORT = 0, DST_PORT = 2, LENGTH = 4, CHECKSUM = 6, LEN = 8;
 

@@ -5,20 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -27,8 +20,7 @@ import jpasst.guest.Frames;
 import jpasst.guest.GuestStack;
 import jpasst.guest.StreamSource;
 import jpasst.guest.StreamTransport;
-import jpasst.guest.TcpApp;
-import jpasst.guest.TcpConn;
+import jpasst.guest.TcpExchange;
 
 /**
  * The synthetic guest's stack (synthetic-guest's {@link GuestStack}) against the daemon, in
@@ -77,39 +69,12 @@ class GuestStackTest {
         try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
              InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {
             assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
-            CompletableFuture<byte[]> uploaded = CompletableFuture.supplyAsync(() -> {
-                try (Socket s = host.accept(); InputStream in = s.getInputStream()) {
-                    s.getOutputStream().write(down);
-                    s.shutdownOutput();
-                    return in.readAllBytes();
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            });
-            ByteArrayOutputStream got = new ByteArrayOutputStream();
-            boolean[] closed = {false, false};
-            TcpConn c = g.connect(host.getLocalPort(), 65480, new TcpApp() {
-                @Override
-                public void data(TcpConn conn, MemorySegment s, long off, int len) {
-                    got.write(s.asSlice(off, len).toArray(ValueLayout.JAVA_BYTE), 0, len);
-                }
-
-                @Override
-                public void closed(TcpConn conn, boolean reset) {
-                    closed[0] = true;
-                    closed[1] = reset;
-                }
-            });
-            c.write(up);
-            c.close();
-            assertTrue(g.pollUntil(() -> closed[0], 30_000), "closed: " + c);
-            assertEquals(false, closed[1], "both FINs, no reset");
-            assertArrayEquals(down, got.toByteArray(), "what the host sent");
-            byte[] u = uploaded.get(10, TimeUnit.SECONDS);
-            assertEquals(up, u.length);
-            for (int i = 0; i < up; i++) {
-                if ((u[i] & 0xff) != StreamSource.patternByte(i)) throw new AssertionError("byte " + i + " of the upload");
-            }
+            TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
+            assertTrue(x.closed, "closed: " + x.conn);
+            assertEquals(false, x.reset, "both FINs, no reset");
+            assertArrayEquals(down, x.toGuest, "what the host sent");
+            assertEquals(up, x.toHost.length);
+            assertEquals(-1, TcpExchange.firstNotPattern(x.toHost), "the first wrong byte of the upload");
             assertEquals(0, g.badChecksums, "every checksum the daemon sent verified");
         }
     }

@@ -6,19 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import org.junit.jupiter.api.Test;
@@ -29,10 +23,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 import jpasst.guest.Frames;
 import jpasst.guest.GuestStack;
 import jpasst.guest.Match;
-import jpasst.guest.StreamSource;
 import jpasst.guest.StreamTransport;
-import jpasst.guest.TcpApp;
-import jpasst.guest.TcpConn;
+import jpasst.guest.TcpExchange;
 import jpasst.guest.Transport;
 import jpasst.guest.VhostTransport;
 
@@ -128,42 +120,15 @@ class UpstreamPasstComparison {
             try (GuestStack g = new GuestStack(t)) {
                 assertTrue(g.dhcp(5_000), "a DHCP lease");
                 assertTrue(g.arpGateway(5_000), "the gateway's MAC");
-                CompletableFuture<byte[]> uploaded = CompletableFuture.supplyAsync(() -> {
-                    try (Socket s = host.accept(); InputStream in = s.getInputStream()) {
-                        s.getOutputStream().write(down);
-                        s.shutdownOutput();
-                        return in.readAllBytes();
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
-                ByteArrayOutputStream got = new ByteArrayOutputStream();
-                boolean[] closed = {false, false};
-                TcpConn c = g.connect(host.getLocalPort(), 65480, new TcpApp() {
-                    @Override
-                    public void data(TcpConn conn, MemorySegment s, long off, int len) {
-                        got.write(s.asSlice(off, len).toArray(ValueLayout.JAVA_BYTE), 0, len);
-                    }
-
-                    @Override
-                    public void closed(TcpConn conn, boolean reset) {
-                        closed[0] = true;
-                        closed[1] = reset;
-                    }
-                });
-                c.write(up);
-                c.close();
-                assertTrue(g.pollUntil(() -> closed[0], 30_000), "closed: " + c);
-                assertEquals(false, closed[1], "both FINs, no reset");
-                assertArrayEquals(down, got.toByteArray(), "what the host sent");
-                byte[] sent = uploaded.get(10, TimeUnit.SECONDS);
-                assertEquals(up, sent.length);
-                for (int i = 0; i < up; i++) {
-                    if ((sent[i] & 0xff) != StreamSource.patternByte(i)) throw new AssertionError("byte " + i + " of the upload");
-                }
+                TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
+                assertTrue(x.closed, "closed: " + x.conn);
+                assertEquals(false, x.reset, "both FINs, no reset");
+                assertArrayEquals(down, x.toGuest, "what the host sent");
+                assertEquals(up, x.toHost.length);
+                assertEquals(-1, TcpExchange.firstNotPattern(x.toHost), "the first wrong byte of the upload");
                 assertEquals(0, g.badChecksums);
                 System.out.printf("UPSTREAM over %s: lease %s, TCP %d bytes down, %d up; %d bytes retransmitted%n", transport,
-                        jpasst.guest.net.Bytes.ip4(g.address4()), got.size(), up, g.retransmittedBytes);
+                        jpasst.guest.net.Bytes.ip4(g.address4()), x.toGuest.length, up, g.retransmittedBytes);
             }
         }
     }

@@ -10,7 +10,10 @@ import java.util.concurrent.CompletableFuture;
 import jpasst.Listeners;
 import jpasst.Passt;
 import jpasst.conf.Conf;
+import jpasst.guest.GuestStack;
 import jpasst.guest.StreamTransport;
+import jpasst.guest.TcpApp;
+import jpasst.guest.TcpConn;
 import jpasst.guest.Transport;
 import jpasst.guest.VhostTransport;
 import jpasst.loop.EventLoop;
@@ -26,31 +29,34 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * A UDP datagram through the whole daemon over either guest transport, each way, with the guest
- * side played by synthetic-guest's transports on the benchmark's own thread: over vhost-user the
- * frame lies in the guest's transmit virtqueue and the daemon's answer is written into its
- * receive virtqueue (synthetic-guest's front-end, what QEMU is); over the stream socket it
- * crosses QEMU's framing. One operation is one datagram: the guest writes its frame and kicks
- * (or writes), the daemon's loop runs once ({@link EventLoop#runOnce}) and sends it from the
- * flow's socket, the host's socket on the loopback receives it; or the host sends one, the loop
- * runs once and puts its frame to the guest, the guest takes it. Everything is on this thread,
- * so JMH's {@code -prof gc} counts the daemon's allocations and the guest's together: 0 B/op
- * says that neither the daemon's vhost-user path nor its stream path allocates per datagram
- * (and that the guest side does not either). The system calls are real; ns/op includes them.
+ * UDP datagrams and TCP data through the whole daemon over either guest transport, each way,
+ * with synthetic-guest's stack as the guest on the benchmark's own thread: over vhost-user the
+ * guest's frames lie in its transmit virtqueue and the daemon writes its frames into the guest's
+ * receive virtqueue (synthetic-guest's front-end, what QEMU is); over the stream socket they cross
+ * QEMU's framing. The daemon's loop runs on this thread too ({@link EventLoop#runOnce}, between
+ * the guest's rounds), and the host's sockets on the loopback are read and written here with the
+ * daemon's own FFM calls. So JMH's {@code -prof gc} counts the daemon's allocations and the
+ * guest's together: ≈ 0 B/op says that neither the daemon's vhost-user paths nor its stream paths
+ * (nor the guest) allocate per datagram or per 64 KiB of TCP. The system calls are real; ns/op
+ * includes them and the guest's work.
+ *
+ * One operation: one UDP datagram of 64 bytes from the guest to the host's socket, or from the
+ * host's socket to the guest; or 64 KiB over one TCP connection, the guest's written and
+ * acknowledged (the daemon acknowledges what the host's kernel took), or the host's written and
+ * received by the guest.
  */
 public class GuestTransportBench extends JmhSettings {
-    private static final int PAYLOAD = 64, GUEST_PORT = 40000;
+    private static final int PAYLOAD = 64, GUEST_PORT = 40000, CHUNK = 65536;
 
     @Param({"vhost-user", "stream"})
     public String transport;
 
     Passt passt;
-    Transport guest;
-    int hostFd;
-    MemorySegment frame, buf;
-    int frameLen;
-    long received;
-    private final Transport.Receiver count = (s, off, len, vouched) -> received++;
+    GuestStack g;
+    TcpConn conn;
+    int udpFd, listenFd, tcpFd = -1, udpPort;
+    MemorySegment buf;
+    long datagrams;
 
     @Setup(Level.Trial)
     public void setup() throws Exception {
@@ -62,111 +68,135 @@ public class GuestTransportBench extends JmhSettings {
         Conf conf = c.build();
         passt = new Passt(conf, new EventLoop(), Listeners.open(conf), null);
         passt.start();
+        buf = Arena.ofAuto().allocate(CHUNK, 64);
 
-        // the host's end: a UDP socket on the loopback, at the port the guest sends to
-        hostFd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK, 0);
-        MemorySegment sa = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
-        int len = SockAddr.in4(sa, 0x7f00_0001, 0);
-        check(Sockets.bind(hostFd, sa, len), "bind");
-        MemorySegment saLen = Arena.ofAuto().allocate(4, 4);
-        saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-        check(Sockets.getsockname(hostFd, sa, saLen), "getsockname");
-        int hostPort = SockAddr.port(sa);
+        // the host's end: a UDP socket and a listening TCP socket on the loopback
+        udpFd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM | Sockets.SOCK_NONBLOCK, 0);
+        udpPort = bindLoopback(udpFd);
+        listenFd = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK, 0);
+        int tcpPort = bindLoopback(listenFd);
+        check(Sockets.listen(listenFd, 4), "listen");
 
-        // the guest connects; a front-end's handshake waits for the daemon's answers, so the
-        // loop runs here meanwhile (woken every 10 ms at least)
-        CompletableFuture<Transport> connecting = CompletableFuture.supplyAsync(() -> {
+        // the guest connects, takes its lease, resolves the gateway and opens a TCP connection to
+        // the host's port, on a thread of its own meanwhile: those steps wait for the daemon's
+        // answers, and the daemon's loop runs here (the host's accept too)
+        CompletableFuture<GuestStack> ready = CompletableFuture.supplyAsync(() -> {
             try {
-                return c.vhostUser ? VhostTransport.connect(socket.toString(), VhostTransport.bulkOptions(), 5_000)
+                Transport t = c.vhostUser ? VhostTransport.connect(socket.toString(), VhostTransport.bulkOptions(), 5_000)
                         : StreamTransport.connect(socket.toString(), 5_000);
+                GuestStack s = new GuestStack(t);
+                if (!s.dhcp(5_000) || !s.arpGateway(5_000)) throw new IllegalStateException("no lease or no gateway");
+                s.udpApp((sport, dport, seg, off, len) -> datagrams++);
+                conn = s.connect(tcpPort, 65480, new TcpApp() { });
+                if (!s.pollUntil(() -> conn.state() == TcpConn.ESTABLISHED, 5_000)) {
+                    throw new IllegalStateException("not established: " + conn);
+                }
+                return s;
             } catch (Exception e) {
                 throw new IllegalStateException(e);
             }
         });
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!connecting.isDone()) {
-            if (System.nanoTime() > deadline) throw new IllegalStateException("the guest did not connect");
-            passt.loop.wakeAt(System.nanoTime() + 10_000_000L);
-            passt.loop.runOnce();
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (!ready.isDone() || tcpFd < 0) {
+            if (System.nanoTime() > deadline) throw new IllegalStateException("the guest is not ready");
+            runLoop();
+            if (tcpFd < 0) tcpFd = Sockets.accept4(listenFd, MemorySegment.NULL, MemorySegment.NULL, Sockets.SOCK_NONBLOCK);
         }
-        guest = connecting.join();
+        g = ready.join();
 
-        frame = Arena.ofAuto().allocate(2048, 64);
-        frameLen = BenchFrames.udp4(frame, 0, GUEST_PORT, hostPort, PAYLOAD);
-        buf = Arena.ofAuto().allocate(65536, 64);
-
-        // the first datagram opens the flow; the host's socket answers to where it came from
-        if (!guestToHost()) throw new IllegalStateException("the first datagram did not reach the host");
+        // the first datagram opens the UDP flow: the host's socket answers to where it came from
+        g.sendUdp(GUEST_PORT, udpPort, PAYLOAD);
         MemorySegment from = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
-        saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-        sendOne();
+        MemorySegment fromLen = Arena.ofAuto().allocate(4, 4);
+        fromLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
         long n;
-        for (int i = 0; (n = Sockets.recvfrom(hostFd, buf.address(), buf.byteSize(), 0, from, saLen)) == -Errno.EAGAIN; i++) {
-            runLoop(i);
+        while ((n = Sockets.recvfrom(udpFd, buf.address(), buf.byteSize(), 0, from, fromLen)) == -Errno.EAGAIN) {
+            g.poll(0);
+            runLoop();
         }
         check((int) Math.min(n, 0), "recvfrom");
-        check(Sockets.connect(hostFd, from, saLen.get(ValueLayout.JAVA_INT, 0)), "connect");
-        if (!hostToGuest()) throw new IllegalStateException("the host's datagram did not reach the guest");
+        check(Sockets.connect(udpFd, from, fromLen.get(ValueLayout.JAVA_INT, 0)), "connect");
+        if (!udpGuestToHost() || !udpHostToGuest()) throw new IllegalStateException("UDP does not cross");
+    }
+
+    private static int bindLoopback(int fd) {
+        MemorySegment sa = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
+        check(Sockets.bind(fd, sa, SockAddr.in4(sa, 0x7f00_0001, 0)), "bind");
+        MemorySegment len = Arena.ofAuto().allocate(4, 4);
+        len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
+        check(Sockets.getsockname(fd, sa, len), "getsockname");
+        return SockAddr.port(sa);
     }
 
     private static void check(int r, String what) {
         if (r < 0) throw new IllegalStateException(what + ": " + Errno.text(r));
     }
 
-    /** The guest's frame out: written into the transport, committed, pushed (one write or one kick). */
-    private void sendOne() {
-        long at;
-        while ((at = guest.reserve(frameLen)) < 0) guest.poll(count, 0); // transmit buffers back
-        MemorySegment.copy(frame, 0, guest.out(), at, frameLen);
-        guest.commit(at, frameLen);
-        guest.flush();
-    }
-
-    /** One datagram guest → host: true once the host's socket has it. */
-    private boolean guestToHost() {
-        sendOne();
-        for (int i = 0; i < 1000; i++) {
-            runLoop(i);
-            if (Sockets.recv(hostFd, buf, buf.byteSize(), Sockets.MSG_DONTWAIT) == PAYLOAD) return true;
-        }
-        return false;
-    }
-
-    /** One datagram host → guest: true once the guest has its frame. */
-    private boolean hostToGuest() {
-        long before = received;
-        Sockets.send(hostFd, buf, PAYLOAD, 0);
-        for (int i = 0; i < 1000; i++) {
-            runLoop(i);
-            guest.poll(count, 0);
-            if (received != before) return true;
-        }
-        return false;
-    }
-
-    /**
-     * One round of the daemon's loop: the first waits for the event that is surely coming (the
-     * guest's kick or write, the host's datagram); a later one (what the first handled was not
-     * all of it) no longer than a millisecond.
-     */
-    private void runLoop(int round) {
-        if (round > 0) passt.loop.wakeAt(System.nanoTime() + 1_000_000L);
+    /** One round of the daemon's loop, waiting at most a millisecond for something to do. */
+    private void runLoop() {
+        passt.loop.wakeAt(System.nanoTime() + 1_000_000L);
         passt.loop.runOnce();
     }
 
     @Benchmark
     public boolean udpGuestToHost() {
-        return guestToHost();
+        g.sendUdp(GUEST_PORT, udpPort, PAYLOAD);
+        for (int i = 0; i < 1000; i++) {
+            g.poll(0);
+            runLoop();
+            if (Sockets.recv(udpFd, buf, buf.byteSize(), Sockets.MSG_DONTWAIT) == PAYLOAD) return true;
+        }
+        return false;
     }
 
     @Benchmark
     public boolean udpHostToGuest() {
-        return hostToGuest();
+        long before = datagrams;
+        Sockets.send(udpFd, buf, PAYLOAD, 0);
+        for (int i = 0; i < 1000; i++) {
+            runLoop();
+            g.poll(0);
+            if (datagrams != before) return true;
+        }
+        return false;
+    }
+
+    @Benchmark
+    public boolean tcpGuestToHost() {
+        long target = conn.acknowledged() + CHUNK;
+        conn.write(CHUNK);
+        for (int i = 0; i < 100_000; i++) {
+            g.poll(0);
+            runLoop();
+            while (Sockets.recv(tcpFd, buf, buf.byteSize(), Sockets.MSG_DONTWAIT) > 0) {
+                // the host takes it all
+            }
+            if (conn.acknowledged() >= target) return true;
+        }
+        return false;
+    }
+
+    @Benchmark
+    public boolean tcpHostToGuest() {
+        long target = conn.received() + CHUNK;
+        long written = 0;
+        for (int i = 0; i < 100_000; i++) {
+            if (written < CHUNK) {
+                long n = Sockets.send(tcpFd, buf.address(), CHUNK - written, Sockets.MSG_DONTWAIT);
+                if (n > 0) written += n;
+            }
+            runLoop();
+            g.poll(0);
+            if (conn.received() >= target) return true;
+        }
+        return false;
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        guest.close();
-        Descriptors.close(hostFd);
+        g.close();
+        Descriptors.close(tcpFd);
+        Descriptors.close(listenFd);
+        Descriptors.close(udpFd);
     }
 }

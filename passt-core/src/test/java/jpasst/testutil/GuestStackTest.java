@@ -1,7 +1,7 @@
 package jpasst.testutil;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -70,11 +70,7 @@ class GuestStackTest {
              InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {
             assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
             TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
-            assertTrue(x.closed, "closed: " + x.conn);
-            assertEquals(false, x.reset, "both FINs, no reset");
-            assertArrayEquals(down, x.toGuest, "what the host sent");
-            assertEquals(up, x.toHost.length);
-            assertEquals(-1, TcpExchange.firstNotPattern(x.toHost), "the first wrong byte of the upload");
+            assertNull(x.problem(down, up));
             assertEquals(0, g.badChecksums, "every checksum the daemon sent verified");
         }
     }

@@ -76,6 +76,21 @@ public final class TcpExchange {
         return new TcpExchange(got.toByteArray(), toHost, closed[0], closed[1], c.toString());
     }
 
+    /**
+     * What went wrong, or null if the exchange was whole: closed by both FINs (no reset), the
+     * guest got {@code down} exactly, the host got {@code up} bytes of the pattern.
+     */
+    public String problem(byte[] down, int up) {
+        if (!closed) return "not closed: " + conn;
+        if (reset) return "reset instead of both FINs: " + conn;
+        if (!java.util.Arrays.equals(down, toGuest)) {
+            return "the guest got " + toGuest.length + " bytes, first wrong at " + java.util.Arrays.mismatch(down, toGuest);
+        }
+        if (toHost == null || toHost.length != up) return "the host got " + (toHost == null ? "nothing" : toHost.length + " bytes");
+        int wrong = firstNotPattern(toHost);
+        return wrong < 0 ? null : "the upload's byte " + wrong + " is wrong";
+    }
+
     /** The first byte of {@code b} that is not {@link StreamSource}'s pattern, or -1. */
     public static int firstNotPattern(byte[] b) {
         for (int i = 0; i < b.length; i++) {

@@ -1,8 +1,8 @@
 package jpasst.guest.vhost;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -121,11 +121,7 @@ class UpstreamPasstComparison {
                 assertTrue(g.dhcp(5_000), "a DHCP lease");
                 assertTrue(g.arpGateway(5_000), "the gateway's MAC");
                 TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
-                assertTrue(x.closed, "closed: " + x.conn);
-                assertEquals(false, x.reset, "both FINs, no reset");
-                assertArrayEquals(down, x.toGuest, "what the host sent");
-                assertEquals(up, x.toHost.length);
-                assertEquals(-1, TcpExchange.firstNotPattern(x.toHost), "the first wrong byte of the upload");
+                assertNull(x.problem(down, up));
                 assertEquals(0, g.badChecksums);
                 System.out.printf("UPSTREAM over %s: lease %s, TCP %d bytes down, %d up; %d bytes retransmitted%n", transport,
                         jpasst.guest.net.Bytes.ip4(g.address4()), x.toGuest.length, up, g.retransmittedBytes);

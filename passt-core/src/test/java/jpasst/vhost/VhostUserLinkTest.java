@@ -94,6 +94,24 @@ class VhostUserLinkTest {
         return daemon(c -> { }, null, o -> { });
     }
 
+    /** A UDP socket on {@code address} that sends every datagram back to its sender, closed after the test. */
+    private DatagramSocket echo(String address) throws IOException {
+        DatagramSocket echo = closing(new DatagramSocket(new InetSocketAddress(address, 0)));
+        Thread.ofPlatform().daemon().start(() -> {
+            byte[] buf = new byte[65536];
+            while (!echo.isClosed()) {
+                DatagramPacket d = new DatagramPacket(buf, buf.length);
+                try {
+                    echo.receive(d);
+                    echo.send(new DatagramPacket(buf, d.getLength(), d.getSocketAddress()));
+                } catch (IOException e) {
+                    return;
+                }
+            }
+        });
+        return echo;
+    }
+
     static String sha256(byte[] b) throws Exception {
         return java.util.HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
     }
@@ -197,19 +215,7 @@ class VhostUserLinkTest {
     @Test
     void largeDatagramsCrossBothWaysIntact() throws Exception {
         InProcessPasst p = daemon(c -> { }, null, o -> o.ringSize = 512);
-        DatagramSocket echo = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
-        Thread.ofPlatform().daemon().start(() -> {
-            byte[] buf = new byte[65536];
-            while (!echo.isClosed()) {
-                DatagramPacket d = new DatagramPacket(buf, buf.length);
-                try {
-                    echo.receive(d);
-                    echo.send(new DatagramPacket(buf, d.getLength(), d.getSocketAddress()));
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        });
+        DatagramSocket echo = echo("127.0.0.1");
         GuestLink g = closing(p.connect());
         for (int size : new int[] {1, 1472, 30_001, 65_000}) {
             byte[] payload = random(size, size);
@@ -234,19 +240,7 @@ class VhostUserLinkTest {
             InProcessPasst.ipv6(c);
             c.noNdp = c.noRa = c.noDhcpv6 = true;
         }, null, o -> { });
-        DatagramSocket echo = closing(new DatagramSocket(new InetSocketAddress("::1", 0)));
-        Thread.ofPlatform().daemon().start(() -> {
-            byte[] buf = new byte[2048];
-            while (!echo.isClosed()) {
-                DatagramPacket d = new DatagramPacket(buf, buf.length);
-                try {
-                    echo.receive(d);
-                    echo.send(new DatagramPacket(buf, d.getLength(), d.getSocketAddress()));
-                } catch (IOException e) {
-                    return;
-                }
-            }
-        });
+        DatagramSocket echo = echo("::1");
         GuestLink g = closing(p.connect());
         byte[] guest = InProcessPasst.ADDR6, gw = InProcessPasst.GW6;
         g.send(Frames.frame6(Frames.udp6(guest, 40071, gw, echo.getLocalPort(), "six".getBytes())));

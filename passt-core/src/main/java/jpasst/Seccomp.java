@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 
+import jpasst.sys.Descriptors;
 import jpasst.sys.Isolation;
 import jpasst.sys.Processes;
 import jpasst.sys.Sockets;
@@ -94,7 +95,7 @@ public final class Seccomp {
 
     // calls allowed with some arguments only (see the class comment), and their numbers
     static final Call SOCKET = call("socket", 41, 198), CLONE = call("clone", 56, 220),
-            IOCTL = call("ioctl", 16, 29), TGKILL = call("tgkill", 234, 131), PRCTL = call("prctl", 157, 167),
+            IOCTL = call("ioctl", 16, 29), FCNTL = call("fcntl", 72, 25), TGKILL = call("tgkill", 234, 131), PRCTL = call("prctl", 157, 167),
             CLONE3 = call("clone3", 435, 435);
 
     private static final int AF_INET = 2, AF_INET6 = 10, CLONE_THREAD = 0x10000, PR_SET_NAME = 15;
@@ -130,6 +131,8 @@ public final class Seccomp {
         // from its per-number cache without running it)
         p.oneOf(IOCTL, 1, SIOCOUTQ, SIOCINQ);
         p.oneOf(SOCKET, 0, AF_INET, AF_INET6);
+        // vhost-user: the eventfds a front-end sends are made non-blocking (VhostUserSession)
+        p.oneOf(FCNTL, 1, Descriptors.F_GETFL, Descriptors.F_SETFL);
         p.bitSet(CLONE, 0, CLONE_THREAD);
         p.oneOf(TGKILL, 0, pid);
         p.oneOf(PRCTL, 0, PR_SET_NAME);

@@ -32,7 +32,7 @@ class SeccompTest {
     void everyNumberIsTheKernelsForItsNameOnBothArchitectures() throws IOException {
         Map<String, Integer> x86 = numbers(X86_64), arm = numbers(GENERIC);
         List<Seccomp.Call> all = new ArrayList<>(Seccomp.ALLOWED);
-        all.addAll(List.of(Seccomp.SOCKET, Seccomp.CLONE, Seccomp.IOCTL, Seccomp.TGKILL, Seccomp.PRCTL,
+        all.addAll(List.of(Seccomp.SOCKET, Seccomp.CLONE, Seccomp.IOCTL, Seccomp.FCNTL, Seccomp.TGKILL, Seccomp.PRCTL,
                 Seccomp.CLONE3));
         for (Seccomp.Call c : all) {
             assertEquals(x86.getOrDefault(c.name(), -1), c.x86(), c.name() + " on x86-64");

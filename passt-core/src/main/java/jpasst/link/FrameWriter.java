@@ -125,10 +125,10 @@ public final class FrameWriter {
 
     /**
      * Writes the UDP, IP and Ethernet headers of frame {@code i} of {@code b}, a datagram to
-     * the guest whose payload ({@link FrameBatch#payloadLength}) is in place; over IPv4 the UDP
-     * checksum only if the link needs it (else 0: none, which IPv4 allows), over IPv6 always: a
-     * Linux guest drops a UDPv6 datagram with a zero checksum whatever vhost-user's DATA_VALID
-     * says (RFC 8200 8.1; the socket would have to allow zero checksums).
+     * the guest whose payload ({@link FrameBatch#payloadLength}) is in place; the UDP checksum
+     * only if the link needs it. Else IPv4's is 0 (none), and IPv6's, which may not be 0 (Linux
+     * drops such a datagram whatever vhost-user's "data valid" flag says), is 0xffff, any other
+     * value than 0 being as good there, as passt writes it.
      */
     public void udpHeaders(FrameBatch b, int i, boolean v6, long srcHi, long srcLo, long dstHi,
                            long dstLo, int srcPort, int dstPort) {
@@ -137,9 +137,11 @@ public final class FrameWriter {
         int udpLen = UdpHdr.LEN + b.payloadLength(i);
         long udp = l4(frame, v6);
         UdpHdr.write(s, udp, srcPort, dstPort, udpLen);
-        if (v6 || link.checksumsNeeded()) {
+        if (link.checksumsNeeded()) {
             int c = Checksum.finish(b.sum(i, udp, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen)));
             Net.u16(s, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
+        } else if (v6) {
+            Net.u16(s, udp + UdpHdr.CHECKSUM, 0xffff);
         }
         headers(s, frame, guest.mac, v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen, v6 ? 255 : 64);
     }

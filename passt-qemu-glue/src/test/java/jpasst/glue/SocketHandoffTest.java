@@ -52,8 +52,14 @@ class SocketHandoffTest {
         Map<String, String> descriptors = new TreeMap<>();
         try (ServerSocketChannel listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             listener.bind(UnixDomainSocketAddress.of(socket));
-            // posix_spawn returns once sleep is exec'd, so its descriptor table is final.
             SocketHandoff.HandedOffProcess child = SocketHandoff.start(List.of("sleep", "10"), socket, 5);
+            // posix_spawn returns once sleep is exec'd, but sleep opens files of its own while it
+            // starts (the locale): its table is what it inherited once it sleeps in the kernel
+            Path wchan = Path.of("/proc", Long.toString(child.pid()), "wchan");
+            for (long deadline = System.nanoTime() + 10_000_000_000L;
+                 !Files.readString(wchan).contains("nanosleep") && System.nanoTime() < deadline; ) {
+                Thread.onSpinWait();
+            }
             try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(child.pid()), "fd"))) {
                 for (Path fd : fds.toList()) {
                     descriptors.put(fd.getFileName().toString(), Files.readSymbolicLink(fd).toString());

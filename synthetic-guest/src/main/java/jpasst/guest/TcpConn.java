@@ -59,6 +59,8 @@ public final class TcpConn {
     boolean wsOk;
     int dupAcks;
     long rtoDeadline, rto = RTO_MIN, synDeadline, synRto = SYN_RTO;
+    /** The SYN found no room in the transport: the next timer round writes it (no retransmission). */
+    boolean synUnsent;
     long cwnd, ssthresh = Long.MAX_VALUE;
 
     // receive side
@@ -182,7 +184,8 @@ public final class TcpConn {
     void sendSyn() {
         int hl = TcpSegment.MIN_LEN + 8;
         long f = g.reserveTcp(this, hl);
-        if (f < 0) return;
+        synUnsent = f < 0;
+        if (synUnsent) return;
         MemorySegment out = g.out();
         long t = g.l4(this, f);
         TcpSegment.write(out, t, localPort, remotePort, iss, 0, hl, TcpSegment.SYN, 65535);
@@ -399,6 +402,10 @@ public final class TcpConn {
     }
 
     void timer(long now) {
+        if (state == SYN_SENT && synUnsent) {
+            sendSyn();
+            return;
+        }
         if (state == SYN_SENT && synDeadline != 0 && now - synDeadline >= 0) {
             synRto = Math.min(synRto * 2, RTO_MAX);
             synRetransmits++;

@@ -26,7 +26,6 @@ final class Transfer implements TcpApp {
     private final Transfers owner;
     private boolean started;
     private final MessageDigest sha = Payloads.sha256();
-    private final byte[] chunk = new byte[65536];
     long rcvd, firstMismatch = -1;
     boolean mismatch;
     String why;
@@ -82,7 +81,7 @@ final class Transfer implements TcpApp {
 
     @Override
     public void data(TcpConn c, MemorySegment s, long off, int len) {
-        byte[] want = Payloads.data(down);
+        byte[] want = Payloads.data(down), chunk = owner.chunk;
         for (int done = 0; done < len; ) {
             int n = Math.min(chunk.length, len - done);
             MemorySegment.copy(s, ValueLayout.JAVA_BYTE, off + done, chunk, 0, n);

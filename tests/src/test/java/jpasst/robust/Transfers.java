@@ -19,6 +19,8 @@ final class Transfers implements AutoCloseable {
     private int nextId;
     private boolean disconnected;
     long bytesDownIntact;
+    /** Where a transfer copies what it receives to check it: one for all (a soak keeps every transfer). */
+    final byte[] chunk = new byte[65536];
 
     Transfers(Path socket, int mss) throws IOException {
         g = GuestStack.stream(socket.toString());

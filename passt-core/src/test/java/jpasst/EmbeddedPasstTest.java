@@ -1,6 +1,6 @@
 package jpasst;
 
-import static jpasst.testutil.GuestTcp.RST;
+import static jpasst.guest.GuestTcp.RST;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -20,8 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import jpasst.control.ControlClient;
-import jpasst.testutil.GuestLink;
-import jpasst.testutil.GuestTcp;
+import jpasst.guest.GuestLink;
+import jpasst.guest.GuestTcp;
 
 /**
  * The embeddable API as a program would use it: a daemon started in this JVM with passt's

@@ -9,11 +9,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import jpasst.Daemon;
+import jpasst.guest.GuestStack;
 
 /**
  * Makes passt.jar's AOT cache ({@code passt.aot} next to it; JEP 483/514/515): a training run of
  * the daemon, with its own JVM flags and {@code -XX:AOTCacheOutput}, in the foreground, driven by
- * the {@link GuestStack synthetic guest} through what a VM does first and most (DHCP, ARP, TCP
+ * the synthetic guest ({@link GuestStack}) through what a VM does first and most (DHCP, ARP, TCP
  * both ways at both MTUs, request/response, connections, UDP), then ended with SIGTERM; the JVM
  * writes the cache as it exits. The daemon and the launcher ({@code java -XX:AOTCache=passt.aot
  * -jar passt.jar}) then start with those classes loaded and linked and with the hot methods'
@@ -52,8 +53,8 @@ public final class AotTrain {
         Process daemon = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("log").toFile()).start();
         try (HostServers host = new HostServers()) {
-            for (int i = 0; i < 500 && !Proc.listening(socket); i++) GuestStack.sleepMs(10);
-            try (GuestStack g = new GuestStack(socket)) {
+            for (int i = 0; i < 500 && !Proc.listening(socket); i++) Proc.sleepMs(10);
+            try (GuestStack g = GuestStack.stream(socket)) {
                 if (!g.dhcp(10_000) || !g.arpGateway(5_000)) throw new IllegalStateException("no DHCP/ARP answer");
                 Scenarios sc = new Scenarios(g, host, daemon.pid(), 0.7, 0.3, new Results(), "training", false);
                 for (String s : Scenarios.ALL) sc.run(s);

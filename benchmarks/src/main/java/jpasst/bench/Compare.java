@@ -13,6 +13,11 @@ import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import jpasst.guest.GuestStack;
+import jpasst.guest.StreamTransport;
+import jpasst.guest.Transport;
+import jpasst.guest.VhostTransport;
+
 /**
  * jpasst against the reference passts, side by side, in one run: the engine of
  * {@code benchmarks/compare}.
@@ -42,23 +47,44 @@ import java.util.stream.Stream;
  * {@code --upstream PATH} (the upstream passt), {@code --passt "CMD"} (one reference only, named
  * "passt", instead of both), {@code --only NAME,...} (passt-2023, passt-upstream, jpasst; passt),
  * {@code --quiet} (no per-window lines), {@code --no-verify} (the guest does not check received
- * checksums).
+ * checksums), {@code --vhost-user} (the transport as the table's dimension: every daemon serves
+ * the synthetic guest over vhost-user, through its front-end, and jpasst also over the stream
+ * socket as column {@code jpasst-stream}; a daemon that refuses {@code --vhost-user} is absent).
  */
 public final class Compare {
-    /** A daemon to measure: its name, the command before passt's options, and why it is absent (null: present). */
-    record Spec(String name, List<String> command, String absentBecause) {
+    /**
+     * A daemon to measure: its name, the command before passt's options, whether the guest
+     * reaches it over vhost-user ({@code --vhost-user}) instead of the stream socket, and why it
+     * is absent (null: present).
+     */
+    record Spec(String name, List<String> command, boolean vhostUser, String absentBecause) {
         static Spec of(String name, List<String> command) {
+            return of(name, command, false);
+        }
+
+        static Spec of(String name, List<String> command, boolean vhostUser) {
             String exe = command.get(0);
             boolean runs = Files.isExecutable(Path.of(exe));
-            return new Spec(name, command, runs ? null : "no executable at " + exe);
+            return new Spec(name, command, vhostUser, runs ? null : "no executable at " + exe);
+        }
+
+        Spec absent(String why) {
+            return new Spec(name, command, vhostUser, why);
         }
 
         boolean absent() {
             return absentBecause != null;
         }
+
+        /** The guest's transport to a daemon of this spec listening at {@code socket}. */
+        Transport connect(String socket) throws IOException {
+            return vhostUser ? VhostTransport.connect(socket, VhostTransport.bulkOptions(), 5_000)
+                    : StreamTransport.connect(socket, 5_000);
+        }
     }
 
-    static final String SUBJECT = "jpasst", UPSTREAM = "passt-upstream", DEBIAN = "passt-2023";
+    static final String SUBJECT = "jpasst", UPSTREAM = "passt-upstream", DEBIAN = "passt-2023",
+            JPASST_STREAM = "jpasst-stream";
 
     static final class Running implements AutoCloseable {
         final Spec spec;
@@ -101,7 +127,7 @@ public final class Compare {
         int rounds = 3, launches = 5, idle = 0, ports = 0, portsLaunches = 3;
         double time = 5, warmup = 2, idleSeconds = 60;
         List<String> tests = Scenarios.ALL;
-        boolean netns = false, vm = false, verbose = true, verify = true;
+        boolean netns = false, vm = false, verbose = true, verify = true, vhostUser = false;
         int vmTime = 10;
         List<String> only = null;
         Path svg = null;
@@ -133,6 +159,7 @@ public final class Compare {
                 case "--only" -> only = List.of(args[++i].split(","));
                 case "--quiet" -> verbose = false;
                 case "--no-verify" -> verify = false;
+                case "--vhost-user" -> vhostUser = true;
                 case "--jpasst" -> jpasst = Spec.of(SUBJECT, List.of(args[++i].trim().split("\\s+")));
                 case "--upstream" -> upstreamPath = args[++i];
                 case "--passt" -> single = Spec.of("passt", List.of(args[++i].trim().split("\\s+")));
@@ -145,12 +172,22 @@ public final class Compare {
         // the references, upstream first: jpasst's ratios are read against the state of the art
         List<Spec> references = single != null ? List.of(single)
                 : List.of(Spec.of(UPSTREAM, List.of(upstreamPath)), debian);
+        if (vhostUser) {
+            // every daemon over vhost-user, and jpasst over the stream socket beside them
+            List<Spec> vu = new ArrayList<>();
+            for (Spec r : references) vu.add(Spec.of(r.name(), r.command(), true));
+            vu.add(Spec.of(JPASST_STREAM, jpasst.command(), false));
+            references = vu;
+            jpasst = Spec.of(SUBJECT, jpasst.command(), true);
+        }
         List<Spec> all = new ArrayList<>();
         for (Spec s : references) if (only == null || only.contains(s.name())) all.add(s);
         if (only == null || only.contains(SUBJECT)) all.add(jpasst);
+        if (vhostUser) all.replaceAll(Compare::unlessRefused);
         // table columns: oldest reference first, the subject last
         List<Spec> columns = new ArrayList<>(all);
-        columns.sort(Comparator.comparingInt(s -> s.name().equals(DEBIAN) ? 0 : s.name().equals(SUBJECT) ? 2 : 1));
+        columns.sort(Comparator.comparingInt(s -> s.name().equals(DEBIAN) ? 0 : s.name().equals(SUBJECT) ? 3
+                : s.name().equals(JPASST_STREAM) ? 2 : 1));
         List<Spec> runnable = all.stream().filter(s -> !s.absent()).toList();
 
         Results results = new Results();
@@ -196,6 +233,10 @@ public final class Compare {
         System.out.println("median of " + rounds + " rounds, daemons in rotated order; " + time + " s measured after "
                 + warmup + " s warm-up per figure; load average before " + loadBefore + ", after " + loadAverage());
         for (Spec s : all) System.out.println("  " + s.name() + ": " + describe(s));
+        if (vhostUser) {
+            System.out.println("  the guest reaches every daemon over vhost-user (the synthetic guest's front-end), but "
+                    + JPASST_STREAM + " over the stream socket");
+        }
         if (portsRun != null) System.out.println("  " + portsRun.describe());
         System.out.println();
         System.out.print(results.table(cols, SUBJECT, ratioTo));
@@ -228,7 +269,22 @@ public final class Compare {
     }
 
     private static String describe(Spec s) {
-        return s.absent() ? "absent: " + s.absentBecause() : String.join(" ", s.command());
+        return s.absent() ? "absent: " + s.absentBecause()
+                : String.join(" ", s.command()) + (s.vhostUser() ? " --vhost-user" : "");
+    }
+
+    /**
+     * {@code s}, or {@code s} absent if it is to serve vhost-user and its daemon refuses
+     * {@code --vhost-user} (Debian's passt of 2023 has no vhost-user): one launch tells.
+     */
+    static Spec unlessRefused(Spec s) {
+        if (s.absent() || !s.vhostUser()) return s;
+        try (Running r = launch(s, List.of(), List.of())) {
+            return s;
+        } catch (Exception e) {
+            String why = e.getMessage() == null ? e.toString() : e.getMessage();
+            return s.absent("does not serve --vhost-user: " + why.replaceAll("\\s+", " ").trim());
+        }
     }
 
     private static void runOne(Spec spec, HostServers host, Results results, int launches, List<String> tests,
@@ -248,6 +304,10 @@ public final class Compare {
             }
         }
         if (!guest) return;
+        if (spec.vhostUser() && netns) {
+            failed(n + ": --netns carries the stream socket only (its tap relay frames the stream protocol); not run over vhost-user");
+            netns = false;
+        }
         try (Running r = launch(spec, List.of(), List.of())) {
             Proc.awaitIdle(r.pid, 5_000);
             results.add(n, new Results.Key("rss_idle", "RSS after launch", "MB", false, 1),
@@ -256,11 +316,11 @@ public final class Compare {
             Netns.Lease lease = null;
             String stage = "DHCP";
             try {
-                try (GuestStack g = new GuestStack(r.socket)) {
+                try (GuestStack g = new GuestStack(spec.connect(r.socket))) {
                     g.verifyChecksums(verify);
                     if (!g.dhcp(10_000)) throw new IllegalStateException(n + ": no DHCP lease");
                     if (!g.arpGateway(5_000)) throw new IllegalStateException(n + ": no ARP reply from the gateway");
-                    lease = new Netns.Lease(g.addr, g.prefix, g.gw);
+                    lease = new Netns.Lease(g.address4(), g.prefix4(), g.gateway4());
                     Scenarios sc = new Scenarios(g, host, r.pid, time, warmup, results, n, verbose);
                     for (String t : tests) {
                         stage = t;
@@ -294,7 +354,15 @@ public final class Compare {
      * (NaN if it did not within 10 s): the moment a VM started with it could use the network.
      */
     static double answerMs(Running r) throws IOException {
-        return ArpProbe.answered(r.socket, 10_000) ? (System.nanoTime() - r.startNanos) / 1e6 : Double.NaN;
+        boolean answered;
+        if (r.spec.vhostUser()) { // the front-end's handshake, then the same ARP request
+            try (GuestStack g = new GuestStack(r.spec.connect(r.socket))) {
+                answered = g.arpProbe(0xa9fe0101, 10_000);
+            }
+        } else {
+            answered = ArpProbe.answered(r.socket, 10_000);
+        }
+        return answered ? (System.nanoTime() - r.startNanos) / 1e6 : Double.NaN;
     }
 
     /**
@@ -311,6 +379,7 @@ public final class Compare {
         List<String> cmd = new ArrayList<>(prefix);
         cmd.addAll(spec.command());
         cmd.addAll(List.of("-q", "-s", socket, "-P", pidFile.toString()));
+        if (spec.vhostUser()) cmd.add("--vhost-user");
         cmd.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(dir.resolve("stdout").toFile())
                 .redirectError(dir.resolve("stderr").toFile());
@@ -362,7 +431,7 @@ public final class Compare {
                 h.destroyForcibly();
             }
         });
-        for (int i = 0; i < 300 && Proc.alive(pid); i++) GuestStack.sleepMs(10);
+        for (int i = 0; i < 300 && Proc.alive(pid); i++) Proc.sleepMs(10);
     }
 
     /** SIGQUIT to every one of {@code pids} (Kata's way to stop passt); returns once all are gone (at most 20 s). */
@@ -373,7 +442,7 @@ public final class Compare {
         new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor();
         long deadline = System.nanoTime() + 20_000_000_000L;
         for (long p : pids) {
-            while (Proc.alive(p) && System.nanoTime() < deadline) GuestStack.sleepMs(10);
+            while (Proc.alive(p) && System.nanoTime() < deadline) Proc.sleepMs(10);
             if (Proc.alive(p)) {
                 failed("pid " + p + " still there 20 s after SIGQUIT: killed");
                 ProcessHandle.of(p).ifPresent(ProcessHandle::destroyForcibly);

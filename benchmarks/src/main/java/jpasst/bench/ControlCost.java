@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
 import jpasst.control.ControlClient;
+import jpasst.guest.GuestStack;
 
 /**
  * What runtime control costs (issue 15), two figures:
@@ -56,7 +57,7 @@ public final class ControlCost {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
-        Compare.Spec spec = new Compare.Spec("jpasst", List.of(jpasst.split(" ")), null);
+        Compare.Spec spec = new Compare.Spec("jpasst", List.of(jpasst.split(" ")), false, null);
         System.out.printf(Locale.ROOT, "ControlCost: %s, load average %s%n", jpasst, Files.readString(Path.of("/proc/loadavg")).trim());
         if (fwd) forwards(spec, forwards, rounds);
         if (load) loaded(spec, rounds, time, warmup, rate);
@@ -150,11 +151,11 @@ public final class ControlCost {
             System.out.println("one control request, idle daemon (5 000 back to back, the 2nd and 3rd series), medians:");
             System.out.print(each.table(List.of(Results.Column.of("jpasst")), "jpasst", List.of()));
             Netns.Lease lease;
-            try (GuestStack g = new GuestStack(r.socket)) {
+            try (GuestStack g = new GuestStack(spec.connect(r.socket))) {
                 if (!g.dhcp(10_000)) throw new IllegalStateException("no DHCP lease");
-                lease = new Netns.Lease(g.addr, g.prefix, g.gw);
+                lease = new Netns.Lease(g.address4(), g.prefix4(), g.gateway4());
             }
-            Compare.Running withRequests = new Compare.Running(new Compare.Spec("jpasst+requests", spec.command(), null),
+            Compare.Running withRequests = new Compare.Running(new Compare.Spec("jpasst+requests", spec.command(), false, null),
                     r.dir, r.socket, r.pid, r.startNanos, r.launchMs);
             for (int round = 0; round < rounds; round++) {
                 for (int k = 0; k < 2; k++) {

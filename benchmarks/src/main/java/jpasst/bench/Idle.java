@@ -33,17 +33,17 @@ final class Idle {
     /** Runs one kind; returns the per-part and per-thread description of its first daemon (null on failure). */
     static String run(Compare.Spec spec, int n, double seconds, Results results, boolean verbose) throws Exception {
         String name = spec.name();
-        GuestStack.sleepMs(2000); // let the previous phase's memory settle
+        Proc.sleepMs(2000); // let the previous phase's memory settle
         long mem0 = Proc.memAvailableKb();
         List<Compare.Running> daemons = new ArrayList<>();
         String note = null;
         try {
             for (int i = 0; i < n; i++) daemons.add(Compare.launch(spec, List.of(), List.of()));
             for (Compare.Running r : daemons) Proc.awaitIdle(r.pid, 10_000);
-            GuestStack.sleepMs(1000);
+            Proc.sleepMs(1000);
             Snapshot before = Snapshot.of(daemons);
             long t0 = System.nanoTime();
-            GuestStack.sleepMs((long) (seconds * 1000));
+            Proc.sleepMs((long) (seconds * 1000));
             double dt = (System.nanoTime() - t0) / 1e9;
             for (Compare.Running r : daemons) {
                 if (!Proc.alive(r.pid)) throw new IllegalStateException("daemon " + r.pid + " ended while idle");

@@ -70,7 +70,7 @@ final class ManyPorts implements AutoCloseable {
         String name = spec.name(), range = "1-" + ports;
         String what = "many ports (" + 2 * ports + " sockets, netns)";
         for (int i = 0; i < launches; i++) {
-            GuestStack.sleepMs(500);
+            Proc.sleepMs(500);
             long mem0 = Proc.memAvailableKb();
             Compare.Running r;
             try {

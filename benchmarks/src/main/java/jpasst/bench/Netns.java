@@ -77,7 +77,7 @@ final class Netns {
                               Results results, double time, double warmup, boolean verbose) throws Exception {
         try (Iperf3Server server = Iperf3Server.start()) {
             int port = server.port;
-            for (int i = 0; i < 100 && !tcpListening(port); i++) GuestStack.sleepMs(10);
+            for (int i = 0; i < 100 && !tcpListening(port); i++) Proc.sleepMs(10);
             int total = (int) Math.ceil(time + warmup);
             List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "iperf3", "-c", gw, "-p",
                     Integer.toString(port), "-t", Integer.toString(total), "-i", "0.5", "-J"));
@@ -87,7 +87,7 @@ final class Netns {
             Process client = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(json.toFile()).start();
             // CPU from the end of the warm-up to the end of the test
             long warmEnd = t0 + (long) (warmup * 1e9);
-            while (System.nanoTime() < warmEnd && client.isAlive()) GuestStack.sleepMs(5);
+            while (System.nanoTime() < warmEnd && client.isAlive()) Proc.sleepMs(5);
             long cpu0 = Proc.cpuNanos(d.pid), relay0 = Proc.cpuNanos(relayPid), w0 = System.nanoTime();
             client.waitFor(total + 30L, TimeUnit.SECONDS);
             long cpu1 = Proc.cpuNanos(d.pid), relay1 = Proc.cpuNanos(relayPid), w1 = System.nanoTime();

@@ -21,6 +21,14 @@ final class Proc {
 
     static final long TICK_NANOS = 10_000_000L; // USER_HZ is 100 on Linux (sysconf(_SC_CLK_TCK))
 
+    static void sleepMs(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** CPU time used so far by {@code pid}, in nanoseconds (10 ms resolution); -1 if gone. */
     static long cpuNanos(long pid) {
         long t = cpuTicks(pid);
@@ -75,7 +83,7 @@ final class Proc {
     static void awaitIdle(long pid, long maxMs) {
         long deadline = System.nanoTime() + maxMs * 1_000_000L, last = cpuNanos(pid), since = System.nanoTime();
         while (System.nanoTime() < deadline && System.nanoTime() - since < 200_000_000L) {
-            GuestStack.sleepMs(20);
+            sleepMs(20);
             long now = cpuNanos(pid);
             if (now != last) {
                 last = now;

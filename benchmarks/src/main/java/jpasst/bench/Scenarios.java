@@ -6,6 +6,10 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
+import jpasst.guest.GuestStack;
+import jpasst.guest.TcpApp;
+import jpasst.guest.TcpConn;
+
 /**
  * The synthetic guest's measurements, each over a warm-up (not counted: the JIT of a Java
  * daemon, the guest's own, socket buffers growing) and a measured window, against one daemon:
@@ -72,7 +76,7 @@ final class Scenarios {
 
     /** Between scenarios: drop leftovers, let the daemon close its sockets. */
     private void settle() {
-        for (GuestStack.Conn c : List.copyOf(g.conns)) c.abort();
+        for (TcpConn c : List.copyOf(g.connections())) c.abort();
         h.dropConnections();
         long end = System.nanoTime() + 300_000_000L;
         while (System.nanoTime() < end) g.poll(10);
@@ -121,24 +125,24 @@ final class Scenarios {
             g.poll(1);
             if (TRACE && System.nanoTime() - nextTrace > 0) {
                 nextTrace += 100_000_000L;
-                for (GuestStack.Conn c : g.conns) {
+                for (TcpConn c : g.connections()) {
                     System.out.printf(Locale.ROOT, "    trace: wnd %d cwnd %d inflight %d queued %d received %d sent %d%n",
-                            c.sndWnd, c.cwnd, c.inFlight(), g.queued(), c.received, c.sndUna);
+                            c.sendWindow(), c.congestionWindow(), c.inFlight(), g.queued(), c.received(), c.acknowledged());
                 }
             }
         }
     }
 
-    private GuestStack.Conn established(int port, int mss, GuestStack.App app) {
-        GuestStack.Conn c = g.connect(port, mss, app);
-        if (!g.pollUntil(() -> c.state != GuestStack.Conn.SYN_SENT, 5000) || c.isClosed()) {
+    private TcpConn established(int port, int mss, TcpApp app) {
+        TcpConn c = g.connect(port, mss, app);
+        if (!g.pollUntil(() -> c.state() != TcpConn.SYN_SENT, 5000) || c.isClosed()) {
             throw new IllegalStateException("no connection to the host's port " + port + " through " + daemon);
         }
         return c;
     }
 
     private void bulkUp(int mtu) {
-        GuestStack.Conn c = established(h.sinkPort, mtu - 40, new GuestStack.App() { });
+        TcpConn c = established(h.sinkPort, mtu - 40, TcpApp.NONE);
         c.write(Long.MAX_VALUE / 4);
         pollFor(warmup);
         long s0 = h.sinkBytes.get();
@@ -148,18 +152,18 @@ final class Scenarios {
         long s1 = h.sinkBytes.get();
         String id = "up-" + mtu;
         window(id, "TCP guest→host, MTU " + mtu, a, b, s1 - s0);
-        double sent = c.sndMax;
-        if (sent > 0) add(id + ".retrans", "  retransmitted by the guest", "%", false, 2, 100.0 * c.retransmitted / sent);
+        double sent = c.sent();
+        if (sent > 0) add(id + ".retrans", "  retransmitted by the guest", "%", false, 2, 100.0 * c.retransmitted() / sent);
     }
 
     private void bulkDown(int mtu) {
-        GuestStack.Conn c = established(h.sourcePort, mtu - 40, new GuestStack.App() { });
+        TcpConn c = established(h.sourcePort, mtu - 40, TcpApp.NONE);
         pollFor(warmup);
-        long r0 = c.received;
+        long r0 = c.received();
         Mark a = new Mark();
         pollFor(seconds);
         Mark b = new Mark();
-        long r1 = c.received;
+        long r1 = c.received();
         window("down-" + mtu, "TCP host→guest, MTU " + mtu, a, b, r1 - r0);
     }
 
@@ -168,16 +172,16 @@ final class Scenarios {
         final int[] n = {0};
         final long[] sentAt = {0};
         final boolean[] counting = {false};
-        GuestStack.App app = new GuestStack.App() {
+        TcpApp app = new TcpApp() {
             @Override
-            public void data(GuestStack.Conn c, java.lang.foreign.MemorySegment s, long off, int len) {
+            public void data(TcpConn c, java.lang.foreign.MemorySegment s, long off, int len) {
                 long now = System.nanoTime();
                 if (counting[0] && n[0] < samples.length) samples[n[0]++] = now - sentAt[0];
                 sentAt[0] = now;
                 c.write(1);
             }
         };
-        GuestStack.Conn c = established(h.echoPort, 65480, app);
+        TcpConn c = established(h.echoPort, 65480, app);
         sentAt[0] = System.nanoTime();
         c.write(1);
         pollFor(warmup);
@@ -207,15 +211,15 @@ final class Scenarios {
         final int parallel = 8;
         final long[] done = {0}, failed = {0};
         final boolean[] opening = {true};
-        GuestStack.App[] app = new GuestStack.App[1];
-        app[0] = new GuestStack.App() {
+        TcpApp[] app = new TcpApp[1];
+        app[0] = new TcpApp() {
             @Override
-            public void established(GuestStack.Conn c) {
+            public void established(TcpConn c) {
                 c.close();
             }
 
             @Override
-            public void closed(GuestStack.Conn c, boolean reset) {
+            public void closed(TcpConn c, boolean reset) {
                 if (reset) failed[0]++;
                 else done[0]++;
                 if (opening[0]) g.connect(h.closerPort, 65480, app[0]);
@@ -239,7 +243,7 @@ final class Scenarios {
             System.out.printf(Locale.ROOT, "  %-14s crr         %.0f connections/s  (%d reset)  daemon CPU %.0f%%%n",
                     daemon, rate, f1 - f0, 100 * cpu / dt);
         }
-        g.pollUntil(() -> g.conns.isEmpty(), 3000);
+        g.pollUntil(() -> g.connections().isEmpty(), 3000);
     }
 
     private void udp(int size) {
@@ -261,20 +265,33 @@ final class Scenarios {
 
     private void udpIn(int size) {
         int port = 31000 + size % 1000;
-        g.udpReceivePort = port;
-        g.sendUdpWord(port, h.udpSourcePort, size); // from now on the host sends
+        long[] got = new long[2]; // datagrams to the port and their payload bytes (checksums are the stack's to verify)
+        g.udpApp((sport, dport, s, off, len) -> {
+            if (dport != port) return;
+            got[0]++;
+            got[1] += len;
+        });
+        sendUdpWord(port, h.udpSourcePort, size); // from now on the host sends
         pollFor(warmup);
-        long sent0 = h.udpSourceSent.get(), got0 = g.udpReceived, bytes0 = g.udpReceivedBytes;
+        long sent0 = h.udpSourceSent.get(), got0 = got[0], bytes0 = got[1];
         Mark a = new Mark();
         pollFor(seconds);
         Mark b = new Mark();
-        long sent = h.udpSourceSent.get() - sent0, got = g.udpReceived - got0, bytes = g.udpReceivedBytes - bytes0;
-        g.sendUdpWord(port, h.udpSourcePort, 0);
+        long sent = h.udpSourceSent.get() - sent0, received = got[0] - got0, bytes = got[1] - bytes0;
+        sendUdpWord(port, h.udpSourcePort, 0);
         pollFor(0.2);
-        g.udpReceivePort = -1;
+        g.udpApp(null);
         String id = "udpin-" + size;
         window(id, "UDP host→guest, " + size + " B datagrams", a, b, bytes);
-        add(id + ".loss", "  lost", "%", false, 2, sent == 0 ? Double.NaN : Math.max(0, 100.0 * (sent - got) / sent));
+        add(id + ".loss", "  lost", "%", false, 2, sent == 0 ? Double.NaN : Math.max(0, 100.0 * (sent - received) / sent));
+    }
+
+    /** One datagram holding the 32-bit {@code word} (big-endian) to the gateway, flushed: the host source's command. */
+    private void sendUdpWord(int srcPort, int dstPort, int word) {
+        jpasst.guest.StreamSource src = (off, dst, at, len) -> dst.set(
+                java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), at, word);
+        if (!g.sendUdp4(g.gateway4(), srcPort, dstPort, src, 0, 4)) throw new IllegalStateException("no room for a datagram");
+        g.pollUntil(() -> g.queued() == 0, 1000);
     }
 
     /** Fills the output with datagrams, up to 1 MB queued, then one loop round. */

@@ -1,6 +1,6 @@
 package jpasst.conf;
 
-import static jpasst.testutil.Frames.ip;
+import static jpasst.guest.Frames.ip;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

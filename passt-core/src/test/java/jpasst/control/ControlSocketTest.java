@@ -1,7 +1,7 @@
 package jpasst.control;
 
-import static jpasst.testutil.Frames.frame4;
-import static jpasst.testutil.Frames.udp4;
+import static jpasst.guest.Frames.frame4;
+import static jpasst.guest.Frames.udp4;
 import static jpasst.testutil.InProcessPasst.ADDR;
 import static jpasst.testutil.InProcessPasst.GW;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -32,8 +32,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
 

@@ -1,9 +1,9 @@
 package jpasst.control;
 
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
-import static jpasst.testutil.GuestTcp.ACK;
-import static jpasst.testutil.GuestTcp.RST;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
+import static jpasst.guest.GuestTcp.ACK;
+import static jpasst.guest.GuestTcp.RST;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -25,9 +25,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.GuestLink;
-import jpasst.testutil.GuestTcp;
-import jpasst.testutil.GuestTcp.Conn;
+import jpasst.guest.GuestLink;
+import jpasst.guest.GuestTcp;
+import jpasst.guest.GuestTcp.Conn;
 import jpasst.testutil.InProcessPasst;
 
 /**

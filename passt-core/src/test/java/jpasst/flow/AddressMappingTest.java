@@ -184,7 +184,7 @@ class AddressMappingTest {
                         c.udpSpecs.add(port + ":5353");
                         c.mapGuestAddr4 = alias;
                     });
-                 jpasst.testutil.GuestLink g = p.connect();
+                 jpasst.guest.GuestLink g = p.connect();
                  java.net.DatagramSocket host = new java.net.DatagramSocket(new java.net.InetSocketAddress(own, 0))) {
                 host.send(new java.net.DatagramPacket(new byte[] {1, 2, 3}, 3, new java.net.InetSocketAddress(own, port)));
                 byte[] f = g.receive(3000, x -> x.length > 42 && (x[23] & 0xff) == 17

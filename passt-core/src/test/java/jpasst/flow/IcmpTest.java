@@ -1,14 +1,14 @@
 package jpasst.flow;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.OUR_MAC;
-import static jpasst.testutil.Frames.frame4;
-import static jpasst.testutil.Frames.frame6;
-import static jpasst.testutil.Frames.i32;
-import static jpasst.testutil.Frames.icmp4Echo;
-import static jpasst.testutil.Frames.mac;
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.OUR_MAC;
+import static jpasst.guest.Frames.frame4;
+import static jpasst.guest.Frames.frame6;
+import static jpasst.guest.Frames.i32;
+import static jpasst.guest.Frames.icmp4Echo;
+import static jpasst.guest.Frames.mac;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
 import static jpasst.testutil.InProcessPasst.ADDR;
 import static jpasst.testutil.InProcessPasst.GW;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -38,8 +38,8 @@ import jpasst.sys.Descriptors;
 import jpasst.sys.Processes;
 import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
 

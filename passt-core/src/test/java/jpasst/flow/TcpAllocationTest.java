@@ -18,10 +18,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import jpasst.testutil.GuestLink;
-import jpasst.testutil.GuestTcp;
-import jpasst.testutil.GuestTcp.Conn;
-import jpasst.testutil.GuestTcp.Seg;
+import jpasst.guest.GuestLink;
+import jpasst.guest.GuestTcp;
+import jpasst.guest.GuestTcp.Conn;
+import jpasst.guest.GuestTcp.Seg;
 import jpasst.testutil.InProcessPasst;
 
 /**

@@ -1,14 +1,14 @@
 package jpasst.flow;
 
-import static jpasst.testutil.GuestTcp.ACK;
-import static jpasst.testutil.GuestTcp.FIN;
-import static jpasst.testutil.GuestTcp.GUEST4;
-import static jpasst.testutil.GuestTcp.GUEST6;
-import static jpasst.testutil.GuestTcp.GW4;
-import static jpasst.testutil.GuestTcp.GW6;
-import static jpasst.testutil.GuestTcp.PSH;
-import static jpasst.testutil.GuestTcp.RST;
-import static jpasst.testutil.GuestTcp.SYN;
+import static jpasst.guest.GuestTcp.ACK;
+import static jpasst.guest.GuestTcp.FIN;
+import static jpasst.guest.GuestTcp.GUEST4;
+import static jpasst.guest.GuestTcp.GUEST6;
+import static jpasst.guest.GuestTcp.GW4;
+import static jpasst.guest.GuestTcp.GW6;
+import static jpasst.guest.GuestTcp.PSH;
+import static jpasst.guest.GuestTcp.RST;
+import static jpasst.guest.GuestTcp.SYN;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -44,11 +44,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
-import jpasst.testutil.GuestTcp;
-import jpasst.testutil.GuestTcp.Conn;
-import jpasst.testutil.GuestTcp.Seg;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
+import jpasst.guest.GuestTcp;
+import jpasst.guest.GuestTcp.Conn;
+import jpasst.guest.GuestTcp.Seg;
 import jpasst.testutil.InProcessPasst;
 
 /**

@@ -1,15 +1,15 @@
 package jpasst.flow;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.OUR_MAC;
-import static jpasst.testutil.Frames.frame4;
-import static jpasst.testutil.Frames.frame6;
-import static jpasst.testutil.Frames.i32;
-import static jpasst.testutil.Frames.ip;
-import static jpasst.testutil.Frames.mac;
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
-import static jpasst.testutil.Frames.udp4;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.OUR_MAC;
+import static jpasst.guest.Frames.frame4;
+import static jpasst.guest.Frames.frame6;
+import static jpasst.guest.Frames.i32;
+import static jpasst.guest.Frames.ip;
+import static jpasst.guest.Frames.mac;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
+import static jpasst.guest.Frames.udp4;
 import static jpasst.testutil.InProcessPasst.ADDR;
 import static jpasst.testutil.InProcessPasst.GW;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -39,8 +39,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.ConfException;
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /**

@@ -1,8 +1,8 @@
 package jpasst.link;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.arpRequest;
-import static jpasst.testutil.Frames.ip;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.arpRequest;
+import static jpasst.guest.Frames.ip;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -24,7 +24,7 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import jpasst.testutil.GuestLink;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /** -p FILE: a classic pcap file (pcap-savefile(5)) of every frame, both ways, buffered and flushed. */

@@ -9,7 +9,7 @@ import java.util.Random;
 
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /** The eight-bytes-a-step checksum agrees with a byte-pair loop at every length and alignment. */
 class ChecksumTest {

@@ -11,7 +11,7 @@ import java.lang.foreign.ValueLayout;
 
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /** Each header flyweight reads what an independent encoder wrote, and writes what it reads. */
 class HeaderCodecTest {

@@ -1,12 +1,12 @@
 package jpasst.proto;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.arpRequest;
-import static jpasst.testutil.Frames.i32;
-import static jpasst.testutil.Frames.ip;
-import static jpasst.testutil.Frames.mac;
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.arpRequest;
+import static jpasst.guest.Frames.i32;
+import static jpasst.guest.Frames.ip;
+import static jpasst.guest.Frames.mac;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /** ARP as passt answers it, checked field by field on the wire. */

@@ -1,14 +1,14 @@
 package jpasst.proto;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.dhcp;
-import static jpasst.testutil.Frames.dhcpFrame;
-import static jpasst.testutil.Frames.i32;
-import static jpasst.testutil.Frames.ip;
-import static jpasst.testutil.Frames.mac;
-import static jpasst.testutil.Frames.opt;
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.dhcp;
+import static jpasst.guest.Frames.dhcpFrame;
+import static jpasst.guest.Frames.i32;
+import static jpasst.guest.Frames.ip;
+import static jpasst.guest.Frames.mac;
+import static jpasst.guest.Frames.opt;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -21,8 +21,8 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 import jpasst.conf.Conf;
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /** The DHCP server, checked on the wire: headers, BOOTP fields and every option. */

@@ -1,6 +1,6 @@
 package jpasst.proto;
 
-import static jpasst.testutil.V6Frames.a6;
+import static jpasst.guest.V6Frames.a6;
 
 import java.nio.ByteBuffer;
 import java.util.function.Consumer;

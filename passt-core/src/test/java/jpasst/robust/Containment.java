@@ -1,6 +1,6 @@
 package jpasst.robust;
 
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /**
  * For fuzzing without a private network namespace: rewrites a mutated frame so that whatever the
@@ -32,7 +32,7 @@ final class Containment {
             int dst = Frames.i32(f, 30);
             boolean special = dst == -1 || (dst >>> 28) == 0xe;
             if (!special && dst != FuzzFrames.GW4) {
-                System.arraycopy(FuzzFrames.a4(FuzzFrames.GW4), 0, f, 30, 4);
+                System.arraycopy(Frames.a4(FuzzFrames.GW4), 0, f, 30, 4);
                 changed = true;
             }
             l4 = 14 + Math.max(20, (f[14] & 0xf) * 4);

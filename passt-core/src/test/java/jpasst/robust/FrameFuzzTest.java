@@ -19,10 +19,11 @@ import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.Match;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
-import jpasst.testutil.V6Frames;
+import jpasst.guest.V6Frames;
 import jpasst.util.Log;
 
 /**
@@ -97,18 +98,18 @@ class FrameFuzzTest {
         rig.onFrame(got::add);
         rig.serveTcp = false;
         expect(rig, got, Frames.dhcpFrame(Frames.dhcp(0x77, Frames.GUEST_MAC, 0, false, Frames.opt(53, 1))),
-                Replies.dhcp(2), "DHCP OFFER");
+                Match.dhcp(2), "DHCP OFFER");
         expect(rig, got, Frames.arpRequest(Frames.GUEST_MAC, FuzzFrames.ADDR4, FuzzFrames.GW4),
-                Replies.arpReply(FuzzFrames.GW4), "ARP reply");
+                Match.arpReply(FuzzFrames.GW4), "ARP reply");
 
         int port = 45678, isn = 1_000_000;
-        byte[] synAck = expect(rig, got, FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn, 0,
-                FuzzFrames.SYN, 65535, FuzzFrames.synOptions(1460, 0), new byte[0]),
-                Replies.tcp(port, FuzzFrames.SYN | FuzzFrames.ACK), "SYN-ACK");
+        byte[] synAck = expect(rig, got, Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn, 0,
+                Frames.SYN, 65535, Frames.linuxSynOptions(1460, 0), new byte[0]),
+                Match.tcp(port, Frames.SYN | Frames.ACK), "SYN-ACK");
         int their = Frames.i32(synAck, 14 + 20 + 4) + 1;
         byte[] hello = "after the storm".getBytes(StandardCharsets.US_ASCII);
-        rig.inject(FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn + 1, their,
-                FuzzFrames.ACK | FuzzFrames.PSH, 65535, new byte[0], hello));
+        rig.inject(Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn + 1, their,
+                Frames.ACK | Frames.PSH, 65535, new byte[0], hello));
         try (SocketChannel host = rig.acceptHost(3000)) {
             assertNotNull(host, "the connection never reached the host listener");
             host.configureBlocking(false);
@@ -124,21 +125,21 @@ class FrameFuzzTest {
             assertEquals("after the storm", new String(in.array(), 0, in.position(), StandardCharsets.US_ASCII));
             got.clear();
             host.write(ByteBuffer.wrap("and back".getBytes(StandardCharsets.US_ASCII)));
-            byte[] data = await(rig, got, f -> Replies.tcpTo(port).test(f) && f.length == 14 + 20 + 20 + 8, "data to the guest");
+            byte[] data = await(rig, got, f -> Match.tcpTo(port).test(f) && f.length == 14 + 20 + 20 + 8, "data to the guest");
             assertEquals("and back", new String(data, 54, 8, StandardCharsets.US_ASCII));
-            rig.inject(FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn + 1 + hello.length, their + 8,
-                    FuzzFrames.RST | FuzzFrames.ACK, 0, new byte[0], new byte[0]));
+            rig.inject(Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, port, rig.tcp4, isn + 1 + hello.length, their + 8,
+                    Frames.RST | Frames.ACK, 0, new byte[0], new byte[0]));
         }
         rig.serveTcp = true;
 
         byte[] ping = "ping".getBytes(StandardCharsets.US_ASCII);
         expect(rig, got, Frames.frame4(Frames.udp4(FuzzFrames.ADDR4, 45679, FuzzFrames.GW4, rig.udp4, ping)),
-                Replies.udpTo(45679), "UDP echo");
+                Match.udpTo(45679), "UDP echo");
         expect(rig, got, V6Frames.ns(FuzzFrames.GUEST_LL, FuzzFrames.GW6, V6Frames.llOption(1, Frames.GUEST_MAC)),
-                Replies.icmp6(136), "neighbour advertisement");
+                Match.icmp6(136), "neighbour advertisement");
         if (!rig.passt.icmp.warned()) {
             expect(rig, got, Frames.frame4(Frames.icmp4Echo(FuzzFrames.ADDR4, FuzzFrames.GW4, 0x7777, 1, ping)),
-                    Replies.echoReply4(), "ICMP echo reply");
+                    Match.echoReply4(), "ICMP echo reply");
         }
     }
 
@@ -227,7 +228,7 @@ class FrameFuzzTest {
             // every frame handed over: a probe's answer comes after all of theirs
             int probe = Frames.ip("203.0.113.77");
             link.send(Frames.arpRequest(Frames.GUEST_MAC, FuzzFrames.ADDR4, probe));
-            assertNotNull(link.receive(5000, Replies.arpReply(probe)), "no answer to the probe");
+            assertNotNull(link.receive(5000, Match.arpReply(probe)), "no answer to the probe");
             assertEquals(resets, p.query(() -> p.stream().badFrames()), "connections reset for bad framing");
             p.await(() -> p.passt.tcp.activeConnections() + p.passt.udp.active() + p.passt.icmp.active() == 0, 30_000);
             System.out.printf("FUZZ socket: %d inputs (%d written in two pieces, %d bad length prefixes, "
@@ -240,7 +241,7 @@ class FrameFuzzTest {
             assertTrue(p.await(() -> !p.passt.link.connected(), 2000), "the daemon did not notice the guest leaving");
             try (GuestLink fresh = p.connect()) {
                 fresh.send(Frames.dhcpFrame(Frames.dhcp(0x99, Frames.GUEST_MAC, 0, false, Frames.opt(53, 1))));
-                assertNotNull(fresh.receive(3000, Replies.dhcp(2)), "no DHCP OFFER on a new connection after fuzzing");
+                assertNotNull(fresh.receive(3000, Match.dhcp(2)), "no DHCP OFFER on a new connection after fuzzing");
             }
         } finally {
             Log.level(logLevel);

@@ -1,22 +1,22 @@
 package jpasst.robust;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.OUR_MAC;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.OUR_MAC;
 
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
 import jpasst.conf.Conf;
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 import jpasst.testutil.InProcessPasst;
-import jpasst.testutil.V6Frames;
+import jpasst.guest.V6Frames;
 
 /**
- * Valid frames of every protocol the daemon understands, as a guest would send them (the fuzzer's
- * seeds and the robustness tests' building blocks), plus the one thing {@link Frames} and
- * {@link V6Frames} lack: TCP segments. Addresses are those of {@link InProcessPasst} (guest
- * 192.0.2.2/24, gateway 192.0.2.1) and, for IPv6, documentation addresses set up by {@link #v6}.
+ * Valid frames of every protocol the daemon understands, as a guest would send them: the fuzzer's
+ * seeds, built with the guest side's {@link Frames} and {@link V6Frames}, and a few variants
+ * (IPv4 options, a fragment, an IPv6 extension header). Addresses are those of
+ * {@link InProcessPasst} (guest 192.0.2.2/24, gateway 192.0.2.1) and, for IPv6, documentation
+ * addresses set up by {@link #v6}.
  */
 final class FuzzFrames {
     private FuzzFrames() {}
@@ -27,63 +27,11 @@ final class FuzzFrames {
             OUTSIDE6 = V6Frames.a6("2001:db8:99::1");
     static final int OUTSIDE4 = Frames.ip("203.0.113.9");
 
-    static final int SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10, FIN = 0x01;
-
     /** IPv6 on with documentation addresses, as HostNet would set it up, and one DNS server. */
     static void v6(Conf.Builder c) {
         InProcessPasst.ipv6(c);
         byte[] d1 = V6Frames.a6("2001:db8:53::1");
-        c.dns6 = new long[] {hi(d1), lo(d1)};
-    }
-
-    static long hi(byte[] a) {
-        return ByteBuffer.wrap(a).getLong(0);
-    }
-
-    static long lo(byte[] a) {
-        return ByteBuffer.wrap(a).getLong(8);
-    }
-
-    static byte[] a4(int a) {
-        return ByteBuffer.allocate(4).putInt(a).array();
-    }
-
-    // ---- TCP ----
-
-    /** A TCP header with {@code options} (padded to 4 bytes) and payload; checksum left 0. */
-    static byte[] tcpSegment(int sport, int dport, int seq, int ack, int flags, int window,
-                             byte[] options, byte[] payload) {
-        int optLen = (options.length + 3) & ~3;
-        ByteBuffer b = ByteBuffer.allocate(20 + optLen + payload.length);
-        b.putShort((short) sport).putShort((short) dport).putInt(seq).putInt(ack)
-                .put((byte) ((20 + optLen) / 4 << 4)).put((byte) flags).putShort((short) window)
-                .putShort((short) 0).putShort((short) 0).put(options);
-        b.position(20 + optLen);
-        b.put(payload);
-        return b.array();
-    }
-
-    /** MSS, window scale, SACK permitted and timestamps, as Linux sends them in a SYN. */
-    static byte[] synOptions(int mss, int ws) {
-        return V6Frames.bytes(2, 4, mss >>> 8, mss & 0xff, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, ws);
-    }
-
-    static byte[] tcp4(int src, int dst, int sport, int dport, int seq, int ack, int flags, int window,
-                       byte[] options, byte[] payload) {
-        byte[] seg = tcpSegment(sport, dport, seq, ack, flags, window, options, payload);
-        int c = Frames.checksum(seg, 0, seg.length, Frames.pseudo4(src, dst, 6, seg.length));
-        seg[16] = (byte) (c >>> 8);
-        seg[17] = (byte) c;
-        return Frames.frame4(Frames.ip4(6, src, dst, seg));
-    }
-
-    static byte[] tcp6(byte[] src, byte[] dst, int sport, int dport, int seq, int ack, int flags, int window,
-                       byte[] options, byte[] payload) {
-        byte[] seg = tcpSegment(sport, dport, seq, ack, flags, window, options, payload);
-        int c = Frames.checksum(seg, 0, seg.length, V6Frames.pseudo(src, dst, 6, seg.length));
-        seg[16] = (byte) (c >>> 8);
-        seg[17] = (byte) c;
-        return Frames.frame6(V6Frames.ip6(6, 64, src, dst, seg));
+        c.dns6 = new long[] {Frames.hi(d1), Frames.lo(d1)};
     }
 
     // ---- seeds ----
@@ -109,15 +57,15 @@ final class FuzzFrames {
                 Frames.opt(50, 192, 0, 2, 2), Frames.opt(54, 192, 0, 2, 1), Frames.opt(55, 1, 3, 6))));
         s.add(Frames.dhcpFrame(Frames.dhcp(0x1236, GUEST_MAC, ADDR4, false, Frames.opt(53, 8))));
         s.add(Frames.dhcpFrame(Frames.dhcp(0x1237, GUEST_MAC, ADDR4, false, Frames.opt(53, 7))));
-        // TCP over IPv4: handshake, data, FIN, RST, to the host and to the outside
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1000, 0, SYN, 64240, synOptions(1460, 7), new byte[0]));
-        s.add(tcp4(ADDR4, GW4, 40001, tcp4, 1000, 0, SYN, 65535, new byte[0], new byte[0]));
-        s.add(tcp4(ADDR4, OUTSIDE4, 40002, 80, 1000, 0, SYN, 64240, synOptions(1460, 7), new byte[0]));
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, ACK, 502, new byte[0], new byte[0]));
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, ACK | PSH, 502, new byte[0], hello));
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, ACK | PSH, 502, new byte[0], big));
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1012, 1, ACK | FIN, 502, new byte[0], new byte[0]));
-        s.add(tcp4(ADDR4, GW4, 40000, tcp4, 1012, 0, RST, 0, new byte[0], new byte[0]));
+        // TCP over IPv4: handshake, data, Frames.FIN, Frames.RST, to the host and to the outside
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1000, 0, Frames.SYN, 64240, Frames.linuxSynOptions(1460, 7), new byte[0]));
+        s.add(Frames.tcp4(ADDR4, GW4, 40001, tcp4, 1000, 0, Frames.SYN, 65535, new byte[0], new byte[0]));
+        s.add(Frames.tcp4(ADDR4, OUTSIDE4, 40002, 80, 1000, 0, Frames.SYN, 64240, Frames.linuxSynOptions(1460, 7), new byte[0]));
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, Frames.ACK, 502, new byte[0], new byte[0]));
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, Frames.ACK | Frames.PSH, 502, new byte[0], hello));
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1001, 1, Frames.ACK | Frames.PSH, 502, new byte[0], big));
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1012, 1, Frames.ACK | Frames.FIN, 502, new byte[0], new byte[0]));
+        s.add(Frames.tcp4(ADDR4, GW4, 40000, tcp4, 1012, 0, Frames.RST, 0, new byte[0], new byte[0]));
         // UDP over IPv4: to the host, its resolver port, the outside, broadcast; empty payload
         s.add(Frames.frame4(Frames.udp4(ADDR4, 40000, GW4, udp4, hello)));
         s.add(Frames.frame4(Frames.udp4(ADDR4, 40001, GW4, 53, V6Frames.bytes(0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
@@ -152,9 +100,9 @@ final class FuzzFrames {
         s.add(Frames.frame6(Frames.icmp6Echo(ADDR6, GW6, 0x4244, 1, hello)));
         s.add(Frames.frame6(Frames.udp6(ADDR6, 40010, GW6, udp6, hello)));
         s.add(Frames.frame6(Frames.udp6(ADDR6, 40011, OUTSIDE6, 9, hello)));
-        s.add(tcp6(ADDR6, GW6, 40012, tcp6, 5000, 0, SYN, 64800, synOptions(1440, 7), new byte[0]));
-        s.add(tcp6(ADDR6, GW6, 40012, tcp6, 5001, 1, ACK | PSH, 507, new byte[0], hello));
-        s.add(tcp6(ADDR6, OUTSIDE6, 40013, 443, 5000, 0, SYN, 64800, synOptions(1440, 7), new byte[0]));
+        s.add(Frames.tcp6(ADDR6, GW6, 40012, tcp6, 5000, 0, Frames.SYN, 64800, Frames.linuxSynOptions(1440, 7), new byte[0]));
+        s.add(Frames.tcp6(ADDR6, GW6, 40012, tcp6, 5001, 1, Frames.ACK | Frames.PSH, 507, new byte[0], hello));
+        s.add(Frames.tcp6(ADDR6, OUTSIDE6, 40013, 443, 5000, 0, Frames.SYN, 64800, Frames.linuxSynOptions(1440, 7), new byte[0]));
         s.add(hopByHop(Frames.frame6(Frames.udp6(ADDR6, 40014, GW6, udp6, hello))));
         // neither IPv4 nor IPv6 nor ARP: a VLAN tag, LLDP
         s.add(Frames.eth(OUR_MAC, GUEST_MAC, 0x8100, V6Frames.cat(V6Frames.bytes(0, 5, 0x08, 0x00),

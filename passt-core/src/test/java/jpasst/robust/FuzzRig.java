@@ -31,7 +31,7 @@ import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 import jpasst.testutil.InProcessPasst;
 import jpasst.util.Log;
 

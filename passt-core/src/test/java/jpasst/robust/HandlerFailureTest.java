@@ -18,7 +18,7 @@ import jpasst.loop.EventLoop;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /**
  * A bug in a frame handler must cost the frame that triggered it and nothing more: the event loop

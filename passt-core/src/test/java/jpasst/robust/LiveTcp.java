@@ -5,7 +5,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /**
  * A handful of real TCP connections from the fuzzing guest to the test's listeners, kept alive
@@ -37,8 +37,8 @@ final class LiveTcp {
         }
 
         byte[] segment(int seq, int ack, int flags, byte[] options, byte[] payload) {
-            return v6 ? FuzzFrames.tcp6(FuzzFrames.ADDR6, FuzzFrames.GW6, gport, dport, seq, ack, flags, 2048, options, payload)
-                    : FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, dport, seq, ack, flags, 2048, options, payload);
+            return v6 ? Frames.tcp6(FuzzFrames.ADDR6, FuzzFrames.GW6, gport, dport, seq, ack, flags, 2048, options, payload)
+                    : Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, gport, dport, seq, ack, flags, 2048, options, payload);
         }
 
         void restart() {
@@ -79,12 +79,12 @@ final class LiveTcp {
     byte[] template() {
         Session s = sessions.get(rnd.nextInt(sessions.size()));
         if (s.state == NONE || s.state == SYN_SENT) {
-            return s.segment(s.sndNxt - 1, 0, FuzzFrames.SYN, FuzzFrames.synOptions(1460, 7), new byte[0]);
+            return s.segment(s.sndNxt - 1, 0, Frames.SYN, Frames.linuxSynOptions(1460, 7), new byte[0]);
         }
         return switch (rnd.nextInt(4)) {
-            case 0 -> s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK, new byte[0], new byte[0]);
-            case 1 -> s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK | FuzzFrames.FIN, new byte[0], new byte[0]);
-            default -> s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK | FuzzFrames.PSH, new byte[0], payload());
+            case 0 -> s.segment(s.sndNxt, s.rcvNxt, Frames.ACK, new byte[0], new byte[0]);
+            case 1 -> s.segment(s.sndNxt, s.rcvNxt, Frames.ACK | Frames.FIN, new byte[0], new byte[0]);
+            default -> s.segment(s.sndNxt, s.rcvNxt, Frames.ACK | Frames.PSH, new byte[0], payload());
         };
     }
 
@@ -103,7 +103,7 @@ final class LiveTcp {
                     s.sndNxt = isn + 1;
                     s.state = SYN_SENT;
                     s.idle = 0;
-                    send.accept(s.segment(isn, 0, FuzzFrames.SYN, FuzzFrames.synOptions(1460, 7), new byte[0]));
+                    send.accept(s.segment(isn, 0, Frames.SYN, Frames.linuxSynOptions(1460, 7), new byte[0]));
                 }
                 case SYN_SENT, FIN_SENT -> {
                     if (++s.idle > 50) s.restart();
@@ -112,19 +112,19 @@ final class LiveTcp {
                     int r = rnd.nextInt(100);
                     if (r < 60) {
                         byte[] p = payload();
-                        send.accept(s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK | FuzzFrames.PSH, new byte[0], p));
+                        send.accept(s.segment(s.sndNxt, s.rcvNxt, Frames.ACK | Frames.PSH, new byte[0], p));
                         s.sndNxt += p.length;
                         s.ackDue = false;
                     } else if (r < 62) {
-                        send.accept(s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK | FuzzFrames.FIN, new byte[0], new byte[0]));
+                        send.accept(s.segment(s.sndNxt, s.rcvNxt, Frames.ACK | Frames.FIN, new byte[0], new byte[0]));
                         s.sndNxt++;
                         s.state = FIN_SENT;
                         s.idle = 0;
                     } else if (r < 63) {
-                        send.accept(s.segment(s.sndNxt, 0, FuzzFrames.RST, new byte[0], new byte[0]));
+                        send.accept(s.segment(s.sndNxt, 0, Frames.RST, new byte[0], new byte[0]));
                         s.restart();
                     } else if (s.ackDue) {
-                        send.accept(s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK, new byte[0], new byte[0]));
+                        send.accept(s.segment(s.sndNxt, s.rcvNxt, Frames.ACK, new byte[0], new byte[0]));
                         s.ackDue = false;
                     }
                     if (s.state == EST && ++s.idle > 200) s.restart();
@@ -153,38 +153,38 @@ final class LiveTcp {
         int seq = Frames.i32(f, l4 + 4), ack = Frames.i32(f, l4 + 8);
         int flags = f[l4 + 13] & 0xff;
         int dataLen = f.length - l4 - ((f[l4 + 12] & 0xf0) >>> 2);
-        if (dport == inboundGuestPort && (flags & (FuzzFrames.SYN | FuzzFrames.ACK)) == FuzzFrames.SYN) {
+        if (dport == inboundGuestPort && (flags & (Frames.SYN | Frames.ACK)) == Frames.SYN) {
             if (rnd.nextBoolean()) {
                 int isn = rnd.nextInt();
-                send.accept(v6 ? FuzzFrames.tcp6(FuzzFrames.ADDR6, FuzzFrames.GW6, dport, sport, isn, seq + 1,
-                        FuzzFrames.SYN | FuzzFrames.ACK, 2048, FuzzFrames.synOptions(1460, 7), new byte[0])
-                        : FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, dport, sport, isn, seq + 1,
-                        FuzzFrames.SYN | FuzzFrames.ACK, 2048, FuzzFrames.synOptions(1460, 7), new byte[0]));
+                send.accept(v6 ? Frames.tcp6(FuzzFrames.ADDR6, FuzzFrames.GW6, dport, sport, isn, seq + 1,
+                        Frames.SYN | Frames.ACK, 2048, Frames.linuxSynOptions(1460, 7), new byte[0])
+                        : Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, dport, sport, isn, seq + 1,
+                        Frames.SYN | Frames.ACK, 2048, Frames.linuxSynOptions(1460, 7), new byte[0]));
             }
             return;
         }
         for (Session s : sessions) {
             if (s.v6 != v6 || s.gport != dport || s.dport != sport) continue;
             s.idle = 0;
-            if ((flags & FuzzFrames.RST) != 0) {
+            if ((flags & Frames.RST) != 0) {
                 resets++;
                 s.restart();
                 return;
             }
-            if (s.state == SYN_SENT && (flags & (FuzzFrames.SYN | FuzzFrames.ACK)) == (FuzzFrames.SYN | FuzzFrames.ACK)) {
+            if (s.state == SYN_SENT && (flags & (Frames.SYN | Frames.ACK)) == (Frames.SYN | Frames.ACK)) {
                 if (ack != s.sndNxt) return;
                 s.rcvNxt = seq + 1;
                 s.state = EST;
                 established++;
-                send.accept(s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK, new byte[0], new byte[0]));
+                send.accept(s.segment(s.sndNxt, s.rcvNxt, Frames.ACK, new byte[0], new byte[0]));
                 return;
             }
             if (s.state != EST && s.state != FIN_SENT) return;
-            if ((flags & FuzzFrames.ACK) != 0 && s.state == EST) s.sndNxt = ack; // go back to what was taken
+            if ((flags & Frames.ACK) != 0 && s.state == EST) s.sndNxt = ack; // go back to what was taken
             if (dataLen > 0 && seq == s.rcvNxt) s.rcvNxt += dataLen;
-            if ((flags & FuzzFrames.FIN) != 0 && seq + Math.max(0, dataLen) == s.rcvNxt) {
+            if ((flags & Frames.FIN) != 0 && seq + Math.max(0, dataLen) == s.rcvNxt) {
                 s.rcvNxt++;
-                send.accept(s.segment(s.sndNxt, s.rcvNxt, FuzzFrames.ACK, new byte[0], new byte[0]));
+                send.accept(s.segment(s.sndNxt, s.rcvNxt, Frames.ACK, new byte[0], new byte[0]));
                 if (s.state == FIN_SENT) s.restart();
                 return;
             }

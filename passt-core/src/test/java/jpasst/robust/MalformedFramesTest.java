@@ -5,7 +5,7 @@ import static jpasst.robust.FuzzFrames.ADDR6;
 import static jpasst.robust.FuzzFrames.GUEST_LL;
 import static jpasst.robust.FuzzFrames.GW4;
 import static jpasst.robust.FuzzFrames.GW6;
-import static jpasst.testutil.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.GUEST_MAC;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -29,10 +29,11 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.Match;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
-import jpasst.testutil.V6Frames;
+import jpasst.guest.V6Frames;
 
 /**
  * Hand-made bad input over the real UNIX socket (issue 8, part 1): length prefixes no frame can
@@ -97,8 +98,8 @@ class MalformedFramesTest {
         return ByteBuffer.allocate(4 + f.length).putInt(f.length).put(f).array();
     }
 
-    private static final Predicate<byte[]> ARP_REPLY = Replies.arpReply(GW4);
-    private static final Predicate<byte[]> UNSOLICITED = Replies.icmp6(134); // periodic router advertisements
+    private static final Predicate<byte[]> ARP_REPLY = Match.arpReply(GW4);
+    private static final Predicate<byte[]> UNSOLICITED = Match.icmp6(134); // periodic router advertisements
 
     /** The guest asks for the gateway's MAC: true if the reply comes, on the given link. */
     private static boolean arpAnswered(GuestLink link) throws IOException {
@@ -131,7 +132,7 @@ class MalformedFramesTest {
     private byte[] udpPayloadEchoed(Predicate<byte[]> reply) throws IOException {
         byte[] f = g.receive(3000, reply);
         if (f == null) return null;
-        int l4 = Replies.l4(f, 17);
+        int l4 = Match.l4(f, 17);
         return Arrays.copyOfRange(f, l4 + 8, l4 + Frames.u16(f, l4 + 4));
     }
 
@@ -175,7 +176,7 @@ class MalformedFramesTest {
         g.send(Frames.eth(Frames.OUR_MAC, GUEST_MAC, 0x88b5, new byte[65535 - 14]));
         assertTrue(arpAnswered(g), "the link went down on frames of 14 and 65535 bytes");
         g.send(Frames.dhcpFrame(Frames.dhcp(1, GUEST_MAC, 0, false, Frames.opt(53, 1))));
-        assertNotNull(g.receive(3000, Replies.dhcp(2)), "no DHCP OFFER after the resets");
+        assertNotNull(g.receive(3000, Match.dhcp(2)), "no DHCP OFFER after the resets");
         assertEquals(resets, p.query(() -> p.stream().badFrames()));
     }
 
@@ -191,14 +192,14 @@ class MalformedFramesTest {
         // a whole DHCP DISCOVER a byte at a time, prefix included, read in pieces of 1 to 8 bytes
         byte[] dhcp = framed(Frames.dhcpFrame(Frames.dhcp(2, GUEST_MAC, 0, false, Frames.opt(53, 1))));
         for (int i = 0; i < dhcp.length; i++) write(new byte[] {dhcp[i]}, i % 8 == 0);
-        assertNotNull(g.receive(3000, Replies.dhcp(2)), "no OFFER for a DISCOVER sent a byte at a time");
+        assertNotNull(g.receive(3000, Match.dhcp(2)), "no OFFER for a DISCOVER sent a byte at a time");
         // three frames in one write, the third split across this write and the next
         byte[] three = V6Frames.cat(arp, framed(Frames.dhcpFrame(Frames.dhcp(3, GUEST_MAC, 0, false, Frames.opt(53, 1)))),
                 Arrays.copyOf(arp, 10));
         write(three, true);
         write(Arrays.copyOfRange(arp, 10, arp.length), false);
         assertNotNull(g.receive(3000, ARP_REPLY));
-        assertNotNull(g.receive(3000, Replies.dhcp(2)));
+        assertNotNull(g.receive(3000, Match.dhcp(2)));
         assertNotNull(g.receive(3000, ARP_REPLY), "the frame split across writes");
     }
 
@@ -209,7 +210,7 @@ class MalformedFramesTest {
         byte[] f = Frames.frame4(Frames.udp4(ADDR4, 40000, GW4, udp4, payload));
         assertEquals(65535, f.length);
         g.send(f);
-        assertArrayEquals(payload, udpPayloadEchoed(Replies.udpTo(40000)), "65535-byte frame not carried whole");
+        assertArrayEquals(payload, udpPayloadEchoed(Match.udpTo(40000)), "65535-byte frame not carried whole");
         assertTrue(arpAnswered(g));
     }
 
@@ -218,8 +219,8 @@ class MalformedFramesTest {
     @Test
     void truncatedHeadersOfEveryProtocolAreDroppedQuietly() throws Exception {
         byte[] udp = Frames.frame4(Frames.udp4(ADDR4, 40001, GW4, udp4, bytes("truncated")));
-        byte[] syn = FuzzFrames.tcp4(ADDR4, GW4, 40002, tcp.getLocalPort(), 1, 0, FuzzFrames.SYN, 65535,
-                FuzzFrames.synOptions(1460, 7), new byte[0]);
+        byte[] syn = Frames.tcp4(ADDR4, GW4, 40002, tcp.getLocalPort(), 1, 0, Frames.SYN, 65535,
+                Frames.linuxSynOptions(1460, 7), new byte[0]);
         byte[] dhcp = Frames.dhcpFrame(Frames.dhcp(4, GUEST_MAC, 0, false, Frames.opt(53, 1), Frames.opt(55, 1, 3, 6)));
         byte[] ping = Frames.frame4(Frames.icmp4Echo(ADDR4, GW4, 9, 1, bytes("truncated")));
         byte[] arp = Frames.arpRequest(GUEST_MAC, ADDR4, GW4);
@@ -294,8 +295,8 @@ class MalformedFramesTest {
         assertIgnored("DHCP with a bad IPv4 header checksum", flip(dhcp, 24));
         // (the DHCP server, like passt's, does not look at the UDP checksum: not tested either way)
         assertIgnored("UDP with a bad checksum", flip(Frames.frame4(Frames.udp4(ADDR4, 40010, GW4, udp4, bytes("bad"))), 40));
-        assertIgnored("TCP SYN with a bad checksum", flip(FuzzFrames.tcp4(ADDR4, GW4, 40011, tcp.getLocalPort(), 1, 0,
-                FuzzFrames.SYN, 65535, new byte[0], new byte[0]), 14 + 20 + 16));
+        assertIgnored("TCP SYN with a bad checksum", flip(Frames.tcp4(ADDR4, GW4, 40011, tcp.getLocalPort(), 1, 0,
+                Frames.SYN, 65535, new byte[0], new byte[0]), 14 + 20 + 16));
         assertIgnored("ICMP echo with a bad checksum", flip(Frames.frame4(Frames.icmp4Echo(ADDR4, GW4, 10, 1, bytes("bad"))), 36));
         assertIgnored("NS with a bad checksum", flip(V6Frames.ns(GUEST_LL, GW6, V6Frames.llOption(1, GUEST_MAC)), 56));
         assertIgnored("UDP over IPv6 with a bad checksum", flip(Frames.frame6(Frames.udp6(ADDR6, 40012, GW6, udp6, bytes("bad"))), 60));
@@ -307,7 +308,7 @@ class MalformedFramesTest {
         byte[] zero4 = Frames.frame4(Frames.udp4(ADDR4, 40014, GW4, udp4, bytes("zero")));
         zero4[40] = zero4[41] = 0; // "no checksum", allowed over IPv4
         g.send(zero4);
-        assertArrayEquals(bytes("zero"), udpPayloadEchoed(Replies.udpTo(40014)));
+        assertArrayEquals(bytes("zero"), udpPayloadEchoed(Match.udpTo(40014)));
         assertEquals(0, p.query(() -> p.passt.tcp.activeConnections()), "a SYN with a bad checksum opened a connection");
     }
 
@@ -322,12 +323,12 @@ class MalformedFramesTest {
     @Test
     void ipv4OptionsAreSkippedAndFragmentsDropped() throws Exception {
         g.send(FuzzFrames.withIp4Options(Frames.frame4(Frames.udp4(ADDR4, 40020, GW4, udp4, bytes("options")))));
-        assertArrayEquals(bytes("options"), udpPayloadEchoed(Replies.udpTo(40020)), "UDP with IPv4 options");
+        assertArrayEquals(bytes("options"), udpPayloadEchoed(Match.udpTo(40020)), "UDP with IPv4 options");
         g.send(FuzzFrames.withIp4Options(Frames.dhcpFrame(Frames.dhcp(7, GUEST_MAC, 0, false, Frames.opt(53, 1)))));
-        assertNotNull(g.receive(3000, Replies.dhcp(2)), "DHCP with IPv4 options");
-        g.send(FuzzFrames.withIp4Options(FuzzFrames.tcp4(ADDR4, GW4, 40021, tcp.getLocalPort(), 1, 0, FuzzFrames.SYN,
-                65535, FuzzFrames.synOptions(1460, 7), new byte[0])));
-        assertNotNull(g.receive(3000, Replies.tcp(40021, FuzzFrames.SYN | FuzzFrames.ACK)), "TCP SYN with IPv4 options");
+        assertNotNull(g.receive(3000, Match.dhcp(2)), "DHCP with IPv4 options");
+        g.send(FuzzFrames.withIp4Options(Frames.tcp4(ADDR4, GW4, 40021, tcp.getLocalPort(), 1, 0, Frames.SYN,
+                65535, Frames.linuxSynOptions(1460, 7), new byte[0])));
+        assertNotNull(g.receive(3000, Match.tcp(40021, Frames.SYN | Frames.ACK)), "TCP SYN with IPv4 options");
         echoed.clear();
 
         byte[] first = FuzzFrames.fragment4(Frames.frame4(Frames.udp4(ADDR4, 40022, GW4, udp4, bytes("first fragment"))));
@@ -340,7 +341,7 @@ class MalformedFramesTest {
         // a datagram after them: the host's echo socket receives in order, so had a fragment got
         // through it would have been echoed first
         g.send(Frames.frame4(Frames.udp4(ADDR4, 40024, GW4, udp4, bytes("after the fragments"))));
-        assertArrayEquals(bytes("after the fragments"), udpPayloadEchoed(Replies.udpTo(40024)));
+        assertArrayEquals(bytes("after the fragments"), udpPayloadEchoed(Match.udpTo(40024)));
         assertEquals(1, echoed.size(), "a fragment reached the host");
     }
 
@@ -355,15 +356,15 @@ class MalformedFramesTest {
         udp[22] = 0;
         Mutator.fixChecksums(udp);
         g.send(udp);
-        assertArrayEquals(bytes("ttl 0"), udpPayloadEchoed(Replies.udpTo(40030)));
+        assertArrayEquals(bytes("ttl 0"), udpPayloadEchoed(Match.udpTo(40030)));
         byte[] u6 = Frames.frame6(Frames.udp6(ADDR6, 40031, GW6, udp6, bytes("hop limit 0")));
         u6[21] = 0;
         g.send(u6);
-        assertArrayEquals(bytes("hop limit 0"), udpPayloadEchoed(Replies.udpTo(40031)));
+        assertArrayEquals(bytes("hop limit 0"), udpPayloadEchoed(Match.udpTo(40031)));
         assertIgnored("NS with hop limit 0", V6Frames.ns(0, GUEST_LL, V6Frames.solicitedNode(GW6), GW6,
                 V6Frames.llOption(1, GUEST_MAC)));
         g.send(V6Frames.ns(GUEST_LL, GW6, V6Frames.llOption(1, GUEST_MAC)));
-        assertNotNull(g.receive(3000, Replies.icmp6(136)), "NS with hop limit 255");
+        assertNotNull(g.receive(3000, Match.icmp6(136)), "NS with hop limit 255");
     }
 
     // ---- empty payloads ----
@@ -371,21 +372,21 @@ class MalformedFramesTest {
     @Test
     void zeroLengthPayloadsAreCarried() throws Exception {
         g.send(Frames.frame4(Frames.udp4(ADDR4, 40040, GW4, udp4, new byte[0])));
-        assertArrayEquals(new byte[0], udpPayloadEchoed(Replies.udpTo(40040)), "empty UDP datagram over IPv4");
+        assertArrayEquals(new byte[0], udpPayloadEchoed(Match.udpTo(40040)), "empty UDP datagram over IPv4");
         g.send(Frames.frame6(Frames.udp6(ADDR6, 40041, GW6, udp6, new byte[0])));
-        assertArrayEquals(new byte[0], udpPayloadEchoed(Replies.udpTo(40041)), "empty UDP datagram over IPv6");
+        assertArrayEquals(new byte[0], udpPayloadEchoed(Match.udpTo(40041)), "empty UDP datagram over IPv6");
         // a TCP connection, then segments without payload: PSH alone, and a bare ACK
-        g.send(FuzzFrames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 100, 0, FuzzFrames.SYN, 65535,
-                FuzzFrames.synOptions(1460, 0), new byte[0]));
-        byte[] synAck = g.receive(3000, Replies.tcp(40042, FuzzFrames.SYN | FuzzFrames.ACK));
+        g.send(Frames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 100, 0, Frames.SYN, 65535,
+                Frames.linuxSynOptions(1460, 0), new byte[0]));
+        byte[] synAck = g.receive(3000, Match.tcp(40042, Frames.SYN | Frames.ACK));
         assertNotNull(synAck);
         int their = Frames.i32(synAck, 14 + 20 + 4) + 1;
         try (var host = tcp.accept()) {
-            g.send(FuzzFrames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, FuzzFrames.ACK | FuzzFrames.PSH,
+            g.send(Frames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, Frames.ACK | Frames.PSH,
                     65535, new byte[0], new byte[0]));
-            g.send(FuzzFrames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, FuzzFrames.ACK,
+            g.send(Frames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, Frames.ACK,
                     65535, new byte[0], new byte[0]));
-            g.send(FuzzFrames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, FuzzFrames.ACK | FuzzFrames.PSH,
+            g.send(Frames.tcp4(ADDR4, GW4, 40042, tcp.getLocalPort(), 101, their, Frames.ACK | Frames.PSH,
                     65535, new byte[0], bytes("then data")));
             host.setSoTimeout(3000);
             byte[] got = host.getInputStream().readNBytes(9);
@@ -393,7 +394,7 @@ class MalformedFramesTest {
         }
         if (!p.query(() -> p.passt.icmp.warned())) {
             g.send(Frames.frame4(Frames.icmp4Echo(ADDR4, GW4, 11, 1, new byte[0])));
-            byte[] r = g.receive(3000, Replies.echoReply4());
+            byte[] r = g.receive(3000, Match.echoReply4());
             if (!p.query(() -> p.passt.icmp.warned())) {
                 assertNotNull(r, "no reply to an empty echo request");
                 assertEquals(14 + 20 + 8, r.length);

@@ -4,7 +4,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
-import jpasst.testutil.Frames;
+import jpasst.guest.Frames;
 
 /**
  * A seeded mutator over Ethernet frames, for fuzzing the frame path without a fuzzing engine:

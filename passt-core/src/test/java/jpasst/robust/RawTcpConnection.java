@@ -7,8 +7,9 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.Match;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /**
@@ -35,11 +36,11 @@ final class RawTcpConnection implements AutoCloseable {
         this.guestPort = guestPort;
         this.hostPort = listener.getLocalPort();
         this.isn = isn;
-        g.send(segment(isn, 0, FuzzFrames.SYN, new byte[0]));
-        byte[] synAck = g.receive(3000, Replies.tcp(guestPort, FuzzFrames.SYN | FuzzFrames.ACK));
+        g.send(segment(isn, 0, Frames.SYN, new byte[0]));
+        byte[] synAck = g.receive(3000, Match.tcp(guestPort, Frames.SYN | Frames.ACK));
         assertNotNull(synAck);
         their = Frames.i32(synAck, 14 + 20 + 4) + 1;
-        g.send(segment(isn + 1, their, FuzzFrames.ACK, new byte[0]));
+        g.send(segment(isn + 1, their, Frames.ACK, new byte[0]));
         host = listener.accept();
     }
 
@@ -61,7 +62,7 @@ final class RawTcpConnection implements AutoCloseable {
 
     /** A segment of this connection from the guest: window 65535, no options. */
     byte[] segment(int seq, int ack, int flags, byte[] payload) {
-        return FuzzFrames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, guestPort, hostPort, seq, ack, flags, 65535,
+        return Frames.tcp4(FuzzFrames.ADDR4, FuzzFrames.GW4, guestPort, hostPort, seq, ack, flags, 65535,
                 new byte[0], payload);
     }
 

@@ -7,8 +7,9 @@ import java.io.InputStream;
 
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.Match;
+import jpasst.guest.GuestLink;
 
 /**
  * Segments a long-lived guest connection sends when nothing else happens: Linux's keep-alive and
@@ -25,13 +26,13 @@ class TcpProbeTest {
             GuestLink g = t.g;
             for (int probe = 0; probe < 3; probe++) {
                 while (g.receive(100) != null) { /* quiet link */ }
-                g.send(t.segment(t.isn, t.their, FuzzFrames.ACK, new byte[0]));
-                byte[] ack = g.receive(2000, Replies.tcp(t.guestPort, FuzzFrames.ACK));
+                g.send(t.segment(t.isn, t.their, Frames.ACK, new byte[0]));
+                byte[] ack = g.receive(2000, Match.tcp(t.guestPort, Frames.ACK));
                 assertNotNull(ack, "probe " + probe + " not acknowledged");
                 assertEquals(t.isn + 1, Frames.i32(ack, 14 + 20 + 8), "the ACK names the next byte expected");
             }
             // the connection is as it was: data still flows
-            g.send(t.segment(t.isn + 1, t.their, FuzzFrames.ACK | FuzzFrames.PSH, new byte[] {'o', 'k'}));
+            g.send(t.segment(t.isn + 1, t.their, Frames.ACK | Frames.PSH, new byte[] {'o', 'k'}));
             t.host.setSoTimeout(3000);
             InputStream in = t.host.getInputStream();
             assertEquals("ok", new String(in.readNBytes(2), java.nio.charset.StandardCharsets.US_ASCII));

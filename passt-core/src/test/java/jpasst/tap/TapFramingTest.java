@@ -1,8 +1,8 @@
 package jpasst.tap;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.arpRequest;
-import static jpasst.testutil.Frames.ip;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.arpRequest;
+import static jpasst.guest.Frames.ip;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -14,8 +14,8 @@ import java.nio.ByteBuffer;
 
 import org.junit.jupiter.api.Test;
 
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.testutil.InProcessPasst;
 
 /**

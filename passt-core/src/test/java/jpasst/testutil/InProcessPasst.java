@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import jpasst.Listeners;
 import jpasst.Passt;
 import jpasst.conf.Conf;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
 import jpasst.link.Pcap;
 import jpasst.loop.EventLoop;
 import jpasst.tap.StreamLink;
@@ -18,10 +20,10 @@ import jpasst.tap.StreamLink;
  * loop owns is read on its thread ({@link #query}, {@link #await}), never from the test's.
  */
 public final class InProcessPasst implements AutoCloseable {
-    public static final int ADDR = Frames.ip("192.0.2.2"), GW = Frames.ip("192.0.2.1");
+    /** The guest's and the gateway's addresses: the guest side's documentation ones ({@link Frames#GUEST4}...). */
+    public static final int ADDR = Frames.GUEST4, GW = Frames.GW4;
     public static final int DNS1 = Frames.ip("198.51.100.53"), DNS2 = Frames.ip("198.51.100.54");
-    public static final byte[] ADDR6 = Frames.ip6("2001:db8:1::2"), GW6 = Frames.ip6("2001:db8:1::1"),
-            OUR_LL6 = Frames.ip6("fe80::1");
+    public static final byte[] ADDR6 = Frames.GUEST6, GW6 = Frames.GW6, OUR_LL6 = Frames.ip6("fe80::1");
 
     public final Passt passt;
     public final Path socket;

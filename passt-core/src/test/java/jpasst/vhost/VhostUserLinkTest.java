@@ -1,14 +1,14 @@
 package jpasst.vhost;
 
-import static jpasst.testutil.Frames.GUEST_MAC;
-import static jpasst.testutil.Frames.dhcp;
-import static jpasst.testutil.Frames.dhcpFrame;
-import static jpasst.testutil.Frames.frame4;
-import static jpasst.testutil.Frames.i32;
-import static jpasst.testutil.Frames.opt;
-import static jpasst.testutil.Frames.u16;
-import static jpasst.testutil.Frames.u8;
-import static jpasst.testutil.Frames.udp4;
+import static jpasst.guest.Frames.GUEST_MAC;
+import static jpasst.guest.Frames.dhcp;
+import static jpasst.guest.Frames.dhcpFrame;
+import static jpasst.guest.Frames.frame4;
+import static jpasst.guest.Frames.i32;
+import static jpasst.guest.Frames.opt;
+import static jpasst.guest.Frames.u16;
+import static jpasst.guest.Frames.u8;
+import static jpasst.guest.Frames.udp4;
 import static jpasst.testutil.InProcessPasst.ADDR;
 import static jpasst.testutil.InProcessPasst.GW;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -41,13 +41,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import jpasst.conf.Conf;
+import jpasst.guest.Frames;
+import jpasst.guest.GuestLink;
+import jpasst.guest.GuestTcp;
+import jpasst.guest.GuestTcp.Conn;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 import jpasst.link.Pcap;
-import jpasst.testutil.Frames;
-import jpasst.testutil.GuestLink;
-import jpasst.testutil.GuestTcp;
-import jpasst.testutil.GuestTcp.Conn;
 import jpasst.testutil.InProcessPasst;
 
 /**

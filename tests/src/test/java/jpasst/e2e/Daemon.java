@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.Transport;
+
 /**
  * A running passt-compatible daemon: either the reference {@code /usr/bin/passt} or jpasst
  * ({@code java -jar $jpasst.jar} with the test JVM's own java), so every end-to-end test runs the
@@ -33,7 +36,7 @@ import java.util.stream.Stream;
  * <p>{@link #close()} sends SIGQUIT (what Kata sends), waits up to 3 s, then SIGKILL, and deletes
  * the directory.
  */
-public final class Daemon implements AutoCloseable {
+public final class Daemon implements AutoCloseable, Guest.Served {
     /** Which implementation to run. */
     public enum Kind {
         /** The C passt installed by the Debian package. */

@@ -20,6 +20,10 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.RunningGuest;
+
 /**
  * Guest faults (issue 8, part 2): QEMU killed with SIGKILL in the middle of a download, several
  * times over, against a daemon started without {@code --one-off}. Each time the daemon must let

@@ -13,6 +13,9 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * A real guest (busybox udhcpc under QEMU) asks the daemon for an IPv4 lease and must get what
  * passt promises: the host's own address and prefix, the host's default gateway as router, the

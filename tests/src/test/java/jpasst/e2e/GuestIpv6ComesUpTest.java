@@ -21,6 +21,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestImage;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * A real guest brings IPv6 up the way it does behind passt: its kernel solicits a router, takes
  * a SLAAC address in the host's /64 from the Router Advertisement and a default route via the

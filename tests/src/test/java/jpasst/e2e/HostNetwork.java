@@ -15,6 +15,8 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import jpasst.guest.vm.GuestImage;
+
 /**
  * What passt will copy from the host into the guest, read independently of any daemon so tests can
  * compute their expectations: the IPv4 default route (interface and gateway, from

@@ -20,6 +20,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * TCP, UDP and ICMPv6 echo over IPv6 with a real guest, as over IPv4: the host's IPv6 gateway
  * address stands for the host, so a 20 MB download from an HTTP server on the host's ::1, a UDP

@@ -19,6 +19,9 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * The command line libvirt builds for {@code <interface type='user'><backend type='passt'/>}:
  * {@code passt --one-off --socket S --pid P --mtu 65520 --address A --netmask 24 --tcp-ports

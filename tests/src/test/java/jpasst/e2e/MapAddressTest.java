@@ -14,6 +14,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * Current passt's address mapping options with a real guest: {@code --map-host-loopback ADDR}
  * makes ADDR (instead of the gateway) stand for the host, so the guest reaches a server on the

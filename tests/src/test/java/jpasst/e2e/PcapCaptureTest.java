@@ -18,6 +18,9 @@ import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * {@code -p FILE} during a real guest run: once the daemon has ended (SIGQUIT, as Kata stops it),
  * {@code tcpdump -r FILE} must read the capture as Ethernet with snapshot length 65535 and show

@@ -19,6 +19,8 @@ import jpasst.glue.DaemonCommand;
 import jpasst.glue.PasstEndpoint;
 import jpasst.glue.QemuNetworkArgs;
 import jpasst.glue.QemuVersion;
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
 
 /**
  * passt-qemu-glue against the real installed QEMU: the arguments it produces, and its launcher,

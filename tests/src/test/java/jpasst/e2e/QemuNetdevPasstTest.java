@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.net.Inet4Address;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,6 +21,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
+import jpasst.guest.Frames;
+import jpasst.guest.Match;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 
@@ -40,7 +41,7 @@ import jpasst.guest.vhost.Wire;
  * socketpair: the whole handshake, guest memory, rings, then DHCP through the virtqueues.
  */
 class QemuNetdevPasstTest {
-    static final long GUEST_MAC = 0x5254_0012_3456L;
+    static final long GUEST_MAC = Frames.GUEST_MAC;
 
     @ParameterizedTest(name = "{0}")
     @EnumSource(value = Daemon.Kind.class, names = {"REFERENCE", "JPASST"})
@@ -133,11 +134,7 @@ class QemuNetdevPasstTest {
 
     /** Whether {@code f} is a DHCP reply of {@code type} for {@code xid}. */
     static boolean isDhcp(byte[] f, int xid, int type) {
-        if (f.length < 14 + 20 + 8 + 240 || u16(f, 12) != 0x0800 || (f[23] & 0xff) != 17) return false;
-        int ihl = (f[14] & 0x0f) * 4, udp = 14 + ihl, bootp = udp + 8;
-        if (u16(f, udp) != 67 || u16(f, udp + 2) != 68) return false;
-        if (ByteBuffer.wrap(f, bootp + 4, 4).getInt() != xid) return false;
-        return option(f, bootp + 240, 53) == type;
+        return Match.dhcp(type).test(f) && Frames.i32(f, 14 + 20 + 8 + 4) == xid;
     }
 
     /** Frames until a DHCP reply of {@code type} for {@code xid}; null after 10 s. */
@@ -156,55 +153,13 @@ class QemuNetdevPasstTest {
                 + (f[bootp + 19] & 0xff);
     }
 
-    private static int option(byte[] f, int off, int code) {
-        while (off + 1 < f.length) {
-            int c = f[off] & 0xff;
-            if (c == 255) return -1;
-            if (c == 0) {
-                off++;
-                continue;
-            }
-            int len = f[off + 1] & 0xff;
-            if (c == code && len >= 1) return f[off + 2] & 0xff;
-            off += 2 + len;
-        }
-        return -1;
-    }
-
-    private static int u16(byte[] f, int off) {
-        return (f[off] & 0xff) << 8 | (f[off + 1] & 0xff);
-    }
-
     /** A broadcast DHCP message of {@code type} (1 DISCOVER, 3 REQUEST) from a guest without an address. */
     static byte[] dhcp(int xid, int type, byte[] requested) {
-        ByteBuffer bootp = ByteBuffer.allocate(300);
-        bootp.put((byte) 1).put((byte) 1).put((byte) 6).put((byte) 0).putInt(xid);
-        bootp.putShort((short) 0).putShort((short) 0x8000); // secs, broadcast flag
-        bootp.position(28);
-        bootp.putShort((short) (GUEST_MAC >>> 32)).putInt((int) GUEST_MAC);
-        bootp.position(236);
-        bootp.putInt(0x63825363);
-        bootp.put((byte) 53).put((byte) 1).put((byte) type);
-        if (requested != null) bootp.put((byte) 50).put((byte) 4).put(requested);
-        bootp.put((byte) 55).put((byte) 4).put((byte) 1).put((byte) 3).put((byte) 6).put((byte) 26);
-        bootp.put((byte) 255);
-        byte[] payload = new byte[bootp.position()];
-        bootp.flip().get(payload);
-
-        int udpLen = 8 + payload.length, ipLen = 20 + udpLen;
-        ByteBuffer f = ByteBuffer.allocate(14 + ipLen);
-        f.put(new byte[] {-1, -1, -1, -1, -1, -1}).putShort((short) (GUEST_MAC >>> 32)).putInt((int) GUEST_MAC);
-        f.putShort((short) 0x0800);
-        int ip = f.position();
-        f.put((byte) 0x45).put((byte) 0x10).putShort((short) ipLen).putShort((short) 0).putShort((short) 0)
-                .put((byte) 64).put((byte) 17).putShort((short) 0).putInt(0).putInt(0xffffffff);
-        int sum = 0;
-        for (int i = ip; i < ip + 20; i += 2) sum += (f.get(i) & 0xff) << 8 | (f.get(i + 1) & 0xff);
-        while (sum >> 16 != 0) sum = (sum & 0xffff) + (sum >> 16);
-        f.putShort(ip + 10, (short) ~sum);
-        f.putShort((short) 68).putShort((short) 67).putShort((short) udpLen).putShort((short) 0);
-        f.put(payload);
-        return f.array();
+        byte[] parameters = Frames.opt(55, 1, 3, 6, 26);
+        byte[] bootp = requested == null ? Frames.dhcp(xid, GUEST_MAC, 0, true, Frames.opt(53, type), parameters)
+                : Frames.dhcp(xid, GUEST_MAC, 0, true, Frames.opt(53, type), Frames.opt(50, requested[0] & 0xff,
+                        requested[1] & 0xff, requested[2] & 0xff, requested[3] & 0xff), parameters);
+        return Frames.dhcpFrame(bootp);
     }
 
     private static String read(Path p) {

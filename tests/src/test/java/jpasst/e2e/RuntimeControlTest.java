@@ -26,6 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 import jpasst.glue.DaemonCommand;
 import jpasst.glue.PasstControl;
 import jpasst.glue.PasstEndpoint;
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.RunningGuest;
 
 /**
  * Runtime control of a live daemon (issue 15) with a real guest: forwards added, removed and

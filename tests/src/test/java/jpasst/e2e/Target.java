@@ -2,11 +2,13 @@ package jpasst.e2e;
 
 import java.util.List;
 
+import jpasst.guest.vm.Transport;
+
 /**
  * What an end-to-end test runs against: a daemon ({@link Daemon.Kind}) over a guest transport
  * ({@link Transport}). Tests take it as their parameter ({@code @MethodSource("jpasst.e2e.Target#all")}),
  * so one test body covers the reference passt over the stream socket and jpasst over both
- * transports; {@link Daemon#start(Target, String...)} and {@link Guest#builder(Daemon)} do the rest.
+ * transports; {@link Daemon#start(Target, String...)} and {@link jpasst.guest.vm.Guest#builder(jpasst.guest.vm.Guest.Served)} do the rest.
  */
 public record Target(Daemon.Kind kind, Transport transport) {
     public static final Target REFERENCE = new Target(Daemon.Kind.REFERENCE, Transport.STREAM);

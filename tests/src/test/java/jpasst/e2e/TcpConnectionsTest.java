@@ -26,6 +26,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * Many TCP connections and the other direction of bulk data, with a real guest (busybox) and host
  * servers on the host's loopback reached at the gateway's address: 200 short HTTP requests one

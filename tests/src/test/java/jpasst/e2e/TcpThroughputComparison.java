@@ -15,6 +15,10 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.Transport;
+
 /**
  * TCP throughput with {@code iperf3} from a real (TCG) guest to an iperf3 server on the host's
  * loopback, reached at the gateway's address, both ways in one guest (guest to host:

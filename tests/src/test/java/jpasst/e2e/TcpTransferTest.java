@@ -23,6 +23,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import com.sun.net.httpserver.HttpServer;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * TCP through the daemon with a real guest, both ways: the guest downloads a 20 MB random file
  * from an HTTP server on the host's loopback, reached at the gateway address, and its sha256 must

@@ -27,6 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.RunningGuest;
+
 /**
  * UDP and ICMP echo with a real guest: a datagram to the gateway's address reaches a host service
  * on loopback and its answer comes back; a {@code -u} port delivers a host's datagram to a

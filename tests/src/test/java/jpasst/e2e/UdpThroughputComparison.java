@@ -11,6 +11,9 @@ import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+
 /**
  * {@code iperf3 -u} from a real (TCG) guest to an iperf3 server on the host's loopback, reached
  * at the gateway address, through the reference passt and through jpasst in the same run,

@@ -20,6 +20,9 @@ import com.sun.net.httpserver.HttpServer;
 
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
+import jpasst.guest.vm.Guest;
+import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.RunningGuest;
 
 /**
  * What only vhost-user has: front-ends that come and go on one daemon process, QEMU among them.

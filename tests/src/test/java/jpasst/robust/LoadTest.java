@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Load through a real daemon process (issue 8, parts 3 and 4), with a {@link SyntheticGuest} on
+ * Load through a real daemon process (issue 8, parts 3 and 4), with a {@link Transfers} on
  * its socket and a {@link HostServer} behind the gateway, both in this JVM. The daemon runs as
  * Kata and libvirt start it, with a 64 MB heap ({@code JPASST_JVM_OPTS=-Xmx64m}).
  *
@@ -54,19 +54,19 @@ class LoadTest {
         try (HostServer server = new HostServer(); LaunchedDaemon d = daemon()) {
             long baseFds = d.fds(false);
             long rssIdle = d.statusKb("VmRSS");
-            try (SyntheticGuest g = new SyntheticGuest(d.socket(), MSS)) {
+            try (Transfers g = new Transfers(d.socket(), MSS)) {
                 g.dhcp(5000);
-                List<SyntheticGuest.Conn> conns = new ArrayList<>(flows);
+                List<Transfer> conns = new ArrayList<>(flows);
                 long t0 = System.nanoTime();
                 for (int i = 0; i < flows; i++) {
                     conns.add(g.connect(server.port(), rnd.nextInt(6), rnd.nextInt(6)));
                     if ((i & 127) == 127) g.poll(0);
                 }
-                g.runUntil(() -> conns.stream().noneMatch(c -> c.state == SyntheticGuest.State.SYN_SENT), 120_000);
+                g.runUntil(() -> conns.stream().noneMatch(c -> c.state == Transfer.State.SYN_SENT), 120_000);
                 double openSeconds = (System.nanoTime() - t0) / 1e9;
-                Map<SyntheticGuest.State, Long> states = conns.stream()
+                Map<Transfer.State, Long> states = conns.stream()
                         .collect(Collectors.groupingBy(c -> c.state, Collectors.counting()));
-                assertEquals(flows, states.getOrDefault(SyntheticGuest.State.ESTABLISHED, 0L),
+                assertEquals(flows, states.getOrDefault(Transfer.State.ESTABLISHED, 0L),
                         "connections established: " + states + "\n" + d.log());
                 // all of them open at once, on both sides of the daemon
                 g.runUntil(() -> server.open.get() >= flows, 10_000);
@@ -77,11 +77,11 @@ class LoadTest {
                 assertTrue(daemonSockets >= flows, "daemon sockets " + daemonSockets);
 
                 long t1 = System.nanoTime();
-                conns.forEach(SyntheticGuest.Conn::start);
+                conns.forEach(Transfer::start);
                 boolean done = g.runUntil(() -> g.liveConnections() == 0, 300_000);
                 double transferSeconds = (System.nanoTime() - t1) / 1e9;
                 long up = 0, down = 0;
-                for (SyntheticGuest.Conn c : conns) {
+                for (Transfer c : conns) {
                     up += Payloads.SIZES[c.up] + 8;
                     down += Payloads.SIZES[c.down];
                 }
@@ -92,7 +92,7 @@ class LoadTest {
                 System.out.printf("LOAD flows: %d TCP connections held at once%s (daemon sockets %d), opened in %.1f s; "
                                 + "%d bytes up and %d down in %.1f s, %d bytes lost; %d SYN and %d data retransmissions (go-back-N), %d zero-window probes; "
                                 + "daemon RSS %d kB idle, %d kB with the flows held, VmHWM %d kB (%s)%n",
-                        held, limited, daemonSockets, openSeconds, up, down, transferSeconds, lost, g.synRetransmits, g.retransmits, g.probes,
+                        held, limited, daemonSockets, openSeconds, up, down, transferSeconds, lost, g.synRetransmits(), g.retransmits(), g.probes(),
                         rssIdle, rssHeld, d.statusKb("VmHWM"), HEAP);
                 assertEquals(0, lost, "bytes lost");
                 assertTrue(server.problems.isEmpty(), "host server: " + server.problems);
@@ -113,19 +113,19 @@ class LoadTest {
         try (HostServer server = new HostServer(); LaunchedDaemon d = daemon()) {
             long baseFds = d.fds(false);
             long rssMax = 0, transfers = 0, up = 0, down = 0;
-            List<SyntheticGuest.Conn> all = new ArrayList<>();
+            List<Transfer> all = new ArrayList<>();
             long t0 = System.nanoTime(), deadline = t0 + SOAK_SECONDS * 1_000_000_000L;
-            try (SyntheticGuest g = new SyntheticGuest(d.socket(), MSS)) {
+            try (Transfers g = new Transfers(d.socket(), MSS)) {
                 g.dhcp(5000);
-                List<SyntheticGuest.Conn> live = new ArrayList<>();
+                List<Transfer> live = new ArrayList<>();
                 long nextSample = 0;
                 while (System.nanoTime() < deadline) {
-                    live.removeIf(c -> c.state != SyntheticGuest.State.SYN_SENT && c.state != SyntheticGuest.State.ESTABLISHED);
+                    live.removeIf(c -> c.state != Transfer.State.SYN_SENT && c.state != Transfer.State.ESTABLISHED);
                     while (live.size() < SOAK_CONCURRENCY) {
                         // mostly small, sometimes up to 4 MB each way
                         int a = rnd.nextInt(10) < 7 ? rnd.nextInt(Payloads.SMALL) : rnd.nextInt(Payloads.SIZES.length);
                         int b = rnd.nextInt(10) < 7 ? rnd.nextInt(Payloads.SMALL) : rnd.nextInt(Payloads.SIZES.length);
-                        SyntheticGuest.Conn c = g.connect(server.port(), a, b);
+                        Transfer c = g.connect(server.port(), a, b);
                         c.start();
                         live.add(c);
                         all.add(c);
@@ -150,7 +150,7 @@ class LoadTest {
                                 + "(%.0f MB/s both ways), %d bytes lost, %d transfers not intact; %d SYN and %d data "
                                 + "retransmissions (go-back-N), %d zero-window probes; daemon RSS max %d kB, VmHWM %d kB (%s)%n",
                         seconds, transfers, SOAK_CONCURRENCY, up, down, (up + down) / seconds / 1e6, lost, broken,
-                        g.synRetransmits, g.retransmits, g.probes, rssMax, d.statusKb("VmHWM"), HEAP);
+                        g.synRetransmits(), g.retransmits(), g.probes(), rssMax, d.statusKb("VmHWM"), HEAP);
                 assertTrue(done && bad.isEmpty(), broken + " transfers not done intact (first ten): " + bad
                         + "; host server: " + server.problems.stream().limit(10).toList());
                 assertTrue(server.problems.isEmpty(), "host server: " + server.problems);

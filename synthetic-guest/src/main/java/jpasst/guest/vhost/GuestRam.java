@@ -1,5 +1,7 @@
 package jpasst.guest.vhost;
 
+import jpasst.guest.sys.Native;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 

@@ -1,5 +1,7 @@
 package jpasst.guest.vhost;
 
+import jpasst.guest.sys.Native;
+
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -82,6 +84,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     private final int[] txBufferOfHead;
     private final int[] txFree;
     private int txFreeCount;
+    private long txInFlight;
     private final int[] savedBase = {-1, -1};
     private final Arena arena = Arena.ofShared();
     private final MemorySegment msg = arena.allocate(Wire.HEADER_SIZE + 1024, 8);
@@ -151,6 +154,16 @@ public final class VhostUserFrontEnd implements AutoCloseable {
 
     public int kickDescriptor(int q) {
         return kickFd[q];
+    }
+
+    /** The eventfd the back-end signals for ring {@code q} once started (its "call"). */
+    public int callDescriptor(int q) {
+        return callFd[q];
+    }
+
+    /** The vhost-user socket (-1 when not connected). */
+    public int socketDescriptor() {
+        return sock;
     }
 
     // ---- the connection and QEMU's sequence
@@ -418,10 +431,63 @@ public final class VhostUserFrontEnd implements AutoCloseable {
             if (tx.lastLength() != 0) {
                 throw new IllegalStateException("the back-end wrote " + tx.lastLength() + " bytes into transmit chain " + h);
             }
-            if (txBufferOfHead[h] >= 0) txFree[txFreeCount++] = txBufferOfHead[h];
+            if (txBufferOfHead[h] >= 0) {
+                txFree[txFreeCount++] = txBufferOfHead[h];
+                txInFlight -= tx.chainBytes(h) - Wire.NET_HDR;
+            }
             txBufferOfHead[h] = -1;
         }
         return n;
+    }
+
+    /**
+     * Room for a frame of {@code len} bytes in a transmit buffer: the offset in
+     * {@link GuestRam#memory()} where its bytes go (behind the virtio-net header), or -1 if no
+     * transmit buffer is free even after taking back the used ones. The frame is written there in
+     * place, then {@link #commitTx}; a reservation not committed costs nothing.
+     */
+    public long reserveTx(int len) {
+        if (len + Wire.NET_HDR > options.txBufferSize) throw new IllegalArgumentException("frame of " + len + " bytes");
+        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) reapTx();
+        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) return -1;
+        return txBuffer[txFree[txFreeCount - 1]] + Wire.NET_HDR;
+    }
+
+    /**
+     * Adds the frame of {@code len} bytes written at {@code at} (from {@link #reserveTx}) to the
+     * transmit queue, behind a zeroed virtio-net header; the back-end sees it after {@link #kick}.
+     */
+    public void commitTx(long at, int len) {
+        int b = txFree[--txFreeCount];
+        long hdr = txBuffer[b];
+        if (at != hdr + Wire.NET_HDR) throw new IllegalStateException("not the reserved transmit buffer");
+        MemorySegment m = ram.mem;
+        m.set(LE64, hdr, 0L);
+        m.set(LE32, hdr + 8, 0);
+        int h;
+        int parts = options.txDescriptors;
+        if (parts == 1) {
+            h = rings[Wire.TX].add1(hdr, Wire.NET_HDR + len, false);
+        } else {
+            chainOff[0] = hdr;
+            chainLen[0] = Wire.NET_HDR;
+            int pieces = Math.min(parts - 1, len);
+            long done = 0;
+            for (int i = 0; i < pieces; i++) {
+                long n = i == pieces - 1 ? len - done : len / pieces;
+                chainOff[1 + i] = at + done;
+                chainLen[1 + i] = (int) n;
+                done += n;
+            }
+            h = rings[Wire.TX].add(chainOff, chainLen, 1 + pieces, false);
+        }
+        txBufferOfHead[h] = b;
+        txInFlight += len;
+    }
+
+    /** Frame bytes in transmit buffers the back-end has not returned yet. */
+    public long txInFlight() {
+        return txInFlight;
     }
 
     /**
@@ -430,33 +496,10 @@ public final class VhostUserFrontEnd implements AutoCloseable {
      * sees it after {@link #kick}.
      */
     public boolean send(MemorySegment src, long off, int len) {
-        if (len + Wire.NET_HDR > options.txBufferSize) throw new IllegalArgumentException("frame of " + len + " bytes");
-        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) reapTx();
-        if (txFreeCount == 0 || rings[Wire.TX].free() < options.txDescriptors) return false;
-        int b = txFree[--txFreeCount];
-        long at = txBuffer[b];
-        MemorySegment m = ram.mem;
-        m.set(LE64, at, 0L);
-        m.set(LE32, at + 8, 0);
-        MemorySegment.copy(src, off, m, at + Wire.NET_HDR, len);
-        int h;
-        int parts = options.txDescriptors;
-        if (parts == 1) {
-            h = rings[Wire.TX].add1(at, Wire.NET_HDR + len, false);
-        } else {
-            chainOff[0] = at;
-            chainLen[0] = Wire.NET_HDR;
-            int pieces = Math.min(parts - 1, len);
-            long done = 0;
-            for (int i = 0; i < pieces; i++) {
-                long n = i == pieces - 1 ? len - done : len / pieces;
-                chainOff[1 + i] = at + Wire.NET_HDR + done;
-                chainLen[1 + i] = (int) n;
-                done += n;
-            }
-            h = rings[Wire.TX].add(chainOff, chainLen, 1 + pieces, false);
-        }
-        txBufferOfHead[h] = b;
+        long at = reserveTx(len);
+        if (at < 0) return false;
+        MemorySegment.copy(src, off, ram.mem, at, len);
+        commitTx(at, len);
         return true;
     }
 

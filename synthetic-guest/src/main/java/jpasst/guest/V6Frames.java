@@ -1,4 +1,4 @@
-package jpasst.testutil;
+package jpasst.guest;
 
 import java.io.ByteArrayOutputStream;
 import java.net.InetAddress;
@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * IPv6 control-plane frames as a guest would send them (Neighbor Discovery, DHCPv6), built byte
  * by byte on the heap with checksums computed by {@link Frames#checksum}, independently of
- * jpasst's code; and readers for what comes back. Tests only.
+ * the daemon's code; and readers for what comes back. For tests that craft frames one by one.
  */
 public final class V6Frames {
     private V6Frames() {}
@@ -41,14 +41,9 @@ public final class V6Frames {
         return 0x3333_0000_0000L | (ByteBuffer.wrap(group, 12, 4).getInt() & 0xffffffffL);
     }
 
-    /** Sum of the IPv6 pseudo-header (RFC 8200 8.1), word by word, not folded. */
+    /** Sum of the IPv6 pseudo-header (RFC 8200 8.1), not folded. */
     public static long pseudo(byte[] src, byte[] dst, int proto, int len) {
-        long acc = 0;
-        for (int i = 0; i < 16; i += 2) {
-            acc += (src[i] & 0xff) << 8 | (src[i + 1] & 0xff);
-            acc += (dst[i] & 0xff) << 8 | (dst[i + 1] & 0xff);
-        }
-        return acc + proto + (len >>> 16) + (len & 0xffff);
+        return jpasst.guest.net.InetChecksum.pseudo6(Frames.hi(src), Frames.lo(src), Frames.hi(dst), Frames.lo(dst), proto, len);
     }
 
     /** An IPv6 header with the given hop limit in front of {@code l4}. */
@@ -153,18 +148,13 @@ public final class V6Frames {
     }
 
     public static byte[] udp(byte[] src, int sport, byte[] dst, int dport, byte[] payload) {
-        ByteBuffer u = ByteBuffer.allocate(8 + payload.length);
-        u.putShort((short) sport).putShort((short) dport).putShort((short) (8 + payload.length))
-                .putShort((short) 0).put(payload);
-        int c = Frames.checksum(u.array(), 0, u.capacity(), pseudo(src, dst, 17, u.capacity()));
-        u.putShort(6, (short) (c == 0 ? 0xffff : c));
-        return u.array();
+        return Frames.udpHeader(sport, dport, payload, pseudo(src, dst, 17, 8 + payload.length));
     }
 
     // ---- reading replies ----
 
     public static byte[] slice(byte[] f, int off, int len) {
-        return java.util.Arrays.copyOfRange(f, off, off + len);
+        return Frames.slice(f, off, len);
     }
 
     /** True if the L4 checksum of an IPv6 frame (no extension headers) is right. */

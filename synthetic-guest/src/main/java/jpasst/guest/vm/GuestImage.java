@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -257,7 +257,7 @@ public final class GuestImage {
         throw new IOException("unknown module compression: " + file);
     }
 
-    static String run(List<String> command) throws IOException {
+    public static String run(List<String> command) throws IOException {
         return new String(runBytes(command), StandardCharsets.UTF_8);
     }
 

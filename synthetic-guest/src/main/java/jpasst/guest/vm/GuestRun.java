@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.time.Duration;
 import java.util.List;

@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -7,8 +7,9 @@ import java.util.List;
  * How a guest's frames reach the daemon, the two transports passt serves: QEMU's stream netdev
  * on a UNIX socket (4-byte length, then the frame), and vhost-user, where QEMU shares the guest's
  * RAM (a memfd) and the daemon reads and writes the frames in the guest's own virtqueues. Each
- * says what QEMU and the daemon need to be started with; tests take a {@link Target} (a daemon
- * over a transport) as their parameter, so every guest test runs over both.
+ * says what QEMU and the daemon need to be started with; the end-to-end tests take a daemon over
+ * a transport as their parameter, so every guest test runs over both. (The guest side's own
+ * frame-level transports are {@link jpasst.guest.Transport}'s, for guests without a VM.)
  */
 public enum Transport {
     STREAM("stream socket"),

@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -61,7 +61,12 @@ public final class RunningGuest implements AutoCloseable {
                 throw new AssertionError("guest printed no @@" + key + "= marker"
                         + (qemu.isAlive() ? " within " + timeout : " before QEMU ended") + "\n" + Guest.consoleBlock(console()));
             }
-            Processes.sleep(Duration.ofMillis(50));
+            try {
+                Thread.sleep(50); // polls the console file QEMU writes
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted", e);
+            }
         }
     }
 

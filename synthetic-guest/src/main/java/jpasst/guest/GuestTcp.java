@@ -1,4 +1,4 @@
-package jpasst.testutil;
+package jpasst.guest;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -13,7 +13,7 @@ import java.util.function.Predicate;
 /**
  * A hand-driven TCP peer on the guest side of a {@link GuestLink}, for tests of the daemon's TCP
  * translation: it builds the guest's segments byte by byte (IPv4 or IPv6, with IP and TCP
- * checksums computed by {@link Frames#checksum}, independently of jpasst's code) and parses what
+ * checksums computed by {@link Frames#checksum}, independently of the daemon's code) and parses what
  * the daemon sends back, but it is not a TCP stack: nothing is sent, acknowledged or retransmitted
  * unless the test says so. A {@link Conn} only keeps the sequence numbers a test needs
  * ({@code sndNxt}, {@code rcvNxt}) and the options of the handshake.
@@ -23,20 +23,27 @@ import java.util.function.Predicate;
  * Frames that are not TCP (ARP, router advertisements...) are skipped.
  */
 public final class GuestTcp {
-    public static final int FIN = 0x01, SYN = 0x02, RST = 0x04, PSH = 0x08, ACK = 0x10;
+    public static final int FIN = Frames.FIN, SYN = Frames.SYN, RST = Frames.RST, PSH = Frames.PSH, ACK = Frames.ACK;
 
-    public static final int GUEST4 = InProcessPasst.ADDR, GW4 = InProcessPasst.GW;
-    public static final byte[] GUEST6 = InProcessPasst.ADDR6, GW6 = InProcessPasst.GW6;
+    /** The guest's and the gateway's addresses when none are given: the tests' documentation ones. */
+    public static final int GUEST4 = Frames.GUEST4, GW4 = Frames.GW4;
+    public static final byte[] GUEST6 = Frames.GUEST6, GW6 = Frames.GW6;
 
     private final GuestLink link;
+    private final int guest4;
     private final List<Conn> conns = new ArrayList<>();
     private final ArrayDeque<Seg> unclaimed = new ArrayDeque<>();
     private final List<byte[]> corruptFrames = new ArrayList<>();
     private int ipId = 1;
-    private int probes;
 
     public GuestTcp(GuestLink link) {
+        this(link, GUEST4);
+    }
+
+    /** A peer whose IPv4 address is {@code guest4} (the source of its barrier probes too). */
+    public GuestTcp(GuestLink link, int guest4) {
         this.link = link;
+        this.guest4 = guest4;
     }
 
     public GuestLink link() {
@@ -149,10 +156,7 @@ public final class GuestTcp {
 
     /** The TCP options of a SYN: MSS (if > 0) and window scale (if >= 0), NOP-padded. */
     public static byte[] synOptions(int mss, int ws) {
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        if (mss > 0) o.writeBytes(new byte[] {2, 4, (byte) (mss >>> 8), (byte) mss});
-        if (ws >= 0) o.writeBytes(new byte[] {1, 3, 3, (byte) ws});
-        return o.toByteArray();
+        return Frames.synOptions(mss, ws);
     }
 
     /**
@@ -161,15 +165,7 @@ public final class GuestTcp {
      */
     public byte[] frame(boolean v6, byte[] src, byte[] dst, int sport, int dport, int seq, int ack,
                         int flags, int window, byte[] options, byte[] payload, boolean badChecksum) {
-        int optLen = (options.length + 3) & ~3;
-        int hl = 20 + optLen;
-        ByteBuffer t = ByteBuffer.allocate(hl + payload.length);
-        t.putShort((short) sport).putShort((short) dport).putInt(seq).putInt(ack)
-                .put((byte) ((hl / 4) << 4)).put((byte) flags).putShort((short) window)
-                .putShort((short) 0).putShort((short) 0).put(options);
-        t.position(hl);
-        t.put(payload);
-        byte[] l4 = t.array();
+        byte[] l4 = Frames.tcpSegment(sport, dport, seq, ack, flags, window, options, payload);
         long pseudo = v6 ? V6Frames.pseudo(src, dst, 6, l4.length)
                 : Frames.pseudo4(ByteBuffer.wrap(src).getInt(), ByteBuffer.wrap(dst).getInt(), 6, l4.length);
         int c = Frames.checksum(l4, 0, l4.length, pseudo);
@@ -188,7 +184,7 @@ public final class GuestTcp {
         return Frames.frame4(ip);
     }
 
-    /** Sends several frames in one write, so the daemon most likely handles them in one batch. */
+    /** Sends several frames at once, so the daemon most likely handles them in one batch. */
     public void sendBatch(List<byte[]> frames) throws IOException {
         link.sendBatch(frames);
     }
@@ -236,27 +232,18 @@ public final class GuestTcp {
     /**
      * Returns once the daemon has handled every frame sent before, and the end of the batch of
      * events they came in (the ACKs and reads it does then): a probe, an ARP request for an
-     * address of its own, is answered after them. TCP segments that come meanwhile are kept for
-     * their connections.
+     * address of its own, is answered after them ({@link GuestLink#barrier}). TCP segments that
+     * come meanwhile are kept for their connections.
      */
     public void barrier() throws IOException {
-        int probe = Frames.ip("203.0.113.0") + 1 + (probes++ & 0x7f);
-        link.send(Frames.arpRequest(Frames.GUEST_MAC, GUEST4, probe));
-        long deadline = System.nanoTime() + 5_000_000_000L;
-        while (true) {
-            long left = (deadline - System.nanoTime()) / 1_000_000;
-            byte[] f = left > 0 ? link.receive(left) : null;
-            if (f == null) throw new AssertionError("no answer to the barrier's probe");
-            if (f.length >= 42 && Frames.u16(f, 12) == 0x0806 && Frames.u16(f, 20) == 2 && Frames.i32(f, 28) == probe) return;
-            queue(f);
-        }
+        link.barrier(guest4);
     }
 
     // ------------------------------------------------------------------ connections
 
     /** A connection from the guest's {@code guestPort} to {@code peer}:{@code peerPort} (IPv4). */
     public Conn conn4(int guestPort, int peer, int peerPort) {
-        return conn(false, ByteBuffer.allocate(4).putInt(GUEST4).array(),
+        return conn(false, ByteBuffer.allocate(4).putInt(guest4).array(),
                 ByteBuffer.allocate(4).putInt(peer).array(), guestPort, peerPort);
     }
 
@@ -414,7 +401,7 @@ public final class GuestTcp {
             return next(this, timeoutMs);
         }
 
-        /** The next segment that has come already, or null: no waiting (after the daemon's InProcessPasst#sync). */
+        /** The next segment that has come already, or null: no waiting (once the daemon handled what was sent: its loop synced, or a barrier). */
         public Seg receiveNow() throws IOException {
             for (byte[] f; (f = link.receiveNow()) != null; ) queue(f);
             return queue.poll();

@@ -1,4 +1,4 @@
-package jpasst.e2e;
+package jpasst.guest.vm;
 
 import java.io.BufferedOutputStream;
 import java.io.IOException;
@@ -27,12 +27,14 @@ import java.util.zip.GZIPOutputStream;
  * {@code /test.sh} and any extra files, booted with the daemon's {@link Transport}:
  * {@code -netdev stream,server=off,addr.type=unix} (QEMU >= 7.2: the same wire format as passt:
  * 4-byte big-endian length, then the Ethernet frame), or {@code -netdev vhost-user} with the
- * guest's RAM in a shared memfd. The serial console is captured whole; lines
+ * guest's RAM in a shared memfd.
+ * The end-to-end tests and {@code benchmarks/compare --vm} both boot their guests here. The
+ * serial console is captured whole; lines
  * {@code @@KEY=VALUE} are markers. A hard timeout kills QEMU, and every failure (timeout, QEMU
  * error, a marker asked for but missing) is an {@link AssertionError} whose message carries the
  * whole console, so a red test explains itself.
  *
- * <p>Usage: {@code Guest.run(daemon, "dhcp4")}, or {@link #builder(Daemon)} for files,
+ * <p>Usage: {@code Guest.run(daemon, "dhcp4")}, or {@link #builder(Served)} for files,
  * host programs, timeout, memory.
  */
 public final class Guest {
@@ -49,7 +51,7 @@ public final class Guest {
     }
 
     /** Boots a guest on {@code daemon}'s socket over its transport, runs {@code script} and returns its run. */
-    public static GuestRun run(Daemon daemon, String script) {
+    public static GuestRun run(Served daemon, String script) {
         return builder(daemon).script(script).run();
     }
 
@@ -59,8 +61,15 @@ public final class Guest {
     }
 
     /** A guest on {@code daemon}'s socket, over the transport the daemon serves. */
-    public static Builder builder(Daemon daemon) {
+    public static Builder builder(Served daemon) {
         return new Builder(daemon.socket()).transport(daemon.transport());
+    }
+
+    /** A daemon as a guest sees it: the socket it serves and the transport it serves there. */
+    public interface Served {
+        Path socket();
+
+        Transport transport();
     }
 
     /** One file to put into the guest's root file system. */

@@ -1,0 +1,117 @@
+package jpasst.testutil;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import jpasst.guest.Frames;
+import jpasst.guest.GuestStack;
+import jpasst.guest.StreamSource;
+import jpasst.guest.StreamTransport;
+import jpasst.guest.TcpExchange;
+
+/**
+ * The synthetic guest's stack (synthetic-guest's {@link GuestStack}) against the daemon, in
+ * process, over the stream socket: what the benchmarks and the load tests build on is checked
+ * here against what the daemon's own tests establish (the lease, the router advertisement, the
+ * DHCPv6 reply, TCP and UDP to the host's loopback at the gateway's address).
+ */
+@Timeout(60)
+class GuestStackTest {
+    static GuestStack guest(InProcessPasst p) throws Exception {
+        return new GuestStack(StreamTransport.connect(p.socket.toString(), 5_000));
+    }
+
+    @Test
+    void dhcpSlaacAndDhcpv6GiveTheGuestTheHostsAddressesAndTheDaemonAsRouter() throws Exception {
+        try (InProcessPasst p = new InProcessPasst(InProcessPasst::ipv6); GuestStack g = guest(p)) {
+            assertTrue(g.dhcp(5_000), "a DHCP lease");
+            assertEquals(InProcessPasst.ADDR, g.address4());
+            assertEquals(InProcessPasst.GW, g.gateway4());
+            assertEquals(24, g.prefix4());
+            assertEquals(65520, g.dhcpMtu(), "MTU 65520 in the lease");
+            assertEquals(InProcessPasst.DNS1, g.dns4());
+            assertTrue(g.arpGateway(5_000), "the gateway's MAC");
+            assertEquals(Frames.OUR_MAC, g.gatewayMac());
+
+            assertTrue(g.slaac(5_000), "a router advertisement with a prefix");
+            assertEquals(Frames.hi(InProcessPasst.ADDR6), g.slaac6Hi(), "the host's /64");
+            assertEquals(g.linkLocal6Lo(), g.slaac6Lo(), "the guest's own interface identifier");
+            assertEquals(Frames.hi(InProcessPasst.OUR_LL6), g.router6Hi());
+            assertEquals(Frames.lo(InProcessPasst.OUR_LL6), g.router6Lo(), "the daemon's link-local address routes");
+            assertEquals(Frames.OUR_MAC, g.routerMac());
+            assertEquals(65520, g.mtu6());
+
+            assertTrue(g.dhcp6(5_000), "a DHCPv6 reply");
+            assertEquals(Frames.hi(InProcessPasst.ADDR6), g.dhcp6Hi());
+            assertEquals(Frames.lo(InProcessPasst.ADDR6), g.dhcp6Lo(), "the host's address");
+            assertEquals(0, g.badChecksums);
+        }
+    }
+
+    @Test
+    void tcpCarriesDataBothWaysIntactAndClosesWithBothFins() throws Exception {
+        byte[] down = new byte[3 << 20];
+        new Random(5).nextBytes(down);
+        int up = 2 << 20;
+        try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
+             InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {
+            assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+            TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
+            assertNull(x.problem(down, up));
+            assertEquals(0, g.badChecksums, "every checksum the daemon sent verified");
+        }
+    }
+
+    @Test
+    void udpDatagramsGoToTheHostAndItsAnswersComeBack() throws Exception {
+        try (DatagramSocket host = new DatagramSocket(0, InetAddress.getByName("127.0.0.1"));
+             InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {
+            assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+            int[] answers = {0};
+            g.udpApp((sport, dport, s, off, len) -> {
+                if (sport == host.getLocalPort() && dport == 40000 && len == 5) answers[0]++;
+            });
+            assertTrue(g.sendUdp(40000, host.getLocalPort(), 1000));
+            g.poll(0);
+            DatagramPacket d = new DatagramPacket(new byte[2000], 2000);
+            host.setSoTimeout(5000);
+            host.receive(d);
+            assertEquals(1000, d.getLength());
+            for (int i = 0; i < 1000; i++) assertEquals(StreamSource.patternByte(i), d.getData()[i] & 0xff);
+            host.send(new DatagramPacket("hello".getBytes(), 5, d.getSocketAddress()));
+            assertTrue(g.pollUntil(() -> answers[0] == 1, 5_000), "the host's answer");
+            assertEquals(1, g.udpIn);
+        }
+    }
+
+    /** Ping sockets opened to everyone for the test, as IcmpTest does (root only; restored afterwards). */
+    @Test
+    void anEchoRequestToTheGatewayIsAnswered() throws Exception {
+        Path range = Path.of("/proc/sys/net/ipv4/ping_group_range");
+        assumeTrue(Files.isWritable(range) && jpasst.sys.Processes.getuid() == 0, "needs root to set " + range);
+        String saved = Files.readString(range).trim().replace('\t', ' ');
+        Files.writeString(range, "0 2147483647");
+        try (InProcessPasst p = new InProcessPasst(); GuestStack g = guest(p)) {
+            assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+            assertTrue(g.ping4(InProcessPasst.GW, 7, 1, 56));
+            assertTrue(g.pollUntil(() -> g.echoRepliesIn == 1, 5_000), "an echo reply");
+            assertEquals(1, g.lastEchoSeq);
+            assertEquals(0, g.badChecksums);
+        } finally {
+            Files.writeString(range, saved);
+        }
+    }
+}

@@ -1,0 +1,197 @@
+package jpasst.guest;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+import jpasst.guest.sys.Native;
+import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.guest.vhost.Wire;
+
+/**
+ * vhost-user seen from the guest: a {@link VhostUserFrontEnd} (what QEMU is to the daemon) whose
+ * rings the guest's driver fills and drains, as a Linux virtio-net driver with NAPI does.
+ *
+ * Frames out are written straight into free transmit buffers in guest memory and published with
+ * one kick per {@link #flush} (none if the daemon asked for no kicks). Frames in are taken from
+ * the receive queue where the daemon wrote them (a frame spread over several buffers with
+ * MRG_RXBUF is gathered first) and the buffers posted again. Like NAPI, the driver turns the
+ * daemon's interrupts (writes to the call eventfds) off while it polls and on only before it
+ * sleeps, checking the rings once more after turning them on; so a busy guest costs the daemon
+ * no signals, which is how a real guest meets it.
+ *
+ * The daemon's DATA_VALID flag is passed on ({@link Transport.Receiver}): its frames' TCP and
+ * UDP checksums are then not to be checked.
+ *
+ * Frame path: no allocation.
+ */
+public final class VhostTransport implements Transport {
+    private final VhostUserFrontEnd fe;
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment pollfds, drain;
+    private final VhostUserFrontEnd.FrameSink sink;
+    private Receiver receiver;
+    private int handed;
+    private boolean committed, eof;
+    public long framesOut, framesIn;
+
+    public VhostTransport(VhostUserFrontEnd fe) {
+        this.fe = fe;
+        pollfds = arena.allocate(3 * 8, 8);
+        drain = arena.allocate(256, 8);
+        sink = (s, off, len) -> {
+            framesIn++;
+            handed++;
+            receiver.frame(s, off, len, (fe.lastHeaderFlags() & Wire.NET_HDR_F_DATA_VALID) != 0);
+        };
+        fe.ring(Wire.RX).interrupts(false);
+        fe.ring(Wire.TX).interrupts(false);
+    }
+
+    /**
+     * A front-end with options {@code o} connected to the daemon's vhost-user socket at
+     * {@code path} (waiting up to {@code timeoutMs} for it to listen), its rings started.
+     */
+    public static VhostTransport connect(String path, VhostUserFrontEnd.Options o, long timeoutMs) throws IOException {
+        VhostUserFrontEnd fe = new VhostUserFrontEnd(o);
+        long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+        try {
+            while (true) {
+                try {
+                    fe.connect(path);
+                    break;
+                } catch (IOException e) {
+                    if (System.nanoTime() > deadline) throw e;
+                    Thread.sleep(5);
+                }
+            }
+            fe.start();
+        } catch (IOException | RuntimeException e) {
+            fe.close();
+            throw e;
+        } catch (InterruptedException e) {
+            fe.close();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        return new VhostTransport(fe);
+    }
+
+    /**
+     * The front-end options of a guest that moves bulk data: 1024 descriptors per ring (QEMU's
+     * largest), receive buffers that hold a whole frame of 64 KiB (an IPv6 one included), and
+     * guest memory for them.
+     */
+    public static VhostUserFrontEnd.Options bulkOptions() {
+        VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
+        o.ringSize = 1024;
+        o.rxBufferSize = (Wire.NET_HDR + 14 + 40 + 65535 + 63) & ~63;
+        o.txBufferSize = o.rxBufferSize;
+        o.memory = 256L << 20;
+        return o;
+    }
+
+    public VhostUserFrontEnd frontEnd() {
+        return fe;
+    }
+
+    @Override
+    public String name() {
+        return "vhost-user";
+    }
+
+    @Override
+    public MemorySegment out() {
+        return fe.ram().memory();
+    }
+
+    @Override
+    public long reserve(int len) {
+        return fe.reserveTx(len);
+    }
+
+    @Override
+    public void commit(long off, int len) {
+        fe.commitTx(off, len);
+        committed = true;
+        framesOut++;
+    }
+
+    @Override
+    public boolean flush() {
+        if (committed) {
+            fe.kick(Wire.TX);
+            committed = false;
+        }
+        return true;
+    }
+
+    @Override
+    public long queued() {
+        fe.reapTx();
+        return fe.txInFlight();
+    }
+
+    @Override
+    public boolean closed() {
+        return eof;
+    }
+
+    @Override
+    public int poll(Receiver r, int timeoutMs) {
+        if (eof) throw new IllegalStateException("the daemon closed the vhost-user connection");
+        flush();
+        receiver = r;
+        handed = 0;
+        fe.reapTx();
+        fe.poll(sink, Integer.MAX_VALUE);
+        if (handed == 0 && timeoutMs > 0) {
+            // NAPI: interrupts on, look again, sleep; then off while the rings are drained
+            fe.ring(Wire.RX).interrupts(true);
+            boolean txWaiting = fe.txInFlight() > 0;
+            if (txWaiting) fe.ring(Wire.TX).interrupts(true);
+            if (fe.ring(Wire.RX).usedPending() == 0) sleep(timeoutMs, txWaiting);
+            fe.ring(Wire.RX).interrupts(false);
+            fe.ring(Wire.TX).interrupts(false);
+            fe.reapTx();
+            fe.poll(sink, Integer.MAX_VALUE);
+        }
+        receiver = null;
+        if (eof) throw new IllegalStateException("the daemon closed the vhost-user connection");
+        return handed;
+    }
+
+    /** Waits for a call on the receive ring (or the transmit ring), or for the back-end to close the socket. */
+    private void sleep(int timeoutMs, boolean tx) {
+        int n = 0;
+        n = pollfd(n, fe.callDescriptor(Wire.RX), Native.POLLIN);
+        n = pollfd(n, fe.socketDescriptor(), Native.POLLIN);
+        if (tx) n = pollfd(n, fe.callDescriptor(Wire.TX), Native.POLLIN);
+        if (Native.poll(pollfds, n, timeoutMs) <= 0) return;
+        for (int i = 0; i < n; i++) {
+            int fd = pollfds.get(ValueLayout.JAVA_INT, 8L * i);
+            int ev = pollfds.get(ValueLayout.JAVA_SHORT, 8L * i + 6);
+            if (ev == 0) continue;
+            if (fd == fe.socketDescriptor()) {
+                long got = Native.recv(fd, drain, drain.byteSize(), Native.MSG_DONTWAIT);
+                if (got == 0 || (got < 0 && got != -Native.EAGAIN && got != -Native.EINTR)) eof = true;
+            } else {
+                Native.read(fd, drain, 8); // the eventfd's count
+            }
+        }
+    }
+
+    private int pollfd(int i, int fd, int events) {
+        pollfds.set(ValueLayout.JAVA_INT, 8L * i, fd);
+        pollfds.set(ValueLayout.JAVA_SHORT, 8L * i + 4, (short) events);
+        pollfds.set(ValueLayout.JAVA_SHORT, 8L * i + 6, (short) 0);
+        return i + 1;
+    }
+
+    @Override
+    public void close() {
+        fe.close();
+        arena.close();
+    }
+}

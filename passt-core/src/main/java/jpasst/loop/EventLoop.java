@@ -65,7 +65,8 @@ public final class EventLoop {
     private static final int MAX_POSTED = 64;
     private long[] posted = new long[MAX_POSTED], delivering = new long[MAX_POSTED];
     private int postedCount;
-    private volatile boolean running;
+    /** Set by {@link #stop()}, from any thread: {@link #run()} returns, even if it has not begun yet. */
+    private volatile boolean stopped;
     private long now = System.nanoTime();
     private long nextWake = Long.MAX_VALUE;
     /**
@@ -176,8 +177,7 @@ public final class EventLoop {
     /** Runs until {@link #stop()}; returns on the loop thread. */
     public void run() {
         thread = Thread.currentThread();
-        running = true;
-        while (running) {
+        while (!stopped) {
             runOnce();
         }
     }
@@ -311,7 +311,7 @@ public final class EventLoop {
 
     /** Stops the loop from any thread. */
     public void stop() {
-        running = false;
+        stopped = true;
         wake();
     }
 

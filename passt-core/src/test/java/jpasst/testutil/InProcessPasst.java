@@ -165,7 +165,9 @@ public final class InProcessPasst implements AutoCloseable {
     @Override
     public void close() throws Exception {
         passt.loop.stop();
-        thread.join(5000);
+        thread.join(10_000);
+        // closed under a loop still running, its descriptors' numbers would go to the next daemon
+        if (thread.isAlive()) throw new IllegalStateException("the daemon's loop did not stop");
         passt.close();
         Files.deleteIfExists(socket);
         if (passt.conf.confPath != null) Files.deleteIfExists(Path.of(passt.conf.confPath));

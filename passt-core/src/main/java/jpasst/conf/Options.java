@@ -64,62 +64,130 @@ public final class Options {
         final List<String> warnings = new ArrayList<>();
     }
 
-    /** What an option sets, from its argument ({@code v}: null for an option without one). */
-    @FunctionalInterface
-    private interface Sets {
-        void set(Conf.Builder c, State st, String v);
+    /**
+     * What an option does, one constant per option (two names of one option share theirs), done
+     * by {@link #apply}: a switch, not a lambda per option, which a JVM without the AOT cache
+     * (the launcher, as Kata and libvirt start it) would spin one by one on every launch.
+     */
+    private enum Does {
+        DEBUG, QUIET, FOREGROUND, STDERR, LOG_FILE, HELP, SOCKET, FD, NS_IFNAME, PCAP, PID, MTU, ADDRESS,
+        NETMASK, MAC_ADDR, GATEWAY, INTERFACE, OUTBOUND, DNS, SEARCH, HOSTNAME, NO_TCP, NO_UDP, NO_ICMP,
+        NO_DHCP, NO_DHCPV6, NO_NDP, NO_RA, NO_SPLICE, SPLICE_ONLY, FREEBIND, NO_MAP_GW, IPV4_ONLY,
+        IPV6_ONLY, ONE_OFF, TCP_PORTS, UDP_PORTS, TCP_NS, UDP_NS, USERNS, NETNS, NS_MAC_ADDR, DHCP_DNS,
+        NO_DHCP_DNS, DHCP_SEARCH, NO_DHCP_SEARCH, DNS_FORWARD, NO_NETNS_QUIT, TRACE, RUNAS, LOG_SIZE,
+        VERSION, OUTBOUND_IF4, OUTBOUND_IF6, CONFIG_NET, NO_COPY_ROUTES, NO_COPY_ADDRS, NETNS_ONLY,
+        MAP_HOST_LOOPBACK, MAP_GUEST_ADDR, HOST_LO_TO_NS_LO, DNS_HOST, VHOST_USER, PRINT_CAPABILITIES,
+        FQDN, REPAIR_PATH, MIGRATE_EXIT, MIGRATE_NO_LINGER, STATS, CONF_PATH, UDP_TIMEOUT, ICMP_TIMEOUT,
+        NO_SECCOMP
     }
 
-    private static Getopt.Option<Sets> opt(String name, char shortName, Arg arg, Sets what) {
+    private static Getopt.Option<Does> opt(String name, char shortName, Arg arg, Does what) {
         return new Getopt.Option<>(name, shortName, arg, what);
     }
 
-    private static Getopt.Option<Sets> opt(String name, Arg arg, Sets what) {
+    private static Getopt.Option<Does> opt(String name, Arg arg, Does what) {
         return opt(name, '\0', arg, what);
     }
 
-    /** An option passt has only as pasta: refused, in passt's words ({@code what}: "-I", "--netns"). */
-    private static Getopt.Option<Sets> pastaOnly(String name, char shortName, Arg arg, String what) {
-        return opt(name, shortName, arg, (c, st, v) -> {
-            throw new ConfException(what + " is for pasta mode only");
-        });
-    }
-
-    private static Getopt.Option<Sets> pastaOnly(String name, Arg arg) {
-        return pastaOnly(name, '\0', arg, "--" + name);
-    }
-
-    /** An option of vhost-user mode: refused in passt's words without --vhost-user. */
-    private static Getopt.Option<Sets> vhostUserOnly(String name, Arg arg, java.util.function.Consumer<Conf.Builder> what) {
-        return opt(name, arg, (c, st, v) -> {
-            if (!c.vhostUser) throw new ConfException("--" + name + " is for vhost-user mode only");
-            what.accept(c);
-        });
-    }
-
-    /** -s, --socket and --socket-path: two names of one option. */
-    private static final Sets SOCKET = (c, st, v) -> {
-        if (v.isEmpty() || v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid socket path: " + v);
-        c.socketPath = v;
-        c.fd = -1;
-    };
-
     /** Every option of {@code man passt}, in passt's order, and jpasst's own at the end. */
-    static final List<Getopt.Option<Sets>> TABLE = List.of(
-            opt("debug", 'd', Arg.NONE, (c, st, v) -> {
+    static final List<Getopt.Option<Does>> TABLE = List.of(
+            opt("debug", 'd', Arg.NONE, Does.DEBUG),
+            opt("quiet", 'q', Arg.NONE, Does.QUIET),
+            opt("foreground", 'f', Arg.NONE, Does.FOREGROUND),
+            opt("stderr", 'e', Arg.NONE, Does.STDERR),
+            opt("log-file", 'l', Arg.REQUIRED, Does.LOG_FILE),
+            opt("help", 'h', Arg.NONE, Does.HELP),
+            opt("socket", 's', Arg.REQUIRED, Does.SOCKET),
+            opt("fd", 'F', Arg.REQUIRED, Does.FD),
+            opt("ns-ifname", 'I', Arg.REQUIRED, Does.NS_IFNAME),
+            opt("pcap", 'p', Arg.REQUIRED, Does.PCAP),
+            opt("pid", 'P', Arg.REQUIRED, Does.PID),
+            opt("mtu", 'm', Arg.REQUIRED, Does.MTU),
+            opt("address", 'a', Arg.REQUIRED, Does.ADDRESS),
+            opt("netmask", 'n', Arg.REQUIRED, Does.NETMASK),
+            opt("mac-addr", 'M', Arg.REQUIRED, Does.MAC_ADDR),
+            opt("gateway", 'g', Arg.REQUIRED, Does.GATEWAY),
+            opt("interface", 'i', Arg.REQUIRED, Does.INTERFACE),
+            opt("outbound", 'o', Arg.REQUIRED, Does.OUTBOUND),
+            opt("dns", 'D', Arg.REQUIRED, Does.DNS),
+            opt("search", 'S', Arg.REQUIRED, Does.SEARCH),
+            opt("hostname", 'H', Arg.REQUIRED, Does.HOSTNAME),
+            opt("no-tcp", Arg.NONE, Does.NO_TCP),
+            opt("no-udp", Arg.NONE, Does.NO_UDP),
+            opt("no-icmp", Arg.NONE, Does.NO_ICMP),
+            opt("no-dhcp", Arg.NONE, Does.NO_DHCP),
+            opt("no-dhcpv6", Arg.NONE, Does.NO_DHCPV6),
+            opt("no-ndp", Arg.NONE, Does.NO_NDP),
+            opt("no-ra", Arg.NONE, Does.NO_RA),
+            opt("no-splice", Arg.NONE, Does.NO_SPLICE),
+            opt("splice-only", Arg.NONE, Does.SPLICE_ONLY),
+            opt("freebind", Arg.NONE, Does.FREEBIND),
+            opt("no-map-gw", Arg.NONE, Does.NO_MAP_GW),
+            opt("ipv4-only", '4', Arg.NONE, Does.IPV4_ONLY),
+            opt("ipv6-only", '6', Arg.NONE, Does.IPV6_ONLY),
+            opt("one-off", '1', Arg.NONE, Does.ONE_OFF),
+            opt("tcp-ports", 't', Arg.REQUIRED, Does.TCP_PORTS),
+            opt("udp-ports", 'u', Arg.REQUIRED, Does.UDP_PORTS),
+            opt("tcp-ns", 'T', Arg.REQUIRED, Does.TCP_NS),
+            opt("udp-ns", 'U', Arg.REQUIRED, Does.UDP_NS),
+            opt("userns", Arg.REQUIRED, Does.USERNS),
+            opt("netns", Arg.REQUIRED, Does.NETNS),
+            opt("ns-mac-addr", Arg.REQUIRED, Does.NS_MAC_ADDR),
+            opt("dhcp-dns", Arg.NONE, Does.DHCP_DNS),
+            opt("no-dhcp-dns", Arg.NONE, Does.NO_DHCP_DNS),
+            opt("dhcp-search", Arg.NONE, Does.DHCP_SEARCH),
+            opt("no-dhcp-search", Arg.NONE, Does.NO_DHCP_SEARCH),
+            opt("dns-forward", Arg.REQUIRED, Does.DNS_FORWARD),
+            opt("no-netns-quit", Arg.NONE, Does.NO_NETNS_QUIT),
+            opt("trace", Arg.NONE, Does.TRACE),
+            opt("runas", Arg.REQUIRED, Does.RUNAS),
+            opt("log-size", Arg.REQUIRED, Does.LOG_SIZE),
+            opt("version", Arg.NONE, Does.VERSION),
+            opt("outbound-if4", Arg.REQUIRED, Does.OUTBOUND_IF4),
+            opt("outbound-if6", Arg.REQUIRED, Does.OUTBOUND_IF6),
+            opt("config-net", Arg.NONE, Does.CONFIG_NET),
+            opt("no-copy-routes", Arg.NONE, Does.NO_COPY_ROUTES),
+            opt("no-copy-addrs", Arg.NONE, Does.NO_COPY_ADDRS),
+            opt("netns-only", Arg.NONE, Does.NETNS_ONLY),
+            opt("map-host-loopback", Arg.REQUIRED, Does.MAP_HOST_LOOPBACK),
+            opt("map-guest-addr", Arg.REQUIRED, Does.MAP_GUEST_ADDR),
+            opt("host-lo-to-ns-lo", Arg.NONE, Does.HOST_LO_TO_NS_LO),
+            opt("dns-host", Arg.REQUIRED, Does.DNS_HOST),
+            opt("vhost-user", Arg.NONE, Does.VHOST_USER),
+            opt("print-capabilities", Arg.NONE, Does.PRINT_CAPABILITIES),
+            opt("socket-path", Arg.REQUIRED, Does.SOCKET),
+            opt("fqdn", Arg.REQUIRED, Does.FQDN),
+            opt("repair-path", Arg.REQUIRED, Does.REPAIR_PATH),
+            opt("migrate-exit", Arg.NONE, Does.MIGRATE_EXIT),
+            opt("migrate-no-linger", Arg.NONE, Does.MIGRATE_NO_LINGER),
+            opt("stats", Arg.REQUIRED, Does.STATS),
+            opt("conf-path", 'c', Arg.REQUIRED, Does.CONF_PATH),
+            // jpasst only, for tests and debugging
+            opt("udp-timeout", Arg.REQUIRED, Does.UDP_TIMEOUT),
+            opt("icmp-timeout", Arg.REQUIRED, Does.ICMP_TIMEOUT),
+            opt("no-seccomp", Arg.NONE, Does.NO_SECCOMP));
+
+    /** Does what option {@code o} says, with its argument {@code v} (null for an option without one). */
+    private static void apply(Getopt.Option<Does> o, Conf.Builder c, State st, String v) {
+        switch (o.what()) {
+            case DEBUG -> {
                 st.debug = true;
                 c.quiet = false;
-            }),
-            opt("quiet", 'q', Arg.NONE, (c, st, v) -> {
+            }
+            case QUIET -> {
                 c.quiet = true;
                 st.debug = st.trace = false;
-            }),
-            opt("foreground", 'f', Arg.NONE, (c, st, v) -> c.foreground = true),
-            opt("stderr", 'e', Arg.NONE, (c, st, v) -> st.warnings.add("--stderr will be dropped soon")),
-            opt("log-file", 'l', Arg.REQUIRED, (c, st, v) -> c.logFile = v),
-            opt("help", 'h', Arg.NONE, (c, st, v) -> st.action = Action.HELP),
-            opt("socket", 's', Arg.REQUIRED, SOCKET),
-            opt("fd", 'F', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case FOREGROUND -> c.foreground = true;
+            case STDERR -> st.warnings.add("--stderr will be dropped soon");
+            case LOG_FILE -> c.logFile = v;
+            case HELP -> st.action = Action.HELP;
+            case SOCKET -> {
+                if (v.isEmpty() || v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid socket path: " + v);
+                c.socketPath = v;
+                c.fd = -1;
+            }
+            case FD -> {
                 Num n = strtol(v);
                 // passt takes fd 0 (a socket on standard input) but not 1 or 2
                 if (!n.whole || n.overflow || n.value < 0 || (n.value != 0 && n.value <= 2)
@@ -129,115 +197,96 @@ public final class Options {
                 c.fd = (int) n.value;
                 c.oneOff = true;
                 c.socketPath = null;
-            }),
-            pastaOnly("ns-ifname", 'I', Arg.REQUIRED, "-I"),
-            opt("pcap", 'p', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case NS_IFNAME, TCP_NS, UDP_NS, USERNS, NETNS, NS_MAC_ADDR, DHCP_DNS, DHCP_SEARCH, NO_NETNS_QUIT,
+                 CONFIG_NET, NO_COPY_ROUTES, NO_COPY_ADDRS, NETNS_ONLY, HOST_LO_TO_NS_LO ->
+                    // passt's words: "-I is for pasta mode only", "--netns is for pasta mode only"
+                    throw new ConfException((o.shortName() != '\0' ? "-" + o.shortName() : "--" + o.name())
+                            + " is for pasta mode only");
+            case PCAP -> {
                 if (v.isEmpty() || v.length() >= PATH_MAX) throw new ConfException("Invalid pcap path: " + v);
                 c.pcapFile = v;
-            }),
-            opt("pid", 'P', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case PID -> {
                 if (v.isEmpty() || v.length() >= PATH_MAX) throw new ConfException("Invalid PID file: " + v);
                 c.pidFile = v;
-            }),
-            opt("mtu", 'm', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case MTU -> {
                 Num n = strtol(v);
                 if (!n.whole || n.overflow || n.value < 0) throw new ConfException("Invalid MTU: " + v);
                 if (n.value > MTU_MAX) throw new ConfException("MTU " + n.value + " too large (max " + MTU_MAX + ")");
                 c.mtu = (int) n.value;
                 c.mtuSet = true;
-            }),
-            opt("address", 'a', Arg.REQUIRED, Options::address),
-            opt("netmask", 'n', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case ADDRESS -> address(c, st, v);
+            case NETMASK -> {
                 if (st.addrHasPrefix) throw new ConfException("Redundant prefix length specification");
                 int plen = ip4Prefix(v);
                 if (plen < 0) throw new ConfException("Invalid prefix length: " + v);
                 st.prefixFromOpt = plen;
                 c.prefix4 = plen;
                 c.prefix4Set = true;
-            }),
-            opt("mac-addr", 'M', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case MAC_ADDR -> {
                 try {
                     if (v.length() != 17) throw new IllegalArgumentException();
                     c.ourMac = Net.parseMac(v);
                 } catch (IllegalArgumentException e) {
                     throw new ConfException("Invalid MAC address: " + v);
                 }
-            }),
-            opt("gateway", 'g', Arg.REQUIRED, (c, st, v) -> gateway(c, v)),
-            opt("interface", 'i', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case GATEWAY -> gateway(c, v);
+            case INTERFACE -> {
                 if (!HostNet.interfaceExists(v)) throw new ConfException("Invalid interface name " + v + ": No such device");
                 c.ifname4 = v;
                 c.ifname6 = v;
-            }),
-            opt("outbound", 'o', Arg.REQUIRED, (c, st, v) -> outbound(c, v)),
-            opt("dns", 'D', Arg.REQUIRED, (c, st, v) -> dns(c, v)),
-            opt("search", 'S', Arg.REQUIRED, (c, st, v) -> {
-                c.searchSet = true;
-                if (v.equals("none")) {
-                    c.search.clear();
-                    return;
-                }
-                for (String d : v.split("[ ,]+")) {
-                    if (d.isEmpty()) continue;
-                    if (d.length() >= MAXDNAME) throw new ConfException("Cannot use DNS search domain " + v);
-                    c.search.add(d);
-                }
-            }),
-            opt("hostname", 'H', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case OUTBOUND -> outbound(c, v);
+            case DNS -> dns(c, v);
+            case SEARCH -> search(c, v);
+            case HOSTNAME -> {
                 if (v.length() >= MAXDNAME) throw new ConfException("Invalid hostname: " + v);
                 c.hostname = v;
-            }),
-            opt("no-tcp", Arg.NONE, (c, st, v) -> c.noTcp = true),
-            opt("no-udp", Arg.NONE, (c, st, v) -> c.noUdp = true),
-            opt("no-icmp", Arg.NONE, (c, st, v) -> c.noIcmp = true),
-            opt("no-dhcp", Arg.NONE, (c, st, v) -> c.noDhcp = true),
-            opt("no-dhcpv6", Arg.NONE, (c, st, v) -> c.noDhcpv6 = true),
-            opt("no-ndp", Arg.NONE, (c, st, v) -> c.noNdp = true),
-            opt("no-ra", Arg.NONE, (c, st, v) -> c.noRa = true),
-            opt("no-splice", Arg.NONE, (c, st, v) -> { }), // passt mode never splices: accepted (as passt)
-            opt("splice-only", Arg.NONE, (c, st, v) -> st.spliceOnly = true),
-            opt("freebind", Arg.NONE, (c, st, v) -> c.freebind = true),
-            opt("no-map-gw", Arg.NONE, (c, st, v) -> c.noMapGw = true),
-            opt("ipv4-only", '4', Arg.NONE, (c, st, v) -> {
+            }
+            case NO_TCP -> c.noTcp = true;
+            case NO_UDP -> c.noUdp = true;
+            case NO_ICMP -> c.noIcmp = true;
+            case NO_DHCP -> c.noDhcp = true;
+            case NO_DHCPV6 -> c.noDhcpv6 = true;
+            case NO_NDP -> c.noNdp = true;
+            case NO_RA -> c.noRa = true;
+            case NO_SPLICE -> { } // passt mode never splices: accepted (as passt)
+            case SPLICE_ONLY -> st.spliceOnly = true;
+            case FREEBIND -> c.freebind = true;
+            case NO_MAP_GW -> c.noMapGw = true;
+            case IPV4_ONLY -> {
                 st.v4Only = true;
                 st.v6Only = false;
-            }),
-            opt("ipv6-only", '6', Arg.NONE, (c, st, v) -> {
+            }
+            case IPV6_ONLY -> {
                 st.v6Only = true;
                 st.v4Only = false;
-            }),
-            opt("one-off", '1', Arg.NONE, (c, st, v) -> c.oneOff = true),
-            opt("tcp-ports", 't', Arg.REQUIRED, (c, st, v) -> c.tcpSpecs.add(v)),
-            opt("udp-ports", 'u', Arg.REQUIRED, (c, st, v) -> c.udpSpecs.add(v)),
-            pastaOnly("tcp-ns", 'T', Arg.REQUIRED, "-T"),
-            pastaOnly("udp-ns", 'U', Arg.REQUIRED, "-U"),
-            pastaOnly("userns", Arg.REQUIRED),
-            pastaOnly("netns", Arg.REQUIRED),
-            pastaOnly("ns-mac-addr", Arg.REQUIRED),
-            pastaOnly("dhcp-dns", Arg.NONE),
-            opt("no-dhcp-dns", Arg.NONE, (c, st, v) -> c.noDhcpDns = true),
-            pastaOnly("dhcp-search", Arg.NONE),
-            opt("no-dhcp-search", Arg.NONE, (c, st, v) -> c.noDhcpSearch = true),
-            opt("dns-forward", Arg.REQUIRED, (c, st, v) -> dnsForward(c, v)),
-            pastaOnly("no-netns-quit", Arg.NONE),
-            opt("trace", Arg.NONE, (c, st, v) -> {
+            }
+            case ONE_OFF -> c.oneOff = true;
+            case TCP_PORTS -> c.tcpSpecs.add(v);
+            case UDP_PORTS -> c.udpSpecs.add(v);
+            case NO_DHCP_DNS -> c.noDhcpDns = true;
+            case NO_DHCP_SEARCH -> c.noDhcpSearch = true;
+            case DNS_FORWARD -> dnsForward(c, v);
+            case TRACE -> {
                 st.trace = st.debug = true;
                 c.quiet = false;
-            }),
-            opt("runas", Arg.REQUIRED, (c, st, v) -> c.runAs = v),
-            opt("log-size", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case RUNAS -> c.runAs = v;
+            case LOG_SIZE -> {
                 Num n = strtol(v);
                 if (n.overflow || n.value < LOG_SIZE_MIN) throw new ConfException("Invalid --log-size: " + v);
                 c.logSize = n.value;
-            }),
-            opt("version", Arg.NONE, (c, st, v) -> st.action = Action.VERSION),
-            opt("outbound-if4", Arg.REQUIRED, (c, st, v) -> c.outboundIf4 = ifname(v)),
-            opt("outbound-if6", Arg.REQUIRED, (c, st, v) -> c.outboundIf6 = ifname(v)),
-            pastaOnly("config-net", Arg.NONE),
-            pastaOnly("no-copy-routes", Arg.NONE),
-            pastaOnly("no-copy-addrs", Arg.NONE),
-            pastaOnly("netns-only", Arg.NONE),
-            opt("map-host-loopback", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case VERSION -> st.action = Action.VERSION;
+            case OUTBOUND_IF4 -> c.outboundIf4 = ifname(v);
+            case OUTBOUND_IF6 -> c.outboundIf6 = ifname(v);
+            case MAP_HOST_LOOPBACK -> {
                 long[] a = nat(v);
                 if (a == null) {
                     c.mapHostLoopback4 = 0;
@@ -249,8 +298,8 @@ public final class Options {
                     c.mapHostLoopback6Hi = a[1];
                     c.mapHostLoopback6Lo = a[2];
                 }
-            }),
-            opt("map-guest-addr", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case MAP_GUEST_ADDR -> {
                 long[] a = nat(v);
                 if (a == null) {
                     c.mapGuestAddr4 = 0;
@@ -261,44 +310,60 @@ public final class Options {
                     c.mapGuestAddr6Hi = a[1];
                     c.mapGuestAddr6Lo = a[2];
                 }
-            }),
-            pastaOnly("host-lo-to-ns-lo", Arg.NONE),
-            opt("dns-host", Arg.REQUIRED, (c, st, v) -> dnsHost(c, v)),
-            opt("vhost-user", Arg.NONE, (c, st, v) -> c.vhostUser = true), // (set before parsing: vhostUserMode)
-            opt("print-capabilities", Arg.NONE, (c, st, v) -> st.action = Action.CAPABILITIES),
-            opt("socket-path", Arg.REQUIRED, SOCKET),
-            opt("fqdn", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case DNS_HOST -> dnsHost(c, v);
+            case VHOST_USER -> c.vhostUser = true; // (set before parsing: vhostUserMode)
+            case PRINT_CAPABILITIES -> st.action = Action.CAPABILITIES;
+            case FQDN -> {
                 if (v.length() >= MAXDNAME) throw new ConfException("Invalid FQDN: " + v);
                 c.fqdn = v;
-            }),
-            opt("repair-path", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case REPAIR_PATH -> {
                 if (!c.vhostUser && !v.equals("none")) throw new ConfException("--repair-path is for vhost-user mode only");
                 if (v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid passt-repair path: " + v);
                 c.repairPath = v;
-            }),
-            vhostUserOnly("migrate-exit", Arg.NONE, c -> c.migrateExit = true),
-            vhostUserOnly("migrate-no-linger", Arg.NONE, c -> c.migrateNoLinger = true),
-            opt("stats", Arg.REQUIRED, (c, st, v) -> {
+            }
+            case MIGRATE_EXIT, MIGRATE_NO_LINGER -> {
+                if (!c.vhostUser) throw new ConfException("--" + o.name() + " is for vhost-user mode only");
+                if (o.what() == Does.MIGRATE_EXIT) c.migrateExit = true;
+                else c.migrateNoLinger = true;
+            }
+            case STATS -> {
                 if (!c.foreground) throw new ConfException("Can't display statistics if not running in foreground");
                 throw new ConfException("--stats is not supported yet by jpasst");
-            }),
-            opt("conf-path", 'c', Arg.REQUIRED, (c, st, v) -> {
+            }
+            case CONF_PATH -> {
                 // passt reserves it for its configuration client; jpasst's control socket
                 if (v.isEmpty() || v.length() >= UNIX_PATH_SIZE) throw new ConfException("Invalid configuration path: " + v);
                 c.confPath = v;
-            }),
-            // jpasst only, for tests and debugging
-            opt("udp-timeout", Arg.REQUIRED, (c, st, v) -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400)),
-            opt("icmp-timeout", Arg.REQUIRED, (c, st, v) -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400)),
-            opt("no-seccomp", Arg.NONE, (c, st, v) -> c.noSeccomp = true));
+            }
+            case UDP_TIMEOUT -> c.udpTimeoutSeconds = (int) number(v, "--udp-timeout", 1, 86400);
+            case ICMP_TIMEOUT -> c.icmpTimeoutSeconds = (int) number(v, "--icmp-timeout", 1, 86400);
+            case NO_SECCOMP -> c.noSeccomp = true;
+        }
+    }
+
+    /** -S: search domains, or "none". */
+    private static void search(Conf.Builder c, String v) {
+        c.searchSet = true;
+        if (v.equals("none")) {
+            c.search.clear();
+            return;
+        }
+        for (String d : v.split("[ ,]+")) {
+            if (d.isEmpty()) continue;
+            if (d.length() >= MAXDNAME) throw new ConfException("Cannot use DNS search domain " + v);
+            c.search.add(d);
+        }
+    }
 
     public static Parsed parse(String[] args) {
         Conf.Builder c = new Conf.Builder();
         c.vhostUser = vhostUserMode(args);
         State st = new State();
-        Getopt<Sets> options = new Getopt<>(TABLE, args);
-        for (Getopt.Found<Sets> f; (f = options.next()) != null; ) {
-            f.option().what().set(c, st, f.value());
+        Getopt<Does> options = new Getopt<>(TABLE, args);
+        for (Getopt.Found<Does> f; (f = options.next()) != null; ) {
+            apply(f.option(), c, st, f.value());
             if (st.action != Action.RUN) return new Parsed(c, st.action, st.warnings);
         }
         if (st.spliceOnly) throw new ConfException("--splice-only is for pasta mode only");

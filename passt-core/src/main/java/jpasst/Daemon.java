@@ -226,7 +226,7 @@ public final class Daemon {
         Listeners l;
         try {
             Main.raiseFileLimit();
-            l = Listeners.open(c, !c.foreground);
+            l = Listeners.open(c, !c.foreground, true);
         } catch (ConfException | SysException e) {
             Log.error(e.getMessage());
             return 1;
@@ -448,29 +448,44 @@ public final class Daemon {
             return new Handover(quit, pcap, tap, tcp, udp, map, ctl);
         }
 
-        /** In the launcher: makes every descriptor survive exec and names them in {@code env}. */
+        /**
+         * In the launcher: makes the descriptors survive exec and names them in {@code env}. The
+         * forwarded ports' sockets were made without close-on-exec already (Listeners.open for a
+         * daemon): with every port forwarded, a call each here was tens of thousands of calls
+         * on the launch's path.
+         */
         void inheritTo(List<String> env) {
-            for (int fd : descriptors()) {
+            for (int fd : new int[] {quit, pcap, tap, map, ctl}) {
+                if (fd < 0) continue;
                 int r = Descriptors.fcntl(fd, Descriptors.F_SETFD, 0);
                 if (r < 0) throw new SysException(-r, "descriptor " + fd);
             }
             env.add(HANDOVER_ENV.concat("=").concat(encode()));
         }
 
-        /** In the daemon: they crossed exec; none should cross another. */
+        /**
+         * In the daemon: they crossed exec; none should cross another. The forwarded sockets a
+         * run of numbers at a time (close_range, Linux 5.11; one fcntl each before that).
+         */
         void closeOnExec() {
-            for (int fd : descriptors()) {
-                Errno.check(Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC), "inherited descriptor " + fd);
+            for (int fd : new int[] {quit, pcap, tap, map, ctl}) if (fd >= 0) closeOnExec(fd, fd);
+            for (int[] fds : new int[][] {tcp, udp}) {
+                for (int i = 0; i < fds.length; ) {
+                    int j = i;
+                    while (j + 1 < fds.length && fds[j + 1] == fds[j] + 1) j++;
+                    closeOnExec(fds[i], fds[j]);
+                    i = j + 1;
+                }
             }
         }
 
-        private int[] descriptors() {
-            int[] all = new int[5 + tcp.length + udp.length];
-            int n = 0;
-            for (int fd : new int[] {quit, pcap, tap, map, ctl}) if (fd >= 0) all[n++] = fd;
-            System.arraycopy(tcp, 0, all, n, tcp.length);
-            System.arraycopy(udp, 0, all, n + tcp.length, udp.length);
-            return java.util.Arrays.copyOf(all, n + tcp.length + udp.length);
+        private static void closeOnExec(int first, int last) {
+            int r = Descriptors.closeRange(first, last, Descriptors.CLOSE_RANGE_CLOEXEC);
+            if (r == 0) return;
+            if (r != -Errno.ENOSYS && r != -Errno.EINVAL) throw new SysException(-r, "inherited descriptors " + first + "-" + last);
+            for (int fd = first; fd <= last; fd++) {
+                Errno.check(Descriptors.fcntl(fd, Descriptors.F_SETFD, Descriptors.FD_CLOEXEC), "inherited descriptor " + fd);
+            }
         }
 
         static String runs(int[] fds) {

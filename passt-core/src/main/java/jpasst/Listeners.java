@@ -78,14 +78,17 @@ public final class Listeners {
      * then is closed again (and the socket file removed).
      */
     public static Listeners open(Conf c) {
-        return open(c, true);
+        return open(c, true, false);
     }
 
     /**
      * {@link #open(Conf)}, but with {@code listenNow} false the guest's socket is bound and not
-     * yet listening: -f's launcher leaves that to the daemon it becomes ({@link #inherited}).
+     * yet listening: -f's launcher leaves that to the daemon it becomes ({@link #inherited});
+     * {@code inheritable}: the forwarded ports' sockets are made without close-on-exec, for the
+     * daemon a launcher starts (all the others have it).
      */
-    static Listeners open(Conf c, boolean listenNow) {
+    static Listeners open(Conf c, boolean listenNow, boolean inheritable) {
+        int cloexec = inheritable ? 0 : Sockets.SOCK_CLOEXEC;
         PortSpec.Forward tcpFwd = tcpForward(c), udpFwd = udpForward(c);
         int tap = -1, control = -1;
         String path = null, controlPath = null;
@@ -108,8 +111,8 @@ public final class Listeners {
                     controlPath = bindControl(c.confPath, control, sa);
                     Errno.check(Sockets.listen(control, 16), "listen on " + controlPath);
                 }
-                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp);
-                if (udpFwd != null) bindUdp(c, udpFwd, udp);
+                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp, cloexec);
+                if (udpFwd != null) bindUdp(c, udpFwd, udp, cloexec);
             } catch (RuntimeException e) {
                 if (control >= 0) Descriptors.close(control);
                 if (controlPath != null) Descriptors.unlink(a.allocateFrom(controlPath));
@@ -225,7 +228,7 @@ public final class Listeners {
      * binary): a port or address family already taken is skipped, and only none bound at all is
      * an error.
      */
-    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out) {
+    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out, int cloexec) {
         Slots s = new Slots();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
@@ -234,8 +237,7 @@ public final class Listeners {
                 s.add(port, v6, b);
             }
         }
-        s.open(Sockets.SOCK_STREAM, 0, true);
-        s.bindAll(c, true, false);
+        s.makeAll(c, Sockets.SOCK_STREAM | cloexec, 0, true, false);
         int before = out.size;
         s.keepBound(out);
         if (out.size == before) {
@@ -248,7 +250,7 @@ public final class Listeners {
      * with "all" or exclusions only, ports that cannot be bound are skipped, and only none at
      * all is an error.
      */
-    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out) {
+    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out, int cloexec) {
         String specs = String.join(" ", c.udpSpecs);
         // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
         boolean lenient = fwd.isAll() || fwd.count() > 1024;
@@ -260,8 +262,7 @@ public final class Listeners {
                 s.add(port, v6, b);
             }
         }
-        s.open(Sockets.SOCK_DGRAM, Sockets.IPPROTO_UDP, false);
-        s.bindAll(c, false, true);
+        s.makeAll(c, Sockets.SOCK_DGRAM | cloexec, Sockets.IPPROTO_UDP, false, true);
         try {
             boolean any = false;
             for (int i = 0; i < s.n; ) {
@@ -290,10 +291,12 @@ public final class Listeners {
     }
 
     /**
-     * One protocol's forwarded sockets, a slot per port and address family in port order. They
-     * are made one after the other, so that their descriptors are consecutive (the launcher
-     * hands them down by runs of numbers), then set up, bound and listened on, with thousands
-     * of them by two threads, each a half; then the bound ones are kept, the others closed.
+     * One protocol's forwarded sockets, a slot per port and address family in port order: each
+     * made, set up, bound and (TCP) listened on, with thousands of them by two threads, each a
+     * half (socket creation included: the launcher's JVM is cold, and what costs there is as
+     * much its calls as the kernel's work); then the bound ones are kept, in descriptor order
+     * (the daemon learns each one's port from the socket: the launcher hands them down by runs
+     * of numbers), the others closed.
      */
     private static final class Slots {
         int n;
@@ -310,68 +313,80 @@ public final class Listeners {
                 bind = Arrays.copyOf(bind, 2 * n);
             }
             port[n] = p;
+            fd[n] = -1; // (none yet: closeAll after a failure closes only what was made)
             v6[n] = six;
             bind[n] = b;
             n++;
         }
 
         /**
-         * A socket for every slot; {@code fatal}: one that cannot be made is an error (what was
-         * made is closed again), else it is that slot's result (a negated errno).
+         * A socket of {@code type} (with its flags) for every slot, set up, bound and
+         * ({@code listen}: TCP) listening, its result in {@link #result}. A socket that cannot
+         * be made is that slot's result, but for TCP, where it is an error (what was made is
+         * closed again).
          */
-        void open(int type, int proto, boolean fatal) {
+        void makeAll(Conf c, int type, int proto, boolean listen, boolean strictDevice) {
+            if (n < PARALLEL_FROM) {
+                makeRange(c, 0, n, type, proto, listen, strictDevice);
+            } else {
+                int half = n / 2;
+                RuntimeException[] failed = new RuntimeException[1];
+                Thread other = new Thread(() -> {
+                    try {
+                        makeRange(c, half, n, type, proto, listen, strictDevice);
+                    } catch (RuntimeException e) {
+                        failed[0] = e;
+                    }
+                }, "jpasst-bind");
+                other.start();
+                try {
+                    makeRange(c, 0, half, type, proto, listen, strictDevice);
+                } finally {
+                    try {
+                        other.join();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        closeAll();
+                        throw new IllegalStateException("interrupted while binding the forwarded ports", e);
+                    }
+                }
+                if (failed[0] != null) {
+                    closeAll();
+                    throw failed[0];
+                }
+            }
+            if (!listen) return;
             for (int i = 0; i < n; i++) {
-                fd[i] = Sockets.socket(v6[i] ? Sockets.AF_INET6 : Sockets.AF_INET, type | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, proto);
-                result[i] = Math.min(fd[i], 0);
-                if (fd[i] < 0 && fatal) {
+                if (fd[i] < 0) {
                     int err = -fd[i];
                     closeAll();
-                    throw new SysException(err, type == Sockets.SOCK_STREAM ? "TCP listening socket" : "UDP socket");
+                    throw new SysException(err, "TCP listening socket");
                 }
             }
         }
 
-        /** Options, bind and ({@code listen}) listen for every slot with a socket, its result in {@link #result}. */
-        void bindAll(Conf c, boolean listen, boolean strictDevice) {
-            if (n < PARALLEL_FROM) {
-                bindRange(c, 0, n, listen, strictDevice);
-                return;
-            }
-            int half = n / 2;
-            RuntimeException[] failed = new RuntimeException[1];
-            Thread other = new Thread(() -> {
-                try {
-                    bindRange(c, half, n, listen, strictDevice);
-                } catch (RuntimeException e) {
-                    failed[0] = e;
-                }
-            }, "jpasst-bind");
-            other.start();
-            bindRange(c, 0, half, listen, strictDevice);
-            try {
-                other.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while binding the forwarded ports", e);
-            }
-            if (failed[0] != null) throw failed[0];
-        }
-
-        private void bindRange(Conf c, int from, int to, boolean listen, boolean strictDevice) {
+        private void makeRange(Conf c, int from, int to, int type, int proto, boolean listen, boolean strictDevice) {
+            int family4 = Sockets.AF_INET, family6 = Sockets.AF_INET6;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
                 for (int i = from; i < to; i++) {
-                    if (fd[i] < 0) continue;
-                    int r = ForwardSockets.options(c, fd[i], v6[i], bind[i], sa, opt, strictDevice);
-                    if (r == 0) r = ForwardSockets.bind(fd[i], v6[i], bind[i], port[i], sa);
-                    if (r == 0 && listen) r = Sockets.listen(fd[i], 128);
+                    int s = Sockets.socket(v6[i] ? family6 : family4, type | Sockets.SOCK_NONBLOCK, proto);
+                    fd[i] = s;
+                    if (s < 0) {
+                        result[i] = s;
+                        continue;
+                    }
+                    int r = ForwardSockets.options(c, s, v6[i], bind[i], sa, opt, strictDevice);
+                    if (r == 0) r = ForwardSockets.bind(s, v6[i], bind[i], port[i], sa);
+                    if (r == 0 && listen) r = Sockets.listen(s, 128);
                     result[i] = r;
                 }
             }
         }
 
-        /** The bound sockets into {@code out}, in slot order; the others closed. */
+        /** The bound sockets into {@code out}, in descriptor order; the others closed. */
         void keepBound(IntList out) {
+            int before = out.size;
             for (int i = 0; i < n; i++) {
                 if (result[i] == 0) {
                     out.add(fd[i]);
@@ -379,6 +394,7 @@ public final class Listeners {
                     Descriptors.close(fd[i]);
                 }
             }
+            Arrays.sort(out.at, before, out.size);
         }
 
         void closeAll() {

@@ -1,6 +1,7 @@
 package jpasst;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
@@ -21,12 +22,13 @@ class ListenersTest {
     private static final int SO_ACCEPTCONN = 30;
 
     /**
-     * A thousand forwarded ports are bound by two threads (over {@link Listeners#PARALLEL_FROM}):
-     * each bound socket listens on its port, in port order, on ascending descriptors, which the
-     * launcher hands down to its daemon as runs of numbers.
+     * -t with more ports than {@link Listeners#PARALLEL_FROM} (two threads make them): every
+     * port is bound once, each socket listens, and their descriptors come in a few runs of
+     * ascending numbers, as the launcher hands them down to its daemon; made for a daemon to
+     * inherit, they lack close-on-exec, which the daemon sets again on each run.
      */
     @Test
-    void thousandsOfForwardedPortsAreBoundInPortOrderOnAscendingDescriptors() throws Exception {
+    void thousandsOfForwardedPortsAreBoundOnceEachOnAFewRunsOfDescriptors() throws Exception {
         Path dir = Files.createTempDirectory("jpasst-listeners");
         Conf.Builder b = new Conf.Builder();
         b.v6 = false;
@@ -35,28 +37,63 @@ class ListenersTest {
         // runs on the machine take ports there, and a port in use cannot be bound
         int first = 12000, count = 1000;
         b.tcpSpecs = List.of(first + "-" + (first + count - 1));
-        Listeners l = Listeners.open(b.build());
+        Listeners l = Listeners.open(b.build(), true, true);
         try (Arena a = Arena.ofConfined()) {
             // another test may hold one of these ports for a moment: passt skips such a port
             assertTrue(l.tcp.length > count - 20, l.tcp.length + " of " + count + " ports bound");
             assertTrue(count > Listeners.PARALLEL_FROM);
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(ValueLayout.JAVA_INT),
                     val = a.allocate(ValueLayout.JAVA_INT);
-            int lastPort = 0, lastFd = -1;
+            boolean[] seen = new boolean[count];
+            int lastFd = -1;
             for (int fd : l.tcp) {
                 len.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
                 assertEquals(0, Sockets.getsockname(fd, sa, len));
                 int port = SockAddr.port(sa);
-                assertTrue(port > lastPort && port < first + count, "port " + port + " after " + lastPort);
+                assertTrue(port >= first && port < first + count, "port " + port);
+                assertFalse(seen[port - first], "port " + port + " bound twice");
+                seen[port - first] = true;
                 assertTrue(fd > lastFd, "descriptor " + fd + " after " + lastFd);
                 len.set(ValueLayout.JAVA_INT, 0, 4);
                 assertEquals(0, Sockets.getsockopt(fd, Sockets.SOL_SOCKET, SO_ACCEPTCONN, val, len));
                 assertEquals(1, val.get(ValueLayout.JAVA_INT, 0), "socket of port " + port + " listens");
-                lastPort = port;
+                assertEquals(0, Descriptors.fcntl(fd, Descriptors.F_GETFD, 0), "descriptor " + fd + " survives exec");
                 lastFd = fd;
+            }
+            String runs = Daemon.Handover.runs(l.tcp);
+            assertTrue(runs.split(",").length <= 8, "handed down as " + runs);
+            new Daemon.Handover(-1, -1, -1, l.tcp, new int[0], -1, -1).closeOnExec();
+            for (int fd : l.tcp) {
+                assertEquals(Descriptors.FD_CLOEXEC, Descriptors.fcntl(fd, Descriptors.F_GETFD, 0), "descriptor " + fd);
             }
         } finally {
             for (int fd : l.tcp) Descriptors.close(fd);
+            Descriptors.close(l.tap);
+            Files.deleteIfExists(Path.of(l.socketPath));
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /** Forwarded ports bound for the daemon itself (the foreground, tests) are close-on-exec. */
+    @Test
+    void forwardedPortsOfAServingProcessAreCloseOnExec() throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-listeners");
+        Conf.Builder b = new Conf.Builder();
+        b.v6 = false;
+        b.socketPath = dir.resolve("s").toString();
+        b.tcpSpecs = List.of("12990-12999");
+        b.udpSpecs = List.of("12990-12999");
+        Listeners l = Listeners.open(b.build());
+        try {
+            assertTrue(l.tcp.length > 0 && l.udp.length > 0);
+            for (int[] fds : new int[][] {l.tcp, l.udp}) {
+                for (int fd : fds) {
+                    assertEquals(Descriptors.FD_CLOEXEC, Descriptors.fcntl(fd, Descriptors.F_GETFD, 0), "descriptor " + fd);
+                }
+            }
+        } finally {
+            for (int fd : l.tcp) Descriptors.close(fd);
+            for (int fd : l.udp) Descriptors.close(fd);
             Descriptors.close(l.tap);
             Files.deleteIfExists(Path.of(l.socketPath));
             Files.deleteIfExists(dir);

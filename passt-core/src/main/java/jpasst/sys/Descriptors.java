@@ -11,8 +11,8 @@ import static jpasst.sys.Native.ret;
 import static jpasst.sys.Native.rethrow;
 
 /**
- * What any file descriptor takes: open, close, read, write, pipes, dup2, fcntl, ioctl, lseek,
- * unlink, fchmod, and eventfds, with the constants they take (Linux's values, the same on
+ * What any file descriptor takes: open, close, close_range, read, write, pipes, dup2, fcntl, ioctl,
+ * lseek, unlink, fchmod, and eventfds, with the constants they take (Linux's values, the same on
  * x86-64 and AArch64). open, fcntl and ioctl are variadic and linked so ({@link Native}).
  *
  * Hot path: no allocation (see {@link Native}).
@@ -27,9 +27,14 @@ public final class Descriptors {
     public static final int F_DUPFD_CLOEXEC = 1030;
     public static final int SEEK_END = 2;
     public static final int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
+    /** close_range(2)'s flag: mark the range close-on-exec instead of closing it (Linux 5.11). */
+    public static final int CLOSE_RANGE_CLOEXEC = 4;
 
     static final class CLOSE {
         static final MethodHandle H = fn("close");
+    }
+    private static final class CLOSE_RANGE {
+        static final MethodHandle H = fn("close_range");
     }
     private static final class READ {
         static final MethodHandle H = fn("read");
@@ -128,6 +133,16 @@ public final class Descriptors {
         MemorySegment c = cap();
         try {
             return ret((int) (long) DUP2.H.invokeExact(c, (long) oldFd, (long) newFd, 0L, 0L, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** close_range(first, last, flags): 0, or a negated errno. */
+    public static int closeRange(int first, int last, int flags) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) (long) CLOSE_RANGE.H.invokeExact(c, (long) first, (long) last, (long) flags, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }

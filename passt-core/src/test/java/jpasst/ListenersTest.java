@@ -30,9 +30,7 @@ class ListenersTest {
     @Test
     void thousandsOfForwardedPortsAreBoundOnceEachOnAFewRunsOfDescriptors() throws Exception {
         Path dir = Files.createTempDirectory("jpasst-listeners");
-        Conf.Builder b = new Conf.Builder();
-        b.v6 = false;
-        b.socketPath = dir.resolve("s").toString();
+        Conf.Builder b = ipv4At(dir);
         // below the ephemeral range (32768-60999 here): the outgoing connections of whatever else
         // runs on the machine take ports there, and a port in use cannot be bound
         int first = 12000, count = 1000;
@@ -78,9 +76,7 @@ class ListenersTest {
     @Test
     void forwardedPortsOfAServingProcessAreCloseOnExec() throws Exception {
         Path dir = Files.createTempDirectory("jpasst-listeners");
-        Conf.Builder b = new Conf.Builder();
-        b.v6 = false;
-        b.socketPath = dir.resolve("s").toString();
+        Conf.Builder b = ipv4At(dir);
         b.tcpSpecs = List.of("12990-12999");
         b.udpSpecs = List.of("12990-12999");
         Listeners l = Listeners.open(b.build());
@@ -98,5 +94,13 @@ class ListenersTest {
             Files.deleteIfExists(Path.of(l.socketPath));
             Files.deleteIfExists(dir);
         }
+    }
+
+    /** A configuration with IPv4 alone and the guest's socket in {@code dir}. */
+    private static Conf.Builder ipv4At(Path dir) {
+        Conf.Builder b = new Conf.Builder();
+        b.v6 = false;
+        b.socketPath = dir.resolve("s").toString();
+        return b;
     }
 }

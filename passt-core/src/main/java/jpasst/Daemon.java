@@ -233,7 +233,7 @@ public final class Daemon {
         }
         Main.socketBound(l.socketPath);
         int pcap = c.pcapFile != null ? Pcap.openFile(c.pcapFile) : -1;
-        int pidFile = c.pidFile != null ? Main.openPidFile(c.pidFile) : -1;
+        int pidFile = c.pidFile != null ? Main.createPidFile(c.pidFile) : -1;
         if (c.pidFile != null && pidFile < 0) return 1;
         Main.qemuHint(l.socketPath, c.vhostUser);
         Privileges.announce(c);
@@ -245,7 +245,7 @@ public final class Daemon {
             become(argv, env, l, pcap, map, quitRead);
             return 1;
         }
-        int pid = spawn(argv, env, c.fd == 0, l, pcap, map);
+        int pid = spawn(argv, env, c.fd, l, pcap, map, pidFile);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
             Processes.kill(pid, SIGKILL);
@@ -290,21 +290,34 @@ public final class Daemon {
 
     /**
      * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
-     * mapping helper's pipe {@code map} (or -1) and the SIGQUIT pipe handed down. Returns its
-     * pid, or -1.
+     * mapping helper's pipe {@code map} (or -1), the SIGQUIT pipe and --fd's {@code guestFd} (or
+     * -1) handed down, and nothing else: not the launcher's {@code pidFile} (or -1), nor what the
+     * launcher's caller left open past them (passt closes what it inherits, too). Returns its pid,
+     * or -1.
      */
-    private static int spawn(List<String> argv, List<String> env, boolean keepStdin, Listeners l, int pcap,
-                             int map) {
+    private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap,
+                             int map, int pidFile) {
         try (Arena a = Arena.ofConfined()) {
-            int quitWrite = handOver(a, l, pcap, map, env);
+            // the SIGQUIT pipe, not close-on-exec: its write end is closed by the spawn once it is
+            // the daemon's standard output
+            MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
+            Errno.check(Descriptors.pipe2(fds, Descriptors.O_NONBLOCK), "pipe");
+            int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
+            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
+            int last = Math.max(Math.max(guestFd, pcap), Math.max(map, Math.max(l.tap, l.control)));
+            last = Math.max(last, quitRead);
+            for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) last = Math.max(last, fd);
             MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);
             Processes.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
-            if (!keepStdin) { // (--fd 0: the guest's socket is standard input)
+            if (guestFd != 0) { // (--fd 0: the guest's socket is standard input)
                 Processes.posixSpawnFileActionsAddopen(actions, 0, devNull, Descriptors.O_RDWR, 0);
             }
             Processes.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
+            Processes.posixSpawnFileActionsAddclose(actions, quitWrite);
+            if (pidFile >= 0) Processes.posixSpawnFileActionsAddclose(actions, pidFile);
             Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
+            jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, last + 1);
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
             // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
@@ -359,22 +372,11 @@ public final class Daemon {
         }
     }
 
-    /**
-     * Makes the SIGQUIT pipe, the listeners, {@code pcap} and {@code map} inheritable and names
-     * them in {@code env}; returns the pipe's write end, for the daemon's standard output.
-     */
-    private static int handOver(Arena a, Listeners l, int pcap, int map, List<String> env) {
-        MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-        Errno.check(Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK), "pipe");
-        new Handover(fds.get(ValueLayout.JAVA_INT, 0), pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
-        return fds.get(ValueLayout.JAVA_INT, 4);
-    }
-
     /** A SIGQUIT pipe whose write end is now our standard output: its read end, or -1 (said why). */
     private static int quitPipeOnStandardOutput() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            int r = Descriptors.pipe2(fds, Descriptors.O_CLOEXEC | Descriptors.O_NONBLOCK);
+            int r = Descriptors.pipe2(fds, Descriptors.O_NONBLOCK); // (the read end crosses exec)
             int write = fds.get(ValueLayout.JAVA_INT, 4);
             System.out.flush();
             if (r == 0) r = Descriptors.dup2(write, 1);
@@ -449,16 +451,15 @@ public final class Daemon {
         }
 
         /**
-         * In the launcher: makes the descriptors survive exec and names them in {@code env}. The
-         * forwarded ports' sockets were made without close-on-exec already (Listeners.open for a
-         * daemon): with every port forwarded, a call each here was tens of thousands of calls
-         * on the launch's path.
+         * In the launcher: names the descriptors in {@code env}. All but the capture file were
+         * made without close-on-exec (the pipes, Listeners.open for a daemon): a call each here
+         * was tens of thousands of calls on the launch's path with every port forwarded, and
+         * fcntl's variadic linkage tens of ms on every launch.
          */
         void inheritTo(List<String> env) {
-            for (int fd : new int[] {quit, pcap, tap, map, ctl}) {
-                if (fd < 0) continue;
-                int r = Descriptors.fcntl(fd, Descriptors.F_SETFD, 0);
-                if (r < 0) throw new SysException(-r, "descriptor " + fd);
+            if (pcap >= 0) {
+                int r = Descriptors.fcntl(pcap, Descriptors.F_SETFD, 0);
+                if (r < 0) throw new SysException(-r, "descriptor " + pcap);
             }
             env.add(HANDOVER_ENV.concat("=").concat(encode()));
         }

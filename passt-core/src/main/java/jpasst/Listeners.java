@@ -84,8 +84,8 @@ public final class Listeners {
     /**
      * {@link #open(Conf)}, but with {@code listenNow} false the guest's socket is bound and not
      * yet listening: -f's launcher leaves that to the daemon it becomes ({@link #inherited});
-     * {@code inheritable}: the forwarded ports' sockets are made without close-on-exec, for the
-     * daemon a launcher starts (all the others have it).
+     * {@code inheritable}: the guest's, the control and the forwarded ports' sockets are made
+     * without close-on-exec, for the daemon a launcher starts (else they have it).
      */
     static Listeners open(Conf c, boolean listenNow, boolean inheritable) {
         int cloexec = inheritable ? 0 : Sockets.SOCK_CLOEXEC;
@@ -97,17 +97,18 @@ public final class Listeners {
             MemorySegment sa = a.allocate(SockAddr.STORAGE, 8);
             try {
                 if (c.fd >= 0) {
-                    int fl = Descriptors.fcntl(c.fd, Descriptors.F_GETFL, 0);
-                    if (fl < 0) throw new ConfException("Invalid --fd " + c.fd + ": " + Errno.text(fl));
+                    // open at all? (a socket or a pipe cannot seek: ESPIPE; lseek is not variadic as fcntl is)
+                    long r = Descriptors.lseek(c.fd, 0, Descriptors.SEEK_CUR);
+                    if (r == -Errno.EBADF) throw new ConfException("Invalid --fd " + c.fd + ": " + Errno.text((int) r));
                 } else {
-                    tap = Errno.check(Sockets.socket(Sockets.AF_UNIX,
-                            Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
+                    tap = Errno.check(Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | cloexec, 0),
+                            "UNIX socket");
                     path = bindUnix(c, tap, sa);
                     if (listenNow) Errno.check(Sockets.listen(tap, 0), "listen on " + path);
                 }
                 if (c.confPath != null) {
-                    control = Errno.check(Sockets.socket(Sockets.AF_UNIX,
-                            Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC, 0), "UNIX socket");
+                    control = Errno.check(Sockets.socket(Sockets.AF_UNIX, Sockets.SOCK_STREAM | Sockets.SOCK_NONBLOCK | cloexec, 0),
+                            "UNIX socket");
                     controlPath = bindControl(c.confPath, control, sa);
                     Errno.check(Sockets.listen(control, 16), "listen on " + controlPath);
                 }

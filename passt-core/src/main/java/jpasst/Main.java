@@ -266,6 +266,18 @@ public final class Main {
     }
 
     /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
+    /**
+     * The launcher's pid file, made with creat (no variadic open on the launch's path): not
+     * close-on-exec, which the daemon's spawn closes ({@link Daemon}).
+     */
+    static int createPidFile(String path) {
+        try (Arena a = Arena.ofConfined()) {
+            int fd = Descriptors.creat(a.allocateFrom(path), 0600);
+            if (fd < 0) Log.error("Failed to open PID file " + path + ": " + Errno.text(fd));
+            return fd;
+        }
+    }
+
     static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
             int fd = Descriptors.open(a.allocateFrom(path),

@@ -107,14 +107,15 @@ final class Namespaces {
 
     /**
      * Starts the mapping helper ({@link #MAPPER}) with nothing of ours but the read end of a pipe;
-     * returns the write end (close-on-exec, as everything a launcher hands down before it does),
-     * or -1 (said why). {@code reap}: waits for its first shell (-f: the launcher becomes the
+     * returns the write end (for the daemon to inherit, as everything a launcher hands down), or
+     * -1 (said why). {@code reap}: waits for its first shell (-f: the launcher becomes the
      * daemon, and would otherwise be that shell's parent).
      */
     static int startMapper(boolean reap) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
-            int r = Descriptors.pipe2(fds, Descriptors.O_CLOEXEC);
+            // no close-on-exec: the helper gets the read end alone (closefrom), which the launcher then closes
+            int r = Descriptors.pipe2(fds, 0);
             int read = fds.get(ValueLayout.JAVA_INT, 0), write = fds.get(ValueLayout.JAVA_INT, 4);
             if (r == 0) {
                 MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);

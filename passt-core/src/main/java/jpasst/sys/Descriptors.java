@@ -25,13 +25,16 @@ public final class Descriptors {
             O_CLOEXEC = 0x80000;
     public static final int F_GETFL = 3, F_SETFL = 4, F_GETFD = 1, F_SETFD = 2, FD_CLOEXEC = 1;
     public static final int F_DUPFD_CLOEXEC = 1030;
-    public static final int SEEK_END = 2;
+    public static final int SEEK_CUR = 1, SEEK_END = 2;
     public static final int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
     /** close_range(2)'s flag: mark the range close-on-exec instead of closing it (Linux 5.11). */
     public static final int CLOSE_RANGE_CLOEXEC = 4;
 
     static final class CLOSE {
         static final MethodHandle H = fn("close");
+    }
+    static final class CREAT {
+        static final MethodHandle H = fn("creat");
     }
     private static final class CLOSE_RANGE {
         static final MethodHandle H = fn("close_range");
@@ -66,7 +69,7 @@ public final class Descriptors {
     private static final class EVENTFD {
         static final MethodHandle H = fn("eventfd");
     }
-    private static final class LSEEK {
+    static final class LSEEK {
         static final MethodHandle H = fn("lseek");
     }
 
@@ -133,6 +136,19 @@ public final class Descriptors {
         MemorySegment c = cap();
         try {
             return ret((int) (long) DUP2.H.invokeExact(c, (long) oldFd, (long) newFd, 0L, 0L, 0L, 0L), c);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * creat(path, mode): open(path, O_CREAT | O_WRONLY | O_TRUNC, mode) without open's variadic
+     * linkage (a second piece of generated code the launcher does without); no close-on-exec.
+     */
+    public static int creat(MemorySegment path, int mode) {
+        MemorySegment c = cap();
+        try {
+            return ret((int) (long) CREAT.H.invokeExact(c, a(path), (long) mode, 0L, 0L, 0L, 0L), c);
         } catch (Throwable t) {
             throw rethrow(t);
         }

@@ -166,7 +166,7 @@ public final class Isolation {
     private static final class WAITPID {
         static final MethodHandle H = Native.fn("waitpid");
     }
-    private static final class FILE_ACTIONS_ADDCLOSEFROM {
+    static final class FILE_ACTIONS_ADDCLOSEFROM {
         static final MethodHandle H = Native.fn("posix_spawn_file_actions_addclosefrom_np");
     }
 

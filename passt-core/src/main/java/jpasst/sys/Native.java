@@ -45,7 +45,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * from there. On x86-64 and Linux AArch64 an integer travels the same way named or variadic,
  * so what this buys is correctness where the two differ, at the price of a second piece of
  * generated code (one per distinct count of named arguments: 10 to 40 ms to link, which
- * {@link #linkLaunchCalls} makes last). passt-qemu-glue's
+ * a launch does without: {@link #linkLaunchCalls}). passt-qemu-glue's
  * {@code NativeUnix} follows this same convention in code of its own: the glue does not depend
  * on passt-core.
  */
@@ -97,16 +97,16 @@ public final class Native {
     public static void linkLaunchCalls() {
         Processes.getuid(); // a first call, too: it links the invoker all fixed calls share
         linked(Processes.GETRLIMIT.H, Sockets.SOCKET.H, Sockets.CONNECT.H, Descriptors.CLOSE.H,
-                Descriptors.UNLINK.H, Sockets.BIND.H, Sockets.LISTEN.H, Descriptors.PIPE2.H,
-                Processes.SPAWNATTR_INIT.H, Processes.SPAWNATTR_SETSIGMASK.H,
+                Descriptors.UNLINK.H, Sockets.BIND.H, Sockets.LISTEN.H, Descriptors.CREAT.H,
+                Descriptors.PIPE2.H, Processes.SPAWNATTR_INIT.H, Processes.SPAWNATTR_SETSIGMASK.H,
                 Processes.SPAWNATTR_SETSIGDEFAULT.H, Processes.SPAWNATTR_SETFLAGS.H,
                 Processes.FILE_ACTIONS_INIT.H, Processes.FILE_ACTIONS_ADDOPEN.H,
-                Processes.FILE_ACTIONS_ADDDUP2.H, Processes.POSIX_SPAWN.H, Descriptors.WRITE.H,
-                Processes.EXIT.H);
-        // the variadic ones last: their descriptor is code generated apart (10 to 40 ms), which
-        // the launcher needs late, for the pid file and to hand its descriptors over
-        Descriptors.fcntl(-1, Descriptors.F_GETFD, 0); // a first call (EBADF, nothing else)
-        linked(Descriptors.OPEN.H);
+                Processes.FILE_ACTIONS_ADDDUP2.H, Processes.FILE_ACTIONS_ADDCLOSE.H,
+                Isolation.FILE_ACTIONS_ADDCLOSEFROM.H, Processes.POSIX_SPAWN.H, Descriptors.WRITE.H,
+                Processes.EXIT.H, Descriptors.LSEEK.H);
+        // Nothing variadic: its code is generated apart (10 to 40 ms), and a launch without
+        // --pcap or --log-file needs none (it makes what it hands down without close-on-exec,
+        // and the pid file with creat)
     }
 
     private static void linked(MethodHandle... handles) {

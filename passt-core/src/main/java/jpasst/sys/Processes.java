@@ -124,7 +124,7 @@ public final class Processes {
     static final class FILE_ACTIONS_ADDOPEN {
         static final MethodHandle H = fn("posix_spawn_file_actions_addopen");
     }
-    private static final class FILE_ACTIONS_ADDCLOSE {
+    static final class FILE_ACTIONS_ADDCLOSE {
         static final MethodHandle H = fn("posix_spawn_file_actions_addclose");
     }
     static final class FILE_ACTIONS_ADDDUP2 {

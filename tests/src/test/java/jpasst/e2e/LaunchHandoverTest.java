@@ -48,6 +48,22 @@ class LaunchHandoverTest {
         }
     }
 
+    /**
+     * As passt, which closes the files it inherits: a descriptor the launcher's caller left open
+     * (a shell's, here number 200) does not reach the daemon, which holds only what its launcher
+     * handed down.
+     */
+    @Test
+    void aDescriptorTheCallerLeftOpenDoesNotReachTheDaemon() {
+        try (Daemon daemon = Daemon.options(Daemon.Kind.JPASST)
+                .prefix("/bin/bash", "-c", "exec 200</dev/null; exec \"$@\"", "sh").start()) {
+            assertEquals(0, daemon.launcherExitCode(), daemon.describe());
+            assertTrue(daemon.isRunning(), daemon.describe());
+            assertFalse(Files.exists(Path.of("/proc/" + daemon.pid() + "/fd/200")),
+                    "the daemon holds its caller's descriptor 200\n" + daemon.describe());
+        }
+    }
+
     @Test
     void aForwardedTcpPortInUseFailsTheLauncherAndLeavesNoDaemon() throws Exception {
         try (ServerSocket taken = new ServerSocket()) {

@@ -14,6 +14,7 @@ import jpasst.sys.Descriptors;
 import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
+import jpasst.util.TextFiles;
 
 /**
  * The daemon's own user, mount, IPC and UTS namespaces, and the filesystem it still sees, as
@@ -79,23 +80,24 @@ final class Namespaces {
      */
     static boolean available() {
         if (Processes.getuid() != 0) return false;
-        if (!Files.isExecutable(Path.of(UNSHARE)) || !Files.isExecutable(Path.of(SH))) {
+        if (!new java.io.File(UNSHARE).canExecute() || !new java.io.File(SH).canExecute()) {
             Log.debug("No " + UNSHARE + " or " + SH + ": the daemon runs in the host's namespaces");
             return false;
         }
+        String max = TextFiles.read("/proc/sys/user/max_user_namespaces");
         try {
-            if (Long.parseLong(Files.readString(Path.of("/proc/sys/user/max_user_namespaces")).strip()) <= 0) {
+            if (max == null || Long.parseLong(max.strip()) <= 0) {
                 Log.debug("User namespaces are off (user.max_user_namespaces): the daemon runs in the host's");
                 return false;
             }
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("Seccomp:") && !line.endsWith("0")) {
-                    Log.debug("Started under a seccomp filter: the daemon runs in the host's namespaces");
-                    return false;
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
+        } catch (NumberFormatException e) {
             return false;
+        }
+        for (String line : TextFiles.lines("/proc/self/status")) {
+            if (line.startsWith("Seccomp:") && !line.endsWith("0")) {
+                Log.debug("Started under a seccomp filter: the daemon runs in the host's namespaces");
+                return false;
+            }
         }
         return true;
     }

@@ -1,14 +1,11 @@
 package jpasst;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
 
 import jpasst.conf.Conf;
 import jpasst.sys.Errno;
 import jpasst.sys.Processes;
 import jpasst.util.Log;
+import jpasst.util.TextFiles;
 
 /**
  * Least privilege, as passt: started as root, the daemon gives up root once its socket, pid file
@@ -95,13 +92,7 @@ final class Privileges {
     }
 
     private static String[] lookup(String file, String nameOrId) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(Path.of(file));
-        } catch (IOException e) {
-            return null;
-        }
-        for (String l : lines) {
+        for (String l : TextFiles.lines(file)) {
             String[] f = l.split(":", -1);
             if (f.length < 4) continue;
             if (f[0].equals(nameOrId)) return f;

@@ -1,12 +1,10 @@
 package jpasst.conf;
 
-import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InterfaceAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,6 +12,7 @@ import java.util.List;
 import jpasst.packet.Ip4;
 import jpasst.sys.SockAddr;
 import jpasst.util.Log;
+import jpasst.util.TextFiles;
 
 /**
  * Fills what the options left open from the host, as passt's conf.c does: the interface with
@@ -29,11 +28,14 @@ public final class HostNet {
     private HostNet() {}
 
     public static void complete(Conf.Builder c) {
-        complete(c, Path.of("/proc/net/route"), Path.of("/proc/net/ipv6_route"),
-                Path.of("/etc/resolv.conf"));
+        complete(c, "/proc/net/route", "/proc/net/ipv6_route", "/etc/resolv.conf");
     }
 
     static void complete(Conf.Builder c, Path route4, Path route6, Path resolvConf) {
+        complete(c, route4.toString(), route6.toString(), resolvConf.toString());
+    }
+
+    private static void complete(Conf.Builder c, String route4, String route6, String resolvConf) {
         // -i wins; else --outbound-if4/6 name the template interface of their version
         if (c.ifname4 == null && c.outboundIf4 != null) c.ifname4 = c.outboundIf4;
         if (c.ifname6 == null && c.outboundIf6 != null) c.ifname6 = c.outboundIf6;
@@ -49,7 +51,7 @@ public final class HostNet {
         resolv(c, resolvConf);
     }
 
-    private static void complete4(Conf.Builder c, Path route4) {
+    private static void complete4(Conf.Builder c, String route4) {
         String[] def = defaultRoute4(route4, c.ifname4);
         if (c.ifname4 == null) c.ifname4 = def != null ? def[0] : null;
         if (!c.gw4Set && def != null) c.gw4 = Integer.reverseBytes((int) Long.parseLong(def[1], 16));
@@ -84,8 +86,12 @@ public final class HostNet {
 
     /** {iface, gateway hex (little-endian as in /proc)} of the first IPv4 default route, or null. */
     static String[] defaultRoute4(Path route4, String wantIf) {
-        for (String line : lines(route4)) {
-            String[] f = line.trim().split("\\s+");
+        return defaultRoute4(route4.toString(), wantIf);
+    }
+
+    private static String[] defaultRoute4(String route4, String wantIf) {
+        for (String line : TextFiles.lines(route4)) {
+            String[] f = TextFiles.fields(line);
             if (f.length < 8 || f[0].equals("Iface")) continue;
             if (!f[1].equals("00000000") || !f[7].equals("00000000")) continue;
             if (wantIf != null && !wantIf.equals(f[0])) continue;
@@ -94,7 +100,7 @@ public final class HostNet {
         return null;
     }
 
-    private static void complete6(Conf.Builder c, Path route6) {
+    private static void complete6(Conf.Builder c, String route6) {
         String[] def = defaultRoute6(route6, c.ifname6);
         if (c.ifname6 == null) c.ifname6 = def != null ? def[0] : null;
         if (!c.gw6Set && def != null) {
@@ -126,8 +132,12 @@ public final class HostNet {
 
     /** {iface, gateway as 32 hex digits} of the first IPv6 default route, or null. */
     static String[] defaultRoute6(Path route6, String wantIf) {
-        for (String line : lines(route6)) {
-            String[] f = line.trim().split("\\s+");
+        return defaultRoute6(route6.toString(), wantIf);
+    }
+
+    private static String[] defaultRoute6(String route6, String wantIf) {
+        for (String line : TextFiles.lines(route6)) {
+            String[] f = TextFiles.fields(line);
             if (f.length < 10) continue;
             if (!f[0].equals("00000000000000000000000000000000") || !f[1].equals("00")) continue;
             if (f[9].equals("lo")) continue;
@@ -173,14 +183,14 @@ public final class HostNet {
      * is handed out as that address and queries to it go to the host's resolver (an implicit
      * --dns-forward of that address); without a host-loopback address such a resolver is left out.
      */
-    private static void resolv(Conf.Builder c, Path resolvConf) {
+    private static void resolv(Conf.Builder c, String resolvConf) {
         boolean read4 = c.v4 && !c.noDns && c.dns4.length == 0;
         boolean read6 = c.v6 && !c.noDns && c.dns6.length == 0;
         List<Integer> v4 = new ArrayList<>();
         List<long[]> v6 = new ArrayList<>();
         List<String> search = new ArrayList<>();
-        for (String line : lines(resolvConf)) {
-            String[] f = line.trim().split("\\s+");
+        for (String line : TextFiles.lines(resolvConf)) {
+            String[] f = TextFiles.fields(line);
             if (f.length < 2) continue;
             if (f[0].equals("nameserver")) {
                 String a = f[1];
@@ -244,13 +254,5 @@ public final class HostNet {
         }
         if ((read4 || read6) && v4.isEmpty() && v6.isEmpty()) Log.warn("Couldn't get any nameserver address");
         if (!c.searchSet) c.search = search;
-    }
-
-    private static List<String> lines(Path p) {
-        try {
-            return Files.readAllLines(p);
-        } catch (IOException e) {
-            return List.of();
-        }
     }
 }

@@ -292,8 +292,7 @@ public final class Daemon {
      * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
      * mapping helper's pipe {@code map} (or -1), the SIGQUIT pipe and --fd's {@code guestFd} (or
      * -1) handed down, and nothing else: not the launcher's {@code pidFile} (or -1), nor what the
-     * launcher's caller left open past them (passt closes what it inherits, too). Returns its pid,
-     * or -1.
+     * launcher's caller left open (passt closes what it inherits, too). Returns its pid, or -1.
      */
     private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap,
                              int map, int pidFile) {
@@ -317,6 +316,7 @@ public final class Daemon {
             Processes.posixSpawnFileActionsAddclose(actions, quitWrite);
             if (pidFile >= 0) Processes.posixSpawnFileActionsAddclose(actions, pidFile);
             Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
+            closeTheRest(actions, last, guestFd, quitRead, pcap, map, l);
             jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, last + 1);
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
@@ -328,6 +328,30 @@ public final class Daemon {
                 return -1;
             }
             return pid;
+        }
+    }
+
+    /**
+     * Has the spawn close, below {@code last}, every descriptor this process has open but those it
+     * hands down: what the launcher's caller left open (the JVM's own files are close-on-exec
+     * anyway). One that another thread of this JVM closes meanwhile is no error: glibc ignores
+     * EBADF for a close action.
+     */
+    private static void closeTheRest(MemorySegment actions, int last, int guestFd, int quitRead, int pcap, int map,
+                                     Listeners l) {
+        String[] open = new java.io.File("/proc/self/fd").list();
+        if (open == null) return;
+        java.util.BitSet kept = new java.util.BitSet(last + 1);
+        for (int fd : new int[] {guestFd, quitRead, pcap, map, l.tap, l.control}) if (fd >= 0) kept.set(fd);
+        for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) kept.set(fd);
+        for (String name : open) {
+            int fd;
+            try {
+                fd = Integer.parseInt(name);
+            } catch (NumberFormatException e) {
+                continue;
+            }
+            if (fd > 2 && fd <= last && !kept.get(fd)) Processes.posixSpawnFileActionsAddclose(actions, fd);
         }
     }
 

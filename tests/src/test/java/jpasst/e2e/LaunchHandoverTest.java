@@ -49,18 +49,29 @@ class LaunchHandoverTest {
     }
 
     /**
-     * As passt, which closes the files it inherits: a descriptor the launcher's caller left open
-     * (a shell's, here number 200) does not reach the daemon, which holds only what its launcher
-     * handed down.
+     * As passt, which closes the files it inherits: descriptors the launcher's caller left open
+     * (a shell's, here 3, below the launcher's own, and 200, above them) do not reach the daemon,
+     * which holds only what its launcher handed down.
      */
     @Test
-    void aDescriptorTheCallerLeftOpenDoesNotReachTheDaemon() {
+    void descriptorsTheCallerLeftOpenDoNotReachTheDaemon() {
         try (Daemon daemon = Daemon.options(Daemon.Kind.JPASST)
-                .prefix("/bin/bash", "-c", "exec 200</dev/null; exec \"$@\"", "sh").start()) {
+                .prefix("/bin/bash", "-c", "exec 3</etc/hostname 200</etc/hostname; exec \"$@\"", "sh").start()) {
             assertEquals(0, daemon.launcherExitCode(), daemon.describe());
             assertTrue(daemon.isRunning(), daemon.describe());
-            assertFalse(Files.exists(Path.of("/proc/" + daemon.pid() + "/fd/200")),
-                    "the daemon holds its caller's descriptor 200\n" + daemon.describe());
+            for (int fd : new int[] {3, 200}) {
+                Path link = Path.of("/proc/" + daemon.pid() + "/fd/" + fd);
+                assertFalse(Files.exists(link) && readLink(link).equals("/etc/hostname"),
+                        "the daemon holds its caller's descriptor " + fd + "\n" + daemon.describe());
+            }
+        }
+    }
+
+    private static String readLink(Path link) {
+        try {
+            return Files.readSymbolicLink(link).toString();
+        } catch (IOException e) {
+            return "";
         }
     }
 

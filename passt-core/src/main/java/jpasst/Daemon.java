@@ -242,7 +242,7 @@ public final class Daemon {
         if (c.foreground) {
             // this process goes on as the daemon, under the same pid
             if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Processes.getpid())) return 1;
-            become(argv, env, l, pcap, map, quitRead);
+            become(argv, env, c.fd, l, pcap, map, quitRead);
             return 1;
         }
         int pid = spawn(argv, env, c.fd, l, pcap, map, pidFile);
@@ -303,9 +303,7 @@ public final class Daemon {
             Errno.check(Descriptors.pipe2(fds, Descriptors.O_NONBLOCK), "pipe");
             int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
             new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
-            int last = Math.max(Math.max(guestFd, pcap), Math.max(map, Math.max(l.tap, l.control)));
-            last = Math.max(last, quitRead);
-            for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) last = Math.max(last, fd);
+            int last = lastHandedDown(guestFd, quitRead, pcap, map, l);
             MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);
             Processes.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
@@ -316,7 +314,11 @@ public final class Daemon {
             Processes.posixSpawnFileActionsAddclose(actions, quitWrite);
             if (pidFile >= 0) Processes.posixSpawnFileActionsAddclose(actions, pidFile);
             Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
-            closeTheRest(actions, last, guestFd, quitRead, pcap, map, l);
+            // nor what the launcher's caller left open (a close action is no error for a
+            // descriptor another thread of this JVM closed meanwhile: glibc ignores EBADF there)
+            for (int fd : notHandedDown(last, guestFd, quitRead, pcap, map, l)) {
+                Processes.posixSpawnFileActionsAddclose(actions, fd);
+            }
             jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, last + 1);
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
@@ -331,19 +333,26 @@ public final class Daemon {
         }
     }
 
+    /** The highest descriptor a launcher hands down (the guest's with --fd among them). */
+    private static int lastHandedDown(int guestFd, int quitRead, int pcap, int map, Listeners l) {
+        int last = 2;
+        for (int fd : new int[] {guestFd, quitRead, pcap, map, l.tap, l.control}) last = Math.max(last, fd);
+        for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) last = Math.max(last, fd);
+        return last;
+    }
+
     /**
-     * Has the spawn close, below {@code last}, every descriptor this process has open but those it
-     * hands down: what the launcher's caller left open (the JVM's own files are close-on-exec
-     * anyway). One that another thread of this JVM closes meanwhile is no error: glibc ignores
-     * EBADF for a close action.
+     * The descriptors from 3 to {@code last} this process has open and does not hand down: what
+     * its caller left open, and the JVM's own files (close-on-exec anyway).
      */
-    private static void closeTheRest(MemorySegment actions, int last, int guestFd, int quitRead, int pcap, int map,
-                                     Listeners l) {
+    private static int[] notHandedDown(int last, int guestFd, int quitRead, int pcap, int map, Listeners l) {
         String[] open = new java.io.File("/proc/self/fd").list();
-        if (open == null) return;
+        if (open == null) return new int[0];
         java.util.BitSet kept = new java.util.BitSet(last + 1);
         for (int fd : new int[] {guestFd, quitRead, pcap, map, l.tap, l.control}) if (fd >= 0) kept.set(fd);
         for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) kept.set(fd);
+        int[] others = new int[open.length];
+        int n = 0;
         for (String name : open) {
             int fd;
             try {
@@ -351,8 +360,9 @@ public final class Daemon {
             } catch (NumberFormatException e) {
                 continue;
             }
-            if (fd > 2 && fd <= last && !kept.get(fd)) Processes.posixSpawnFileActionsAddclose(actions, fd);
+            if (fd > 2 && fd <= last && !kept.get(fd)) others[n++] = fd;
         }
+        return java.util.Arrays.copyOf(others, n);
     }
 
     /**
@@ -385,9 +395,17 @@ public final class Daemon {
      * before they act (the thread dump of a SIGQUIT, the exit of a SIGTERM). Returns only if the
      * exec failed, having said so.
      */
-    private static void become(List<String> argv, List<String> env, Listeners l, int pcap, int map, int quitRead) {
+    private static void become(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map,
+                               int quitRead) {
         try (Arena a = Arena.ofConfined()) {
             new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
+            // what this process inherited and does not hand down ends at exec (close_range's
+            // CLOEXEC flag: the JVM's own files stay open should execve fail)
+            int last = lastHandedDown(guestFd, quitRead, pcap, map, l);
+            for (int fd : notHandedDown(last, guestFd, quitRead, pcap, map, l)) {
+                Descriptors.closeRange(fd, fd, Descriptors.CLOSE_RANGE_CLOEXEC);
+            }
+            Descriptors.closeRange(last + 1, -1, Descriptors.CLOSE_RANGE_CLOEXEC);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)
             Processes.pthreadSigmask(Processes.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);

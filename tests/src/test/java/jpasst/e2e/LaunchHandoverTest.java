@@ -55,14 +55,17 @@ class LaunchHandoverTest {
      */
     @Test
     void descriptorsTheCallerLeftOpenDoNotReachTheDaemon() {
-        try (Daemon daemon = Daemon.options(Daemon.Kind.JPASST)
-                .prefix("/bin/bash", "-c", "exec 3</etc/hostname 200</etc/hostname; exec \"$@\"", "sh").start()) {
-            assertEquals(0, daemon.launcherExitCode(), daemon.describe());
-            assertTrue(daemon.isRunning(), daemon.describe());
-            for (int fd : new int[] {3, 200}) {
-                Path link = Path.of("/proc/" + daemon.pid() + "/fd/" + fd);
-                assertFalse(Files.exists(link) && readLink(link).equals("/etc/hostname"),
-                        "the daemon holds its caller's descriptor " + fd + "\n" + daemon.describe());
+        for (boolean foreground : new boolean[] {false, true}) {
+            Daemon.Options o = Daemon.options(Daemon.Kind.JPASST)
+                    .prefix("/bin/bash", "-c", "exec 3</etc/hostname 200</etc/hostname; exec \"$@\"", "sh");
+            if (foreground) o.foreground();
+            try (Daemon daemon = o.start()) {
+                assertTrue(daemon.awaitServing(SETTLED), daemon.describe());
+                for (int fd : new int[] {3, 200}) {
+                    Path link = Path.of("/proc/" + daemon.pid() + "/fd/" + fd);
+                    assertFalse(Files.exists(link) && readLink(link).equals("/etc/hostname"), (foreground ? "-f: " : "")
+                            + "the daemon holds its caller's descriptor " + fd + "\n" + daemon.describe());
+                }
             }
         }
     }

@@ -45,7 +45,9 @@ import jpasst.guest.vm.Transport;
  * ({@code --runas 0:0}), as JFR's repository, made at start-up, is not writable by nobody.
  * {@code -Djpasst.bench.jpasst.args="--no-seccomp ..."} adds options to jpasst's command line;
  * {@code -Djpasst.bench.attach=COMMAND} runs a tool on each daemon over each transfer (see
- * {@link #attachOrDetach}). Per transfer it also prints the CPU ticks of each of the daemon's
+ * {@link #attachOrDetach}). {@code -Djpasst.bench.warmup=SECONDS}: the guest first runs iperf3
+ * both ways for that long, unmeasured (a daemon that has served a while: jpasst's JIT done).
+ * Per transfer it also prints the CPU ticks of each of the daemon's
  * threads (the JIT's compiler threads apart from the event loop's).
  *
  * <p>The guest's emulated CPU is the bottleneck here, so the throughput says how much each daemon
@@ -184,7 +186,9 @@ class TcpThroughputComparison {
         if (t.isJpasst() && !extra.isBlank()) args.addAll(List.of(extra.trim().split("\\s+")));
         String attach = System.getProperty("jpasst.bench.attach", "");
         Path attachDir = Path.of(System.getProperty("jpasst.bench.attach.dir", "/tmp"));
+        int warmup = Integer.getInteger("jpasst.bench.warmup", 0);
         try (HostIperf3 up = HostIperf3.start(); HostIperf3 down = HostIperf3.start();
+             HostIperf3 warmUp = HostIperf3.start(); HostIperf3 warmDown = HostIperf3.start();
              Daemon daemon = Daemon.start(t, args.toArray(String[]::new));
              ServerSocket sync = new ServerSocket(0, 4, java.net.InetAddress.getByName("127.0.0.1"))) {
             // the guest's connections here mark the start and the end of each transfer
@@ -203,12 +207,15 @@ class TcpThroughputComparison {
                 }
             });
             String mark = "nc -w 2 $GW " + sync.getLocalPort() + " </dev/null\n";
+            String warm = warmup <= 0 ? "" : "iperf3 -c $GW -p " + warmUp.port + " -t " + warmup + " >/dev/null 2>&1\n"
+                    + "iperf3 -c $GW -p " + warmDown.port + " -R -t " + warmup + " >/dev/null 2>&1\n";
             GuestRun guest = Guest.builder(daemon)
                     .hostProgram(Path.of("/usr/bin/iperf3"))
-                    .timeout(Duration.ofSeconds(90 + 2L * seconds))
+                    .timeout(Duration.ofSeconds(90 + 2L * seconds + 2L * warmup))
                     .memoryMegabytes(512)
                     .script("dhcp4 >/dev/null\n"
                             + "GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')\n"
+                            + warm
                             + mark
                             + "iperf3 -f m -c $GW -p " + up.port + " -t " + seconds + " > /tmp/up 2>&1\n"
                             + mark + mark

@@ -43,7 +43,8 @@ import jpasst.guest.vm.Transport;
  * recording is dumped with jcmd before the daemon is stopped to {@code -Djpasst.bench.jfr=DIR}
  * (default /tmp), {@code jpasst-TRANSPORT-PID.jfr}; the daemon then keeps running as root
  * ({@code --runas 0:0}), as JFR's repository, made at start-up, is not writable by nobody.
- * {@code -Djpasst.bench.jpasst.args="--no-seccomp ..."} adds options to jpasst's command line;
+ * {@code -Djpasst.bench.jpasst.args="--no-seccomp ..."} adds options to jpasst's command line,
+ * {@code -Djpasst.bench.other.args} to the other daemons';
  * {@code -Djpasst.bench.attach=COMMAND} runs a tool on each daemon over each transfer (see
  * {@link #attachOrDetach}). {@code -Djpasst.bench.warmup=SECONDS}: the guest first runs iperf3
  * both ways for that long, unmeasured (a daemon that has served a while: jpasst's JIT done).
@@ -182,8 +183,8 @@ class TcpThroughputComparison {
         boolean profile = t.isJpasst() && jvmOpts != null && jvmOpts.contains("StartFlightRecording");
         List<String> args = new ArrayList<>();
         if (profile) args.addAll(List.of("--runas", "0:0"));
-        String extra = System.getProperty("jpasst.bench.jpasst.args", "");
-        if (t.isJpasst() && !extra.isBlank()) args.addAll(List.of(extra.trim().split("\\s+")));
+        String extra = System.getProperty(t.isJpasst() ? "jpasst.bench.jpasst.args" : "jpasst.bench.other.args", "");
+        if (!extra.isBlank()) args.addAll(List.of(extra.trim().split("\\s+")));
         String attach = System.getProperty("jpasst.bench.attach", "");
         Path attachDir = Path.of(System.getProperty("jpasst.bench.attach.dir", "/tmp"));
         int warmup = Integer.getInteger("jpasst.bench.warmup", 0);

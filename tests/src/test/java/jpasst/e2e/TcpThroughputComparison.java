@@ -30,7 +30,10 @@ import jpasst.guest.vm.Transport;
  * ratios against the first target.
  *
  * <p>Not a check, a measurement: it runs only with {@code -Djpasst.bench=true}, e.g.
- * {@code mvn -pl tests -am verify -Dtest=TcpThroughputComparison -Djpasst.bench=true}; rounds:
+ * {@code mvn -pl passt-core,benchmarks,tests -am verify -Dtest=TcpThroughputComparison -Djpasst.bench=true}
+ * (the benchmarks module in the reactor trains passt.jar's AOT cache again after passt-core
+ * wrote the jar: without it the daemon finds its cache older than the jar and runs without;
+ * the first line printed says which); rounds:
  * {@code -Djpasst.bench.rounds} (default 3), seconds per transfer {@code -Djpasst.bench.seconds}
  * (default 5); targets {@code -Djpasst.bench.targets}, a comma-separated list of
  * {@code jpasst-vhost-user}, {@code upstream-vhost-user}, {@code jpasst}, {@code upstream},
@@ -40,6 +43,13 @@ import jpasst.guest.vm.Transport;
  * recording is dumped with jcmd before the daemon is stopped to {@code -Djpasst.bench.jfr=DIR}
  * (default /tmp), {@code jpasst-TRANSPORT-PID.jfr}; the daemon then keeps running as root
  * ({@code --runas 0:0}), as JFR's repository, made at start-up, is not writable by nobody.
+ * {@code -Djpasst.bench.jpasst.args="--no-seccomp ..."} adds options to jpasst's command line,
+ * {@code -Djpasst.bench.other.args} to the other daemons';
+ * {@code -Djpasst.bench.attach=COMMAND} runs a tool on each daemon over each transfer (see
+ * {@link #attachOrDetach}). {@code -Djpasst.bench.warmup=SECONDS}: the guest first runs iperf3
+ * both ways for that long, unmeasured (a daemon that has served a while: jpasst's JIT done).
+ * Per transfer it also prints the CPU ticks of each of the daemon's
+ * threads (the JIT's compiler threads apart from the event loop's).
  *
  * <p>The guest's emulated CPU is the bottleneck here, so the throughput says how much each daemon
  * lets through at the same guest speed, and the CPU seconds (per GB moved) what it costs.
@@ -74,6 +84,7 @@ class TcpThroughputComparison {
         int seconds = Integer.getInteger("jpasst.bench.seconds", 5);
         List<Target> targets = Arrays.stream(System.getProperty("jpasst.bench.targets",
                 "jpasst-vhost-user,upstream-vhost-user,jpasst").split(",")).map(TcpThroughputComparison::target).toList();
+        System.out.println("TCP-BENCH " + aotCacheState());
         List<Result> results = new ArrayList<>();
         for (int round = 0; round < rounds; round++) {
             List<Target> order = new ArrayList<>(targets);
@@ -102,6 +113,21 @@ class TcpThroughputComparison {
         }
     }
 
+    /**
+     * Whether jpasst's daemon will run with its AOT cache: the daemon takes {@code passt.aot}
+     * beside the jar only if it is newer than the jar, and a build of passt-core without the
+     * benchmarks module (whose package phase trains the cache) writes a newer jar.
+     */
+    static String aotCacheState() throws IOException {
+        String jar = System.getProperty("jpasst.jar");
+        if (jar == null) return "AOT cache: no jpasst.jar";
+        Path j = Path.of(jar), cache = j.resolveSibling("passt.aot");
+        if (!Files.isRegularFile(cache)) return "AOT cache: none beside " + j + " (the daemon runs without)";
+        boolean fresh = Files.getLastModifiedTime(cache).compareTo(Files.getLastModifiedTime(j)) >= 0;
+        return "AOT cache: " + cache + (fresh ? ", used" : ", older than the jar: NOT used (build with the benchmarks"
+                + " module in the reactor, -pl passt-core,benchmarks,tests -am, to train it again)");
+    }
+
     /** utime + stime of a process, in seconds. */
     static double cpuSeconds(long pid) throws IOException {
         String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
@@ -124,31 +150,73 @@ class TcpThroughputComparison {
         return b.toString().trim();
     }
 
+    /** The CPU ticks (user + system) of each thread of a process, summed by thread name. */
+    static java.util.Map<String, Long> threadTicks(long pid) throws IOException {
+        java.util.Map<String, Long> ticks = new java.util.TreeMap<>();
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String stat = Files.readString(t.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks.merge(Files.readString(t.resolve("comm")).trim(), Long.parseLong(f[11]) + Long.parseLong(f[12]), Long::sum);
+                } catch (IOException e) {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        return ticks;
+    }
+
+    /** What each thread used between two {@link #threadTicks} (the threads that used any). */
+    static String difference(java.util.Map<String, Long> before, java.util.Map<String, Long> after) {
+        StringBuilder b = new StringBuilder();
+        after.forEach((name, n) -> {
+            long d = n - before.getOrDefault(name, 0L);
+            if (d > 0) b.append(name).append('=').append(d).append(' ');
+        });
+        return b.toString().trim();
+    }
+
     /** One guest through the daemon of {@code t}: iperf3 guest to host, then host to guest. */
     private static List<Result> run(Target t, int seconds) throws Exception {
         String jvmOpts = System.getenv("JPASST_JVM_OPTS");
         boolean profile = t.isJpasst() && jvmOpts != null && jvmOpts.contains("StartFlightRecording");
+        List<String> args = new ArrayList<>();
+        if (profile) args.addAll(List.of("--runas", "0:0"));
+        String extra = System.getProperty(t.isJpasst() ? "jpasst.bench.jpasst.args" : "jpasst.bench.other.args", "");
+        if (!extra.isBlank()) args.addAll(List.of(extra.trim().split("\\s+")));
+        String attach = System.getProperty("jpasst.bench.attach", "");
+        Path attachDir = Path.of(System.getProperty("jpasst.bench.attach.dir", "/tmp"));
+        int warmup = Integer.getInteger("jpasst.bench.warmup", 0);
         try (HostIperf3 up = HostIperf3.start(); HostIperf3 down = HostIperf3.start();
-             Daemon daemon = profile ? Daemon.start(t, "--runas", "0:0") : Daemon.start(t);
+             HostIperf3 warmUp = HostIperf3.start(); HostIperf3 warmDown = HostIperf3.start();
+             Daemon daemon = Daemon.start(t, args.toArray(String[]::new));
              ServerSocket sync = new ServerSocket(0, 4, java.net.InetAddress.getByName("127.0.0.1"))) {
             // the guest's connections here mark the start and the end of each transfer
             List<Double> marks = new java.util.concurrent.CopyOnWriteArrayList<>();
+            List<java.util.Map<String, Long>> threadMarks = new java.util.concurrent.CopyOnWriteArrayList<>();
+            Process[] attached = new Process[1];
             Thread.ofPlatform().daemon().start(() -> {
                 while (!sync.isClosed()) {
                     try (java.net.Socket s = sync.accept()) {
                         marks.add(cpuSeconds(daemon.pid()));
-                    } catch (IOException e) {
+                        threadMarks.add(threadTicks(daemon.pid()));
+                        if (!attach.isBlank()) attached[0] = attachOrDetach(attached[0], attach, attachDir, t, daemon.pid(), marks.size());
+                    } catch (IOException | InterruptedException e) {
                         return;
                     }
                 }
             });
             String mark = "nc -w 2 $GW " + sync.getLocalPort() + " </dev/null\n";
+            String warm = warmup <= 0 ? "" : "iperf3 -c $GW -p " + warmUp.port + " -t " + warmup + " >/dev/null 2>&1\n"
+                    + "iperf3 -c $GW -p " + warmDown.port + " -R -t " + warmup + " >/dev/null 2>&1\n";
             GuestRun guest = Guest.builder(daemon)
                     .hostProgram(Path.of("/usr/bin/iperf3"))
-                    .timeout(Duration.ofSeconds(90 + 2L * seconds))
+                    .timeout(Duration.ofSeconds(90 + 2L * seconds + 2L * warmup))
                     .memoryMegabytes(512)
                     .script("dhcp4 >/dev/null\n"
                             + "GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')\n"
+                            + warm
                             + mark
                             + "iperf3 -f m -c $GW -p " + up.port + " -t " + seconds + " > /tmp/up 2>&1\n"
                             + mark + mark
@@ -168,9 +236,38 @@ class TcpThroughputComparison {
                 System.out.println("TCP-BENCH profile " + jfr);
             }
             if (marks.size() != 4) throw new AssertionError("sync connections: " + marks + guest.consoleForMessage());
+            for (int w = 0; w < 2; w++) {
+                System.out.println("TCP-BENCH threads " + t + " " + DIRECTIONS.get(w) + " (ticks of 10 ms): "
+                        + difference(threadMarks.get(2 * w), threadMarks.get(2 * w + 1)));
+            }
             return List.of(result(t, DIRECTIONS.get(0), guest, "IPERF_UP", marks.get(1) - marks.get(0)),
                     result(t, DIRECTIONS.get(1), guest, "IPERF_DOWN", marks.get(3) - marks.get(2)));
         }
+    }
+
+    /**
+     * {@code -Djpasst.bench.attach=COMMAND}: a tool run on the daemon over each transfer (from its
+     * start mark to its end mark, then SIGTERM), e.g. {@code strace -c -f -p {pid} -o {out}} or
+     * {@code perf record -g -p {pid} -o {out}}; {@code {out}} is a file in
+     * {@code -Djpasst.bench.attach.dir} (default /tmp) named for the daemon and the direction.
+     */
+    private static Process attachOrDetach(Process running, String command, Path dir, Target t, long pid, int mark)
+            throws IOException, InterruptedException {
+        if (running != null) {
+            running.destroy();
+            running.waitFor();
+            running = null;
+        }
+        if (mark == 1 || mark == 3) {
+            String out = dir.resolve(t.kind().name().toLowerCase() + "-" + t.transport().name().toLowerCase() + "-"
+                    + DIRECTIONS.get(mark / 2) + "-" + pid + ".out").toString();
+            List<String> argv = new ArrayList<>();
+            for (String w : command.trim().split("\\s+")) argv.add(w.replace("{pid}", Long.toString(pid)).replace("{out}", out));
+            running = new ProcessBuilder(argv).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(new java.io.File(out + ".log"))).start();
+            Thread.sleep(200); // attached before the transfer starts (the guest's TCG start-up of iperf3 takes longer)
+        }
+        return running;
     }
 
     private static Result result(Target t, String direction, GuestRun guest, String key, double cpu) {

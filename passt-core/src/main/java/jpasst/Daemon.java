@@ -283,8 +283,10 @@ public final class Daemon {
             }
         }
         // glibc gives each thread that mallocs (the JIT's compiler threads) an arena of its
-        // own, and what one compilation freed is not reused by the next in another arena
-        if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=2");
+        // own, and what one compilation freed is not reused by the next in another arena. One
+        // arena: the frame path mallocs nothing, so no thread waits for it (idle PSS of 100
+        // daemons 14.6 -> 14.1 MB, peak RSS under load 60.8 -> 55.9 MB against two arenas)
+        if (System.getenv("MALLOC_ARENA_MAX") == null) env.add("MALLOC_ARENA_MAX=1");
         return env;
     }
 

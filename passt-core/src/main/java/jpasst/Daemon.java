@@ -245,7 +245,7 @@ public final class Daemon {
             become(argv, env, c.fd, l, pcap, map, quitRead);
             return 1;
         }
-        int pid = spawn(argv, env, c.fd, l, pcap, map, pidFile);
+        int pid = spawn(argv, env, c.fd, l, pcap, map);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
             Processes.kill(pid, SIGKILL);
@@ -293,19 +293,19 @@ public final class Daemon {
     /**
      * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
      * mapping helper's pipe {@code map} (or -1), the SIGQUIT pipe and --fd's {@code guestFd} (or
-     * -1) handed down, and nothing else: not the launcher's {@code pidFile} (or -1), nor what the
-     * launcher's caller left open (passt closes what it inherits, too). Returns its pid, or -1.
+     * -1) handed down, and nothing else: not the launcher's pid file, nor what the launcher's
+     * caller left open (passt closes what it inherits, too). Returns its pid, or -1.
      */
-    private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap,
-                             int map, int pidFile) {
+    private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map) {
         try (Arena a = Arena.ofConfined()) {
             // the SIGQUIT pipe, not close-on-exec: its write end is closed by the spawn once it is
             // the daemon's standard output
             MemorySegment fds = a.allocate(ValueLayout.JAVA_INT, 2);
             Errno.check(Descriptors.pipe2(fds, Descriptors.O_NONBLOCK), "pipe");
             int quitRead = fds.get(ValueLayout.JAVA_INT, 0), quitWrite = fds.get(ValueLayout.JAVA_INT, 4);
-            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
-            int last = lastHandedDown(guestFd, quitRead, pcap, map, l);
+            Handover h = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control);
+            h.inheritTo(env);
+            java.util.BitSet kept = h.descriptors(guestFd);
             MemorySegment actions = a.allocate(Processes.FILE_ACTIONS_SIZE, 16);
             Processes.posixSpawnFileActionsInit(actions);
             MemorySegment devNull = a.allocateFrom("/dev/null");
@@ -313,15 +313,12 @@ public final class Daemon {
                 Processes.posixSpawnFileActionsAddopen(actions, 0, devNull, Descriptors.O_RDWR, 0);
             }
             Processes.posixSpawnFileActionsAdddup2(actions, quitWrite, 1);
-            Processes.posixSpawnFileActionsAddclose(actions, quitWrite);
-            if (pidFile >= 0) Processes.posixSpawnFileActionsAddclose(actions, pidFile);
             Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
-            // nor what the launcher's caller left open (a close action is no error for a
-            // descriptor another thread of this JVM closed meanwhile: glibc ignores EBADF there)
-            for (int fd : notHandedDown(last, guestFd, quitRead, pcap, map, l)) {
-                Processes.posixSpawnFileActionsAddclose(actions, fd);
-            }
-            jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, last + 1);
+            // then everything else: the pipe's write end, the pid file, what the launcher's caller
+            // left open (a close action is no error for a descriptor another thread of this JVM
+            // closed meanwhile: glibc ignores EBADF there)
+            for (int fd : openBesides(kept)) Processes.posixSpawnFileActionsAddclose(actions, fd);
+            jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, kept.length());
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
             // it in its VM thread, after that (measured: a SIGQUIT sent at once always gave a
@@ -335,24 +332,14 @@ public final class Daemon {
         }
     }
 
-    /** The highest descriptor a launcher hands down (the guest's with --fd among them). */
-    private static int lastHandedDown(int guestFd, int quitRead, int pcap, int map, Listeners l) {
-        int last = 2;
-        for (int fd : new int[] {guestFd, quitRead, pcap, map, l.tap, l.control}) last = Math.max(last, fd);
-        for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) last = Math.max(last, fd);
-        return last;
-    }
-
     /**
-     * The descriptors from 3 to {@code last} this process has open and does not hand down: what
-     * its caller left open, and the JVM's own files (close-on-exec anyway).
+     * The descriptors from 3 up to the last of {@code kept} that this process has open and does
+     * not hand down: what its caller left open, the launcher's own (the pid file, pipe ends), and
+     * the JVM's files (close-on-exec anyway).
      */
-    private static int[] notHandedDown(int last, int guestFd, int quitRead, int pcap, int map, Listeners l) {
+    private static int[] openBesides(java.util.BitSet kept) {
         String[] open = new java.io.File("/proc/self/fd").list();
         if (open == null) return new int[0];
-        java.util.BitSet kept = new java.util.BitSet(last + 1);
-        for (int fd : new int[] {guestFd, quitRead, pcap, map, l.tap, l.control}) if (fd >= 0) kept.set(fd);
-        for (int[] run : new int[][] {l.tcp, l.udp}) for (int fd : run) kept.set(fd);
         int[] others = new int[open.length];
         int n = 0;
         for (String name : open) {
@@ -362,7 +349,7 @@ public final class Daemon {
             } catch (NumberFormatException e) {
                 continue;
             }
-            if (fd > 2 && fd <= last && !kept.get(fd)) others[n++] = fd;
+            if (fd > 2 && fd < kept.length() && !kept.get(fd)) others[n++] = fd;
         }
         return java.util.Arrays.copyOf(others, n);
     }
@@ -400,14 +387,13 @@ public final class Daemon {
     private static void become(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map,
                                int quitRead) {
         try (Arena a = Arena.ofConfined()) {
-            new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control).inheritTo(env);
+            Handover h = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control);
+            h.inheritTo(env);
             // what this process inherited and does not hand down ends at exec (close_range's
             // CLOEXEC flag: the JVM's own files stay open should execve fail)
-            int last = lastHandedDown(guestFd, quitRead, pcap, map, l);
-            for (int fd : notHandedDown(last, guestFd, quitRead, pcap, map, l)) {
-                Descriptors.closeRange(fd, fd, Descriptors.CLOSE_RANGE_CLOEXEC);
-            }
-            Descriptors.closeRange(last + 1, -1, Descriptors.CLOSE_RANGE_CLOEXEC);
+            java.util.BitSet kept = h.descriptors(guestFd);
+            for (int fd : openBesides(kept)) Descriptors.closeRange(fd, fd, Descriptors.CLOSE_RANGE_CLOEXEC);
+            Descriptors.closeRange(kept.length(), -1, Descriptors.CLOSE_RANGE_CLOEXEC);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)
             Processes.pthreadSigmask(Processes.SIG_SETMASK, quitOnly(a), MemorySegment.NULL);
@@ -515,13 +501,22 @@ public final class Daemon {
         void closeOnExec() {
             for (int fd : new int[] {quit, pcap, tap, map, ctl}) if (fd >= 0) closeOnExec(fd, fd);
             for (int[] fds : new int[][] {tcp, udp}) {
-                for (int i = 0; i < fds.length; ) {
-                    int j = i;
-                    while (j + 1 < fds.length && fds[j + 1] == fds[j] + 1) j++;
+                for (int i = 0, j; i < fds.length; i = j + 1) {
+                    j = runEnd(fds, i);
                     closeOnExec(fds[i], fds[j]);
-                    i = j + 1;
                 }
             }
+        }
+
+        /**
+         * In the launcher: every descriptor handed down, with --fd's {@code guestFd} (or -1),
+         * which the daemon finds by its number on the command line.
+         */
+        java.util.BitSet descriptors(int guestFd) {
+            java.util.BitSet all = new java.util.BitSet();
+            for (int fd : new int[] {guestFd, quit, pcap, tap, map, ctl}) if (fd >= 0) all.set(fd);
+            for (int[] fds : new int[][] {tcp, udp}) for (int fd : fds) all.set(fd);
+            return all;
         }
 
         private static void closeOnExec(int first, int last) {
@@ -535,15 +530,19 @@ public final class Daemon {
 
         static String runs(int[] fds) {
             StringBuilder b = new StringBuilder();
-            for (int i = 0; i < fds.length; ) {
-                int j = i;
-                while (j + 1 < fds.length && fds[j + 1] == fds[j] + 1) j++;
+            for (int i = 0, j; i < fds.length; i = j + 1) {
+                j = runEnd(fds, i);
                 if (b.length() > 0) b.append(',');
                 b.append(fds[i]);
                 if (j > i) b.append('-').append(fds[j]);
-                i = j + 1;
             }
             return b.toString();
+        }
+
+        /** The index of the last of the consecutive numbers that {@code fds[i]} begins. */
+        private static int runEnd(int[] fds, int i) {
+            while (i + 1 < fds.length && fds[i + 1] == fds[i] + 1) i++;
+            return i;
         }
 
         static int[] fromRuns(String s) {

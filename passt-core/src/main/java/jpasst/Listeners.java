@@ -367,20 +367,16 @@ public final class Listeners {
         }
 
         private void makeRange(Conf c, int from, int to, int type, int proto, boolean listen, boolean strictDevice) {
-            int family4 = Sockets.AF_INET, family6 = Sockets.AF_INET6;
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
                 for (int i = from; i < to; i++) {
-                    int s = Sockets.socket(v6[i] ? family6 : family4, type | Sockets.SOCK_NONBLOCK, proto);
+                    int s = Sockets.socket(v6[i] ? Sockets.AF_INET6 : Sockets.AF_INET, type | Sockets.SOCK_NONBLOCK, proto);
                     fd[i] = s;
                     if (s < 0) {
                         result[i] = s;
                         continue;
                     }
-                    int r = ForwardSockets.options(c, s, v6[i], bind[i], sa, opt, strictDevice);
-                    if (r == 0) r = ForwardSockets.bind(s, v6[i], bind[i], port[i], sa);
-                    if (r == 0 && listen) r = Sockets.listen(s, 128);
-                    result[i] = r;
+                    result[i] = ForwardSockets.setUp(c, s, listen, port[i], v6[i], bind[i], sa, opt, strictDevice);
                 }
             }
         }

@@ -25,7 +25,7 @@ public final class ForwardSockets {
      * {@code strictDevice} and the interface cannot be bound to. {@code sa} and {@code opt} are
      * scratch memory (a sockaddr_storage, 16 bytes).
      */
-    public static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
+    private static int options(Conf c, int fd, boolean v6, PortSpec.Bind b, MemorySegment sa, MemorySegment opt,
                               boolean strictDevice) {
         setInt(fd, Sockets.SOL_SOCKET, Sockets.SO_REUSEADDR, opt);
         if (v6) setInt(fd, Sockets.IPPROTO_IPV6, Sockets.IPV6_V6ONLY, opt);
@@ -43,7 +43,7 @@ public final class ForwardSockets {
     }
 
     /** Binds {@code fd} to {@code port} at the spec's address of that family, or any: 0 or a negated errno. */
-    public static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
+    private static int bind(int fd, boolean v6, PortSpec.Bind b, int port, MemorySegment sa) {
         int len = v6 ? SockAddr.in6(sa, b.family() == 6 ? b.addr6Hi() : 0, b.family() == 6 ? b.addr6Lo() : 0, port, 0)
                 : SockAddr.in4(sa, b.family() == 4 ? b.addr4() : 0, port);
         return Sockets.bind(fd, sa, len);
@@ -59,14 +59,24 @@ public final class ForwardSockets {
                 (tcp ? Sockets.SOCK_STREAM : Sockets.SOCK_DGRAM) | Sockets.SOCK_NONBLOCK | Sockets.SOCK_CLOEXEC,
                 tcp ? 0 : Sockets.IPPROTO_UDP);
         if (fd < 0) return fd;
-        int r = options(c, fd, v6, b, sa, opt, true);
-        if (r == 0) r = bind(fd, v6, b, port, sa);
-        if (r == 0 && tcp) r = Sockets.listen(fd, 128);
+        int r = setUp(c, fd, tcp, port, v6, b, sa, opt, true);
         if (r < 0) {
             Descriptors.close(fd);
             return r;
         }
         return fd;
+    }
+
+    /**
+     * The options of the socket {@code fd} of {@code port}, its bind and ({@code tcp}) listen: 0,
+     * or a negated errno ({@code strictDevice}: see {@link #options}).
+     */
+    public static int setUp(Conf c, int fd, boolean tcp, int port, boolean v6, PortSpec.Bind b, MemorySegment sa,
+                            MemorySegment opt, boolean strictDevice) {
+        int r = options(c, fd, v6, b, sa, opt, strictDevice);
+        if (r == 0) r = bind(fd, v6, b, port, sa);
+        if (r == 0 && tcp) r = Sockets.listen(fd, 128);
+        return r;
     }
 
     private static void setInt(int fd, int level, int name, MemorySegment opt) {

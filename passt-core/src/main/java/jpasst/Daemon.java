@@ -17,6 +17,7 @@ import jpasst.sys.Descriptors;
 import jpasst.sys.Processes;
 import jpasst.sys.SysException;
 import jpasst.util.Log;
+import jpasst.util.TextFiles;
 
 /**
  * Daemonizing without fork, which a JVM cannot do, the way passt's __daemon() does it: whatever
@@ -159,18 +160,14 @@ public final class Daemon {
      */
     static boolean recordsAotCache() {
         List<String> options = new ArrayList<>();
-        try {
-            String cmdline = new String(java.nio.file.Files.readAllBytes(java.nio.file.Path.of("/proc/self/cmdline")),
-                    StandardCharsets.UTF_8);
-            for (String word : cmdline.split("\0")) {
-                if (word.equals("-jar")) break; // passt's options follow
-                options.add(word);
-            }
-        } catch (java.io.IOException e) {
-            return false;
+        String cmdline = TextFiles.read("/proc/self/cmdline");
+        if (cmdline == null) return false;
+        for (String word : cmdline.split("\0")) {
+            if (word.equals("-jar")) break; // passt's options follow
+            options.add(word);
         }
         String tool = System.getenv("JAVA_TOOL_OPTIONS");
-        if (tool != null) options.addAll(List.of(tool.trim().split("\\s+")));
+        if (tool != null) options.addAll(List.of(TextFiles.fields(tool)));
         for (String o : options) {
             if (o.startsWith("-XX:AOTCacheOutput=") || o.equals("-XX:AOTMode=record")) return true;
         }

@@ -173,13 +173,12 @@ final class Namespaces {
     /** The user namespace's mapping written (up to about ten seconds): false if it never came. */
     private static boolean awaitMapping() {
         for (int i = 0; i < 10_000; i++) {
-            try {
-                if (!Files.readString(Path.of("/proc/self/uid_map")).isBlank()
-                        && !Files.readString(Path.of("/proc/self/gid_map")).isBlank()) {
-                    return true;
-                }
-            } catch (IOException e) {
-                return false;
+            String uid = TextFiles.read("/proc/self/uid_map");
+            if (uid == null) return false;
+            if (!uid.isBlank()) {
+                String gid = TextFiles.read("/proc/self/gid_map");
+                if (gid == null) return false;
+                if (!gid.isBlank()) return true;
             }
             try {
                 Thread.sleep(1);

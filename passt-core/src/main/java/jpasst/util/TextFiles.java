@@ -39,7 +39,7 @@ public final class TextFiles {
         return lines;
     }
 
-    /** The fields of {@code line} between blanks (spaces and tabs), as awk splits it. */
+    /** The fields of {@code line} between blanks (what a regular expression's {@code \s} matches), as awk splits it. */
     public static String[] fields(String line) {
         List<String> f = new ArrayList<>();
         int i = 0, n = line.length();
@@ -53,6 +53,6 @@ public final class TextFiles {
     }
 
     private static boolean blank(char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == 0x0b;
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x0b;
     }
 }

@@ -17,6 +17,7 @@ class TextFilesTest {
         assertArrayEquals(new String[] {"eth0", "00000000", "010200C0"}, TextFiles.fields("  eth0\t00000000 \t 010200C0\t"));
         assertArrayEquals(new String[0], TextFiles.fields(" \t "));
         assertArrayEquals(new String[] {"nameserver", "::1"}, TextFiles.fields("nameserver ::1\r"));
+        assertArrayEquals(new String[] {"-Xint", "-XX:-UsePerfData"}, TextFiles.fields(" -Xint\n\f-XX:-UsePerfData\u000b"));
     }
 
     @Test

@@ -132,7 +132,7 @@ public final class Daemon {
             }
         }
         String extra = System.getenv("JPASST_JVM_OPTS");
-        if (extra != null && !extra.isBlank()) f.addAll(List.of(extra.trim().split("\\s+")));
+        if (extra != null) f.addAll(List.of(TextFiles.fields(extra)));
         return f;
     }
 

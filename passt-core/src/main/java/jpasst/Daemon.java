@@ -216,6 +216,9 @@ public final class Daemon {
         List<String> argv = daemonCommand(args), env = daemonEnvironment();
         boolean ns = Namespaces.available(); // (its getuid waits for LinkAhead: after the plain Java)
         if (ns) argv.addAll(0, Namespaces.command());
+        // what the launcher's caller left open (and the JVM's own files), listed while the
+        // table is short: with every port forwarded, tens of thousands of sockets come next
+        int[] inherited = openDescriptors();
         // -f: standard output is the SIGQUIT pipe before anyone sees the socket listening (a
         // SIGQUIT to this JVM then leaves its thread dump there for the daemon it becomes)
         int quitRead = c.foreground ? quitPipeOnStandardOutput() : -1;
@@ -239,10 +242,10 @@ public final class Daemon {
         if (c.foreground) {
             // this process goes on as the daemon, under the same pid
             if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, Processes.getpid())) return 1;
-            become(argv, env, c.fd, l, pcap, map, quitRead);
+            become(argv, env, c.fd, l, pcap, map, quitRead, inherited);
             return 1;
         }
-        int pid = spawn(argv, env, c.fd, l, pcap, map);
+        int pid = spawn(argv, env, c.fd, l, pcap, map, inherited, pidFile);
         if (pid < 0) return 1;
         if (pidFile >= 0 && !Main.writePid(pidFile, c.pidFile, pid)) {
             Processes.kill(pid, SIGKILL);
@@ -290,10 +293,12 @@ public final class Daemon {
     /**
      * Spawns the daemon ({@code argv}, {@code env}) with the listeners, {@code pcap} (or -1), the
      * mapping helper's pipe {@code map} (or -1), the SIGQUIT pipe and --fd's {@code guestFd} (or
-     * -1) handed down, and nothing else: not the launcher's pid file, nor what the launcher's
-     * caller left open (passt closes what it inherits, too). Returns its pid, or -1.
+     * -1) handed down, and nothing else: not the launcher's {@code pidFile} (or -1), nor what
+     * the launcher's caller left open, which is among {@code inherited} (passt closes what it
+     * inherits, too). Returns its pid, or -1.
      */
-    private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map) {
+    private static int spawn(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map,
+                             int[] inherited, int pidFile) {
         try (Arena a = Arena.ofConfined()) {
             // the SIGQUIT pipe, not close-on-exec: its write end is closed by the spawn once it is
             // the daemon's standard output
@@ -313,8 +318,10 @@ public final class Daemon {
             Processes.posixSpawnFileActionsAddopen(actions, 2, devNull, Descriptors.O_RDWR, 0);
             // then everything else: the pipe's write end, the pid file, what the launcher's caller
             // left open (a close action is no error for a descriptor another thread of this JVM
-            // closed meanwhile: glibc ignores EBADF there)
-            for (int fd : openBesides(kept)) Processes.posixSpawnFileActionsAddclose(actions, fd);
+            // closed meanwhile: glibc ignores EBADF there), and all above what is handed down
+            Processes.posixSpawnFileActionsAddclose(actions, quitWrite);
+            if (pidFile >= 0) Processes.posixSpawnFileActionsAddclose(actions, pidFile);
+            for (int fd : inherited) if (!kept.get(fd)) Processes.posixSpawnFileActionsAddclose(actions, fd);
             jpasst.sys.Isolation.posixSpawnFileActionsAddclosefrom(actions, kept.length());
             // Blocked, a SIGQUIT that comes before the JVM has its handler (in the first few ms)
             // waits for it instead of ending the process by the default action: HotSpot unblocks
@@ -330,14 +337,13 @@ public final class Daemon {
     }
 
     /**
-     * The descriptors from 3 up to the last of {@code kept} that this process has open and does
-     * not hand down: what its caller left open, the launcher's own (the pid file, pipe ends), and
-     * the JVM's files (close-on-exec anyway).
+     * The descriptors from 3 up that this process has open: what its caller left open and the
+     * JVM's files (close-on-exec anyway), as long as the launcher has opened nothing of its own.
      */
-    private static int[] openBesides(java.util.BitSet kept) {
+    private static int[] openDescriptors() {
         String[] open = new java.io.File("/proc/self/fd").list();
         if (open == null) return new int[0];
-        int[] others = new int[open.length];
+        int[] fds = new int[open.length];
         int n = 0;
         for (String name : open) {
             int fd;
@@ -346,9 +352,9 @@ public final class Daemon {
             } catch (NumberFormatException e) {
                 continue;
             }
-            if (fd > 2 && fd < kept.length() && !kept.get(fd)) others[n++] = fd;
+            if (fd > 2) fds[n++] = fd;
         }
-        return java.util.Arrays.copyOf(others, n);
+        return java.util.Arrays.copyOf(fds, n);
     }
 
     /**
@@ -382,14 +388,14 @@ public final class Daemon {
      * exec failed, having said so.
      */
     private static void become(List<String> argv, List<String> env, int guestFd, Listeners l, int pcap, int map,
-                               int quitRead) {
+                               int quitRead, int[] inherited) {
         try (Arena a = Arena.ofConfined()) {
             Handover h = new Handover(quitRead, pcap, l.tap, l.tcp, l.udp, map, l.control);
             h.inheritTo(env);
             // what this process inherited and does not hand down ends at exec (close_range's
             // CLOEXEC flag: the JVM's own files stay open should execve fail)
             java.util.BitSet kept = h.descriptors(guestFd);
-            for (int fd : openBesides(kept)) Descriptors.closeRange(fd, fd, Descriptors.CLOSE_RANGE_CLOEXEC);
+            for (int fd : inherited) if (!kept.get(fd)) Descriptors.closeRange(fd, fd, Descriptors.CLOSE_RANGE_CLOEXEC);
             Descriptors.closeRange(kept.length(), -1, Descriptors.CLOSE_RANGE_CLOEXEC);
             // as a spawned daemon starts: SIGQUIT blocked until its JVM has a handler (the
             // mask of the thread that calls execve is the new program's)

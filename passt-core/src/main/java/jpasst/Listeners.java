@@ -112,8 +112,12 @@ public final class Listeners {
                     controlPath = bindControl(c.confPath, control, sa);
                     Errno.check(Sockets.listen(control, 16), "listen on " + controlPath);
                 }
-                if (tcpFwd != null) bindTcp(c, tcpFwd, tcp, cloexec);
-                if (udpFwd != null) bindUdp(c, udpFwd, udp, cloexec);
+                Slots tcpSlots = tcpFwd != null ? slots(c, tcpFwd) : null;
+                Slots udpSlots = udpFwd != null ? slots(c, udpFwd) : null;
+                growDescriptorTable(tap >= 0 ? tap : c.fd,
+                        (tcpSlots != null ? tcpSlots.n : 0) + (udpSlots != null ? udpSlots.n : 0));
+                if (tcpSlots != null) bindTcp(c, tcpSlots, tcp, cloexec);
+                if (udpSlots != null) bindUdp(c, udpFwd, udpSlots, udp, cloexec);
             } catch (RuntimeException e) {
                 if (control >= 0) Descriptors.close(control);
                 if (controlPath != null) Descriptors.unlink(a.allocateFrom(controlPath));
@@ -225,19 +229,46 @@ public final class Listeners {
     static final int PARALLEL_FROM = 512;
 
     /**
-     * -t: a listening socket per port and address family. As passt (checked with the reference
-     * binary): a port or address family already taken is skipped, and only none bound at all is
-     * an error.
+     * Grows this process's descriptor table at once to hold {@code more} descriptors above
+     * {@code open} (an open one, or -1: nothing to do). The kernel doubles the table as
+     * descriptors are made, at 256, 512 and on, and in a process of several threads, as a JVM
+     * is, each doubling waits for an RCU grace period: 5 to 20 ms each, seven of them for
+     * {@code -t 1-9000 -u 1-9000} (60 to 80 ms of the launch, measured); a single-threaded
+     * passt never waits. dup2 to the highest number needed grows it once.
      */
-    private static void bindTcp(Conf c, PortSpec.Forward fwd, IntList out, int cloexec) {
+    private static void growDescriptorTable(int open, int more) {
+        if (open < 0 || more < 64) return;
+        for (int top : new int[] {open + more + 64, open + more}) {
+            int r = Descriptors.dup2(open, top);
+            if (r >= 0) {
+                Descriptors.close(r);
+                return;
+            } // (above the open file limit: EBADF, and the table grows as it goes)
+        }
+    }
+
+    /**
+     * The slots of -t or -u: a port and address family each; a port bound to an address gets
+     * its family's alone.
+     */
+    private static Slots slots(Conf c, PortSpec.Forward fwd) {
         Slots s = new Slots();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
             for (boolean v6 : new boolean[] {false, true}) {
-                if (!(v6 ? c.v6 : c.v4) || (b.family() != 0 && b.family() != (v6 ? 6 : 4))) continue;
+                if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
                 s.add(port, v6, b);
             }
         }
+        return s;
+    }
+
+    /**
+     * -t: a listening socket per port and address family. As passt (checked with the reference
+     * binary): a port or address family already taken is skipped, and only none bound at all is
+     * an error.
+     */
+    private static void bindTcp(Conf c, Slots s, IntList out, int cloexec) {
         s.makeAll(c, Sockets.SOCK_STREAM | cloexec, 0, true, false);
         int before = out.size;
         s.keepBound(out);
@@ -251,18 +282,10 @@ public final class Listeners {
      * with "all" or exclusions only, ports that cannot be bound are skipped, and only none at
      * all is an error.
      */
-    private static void bindUdp(Conf c, PortSpec.Forward fwd, IntList out, int cloexec) {
+    private static void bindUdp(Conf c, PortSpec.Forward fwd, Slots s, IntList out, int cloexec) {
         String specs = String.join(" ", c.udpSpecs);
         // "all" and exclusion-only specs name thousands of ports; passt only needs one of them
         boolean lenient = fwd.isAll() || fwd.count() > 1024;
-        Slots s = new Slots();
-        for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
-            PortSpec.Bind b = fwd.bindOf(port);
-            for (boolean v6 : new boolean[] {false, true}) {
-                if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
-                s.add(port, v6, b);
-            }
-        }
         s.makeAll(c, Sockets.SOCK_DGRAM | cloexec, Sockets.IPPROTO_UDP, false, true);
         try {
             boolean any = false;

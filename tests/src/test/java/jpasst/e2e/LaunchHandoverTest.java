@@ -51,7 +51,8 @@ class LaunchHandoverTest {
     /**
      * As passt, which closes the files it inherits: descriptors the launcher's caller left open
      * (a shell's, here 3, below the launcher's own, and 200, above them) do not reach the daemon,
-     * which holds only what its launcher handed down.
+     * which holds only what its launcher handed down; nor do the launcher's own (the pid file,
+     * the SIGQUIT pipe's write end but as the daemon's standard output).
      */
     @Test
     void descriptorsTheCallerLeftOpenDoNotReachTheDaemon() {
@@ -61,13 +62,37 @@ class LaunchHandoverTest {
             if (foreground) o.foreground();
             try (Daemon daemon = o.start()) {
                 assertTrue(daemon.awaitServing(SETTLED), daemon.describe());
+                String mode = foreground ? "-f: " : "";
                 for (int fd : new int[] {3, 200}) {
                     Path link = Path.of("/proc/" + daemon.pid() + "/fd/" + fd);
-                    assertFalse(Files.exists(link) && readLink(link).equals("/etc/hostname"), (foreground ? "-f: " : "")
+                    assertFalse(Files.exists(link) && readLink(link).equals("/etc/hostname"), mode
                             + "the daemon holds its caller's descriptor " + fd + "\n" + daemon.describe());
+                }
+                Path fds = Path.of("/proc/" + daemon.pid() + "/fd");
+                String quitPipe = readLink(fds.resolve("1"));
+                assertTrue(quitPipe.startsWith("pipe:"), mode + "standard output: " + quitPipe);
+                try (var each = Files.list(fds)) {
+                    for (Path fd : each.toList()) {
+                        String target = readLink(fd);
+                        assertFalse(target.equals(daemon.pidFile().toString()), mode + "the daemon holds the pid file as "
+                                + fd.getFileName() + "\n" + daemon.describe());
+                        String n = fd.getFileName().toString();
+                        assertFalse(target.equals(quitPipe) && !n.equals("1") && writeEnd(daemon.pid(), n), mode
+                                + "the daemon holds the SIGQUIT pipe's write end as " + n + " besides 1\n" + daemon.describe());
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
                 }
             }
         }
+    }
+
+    /** Whether descriptor {@code fd} of {@code pid} is open for writing only (a pipe's write end). */
+    private static boolean writeEnd(long pid, String fd) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/fdinfo/" + fd))) {
+            if (line.startsWith("flags:")) return (Integer.parseInt(line.substring(6).trim(), 8) & 3) == 1;
+        }
+        return false;
     }
 
     private static String readLink(Path link) {

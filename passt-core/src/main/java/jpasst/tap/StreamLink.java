@@ -18,6 +18,7 @@ import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
 import jpasst.sys.Memory;
+import jpasst.sys.Msghdr;
 import jpasst.sys.Sockets;
 import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
@@ -35,11 +36,12 @@ import jpasst.util.Log;
  *
  * Output is batched: producers reserve room for frames in the output buffer, write them in
  * place and commit them (the length prefix is written here); the daemon {@link #flush}es once
- * per batch of events, so many frames leave in one write. If QEMU does not keep up, the rest
- * waits for EPOLLOUT; when even the buffer is full, new frames are dropped (TCP recovers them,
- * as with passt's full queues), and once the buffer has drained the producers that came short
- * hear "room again" ({@link Receiver#roomAgain}), an event the loop delivers
- * ({@link EventLoop#post}).
+ * per batch of events, so many frames leave in one write (one sendmsg around the room that
+ * frames shorter than their reservation leave: {@link #commit(FrameBatch, int)}). If QEMU
+ * does not keep up, the rest waits for EPOLLOUT; when even the buffer is full, new frames are
+ * dropped (TCP recovers them, as with passt's full queues), and once the buffer has drained the
+ * producers that came short hear "room again" ({@link Receiver#roomAgain}), an event the loop
+ * delivers ({@link EventLoop#post}).
  *
  * One client at a time: a second connection is accepted and closed. When the client leaves the
  * daemon waits for the next one, or exits with --one-off / --fd.
@@ -56,7 +58,12 @@ public final class StreamLink implements Link {
      * to leave in one sendmsg. With the socket's buffer made large, an 8 MB buffer was filled by
      * every read of a bulk transfer, and all of it stayed resident (peak RSS 61 → 67 MB).
      */
-    static final int IN_SIZE = 1 << 20, OUT_SIZE = 2 << 20;
+    public static final int IN_SIZE = 1 << 20, OUT_SIZE = 2 << 20;
+    /**
+     * Gaps the output may hold (see {@link #commit(FrameBatch, int)}); past that many until the
+     * queue drains, a frame is moved back against the one before it instead.
+     */
+    static final int MAX_GAPS = 128;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -79,6 +86,16 @@ public final class StreamLink implements Link {
     private int inFill;
     private int captured;           // input before this offset went to the capture already
     private int outHead, outTail;
+    /**
+     * Bytes of the queue that are not frames, from {@code gapFrom[k]} to {@code gapTo[k]}, in
+     * order, the first {@code gapFirst} of them written past already; written around with one
+     * sendmsg over the runs between them ({@link #runs}).
+     */
+    private final int[] gapFrom = new int[MAX_GAPS], gapTo = new int[MAX_GAPS];
+    private int gapFirst, gapCount;
+    private final MemorySegment runs = arena.allocate((long) Msghdr.IOVEC * (MAX_GAPS + 1), 8);
+    private final MemorySegment runsMsg = arena.allocate(Msghdr.SIZE, 8);
+    private boolean notSocket;      // --fd of something that is not a socket: no sendmsg, no gaps
     private boolean batchReserved;  // a producer's FrameBatch holds room until its commit
     private boolean waitingOut;
     private boolean starved;        // a producer came short of room since the output last drained
@@ -167,6 +184,8 @@ public final class StreamLink implements Link {
         bytesIn = 0;
         inFill = captured = 0;
         outHead = outTail = 0;
+        gapFirst = gapCount = 0;
+        notSocket = false;
         failure = null;
         batchReserved = waitingOut = starved = false;
     }
@@ -334,6 +353,7 @@ public final class StreamLink implements Link {
         if (outTail + 4 + len > OUT_SIZE) {
             writeQueued(); // room at the front once it has all gone
             if (outHead > 0 && outHead < outTail) { // what is left moves to the front
+                closeGaps();
                 MemorySegment.copy(out, outHead, out, 0, outTail - outHead);
                 outTail -= outHead;
                 outHead = 0;
@@ -369,6 +389,8 @@ public final class StreamLink implements Link {
         if (conn < 0 || failure != null) return 0;
         int stride = 4 + hdrLen + maxPayload;
         if (outTail + stride > OUT_SIZE && outHead < outTail) writeQueued();
+        // the guest is behind and what waits for it has gaps: they are room (each frame moves once)
+        if (gapFirst < gapCount && (OUT_SIZE - outTail) / stride < count) closeGaps();
         int n = Math.min(Math.min(count, (OUT_SIZE - outTail) / stride), Math.min(b.maxFrames(), b.maxPieces()));
         if (n < count && n < Math.min(b.maxFrames(), b.maxPieces())) starved = true;
         if (n <= 0) return 0;
@@ -381,6 +403,14 @@ public final class StreamLink implements Link {
         return n;
     }
 
+    /**
+     * A frame shorter than its reservation (a datagram smaller than the largest) leaves unused
+     * room before the next frame of the batch. That frame stays where it was received, and the
+     * room is a gap the write goes around (one sendmsg over the runs between gaps), as passt
+     * writes its frames from where each lies: moving it back was a copy of nearly every
+     * datagram from a host socket of 32000 bytes each. Past {@link #MAX_GAPS}, or on a --fd
+     * that is not a socket, the frame is moved back.
+     */
     @Override
     public void commit(FrameBatch b, int frames) {
         batchReserved = false;
@@ -389,8 +419,16 @@ public final class StreamLink implements Link {
         for (int i = 0; i < frames; i++) {
             long hdr = b.headerOffset(i);
             int len = b.headerLength() + b.payloadLength(i);
-            // a shorter frame before this one left a gap: close it
-            if (hdr != at + 4) MemorySegment.copy(out, hdr, out, at + 4, len);
+            if (hdr != at + 4) {
+                if (gapCount < MAX_GAPS && !notSocket) {
+                    gapFrom[gapCount] = at;
+                    gapTo[gapCount] = (int) hdr - 4;
+                    gapCount++;
+                    at = (int) hdr - 4;
+                } else {
+                    MemorySegment.copy(out, hdr, out, at + 4, len);
+                }
+            }
             out.set(Net.INT, at, len);
             if (capture != null) capture.frame(out, at + 4, len);
             at += 4 + len;
@@ -418,6 +456,7 @@ public final class StreamLink implements Link {
      */
     public void discardQueued() {
         outHead = outTail = 0;
+        gapFirst = gapCount = 0;
     }
 
     /** Writes out what is queued, as far as the socket takes it; the rest waits for EPOLLOUT. */
@@ -435,10 +474,21 @@ public final class StreamLink implements Link {
      */
     private boolean writeQueued() {
         while (outHead < outTail) {
-            long n = Sockets.send(conn, out.address() + outHead, outTail - outHead,
-                    Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
-            if (n == -Errno.ENOTSOCK_FALLBACK) {
-                n = Descriptors.write(conn, out.address() + outHead, outTail - outHead);
+            long n;
+            if (gapFirst < gapCount) {
+                n = Sockets.sendmsg(conn, runsMessage(), Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
+                if (n == -Errno.ENOTSOCK_FALLBACK) {
+                    notSocket = true;
+                    closeGaps();
+                    continue;
+                }
+            } else {
+                n = notSocket ? -Errno.ENOTSOCK_FALLBACK : Sockets.send(conn, out.address() + outHead, outTail - outHead,
+                        Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
+                if (n == -Errno.ENOTSOCK_FALLBACK) {
+                    notSocket = true;
+                    n = Descriptors.write(conn, out.address() + outHead, outTail - outHead);
+                }
             }
             if (n < 0) {
                 if (n == -Errno.EAGAIN) {
@@ -452,9 +502,10 @@ public final class StreamLink implements Link {
                 failure = "Client connection error: " + Errno.text((int) n);
                 return false;
             }
-            outHead += (int) n;
+            advance(n);
         }
         outHead = outTail = 0;
+        gapFirst = gapCount = 0;
         if (waitingOut) {
             waitingOut = false;
             loop.modify(conn, Epoll.EPOLLIN | Epoll.EPOLLRDHUP, EventLoop.ref(Refs.TAP, conn));
@@ -467,6 +518,41 @@ public final class StreamLink implements Link {
             }
         }
         return true;
+    }
+
+    /** A message over the queue's runs, from {@link #outHead} around each gap to {@link #outTail}. */
+    private MemorySegment runsMessage() {
+        int iovs = 0, pos = outHead;
+        for (int k = gapFirst; k < gapCount; k++) {
+            Msghdr.iovec(runs, iovs++, out.address() + pos, gapFrom[k] - pos);
+            pos = gapTo[k];
+        }
+        Msghdr.iovec(runs, iovs++, out.address() + pos, outTail - pos);
+        return Msghdr.set(runsMsg, runs.address(), iovs);
+    }
+
+    /** {@link #outHead} past {@code n} bytes written, and past the gaps they reach. */
+    private void advance(long n) {
+        int pos = outHead;
+        while (gapFirst < gapCount && n >= gapFrom[gapFirst] - pos) {
+            n -= gapFrom[gapFirst] - pos;
+            pos = gapTo[gapFirst++];
+        }
+        outHead = pos + (int) n;
+        if (gapFirst == gapCount) gapFirst = gapCount = 0;
+    }
+
+    /** Moves what is queued after each gap back against what comes before it: no gaps left. */
+    private void closeGaps() {
+        if (gapFirst == gapCount) return;
+        int to = gapFrom[gapFirst];
+        for (int k = gapFirst; k < gapCount; k++) {
+            int end = k + 1 < gapCount ? gapFrom[k + 1] : outTail;
+            MemorySegment.copy(out, gapTo[k], out, to, end - gapTo[k]);
+            to += end - gapTo[k];
+        }
+        outTail = to;
+        gapFirst = gapCount = 0;
     }
 
     public long framesIn() {

@@ -41,6 +41,7 @@ import org.junit.jupiter.api.Test;
 import jpasst.conf.ConfException;
 import jpasst.guest.Frames;
 import jpasst.guest.GuestLink;
+import jpasst.tap.StreamLink;
 import jpasst.testutil.InProcessPasst;
 
 /**
@@ -368,6 +369,45 @@ class UdpTest {
             assertEquals(text, new String(f, 42, text.length(), StandardCharsets.US_ASCII), "in order");
         }
         assertEquals(50, p.query(() -> p.passt.udp.toGuest()));
+    }
+
+    /**
+     * Datagrams of all sizes below the largest, queued behind a guest that reads nothing until
+     * its socket is full and the daemon holds the rest: each frame waits where it was received
+     * (the queue has gaps) and the writes resume part-way through it; the guest then gets every
+     * datagram, whole and in order.
+     */
+    @Test
+    void datagramsQueuedBehindAGuestThatIsNotReadingArriveWholeAndInOrder() throws Exception {
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        host.setSoTimeout(3000);
+        g.send(frame4(udp4(ADDR, 40031, GW, host.getLocalPort(), bytes("start"))));
+        DatagramPacket first = new DatagramPacket(new byte[100], 100);
+        host.receive(first);
+        java.util.List<byte[]> sent = new java.util.ArrayList<>();
+        int backedUp = 0; // chunks sent since the daemon started holding frames the socket did not take
+        while (backedUp < 3) {
+            for (int k = 0; k < 10; k++) {
+                int i = sent.size();
+                byte[] d = new byte[20000 - (i % 50) * 13];
+                for (int j = 0; j < d.length; j++) d[j] = (byte) (i * 31 + j);
+                sent.add(d);
+                host.send(new DatagramPacket(d, d.length, first.getSocketAddress()));
+            }
+            int n = sent.size();
+            assertTrue(p.await(() -> p.passt.udp.toGuest() == n, 3000), "the daemon took datagram " + n);
+            if (backedUp > 0 || p.query(() -> p.stream().room()) < StreamLink.OUT_SIZE - 4) backedUp++;
+            assertTrue(sent.size() < 2000, "the guest's socket never filled");
+        }
+        for (int i = 0; i < sent.size(); i++) {
+            byte[] f = g.receive(3000, x -> isUdp4From(x, host.getLocalPort()));
+            assertNotNull(f, "datagram " + i + " of " + sent.size());
+            assertEquals(0, udp4Checksum(f), "UDP checksum of datagram " + i);
+            assertArrayEquals(sent.get(i), Arrays.copyOfRange(f, 42, f.length), "datagram " + i + ", in order");
+        }
+        assertEquals(0, p.query(() -> p.stream().framesDropped()));
     }
 
     private static String receive(DatagramSocket s) throws IOException {

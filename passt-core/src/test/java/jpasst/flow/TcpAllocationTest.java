@@ -57,7 +57,7 @@ class TcpAllocationTest {
             long mark = allocated(p.loopThread());
             for (int i = 0; i < MEASURED; i += perStep) step.run();
             long bytes = allocated(p.loopThread()) - mark;
-            System.out.printf("TCP allocation, %s: %d bytes for %d segments%n", what, bytes, MEASURED);
+            System.out.printf("Allocation, %s: %d bytes for %d segments%n", what, bytes, MEASURED);
             best = Math.min(best, bytes);
         }
         return best;
@@ -131,7 +131,7 @@ class TcpAllocationTest {
             });
             Conn c = t.c();
             byte[] chunk = new byte[64 * MSS];
-            long bytes = measure(t.p(), "guest to host" + (vhostUser ? ", vhost-user" : ""), () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
+            long bytes = measure(t.p(), "TCP guest to host" + (vhostUser ? ", vhost-user" : ""), () -> TcpTest.upload(c, chunk, MSS, 5000), 64);
             long total = (c.sndNxt - (c.iss + 1)) & 0xffffffffL;
             long deadline = System.nanoTime() + 2_000_000_000L;
             synchronized (received) { // the host reads what the daemon wrote (it acknowledged it all)
@@ -155,7 +155,7 @@ class TcpAllocationTest {
             });
             Conn c = t.c();
             int[] segments = {0};
-            long bytes = measure(t.p(), "host to guest" + (vhostUser ? ", vhost-user" : ""), () -> {
+            long bytes = measure(t.p(), "TCP host to guest" + (vhostUser ? ", vhost-user" : ""), () -> {
                 Seg d = null;
                 for (int wait = 0; d == null || d.len() == 0; wait++) {
                     d = c.receive(20);

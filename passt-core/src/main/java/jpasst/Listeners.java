@@ -239,6 +239,8 @@ public final class Listeners {
     private static void growDescriptorTable(int open, int more) {
         if (open < 0 || more < 64) return;
         for (int top : new int[] {open + more + 64, open + more}) {
+            // (dup2 would close what is open there: something the launcher's caller left open)
+            if (Descriptors.lseek(top, 0, Descriptors.SEEK_CUR) != -Errno.EBADF) continue;
             int r = Descriptors.dup2(open, top);
             if (r >= 0) {
                 Descriptors.close(r);

@@ -352,8 +352,8 @@ public final class StreamLink implements Link {
         if (batchReserved) throw new IllegalStateException("a frame reserved while a batch holds the output buffer");
         if (outTail + 4 + len > OUT_SIZE) {
             writeQueued(); // room at the front once it has all gone
+            closeGaps();   // and the gaps' room after it
             if (outHead > 0 && outHead < outTail) { // what is left moves to the front
-                closeGaps();
                 MemorySegment.copy(out, outHead, out, 0, outTail - outHead);
                 outTail -= outHead;
                 outHead = 0;

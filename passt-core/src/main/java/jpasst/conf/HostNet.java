@@ -5,7 +5,6 @@ import java.net.Inet6Address;
 import java.net.InterfaceAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -31,11 +30,7 @@ public final class HostNet {
         complete(c, "/proc/net/route", "/proc/net/ipv6_route", "/etc/resolv.conf");
     }
 
-    static void complete(Conf.Builder c, Path route4, Path route6, Path resolvConf) {
-        complete(c, route4.toString(), route6.toString(), resolvConf.toString());
-    }
-
-    private static void complete(Conf.Builder c, String route4, String route6, String resolvConf) {
+    static void complete(Conf.Builder c, String route4, String route6, String resolvConf) {
         // -i wins; else --outbound-if4/6 name the template interface of their version
         if (c.ifname4 == null && c.outboundIf4 != null) c.ifname4 = c.outboundIf4;
         if (c.ifname6 == null && c.outboundIf6 != null) c.ifname6 = c.outboundIf6;
@@ -85,11 +80,7 @@ public final class HostNet {
     }
 
     /** {iface, gateway hex (little-endian as in /proc)} of the first IPv4 default route, or null. */
-    static String[] defaultRoute4(Path route4, String wantIf) {
-        return defaultRoute4(route4.toString(), wantIf);
-    }
-
-    private static String[] defaultRoute4(String route4, String wantIf) {
+    static String[] defaultRoute4(String route4, String wantIf) {
         for (String line : TextFiles.lines(route4)) {
             String[] f = TextFiles.fields(line);
             if (f.length < 8 || f[0].equals("Iface")) continue;
@@ -131,11 +122,7 @@ public final class HostNet {
     }
 
     /** {iface, gateway as 32 hex digits} of the first IPv6 default route, or null. */
-    static String[] defaultRoute6(Path route6, String wantIf) {
-        return defaultRoute6(route6.toString(), wantIf);
-    }
-
-    private static String[] defaultRoute6(String route6, String wantIf) {
+    static String[] defaultRoute6(String route6, String wantIf) {
         for (String line : TextFiles.lines(route6)) {
             String[] f = TextFiles.fields(line);
             if (f.length < 10) continue;

@@ -37,8 +37,8 @@ class HostNet6Test {
             c.addr6Lo = a[1];
             c.addr6Set = true;
         }
-        HostNet.complete(c, dir.resolve("none"), Files.writeString(dir.resolve("ipv6_route"), route6),
-                Files.writeString(dir.resolve("resolv.conf"), "nameserver 2001:db8::53\n"));
+        HostNet.complete(c, dir.resolve("none").toString(), Files.writeString(dir.resolve("ipv6_route"), route6).toString(),
+                Files.writeString(dir.resolve("resolv.conf"), "nameserver 2001:db8::53\n").toString());
         return c.build();
     }
 
@@ -79,8 +79,8 @@ class HostNet6Test {
         c.addr6Hi = a[0];
         c.addr6Lo = a[1];
         c.addr6Set = true;
-        HostNet.complete(c, dir.resolve("none"), Files.writeString(dir.resolve("ipv6_route"),
-                route6("eth9", "fd000000000000000000000000000001")), dir.resolve("none"));
+        HostNet.complete(c, dir.resolve("none").toString(), Files.writeString(dir.resolve("ipv6_route"),
+                route6("eth9", "fd000000000000000000000000000001")).toString(), dir.resolve("none").toString());
         assertEquals("fe80::77", SockAddr.ip6String(c.gw6Hi, c.gw6Lo));
         assertEquals("fe80::77", SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
     }
@@ -88,11 +88,11 @@ class HostNet6Test {
     @Test
     void thisHostsIpv6ConfigurationIsFound() throws Exception {
         String routes = Files.readString(Path.of("/proc/net/ipv6_route"));
-        assumeTrue(HostNet.defaultRoute6(Path.of("/proc/net/ipv6_route"), null) != null,
+        assumeTrue(HostNet.defaultRoute6("/proc/net/ipv6_route", null) != null,
                 "no IPv6 default route here:\n" + routes);
         Conf.Builder c = new Conf.Builder();
         c.v4 = false;
-        HostNet.complete(c, dir.resolve("none"), Path.of("/proc/net/ipv6_route"), dir.resolve("none"));
+        HostNet.complete(c, dir.resolve("none").toString(), "/proc/net/ipv6_route", dir.resolve("none").toString());
         assumeTrue(c.v6, "no global IPv6 address on the default route's interface");
         assertTrue(c.addr6Hi != 0 || c.addr6Lo != 0);
         assertTrue(c.prefix6 > 0 && c.prefix6 <= 128);

@@ -33,14 +33,14 @@ class HostNetTest {
     @Test
     void firstDefaultRouteGivesInterfaceAndGateway() throws Exception {
         Path r = Files.writeString(dir.resolve("route"), ROUTE);
-        assertArrayEquals(new String[] {"eth0", "010200C0"}, HostNet.defaultRoute4(r, null));
-        assertNull(HostNet.defaultRoute4(r, "eth1"));
+        assertArrayEquals(new String[] {"eth0", "010200C0"}, HostNet.defaultRoute4(r.toString(), null));
+        assertNull(HostNet.defaultRoute4(r.toString(), "eth1"));
     }
 
     @Test
     void ipv6DefaultRouteSkipsLoopback() throws Exception {
         Path r = Files.writeString(dir.resolve("route6"), ROUTE6);
-        String[] d = HostNet.defaultRoute6(r, null);
+        String[] d = HostNet.defaultRoute6(r.toString(), null);
         assertEquals("eth0", d[0]);
         assertEquals("fd000000000000000000000000000001", d[1]);
     }
@@ -60,7 +60,7 @@ class HostNetTest {
                 options edns0
                 """);
         Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4"}).conf();
-        HostNet.complete(c, r, r6, resolv);
+        HostNet.complete(c, r.toString(), r6.toString(), resolv.toString());
         assertEquals(ip("192.0.2.1"), c.gw4, "gateway from the route table (little-endian hex)");
         assertEquals("eth0", c.ifname4);
         // the loopback resolver is reachable through the gateway mapping: handed out as the gateway
@@ -73,7 +73,7 @@ class HostNetTest {
         Path r = Files.writeString(dir.resolve("route"), ROUTE);
         Path resolv = Files.writeString(dir.resolve("resolv.conf"), "nameserver 127.0.0.53\nnameserver 198.51.100.53\n");
         Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "--no-map-gw", "-4"}).conf();
-        HostNet.complete(c, r, dir.resolve("none"), resolv);
+        HostNet.complete(c, r.toString(), dir.resolve("none").toString(), resolv.toString());
         assertArrayEquals(new int[] {ip("198.51.100.53")}, c.dns4);
     }
 
@@ -82,7 +82,7 @@ class HostNetTest {
         Path r = Files.writeString(dir.resolve("route"), ROUTE);
         Path resolv = Files.writeString(dir.resolve("resolv.conf"), "nameserver 198.51.100.53\nsearch x.example\n");
         Conf.Builder c = Options.parse(new String[] {"-a", "192.0.2.9", "-n", "24", "-4", "-D", "203.0.113.1", "-S", "y.example"}).conf();
-        HostNet.complete(c, r, dir.resolve("none"), resolv);
+        HostNet.complete(c, r.toString(), dir.resolve("none").toString(), resolv.toString());
         assertArrayEquals(new int[] {ip("203.0.113.1")}, c.dns4);
         assertEquals(List.of("y.example"), c.search);
     }

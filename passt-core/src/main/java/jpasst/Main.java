@@ -265,7 +265,6 @@ public final class Main {
         }
     }
 
-    /** Opens (creates, truncates) the pid file, as passt before it forks: -1 with the error said. */
     /**
      * The launcher's pid file, made with creat (no variadic open on the launch's path): not
      * close-on-exec, which the daemon's spawn closes ({@link Daemon}).
@@ -278,6 +277,10 @@ public final class Main {
         }
     }
 
+    /**
+     * Opens (creates, truncates) the pid file close-on-exec, as passt before it forks, where no
+     * launcher spawns the daemon: -1 with the error said.
+     */
     static int openPidFile(String path) {
         try (Arena a = Arena.ofConfined()) {
             int fd = Descriptors.open(a.allocateFrom(path),
@@ -287,7 +290,7 @@ public final class Main {
         }
     }
 
-    /** Writes {@code pid} to the pid file {@link #openPidFile} opened, and closes it. */
+    /** Writes {@code pid} to the pid file {@link #openPidFile} or {@link #createPidFile} opened, and closes it. */
     static boolean writePid(int fd, String path, int pid) {
         try (Arena a = Arena.ofConfined()) {
             byte[] b = (pid + "\n").getBytes(StandardCharsets.US_ASCII);

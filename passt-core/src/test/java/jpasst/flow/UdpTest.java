@@ -347,18 +347,33 @@ class UdpTest {
         assertEquals(0, p.query(() -> p.passt.udp.sendErrors()));
     }
 
-    @Test
-    void aBurstOfDatagramsFromTheHostReachesTheGuestInOrderWithCorrectChecksums() throws Exception {
+    /**
+     * A daemon, its guest, and a host socket on 127.0.0.1 that a flow from the guest reached;
+     * {@code guest}: where the host sends to reach the guest through that flow.
+     */
+    private record HostFlow(InProcessPasst p, GuestLink g, DatagramSocket host, java.net.SocketAddress guest) {}
+
+    /** {@link HostFlow}: the flow opened by a first datagram from the guest, which the host receives. */
+    private HostFlow hostFlow(int guestPort) throws Exception {
         InProcessPasst p = closing(new InProcessPasst());
         GuestLink g = closing(p.connect());
         DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
         host.setSoTimeout(3000);
-        g.send(frame4(udp4(ADDR, 40030, GW, host.getLocalPort(), bytes("start"))));
+        g.send(frame4(udp4(ADDR, guestPort, GW, host.getLocalPort(), bytes("start"))));
         DatagramPacket first = new DatagramPacket(new byte[100], 100);
         host.receive(first); // the flow is open: its socket takes what the host sends back
+        return new HostFlow(p, g, host, first.getSocketAddress());
+    }
+
+    @Test
+    void aBurstOfDatagramsFromTheHostReachesTheGuestInOrderWithCorrectChecksums() throws Exception {
+        HostFlow flow = hostFlow(40030);
+        InProcessPasst p = flow.p();
+        GuestLink g = flow.g();
+        DatagramSocket host = flow.host();
         for (int i = 0; i < 50; i++) { // more than one recvmmsg takes
             byte[] d = bytes("datagram " + i + " ".repeat(i * 10));
-            host.send(new DatagramPacket(d, d.length, first.getSocketAddress()));
+            host.send(new DatagramPacket(d, d.length, flow.guest()));
         }
         for (int i = 0; i < 50; i++) {
             byte[] f = g.receive(3000, x -> isUdp4From(x, host.getLocalPort()));
@@ -379,13 +394,10 @@ class UdpTest {
      */
     @Test
     void datagramsQueuedBehindAGuestThatIsNotReadingArriveWholeAndInOrder() throws Exception {
-        InProcessPasst p = closing(new InProcessPasst());
-        GuestLink g = closing(p.connect());
-        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
-        host.setSoTimeout(3000);
-        g.send(frame4(udp4(ADDR, 40031, GW, host.getLocalPort(), bytes("start"))));
-        DatagramPacket first = new DatagramPacket(new byte[100], 100);
-        host.receive(first);
+        HostFlow flow = hostFlow(40031);
+        InProcessPasst p = flow.p();
+        GuestLink g = flow.g();
+        DatagramSocket host = flow.host();
         java.util.List<byte[]> sent = new java.util.ArrayList<>();
         int backedUp = 0; // chunks sent since the daemon started holding frames the socket did not take
         while (backedUp < 3) {
@@ -394,7 +406,7 @@ class UdpTest {
                 byte[] d = new byte[20000 - (i % 50) * 13];
                 for (int j = 0; j < d.length; j++) d[j] = (byte) (i * 31 + j);
                 sent.add(d);
-                host.send(new DatagramPacket(d, d.length, first.getSocketAddress()));
+                host.send(new DatagramPacket(d, d.length, flow.guest()));
             }
             int n = sent.size();
             assertTrue(p.await(() -> p.passt.udp.toGuest() == n, 3000), "the daemon took datagram " + n);
@@ -417,14 +429,11 @@ class UdpTest {
      */
     @Test
     void hostToGuestDatagramsAllocateNothingOnTheLoopThread() throws Exception {
-        InProcessPasst p = closing(new InProcessPasst());
-        GuestLink g = closing(p.connect());
-        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
-        host.setSoTimeout(3000);
-        g.send(frame4(udp4(ADDR, 40032, GW, host.getLocalPort(), bytes("start"))));
-        DatagramPacket first = new DatagramPacket(new byte[100], 100);
-        host.receive(first);
-        DatagramPacket out = new DatagramPacket(new byte[1400], 0, first.getSocketAddress());
+        HostFlow flow = hostFlow(40032);
+        InProcessPasst p = flow.p();
+        GuestLink g = flow.g();
+        DatagramSocket host = flow.host();
+        DatagramPacket out = new DatagramPacket(new byte[1400], 0, flow.guest());
         int[] sent = {0};
         long bytes = TcpAllocationTest.measure(p, "UDP host to guest", () -> {
             for (int k = 0; k < 16; k++) { // (at most 16 in flight: none is lost on the way)

@@ -58,7 +58,8 @@ public final class StreamLink implements Link {
      * to leave in one sendmsg. With the socket's buffer made large, an 8 MB buffer was filled by
      * every read of a bulk transfer, and all of it stayed resident (peak RSS 61 → 67 MB).
      */
-    public static final int IN_SIZE = 1 << 20, OUT_SIZE = 2 << 20;
+    static final int IN_SIZE = 1 << 20;
+    public static final int OUT_SIZE = 2 << 20;
     /**
      * Gaps the output may hold (see {@link #commit(FrameBatch, int)}); past that many until the
      * queue drains, a frame is moved back against the one before it instead.
@@ -482,12 +483,13 @@ public final class StreamLink implements Link {
                     closeGaps();
                     continue;
                 }
+            } else if (notSocket) {
+                n = Descriptors.write(conn, out.address() + outHead, outTail - outHead);
             } else {
-                n = notSocket ? -Errno.ENOTSOCK_FALLBACK : Sockets.send(conn, out.address() + outHead, outTail - outHead,
-                        Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
+                n = Sockets.send(conn, out.address() + outHead, outTail - outHead, Sockets.MSG_DONTWAIT | Sockets.MSG_NOSIGNAL);
                 if (n == -Errno.ENOTSOCK_FALLBACK) {
                     notSocket = true;
-                    n = Descriptors.write(conn, out.address() + outHead, outTail - outHead);
+                    continue;
                 }
             }
             if (n < 0) {

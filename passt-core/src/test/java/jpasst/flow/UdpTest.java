@@ -398,7 +398,7 @@ class UdpTest {
         InProcessPasst p = flow.p();
         GuestLink g = flow.g();
         DatagramSocket host = flow.host();
-        java.util.List<byte[]> sent = new java.util.ArrayList<>();
+        List<byte[]> sent = new java.util.ArrayList<>();
         int backedUp = 0; // chunks sent since the daemon started holding frames the socket did not take
         while (backedUp < 3) {
             for (int k = 0; k < 10; k++) {

@@ -688,7 +688,9 @@ class TcpTest {
         assertTrue(during.stream().allMatch(x -> x.len() == 0), "data into a zero window: " + during);
         c.window = 5000;
         c.ack();
-        for (Seg d : c.drain(300)) {
+        c.guest().barrier(); // the daemon sent what the update lets through, in the batch it came in
+        for (Seg d; (d = c.receiveNow()) != null; ) {
+            if (d.len() == 0) continue; // a zero-window probe sent before the update came
             assertEquals(c.rcvNxt, d.seq());
             got.writeBytes(d.payload());
             c.rcvNxt += d.len();

@@ -69,7 +69,7 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
     @Override
     public void receive(FramesFromGuest in) {
         try {
-            while (in.next()) frame(in.segment(), in.offset(), in.length());
+            while (in.next()) frame(in.segment(), in.offset(), in.length(), in.checksumPending());
         } finally {
             tcp.batchDone(); // (also after a bug threw: nothing may point into the batch once it is back)
             udp.batchDone();
@@ -94,6 +94,14 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
 
     /** One frame from the guest, {@code len} bytes at {@code off} of {@code s}. */
     public void frame(MemorySegment s, long off, int len) {
+        frame(s, off, len, false);
+    }
+
+    /**
+     * One frame from the guest; {@code checksumPending}: its transport checksum was left to the
+     * device ({@link FramesFromGuest#checksumPending()}), not to be checked.
+     */
+    public void frame(MemorySegment s, long off, int len, boolean checksumPending) {
         long src = Eth.src(s, off);
         if ((src & 0x0100_0000_0000L) == 0 && (src != guest.mac || unseen)) {
             guest.mac = src;
@@ -105,13 +113,13 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
             case Eth.TYPE_ARP -> {
                 if (conf.v4) arp.handle(s, off, len);
             }
-            case Eth.TYPE_IPV4 -> ip4(s, off, len);
-            case Eth.TYPE_IPV6 -> ip6(s, off, len);
+            case Eth.TYPE_IPV4 -> ip4(s, off, len, checksumPending);
+            case Eth.TYPE_IPV6 -> ip6(s, off, len, checksumPending);
             default -> drop(UNHANDLED_ETHERTYPE);
         }
     }
 
-    private void ip4(MemorySegment s, long off, int len) {
+    private void ip4(MemorySegment s, long off, int len, boolean checksumPending) {
         if (!conf.v4) {
             drop(IPV4_DISABLED);
             return;
@@ -152,10 +160,10 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
             if (dhcp.handle(s, off, l4off, ulen)) return;
             if (!conf.noDhcp) return;
         }
-        transport(s, off, l4off, l4len, false, 0, Inany.lo4(srcAddr), 0, Inany.lo4(dstAddr), proto);
+        transport(s, off, l4off, l4len, false, 0, Inany.lo4(srcAddr), 0, Inany.lo4(dstAddr), proto, checksumPending);
     }
 
-    private void ip6(MemorySegment s, long off, int len) {
+    private void ip6(MemorySegment s, long off, int len, boolean checksumPending) {
         if (!conf.v6) {
             drop(IPV6_DISABLED);
             return;
@@ -188,13 +196,13 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
         }
         long l4off = ip + hl;
         int l4len = Ip6.LEN + plen - hl;
-        if (services6.handle(s, off, ip, l4off, l4len, proto)) return;
-        transport(s, off, l4off, l4len, true, srcHi, srcLo, Ip6.dstHi(s, ip), Ip6.dstLo(s, ip), proto);
+        if (services6.handle(s, off, ip, l4off, l4len, proto, checksumPending)) return;
+        transport(s, off, l4off, l4len, true, srcHi, srcLo, Ip6.dstHi(s, ip), Ip6.dstLo(s, ip), proto, checksumPending);
     }
 
     /** To the transport of {@code proto}, unless it is switched off (--no-tcp, --no-udp, --no-icmp). */
     private void transport(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                           long srcHi, long srcLo, long dstHi, long dstLo, int proto) {
+                           long srcHi, long srcLo, long dstHi, long dstLo, int proto, boolean checksumPending) {
         Transport t = switch (proto) {
             case 6 -> conf.noTcp ? null : tcp;
             case 17 -> conf.noUdp ? null : udp;
@@ -206,7 +214,7 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
             drop(NO_HANDLER_FOR_PROTOCOL);
             return;
         }
-        t.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo);
+        t.packet(s, frame, l4, l4Len, v6, srcHi, srcLo, dstHi, dstLo, checksumPending);
     }
 
     private void drop(int why) {

@@ -40,7 +40,7 @@ public class DispatchBench extends JmhSettings {
     final Transport stub = new Transport() {
         @Override
         public void packet(MemorySegment s, long f, long l4, int l4Len, boolean v6,
-                           long srcHi, long srcLo, long dstHi, long dstLo) {
+                           long srcHi, long srcLo, long dstHi, long dstLo, boolean checksumPending) {
             handled++;
             lastL4 = l4 + l4Len + srcLo + dstLo;
         }

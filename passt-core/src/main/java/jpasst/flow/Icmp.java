@@ -83,7 +83,7 @@ public final class Icmp implements Transport {
 
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
-                       long srcHi, long srcLo, long dstHi, long dstLo) {
+                       long srcHi, long srcLo, long dstHi, long dstLo, boolean checksumPending) {
         if (l4Len < IcmpHdr.ECHO_LEN) {
             drop("short ICMP header");
             return;
@@ -94,7 +94,7 @@ public final class Icmp implements Transport {
             drop("not an echo request");
             return;
         }
-        boolean ok = isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
+        boolean ok = checksumPending || isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
                 : IcmpHdr.checksumOk4(s, l4, l4Len);
         if (!ok) {
             drop("bad ICMP checksum");

@@ -12,10 +12,11 @@ public interface Transport {
      * A packet from the guest: its transport header at {@code l4} of {@code s} ({@code l4Len}
      * bytes with the payload), in the frame at {@code frame}; the addresses as {@link
      * jpasst.packet.Inany} pairs. It lies in the link's input batch: pointers into it are good
-     * until {@link #batchDone()}.
+     * until {@link #batchDone()}. {@code checksumPending}: the guest left its checksum to the
+     * device (vhost-user's NEEDS_CSUM), so it is not checked; else a bad one drops the packet.
      */
     void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
-                long srcHi, long srcLo, long dstHi, long dstLo);
+                long srcHi, long srcLo, long dstHi, long dstLo, boolean checksumPending);
 
     /** The frames of one batch from the guest are all in: whatever was queued from them leaves now. */
     default void batchDone() {}

@@ -139,7 +139,7 @@ public final class Udp implements Transport {
 
     @Override
     public void packet(MemorySegment s, long frame, long l4, int l4Len, boolean isV6,
-                       long srcHi, long srcLo, long dstHi, long dstLo) {
+                       long srcHi, long srcLo, long dstHi, long dstLo, boolean checksumPending) {
         if (l4Len < UdpHdr.LEN) {
             drop("short UDP header");
             return;
@@ -149,7 +149,7 @@ public final class Udp implements Transport {
             drop("bad UDP length");
             return;
         }
-        if (!checksumOk(s, l4, ulen, isV6, srcHi, srcLo, dstHi, dstLo)) {
+        if (!checksumPending && !checksumOk(s, l4, ulen, isV6, srcHi, srcLo, dstHi, dstLo)) {
             drop("bad UDP checksum");
             return;
         }

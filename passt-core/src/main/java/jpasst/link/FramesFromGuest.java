@@ -18,6 +18,7 @@ public final class FramesFromGuest {
     private final MemorySegment[] segment = new MemorySegment[MAX];
     private final long[] offset = new long[MAX];
     private final int[] length = new int[MAX];
+    private final boolean[] checksumPending = new boolean[MAX];
     private int count, next;
 
     // ---- the link's side
@@ -34,9 +35,18 @@ public final class FramesFromGuest {
 
     /** Adds a frame of {@code len} bytes at {@code off} of {@code s}. */
     public void add(MemorySegment s, long off, int len) {
+        add(s, off, len, false);
+    }
+
+    /**
+     * Adds a frame of {@code len} bytes at {@code off} of {@code s}; {@code checksumPending}: its
+     * TCP or UDP checksum was left to the device (vhost-user's NEEDS_CSUM), so it is not checked.
+     */
+    public void add(MemorySegment s, long off, int len, boolean checksumPending) {
         segment[count] = s;
         offset[count] = off;
         length[count] = len;
+        this.checksumPending[count] = checksumPending;
         count++;
     }
 
@@ -80,5 +90,10 @@ public final class FramesFromGuest {
     /** The current frame's length. */
     public int length() {
         return length[next - 1];
+    }
+
+    /** Whether the current frame's transport checksum was left to the device (not to be checked). */
+    public boolean checksumPending() {
+        return checksumPending[next - 1];
     }
 }

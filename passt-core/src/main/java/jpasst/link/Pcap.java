@@ -5,6 +5,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Instant;
 
+import jpasst.packet.Checksum;
+import jpasst.packet.Eth;
+import jpasst.packet.Ip4;
+import jpasst.packet.Ip6;
+import jpasst.packet.Net;
+import jpasst.packet.TcpHdr;
+import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.util.Log;
@@ -110,6 +117,47 @@ public final class Pcap implements AutoCloseable {
     public void frame(MemorySegment s, long off, int len) {
         begin(len);
         piece(s, off, len);
+    }
+
+    /**
+     * Records a frame whose TCP or UDP checksum the guest left to the device (vhost-user's
+     * NEEDS_CSUM: the field holds only the pseudo-header's sum): the record carries the checksum
+     * the frame would have on a wire, so that a reader verifies it as it verifies the others.
+     */
+    public void frameCompletingChecksum(MemorySegment s, long off, int len) {
+        begin(len);
+        long at = fill;
+        piece(s, off, len);
+        if (fill - at == len) completeChecksum(buf, at, len);
+    }
+
+    private static void completeChecksum(MemorySegment f, long at, int len) {
+        long ip = at + Eth.LEN, l4, pseudo;
+        int proto, l4Len;
+        if (len >= Eth.LEN + Ip4.MIN_LEN && Eth.type(f, at) == Eth.TYPE_IPV4) {
+            int hl = Ip4.headerLength(f, ip), total = Ip4.totalLength(f, ip);
+            if (hl < Ip4.MIN_LEN || total < hl || total > len - Eth.LEN || Ip4.isFragment(f, ip)) return;
+            proto = Ip4.proto(f, ip);
+            l4 = ip + hl;
+            l4Len = total - hl;
+            pseudo = Checksum.pseudo4(Ip4.src(f, ip), Ip4.dst(f, ip), proto, l4Len);
+        } else if (len >= Eth.LEN + Ip6.LEN && Eth.type(f, at) == Eth.TYPE_IPV6) {
+            int plen = Ip6.payloadLength(f, ip);
+            if (plen > len - Eth.LEN - Ip6.LEN) return;
+            long ul = Ip6.upperLayer(f, ip, Ip6.LEN + plen);
+            if (ul < 0) return;
+            proto = (int) (ul >>> 32);
+            l4 = ip + (int) ul;
+            l4Len = Ip6.LEN + plen - (int) ul;
+            pseudo = Checksum.pseudo6(Ip6.srcHi(f, ip), Ip6.srcLo(f, ip), Ip6.dstHi(f, ip), Ip6.dstLo(f, ip), proto, l4Len);
+        } else {
+            return;
+        }
+        int field = proto == 6 ? TcpHdr.CHECKSUM : proto == 17 ? UdpHdr.CHECKSUM : -1;
+        if (field < 0 || l4Len < field + 2) return;
+        Net.u16(f, l4 + field, 0);
+        int c = Checksum.finish(Checksum.sum(f, l4, l4Len, pseudo));
+        Net.u16(f, l4 + field, proto == 17 && c == 0 ? 0xffff : c);
     }
 
     /** Records frame {@code i} of {@code b}: its headers, then its payload pieces. */

@@ -41,20 +41,20 @@ public final class Services6 {
         ndp.guestSeen();
     }
 
-    public boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto) {
-        if (proto == 58) return icmp6(s, frame, ip6, l4, l4Len);
+    public boolean handle(MemorySegment s, long frame, long ip6, long l4, int l4Len, int proto, boolean checksumPending) {
+        if (proto == 58) return icmp6(s, frame, ip6, l4, l4Len, checksumPending);
         if (proto == 17 && l4Len >= UdpHdr.LEN && UdpHdr.dstPort(s, l4) == Dhcpv6.SERVER_PORT
                 && Ip6.isMulticast(Ip6.dstHi(s, ip6))) {
-            return dhcpv6(s, frame, ip6, l4, l4Len);
+            return dhcpv6(s, frame, ip6, l4, l4Len, checksumPending);
         }
         return false;
     }
 
-    private boolean icmp6(MemorySegment s, long frame, long ip6, long l4, int len) {
+    private boolean icmp6(MemorySegment s, long frame, long ip6, long l4, int len, boolean checksumPending) {
         if (len < 4) return drop("truncated ICMPv6 header");
         int type = IcmpHdr.type(s, l4);
         if (type < IcmpHdr.V6_ROUTER_SOLICIT || type > jpasst.packet.Nd.TYPE_REDIRECT) return false;
-        if (!IcmpHdr.checksumOk6(s, l4, len, Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6),
+        if (!checksumPending && !IcmpHdr.checksumOk6(s, l4, len, Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6),
                 Ip6.dstHi(s, ip6), Ip6.dstLo(s, ip6))) {
             return drop("bad ICMPv6 checksum");
         }
@@ -62,12 +62,12 @@ public final class Services6 {
         return true;
     }
 
-    private boolean dhcpv6(MemorySegment s, long frame, long ip6, long udp, int l4Len) {
+    private boolean dhcpv6(MemorySegment s, long frame, long ip6, long udp, int l4Len, boolean checksumPending) {
         int udpLen = UdpHdr.length(s, udp);
         if (udpLen < UdpHdr.LEN || udpLen > l4Len) return drop("bad UDP length");
-        if (UdpHdr.checksum(s, udp) == 0 || Checksum.fold(Checksum.sum(s, udp, udpLen,
+        if (!checksumPending && (UdpHdr.checksum(s, udp) == 0 || Checksum.fold(Checksum.sum(s, udp, udpLen,
                 Checksum.pseudo6(Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6), Ip6.dstHi(s, ip6),
-                        Ip6.dstLo(s, ip6), 17, udpLen))) != 0xffff) {
+                        Ip6.dstLo(s, ip6), 17, udpLen))) != 0xffff)) {
             return drop("bad UDP checksum");
         }
         if (!conf.noDhcpv6) dhcpv6.handle(s, frame, ip6, udp, udpLen);

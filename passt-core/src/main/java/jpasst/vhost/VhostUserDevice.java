@@ -2,6 +2,7 @@ package jpasst.vhost;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 import jpasst.link.FrameBatch;
 import jpasst.link.FramesFromGuest;
@@ -387,6 +388,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         in.clear();
         if (!txUsable()) return 0;
         int limit = Math.min(max, FramesFromGuest.MAX);
+        boolean offload = session.checksumOffload();
         Pieces p = t.pieces;
         while (t.frames < limit) {
             p.clear();
@@ -407,6 +409,9 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 dropped(tx);
                 continue;
             }
+            // (the header's first byte is in the chain's first buffer: none is empty)
+            boolean checksumPending = offload
+                    && (p.seg[0].get(ValueLayout.JAVA_BYTE, p.off[0]) & VirtioNetHeader.F_NEEDS_CSUM) != 0;
             int k = 0;
             long skip = VirtioNetHeader.SIZE;
             while (skip >= p.len[k]) {
@@ -414,14 +419,14 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 k++;
             }
             if (p.len[k] - skip >= frameLen) {
-                in.add(p.seg[k], p.off[k] + skip, (int) frameLen);
+                in.add(p.seg[k], p.off[k] + skip, (int) frameLen, checksumPending);
             } else {
                 if (t.scratchUsed + frameLen > t.scratch.byteSize()) {
                     tx.rewind(1); // scattered, and no room to copy it this time: the next pass takes it
                     break;
                 }
                 gather(p, k, skip, frameLen, t.scratch, t.scratchUsed);
-                in.add(t.scratch, t.scratchUsed, (int) frameLen);
+                in.add(t.scratch, t.scratchUsed, (int) frameLen, checksumPending);
                 t.scratchUsed += (frameLen + 7) & ~7L;
                 framesGathered++;
             }

@@ -124,7 +124,13 @@ public final class VhostUserLink implements Link {
         RuntimeException failed = null;
         try {
             if (capture != null) {
-                while (in.next()) capture.frame(in.segment(), in.offset(), in.length());
+                while (in.next()) {
+                    if (in.checksumPending()) {
+                        capture.frameCompletingChecksum(in.segment(), in.offset(), in.length());
+                    } else {
+                        capture.frame(in.segment(), in.offset(), in.length());
+                    }
+                }
                 in.rewind(0);
             }
             while (true) {

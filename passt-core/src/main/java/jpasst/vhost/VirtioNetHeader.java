@@ -9,7 +9,9 @@ import static jpasst.vhost.VhostUserMsg.U16;
  * The virtio-net header in front of every frame on both queues (virtio 1.x, 5.1.6): 12 bytes with
  * VIRTIO_F_VERSION_1 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers).
  *
- * On the transmit queue it is skipped: no offload is offered, so there is nothing in it to act on.
+ * On the transmit queue only its flags count: NEEDS_CSUM (with VIRTIO_NET_F_CSUM) says the frame's
+ * TCP or UDP checksum is left to the device, which then does not check it. Segmentation is not
+ * offered, so gso_type and the rest are not looked at.
  * On the receive queue it is written at the start of a frame's first buffer: no segmentation
  * (GSO_NONE), flags DATA_VALID as passt sets them (the checksums are good, the guest need not
  * verify them), and num_buffers, the number of buffers the frame spans (MRG_RXBUF; 1 without).

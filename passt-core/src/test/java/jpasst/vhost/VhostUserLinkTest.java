@@ -211,6 +211,77 @@ class VhostUserLinkTest {
         }
     }
 
+    /**
+     * A guest that takes VIRTIO_NET_F_CSUM (Linux does when it is offered) leaves its transport
+     * checksums to the device: a datagram sent with NEEDS_CSUM, its checksum field not the
+     * checksum (Linux leaves the pseudo-header's sum there), reaches the host peer, and a TCP
+     * upload made so arrives whole; the same datagram without the flag is dropped for its checksum.
+     */
+    @Test
+    void checksumsLeftToTheDeviceAreNotCheckedAndTheDataArrivesAndTheCaptureHasThem() throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-vu-csum");
+        Path file = dir.resolve("c.pcap");
+        Pcap capture = Pcap.open(file.toString());
+        InProcessPasst p = daemon(c -> { }, capture, o -> o.checksumOffload = true);
+        DatagramSocket echo = udpEcho("127.0.0.1");
+        GuestLink g = closing(p.connect());
+        assertTrue((g.frontEnd().ackedFeatures() & 1L << Wire.F_CSUM) != 0, "VIRTIO_NET_F_CSUM offered and taken");
+        byte[] payload = random(3000, 5);
+        byte[] f = frame4(udp4(ADDR, 40_200, GW, echo.getLocalPort(), payload));
+        int udp = 14 + 20;
+        f[udp + 6] ^= 0x5a; // (not the checksum any more)
+        g.frontEnd().sendLeavingChecksum(f, udp, 6);
+        byte[] back = g.receive(5000, b -> b.length >= 42 && u16(b, 12) == 0x0800 && u8(b, 23) == 17
+                && u16(b, 34) == echo.getLocalPort());
+        assertNotNull(back, "the datagram left with NEEDS_CSUM did not reach the host peer");
+        assertArrayEquals(payload, Arrays.copyOfRange(back, 42, 42 + payload.length));
+
+        long dropped = p.query(() -> p.passt.udp.dropped());
+        g.send(f);
+        p.sync();
+        assertEquals(dropped + 1, p.query(() -> p.passt.udp.dropped()), "without NEEDS_CSUM, a bad checksum drops it");
+
+        byte[] up = random(20 * 1460, 6); // (within the window the daemon offers at once)
+        ServerSocket server = closing(new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1")));
+        CompletableFuture<byte[]> received = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try (Socket s = server.accept(); InputStream in = s.getInputStream()) {
+                received.complete(in.readAllBytes());
+            } catch (IOException e) {
+                received.completeExceptionally(e);
+            }
+        });
+        GuestTcp tcp = new GuestTcp(g);
+        Conn c = tcp.conn4(40_300, server.getLocalPort());
+        assertNotNull(c.connect(1460, 7, 5000), "no SYN-ACK");
+        for (int off = 0; off < up.length; off += 1460) {
+            byte[] seg = c.frame(c.sndNxt, c.rcvNxt, GuestTcp.ACK | GuestTcp.PSH, 65535, new byte[0],
+                    Arrays.copyOfRange(up, off, Math.min(up.length, off + 1460)));
+            seg[14 + 20 + 16] ^= 0x5a;
+            g.frontEnd().sendLeavingChecksum(seg, 14 + 20, 16);
+            c.sndNxt += Math.min(1460, up.length - off);
+        }
+        c.fin();
+        assertArrayEquals(up, received.get(10, TimeUnit.SECONDS), "the upload arrived whole");
+        assertEquals(0L, (long) p.query(() -> p.passt.tcp.badChecksums()));
+
+        closers.remove(p);
+        p.close(); // the loop has stopped: nothing writes to the capture any more
+        daemons.remove(p);
+        capture.close();
+        int guestData = 0;
+        for (byte[] r : records(file)) {
+            GuestTcp.Seg seg = GuestTcp.parse(r);
+            if (seg != null && Frames.mac(r, 6) == GUEST_MAC && seg.len() > 0) {
+                assertTrue(seg.checksumOk(), "the capture completes a checksum left to the device: " + seg);
+                guestData++;
+            }
+        }
+        assertEquals(20, guestData, "the upload's segments in the capture");
+        Files.delete(file);
+        Files.delete(dir);
+    }
+
     /** A UDP echo server on {@code address}, closed after the test. */
     private DatagramSocket udpEcho(String address) throws IOException {
         DatagramSocket echo = closing(new DatagramSocket(new InetSocketAddress(address, 0)));
@@ -299,13 +370,9 @@ class VhostUserLinkTest {
         assertEquals(0, p.passt.loop.failures());
         daemons.remove(p);
         capture.close();
-        byte[] pcap = Files.readAllBytes(file);
         // records: the guest's SYN (from its MAC) and data frames to it whose TCP checksums are right
         int records = 0, fromGuest = 0, toGuestData = 0;
-        for (int at = 24; at + 16 <= pcap.length; ) {
-            int caplen = Integer.reverseBytes(java.nio.ByteBuffer.wrap(pcap, at + 8, 4).getInt());
-            byte[] f = Arrays.copyOfRange(pcap, at + 16, at + 16 + caplen);
-            at += 16 + caplen;
+        for (byte[] f : records(file)) {
             records++;
             if (Frames.mac(f, 6) == GUEST_MAC) fromGuest++;
             GuestTcp.Seg s = GuestTcp.parse(f);
@@ -318,6 +385,18 @@ class VhostUserLinkTest {
                 + toGuestData + " data frames to it");
         Files.delete(file);
         Files.delete(dir);
+    }
+
+    /** The frames of a capture file, record by record. */
+    static List<byte[]> records(Path file) throws IOException {
+        byte[] pcap = Files.readAllBytes(file);
+        List<byte[]> frames = new ArrayList<>();
+        for (int at = 24; at + 16 <= pcap.length; ) {
+            int caplen = Integer.reverseBytes(java.nio.ByteBuffer.wrap(pcap, at + 8, 4).getInt());
+            frames.add(Arrays.copyOfRange(pcap, at + 16, at + 16 + caplen));
+            at += 16 + caplen;
+        }
+        return frames;
     }
 
     @Test

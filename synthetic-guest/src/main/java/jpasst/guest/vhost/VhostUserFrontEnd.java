@@ -53,6 +53,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         /** Size of each receive buffer (Linux posts about 1.5 KiB with MRG_RXBUF). */
         public int rxBufferSize = 1536;
         public boolean mergeable = true;
+        /** Ack VIRTIO_NET_F_CSUM when offered, as a Linux guest does (then it may send with NEEDS_CSUM). */
+        public boolean checksumOffload = false;
         public boolean replyAck = true;
         /** Negotiate VHOST_USER_F_PROTOCOL_FEATURES when offered (QEMU does; an older front-end would not). */
         public boolean protocolFeatures = true;
@@ -223,10 +225,10 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         }
     }
 
-    /** The features this front-end acks: VERSION_1, PROTOCOL_FEATURES, MRG_RXBUF if wanted. */
+    /** The features this front-end acks: VERSION_1, PROTOCOL_FEATURES, MRG_RXBUF and CSUM if wanted. */
     public long ackedFeatures() {
         long want = 1L << Wire.F_VERSION_1 | (options.protocolFeatures ? 1L << Wire.F_PROTOCOL_FEATURES : 0)
-                | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0);
+                | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0) | (options.checksumOffload ? 1L << Wire.F_CSUM : 0);
         return features & want;
     }
 
@@ -458,12 +460,23 @@ public final class VhostUserFrontEnd implements AutoCloseable {
      * transmit queue, behind a zeroed virtio-net header; the back-end sees it after {@link #kick}.
      */
     public void commitTx(long at, int len) {
+        commitTx(at, len, 0, 0, 0);
+    }
+
+    /**
+     * {@link #commitTx(long, int)} behind a header with {@code flags}, {@code csumStart} and
+     * {@code csumOffset} (NEEDS_CSUM: the checksum at csumStart + csumOffset is left to the device).
+     */
+    public void commitTx(long at, int len, int flags, int csumStart, int csumOffset) {
         int b = txFree[--txFreeCount];
         long hdr = txBuffer[b];
         if (at != hdr + Wire.NET_HDR) throw new IllegalStateException("not the reserved transmit buffer");
         MemorySegment m = ram.mem;
         m.set(LE64, hdr, 0L);
         m.set(LE32, hdr + 8, 0);
+        m.set(ValueLayout.JAVA_BYTE, hdr + Wire.NET_HDR_FLAGS, (byte) flags);
+        m.set(LE16, hdr + Wire.NET_HDR_CSUM_START, (short) csumStart);
+        m.set(LE16, hdr + Wire.NET_HDR_CSUM_OFFSET, (short) csumOffset);
         int h;
         int parts = options.txDescriptors;
         if (parts == 1) {
@@ -522,6 +535,18 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     /** Sends one frame and kicks. */
     public void sendNow(byte[] frame) {
         if (!send(frame)) throw new IllegalStateException("no free transmit buffer");
+        kick(Wire.TX);
+    }
+
+    /**
+     * Sends one frame whose transport checksum (at {@code csumStart} + {@code csumOffset}) is left
+     * to the device, NEEDS_CSUM in its header, as Linux sends with VIRTIO_NET_F_CSUM; and kicks.
+     */
+    public void sendLeavingChecksum(byte[] frame, int csumStart, int csumOffset) {
+        long at = reserveTx(frame.length);
+        if (at < 0) throw new IllegalStateException("no free transmit buffer");
+        MemorySegment.copy(MemorySegment.ofArray(frame), 0, ram.mem, at, frame.length);
+        commitTx(at, frame.length, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset);
         kick(Wire.TX);
     }
 

@@ -21,7 +21,10 @@ import java.util.Map;
  *     memory (no file behind it: what the kernel can neither share nor drop); and RSS;
  * <li>over the idle interval: the CPU ticks the N used (utime +
  *     stime, 10 ms each), their exact run time (schedstat, all threads) and how often their
- *     threads woke (context switches), per daemon and minute.
+ *     threads woke (context switches), per daemon and minute. The ticks are each process's
+ *     cumulative CPU time in 10 ms steps, truncated (the kernel scales its tick samples to the
+ *     exact run time): a daemon that has used under 10 ms since it started shows none whatever
+ *     it does, so the run time is the figure to compare idle cost by.
  * </ul>
  * Then they are stopped as Kata stops them (SIGQUIT) and the next kind starts from a fresh
  * MemAvailable. For the first daemon of each kind the report also gives its memory by part

@@ -629,14 +629,19 @@ public final class Tcp implements Transport {
         if (n > 0) c.seqConsumed += (int) n;
     }
 
+    /**
+     * The ACK owed to the guest, with the window. Without room in the link it stays owed, and
+     * goes when room is back ({@link #roomAgain}): a window update lost so would leave the
+     * guest waiting for its zero-window probe.
+     */
     private void sendAck(TcpConn c) {
-        sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap);
-        c.ackPending = false;
+        if (sendFlags(c, TcpHdr.ACK_FLAG, c.seqToTap, c.seqFromTap)) c.ackPending = false;
     }
 
-    private void sendFlags(TcpConn c, int flags, int seq, int ack) {
-        toGuest.flags(c, flags, seq, ack);
+    private boolean sendFlags(TcpConn c, int flags, int seq, int ack) {
+        boolean sent = toGuest.flags(c, flags, seq, ack);
         if ((flags & TcpHdr.RST) != 0) c.ackPending = false; // after a reset nothing more is owed
+        return sent;
     }
 
     // ------------------------------------------------------------------ batching and timers
@@ -674,15 +679,15 @@ public final class Tcp implements Transport {
     }
 
     /**
-     * Room for frames to the guest is back: connections that stopped for lack of it go on, at
-     * the end of this batch of events ({@link #endOfBatch}).
+     * Room for frames to the guest is back: connections that stopped for lack of it go on, and
+     * ACKs that found none go, at the end of this batch of events ({@link #endOfBatch}).
      */
     @Override
     public void roomAgain() {
         for (int f = 0; f < flows.highWater(); f++) {
             if (flows.type(f) != Flows.TCP) continue;
             TcpConn c = conns[f];
-            if ((c.sockReadable || c.inputOff) && c.has(TcpConn.ESTABLISHED)) markDirty(c);
+            if ((c.sockReadable || c.inputOff || c.ackPending) && c.has(TcpConn.ESTABLISHED)) markDirty(c);
         }
     }
 

@@ -154,16 +154,20 @@ final class TcpToGuest {
         commit(frame, v6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), SYN_HDR);
     }
 
-    /** A segment of {@code c} without data: ACK, FIN or RST, with the window (none on a RST). */
-    void flags(TcpConn c, int flags, int seq, int ack) {
+    /**
+     * A segment of {@code c} without data: ACK, FIN or RST, with the window (none on a RST).
+     * False if the link had no room for it (the guest's receive queue full): nothing was sent.
+     */
+    boolean flags(TcpConn c, int flags, int seq, int ack) {
         int f = c.index;
         boolean v6 = flows.v6(f);
         long frame = frames.reserve(v6, HDR);
-        if (frame < 0) return;
+        if (frame < 0) return false;
         int win = (flags & TcpHdr.RST) != 0 ? 0 : window.toGuest(c) >>> c.wsToTap;
         TcpHdr.write(frames.out(), FrameWriter.l4(frame, v6), flows.rPort(f), flows.gPort(f), seq, ack, HDR, flags, win);
         commit(frame, v6, flows.rHi(f), flows.rLo(f), flows.gHi(f), flows.gLo(f), HDR);
         if ((flags & TcpHdr.RST) != 0) resetsSent++;
+        return true;
     }
 
     /** A reset from {@code from} to {@code to} for a segment that belongs to no connection. */

@@ -45,6 +45,7 @@ import jpasst.guest.Frames;
 import jpasst.guest.GuestLink;
 import jpasst.guest.GuestTcp;
 import jpasst.guest.GuestTcp.Conn;
+import jpasst.guest.GuestTcp.Seg;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
 import jpasst.link.Pcap;
@@ -280,6 +281,41 @@ class VhostUserLinkTest {
         assertEquals(20, guestData, "the upload's segments in the capture");
         Files.delete(file);
         Files.delete(dir);
+    }
+
+    /**
+     * An ACK the daemon owes the guest while the guest's receive queue is full is not lost: it
+     * goes once the guest posts buffers again (a lost window update would leave the guest
+     * waiting for its zero-window probe). The guest sends data in separate batches without
+     * taking what comes back, so that the daemon's ACKs fill its four receive buffers.
+     */
+    @Test
+    void anAckWithNoReceiveBufferToGoToGoesWhenTheGuestPostsSome() throws Exception {
+        InProcessPasst p = daemon(c -> { }, null, o -> o.ringSize = 4);
+        ServerSocket server = closing(new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1")));
+        CompletableFuture<byte[]> received = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try (Socket s = server.accept(); InputStream in = s.getInputStream()) {
+                received.complete(in.readNBytes(20 * 100));
+                in.read(); // open (no FIN to the guest) until the daemon goes
+            } catch (IOException e) {
+                received.completeExceptionally(e);
+            }
+        });
+        GuestLink g = closing(p.connect());
+        Conn c = new GuestTcp(g).conn4(40_400, server.getLocalPort());
+        assertNotNull(c.connect(1460, 7, 5000), "no SYN-ACK");
+        for (int i = 0; i < 20; i++) {
+            c.sendData(random(100, i));
+            p.sync(); // a batch each, and an ACK each, into buffers the guest does not take back
+        }
+        assertEquals(20 * 100, received.get(10, TimeUnit.SECONDS).length);
+        Seg last = null;
+        for (Seg s; (s = c.receiveNow()) != null; ) last = s; // what found buffers; taking it posts them again
+        p.sync(); // the daemon has seen the buffers come back
+        for (Seg s; (s = c.receiveNow()) != null; ) last = s;
+        assertNotNull(last);
+        assertEquals(c.sndNxt, last.ack(), "the ACK of all the data, owed while the buffers were out");
     }
 
     /** A UDP echo server on {@code address}, closed after the test. */

@@ -43,7 +43,10 @@ final class TcpWindow {
         // overhead is large: 40% measured with 60000-byte sends to a peer that does not read,
         // more with small segments. So the room in payload bytes is the free memory scaled by
         // the payload share of what is queued now (SIOCOUTQ against sk_wmem_queued), or by 3/4
-        // while the queue is too short to tell; less a sixteenth, as the share varies.
+        // while the queue holds too little to tell; less a sixteenth, as the share varies. (The
+        // socket can keep hundreds of KB queued after the peer acknowledged all its data: with
+        // SIOCOUTQ 0 the share said no room at all, a zero window with the buffer nearly free
+        // and so no EPOLLOUT to reopen it: the guest waited for its zero-window probe.)
         // (Counting only the payload queued, against 7/8 of SO_SNDBUF, offered a fifth more
         // than send() took: segments the guest sent within the window were not acknowledged.)
         meminfoLen.set(ValueLayout.JAVA_INT, 0, 4 * SK_MEMINFO_VARS);
@@ -54,7 +57,7 @@ final class TcpWindow {
             sndbuf = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_SNDBUF);
             int queued = meminfo.get(ValueLayout.JAVA_INT, 4 * SK_MEMINFO_WMEM_QUEUED);
             free = (long) sndbuf - queued;
-            room = queued >= 32768 && queuedPayload < queued ? free * queuedPayload / queued : free * 3 / 4;
+            room = room(free, queued, queuedPayload);
         }
         int max = 65535 << c.wsToTap;
         int w = (int) Math.max(0, Math.min(room - room / 16, max));
@@ -68,6 +71,16 @@ final class TcpWindow {
         // answer every ACK with another one, forever.
         if (free < sndbuf / 4 && c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT)) wantWrite(c);
         return w;
+    }
+
+    /**
+     * The payload bytes send() would still take: {@code free} bytes of buffer memory scaled by
+     * the payload share of the {@code queued} memory ({@code queuedPayload} bytes of it), or by
+     * 3/4 while the queue holds too little payload to tell.
+     */
+    static long room(long free, int queued, int queuedPayload) {
+        return queued >= 32768 && queuedPayload >= 16384 && queuedPayload < queued
+                ? free * queuedPayload / queued : free * 3 / 4;
     }
 
     /** The host socket's send buffer is full: EPOLLOUT tells when it has room again. */

@@ -94,8 +94,8 @@ public final class Icmp implements Transport {
             drop("not an echo request");
             return;
         }
-        boolean ok = checksumPending || isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
-                : IcmpHdr.checksumOk4(s, l4, l4Len);
+        boolean ok = checksumPending || (isV6 ? IcmpHdr.checksumOk6(s, l4, l4Len, srcHi, srcLo, dstHi, dstLo)
+                : IcmpHdr.checksumOk4(s, l4, l4Len));
         if (!ok) {
             drop("bad ICMP checksum");
             return;

@@ -118,8 +118,7 @@ public final class FrameWriter {
         int udpLen = UdpHdr.LEN + payloadLen;
         long udp = l4(frame, v6);
         UdpHdr.write(o, udp, srcPort, dstPort, udpLen);
-        int c = Checksum.finish(Checksum.sum(o, udp, udpLen, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen)));
-        Net.u16(o, udp + UdpHdr.CHECKSUM, c == 0 ? 0xffff : c);
+        UdpHdr.checksum(o, udp, udpLen, pseudo(v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen));
         commit(frame, dstMac, v6, srcHi, srcLo, dstHi, dstLo, 17, udpLen, v6 ? 255 : 64);
     }
 

@@ -9,7 +9,6 @@ import jpasst.packet.Checksum;
 import jpasst.packet.Eth;
 import jpasst.packet.Ip4;
 import jpasst.packet.Ip6;
-import jpasst.packet.Net;
 import jpasst.packet.TcpHdr;
 import jpasst.packet.UdpHdr;
 import jpasst.sys.Errno;
@@ -153,11 +152,11 @@ public final class Pcap implements AutoCloseable {
         } else {
             return;
         }
-        int field = proto == 6 ? TcpHdr.CHECKSUM : proto == 17 ? UdpHdr.CHECKSUM : -1;
-        if (field < 0 || l4Len < field + 2) return;
-        Net.u16(f, l4 + field, 0);
-        int c = Checksum.finish(Checksum.sum(f, l4, l4Len, pseudo));
-        Net.u16(f, l4 + field, proto == 17 && c == 0 ? 0xffff : c);
+        if (proto == 6 && l4Len >= TcpHdr.MIN_LEN) {
+            TcpHdr.checksum(f, l4, l4Len, pseudo);
+        } else if (proto == 17 && l4Len >= UdpHdr.LEN) {
+            UdpHdr.checksum(f, l4, l4Len, pseudo);
+        }
     }
 
     /** Records frame {@code i} of {@code b}: its headers, then its payload pieces. */

@@ -34,19 +34,20 @@ public final class UdpHdr {
 
     /** Fills in the checksum of a datagram of {@code length} bytes over IPv4. */
     public static void checksum4(MemorySegment s, long off, int length, int src, int dst) {
-        Net.u16(s, off + CHECKSUM, 0);
-        int c = Checksum.finish(Checksum.sum(s, off, length,
-                Checksum.pseudo4(src, dst, 17, length)));
-        Net.u16(s, off + CHECKSUM, c == 0 ? 0xffff : c);
+        checksum(s, off, length, Checksum.pseudo4(src, dst, 17, length));
     }
 
     /** Fills in the checksum of a datagram of {@code length} bytes over IPv6 (mandatory there). */
     public static void checksum6(MemorySegment s, long off, int length,
                                  long srcHi, long srcLo, long dstHi, long dstLo) {
+        checksum(s, off, length, Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, length));
+    }
+
+    /** Fills in the checksum of a datagram of {@code length} bytes behind the pseudo-header sum {@code pseudo}. */
+    public static void checksum(MemorySegment s, long off, int length, long pseudo) {
         Net.u16(s, off + CHECKSUM, 0);
-        int c = Checksum.finish(Checksum.sum(s, off, length,
-                Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, length)));
-        Net.u16(s, off + CHECKSUM, c == 0 ? 0xffff : c);
+        int c = Checksum.finish(Checksum.sum(s, off, length, pseudo));
+        Net.u16(s, off + CHECKSUM, c == 0 ? 0xffff : c); // (0 would say "no checksum")
     }
 
     /** True if a received datagram over IPv4 has a valid or absent (zero) checksum. */

@@ -21,9 +21,9 @@ import static jpasst.vhost.VhostUserMsg.*;
  * RARP. Beyond upstream, VIRTIO_NET_F_CSUM: the guest may leave the TCP and UDP checksums of what
  * it sends to the device (NEEDS_CSUM), and the device needs none of them (it ends TCP and hands
  * payloads to sockets), so a guest that takes it saves a pass over every byte it sends; in a
- * guest whose CPU is emulated that is most of what bulk sending costs it. Upstream also offers DEVICE_STATE, the transfer of its flows in a migration: jpasst does
- * not migrate flows yet, and offering it without doing it would make a migration claim success
- * for state it dropped. One queue pair: ring 0 receives (the device writes), ring 1 transmits.
+ * guest whose CPU is emulated that is most of what bulk sending costs it. Upstream also offers
+ * DEVICE_STATE, the transfer of its flows in a migration: jpasst does not migrate flows yet, and
+ * offering it without doing it would make a migration claim success for state it dropped. One queue pair: ring 0 receives (the device writes), ring 1 transmits.
  *
  * Every message is checked before its payload is used: its size exactly the request's, its
  * descriptor count (none, one, or one per memory region; kick/call/err: none with the "no

@@ -23,8 +23,9 @@ public final class Eth {
     }
 
     public static void write(MemorySegment s, long off, long dst, long src, int type) {
-        Net.mac(s, off + DST, dst);
-        Net.mac(s, off + SRC, src);
-        Net.u16(s, off + TYPE, type);
+        // two overlapping stores: the destination with the source's first two bytes, then the
+        // source and the type
+        Net.i64(s, off + DST, dst << 16 | (src >>> 32 & 0xffff));
+        Net.i64(s, off + SRC, src << 16 | (type & 0xffff));
     }
 }

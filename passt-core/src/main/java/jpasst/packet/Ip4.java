@@ -60,16 +60,17 @@ public final class Ip4 {
     /** Writes a 20-byte header with DF set and its checksum. */
     public static void write(MemorySegment s, long off, int totalLength, int id, int ttl,
                              int proto, int src, int dst) {
-        Net.u16(s, off + VER_IHL, 0x4500);
-        Net.u16(s, off + TOTAL_LENGTH, totalLength);
-        Net.u16(s, off + ID, id);
-        Net.u16(s, off + FRAG, FLAG_DF);
-        Net.u8(s, off + TTL, ttl);
-        Net.u8(s, off + PROTO, proto);
-        Net.u16(s, off + CHECKSUM, 0);
+        // four stores, and the checksum summed from the values rather than read back (a frame
+        // to the guest writes this once per segment)
+        int ttlProto = (ttl & 0xff) << 8 | (proto & 0xff);
+        long sum = 0x4500 + (totalLength & 0xffff) + (id & 0xffff) + FLAG_DF + ttlProto
+                + (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+        int checksum = ~Checksum.fold(sum) & 0xffff;
+        Net.i64(s, off + VER_IHL, 0x4500L << 48 | (long) (totalLength & 0xffff) << 32
+                | (long) (id & 0xffff) << 16 | FLAG_DF);
+        Net.i32(s, off + TTL, ttlProto << 16 | checksum);
         Net.i32(s, off + SRC, src);
         Net.i32(s, off + DST, dst);
-        Net.u16(s, off + CHECKSUM, Checksum.finish(Checksum.sum(s, off, MIN_LEN, 0)));
     }
 
     public static boolean isLoopback(int a) {

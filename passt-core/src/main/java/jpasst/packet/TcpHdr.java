@@ -76,15 +76,11 @@ public final class TcpHdr {
     /** Writes the fixed header; {@code hdrLen} includes options written by the caller after it. */
     public static void write(MemorySegment s, long off, int srcPort, int dstPort, int seq, int ack,
                              int hdrLen, int flags, int window) {
-        Net.u16(s, off + SRC_PORT, srcPort);
-        Net.u16(s, off + DST_PORT, dstPort);
+        Net.i32(s, off + SRC_PORT, (srcPort & 0xffff) << 16 | (dstPort & 0xffff));
         Net.i32(s, off + SEQ, seq);
         Net.i32(s, off + ACK, ack);
-        Net.u8(s, off + DATA_OFF, (hdrLen / 4) << 4);
-        Net.u8(s, off + FLAGS, flags);
-        Net.u16(s, off + WINDOW, window);
-        Net.u16(s, off + CHECKSUM, 0);
-        Net.u16(s, off + URGENT, 0);
+        Net.i32(s, off + DATA_OFF, (hdrLen / 4) << 28 | (flags & 0xff) << 16 | (window & 0xffff));
+        Net.i32(s, off + CHECKSUM, 0); // and the urgent pointer
     }
 
     public static void checksum(MemorySegment s, long off, int len, long pseudo) {

@@ -607,6 +607,15 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private boolean frame(RxReservation r, FrameBatch b, int f, int first, int cap, long headRoom) {
         Pieces p = r.pieces;
         int room = b.maxPieces() - b.pieces(), need = 0;
+        int one = r.pieceStart[first];
+        if (cap > 0 && room > 0 && r.chains == first + 1 && r.pieceEnd[first] == one + 1) {
+            // the common case, a frame in one buffer (its length was checked against the headers
+            // when popped, and the payload was capped to what follows them)
+            r.frame(f, first);
+            b.addFrame(p.seg[one], p.off[one] + VirtioNetHeader.SIZE);
+            b.addPiece(p.seg[one], p.off[one] + headRoom, cap);
+            return true;
+        }
         long skip = headRoom, left = cap;
         for (int k = r.pieceStart[first], end = r.pieceEnd[r.chains - 1]; k < end && left > 0; k++) {
             if (skip >= p.len[k]) {

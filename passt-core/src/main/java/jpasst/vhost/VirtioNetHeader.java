@@ -1,9 +1,9 @@
 package jpasst.vhost;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
-import static jpasst.vhost.VhostUserMsg.U16;
+import static jpasst.vhost.VhostUserMsg.U32;
+import static jpasst.vhost.VhostUserMsg.U64;
 
 /**
  * The virtio-net header in front of every frame on both queues (virtio 1.x, 5.1.6): 12 bytes with
@@ -28,12 +28,9 @@ final class VirtioNetHeader {
     static final int MIN_FRAME = 60;
 
     static void write(MemorySegment s, long off, int numBuffers) {
-        s.set(ValueLayout.JAVA_BYTE, off + FLAGS, (byte) F_DATA_VALID);
-        s.set(ValueLayout.JAVA_BYTE, off + GSO_TYPE, (byte) GSO_NONE);
-        s.set(U16, off + HDR_LEN, (short) 0);
-        s.set(U16, off + GSO_SIZE, (short) 0);
-        s.set(U16, off + CSUM_START, (short) 0);
-        s.set(U16, off + CSUM_OFFSET, (short) 0);
-        s.set(U16, off + NUM_BUFFERS, (short) numBuffers);
+        // little-endian, as virtio 1.0: flags, GSO type, header length, GSO size, checksum
+        // start in one store; checksum offset and num_buffers in another
+        s.set(U64, off + FLAGS, F_DATA_VALID | (long) GSO_NONE << 8);
+        s.set(U32, off + CSUM_OFFSET, (numBuffers & 0xffff) << 16);
     }
 }

@@ -77,6 +77,52 @@ class HeaderCodecTest {
     }
 
     @Test
+    void writtenHeadersReadBackWithAValidChecksumAndTheirNeighboursUntouched() {
+        java.util.Random random = new java.util.Random(42);
+        int[] edge = {0, 1, 0xff, 0x7fff, 0x8000, 0xffff};
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(80);
+            for (int round = 0; round < 2000; round++) {
+                int at = round % 5;
+                int totalLength = round < edge.length ? edge[round] : random.nextInt(0x10000);
+                int id = round < edge.length ? edge[edge.length - 1 - round] : random.nextInt(0x10000);
+                int ttl = random.nextInt(256), proto = random.nextInt(256);
+                int src = round < edge.length ? -1 : random.nextInt(), dst = random.nextInt();
+                long mac1 = random.nextLong() >>> 16, mac2 = random.nextLong() >>> 16;
+                int sport = random.nextInt(0x10000), dport = random.nextInt(0x10000);
+                int seq = random.nextInt(), ack = random.nextInt(), window = random.nextInt(0x10000);
+                s.fill((byte) 0x5a);
+                Eth.write(s, at, mac1, mac2, Eth.TYPE_IPV4);
+                Ip4.write(s, at + 14, totalLength, id, ttl, proto, src, dst);
+                TcpHdr.write(s, at + 34, sport, dport, seq, ack, 20, TcpHdr.ACK_FLAG | TcpHdr.PSH, window);
+                assertEquals(mac1, Eth.dst(s, at));
+                assertEquals(mac2, Eth.src(s, at));
+                assertEquals(Eth.TYPE_IPV4, Eth.type(s, at));
+                assertEquals(4, Ip4.version(s, at + 14));
+                assertEquals(20, Ip4.headerLength(s, at + 14));
+                assertEquals(totalLength, Ip4.totalLength(s, at + 14));
+                assertEquals(Ip4.FLAG_DF, Ip4.frag(s, at + 14));
+                assertEquals(ttl, Ip4.ttl(s, at + 14));
+                assertEquals(proto, Ip4.proto(s, at + 14));
+                assertEquals(src, Ip4.src(s, at + 14));
+                assertEquals(dst, Ip4.dst(s, at + 14));
+                assertTrue(Ip4.checksumOk(s, at + 14), "round " + round);
+                assertEquals(sport, TcpHdr.srcPort(s, at + 34));
+                assertEquals(dport, TcpHdr.dstPort(s, at + 34));
+                assertEquals(seq, TcpHdr.seq(s, at + 34));
+                assertEquals(ack, TcpHdr.ack(s, at + 34));
+                assertEquals(20, TcpHdr.headerLength(s, at + 34));
+                assertEquals(TcpHdr.ACK_FLAG | TcpHdr.PSH, TcpHdr.flags(s, at + 34));
+                assertEquals(window, TcpHdr.window(s, at + 34));
+                assertEquals(0, Net.i32(s, at + 34 + 16)); // checksum and urgent pointer
+                for (int i = 0; i < 80; i++) {
+                    if (i < at || i >= at + 54) assertEquals((byte) 0x5a, s.get(ValueLayout.JAVA_BYTE, i), "byte " + i);
+                }
+            }
+        }
+    }
+
+    @Test
     void fragmentsAreRecognised() {
         byte[] p = Frames.udp4(1, 2, 3, 4, new byte[8]);
         try (Arena a = Arena.ofConfined()) {

@@ -21,6 +21,7 @@ import jpasst.guest.GuestStack;
 import jpasst.guest.StreamSource;
 import jpasst.guest.StreamTransport;
 import jpasst.guest.TcpExchange;
+import jpasst.guest.VhostTransport;
 
 /**
  * The synthetic guest's stack (synthetic-guest's {@link GuestStack}) against the daemon, in
@@ -94,6 +95,35 @@ class GuestStackTest {
             host.send(new DatagramPacket("hello".getBytes(), 5, d.getSocketAddress()));
             assertTrue(g.pollUntil(() -> answers[0] == 1, 5_000), "the host's answer");
             assertEquals(1, g.udpIn);
+        }
+    }
+
+    @Test
+    void overVhostUserWithChecksumOffloadTcpAndUdpGoWithTheirChecksumsLeftToTheDevice() throws Exception {
+        byte[] down = new byte[1 << 20];
+        new Random(7).nextBytes(down);
+        int up = 1 << 20;
+        try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
+             DatagramSocket udpHost = new DatagramSocket(0, InetAddress.getByName("127.0.0.1"));
+             InProcessPasst p = InProcessPasst.vhostUser(c -> { }, null)) {
+            VhostTransport link = VhostTransport.connect(p.socket.toString(), VhostTransport.bulkOptions(), 5_000);
+            try (GuestStack g = new GuestStack(link)) {
+                assertTrue(link.checksumOffload(), "the bulk guest takes the offload jpasst offers");
+                assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+                // a partial checksum is wrong as a whole one: a daemon that checked would drop
+                // these segments and the exchange would stall
+                TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
+                assertNull(x.problem(down, up));
+                assertTrue(g.sendUdp(40001, udpHost.getLocalPort(), 1000));
+                g.poll(0);
+                DatagramPacket d = new DatagramPacket(new byte[2000], 2000);
+                udpHost.setSoTimeout(5000);
+                udpHost.receive(d);
+                assertEquals(1000, d.getLength());
+                for (int i = 0; i < 1000; i++) assertEquals(StreamSource.patternByte(i), d.getData()[i] & 0xff);
+                assertTrue(link.checksumsLeft > up / 65536, link.checksumsLeft + " frames with NEEDS_CSUM");
+                assertEquals(0, g.badChecksums);
+            }
         }
     }
 

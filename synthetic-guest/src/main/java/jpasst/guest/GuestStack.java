@@ -284,6 +284,16 @@ public final class GuestStack implements AutoCloseable {
         link.commit(f, len);
     }
 
+    /**
+     * Commits frame {@code f} with its transport checksum left to the device, as Linux does with
+     * checksum offload: the checksum field (at {@code l4} + {@code field}) holds the folded
+     * pseudo-header sum {@code pseudo}, not complemented, and the header says where to complete it.
+     */
+    void commitLeavingChecksum(long f, int len, long l4, int field, long pseudo) {
+        Bytes.u16(link.out(), l4 + field, InetChecksum.fold(pseudo));
+        link.commitLeavingChecksum(f, len, (int) (l4 - f), field);
+    }
+
     int nextId() {
         ipId = (ipId + 1) & 0xffff;
         return ipId;
@@ -326,8 +336,12 @@ public final class GuestStack implements AutoCloseable {
         MemorySegment out = link.out();
         long t = l4(c, f);
         int l4Len = hl + len;
-        long sum = InetChecksum.sum(out, t, hl);
-        if (len > 0) sum += payloadSum >= 0 ? payloadSum : InetChecksum.sum(out, t + hl, len);
+        boolean offload = link.checksumOffload();
+        long sum = 0;
+        if (!offload) {
+            sum = InetChecksum.sum(out, t, hl);
+            if (len > 0) sum += payloadSum >= 0 ? payloadSum : InetChecksum.sum(out, t + hl, len);
+        }
         if (c.v6) {
             long sHi = src6Hi(c.dstHi), sLo = src6Lo(c.dstHi);
             sum += InetChecksum.pseudo6(sHi, sLo, c.dstHi, c.dstLo, Ipv4.TCP, l4Len);
@@ -337,6 +351,10 @@ public final class GuestStack implements AutoCloseable {
             sum += InetChecksum.pseudo4(addr4, c.dst4, Ipv4.TCP, l4Len);
             Ethernet.write(out, f, nextHop4(), mac, Ethernet.IPV4);
             Ipv4.write(out, f + Ethernet.LEN, Ipv4.MIN_LEN + l4Len, nextId(), 64, Ipv4.TCP, addr4, c.dst4);
+        }
+        if (offload) {
+            commitLeavingChecksum(f, (int) (t - f) + l4Len, t, TcpSegment.CHECKSUM, sum);
+            return;
         }
         Bytes.u16(out, t + TcpSegment.CHECKSUM, InetChecksum.finish(sum));
         commit(f, (int) (t - f) + l4Len);
@@ -556,10 +574,15 @@ public final class GuestStack implements AutoCloseable {
         MemorySegment out = link.out();
         long ip = f + Ethernet.LEN, u = ip + Ipv4.MIN_LEN;
         src.copy(off, out, u + UdpDatagram.LEN, len);
-        long psum = src.sum(off, len);
         Ethernet.write(out, f, nextHop4(), mac, Ethernet.IPV4);
         Ipv4.write(out, ip, Ipv4.MIN_LEN + udpLen, nextId(), 64, Ipv4.UDP, addr4, dst);
         UdpDatagram.write(out, u, srcPort, dstPort, udpLen);
+        if (link.checksumOffload()) {
+            commitLeavingChecksum(f, frameLen, u, UdpDatagram.CHECKSUM, InetChecksum.pseudo4(addr4, dst, Ipv4.UDP, udpLen));
+            udpSent++;
+            return true;
+        }
+        long psum = src.sum(off, len);
         long sum = InetChecksum.sum(out, u, UdpDatagram.LEN) + InetChecksum.pseudo4(addr4, dst, Ipv4.UDP, udpLen)
                 + (psum >= 0 ? psum : InetChecksum.sum(out, u + UdpDatagram.LEN, len));
         UdpDatagram.checksum(out, u, sum);
@@ -578,10 +601,16 @@ public final class GuestStack implements AutoCloseable {
         long ip = f + Ethernet.LEN, u = ip + Ipv6.LEN;
         long sHi = src6Hi(dstHi), sLo = src6Lo(dstHi);
         src.copy(off, out, u + UdpDatagram.LEN, len);
-        long psum = src.sum(off, len);
         Ethernet.write(out, f, nextHop6(), mac, Ethernet.IPV6);
         Ipv6.write(out, ip, udpLen, Ipv4.UDP, 64, sHi, sLo, dstHi, dstLo);
         UdpDatagram.write(out, u, srcPort, dstPort, udpLen);
+        if (link.checksumOffload()) {
+            commitLeavingChecksum(f, frameLen, u, UdpDatagram.CHECKSUM,
+                    InetChecksum.pseudo6(sHi, sLo, dstHi, dstLo, Ipv4.UDP, udpLen));
+            udpSent++;
+            return true;
+        }
+        long psum = src.sum(off, len);
         long sum = InetChecksum.sum(out, u, UdpDatagram.LEN) + InetChecksum.pseudo6(sHi, sLo, dstHi, dstLo, Ipv4.UDP, udpLen)
                 + (psum >= 0 ? psum : InetChecksum.sum(out, u + UdpDatagram.LEN, len));
         UdpDatagram.checksum(out, u, sum);

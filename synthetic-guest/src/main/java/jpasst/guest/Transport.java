@@ -37,6 +37,23 @@ public interface Transport extends AutoCloseable {
     /** Pushes what was committed to the daemon; true if nothing is left waiting for room. */
     boolean flush();
 
+    /**
+     * Whether the daemon took checksum offload (vhost-user's VIRTIO_NET_F_CSUM, acked as a Linux
+     * guest acks it): TCP and UDP frames may then go with {@link #commitLeavingChecksum}.
+     */
+    default boolean checksumOffload() {
+        return false;
+    }
+
+    /**
+     * {@link #commit} of a frame whose transport checksum (at {@code csumStart} +
+     * {@code csumOffset}, holding the pseudo-header's folded sum) is left to the device: NEEDS_CSUM,
+     * as Linux sends once the device offers it. Only when {@link #checksumOffload}.
+     */
+    default void commitLeavingChecksum(long off, int len, int csumStart, int csumOffset) {
+        throw new UnsupportedOperationException(name() + " has no checksum offload");
+    }
+
     /** Bytes committed that the daemon has not taken yet. */
     long queued();
 

@@ -22,7 +22,9 @@ import jpasst.guest.vhost.Wire;
  * no signals, which is how a real guest meets it.
  *
  * The daemon's DATA_VALID flag is passed on ({@link Transport.Receiver}): its frames' TCP and
- * UDP checksums are then not to be checked.
+ * UDP checksums are then not to be checked. Where the daemon offers checksum offload and the
+ * options take it ({@link #checksumOffload}), TCP and UDP frames go with NEEDS_CSUM, their
+ * checksums left to the device, as a Linux guest sends them.
  *
  * Frame path: no allocation.
  */
@@ -35,6 +37,8 @@ public final class VhostTransport implements Transport {
     private int handed;
     private boolean committed, eof;
     public long framesOut, framesIn;
+    /** Frames sent with their TCP or UDP checksum left to the device (NEEDS_CSUM). */
+    public long checksumsLeft;
 
     public VhostTransport(VhostUserFrontEnd fe) {
         this.fe = fe;
@@ -89,6 +93,9 @@ public final class VhostTransport implements Transport {
         o.rxBufferSize = (Wire.NET_HDR + 14 + 40 + 65535 + 63) & ~63;
         o.txBufferSize = o.rxBufferSize;
         o.memory = 256L << 20;
+        // as a Linux guest: it takes checksum offload where the device offers it (jpasst does,
+        // upstream passt does not) and then leaves its TCP and UDP checksums to the device
+        o.checksumOffload = true;
         return o;
     }
 
@@ -116,6 +123,19 @@ public final class VhostTransport implements Transport {
         fe.commitTx(off, len);
         committed = true;
         framesOut++;
+    }
+
+    @Override
+    public boolean checksumOffload() {
+        return (fe.ackedFeatures() & 1L << Wire.F_CSUM) != 0;
+    }
+
+    @Override
+    public void commitLeavingChecksum(long off, int len, int csumStart, int csumOffset) {
+        fe.commitTx(off, len, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset);
+        committed = true;
+        framesOut++;
+        checksumsLeft++;
     }
 
     @Override

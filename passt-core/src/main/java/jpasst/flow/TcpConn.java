@@ -45,6 +45,8 @@ final class TcpConn {
     boolean sockReadable;
     boolean inputOff;   // EPOLLIN not watched while the guest's window is full: read once it opens
     boolean rdHup;      // the host peer closed its side (EPOLLRDHUP): its data is all queued
+    boolean windowKept; // window (to the guest) still holds: nothing written to the socket since
+    int window, windowSeq; // ... it was worked out at seqFromTap windowSeq (see TcpWindow.toGuest)
 
     long deadline;      // retransmission / handshake / FIN timer, nanoTime; 0 = none
     int retrans;
@@ -73,7 +75,7 @@ final class TcpConn {
     /** A fresh connection. */
     void reset() {
         events = 0;
-        ackPending = wantWrite = sockReadable = inputOff = rdHup = false;
+        ackPending = wantWrite = sockReadable = inputOff = rdHup = windowKept = false;
         pendingBytes = 0;
         pendingHead = pendingTail = -1;
         deadline = 0;

@@ -37,6 +37,12 @@ final class TcpWindow {
 
     /** The window to offer the guest on connection {@code c}, in bytes (a multiple of its scale). */
     int toGuest(TcpConn c) {
+        // Nothing written to the socket since the window was worked out: its memory can only
+        // have been freed since, so that window still holds (a conservative one), and the two
+        // system calls are saved, on the way of every read to the guest and of every ACK that
+        // acknowledges no data (request/response: the answer's frame waited for them). A
+        // window that was small is worked out again: it is the one that must open.
+        if (c.windowKept && c.windowSeq == c.seqFromTap) return c.window;
         int fd = flows.fd(c.index);
         // send() takes data while the memory queued on the socket (sk_wmem_queued) is below its
         // buffer size (sk_sndbuf); both count skb truesize, payload plus overhead, and the
@@ -69,7 +75,11 @@ final class TcpWindow {
         // window update. The free memory itself decides, not the window: without window scaling
         // the window is capped at 64 KiB, and asking for EPOLLOUT on a writable socket would
         // answer every ACK with another one, forever.
-        if (free < sndbuf / 4 && c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT)) wantWrite(c);
+        boolean established = c.has(TcpConn.ESTABLISHED) && !c.has(TcpConn.SOCK_FIN_SENT);
+        if (free < sndbuf / 4 && established) wantWrite(c);
+        c.windowKept = established && free >= sndbuf / 4 && w > 0;
+        c.window = w;
+        c.windowSeq = c.seqFromTap;
         return w;
     }
 

@@ -265,6 +265,9 @@ public final class Tcp implements Transport {
 
     private void prepareSocket(TcpConn c) {
         c.peekOffset = options.setInt(fd(c), Sockets.SOL_SOCKET, Sockets.SO_PEEK_OFF, 0) == 0;
+        // no Nagle of our own, as passt: the guest's TCP decides when a small segment goes (it
+        // has its own Nagle), and a second one here would hold it back until an ACK came
+        options.setInt(fd(c), Sockets.IPPROTO_TCP, Sockets.TCP_NODELAY, 1);
     }
 
     private void connected(TcpConn c) {

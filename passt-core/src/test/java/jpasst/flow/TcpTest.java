@@ -336,6 +336,43 @@ class TcpTest {
     }
 
 
+    /**
+     * As passt: no Nagle on the host sockets, outbound or accepted (the guest's own TCP decides
+     * when a small segment goes). The daemon runs in this process, so its socket is found among
+     * ours by the address the host's end sees as its peer.
+     */
+    @Test
+    void hostSocketsBothWaysHaveNagleOff() throws Exception {
+        Connected out = connected(1460, 7);
+        assertEquals(1, nodelayOfTheSocketConnectedTo(out.host().getLocalPort()), "outbound: TCP_NODELAY");
+        Forwarded in = forwarded(false);
+        assertEquals(1, nodelayOfTheSocketConnectedTo(in.s().getLocalPort()), "accepted: TCP_NODELAY");
+    }
+
+    /** TCP_NODELAY (1 or 0) of this process's TCP socket connected to port {@code peerPort}; -1: none. */
+    private static int nodelayOfTheSocketConnectedTo(int peerPort) throws IOException {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            java.lang.foreign.MemorySegment sa = a.allocate(jpasst.sys.SockAddr.STORAGE, 8);
+            java.lang.foreign.MemorySegment len = a.allocate(8, 8);
+            java.lang.foreign.MemorySegment v = a.allocate(8, 8);
+            try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+                for (java.nio.file.Path p : (Iterable<java.nio.file.Path>) fds::iterator) {
+                    int fd = Integer.parseInt(p.getFileName().toString());
+                    len.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, jpasst.sys.SockAddr.STORAGE);
+                    if (jpasst.sys.Sockets.getpeername(fd, sa, len) != 0) continue;
+                    int family = jpasst.sys.SockAddr.family(sa);
+                    if (family != jpasst.sys.Sockets.AF_INET && family != jpasst.sys.Sockets.AF_INET6) continue;
+                    if (jpasst.sys.SockAddr.port(sa) != peerPort) continue;
+                    len.set(java.lang.foreign.ValueLayout.JAVA_INT, 0, 4);
+                    if (jpasst.sys.Sockets.getsockopt(fd, jpasst.sys.Sockets.IPPROTO_TCP,
+                            jpasst.sys.Sockets.TCP_NODELAY, v, len) != 0) continue;
+                    return v.get(java.lang.foreign.ValueLayout.JAVA_INT, 0) != 0 ? 1 : 0;
+                }
+            }
+        }
+        return -1; // no such socket
+    }
+
     @Test
     void retransmittedSynIsAnsweredWithTheSameSynAck() throws Exception {
         InProcessPasst p = daemon();

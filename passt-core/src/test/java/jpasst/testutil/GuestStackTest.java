@@ -85,17 +85,23 @@ class GuestStackTest {
             g.udpApp((sport, dport, s, off, len) -> {
                 if (sport == host.getLocalPort() && dport == 40000 && len == 5) answers[0]++;
             });
-            assertTrue(g.sendUdp(40000, host.getLocalPort(), 1000));
-            g.poll(0);
-            DatagramPacket d = new DatagramPacket(new byte[2000], 2000);
-            host.setSoTimeout(5000);
-            host.receive(d);
-            assertEquals(1000, d.getLength());
-            for (int i = 0; i < 1000; i++) assertEquals(StreamSource.patternByte(i), d.getData()[i] & 0xff);
+            DatagramPacket d = sendPatternDatagram(g, 40000, host);
             host.send(new DatagramPacket("hello".getBytes(), 5, d.getSocketAddress()));
             assertTrue(g.pollUntil(() -> answers[0] == 1, 5_000), "the host's answer");
             assertEquals(1, g.udpIn);
         }
+    }
+
+    /** The guest sends 1000 pattern bytes from {@code srcPort} to {@code host}, which receives them intact. */
+    private static DatagramPacket sendPatternDatagram(GuestStack g, int srcPort, DatagramSocket host) throws Exception {
+        assertTrue(g.sendUdp(srcPort, host.getLocalPort(), 1000));
+        g.poll(0);
+        DatagramPacket d = new DatagramPacket(new byte[2000], 2000);
+        host.setSoTimeout(5000);
+        host.receive(d);
+        assertEquals(1000, d.getLength());
+        for (int i = 0; i < 1000; i++) assertEquals(StreamSource.patternByte(i), d.getData()[i] & 0xff);
+        return d;
     }
 
     @Test
@@ -114,13 +120,7 @@ class GuestStackTest {
                 // these segments and the exchange would stall
                 TcpExchange x = TcpExchange.run(g, host, down, up, 30_000);
                 assertNull(x.problem(down, up));
-                assertTrue(g.sendUdp(40001, udpHost.getLocalPort(), 1000));
-                g.poll(0);
-                DatagramPacket d = new DatagramPacket(new byte[2000], 2000);
-                udpHost.setSoTimeout(5000);
-                udpHost.receive(d);
-                assertEquals(1000, d.getLength());
-                for (int i = 0; i < 1000; i++) assertEquals(StreamSource.patternByte(i), d.getData()[i] & 0xff);
+                sendPatternDatagram(g, 40001, udpHost);
                 assertTrue(link.checksumsLeft > up / 65536, link.checksumsLeft + " frames with NEEDS_CSUM");
                 assertEquals(0, g.badChecksums);
             }

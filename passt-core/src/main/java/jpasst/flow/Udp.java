@@ -12,7 +12,6 @@ import jpasst.link.FrameWriter;
 import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
-import jpasst.packet.Checksum;
 import jpasst.packet.Inany;
 import jpasst.packet.Ip4;
 import jpasst.packet.UdpHdr;
@@ -200,13 +199,8 @@ public final class Udp implements Transport {
 
     private static boolean checksumOk(MemorySegment s, long l4, int ulen, boolean isV6,
                                       long srcHi, long srcLo, long dstHi, long dstLo) {
-        int c = UdpHdr.checksum(s, l4);
-        if (!isV6) {
-            return UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
-        }
-        if (c == 0) return false; // mandatory over IPv6 (RFC 8200 8.1)
-        return Checksum.fold(Checksum.sum(s, l4, ulen,
-                Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, ulen))) == 0xffff;
+        return isV6 ? UdpHdr.checksumOk6(s, l4, ulen, srcHi, srcLo, dstHi, dstLo)
+                : UdpHdr.checksumOk4(s, l4, ulen, Inany.v4(srcLo), Inany.v4(dstLo));
     }
 
     /** Opens a connected socket for a new guest flow; returns the flow index or -1. */

@@ -55,4 +55,12 @@ public final class UdpHdr {
         if (checksum(s, off) == 0) return true;
         return Checksum.fold(Checksum.sum(s, off, length, Checksum.pseudo4(src, dst, 17, length))) == 0xffff;
     }
+
+    /** True if a received datagram over IPv6 has a valid checksum (mandatory there: zero is not, RFC 8200 8.1). */
+    public static boolean checksumOk6(MemorySegment s, long off, int length,
+                                      long srcHi, long srcLo, long dstHi, long dstLo) {
+        if (checksum(s, off) == 0) return false;
+        return Checksum.fold(Checksum.sum(s, off, length,
+                Checksum.pseudo6(srcHi, srcLo, dstHi, dstLo, 17, length))) == 0xffff;
+    }
 }

@@ -3,7 +3,6 @@ package jpasst.proto;
 import java.lang.foreign.MemorySegment;
 
 import jpasst.conf.Conf;
-import jpasst.packet.Checksum;
 import jpasst.packet.IcmpHdr;
 import jpasst.packet.Ip6;
 import jpasst.packet.UdpHdr;
@@ -65,9 +64,8 @@ public final class Services6 {
     private boolean dhcpv6(MemorySegment s, long frame, long ip6, long udp, int l4Len, boolean checksumPending) {
         int udpLen = UdpHdr.length(s, udp);
         if (udpLen < UdpHdr.LEN || udpLen > l4Len) return drop("bad UDP length");
-        if (!checksumPending && (UdpHdr.checksum(s, udp) == 0 || Checksum.fold(Checksum.sum(s, udp, udpLen,
-                Checksum.pseudo6(Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6), Ip6.dstHi(s, ip6),
-                        Ip6.dstLo(s, ip6), 17, udpLen))) != 0xffff)) {
+        if (!checksumPending && !UdpHdr.checksumOk6(s, udp, udpLen, Ip6.srcHi(s, ip6), Ip6.srcLo(s, ip6),
+                Ip6.dstHi(s, ip6), Ip6.dstLo(s, ip6))) {
             return drop("bad UDP checksum");
         }
         if (!conf.noDhcpv6) dhcpv6.handle(s, frame, ip6, udp, udpLen);

@@ -577,17 +577,7 @@ public final class GuestStack implements AutoCloseable {
         Ethernet.write(out, f, nextHop4(), mac, Ethernet.IPV4);
         Ipv4.write(out, ip, Ipv4.MIN_LEN + udpLen, nextId(), 64, Ipv4.UDP, addr4, dst);
         UdpDatagram.write(out, u, srcPort, dstPort, udpLen);
-        if (link.checksumOffload()) {
-            commitLeavingChecksum(f, frameLen, u, UdpDatagram.CHECKSUM, InetChecksum.pseudo4(addr4, dst, Ipv4.UDP, udpLen));
-            udpSent++;
-            return true;
-        }
-        long psum = src.sum(off, len);
-        long sum = InetChecksum.sum(out, u, UdpDatagram.LEN) + InetChecksum.pseudo4(addr4, dst, Ipv4.UDP, udpLen)
-                + (psum >= 0 ? psum : InetChecksum.sum(out, u + UdpDatagram.LEN, len));
-        UdpDatagram.checksum(out, u, sum);
-        commit(f, frameLen);
-        udpSent++;
+        finishUdp(f, frameLen, u, InetChecksum.pseudo4(addr4, dst, Ipv4.UDP, udpLen), src, off, len);
         return true;
     }
 
@@ -604,19 +594,27 @@ public final class GuestStack implements AutoCloseable {
         Ethernet.write(out, f, nextHop6(), mac, Ethernet.IPV6);
         Ipv6.write(out, ip, udpLen, Ipv4.UDP, 64, sHi, sLo, dstHi, dstLo);
         UdpDatagram.write(out, u, srcPort, dstPort, udpLen);
+        finishUdp(f, frameLen, u, InetChecksum.pseudo6(sHi, sLo, dstHi, dstLo, Ipv4.UDP, udpLen), src, off, len);
+        return true;
+    }
+
+    /**
+     * Checksums the datagram at {@code u} of frame {@code f} (its {@code len} payload bytes from
+     * stream offset {@code off} of {@code src}, behind the pseudo-header sum {@code pseudo}), or
+     * leaves the checksum to the device where the transport took that offload, and commits it.
+     */
+    private void finishUdp(long f, int frameLen, long u, long pseudo, StreamSource src, long off, int len) {
+        udpSent++;
         if (link.checksumOffload()) {
-            commitLeavingChecksum(f, frameLen, u, UdpDatagram.CHECKSUM,
-                    InetChecksum.pseudo6(sHi, sLo, dstHi, dstLo, Ipv4.UDP, udpLen));
-            udpSent++;
-            return true;
+            commitLeavingChecksum(f, frameLen, u, UdpDatagram.CHECKSUM, pseudo);
+            return;
         }
+        MemorySegment out = link.out();
         long psum = src.sum(off, len);
-        long sum = InetChecksum.sum(out, u, UdpDatagram.LEN) + InetChecksum.pseudo6(sHi, sLo, dstHi, dstLo, Ipv4.UDP, udpLen)
+        long sum = InetChecksum.sum(out, u, UdpDatagram.LEN) + pseudo
                 + (psum >= 0 ? psum : InetChecksum.sum(out, u + UdpDatagram.LEN, len));
         UdpDatagram.checksum(out, u, sum);
         commit(f, frameLen);
-        udpSent++;
-        return true;
     }
 
     /** An ICMP echo request of {@code len} pattern bytes to {@code dst}. */

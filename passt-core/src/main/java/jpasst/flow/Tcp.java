@@ -782,6 +782,10 @@ public final class Tcp implements Transport {
         // FIN again, to a connection that is gone, and gets a reset.
         if (!abortive && c.ackPending && c.has(TcpConn.ESTABLISHED)) sendAck(c);
         int fd = fd(c);
+        // bytes the guest acknowledged are still in the socket until the end of the batch: a
+        // close with unread bytes is a reset, which would throw away what is still queued to
+        // the host (the guest's last data, its FIN)
+        if (!abortive && fd >= 0 && c.has(TcpConn.ESTABLISHED)) consumeAcked(c);
         if (fd >= 0) {
             loop.remove(fd);
             if (abortive) options.abortiveClose(fd);

@@ -829,6 +829,45 @@ class TcpTest {
         assertTrue(t.p().await(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
     }
 
+    /**
+     * The guest's FIN may acknowledge the host's last data and its FIN at once: the connection
+     * then ends at once, and the acknowledged bytes still waiting in the daemon's socket (they
+     * are dropped once acknowledged) must go first, or the kernel answers the close with a
+     * reset and throws away what the guest sent that the host has not taken yet.
+     */
+    @Test
+    void guestFinAckingTheHostsLastDataAndFinEndsWithoutAResetToTheHost() throws Exception {
+        Connected t = connected(1460, 7);
+        Conn c = t.c();
+        Socket s = t.s();
+        // the guest's upload, more than the host's socket takes while the host does not read:
+        // the rest waits in the daemon's socket
+        byte[] up = random(1 << 20, 19);
+        upload(c, up, 1460, 10_000);
+        byte[] down = random(5000, 17);
+        s.getOutputStream().write(down);
+        s.shutdownOutput();
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        boolean fin = false;
+        while (!fin) {
+            Seg d = c.receive(2000);
+            assertNotNull(d, "stalled after " + got.size());
+            if (d.seq() == c.rcvNxt && d.len() > 0) {
+                got.writeBytes(d.payload());
+                c.rcvNxt += d.len();
+            }
+            if (d.has(FIN) && d.seq() == c.rcvNxt) {
+                fin = true;
+                c.rcvNxt++;
+            }
+        }
+        assertArrayEquals(down, got.toByteArray());
+        c.fin(); // the first ACK of the host's data, and of its FIN
+        assertTrue(t.p().await(() -> t.p().passt.tcp.activeConnections() == 0, 1000), "connection still there");
+        assertArrayEquals(up, readFully(s.getInputStream(), up.length), "the upload, whole");
+        assertEquals(-1, s.getInputStream().read(), "EOF after the guest's FIN, not a reset");
+    }
+
     @Test
     void guestRstResetsTheHostConnection() throws Exception {
         Connected t = connected(1460, 7);

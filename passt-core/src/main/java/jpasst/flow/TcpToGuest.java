@@ -23,8 +23,11 @@ import jpasst.sys.Msghdr;
  * are written around what came, and the link sends them: no copy but the kernel's. The data
  * stays in the socket until the guest acknowledges it (the protocol core, {@link Tcp}, drops
  * it then, and rewinds the peek offset to retransmit); which transport carries the frames this
- * class does not know. It keeps no state of a connection's: {@link TcpConn} says where the
- * sequence numbers are, {@link Flows} the addresses, {@link TcpWindow} the window.
+ * class does not know, except whether the guest takes frames of many segments
+ * ({@link Link#largeTcpFrames}, vhost-user's GUEST_TSO4/6): then a frame carries as many whole
+ * segments as an IP packet holds, one set of headers for up to 64 KiB of data, and the link
+ * tells the guest the segment size. It keeps no state of a connection's: {@link TcpConn} says
+ * where the sequence numbers are, {@link Flows} the addresses, {@link TcpWindow} the window.
  *
  * Hot path: no allocation per segment (the batch, msghdr and discard buffer are preallocated).
  */
@@ -74,9 +77,12 @@ final class TcpToGuest {
         // without a peek offset, skip what was sent and not yet dropped from the socket
         int skip = c.peekOffset ? 0 : c.seqToTap - c.seqConsumed;
         if (skip > discard.byteSize()) return NO_ROOM; // cannot peek past so much unacknowledged data
-        int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, ((long) wnd + mss - 1) / mss);
-        int reserved = link.reserve(batch, FrameWriter.l2l3Length(v6) + HDR, mss, wantFrames);
+        // where the guest takes frames of many segments, as many whole segments as an IP packet holds
+        int perFrame = link.largeTcpFrames(v6) ? Math.max(mss, (maxSegment(v6) - HDR) / mss * mss) : mss;
+        int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, ((long) wnd + perFrame - 1) / perFrame);
+        int reserved = link.reserve(batch, FrameWriter.l2l3Length(v6) + HDR, perFrame, wantFrames);
         if (reserved == 0) return NO_ROOM;
+        if (perFrame > mss) batch.segmentSize(mss, v6);
         int want = (int) Math.min(wnd, batch.capacity());
         int pieces = batch.limit(want);
         long n;
@@ -109,6 +115,11 @@ final class TcpToGuest {
         }
         link.commit(batch, filled);
         return got;
+    }
+
+    /** The largest TCP segment, header included, an IP packet carries: its length fields are 16 bits. */
+    static int maxSegment(boolean v6) {
+        return v6 ? 65535 : 65535 - FrameWriter.ipHeaderLength(false);
     }
 
     /** Whether the last {@link #data} read came short: the socket had all of it. */

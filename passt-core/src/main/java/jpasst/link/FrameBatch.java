@@ -32,7 +32,8 @@ public final class FrameBatch {
     private final MemorySegment[] pieceSegment;
     private final long[] pieceOffset;
     private final int[] pieceLength;
-    private int frames, pieces, headerLength;
+    private int frames, pieces, headerLength, segmentSize;
+    private boolean segmentsV6;
     private long room;                                // payload room of all frames
 
     /** Room for {@code maxFrames} frames with {@code maxPieces} payload pieces among them. */
@@ -54,7 +55,7 @@ public final class FrameBatch {
 
     /** Empties the batch for frames with {@code hdrLen} bytes of headers. */
     public void clear(int hdrLen) {
-        frames = pieces = 0;
+        frames = pieces = segmentSize = 0;
         room = 0;
         firstPiece[0] = 0;
         headerLength = hdrLen;
@@ -162,6 +163,27 @@ public final class FrameBatch {
         while (left > pieceLength[p]) left -= pieceLength[p++];
         Msghdr.iovec(iov, 1 + p, pieceSegment[p].address() + pieceOffset[p], left); // the last one, shorter
         return p + 1;
+    }
+
+    /**
+     * Says that frames of this batch longer than {@code mss} bytes of payload carry TCP segments
+     * of {@code mss} bytes each (the last one shorter), over IPv6 ({@code v6}) or IPv4: one frame
+     * for many segments, where the link said the guest takes them ({@link Link#largeTcpFrames}).
+     * Cleared by the next reservation.
+     */
+    public void segmentSize(int mss, boolean v6) {
+        segmentSize = mss;
+        segmentsV6 = v6;
+    }
+
+    /** The TCP segment size of frames that carry many segments, or 0 (each frame is one). */
+    public int segmentSize() {
+        return segmentSize;
+    }
+
+    /** Whether the segments of {@link #segmentSize} are IPv6 ones. */
+    public boolean segmentsV6() {
+        return segmentsV6;
     }
 
     /** Sets the payload length of frame {@code i} (at most its {@link #capacity}). */

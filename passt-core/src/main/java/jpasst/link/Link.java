@@ -71,6 +71,15 @@ public interface Link {
      */
     boolean checksumsNeeded();
 
+    /**
+     * Whether the guest takes TCP frames of many segments over IPv6 ({@code v6}) or IPv4: one
+     * frame, one set of headers, up to 64 KiB of payload whatever the MSS, which its stack takes
+     * as the segments of {@link FrameBatch#segmentSize} they stand for. Over vhost-user when the
+     * guest negotiated GUEST_TSO4/6; over the stream socket never (a frame there is what QEMU's
+     * NIC hands the guest, at most the MTU).
+     */
+    boolean largeTcpFrames(boolean v6);
+
     /** The frames committed so far leave now (the end of a batch of events). */
     void flush();
 

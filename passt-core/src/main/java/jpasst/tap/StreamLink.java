@@ -443,6 +443,11 @@ public final class StreamLink implements Link {
         return true;
     }
 
+    @Override
+    public boolean largeTcpFrames(boolean v6) {
+        return false;
+    }
+
     /**
      * Free room for frames after the queued ones (tests: an idle daemon has it all). Not what
      * producers use: they reserve, and learn from the reserve how much there was.

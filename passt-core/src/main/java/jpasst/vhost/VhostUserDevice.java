@@ -479,6 +479,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return session.mergeable();
     }
 
+    /** Whether the guest takes TCP frames of many segments over IPv6 ({@code v6}) or IPv4 (GUEST_TSO6/4). */
+    public boolean segmentationOffload(boolean v6) {
+        return session.segmentationOffload(v6);
+    }
+
     private boolean copyRx(MemorySegment src, long off, int len) {
         if (len <= 0 || len > VhostUserSession.MAX_RX_FRAME) throw new IllegalArgumentException("frame of " + len + " bytes");
         FrameBatch b = single;
@@ -702,6 +707,8 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
         DirtyLog log = session.log;
         Pieces p = r.pieces;
+        int mss = b.segmentSize() > 0 && session.segmentationOffload(b.segmentsV6()) ? b.segmentSize() : 0;
+        int gsoType = b.segmentsV6() ? VirtioNetHeader.GSO_TCPV6 : VirtioNetHeader.GSO_TCPV4;
         for (int f = 0; f < frames; f++) {
             long frameLen = r.hdrLen + (long) b.payloadLength(f);
             long bytes = VirtioNetHeader.SIZE + Math.max(frameLen, VirtioNetHeader.MIN_FRAME);
@@ -717,7 +724,11 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 left -= n;
             }
             int h = r.headerPiece(f);
-            VirtioNetHeader.write(p.seg[h], p.off[h], buffers);
+            if (mss > 0 && b.payloadLength(f) > mss) {
+                VirtioNetHeader.write(p.seg[h], p.off[h], buffers, gsoType, r.hdrLen, mss);
+            } else {
+                VirtioNetHeader.write(p.seg[h], p.off[h], buffers);
+            }
         }
         framesOut += frames;
         for (int c = r.chains - 1; c >= 0; c--) {

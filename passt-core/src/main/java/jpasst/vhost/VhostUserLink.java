@@ -28,7 +28,8 @@ import jpasst.util.Log;
  * buffers straight into the producer's {@link FrameBatch}, the headers after the virtio-net
  * header in the first buffer, the payload in as many pieces as guest buffers (MRG_RXBUF); the
  * producer's recvmsg writes into them (the kernel's copy is the only one) and the commit writes
- * the virtio-net header (num_buffers, DATA_VALID) and returns what was not used.
+ * the virtio-net header (num_buffers, DATA_VALID, and for a TCP frame of many segments its GSO
+ * type and segment size: {@link #largeTcpFrames}) and returns what was not used.
  *
  * <p><b>To the guest, one piece</b> (ARP, DHCP, NDP, DHCPv6, TCP control segments, ICMP):
  * {@link #reserve(int)} takes receive buffers for the frame at once (so that "no room" is known
@@ -200,6 +201,11 @@ public final class VhostUserLink implements Link {
     @Override
     public boolean checksumsNeeded() {
         return capture != null;
+    }
+
+    @Override
+    public boolean largeTcpFrames(boolean v6) {
+        return device.segmentationOffload(v6);
     }
 
     @Override

@@ -22,6 +22,7 @@ import jpasst.guest.StreamSource;
 import jpasst.guest.StreamTransport;
 import jpasst.guest.TcpExchange;
 import jpasst.guest.VhostTransport;
+import jpasst.guest.vhost.VhostUserFrontEnd;
 
 /**
  * The synthetic guest's stack (synthetic-guest's {@link GuestStack}) against the daemon, in
@@ -123,6 +124,46 @@ class GuestStackTest {
                 sendPatternDatagram(g, 40001, udpHost);
                 assertTrue(link.checksumsLeft > up / 65536, link.checksumsLeft + " frames with NEEDS_CSUM");
                 assertEquals(0, g.badChecksums);
+            }
+        }
+    }
+
+    @Test
+    void overVhostUserWithSegmentationOffloadTheGuestGetsTcpFramesOfManySegmentsAndAllOfTheData() throws Exception {
+        byte[] down = new byte[1 << 20];
+        new Random(11).nextBytes(down);
+        int mss = 1460;
+        try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
+             InProcessPasst p = InProcessPasst.vhostUser(c -> { }, null)) {
+            VhostTransport link = VhostTransport.connect(p.socket.toString(), VhostTransport.bulkOptions(), 5_000);
+            try (GuestStack g = new GuestStack(link)) {
+                assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+                TcpExchange x = TcpExchange.run(g, host, down, 1 << 16, mss, 30_000);
+                assertNull(x.problem(down, 1 << 16));
+                // a megabyte in segments of 1460 bytes: 719 frames without the offload
+                assertTrue(link.segmentedFrames > 0 && link.segmentedFrames < 100, link.segmentedFrames + " frames of many segments");
+                assertEquals(0, link.badSegmentedFrames);
+                assertTrue(link.largestSegmentedFrame > 60_000, "the largest " + link.largestSegmentedFrame + " bytes");
+                assertEquals(0, g.badChecksums);
+            }
+        }
+    }
+
+    @Test
+    void aGuestThatDoesNotTakeSegmentationOffloadGetsFramesOfOneSegment() throws Exception {
+        byte[] down = new byte[1 << 18];
+        new Random(13).nextBytes(down);
+        try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
+             InProcessPasst p = InProcessPasst.vhostUser(c -> { }, null)) {
+            VhostUserFrontEnd.Options o = VhostTransport.bulkOptions();
+            o.segmentationOffload = false;
+            VhostTransport link = VhostTransport.connect(p.socket.toString(), o, 5_000);
+            try (GuestStack g = new GuestStack(link)) {
+                assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+                TcpExchange x = TcpExchange.run(g, host, down, 1000, 1460, 30_000);
+                assertNull(x.problem(down, 1000));
+                assertEquals(0, link.segmentedFrames);
+                assertTrue(link.framesIn > down.length / 1460, link.framesIn + " frames");
             }
         }
     }

@@ -27,10 +27,10 @@ class VhostUserDeviceTest {
     }
 
     @Test
-    void qemusHandshakeBringsBothRingsUpWithTheFeaturesUpstreamOffersAndChecksumOffload() throws Exception {
+    void qemusHandshakeBringsBothRingsUpWithTheFeaturesUpstreamOffersAndBothOffloads() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            assertEquals(1L << 32 | 1L << 15 | 1L << 26 | 1L << 30 | 1L, fe.features(),
-                    "VERSION_1, MRG_RXBUF, LOG_ALL, PROTOCOL_FEATURES as upstream, and CSUM");
+            assertEquals(1L << 32 | 1L << 15 | 1L << 26 | 1L << 30 | 1L | 1L << 1 | 1L << 7 | 1L << 8, fe.features(),
+                    "VERSION_1, MRG_RXBUF, LOG_ALL, PROTOCOL_FEATURES as upstream, CSUM, and GUEST_CSUM, GUEST_TSO4, GUEST_TSO6");
             assertEquals(1L << 3 | 1L << 1 | 1L << 2, fe.protocolFeatures(), "REPLY_ACK, LOG_SHMFD, RARP as negotiated");
             assertTrue(rig.onLoop(() -> rig.device.rxReady() && rig.device.txReady() && rig.device.mergeable()));
         }

@@ -41,6 +41,12 @@ public final class TcpExchange {
     /** Runs the exchange on the calling thread (the host's side on another); at most {@code timeoutMs}. */
     public static TcpExchange run(GuestStack g, ServerSocket host, byte[] down, int up, long timeoutMs)
             throws InterruptedException {
+        return run(g, host, down, up, 65480, timeoutMs);
+    }
+
+    /** The same, the guest's SYN announcing an MSS of {@code mss}. */
+    public static TcpExchange run(GuestStack g, ServerSocket host, byte[] down, int up, int mss, long timeoutMs)
+            throws InterruptedException {
         CompletableFuture<byte[]> uploaded = CompletableFuture.supplyAsync(() -> {
             try (Socket s = host.accept(); InputStream in = s.getInputStream()) {
                 s.getOutputStream().write(down);
@@ -52,7 +58,7 @@ public final class TcpExchange {
         });
         ByteArrayOutputStream got = new ByteArrayOutputStream();
         boolean[] closed = {false, false};
-        TcpConn c = g.connect(host.getLocalPort(), 65480, new TcpApp() {
+        TcpConn c = g.connect(host.getLocalPort(), mss, new TcpApp() {
             @Override
             public void data(TcpConn conn, MemorySegment s, long off, int len) {
                 got.write(s.asSlice(off, len).toArray(ValueLayout.JAVA_BYTE), 0, len);

@@ -5,6 +5,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
+import jpasst.guest.net.Bytes;
 import jpasst.guest.sys.Native;
 import jpasst.guest.vhost.VhostUserFrontEnd;
 import jpasst.guest.vhost.Wire;
@@ -39,6 +40,14 @@ public final class VhostTransport implements Transport {
     public long framesOut, framesIn;
     /** Frames sent with their TCP or UDP checksum left to the device (NEEDS_CSUM). */
     public long checksumsLeft;
+    /**
+     * TCP frames of many segments received (a GSO type in their header), and of those, the ones
+     * Linux's virtio_net_hdr_to_skb would refuse or take for one segment: a type that does not
+     * match the frame, a segment size of 0, headers longer than the frame, no more payload
+     * than one segment; {@link #largestSegmentedFrame} in bytes.
+     */
+    public long segmentedFrames, badSegmentedFrames;
+    public int largestSegmentedFrame;
 
     public VhostTransport(VhostUserFrontEnd fe) {
         this.fe = fe;
@@ -47,10 +56,37 @@ public final class VhostTransport implements Transport {
         sink = (s, off, len) -> {
             framesIn++;
             handed++;
+            if (fe.lastGsoType() != Wire.GSO_NONE) checkSegmented(s, off, len);
             receiver.frame(s, off, len, (fe.lastHeaderFlags() & Wire.NET_HDR_F_DATA_VALID) != 0);
         };
         fe.ring(Wire.RX).interrupts(false);
         fe.ring(Wire.TX).interrupts(false);
+    }
+
+    private void checkSegmented(MemorySegment s, long off, int len) {
+        segmentedFrames++;
+        largestSegmentedFrame = Math.max(largestSegmentedFrame, len);
+        boolean tso = (fe.ackedFeatures() & 1L << Wire.F_GUEST_CSUM) != 0;
+        int type = s.get(Bytes.BE16, off + 12) & 0xffff, l4, payload;
+        if (type == 0x0800 && len >= 34) {
+            int ihl = (s.get(ValueLayout.JAVA_BYTE, off + 14) & 0xf) * 4;
+            tso &= fe.lastGsoType() == Wire.GSO_TCPV4 && (fe.ackedFeatures() & 1L << Wire.F_GUEST_TSO4) != 0
+                    && s.get(ValueLayout.JAVA_BYTE, off + 14 + 9) == 6;
+            l4 = 14 + ihl;
+            payload = (s.get(Bytes.BE16, off + 16) & 0xffff) - ihl;
+        } else if (type == 0x86dd && len >= 54) {
+            tso &= fe.lastGsoType() == Wire.GSO_TCPV6 && (fe.ackedFeatures() & 1L << Wire.F_GUEST_TSO6) != 0
+                    && s.get(ValueLayout.JAVA_BYTE, off + 14 + 6) == 6;
+            l4 = 54;
+            payload = s.get(Bytes.BE16, off + 18) & 0xffff;
+        } else {
+            badSegmentedFrames++;
+            return;
+        }
+        int thl = len >= l4 + 20 ? ((s.get(ValueLayout.JAVA_BYTE, off + l4 + 12) & 0xf0) >>> 4) * 4 : 0;
+        payload -= thl;
+        int size = fe.lastGsoSize();
+        if (!tso || thl < 20 || size == 0 || fe.lastHdrLen() > len || payload <= size) badSegmentedFrames++;
     }
 
     /**
@@ -94,8 +130,11 @@ public final class VhostTransport implements Transport {
         o.txBufferSize = o.rxBufferSize;
         o.memory = 256L << 20;
         // as a Linux guest: it takes checksum offload where the device offers it (jpasst does,
-        // upstream passt does not) and then leaves its TCP and UDP checksums to the device
+        // upstream passt does not) and then leaves its TCP and UDP checksums to the device,
         o.checksumOffload = true;
+        // and TCP frames of many segments where the device offers them (jpasst does, upstream
+        // passt does not): a frame per 64 KiB of data to it, whatever the MSS
+        o.segmentationOffload = true;
         return o;
     }
 

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Random;
 
 import org.junit.jupiter.api.io.TempDir;
@@ -25,6 +26,7 @@ import com.sun.net.httpserver.HttpServer;
 
 import jpasst.guest.vm.Guest;
 import jpasst.guest.vm.GuestRun;
+import jpasst.guest.vm.Transport;
 
 /**
  * TCP through the daemon with a real guest, both ways: the guest downloads a 20 MB random file
@@ -68,6 +70,84 @@ class TcpTransferTest {
         } finally {
             http.stop(0);
         }
+    }
+
+    /**
+     * At MTU 1500 a Linux guest over vhost-user takes TCP frames of many segments (it acks
+     * GUEST_TSO4 and GUEST_TSO6, which QEMU's virtio-net passes on to the back-end): jpasst's
+     * capture holds frames to the guest larger than the MTU, and the downloads, over IPv4 and
+     * (where the host has a global IPv6 gateway) IPv6, arrive whole. Over the stream socket no
+     * frame exceeds the MTU.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("jpasst.e2e.Target#jpasst")
+    void atMtu1500TheGuestDownloadsIntactInFramesOfManySegmentsOverVhostUserOnly(Target target) throws Exception {
+        byte[] file = random(8 << 20, 3);
+        GuestIpv6ComesUpTest.Host6 host6 = GuestIpv6ComesUpTest.host6();
+        boolean v6 = host6.gateway() != null && !host6.gatewayIsLinkLocal();
+        HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
+        HttpServer http6 = HttpServer.create(new InetSocketAddress(InetAddress.getByName("::1"), 0), 16);
+        for (HttpServer h : List.of(http, http6)) {
+            h.createContext("/big.bin", ex -> {
+                ex.sendResponseHeaders(200, file.length);
+                try (OutputStream o = ex.getResponseBody()) {
+                    o.write(file);
+                }
+            });
+            h.start();
+        }
+        // passt started as root writes the capture as nobody: a directory anyone may write to
+        Path open = Files.createTempDirectory("jpasst-gso-");
+        Files.setPosixFilePermissions(open, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+        Path pcap = open.resolve("guest.pcap");
+        try {
+            GuestRun guest;
+            try (Daemon daemon = Daemon.start(target, "-m", "1500", "-p", pcap.toString())) {
+                int port = http.getAddress().getPort();
+                guest = Guest.builder(daemon)
+                        .timeout(Duration.ofSeconds(120))
+                        .script("dhcp4 >/dev/null && GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') && "
+                                + "mark MTU $(cat /sys/class/net/$(netif)/mtu) && "
+                                + "mark SHA $(wget -q -O - http://$GW:" + port + "/big.bin | sha256sum | cut -d' ' -f1)\n"
+                                + (!v6 ? "" : Ipv6TrafficTest.WAIT_FOR_SLAAC
+                                        + "mark SHA6 $(wget -q -O - \"http://[" + host6.gateway().getHostAddress().replaceAll("%.*", "")
+                                        + "]:" + http6.getAddress().getPort() + "/big.bin\" | sha256sum | cut -d' ' -f1)\n"))
+                        .run();
+            }
+            assertEquals("1500", guest.marker("MTU"), guest.consoleForMessage());
+            assertEquals(sha256(file), guest.marker("SHA"), "over IPv4" + guest.consoleForMessage());
+            if (v6) assertEquals(sha256(file), guest.marker("SHA6"), "over IPv6" + guest.consoleForMessage());
+            long[] larger = framesLargerThan(pcap, 1514);
+            if (target.transport() == Transport.VHOST_USER) {
+                assertTrue(larger[0] > 0, "no IPv4 frame larger than the MTU in the capture" + guest.consoleForMessage());
+                if (v6) assertTrue(larger[1] > 0, "no IPv6 frame larger than the MTU in the capture" + guest.consoleForMessage());
+            } else {
+                assertEquals(0, larger[0] + larger[1], "frames larger than the MTU over the stream socket");
+            }
+        } finally {
+            http.stop(0);
+            http6.stop(0);
+            Files.deleteIfExists(pcap);
+            Files.deleteIfExists(open);
+        }
+    }
+
+    /** Records of the pcap file whose frame is longer than {@code len} bytes: {IPv4, IPv6} frames. */
+    static long[] framesLargerThan(Path pcap, int len) throws IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(Files.readAllBytes(pcap)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(0xa1b2c3d4, b.getInt(0), "pcap magic (microsecond, little-endian)");
+        long[] n = new long[2];
+        for (int at = 24; at + 16 <= b.limit(); ) {
+            int incl = b.getInt(at + 8), orig = b.getInt(at + 12);
+            if (orig > len && incl >= 14) {
+                int type = b.order(java.nio.ByteOrder.BIG_ENDIAN).getShort(at + 16 + 12) & 0xffff;
+                b.order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                if (type == 0x0800) n[0]++;
+                if (type == 0x86dd) n[1]++;
+            }
+            at += 16 + incl;
+        }
+        return n;
     }
 
     /**

@@ -55,6 +55,11 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         public boolean mergeable = true;
         /** Ack VIRTIO_NET_F_CSUM when offered, as a Linux guest does (then it may send with NEEDS_CSUM). */
         public boolean checksumOffload = false;
+        /**
+         * Ack GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6 when offered, as a Linux guest does: it then
+         * takes TCP frames of many segments (gso_type TCPV4/TCPV6, gso_size the segment size).
+         */
+        public boolean segmentationOffload = false;
         public boolean replyAck = true;
         /** Negotiate VHOST_USER_F_PROTOCOL_FEATURES when offered (QEMU does; an older front-end would not). */
         public boolean protocolFeatures = true;
@@ -99,7 +104,7 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     private int sock = -1;
     private long features, protocolFeatures, offeredProtocolFeatures;
     private boolean started, rxPosted;
-    private int lastNumBuffers, lastHeaderFlags;
+    private int lastNumBuffers, lastHeaderFlags, lastGsoType, lastGsoSize, lastHdrLen;
 
     public VhostUserFrontEnd(Options o) {
         options = o;
@@ -228,7 +233,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     /** The features this front-end acks: VERSION_1, PROTOCOL_FEATURES, MRG_RXBUF and CSUM if wanted. */
     public long ackedFeatures() {
         long want = 1L << Wire.F_VERSION_1 | (options.protocolFeatures ? 1L << Wire.F_PROTOCOL_FEATURES : 0)
-                | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0) | (options.checksumOffload ? 1L << Wire.F_CSUM : 0);
+                | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0) | (options.checksumOffload ? 1L << Wire.F_CSUM : 0)
+                | (options.segmentationOffload ? 1L << Wire.F_GUEST_CSUM | 1L << Wire.F_GUEST_TSO4 | 1L << Wire.F_GUEST_TSO6 : 0);
         return features & want;
     }
 
@@ -570,6 +576,9 @@ public final class VhostUserFrontEnd implements AutoCloseable {
             MemorySegment m = ram.mem;
             int buffers = m.get(LE16, at + Wire.NET_HDR_NUM_BUFFERS) & 0xffff;
             lastHeaderFlags = m.get(ValueLayout.JAVA_BYTE, at + Wire.NET_HDR_FLAGS) & 0xff;
+            lastGsoType = m.get(ValueLayout.JAVA_BYTE, at + Wire.NET_HDR_GSO_TYPE) & 0xff;
+            lastHdrLen = m.get(LE16, at + Wire.NET_HDR_HDR_LEN) & 0xffff;
+            lastGsoSize = m.get(LE16, at + Wire.NET_HDR_GSO_SIZE) & 0xffff;
             lastNumBuffers = buffers;
             if (buffers < 1 || (!mergeableNegotiated() && buffers != 1)) {
                 throw new IllegalStateException("a received frame with num_buffers " + buffers);
@@ -637,6 +646,19 @@ public final class VhostUserFrontEnd implements AutoCloseable {
 
     public int lastHeaderFlags() {
         return lastHeaderFlags;
+    }
+
+    /** gso_type, gso_size and hdr_len of the last frame received. */
+    public int lastGsoType() {
+        return lastGsoType;
+    }
+
+    public int lastGsoSize() {
+        return lastGsoSize;
+    }
+
+    public int lastHdrLen() {
+        return lastHdrLen;
     }
 
     /** Whether the back-end signalled ring {@code q}'s err eventfd (clears it). */

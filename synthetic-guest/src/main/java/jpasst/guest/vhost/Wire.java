@@ -25,7 +25,7 @@ public final class Wire {
             GET_PROTOCOL_FEATURES = 15, SET_PROTOCOL_FEATURES = 16, GET_QUEUE_NUM = 17,
             SET_VRING_ENABLE = 18, SEND_RARP = 19;
 
-    public static final int F_CSUM = 0, F_MRG_RXBUF = 15, F_LOG_ALL = 26, F_PROTOCOL_FEATURES = 30, F_VERSION_1 = 32;
+    public static final int F_CSUM = 0, F_GUEST_CSUM = 1, F_GUEST_TSO4 = 7, F_GUEST_TSO6 = 8, F_MRG_RXBUF = 15, F_LOG_ALL = 26, F_PROTOCOL_FEATURES = 30, F_VERSION_1 = 32;
     public static final int PF_MQ = 0, PF_LOG_SHMFD = 1, PF_RARP = 2, PF_REPLY_ACK = 3, PF_DEVICE_STATE = 19;
     /** Ring index in bits 0-7 of the kick/call/err payload; bit 8: no descriptor. */
     public static final long VRING_NOFD = 0x100;
@@ -39,7 +39,9 @@ public final class Wire {
     static final int AVAIL_F_NO_INTERRUPT = 1, USED_F_NO_NOTIFY = 1;
 
     /** The virtio-net header with VIRTIO_F_VERSION_1: 12 bytes, num_buffers at 10. */
-    public static final int NET_HDR = 12, NET_HDR_FLAGS = 0, NET_HDR_GSO_TYPE = 1, NET_HDR_CSUM_START = 6,
+    public static final int NET_HDR = 12, NET_HDR_FLAGS = 0, NET_HDR_GSO_TYPE = 1, NET_HDR_HDR_LEN = 2,
+            NET_HDR_GSO_SIZE = 4, NET_HDR_CSUM_START = 6,
             NET_HDR_CSUM_OFFSET = 8, NET_HDR_NUM_BUFFERS = 10;
     public static final int NET_HDR_F_NEEDS_CSUM = 1, NET_HDR_F_DATA_VALID = 2;
+    public static final int GSO_NONE = 0, GSO_TCPV4 = 1, GSO_TCPV6 = 4;
 }

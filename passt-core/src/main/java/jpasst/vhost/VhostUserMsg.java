@@ -67,7 +67,8 @@ public final class VhostUserMsg {
 
     // ---- virtio and vhost feature bits (GET/SET_FEATURES)
     public static final int VIRTIO_NET_F_CSUM = 0, VIRTIO_NET_F_GUEST_CSUM = 1, VIRTIO_NET_F_GUEST_TSO4 = 7,
-            VIRTIO_NET_F_GUEST_TSO6 = 8, VIRTIO_NET_F_MRG_RXBUF = 15, VHOST_F_LOG_ALL = 26,
+            VIRTIO_NET_F_GUEST_TSO6 = 8, VIRTIO_NET_F_HOST_TSO4 = 11, VIRTIO_NET_F_HOST_TSO6 = 12,
+            VIRTIO_NET_F_MRG_RXBUF = 15, VHOST_F_LOG_ALL = 26,
             VHOST_USER_F_PROTOCOL_FEATURES = 30, VIRTIO_F_VERSION_1 = 32;
 
     // ---- protocol feature bits (GET/SET_PROTOCOL_FEATURES)

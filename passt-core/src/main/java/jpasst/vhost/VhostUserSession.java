@@ -25,7 +25,11 @@ import static jpasst.vhost.VhostUserMsg.*;
  * GUEST_TSO4 and GUEST_TSO6 (the spec has the TSO bits require GUEST_CSUM): the guest takes TCP
  * frames of many segments, one header for up to 64 KiB of data whatever its MTU, as Linux's
  * virtio-net takes them from vhost-net (GSO, see {@link VirtioNetHeader}), so host-to-guest data
- * costs both sides a frame per 64 KiB instead of one per MSS. Upstream also offers
+ * costs both sides a frame per 64 KiB instead of one per MSS. And HOST_TSO4 and HOST_TSO6 (they
+ * require CSUM), the other way: the guest may send TCP frames of many segments, up to 64 KiB
+ * whatever its MTU, as to vhost-net; jpasst ends TCP and hands the payload to the host socket as
+ * it is, so it needs nothing of the header but NEEDS_CSUM (the GSO fields are not looked at, the
+ * IP header says the lengths). Upstream also offers
  * DEVICE_STATE, the transfer of its flows in a migration: jpasst does not migrate flows yet, and
  * offering it without doing it would make a migration claim success for state it dropped. One queue pair: ring 0 receives (the device writes), ring 1 transmits.
  *
@@ -50,7 +54,8 @@ final class VhostUserSession {
 
     static final long OFFERED_FEATURES = 1L << VIRTIO_F_VERSION_1 | 1L << VIRTIO_NET_F_MRG_RXBUF
             | 1L << VIRTIO_NET_F_CSUM | 1L << VIRTIO_NET_F_GUEST_CSUM | 1L << VIRTIO_NET_F_GUEST_TSO4
-            | 1L << VIRTIO_NET_F_GUEST_TSO6 | 1L << VHOST_F_LOG_ALL | 1L << VHOST_USER_F_PROTOCOL_FEATURES;
+            | 1L << VIRTIO_NET_F_GUEST_TSO6 | 1L << VIRTIO_NET_F_HOST_TSO4 | 1L << VIRTIO_NET_F_HOST_TSO6
+            | 1L << VHOST_F_LOG_ALL | 1L << VHOST_USER_F_PROTOCOL_FEATURES;
     static final long OFFERED_PROTOCOL_FEATURES = 1L << PROTOCOL_F_REPLY_ACK | 1L << PROTOCOL_F_LOG_SHMFD
             | 1L << PROTOCOL_F_RARP;
     /** The largest frame from the guest: 64 KiB, as on the stream socket; a transmit chain holds it and its header. */

@@ -10,8 +10,9 @@ import static jpasst.vhost.VhostUserMsg.U64;
  * VIRTIO_F_VERSION_1 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers).
  *
  * On the transmit queue only its flags count: NEEDS_CSUM (with VIRTIO_NET_F_CSUM) says the frame's
- * TCP or UDP checksum is left to the device, which then does not check it. Segmentation is not
- * offered, so gso_type and the rest are not looked at.
+ * TCP or UDP checksum is left to the device, which then does not check it. A TCP frame of many
+ * segments (HOST_TSO4/6) is taken as one segment: jpasst ends TCP, its IP header has the lengths,
+ * so gso_type and the rest are not looked at.
  * On the receive queue it is written at the start of a frame's first buffer: flags DATA_VALID as
  * passt sets them (the checksums are good, the guest need not verify them), num_buffers, the
  * number of buffers the frame spans (MRG_RXBUF; 1 without), and GSO_NONE, or for a TCP frame of

@@ -129,7 +129,7 @@ class GuestStackTest {
     }
 
     @Test
-    void overVhostUserWithSegmentationOffloadTheGuestGetsTcpFramesOfManySegmentsAndAllOfTheData() throws Exception {
+    void overVhostUserWithSegmentationOffloadTcpGoesBothWaysInFramesOfManySegmentsAndAllOfTheData() throws Exception {
         byte[] down = new byte[1 << 20];
         new Random(11).nextBytes(down);
         int mss = 1460;
@@ -138,10 +138,11 @@ class GuestStackTest {
             VhostTransport link = VhostTransport.connect(p.socket.toString(), VhostTransport.bulkOptions(), 5_000);
             try (GuestStack g = new GuestStack(link)) {
                 assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
-                TcpExchange x = TcpExchange.run(g, host, down, 1 << 16, mss, 30_000);
-                assertNull(x.problem(down, 1 << 16));
+                TcpExchange x = TcpExchange.run(g, host, down, 1 << 20, mss, 30_000);
+                assertNull(x.problem(down, 1 << 20));
                 // a megabyte in segments of 1460 bytes: 719 frames without the offload
-                assertTrue(link.segmentedFrames > 0 && link.segmentedFrames < 100, link.segmentedFrames + " frames of many segments");
+                assertTrue(link.segmentedFrames > 0 && link.segmentedFrames < 100, link.segmentedFrames + " frames of many segments in");
+                assertTrue(link.segmentedFramesOut > 0 && link.segmentedFramesOut < 100, link.segmentedFramesOut + " frames of many segments out");
                 assertEquals(0, link.badSegmentedFrames);
                 assertTrue(link.largestSegmentedFrame > 60_000, "the largest " + link.largestSegmentedFrame + " bytes");
                 assertEquals(0, g.badChecksums);
@@ -150,7 +151,7 @@ class GuestStackTest {
     }
 
     @Test
-    void aGuestThatDoesNotTakeSegmentationOffloadGetsFramesOfOneSegment() throws Exception {
+    void aGuestThatDoesNotTakeSegmentationOffloadSendsAndGetsFramesOfOneSegment() throws Exception {
         byte[] down = new byte[1 << 18];
         new Random(13).nextBytes(down);
         try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
@@ -160,9 +161,10 @@ class GuestStackTest {
             VhostTransport link = VhostTransport.connect(p.socket.toString(), o, 5_000);
             try (GuestStack g = new GuestStack(link)) {
                 assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
-                TcpExchange x = TcpExchange.run(g, host, down, 1000, 1460, 30_000);
-                assertNull(x.problem(down, 1000));
+                TcpExchange x = TcpExchange.run(g, host, down, 1 << 18, 1460, 30_000);
+                assertNull(x.problem(down, 1 << 18));
                 assertEquals(0, link.segmentedFrames);
+                assertEquals(0, link.segmentedFramesOut);
                 assertTrue(link.framesIn > down.length / 1460, link.framesIn + " frames");
             }
         }

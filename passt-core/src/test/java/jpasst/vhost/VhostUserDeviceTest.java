@@ -29,8 +29,9 @@ class VhostUserDeviceTest {
     @Test
     void qemusHandshakeBringsBothRingsUpWithTheFeaturesUpstreamOffersAndBothOffloads() throws Exception {
         try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd()) {
-            assertEquals(1L << 32 | 1L << 15 | 1L << 26 | 1L << 30 | 1L | 1L << 1 | 1L << 7 | 1L << 8, fe.features(),
-                    "VERSION_1, MRG_RXBUF, LOG_ALL, PROTOCOL_FEATURES as upstream, CSUM, and GUEST_CSUM, GUEST_TSO4, GUEST_TSO6");
+            assertEquals(1L << 32 | 1L << 15 | 1L << 26 | 1L << 30 | 1L | 1L << 1 | 1L << 7 | 1L << 8 | 1L << 11 | 1L << 12,
+                    fe.features(), "VERSION_1, MRG_RXBUF, LOG_ALL, PROTOCOL_FEATURES as upstream, CSUM, GUEST_CSUM, "
+                            + "GUEST_TSO4, GUEST_TSO6, HOST_TSO4, HOST_TSO6");
             assertEquals(1L << 3 | 1L << 1 | 1L << 2, fe.protocolFeatures(), "REPLY_ACK, LOG_SHMFD, RARP as negotiated");
             assertTrue(rig.onLoop(() -> rig.device.rxReady() && rig.device.txReady() && rig.device.mergeable()));
         }

@@ -294,6 +294,17 @@ public final class GuestStack implements AutoCloseable {
         link.commitLeavingChecksum(f, len, (int) (l4 - f), field);
     }
 
+    /**
+     * The most data one frame of {@code c} may carry: one segment, or where the transport takes
+     * frames of many segments as many whole ones as an IP packet holds.
+     */
+    int largestSegment(TcpConn c) {
+        int smss = c.smss();
+        if (!link.checksumOffload() || !link.segmentationOffload(c.v6)) return smss;
+        int room = (c.v6 ? 65535 : 65535 - Ipv4.MIN_LEN) - TcpSegment.MIN_LEN;
+        return Math.max(smss, room / smss * smss);
+    }
+
     int nextId() {
         ipId = (ipId + 1) & 0xffff;
         return ipId;
@@ -351,6 +362,12 @@ public final class GuestStack implements AutoCloseable {
             sum += InetChecksum.pseudo4(addr4, c.dst4, Ipv4.TCP, l4Len);
             Ethernet.write(out, f, nextHop4(), mac, Ethernet.IPV4);
             Ipv4.write(out, f + Ethernet.LEN, Ipv4.MIN_LEN + l4Len, nextId(), 64, Ipv4.TCP, addr4, c.dst4);
+        }
+        if (offload && len > c.smss()) {
+            // a frame of many segments (segmentationOffload): the device's to cut, as Linux's TSO
+            Bytes.u16(out, t + TcpSegment.CHECKSUM, InetChecksum.fold(sum));
+            link.commitSegmented(f, (int) (t - f) + l4Len, (int) (t - f), TcpSegment.CHECKSUM, c.v6, (int) (t - f) + hl, c.smss());
+            return;
         }
         if (offload) {
             commitLeavingChecksum(f, (int) (t - f) + l4Len, t, TcpSegment.CHECKSUM, sum);

@@ -375,10 +375,11 @@ public final class TcpConn {
     boolean output() {
         if (state != ESTABLISHED) return true;
         long limit = sndUna + Math.min(Math.min(sndWnd, cwnd), g.maxInFlight);
+        int largest = g.largestSegment(this);
         while (sndNxt < appEnd) {
             long room = limit - sndNxt;
             if (room <= 0) break;
-            int len = (int) Math.min(Math.min(room, appEnd - sndNxt), smss());
+            int len = (int) Math.min(Math.min(room, appEnd - sndNxt), largest);
             if (!sendSegment(sndNxt, len, false)) return false;
             if (sndNxt < sndMax) {
                 retransmitted += len;

@@ -54,6 +54,24 @@ public interface Transport extends AutoCloseable {
         throw new UnsupportedOperationException(name() + " has no checksum offload");
     }
 
+    /**
+     * Whether the daemon takes TCP frames of many segments from the guest over IPv6 ({@code v6})
+     * or IPv4 (vhost-user's HOST_TSO6/4, acked as Linux acks them, with checksum offload): a
+     * frame may then carry up to 64 KiB of a connection's data, committed with
+     * {@link #commitSegmented}.
+     */
+    default boolean segmentationOffload(boolean v6) {
+        return false;
+    }
+
+    /**
+     * {@link #commitLeavingChecksum} of a TCP frame of segments of {@code gsoSize} bytes behind
+     * {@code hdrLen} bytes of headers. Only when {@link #segmentationOffload}.
+     */
+    default void commitSegmented(long off, int len, int csumStart, int csumOffset, boolean v6, int hdrLen, int gsoSize) {
+        throw new UnsupportedOperationException(name() + " has no segmentation offload");
+    }
+
     /** Bytes committed that the daemon has not taken yet. */
     long queued();
 

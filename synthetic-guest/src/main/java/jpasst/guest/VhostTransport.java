@@ -47,6 +47,8 @@ public final class VhostTransport implements Transport {
      * than one segment; {@link #largestSegmentedFrame} in bytes.
      */
     public long segmentedFrames, badSegmentedFrames;
+    /** TCP frames of many segments sent (HOST_TSO4/6). */
+    public long segmentedFramesOut;
     public int largestSegmentedFrame;
 
     public VhostTransport(VhostUserFrontEnd fe) {
@@ -175,6 +177,22 @@ public final class VhostTransport implements Transport {
         committed = true;
         framesOut++;
         checksumsLeft++;
+    }
+
+    @Override
+    public boolean segmentationOffload(boolean v6) {
+        long both = 1L << Wire.F_CSUM | 1L << (v6 ? Wire.F_HOST_TSO6 : Wire.F_HOST_TSO4);
+        return (fe.ackedFeatures() & both) == both;
+    }
+
+    @Override
+    public void commitSegmented(long off, int len, int csumStart, int csumOffset, boolean v6, int hdrLen, int gsoSize) {
+        fe.commitTx(off, len, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset, v6 ? Wire.GSO_TCPV6 : Wire.GSO_TCPV4,
+                hdrLen, gsoSize);
+        committed = true;
+        framesOut++;
+        checksumsLeft++;
+        segmentedFramesOut++;
     }
 
     @Override

@@ -73,18 +73,20 @@ class TcpTransferTest {
     }
 
     /**
-     * At MTU 1500 a Linux guest over vhost-user takes TCP frames of many segments (it acks
-     * GUEST_TSO4 and GUEST_TSO6, which QEMU's virtio-net passes on to the back-end): jpasst's
-     * capture holds frames to the guest larger than the MTU, and the downloads, over IPv4 and
-     * (where the host has a global IPv6 gateway) IPv6, arrive whole. Over the stream socket no
-     * frame exceeds the MTU.
+     * At MTU 1500 a Linux guest over vhost-user sends and takes TCP frames of many segments (it
+     * acks HOST_TSO4/6 and GUEST_TSO4/6, which QEMU's virtio-net passes on to the back-end):
+     * jpasst's capture holds frames larger than the MTU both ways, and a download and an upload,
+     * over IPv4 and (where the host has a global IPv6 gateway) IPv6, arrive whole. Over the
+     * stream socket no frame exceeds the MTU.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("jpasst.e2e.Target#jpasst")
-    void atMtu1500TheGuestDownloadsIntactInFramesOfManySegmentsOverVhostUserOnly(Target target) throws Exception {
+    void atMtu1500TcpGoesBothWaysIntactInFramesOfManySegmentsOverVhostUserOnly(Target target) throws Exception {
         byte[] file = random(8 << 20, 3);
+        byte[] up = random(4 << 20, 4);
         GuestIpv6ComesUpTest.Host6 host6 = GuestIpv6ComesUpTest.host6();
         boolean v6 = host6.gateway() != null && !host6.gatewayIsLinkLocal();
+        String gw6 = v6 ? host6.gateway().getHostAddress().replaceAll("%.*", "") : null;
         HttpServer http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 16);
         HttpServer http6 = HttpServer.create(new InetSocketAddress(InetAddress.getByName("::1"), 0), 16);
         for (HttpServer h : List.of(http, http6)) {
@@ -100,29 +102,41 @@ class TcpTransferTest {
         Path open = Files.createTempDirectory("jpasst-gso-");
         Files.setPosixFilePermissions(open, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
         Path pcap = open.resolve("guest.pcap");
-        try {
+        try (ServerSocket sink = new ServerSocket(0, 4, InetAddress.getLoopbackAddress());
+             ServerSocket sink6 = new ServerSocket(0, 4, InetAddress.getByName("::1"))) {
+            java.util.concurrent.CompletableFuture<String> got = uploadSink(sink, up.length);
+            java.util.concurrent.CompletableFuture<String> got6 = uploadSink(sink6, up.length);
             GuestRun guest;
             try (Daemon daemon = Daemon.start(target, "-m", "1500", "-p", pcap.toString())) {
-                int port = http.getAddress().getPort();
                 guest = Guest.builder(daemon)
                         .timeout(Duration.ofSeconds(120))
+                        .file("/srv/up.bin", 0644, up)
                         .script("dhcp4 >/dev/null && GW=$(ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p') && "
                                 + "mark MTU $(cat /sys/class/net/$(netif)/mtu) && "
-                                + "mark SHA $(wget -q -O - http://$GW:" + port + "/big.bin | sha256sum | cut -d' ' -f1)\n"
+                                + "mark SHA $(wget -q -O - http://$GW:" + http.getAddress().getPort()
+                                + "/big.bin | sha256sum | cut -d' ' -f1)\n"
+                                + "nc $GW " + sink.getLocalPort() + " < /srv/up.bin; mark UP $?\n"
                                 + (!v6 ? "" : Ipv6TrafficTest.WAIT_FOR_SLAAC
-                                        + "mark SHA6 $(wget -q -O - \"http://[" + host6.gateway().getHostAddress().replaceAll("%.*", "")
-                                        + "]:" + http6.getAddress().getPort() + "/big.bin\" | sha256sum | cut -d' ' -f1)\n"))
+                                        + "mark SHA6 $(wget -q -O - \"http://[" + gw6 + "]:" + http6.getAddress().getPort()
+                                        + "/big.bin\" | sha256sum | cut -d' ' -f1)\n"
+                                        + "nc " + gw6 + " " + sink6.getLocalPort() + " < /srv/up.bin; mark UP6 $?\n"))
                         .run();
             }
-            assertEquals("1500", guest.marker("MTU"), guest.consoleForMessage());
-            assertEquals(sha256(file), guest.marker("SHA"), "over IPv4" + guest.consoleForMessage());
-            if (v6) assertEquals(sha256(file), guest.marker("SHA6"), "over IPv6" + guest.consoleForMessage());
+            String context = guest.consoleForMessage();
+            assertEquals("1500", guest.marker("MTU"), context);
+            assertEquals(sha256(file), guest.marker("SHA"), "download over IPv4" + context);
+            assertEquals(sha256(up), got.get(30, java.util.concurrent.TimeUnit.SECONDS), "upload over IPv4" + context);
+            if (v6) {
+                assertEquals(sha256(file), guest.marker("SHA6"), "download over IPv6" + context);
+                assertEquals(sha256(up), got6.get(30, java.util.concurrent.TimeUnit.SECONDS), "upload over IPv6" + context);
+            }
             long[] larger = framesLargerThan(pcap, 1514);
+            String counts = " (to the guest IPv4, IPv6, from it IPv4, IPv6: " + java.util.Arrays.toString(larger) + ")";
             if (target.transport() == Transport.VHOST_USER) {
-                assertTrue(larger[0] > 0, "no IPv4 frame larger than the MTU in the capture" + guest.consoleForMessage());
-                if (v6) assertTrue(larger[1] > 0, "no IPv6 frame larger than the MTU in the capture" + guest.consoleForMessage());
+                assertTrue(larger[0] > 0 && larger[2] > 0, "IPv4 frames larger than the MTU both ways" + counts + context);
+                if (v6) assertTrue(larger[1] > 0 && larger[3] > 0, "IPv6 frames larger than the MTU both ways" + counts + context);
             } else {
-                assertEquals(0, larger[0] + larger[1], "frames larger than the MTU over the stream socket");
+                assertEquals(0, java.util.Arrays.stream(larger).sum(), "frames larger than the MTU over the stream socket" + counts);
             }
         } finally {
             http.stop(0);
@@ -132,18 +146,34 @@ class TcpTransferTest {
         }
     }
 
-    /** Records of the pcap file whose frame is longer than {@code len} bytes: {IPv4, IPv6} frames. */
+    /** Accepts one connection on {@code sink} and reads {@code len} bytes from it: their sha256. */
+    static java.util.concurrent.CompletableFuture<String> uploadSink(ServerSocket sink, int len) {
+        return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try (Socket s = sink.accept()) {
+                return sha256(s.getInputStream().readNBytes(len));
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    /**
+     * Records of the pcap file whose frame is longer than {@code len} bytes: {to the guest over
+     * IPv4, over IPv6, from it over IPv4, over IPv6} (from the guest: not from jpasst's MAC).
+     */
     static long[] framesLargerThan(Path pcap, int len) throws IOException {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(Files.readAllBytes(pcap)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         assertEquals(0xa1b2c3d4, b.getInt(0), "pcap magic (microsecond, little-endian)");
-        long[] n = new long[2];
+        long[] n = new long[4];
         for (int at = 24; at + 16 <= b.limit(); ) {
             int incl = b.getInt(at + 8), orig = b.getInt(at + 12);
             if (orig > len && incl >= 14) {
-                int type = b.order(java.nio.ByteOrder.BIG_ENDIAN).getShort(at + 16 + 12) & 0xffff;
-                b.order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                if (type == 0x0800) n[0]++;
-                if (type == 0x86dd) n[1]++;
+                int f = at + 16;
+                boolean fromJpasst = (b.get(f + 6) & 0xff) == 0x9a && (b.get(f + 7) & 0xff) == 0x55;
+                int type = (b.get(f + 12) & 0xff) << 8 | (b.get(f + 13) & 0xff);
+                int dir = fromJpasst ? 0 : 2;
+                if (type == 0x0800) n[dir]++;
+                if (type == 0x86dd) n[dir + 1]++;
             }
             at += 16 + incl;
         }

@@ -57,7 +57,9 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         public boolean checksumOffload = false;
         /**
          * Ack GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6 when offered, as a Linux guest does: it then
-         * takes TCP frames of many segments (gso_type TCPV4/TCPV6, gso_size the segment size).
+         * takes TCP frames of many segments (gso_type TCPV4/TCPV6, gso_size the segment size);
+         * with {@link #checksumOffload}, HOST_TSO4 and HOST_TSO6 too (they require CSUM): it may
+         * then send such frames.
          */
         public boolean segmentationOffload = false;
         public boolean replyAck = true;
@@ -234,7 +236,8 @@ public final class VhostUserFrontEnd implements AutoCloseable {
     public long ackedFeatures() {
         long want = 1L << Wire.F_VERSION_1 | (options.protocolFeatures ? 1L << Wire.F_PROTOCOL_FEATURES : 0)
                 | (options.mergeable ? 1L << Wire.F_MRG_RXBUF : 0) | (options.checksumOffload ? 1L << Wire.F_CSUM : 0)
-                | (options.segmentationOffload ? 1L << Wire.F_GUEST_CSUM | 1L << Wire.F_GUEST_TSO4 | 1L << Wire.F_GUEST_TSO6 : 0);
+                | (options.segmentationOffload ? 1L << Wire.F_GUEST_CSUM | 1L << Wire.F_GUEST_TSO4 | 1L << Wire.F_GUEST_TSO6 : 0)
+                | (options.segmentationOffload && options.checksumOffload ? 1L << Wire.F_HOST_TSO4 | 1L << Wire.F_HOST_TSO6 : 0);
         return features & want;
     }
 
@@ -474,6 +477,11 @@ public final class VhostUserFrontEnd implements AutoCloseable {
      * {@code csumOffset} (NEEDS_CSUM: the checksum at csumStart + csumOffset is left to the device).
      */
     public void commitTx(long at, int len, int flags, int csumStart, int csumOffset) {
+        commitTx(at, len, flags, csumStart, csumOffset, Wire.GSO_NONE, 0, 0);
+    }
+
+    /** The same, for a TCP frame of many segments: {@code gsoType}, headers of {@code hdrLen} bytes, segments of {@code gsoSize}. */
+    public void commitTx(long at, int len, int flags, int csumStart, int csumOffset, int gsoType, int hdrLen, int gsoSize) {
         int b = txFree[--txFreeCount];
         long hdr = txBuffer[b];
         if (at != hdr + Wire.NET_HDR) throw new IllegalStateException("not the reserved transmit buffer");
@@ -481,6 +489,9 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         m.set(LE64, hdr, 0L);
         m.set(LE32, hdr + 8, 0);
         m.set(ValueLayout.JAVA_BYTE, hdr + Wire.NET_HDR_FLAGS, (byte) flags);
+        m.set(ValueLayout.JAVA_BYTE, hdr + Wire.NET_HDR_GSO_TYPE, (byte) gsoType);
+        m.set(LE16, hdr + Wire.NET_HDR_HDR_LEN, (short) hdrLen);
+        m.set(LE16, hdr + Wire.NET_HDR_GSO_SIZE, (short) gsoSize);
         m.set(LE16, hdr + Wire.NET_HDR_CSUM_START, (short) csumStart);
         m.set(LE16, hdr + Wire.NET_HDR_CSUM_OFFSET, (short) csumOffset);
         int h;

@@ -25,7 +25,8 @@ public final class Wire {
             GET_PROTOCOL_FEATURES = 15, SET_PROTOCOL_FEATURES = 16, GET_QUEUE_NUM = 17,
             SET_VRING_ENABLE = 18, SEND_RARP = 19;
 
-    public static final int F_CSUM = 0, F_GUEST_CSUM = 1, F_GUEST_TSO4 = 7, F_GUEST_TSO6 = 8, F_MRG_RXBUF = 15, F_LOG_ALL = 26, F_PROTOCOL_FEATURES = 30, F_VERSION_1 = 32;
+    public static final int F_CSUM = 0, F_GUEST_CSUM = 1, F_GUEST_TSO4 = 7, F_GUEST_TSO6 = 8,
+            F_HOST_TSO4 = 11, F_HOST_TSO6 = 12, F_MRG_RXBUF = 15, F_LOG_ALL = 26, F_PROTOCOL_FEATURES = 30, F_VERSION_1 = 32;
     public static final int PF_MQ = 0, PF_LOG_SHMFD = 1, PF_RARP = 2, PF_REPLY_ACK = 3, PF_DEVICE_STATE = 19;
     /** Ring index in bits 0-7 of the kick/call/err payload; bit 8: no descriptor. */
     public static final long VRING_NOFD = 0x100;

@@ -68,9 +68,19 @@ public final class Dispatch implements Receiver, Operations.FrameDrops {
 
     @Override
     public void receive(FramesFromGuest in) {
+        boolean pieces = false;
         try {
-            while (in.next()) frame(in.segment(), in.offset(), in.length(), in.checksumPending());
+            while (in.next()) {
+                // a frame in pieces is TCP with its headers whole in the first (the link saw to
+                // it, on its own copy): only TCP's payload reads go past them
+                if (in.tailCount() > 0 != pieces) {
+                    pieces = !pieces;
+                    tcp.scatteredFrame(pieces ? in : null);
+                }
+                frame(in.segment(), in.offset(), in.length(), in.checksumPending());
+            }
         } finally {
+            if (pieces) tcp.scatteredFrame(null);
             tcp.batchDone(); // (also after a bug threw: nothing may point into the batch once it is back)
             udp.batchDone();
             icmp.batchDone();

@@ -24,6 +24,8 @@ import jpasst.sys.SockAddr;
 import jpasst.sys.SocketOptions;
 import jpasst.tap.StreamLink;
 import jpasst.util.Log;
+import jpasst.vhost.VhostUserDevice;
+import jpasst.vhost.VhostUserLink;
 
 /**
  * The control protocol's operations, one request line in, one reply line out (protocol version
@@ -355,6 +357,15 @@ public final class Operations {
             linkStats.put("frames_dropped", s.framesDropped());
             linkStats.put("bad_frames", s.badFrames());
             linkStats.put("bytes_in", s.bytesIn());
+        } else if (link instanceof VhostUserLink v) {
+            VhostUserDevice d = v.device();
+            linkStats.put("frames_in", d.framesIn());
+            linkStats.put("frames_out", d.framesOut());
+            // frames from the guest in several buffers: copied into one, or TCP with only the headers copied
+            linkStats.put("frames_gathered", d.framesGathered());
+            linkStats.put("frames_in_pieces", d.framesScattered());
+            linkStats.put("frames_dropped", d.dropped());
+            linkStats.put("resets", d.resets());
         }
         long ipChecksums = dropIndex("bad IPv4 header checksum");
         return map(

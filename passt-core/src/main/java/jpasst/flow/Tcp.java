@@ -7,6 +7,7 @@ import java.util.concurrent.ThreadLocalRandom;
 
 import jpasst.conf.Conf;
 import jpasst.link.FrameWriter;
+import jpasst.link.FramesFromGuest;
 import jpasst.link.Link;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
@@ -71,6 +72,7 @@ public final class Tcp implements Transport {
     private final TcpWindow window;
     private final TcpToGuest toGuest;
     private final TcpToHost toHost = new TcpToHost();
+    private FramesFromGuest scattered; // the frame being handled, if in pieces
     private final SocketOptions options = new SocketOptions();
     private final MemorySegment sa = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
     private TcpConn[] conns = new TcpConn[256];
@@ -449,6 +451,43 @@ public final class Tcp implements Transport {
         if (c.has(TcpConn.TAP_FIN_ACKED) && c.has(TcpConn.SOCK_FIN_SENT)) closeConn(c, false);
     }
 
+    /**
+     * The frame being handled, if the link handed it over in pieces ({@link FramesFromGuest#tailCount}):
+     * its payload is queued piece by piece, where it lies. Set by the receiver for each frame.
+     */
+    @Override
+    public void scatteredFrame(FramesFromGuest frame) {
+        scattered = frame;
+    }
+
+    /**
+     * Queues the {@code n} bytes of the scattered frame that start at native address {@code from}
+     * (in its first piece, or past its end: counted on into the tail), piece by piece; false if
+     * the connection went away meanwhile.
+     */
+    private boolean queueScattered(TcpConn c, long from, int n) {
+        FramesFromGuest f = scattered;
+        long pos = from - (f.segment().address() + f.offset()), end = pos + n, at = f.headLength();
+        if (pos < 0 || end > f.length()) return true; // cannot be (the lengths were checked): nothing queued, not acknowledged
+        if (pos < at && !queueChunk(c, from, (int) (Math.min(end, at) - pos))) return false;
+        for (int k = 0, tails = f.tailCount(); k < tails && at < end; k++) {
+            int len = f.tailLength(k);
+            long a = Math.max(pos, at), b = Math.min(end, at + len);
+            if (a < b && !queueChunk(c, f.tailAddress(k) + (a - at), (int) (b - a))) return false;
+            at += len;
+        }
+        return true;
+    }
+
+    private boolean queueChunk(TcpConn c, long address, int len) {
+        if (toHost.full()) {
+            batchDone();       // (at most IOV_MAX chunks queued: out with them first)
+            if (!live(c)) return false;
+        }
+        toHost.queue(c, address, len);
+        return true;
+    }
+
     private void dataFromGuest(TcpConn c, MemorySegment s, long data, int len, int seq, int flags) {
         if (c.has(TcpConn.TAP_FIN_RCVD)) {
             markAck(c);
@@ -460,11 +499,15 @@ public final class Tcp implements Transport {
             return;
         }
         if (skip < len) {
-            if (toHost.full()) {
-                batchDone();       // (at most IOV_MAX chunks queued: out with them first)
-                if (!live(c)) return;
+            if (scattered != null) {
+                if (!queueScattered(c, s.address() + data + skip, len - skip)) return;
+            } else {
+                if (toHost.full()) {
+                    batchDone();       // (at most IOV_MAX chunks queued: out with them first)
+                    if (!live(c)) return;
+                }
+                toHost.queue(c, s.address() + data + skip, len - skip);
             }
-            toHost.queue(c, s.address() + data + skip, len - skip);
         }
         if ((flags & TcpHdr.FIN) != 0) {
             sendQueued(c);         // the FIN follows the data only if all of it was written

@@ -18,6 +18,13 @@ public interface Transport {
     void packet(MemorySegment s, long frame, long l4, int l4Len, boolean v6,
                 long srcHi, long srcLo, long dstHi, long dstLo, boolean checksumPending);
 
+    /**
+     * The next packets come from {@code frame}'s current frame, which the link handed over in
+     * pieces ({@link jpasst.link.FramesFromGuest#tailCount}: TCP only, its headers whole in the
+     * first piece), or from frames in one piece again ({@code null}).
+     */
+    default void scatteredFrame(jpasst.link.FramesFromGuest frame) {}
+
     /** The frames of one batch from the guest are all in: whatever was queued from them leaves now. */
     default void batchDone() {}
 

@@ -4,7 +4,11 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The frames of one read from the guest, where they lie: for each a segment, an offset and a
- * length. The link fills it ({@link #clear}, {@link #add}) and hands it to its {@link Receiver},
+ * length. A TCP frame the guest scattered over several buffers (vhost-user) may come as its
+ * first buffer, which holds all its headers, and its payload's further pieces as a tail of
+ * native addresses and lengths ({@link #tailCount}): the link hands such a frame over only if
+ * its checksum is pending (nothing reads its payload but the TCP code, which queues the pieces
+ * for the host socket as they lie). The link fills it ({@link #clear}, {@link #add}) and hands it to its {@link Receiver},
  * which walks it with {@link #next()}; the link then knows how many frames were taken
  * ({@link #taken()}), so that a receiver that throws (a bug) costs the frame it threw on and
  * nothing more: the frames after it are handed over again.
@@ -19,13 +23,20 @@ public final class FramesFromGuest {
     private final long[] offset = new long[MAX];
     private final int[] length = new int[MAX];
     private final boolean[] checksumPending = new boolean[MAX];
-    private int count, next;
+    /** Tail pieces of all frames at most (a frame of 64 KiB in pages: 16; the link ends a batch when they run out). */
+    public static final int MAX_TAIL = 8 * MAX;
+    private final int[] headLength = new int[MAX];
+    private final int[] firstTail = new int[MAX + 1];
+    private final long[] tailAddress = new long[MAX_TAIL];
+    private final int[] tailLength = new int[MAX_TAIL];
+    private int count, next, tails;
 
     // ---- the link's side
 
     /** Empties the batch. */
     public void clear() {
-        count = next = 0;
+        count = next = tails = 0;
+        firstTail[0] = 0;
     }
 
     /** Whether the batch is full: {@link #add} would fail. */
@@ -46,8 +57,24 @@ public final class FramesFromGuest {
         segment[count] = s;
         offset[count] = off;
         length[count] = len;
+        headLength[count] = len;
         this.checksumPending[count] = checksumPending;
         count++;
+        firstTail[count] = tails;
+    }
+
+    /** Room for more tail pieces. */
+    public int tailRoom() {
+        return MAX_TAIL - tails;
+    }
+
+    /** Appends {@code len} bytes at native address {@code address} to the last frame added, as a tail piece. */
+    public void addTail(long address, int len) {
+        tailAddress[tails] = address;
+        tailLength[tails] = len;
+        tails++;
+        firstTail[count] = tails;
+        length[count - 1] += len;
     }
 
     /** How many frames the batch holds. */
@@ -87,9 +114,29 @@ public final class FramesFromGuest {
         return offset[next - 1];
     }
 
-    /** The current frame's length. */
+    /** The current frame's length, its tail included. */
     public int length() {
         return length[next - 1];
+    }
+
+    /** The bytes of the current frame at {@link #offset()} of {@link #segment()}: all of it, unless it has a tail. */
+    public int headLength() {
+        return headLength[next - 1];
+    }
+
+    /** How many tail pieces the current frame has (0: it lies in one piece). */
+    public int tailCount() {
+        return firstTail[next] - firstTail[next - 1];
+    }
+
+    /** Native address of the current frame's tail piece {@code k}. */
+    public long tailAddress(int k) {
+        return tailAddress[firstTail[next - 1] + k];
+    }
+
+    /** Length of the current frame's tail piece {@code k}. */
+    public int tailLength(int k) {
+        return tailLength[firstTail[next - 1] + k];
     }
 
     /** Whether the current frame's transport checksum was left to the device (not to be checked). */

@@ -8,6 +8,10 @@ import jpasst.link.FrameBatch;
 import jpasst.link.FramesFromGuest;
 import jpasst.loop.EventLoop;
 import jpasst.loop.Refs;
+import jpasst.packet.Eth;
+import jpasst.packet.Ip4;
+import jpasst.packet.Ip6;
+import jpasst.packet.TcpHdr;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Epoll;
@@ -79,7 +83,9 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     private int generation;
     private String failure;
     private boolean txPending, rxStarved, rxArmed;
-    private long framesIn, framesOut, framesGathered, dropped, resets;
+    private long framesIn, framesOut, framesGathered, framesScattered, dropped, resets;
+    /** Whether TCP frames scattered over several buffers are handed over where they lie (see {@link #passScatteredTcp}). */
+    private boolean scatteredTcp = true;
 
     public VhostUserDevice(EventLoop loop) {
         this.loop = loop;
@@ -418,8 +424,22 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 skip -= p.len[k];
                 k++;
             }
-            if (p.len[k] - skip >= frameLen) {
+            int head = (int) (p.len[k] - skip);
+            if (head >= frameLen) {
                 in.add(p.seg[k], p.off[k] + skip, (int) frameLen, checksumPending);
+            } else if (checksumPending && scatteredTcp && head <= MAX_HEAD
+                    && (p.count - k - 1 > in.tailRoom() || t.scratchUsed + head > t.scratch.byteSize())) {
+                tx.rewind(1); // no room to describe it this time: the next pass takes it
+                break;
+            } else if (checksumPending && scatteredTcp && head <= MAX_HEAD
+                    && tcpHeadersWithin(p.seg[k], p.off[k] + skip, head, t.scratch, t.scratchUsed)) {
+                // a TCP segment whose payload goes on in further buffers (Linux: its headers in
+                // the first, the data in pages): its first buffer copied (the headers are then
+                // ours, checked once), the payload handed over where it lies
+                in.add(t.scratch, t.scratchUsed, head, true);
+                for (int j = k + 1; j < p.count; j++) in.addTail(p.seg[j].address() + p.off[j], p.len[j]);
+                t.scratchUsed += (head + 7) & ~7L;
+                framesScattered++;
             } else {
                 if (t.scratchUsed + frameLen > t.scratch.byteSize()) {
                     tx.rewind(1); // scattered, and no room to copy it this time: the next pass takes it
@@ -442,6 +462,37 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
         return t.frames;
     }
+
+    /**
+     * Copies the {@code len} bytes at {@code off} of {@code s} to {@code at} of {@code copy} and
+     * tells whether the copy holds a whole Ethernet, IPv4 or IPv6 and TCP header (of a TCP
+     * segment: no IPv6 extension headers).
+     */
+    static boolean tcpHeadersWithin(MemorySegment s, long off, int len, MemorySegment copy, long at) {
+        if (len < Eth.LEN + Ip4.MIN_LEN + TcpHdr.MIN_LEN) return false;
+        MemorySegment.copy(s, off, copy, at, len);
+        return tcpHeaders(copy, at, len);
+    }
+
+    static boolean tcpHeaders(MemorySegment s, long off, int len) {
+        int type = Eth.type(s, off), l4;
+        if (type == Eth.TYPE_IPV4) {
+            int ihl = Ip4.headerLength(s, off + Eth.LEN);
+            if (ihl < Ip4.MIN_LEN || Ip4.proto(s, off + Eth.LEN) != 6) return false;
+            l4 = Eth.LEN + ihl;
+        } else if (type == Eth.TYPE_IPV6) {
+            if (len < Eth.LEN + Ip6.LEN + TcpHdr.MIN_LEN || Ip6.nextHeader(s, off + Eth.LEN) != 6) return false;
+            l4 = Eth.LEN + Ip6.LEN;
+        } else {
+            return false;
+        }
+        if (len < l4 + TcpHdr.MIN_LEN) return false;
+        int hl = TcpHdr.headerLength(s, off + l4);
+        return hl >= TcpHdr.MIN_LEN && len >= l4 + hl;
+    }
+
+    /** The largest first buffer of a scattered TCP frame that is copied rather than the whole frame gathered. */
+    static final int MAX_HEAD = 2048;
 
     private static void gather(Pieces p, int k, long skip, long len, MemorySegment dst, long dstOff) {
         long done = 0;
@@ -952,6 +1003,20 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     }
 
     /** Frames from the guest that were scattered over several buffers and copied to be handed over. */
+    public long framesScattered() {
+        return framesScattered;
+    }
+
+    /**
+     * Whether a TCP frame the guest scattered over several buffers, with its checksum left to
+     * the device, goes to the receiver where it lies, its payload's further pieces as a tail
+     * ({@link FramesFromGuest#tailCount}); if not, it is gathered into one piece, as every other
+     * scattered frame is (a capture wants frames in one piece). On by default.
+     */
+    public void passScatteredTcp(boolean on) {
+        scatteredTcp = on;
+    }
+
     public long framesGathered() {
         return framesGathered;
     }

@@ -20,7 +20,9 @@ import jpasst.util.Log;
  * <p><b>From the guest</b>: a kick of the transmit queue hands up to 1024 frames to the
  * {@link Receiver} as one {@link FramesFromGuest} batch, where they lie in guest memory; the
  * flows queue their TCP payloads from there and send them with one sendmsg per connection before
- * the receiver returns (no copy in user space), and only then are the chains returned to the
+ * the receiver returns (no copy in user space: a TCP frame the guest scattered over several
+ * buffers comes as its first buffer, copied, and its payload where it lies; other scattered
+ * frames are gathered), and only then are the chains returned to the
  * guest and the guest signalled. The device goes on with the rest of the queue after the batch of
  * events.
  *
@@ -75,6 +77,7 @@ public final class VhostUserLink implements Link {
         this.listenFd = listenFd;
         this.socketPath = socketPath;
         device = new VhostUserDevice(loop);
+        device.passScatteredTcp(capture == null); // a capture records frames in one piece
         device.onTx(this::fromGuest);
         device.onRxRoom(() -> receiver.roomAgain());
         device.onGone(() -> {
@@ -218,8 +221,9 @@ public final class VhostUserLink implements Link {
     public void close() {
         device.close();
         if (Log.debugEnabled()) {
-            Log.debug("vhost-user: " + device.framesIn() + " frames from the guest, " + device.framesOut()
-                    + " to it, " + device.resets() + " connections reset");
+            Log.debug("vhost-user: " + device.framesIn() + " frames from the guest (" + device.framesGathered()
+                    + " gathered from several buffers, " + device.framesScattered() + " TCP ones taken in pieces), "
+                    + device.framesOut() + " to it, " + device.resets() + " connections reset");
         }
     }
 }

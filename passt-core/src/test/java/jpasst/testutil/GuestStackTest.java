@@ -150,6 +150,36 @@ class GuestStackTest {
         }
     }
 
+    /**
+     * Linux sends a large TCP frame with its headers in one buffer and its data in pages: the
+     * daemon copies the headers and hands the data to the host socket where it lies (not
+     * gathered), and all of it arrives, in frames of one segment and of many; other scattered
+     * frames are still gathered.
+     */
+    @Test
+    void tcpFramesScatteredAsLinuxSendsThemReachTheHostWithoutBeingGathered() throws Exception {
+        for (int mss : new int[] {1460, 65480}) {
+            try (ServerSocket host = new ServerSocket(0, 5, InetAddress.getByName("127.0.0.1"));
+                 InProcessPasst p = InProcessPasst.vhostUser(c -> { }, null)) {
+                VhostUserFrontEnd.Options o = VhostTransport.bulkOptions();
+                o.txLinear = 14 + 20 + 20; // Ethernet, IPv4, TCP
+                o.txDescriptors = 18;
+                VhostTransport link = VhostTransport.connect(p.socket.toString(), o, 5_000);
+                try (GuestStack g = new GuestStack(link)) {
+                    assertTrue(g.dhcp(5_000) && g.arpGateway(5_000));
+                    long gatheredBefore = p.query(() -> p.vhost().device().framesGathered());
+                    byte[] down = new byte[1000];
+                    TcpExchange x = TcpExchange.run(g, host, down, 1 << 20, mss, 30_000);
+                    assertNull(x.problem(down, 1 << 20), "MSS " + mss);
+                    long scattered = p.query(() -> p.vhost().device().framesScattered());
+                    long gathered = p.query(() -> p.vhost().device().framesGathered()) - gatheredBefore;
+                    assertTrue(scattered > (1 << 20) / 65536 / 2, "MSS " + mss + ": " + scattered + " frames in pieces");
+                    assertEquals(0, gathered, "MSS " + mss + ": frames gathered");
+                }
+            }
+        }
+    }
+
     @Test
     void aGuestThatDoesNotTakeSegmentationOffloadSendsAndGetsFramesOfOneSegment() throws Exception {
         byte[] down = new byte[1 << 18];

@@ -75,6 +75,14 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         public int txBufferSize = Wire.NET_HDR + 65535;
         /** Descriptors per transmitted frame: 1 (header and frame), 2 (header apart), more (frame scattered). */
         public int txDescriptors = 1;
+        /**
+         * If not 0, frames longer than an Ethernet frame of MTU 1500 go as Linux sends a large TCP
+         * frame: their first {@code txLinear} bytes in the buffer with the virtio-net header (the
+         * headers, in the skb's linear part), the rest in pieces of 4 KiB (its page fragments);
+         * shorter ones in one buffer, as Linux sends them whole in the linear part. Set
+         * {@link #txDescriptors} to the most descriptors a frame then takes (17 for 64 KiB).
+         */
+        public int txLinear = 0;
         public int timeoutMs = 5000;
     }
 
@@ -495,8 +503,17 @@ public final class VhostUserFrontEnd implements AutoCloseable {
         m.set(LE16, hdr + Wire.NET_HDR_CSUM_START, (short) csumStart);
         m.set(LE16, hdr + Wire.NET_HDR_CSUM_OFFSET, (short) csumOffset);
         int h;
-        int parts = options.txDescriptors;
-        if (parts == 1) {
+        int parts = options.txLinear > 0 ? 1 : options.txDescriptors;
+        if (options.txLinear > 0 && len > Math.max(1514, options.txLinear)) {
+            chainOff[0] = hdr;
+            chainLen[0] = Wire.NET_HDR + options.txLinear;
+            int n = 1;
+            for (long done = options.txLinear; done < len; done += 4096) {
+                chainOff[n] = at + done;
+                chainLen[n++] = (int) Math.min(4096, len - done);
+            }
+            h = rings[Wire.TX].add(chainOff, chainLen, n, false);
+        } else if (parts == 1) {
             h = rings[Wire.TX].add1(hdr, Wire.NET_HDR + len, false);
         } else {
             chainOff[0] = hdr;

@@ -499,15 +499,9 @@ public final class Tcp implements Transport {
             return;
         }
         if (skip < len) {
-            if (scattered != null) {
-                if (!queueScattered(c, s.address() + data + skip, len - skip)) return;
-            } else {
-                if (toHost.full()) {
-                    batchDone();       // (at most IOV_MAX chunks queued: out with them first)
-                    if (!live(c)) return;
-                }
-                toHost.queue(c, s.address() + data + skip, len - skip);
-            }
+            boolean queued = scattered != null ? queueScattered(c, s.address() + data + skip, len - skip)
+                    : queueChunk(c, s.address() + data + skip, len - skip);
+            if (!queued) return;
         }
         if ((flags & TcpHdr.FIN) != 0) {
             sendQueued(c);         // the FIN follows the data only if all of it was written

@@ -8,8 +8,8 @@ import java.lang.foreign.MemorySegment;
  * first buffer, which holds all its headers, and its payload's further pieces as a tail of
  * native addresses and lengths ({@link #tailCount}): the link hands such a frame over only if
  * its checksum is pending (nothing reads its payload but the TCP code, which queues the pieces
- * for the host socket as they lie). The link fills it ({@link #clear}, {@link #add}) and hands it to its {@link Receiver},
- * which walks it with {@link #next()}; the link then knows how many frames were taken
+ * for the host socket as they lie). The link fills it ({@link #clear}, {@link #add}) and hands
+ * it to its {@link Receiver}, which walks it with {@link #next()}; the link then knows how many frames were taken
  * ({@link #taken()}), so that a receiver that throws (a bug) costs the frame it threw on and
  * nothing more: the frames after it are handed over again.
  *

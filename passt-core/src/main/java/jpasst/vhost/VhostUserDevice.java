@@ -427,15 +427,15 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
             int head = (int) (p.len[k] - skip);
             if (head >= frameLen) {
                 in.add(p.seg[k], p.off[k] + skip, (int) frameLen, checksumPending);
-            } else if (checksumPending && scatteredTcp && head <= MAX_HEAD
-                    && (p.count - k - 1 > in.tailRoom() || t.scratchUsed + head > t.scratch.byteSize())) {
-                tx.rewind(1); // no room to describe it this time: the next pass takes it
-                break;
-            } else if (checksumPending && scatteredTcp && head <= MAX_HEAD
+            } else if (checksumPending && scatteredTcp && head <= MAX_HEAD && t.scratchUsed + head <= t.scratch.byteSize()
                     && tcpHeadersWithin(p.seg[k], p.off[k] + skip, head, t.scratch, t.scratchUsed)) {
                 // a TCP segment whose payload goes on in further buffers (Linux: its headers in
                 // the first, the data in pages): its first buffer copied (the headers are then
                 // ours, checked once), the payload handed over where it lies
+                if (p.count - k - 1 > in.tailRoom()) {
+                    tx.rewind(1); // no room to describe it this time: the next pass takes it
+                    break;
+                }
                 in.add(t.scratch, t.scratchUsed, head, true);
                 for (int j = k + 1; j < p.count; j++) in.addTail(p.seg[j].address() + p.off[j], p.len[j]);
                 t.scratchUsed += (head + 7) & ~7L;
@@ -1002,7 +1002,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         return framesOut;
     }
 
-    /** Frames from the guest that were scattered over several buffers and copied to be handed over. */
+    /** TCP frames from the guest scattered over several buffers, handed over with only their first buffer copied. */
     public long framesScattered() {
         return framesScattered;
     }
@@ -1017,6 +1017,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         scatteredTcp = on;
     }
 
+    /** Frames from the guest that were scattered over several buffers and copied to be handed over. */
     public long framesGathered() {
         return framesGathered;
     }

@@ -153,8 +153,7 @@ class GuestStackTest {
     /**
      * Linux sends a large TCP frame with its headers in one buffer and its data in pages: the
      * daemon copies the headers and hands the data to the host socket where it lies (not
-     * gathered), and all of it arrives, in frames of one segment and of many; other scattered
-     * frames are still gathered.
+     * gathered), and all of it arrives, in frames of one segment and of many.
      */
     @Test
     void tcpFramesScatteredAsLinuxSendsThemReachTheHostWithoutBeingGathered() throws Exception {

@@ -363,14 +363,14 @@ public final class GuestStack implements AutoCloseable {
             Ethernet.write(out, f, nextHop4(), mac, Ethernet.IPV4);
             Ipv4.write(out, f + Ethernet.LEN, Ipv4.MIN_LEN + l4Len, nextId(), 64, Ipv4.TCP, addr4, c.dst4);
         }
-        if (offload && len > c.smss()) {
-            // a frame of many segments (segmentationOffload): the device's to cut, as Linux's TSO
-            Bytes.u16(out, t + TcpSegment.CHECKSUM, InetChecksum.fold(sum));
-            link.commitSegmented(f, (int) (t - f) + l4Len, (int) (t - f), TcpSegment.CHECKSUM, c.v6, (int) (t - f) + hl, c.smss());
-            return;
-        }
         if (offload) {
-            commitLeavingChecksum(f, (int) (t - f) + l4Len, t, TcpSegment.CHECKSUM, sum);
+            Bytes.u16(out, t + TcpSegment.CHECKSUM, InetChecksum.fold(sum));
+            int hdrs = (int) (t - f);
+            if (len > c.smss()) { // a frame of many segments (segmentationOffload): the device's to cut, as Linux's TSO
+                link.commitSegmented(f, hdrs + l4Len, hdrs, TcpSegment.CHECKSUM, c.v6, hdrs + hl, c.smss());
+            } else {
+                link.commitLeavingChecksum(f, hdrs + l4Len, hdrs, TcpSegment.CHECKSUM);
+            }
             return;
         }
         Bytes.u16(out, t + TcpSegment.CHECKSUM, InetChecksum.finish(sum));

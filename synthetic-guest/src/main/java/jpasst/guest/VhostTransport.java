@@ -173,7 +173,11 @@ public final class VhostTransport implements Transport {
 
     @Override
     public void commitLeavingChecksum(long off, int len, int csumStart, int csumOffset) {
-        fe.commitTx(off, len, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset);
+        commitLeavingChecksum(off, len, csumStart, csumOffset, Wire.GSO_NONE, 0, 0);
+    }
+
+    private void commitLeavingChecksum(long off, int len, int csumStart, int csumOffset, int gsoType, int hdrLen, int gsoSize) {
+        fe.commitTx(off, len, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset, gsoType, hdrLen, gsoSize);
         committed = true;
         framesOut++;
         checksumsLeft++;
@@ -187,11 +191,7 @@ public final class VhostTransport implements Transport {
 
     @Override
     public void commitSegmented(long off, int len, int csumStart, int csumOffset, boolean v6, int hdrLen, int gsoSize) {
-        fe.commitTx(off, len, Wire.NET_HDR_F_NEEDS_CSUM, csumStart, csumOffset, v6 ? Wire.GSO_TCPV6 : Wire.GSO_TCPV4,
-                hdrLen, gsoSize);
-        committed = true;
-        framesOut++;
-        checksumsLeft++;
+        commitLeavingChecksum(off, len, csumStart, csumOffset, v6 ? Wire.GSO_TCPV6 : Wire.GSO_TCPV4, hdrLen, gsoSize);
         segmentedFramesOut++;
     }
 

@@ -20,7 +20,7 @@ public final class ListenerSlots {
 
     private final int refType;
     private int[] fd = new int[8], port = new int[8], target = new int[8], generation = new int[8];
-    private boolean[] v6 = new boolean[8];
+    private boolean[] v6 = new boolean[8], used = new boolean[8];
     private PortSpec.Bind[] bind = new PortSpec.Bind[8];
     private int[] free = new int[8];
     private int highWater, freeCount, count;
@@ -44,6 +44,7 @@ public final class ListenerSlots {
         v6[s] = isV6;
         bind[s] = b;
         target[s] = guestPort;
+        used[s] = false;
         count++;
         return s;
     }
@@ -56,6 +57,7 @@ public final class ListenerSlots {
         target = Arrays.copyOf(target, n);
         generation = Arrays.copyOf(generation, n);
         v6 = Arrays.copyOf(v6, n);
+        used = Arrays.copyOf(used, n);
         bind = Arrays.copyOf(bind, n);
         free = Arrays.copyOf(free, n);
     }
@@ -118,5 +120,12 @@ public final class ListenerSlots {
 
     public PortSpec.Bind bind(int s) {
         return bind[s];
+    }
+
+    /** True the first time it is asked for slot {@code s} since the slot was taken. */
+    boolean firstUse(int s) {
+        if (used[s]) return false;
+        used[s] = true;
+        return true;
     }
 }

@@ -21,6 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.abort;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
@@ -41,6 +44,7 @@ import org.junit.jupiter.api.Test;
 import jpasst.conf.ConfException;
 import jpasst.guest.Frames;
 import jpasst.guest.GuestLink;
+import jpasst.sys.Sockets;
 import jpasst.tap.StreamLink;
 import jpasst.testutil.InProcessPasst;
 
@@ -127,7 +131,6 @@ class UdpTest {
         }
     }
 
-    /** UDP sockets on this host bound to local ports from {@code lo} to {@code hi}, per /proc/net/udp{,6}. */
     /** UDP sockets of this process (not of another test run on the machine) bound to ports {@code lo} to {@code hi}. */
     static long udpSocketsOnPorts(int lo, int hi) throws IOException {
         java.util.Set<String> ours = new java.util.HashSet<>();
@@ -152,6 +155,34 @@ class UdpTest {
             }
         }
         return n;
+    }
+
+    /** The descriptor of this process's UDP socket bound to {@code port} (per /proc/net/udp{,6}), or -1. */
+    static int udpSocketOnPort(int port) throws IOException {
+        java.util.Map<String, Integer> fdOfInode = new java.util.HashMap<>();
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    String link = Files.readSymbolicLink(fd).toString();
+                    if (link.startsWith("socket:[")) {
+                        fdOfInode.put(link.substring(8, link.length() - 1), Integer.parseInt(fd.getFileName().toString()));
+                    }
+                } catch (IOException gone) {
+                    // closed meanwhile
+                }
+            }
+        }
+        for (String table : new String[] {"/proc/net/udp", "/proc/net/udp6"}) {
+            List<String> lines = Files.readAllLines(Path.of(table));
+            for (String line : lines.subList(1, lines.size())) {
+                String[] w = line.trim().split("\\s+");
+                String local = w[1];
+                if (Integer.parseInt(local.substring(local.indexOf(':') + 1), 16) == port && fdOfInode.containsKey(w[9])) {
+                    return fdOfInode.get(w[9]);
+                }
+            }
+        }
+        return -1;
     }
 
     private static int freeUdpPort() throws SocketException {
@@ -202,6 +233,48 @@ class UdpTest {
         assertEquals(2, p.query(() -> p.passt.udp.active()));
         assertEquals(3 + 1, echo.senders.size());
         assertEquals(1, echo.senders.stream().filter(a -> a.getPort() == 40011).count());
+    }
+
+    @Test
+    void aFlowsSocketTakesTheLargestReceiveBufferTheSystemAllows() throws Exception {
+        Echo echo = closing(new Echo("127.0.0.1", 0));
+        InProcessPasst p = closing(new InProcessPasst());
+        GuestLink g = closing(p.connect());
+        g.send(frame4(udp4(ADDR, 40025, GW, echo.port(), bytes("ping"))));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, echo.port())));
+        int fd = udpSocketOnPort(40025);
+        assertTrue(fd >= 0, "the flow's socket, on the guest's port");
+        assertEquals(largestReceiveBuffer(), receiveBuffer(fd), "SO_RCVBUF of the flow's socket");
+    }
+
+    @Test
+    void aForwardedPortsSocketTakesTheLargestReceiveBufferOnceItCarriesTraffic() throws Exception {
+        int hostPort = freeUdpPort();
+        InProcessPasst p = closing(new InProcessPasst(c -> c.udpSpecs.add(hostPort + ":5353")));
+        GuestLink g = closing(p.connect());
+        int fd = udpSocketOnPort(hostPort);
+        assertTrue(fd >= 0, "the forwarded port's socket");
+        assertTrue(receiveBuffer(fd) < largestReceiveBuffer(), "a port that carried nothing keeps the default");
+        DatagramSocket host = closing(new DatagramSocket(new InetSocketAddress("127.0.0.1", 0)));
+        host.send(new DatagramPacket(bytes("to guest"), 8, new InetSocketAddress("127.0.0.1", hostPort)));
+        assertNotNull(g.receive(3000, x -> isUdp4From(x, host.getLocalPort())), "datagram not delivered to the guest");
+        assertEquals(largestReceiveBuffer(), receiveBuffer(fd), "SO_RCVBUF of the forwarded port's socket");
+    }
+
+    /** What the kernel grants Udp's request: up to net.core.rmem_max, doubled for its own overhead. */
+    private static long largestReceiveBuffer() throws IOException {
+        // (read by lines: Files.readString gets only the first byte of a sysctl file)
+        long rmemMax = Long.parseLong(Files.readAllLines(Path.of("/proc/sys/net/core/rmem_max")).get(0).trim());
+        return 2 * Math.min(Udp.RECEIVE_BUFFER, rmemMax);
+    }
+
+    private static int receiveBuffer(int fd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment value = a.allocate(4, 4), length = a.allocate(4, 4);
+            length.set(ValueLayout.JAVA_INT, 0, 4);
+            assertEquals(0, Sockets.getsockopt(fd, Sockets.SOL_SOCKET, Sockets.SO_RCVBUF, value, length));
+            return value.get(ValueLayout.JAVA_INT, 0);
+        }
     }
 
     @Test

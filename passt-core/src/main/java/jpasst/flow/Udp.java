@@ -85,12 +85,12 @@ public final class Udp implements Transport {
     /** Datagrams one recvmmsg takes at most (each in a frame of the largest size: 2 MB over the stream socket). */
     static final int RECV_BATCH = 32;
     /**
-     * Receive buffer asked for a flow's socket and a forwarded port's; the kernel gives at most net.core.rmem_max (twice
-     * that, with its overhead). The default, 208 kB, holds six datagrams of 32000 bytes: a host
-     * sender outruns the loop between two reads, and the rest is dropped before the daemon sees
-     * it (a host peer sending 32000-byte datagrams: 20 → 27.5 Gbit/s to the guest with
-     * rmem_max at 4 MB; 1472-byte ones: 18 % → 0 % lost). Memory is taken only while
-     * datagrams wait.
+     * Receive buffer asked for a flow's socket and a forwarded port's; the kernel gives at most
+     * net.core.rmem_max (twice that, with its overhead). The default, 208 kB, holds six datagrams
+     * of 32000 bytes: a host sender outruns the loop between two reads, and the rest is dropped
+     * before the daemon sees it (a host peer sending 32000-byte datagrams: 20 → 27.5 Gbit/s to
+     * the guest with rmem_max at 4 MB; 1472-byte ones: 18 % → 0 % lost). Memory is taken only
+     * while datagrams wait.
      */
     static final int RECEIVE_BUFFER = 4 << 20;
     private static final long TICK_NANOS = 1_000_000_000L;

@@ -133,32 +133,17 @@ class UdpTest {
 
     /** UDP sockets of this process (not of another test run on the machine) bound to ports {@code lo} to {@code hi}. */
     static long udpSocketsOnPorts(int lo, int hi) throws IOException {
-        java.util.Set<String> ours = new java.util.HashSet<>();
-        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
-            for (Path fd : fds.toList()) {
-                try {
-                    String link = Files.readSymbolicLink(fd).toString();
-                    if (link.startsWith("socket:[")) ours.add(link.substring(8, link.length() - 1));
-                } catch (IOException gone) {
-                    // closed meanwhile
-                }
-            }
-        }
-        long n = 0;
-        for (String table : new String[] {"/proc/net/udp", "/proc/net/udp6"}) {
-            List<String> lines = Files.readAllLines(Path.of(table));
-            for (String line : lines.subList(1, lines.size())) {
-                String[] w = line.trim().split("\\s+");
-                String local = w[1];
-                int port = Integer.parseInt(local.substring(local.indexOf(':') + 1), 16);
-                if (port >= lo && port <= hi && ours.contains(w[9])) n++;
-            }
-        }
-        return n;
+        return udpSocketDescriptors(lo, hi).size();
     }
 
-    /** The descriptor of this process's UDP socket bound to {@code port} (per /proc/net/udp{,6}), or -1. */
+    /** The descriptor of this process's UDP socket bound to {@code port}, or -1. */
     static int udpSocketOnPort(int port) throws IOException {
+        List<Integer> fds = udpSocketDescriptors(port, port);
+        return fds.isEmpty() ? -1 : fds.get(0);
+    }
+
+    /** Descriptors of this process's UDP sockets bound to ports {@code lo} to {@code hi}, per /proc/net/udp{,6}. */
+    private static List<Integer> udpSocketDescriptors(int lo, int hi) throws IOException {
         java.util.Map<String, Integer> fdOfInode = new java.util.HashMap<>();
         try (var fds = Files.list(Path.of("/proc/self/fd"))) {
             for (Path fd : fds.toList()) {
@@ -172,17 +157,17 @@ class UdpTest {
                 }
             }
         }
+        List<Integer> found = new java.util.ArrayList<>();
         for (String table : new String[] {"/proc/net/udp", "/proc/net/udp6"}) {
             List<String> lines = Files.readAllLines(Path.of(table));
             for (String line : lines.subList(1, lines.size())) {
                 String[] w = line.trim().split("\\s+");
                 String local = w[1];
-                if (Integer.parseInt(local.substring(local.indexOf(':') + 1), 16) == port && fdOfInode.containsKey(w[9])) {
-                    return fdOfInode.get(w[9]);
-                }
+                int port = Integer.parseInt(local.substring(local.indexOf(':') + 1), 16);
+                if (port >= lo && port <= hi && fdOfInode.containsKey(w[9])) found.add(fdOfInode.get(w[9]));
             }
         }
-        return -1;
+        return found;
     }
 
     private static int freeUdpPort() throws SocketException {

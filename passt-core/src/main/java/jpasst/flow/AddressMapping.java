@@ -6,6 +6,7 @@ import java.lang.foreign.MemorySegment;
 import jpasst.conf.Conf;
 import jpasst.link.Guest;
 import jpasst.packet.Inany;
+import jpasst.packet.Ip4;
 import jpasst.sys.Errno;
 import jpasst.sys.Sockets;
 import jpasst.util.Log;
@@ -19,7 +20,8 @@ import jpasst.util.Log;
  * none with --no-map-gw) stands for the host itself: traffic to it goes to the host's loopback
  * (127.0.0.1 or ::1), and traffic from the host's loopback appears to come from it. The
  * --map-guest-addr address (none by default) stands for the guest's own address as the host
- * knows it, so the guest reaches services on the host's address that its own shadows.
+ * knows it, so the guest reaches services on the host's address that its own shadows. DNS to
+ * the --dns-forward address (TCP or UDP, port 53 or 853) goes to the host's resolver.
  *
  * Hot path: no allocation.
  */
@@ -111,6 +113,50 @@ public final class AddressMapping {
         if (isGateway(hi, lo)) return Inany.isV4(hi, lo) ? LOOPBACK4_LO : 1;
         if (isGuestAddrMap(hi, lo)) return Inany.isV4(hi, lo) ? Inany.lo4(conf.addr4) : conf.addr6Lo;
         return lo;
+    }
+
+    /**
+     * High half of where a guest's TCP or UDP flow to this destination and port goes on the
+     * host, as passt's fwd_nat_from_tap(): DNS (port 53, or 853 for DNS over TLS) to the
+     * --dns-forward address goes to the host's resolver, anything else as {@link #hostHi}.
+     */
+    public long targetHi(long hi, long lo, int port) {
+        return dnsForwarded(hi, lo, port) ? dnsHostHi(Inany.isV4(hi, lo)) : hostHi(hi, lo);
+    }
+
+    /** Low half of where a guest's TCP or UDP flow goes on the host: see {@link #targetHi}. */
+    public long targetLo(long hi, long lo, int port) {
+        return dnsForwarded(hi, lo, port) ? dnsHostLo(Inany.isV4(hi, lo)) : hostLo(hi, lo);
+    }
+
+    /**
+     * Whether a TCP or UDP flow to this destination and port goes to the host's resolver
+     * (--dns-forward; without it, passt forwards queries to the gateway when the host's resolver
+     * is a loopback one, handed out as the gateway), as passt's is_dns_flow().
+     */
+    boolean dnsForwarded(long hi, long lo, int port) {
+        if (port != 53 && port != 853) return false;
+        if (Inany.isV4(hi, lo)) {
+            if (conf.dnsHost4 == 0) return false;
+            int a = Inany.v4(lo);
+            if (conf.dnsMatch4 != 0) return a == conf.dnsMatch4;
+            return Ip4.isLoopback(conf.dnsHost4) && !conf.noMapGw && conf.gw4 != 0 && a == conf.gw4;
+        }
+        if ((conf.dnsMatch6Hi | conf.dnsMatch6Lo) == 0) return false;
+        return hi == conf.dnsMatch6Hi && lo == conf.dnsMatch6Lo && (dnsHostHi(false) | dnsHostLo(false)) != 0;
+    }
+
+    /** The host's resolver that forwarded DNS goes to: --dns-host, else the first of resolv.conf. */
+    private long dnsHostHi(boolean v4) {
+        if (v4) return 0;
+        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Hi;
+        return conf.dns6.length >= 2 ? hostHi(conf.dns6[0], conf.dns6[1]) : 0;
+    }
+
+    private long dnsHostLo(boolean v4) {
+        if (v4) return Inany.lo4(conf.dnsHost4);
+        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Lo;
+        return conf.dns6.length >= 2 ? hostLo(conf.dns6[0], conf.dns6[1]) : 0;
     }
 
     /** Whether --map-guest-addr gave an address of this family. */

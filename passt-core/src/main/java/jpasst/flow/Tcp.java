@@ -185,7 +185,7 @@ public final class Tcp implements Transport {
             toGuest.reset(v6, dstHi, dstLo, dport, srcHi, srcLo, sport, 0, seq + 1, TcpHdr.RST | TcpHdr.ACK_FLAG);
             return;
         }
-        long hHi = mapping.hostHi(dstHi, dstLo), hLo = mapping.hostLo(dstHi, dstLo);
+        long hHi = mapping.targetHi(dstHi, dstLo, dport), hLo = mapping.targetLo(dstHi, dstLo, dport);
         boolean hostV6 = !Inany.isV4(hHi, hLo);
         if (Inany.isV4(dstHi, dstLo) ? (Inany.v4(dstLo) == -1 || (Inany.v4(dstLo) >>> 28) == 0xe)
                 : jpasst.packet.Ip6.isMulticast(dstHi)) {

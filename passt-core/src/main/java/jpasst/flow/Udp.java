@@ -216,16 +216,7 @@ public final class Udp implements Transport {
     private int openOutbound(boolean isV6, long srcHi, long srcLo, int sport,
                              long dstHi, long dstLo, int dport) {
         if (mapping.forbiddenDestination(dstHi, dstLo)) return -1;
-        long tHi = mapping.hostHi(dstHi, dstLo), tLo = mapping.hostLo(dstHi, dstLo);
-        if (dport == 53 && dnsForwarded(dstHi, dstLo)) {
-            if (Inany.isV4(dstHi, dstLo)) {
-                tHi = 0;
-                tLo = Inany.lo4(conf.dnsHost4);
-            } else {
-                tHi = dnsHost6Hi();
-                tLo = dnsHost6Lo();
-            }
-        }
+        long tHi = mapping.targetHi(dstHi, dstLo, dport), tLo = mapping.targetLo(dstHi, dstLo, dport);
         int f = flows.open(Flows.UDP);
         if (f < 0) {
             openFailures++;
@@ -294,29 +285,6 @@ public final class Udp implements Transport {
                     : SockAddr.in6(sa, conf.outbound6Hi, conf.outbound6Lo, 0, 0);
             Sockets.bind(sock, sa, len);
         }
-    }
-
-    /** Whether a query to this address, port 53, goes to the host's resolver (--dns-forward). */
-    boolean dnsForwarded(long hi, long lo) {
-        if (Inany.isV4(hi, lo)) {
-            if (conf.dnsHost4 == 0) return false;
-            int a = Inany.v4(lo);
-            if (conf.dnsMatch4 != 0) return a == conf.dnsMatch4;
-            // passt: a loopback resolver is handed out as the gateway, and queries to it forwarded
-            return Ip4.isLoopback(conf.dnsHost4) && !conf.noMapGw && conf.gw4 != 0 && a == conf.gw4;
-        }
-        if ((conf.dnsMatch6Hi | conf.dnsMatch6Lo) == 0) return false;
-        return hi == conf.dnsMatch6Hi && lo == conf.dnsMatch6Lo && (dnsHost6Hi() | dnsHost6Lo()) != 0;
-    }
-
-    private long dnsHost6Hi() {
-        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Hi;
-        return conf.dns6.length >= 2 ? mapping.hostHi(conf.dns6[0], conf.dns6[1]) : 0;
-    }
-
-    private long dnsHost6Lo() {
-        if ((conf.dnsHost6Hi | conf.dnsHost6Lo) != 0) return conf.dnsHost6Lo;
-        return conf.dns6.length >= 2 ? mapping.hostLo(conf.dns6[0], conf.dns6[1]) : 0;
     }
 
     // ---- host → guest ----

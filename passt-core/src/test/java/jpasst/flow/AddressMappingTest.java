@@ -203,4 +203,33 @@ class AddressMappingTest {
         AddressMapping f = new AddressMapping(c.build(), new Guest());
         assertEquals(ip4("192.0.2.9"), out4(f, ip4("192.0.2.200")));
     }
+
+    @Test
+    void dnsToTheForwardAddressGoesToTheHostsResolverOnPorts53And853Only() {
+        int match = ip4("198.51.100.53"), resolver = ip4("203.0.113.53");
+        AddressMapping f = flows("--dns-forward", "198.51.100.53", "--dns-forward", "2001:db8::53",
+                "--dns-host", "203.0.113.53", "--dns-host", "2001:db8:1::53");
+        for (int port : new int[] {53, 853}) {
+            assertEquals(0, f.targetHi(0, lo(match), port));
+            assertEquals(lo(resolver), f.targetLo(0, lo(match), port), "IPv4, port " + port);
+            assertEquals(0x2001_0db8_0001_0000L, f.targetHi(V6, 0x53, port));
+            assertEquals(0x53, f.targetLo(V6, 0x53, port), "IPv6, port " + port);
+        }
+        assertEquals(lo(match), f.targetLo(0, lo(match), 80), "another port of that address stays");
+        assertEquals(V6, f.targetHi(V6, 0x53, 5353));
+        assertEquals(lo(OTHER), f.targetLo(0, lo(OTHER), 53), "port 53 of another address stays");
+        assertEquals(lo(0x7f000001), f.targetLo(0, lo(GW), 53), "the gateway is still the host's loopback");
+    }
+
+    @Test
+    void withALoopbackResolverDnsToTheGatewayGoesToItWithoutDnsForward() {
+        Conf.Builder c = Options.parse(new String[0]).conf();
+        c.addr4 = HOST;
+        c.gw4 = GW;
+        c.dnsHost4 = ip4("127.0.0.53"); // resolv.conf named a loopback resolver
+        AddressMapping f = new AddressMapping(c.build(), new Guest());
+        assertEquals(lo(ip4("127.0.0.53")), f.targetLo(0, lo(GW), 53));
+        assertEquals(lo(ip4("127.0.0.53")), f.targetLo(0, lo(GW), 853));
+        assertEquals(lo(0x7f000001), f.targetLo(0, lo(GW), 8080));
+    }
 }

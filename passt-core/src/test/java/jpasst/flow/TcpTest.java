@@ -17,6 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.abort;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -906,6 +907,47 @@ class TcpTest {
         assertEquals(0, r.seq());
         assertEquals(c.iss + 1, r.ack(), "acknowledges the SYN");
         assertTrue(p.await(() -> p.passt.tcp.activeConnections() == 0, 1000));
+    }
+
+    /**
+     * DNS over TCP (53) and over TLS (853) to the --dns-forward address reaches the host's
+     * resolver, and its answer comes from the address the guest asked, as in current passt.
+     */
+    @Test
+    void dnsOverTcpToTheForwardAddressReachesTheHostsResolverOnBothDnsPorts() throws Exception {
+        int match = AddressMappingTest.ip4("198.51.100.99");
+        InProcessPasst p = daemon(c -> {
+            c.dnsMatch4 = match;
+            c.dnsHost4 = AddressMappingTest.ip4("127.53.0.1");
+        });
+        GuestTcp g = guest(p);
+        for (int port : new int[] {53, 853}) {
+            ServerSocket resolver = new ServerSocket();
+            try {
+                resolver.bind(new InetSocketAddress("127.53.0.1", port));
+            } catch (IOException e) {
+                resolver.close();
+                abort("cannot bind 127.53.0.1:" + port + ": " + e);
+            }
+            closing(resolver).setSoTimeout(3000);
+            Conn c = g.conn4(guestPort(), match, port);
+            c.connect(1460, 7, 2000);
+            Socket s = accept(resolver);
+            byte[] query = bytes("query to port " + port);
+            c.sendData(query);
+            assertArrayEquals(query, readFully(s.getInputStream(), query.length));
+            s.getOutputStream().write(bytes("answer"));
+            Seg answer = c.receive(3000);
+            while (answer != null && answer.len() == 0) answer = c.receive(3000);
+            assertNotNull(answer, "no answer from the resolver");
+            assertArrayEquals(ByteBuffer.allocate(4).putInt(match).array(), answer.src(),
+                    "the answer comes from the --dns-forward address");
+            assertArrayEquals(bytes("answer"), answer.payload());
+        }
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     }
 
     @Test

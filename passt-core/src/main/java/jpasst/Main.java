@@ -308,9 +308,10 @@ public final class Main {
 
     static void printConfig(Conf c) {
         if (!Log.infoEnabled()) return; // -q: the launcher need not even build the lines
-        if (c.v4 || c.v6) {
-            String ifs = (c.v4 ? c.ifname4 + " (IPv4)" : "") + (c.v4 && c.v6 ? ", " : "")
-                    + (c.v6 ? c.ifname6 + " (IPv6)" : "");
+        boolean if4 = c.v4 && c.ifname4 != null, if6 = c.v6 && c.ifname6 != null; // none in local mode
+        if (if4 || if6) {
+            String ifs = (if4 ? c.ifname4 + " (IPv4)" : "") + (if4 && if6 ? ", " : "")
+                    + (if6 ? c.ifname6 + " (IPv6)" : "");
             Log.info("Template interface: " + ifs);
         }
         if (c.outboundIf4 != null || c.outboundIf6 != null) {

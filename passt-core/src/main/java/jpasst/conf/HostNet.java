@@ -58,12 +58,11 @@ public final class HostNet {
             }
         }
         if (c.addr4 == 0) {
-            if (c.ifname4 == null && !c.addr4Set) {
-                Log.warn("No external interface with an IPv4 default route: IPv4 disabled");
-            } else {
-                Log.warn("No IPv4 address on " + c.ifname4 + ": IPv4 disabled");
+            if (c.outboundIf4 != null) { // its interface must serve: "External interface not usable"
+                c.v4 = false;
+                return;
             }
-            c.v4 = false;
+            local4(c);
             return;
         }
         if (!c.prefix4Set && c.prefix4 == 0) c.prefix4 = defaultPrefix(c.addr4);
@@ -72,6 +71,22 @@ public final class HostNet {
             c.gw4 = (c.addr4 & Ip4.mask(c.prefix4)) + 1;
             if (c.gw4 == c.addr4) c.gw4++;
         }
+    }
+
+    /** The guest's address in local mode, 169.254.2.1/16, and the gateway's, 169.254.2.2 (passt's). */
+    public static final int LOCAL_ADDR4 = 0xa9fe0201, LOCAL_GW4 = 0xa9fe0202, LOCAL_PREFIX4 = 16;
+
+    /**
+     * passt's local mode for disconnected setups: no host interface with an IPv4 address to take
+     * as a template, so the guest gets a link-local address and the gateway stands for the host's
+     * loopback as usual, instead of IPv4 being turned off. What the options gave is kept.
+     */
+    private static void local4(Conf.Builder c) {
+        Log.info("IPv4: no external interface as template, use local mode");
+        c.ifname4 = null;
+        c.addr4 = LOCAL_ADDR4;
+        if (!c.prefix4Set) c.prefix4 = LOCAL_PREFIX4;
+        if (!c.gw4Set) c.gw4 = LOCAL_GW4;
     }
 
     private static int defaultPrefix(int a) {

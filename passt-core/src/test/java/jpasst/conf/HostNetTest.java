@@ -97,4 +97,24 @@ class HostNetTest {
             assertFalse(c.prefix4 == 0);
         }
     }
+
+    @Test
+    void withoutAnIpv4RouteTheGuestGetsPasstsLocalModeAddressesAndTheOptionsStillCount() throws Exception {
+        Path r = Files.writeString(dir.resolve("route"), "Iface\tDestination\tGateway \tFlags\n");
+        Path none = dir.resolve("none");
+        Conf.Builder c = Options.parse(new String[0]).conf();
+        HostNet.complete(c, r.toString(), none.toString(), none.toString());
+        assertEquals(true, c.v4, "IPv4 stays on");
+        assertNull(c.ifname4, "no template interface");
+        assertEquals(ip("169.254.2.1"), c.addr4);
+        assertEquals(16, c.prefix4);
+        assertEquals(ip("169.254.2.2"), c.gw4);
+        assertEquals(ip("169.254.2.2"), c.hostLoopbackMap4(), "the router stands for the host");
+
+        Conf.Builder given = Options.parse(new String[] {"-g", "169.254.9.9", "-n", "24"}).conf();
+        HostNet.complete(given, r.toString(), none.toString(), none.toString());
+        assertEquals(ip("169.254.2.1"), given.addr4);
+        assertEquals(24, given.prefix4);
+        assertEquals(ip("169.254.9.9"), given.gw4);
+    }
 }

@@ -107,6 +107,7 @@ public final class Passt implements AutoCloseable {
         loop.onEndOfBatch(tcp::endOfBatch);
         loop.onEndOfBatch(link::flush);
         if (capture != null) loop.onEndOfBatch(() -> capture.tick(loop.now()));
+        if (conf.statsSeconds > 0) loop.onEndOfBatch(new jpasst.loop.EventStats(loop, conf.statsSeconds, System.err));
     }
 
     /** Serves: the guest's frames go to the dispatcher, the forwarded ports to their transports. */

@@ -87,6 +87,8 @@ public final class Conf {
     // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
     public final int udpTimeoutSeconds;
     public final int icmpTimeoutSeconds;
+    /** --stats DELAY (with -f): event counts on standard error at most every DELAY seconds; 0: none. */
+    public final int statsSeconds;
     /** jpasst-only --no-seccomp: the daemon runs without its system call filter (debugging). */
     public final boolean noSeccomp;
     /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
@@ -171,6 +173,7 @@ public final class Conf {
         udpSpecs = List.copyOf(b.udpSpecs);
         udpTimeoutSeconds = b.udpTimeoutSeconds;
         icmpTimeoutSeconds = b.icmpTimeoutSeconds;
+        statsSeconds = b.statsSeconds;
         noSeccomp = b.noSeccomp;
         dnsHost6Hi = b.dnsHost6Hi;
         dnsHost6Lo = b.dnsHost6Lo;
@@ -281,6 +284,7 @@ public final class Conf {
         // flow idle timeouts, passt's values; jpasst-only --udp-timeout/--icmp-timeout shorten them (tests)
         public int udpTimeoutSeconds = 180;
         public int icmpTimeoutSeconds = 60;
+        public int statsSeconds;
         public boolean noSeccomp;
         /** --dns-host for IPv6 (the IPv4 one is {@link #dnsHost4}); 0: unset. */
         public long dnsHost6Hi, dnsHost6Lo;

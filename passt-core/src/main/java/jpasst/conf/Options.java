@@ -330,7 +330,7 @@ public final class Options {
             }
             case STATS -> {
                 if (!c.foreground) throw new ConfException("Can't display statistics if not running in foreground");
-                throw new ConfException("--stats is not supported yet by jpasst");
+                c.statsSeconds = (int) number(v, "--stats", 0, Integer.MAX_VALUE);
             }
             case CONF_PATH -> {
                 // passt reserves it for its configuration client; jpasst's control socket

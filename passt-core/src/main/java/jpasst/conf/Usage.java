@@ -12,6 +12,8 @@ final class Usage {
 
                   -d, --debug		Be verbose
                       --trace		Be extra verbose, implies --debug
+                  --stats DELAY		Display events statistics
+                    minimum DELAY seconds between updates
                   -q, --quiet		Don't print informational messages
                   -f, --foreground	Don't run in background
                     default: run in background
@@ -127,7 +129,6 @@ final class Usage {
                     runtime control: forwards, flows, statistics, log level)
                     default: none
 
-                Not in jpasst yet (refused with a message): --stats.
                 Accepted without effect, as jpasst migrates no flows: --repair-path,
                 --migrate-exit, --migrate-no-linger. Deprecated in passt, accepted: -e, --stderr.
 

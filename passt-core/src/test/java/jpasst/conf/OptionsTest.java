@@ -565,9 +565,10 @@ class OptionsTest {
     }
 
     @Test
-    void capabilitiesJpasstDoesNotHaveYetAreRefusedClearly() {
+    void statsNeedsTheForegroundAndANumberOfSeconds() {
         assertEquals("Can't display statistics if not running in foreground", error("--stats", "1"));
-        assertEquals("--stats is not supported yet by jpasst", error("-f", "--stats", "1"));
+        assertEquals("Invalid --stats: x", error("-f", "--stats", "x"));
+        assertEquals(5, parse("-f", "--stats", "5").statsSeconds);
     }
 
     @Test

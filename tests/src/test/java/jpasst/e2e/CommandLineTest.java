@@ -119,6 +119,23 @@ class CommandLineTest {
         }
     }
 
+    /** -f --stats: once something happened (a guest connecting), a line of event counts on standard error. */
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(value = Daemon.Kind.class, names = {"UPSTREAM", "JPASST"})
+    void statsPrintEventCountsOnStandardErrorOnceSomethingHappens(Daemon.Kind kind) throws Exception {
+        try (Daemon daemon = Daemon.startForeground(kind, "--stats", "1");
+             java.nio.channels.SocketChannel guest = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            guest.connect(java.net.UnixDomainSocketAddress.of(daemon.socket()));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            boolean counts = false;
+            while (!counts && System.nanoTime() < deadline) {
+                counts = daemon.stderr().lines().anyMatch(l -> l.matches("( +[0-9]+)+") && l.matches(".*[1-9].*"));
+                if (!counts) Thread.onSpinWait();
+            }
+            assertTrue(counts, "no line of event counts\n" + daemon.describe());
+        }
+    }
+
     @Test
     void whatJpasstCannotDoFailsLoudly() throws Exception {
         Result pasta = run(Daemon.Kind.JPASST, "--netns", "x");

@@ -89,6 +89,24 @@ public final class HostNet {
         if (!c.gw4Set) c.gw4 = LOCAL_GW4;
     }
 
+    /**
+     * passt's local mode for IPv6: no host interface with an address to take as a template, so
+     * the guest gets none (it keeps its link-local one, which the daemon learns from its frames),
+     * and fe80::1 is its router and our own link-local address, standing for the host's loopback.
+     * No DHCPv6: there is nothing to hand out.
+     */
+    private static void local6(Conf.Builder c) {
+        Log.info("IPv6: no external interface as template, use local mode");
+        c.ifname6 = null;
+        if (!c.gw6Set) {
+            c.gw6Hi = 0xfe80L << 48;
+            c.gw6Lo = 1;
+        }
+        c.ourLl6Hi = 0xfe80L << 48;
+        c.ourLl6Lo = 1;
+        c.noDhcpv6 = true;
+    }
+
     private static int defaultPrefix(int a) {
         int top = a >>> 24;
         return top < 128 ? 8 : top < 192 ? 16 : 24;
@@ -123,7 +141,14 @@ public final class HostNet {
             }
         }
         if (c.addr6Hi == 0 && c.addr6Lo == 0) {
-            c.v6 = false;
+            // local mode needs IPv6 on the host's loopback, which stands behind fe80::1 (a host
+            // without IPv6, or with it disabled, has no ::1: IPv6 stays off, its sockets could not
+            // even be made); --outbound-if6's interface must serve: "External interface not usable"
+            if (c.outboundIf6 == null && hasIpv6Loopback(route6)) {
+                local6(c);
+            } else {
+                c.v6 = false;
+            }
             return;
         }
         // passt's own link-local address: the gateway's if that is link-local, else fe80::1
@@ -134,6 +159,14 @@ public final class HostNet {
             c.ourLl6Hi = 0xfe80L << 48;
             c.ourLl6Lo = 1;
         }
+    }
+
+    /** Whether ::1 is configured: its /128 route is in /proc/net/ipv6_route. */
+    static boolean hasIpv6Loopback(String route6) {
+        for (String line : TextFiles.lines(route6)) {
+            if (line.startsWith("00000000000000000000000000000001 80 ")) return true;
+        }
+        return false;
     }
 
     /** {iface, gateway as 32 hex digits} of the first IPv6 default route, or null. */

@@ -216,14 +216,19 @@ public final class AddressMapping {
         };
     }
 
-    /** The guest's address of the given family, as seen on its frames, else as configured. */
+    /**
+     * The guest's address of the given family, as seen on its frames, else as configured; for
+     * IPv6 in local mode (no address configured), the link-local one it uses.
+     */
     public long guestAddrHi(boolean v6) {
         if (!v6) return 0;
-        return guest.addr6Seen() ? guest.addr6SeenHi : conf.addr6Hi;
+        if (guest.addr6Seen()) return guest.addr6SeenHi;
+        return (conf.addr6Hi | conf.addr6Lo) != 0 ? conf.addr6Hi : guest.addr6LlSeenHi;
     }
 
     public long guestAddrLo(boolean v6) {
         if (!v6) return Inany.lo4(guest.addr4Seen != 0 ? guest.addr4Seen : conf.addr4);
-        return guest.addr6Seen() ? guest.addr6SeenLo : conf.addr6Lo;
+        if (guest.addr6Seen()) return guest.addr6SeenLo;
+        return (conf.addr6Hi | conf.addr6Lo) != 0 ? conf.addr6Lo : guest.addr6LlSeenLo;
     }
 }

@@ -85,20 +85,25 @@ public final class Ndp {
                 : DnsNames.encodeListUncompressed(c.search, 255 * Nd.OPT_UNIT - 8);
         int dns = c.noDhcpDns ? 0 : Math.min(3, c.dns6.length / 2);
         int dnsslUnits = search.length == 0 ? 0 : (8 + search.length + Nd.OPT_UNIT - 1) / Nd.OPT_UNIT;
-        int len = Nd.RA_OPTIONS + Nd.PREFIX_OPT_LEN + Nd.OPT_UNIT
+        // local mode (no IPv6 address on the host): no prefix to take an address from, and none
+        // to ask DHCPv6 for; the guest keeps its link-local address and has us as its router
+        boolean prefix = (c.addr6Hi | c.addr6Lo) != 0;
+        int len = Nd.RA_OPTIONS + (prefix ? Nd.PREFIX_OPT_LEN : 0) + Nd.OPT_UNIT
                 + (c.mtu != 0 ? Nd.OPT_UNIT : 0)
                 + (dns > 0 ? 8 + 16 * dns : 0)
                 + dnsslUnits * Nd.OPT_UNIT;
         ByteBuffer b = ByteBuffer.allocate(len);
         b.put((byte) IcmpHdr.V6_ROUTER_ADVERT).put((byte) 0).putShort((short) 0);
         b.put((byte) 255);                               // current hop limit, as passt
-        b.put((byte) Nd.RA_FLAG_MANAGED);
+        b.put((byte) (prefix ? Nd.RA_FLAG_MANAGED : 0));
         b.putShort((short) ROUTER_LIFETIME);
         b.putInt(0).putInt(0);                           // reachable time, retransmission timer
-        b.put((byte) Nd.OPT_PREFIX).put((byte) 4).put((byte) 64)
-                .put((byte) (Nd.PREFIX_FLAG_ON_LINK | Nd.PREFIX_FLAG_AUTONOMOUS))
-                .putInt(-1).putInt(-1).putInt(0)         // valid, preferred: infinite; reserved
-                .putLong(c.addr6Hi).putLong(0);          // the host's /64
+        if (prefix) {
+            b.put((byte) Nd.OPT_PREFIX).put((byte) 4).put((byte) 64)
+                    .put((byte) (Nd.PREFIX_FLAG_ON_LINK | Nd.PREFIX_FLAG_AUTONOMOUS))
+                    .putInt(-1).putInt(-1).putInt(0)     // valid, preferred: infinite; reserved
+                    .putLong(c.addr6Hi).putLong(0);      // the host's /64
+        }
         b.put((byte) Nd.OPT_SOURCE_LL).put((byte) 1);
         b.putShort((short) (c.ourMac >>> 32)).putInt((int) c.ourMac);
         if (c.mtu != 0) {

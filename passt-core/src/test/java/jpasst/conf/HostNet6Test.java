@@ -60,8 +60,23 @@ class HostNet6Test {
         assertEquals("fe80::20c:29ff:fe12:3456", SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
     }
 
+    private static final String LOOPBACK6 = "00000000000000000000000000000001 80 00000000000000000000000000000000 00 "
+            + "00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo\n";
+
     @Test
-    void noAddressOnTheRouteInterfaceDisablesIpv6() throws Exception {
+    void noAddressOnTheRouteInterfaceMeansPasstsLocalMode() throws Exception {
+        Conf c = discover(route6("jpasstnone0", "fd000000000000000000000000000001") + LOOPBACK6, null);
+        assertTrue(c.v6, "IPv6 stays on");
+        assertEquals("::", SockAddr.ip6String(c.addr6Hi, c.addr6Lo), "no address to hand out");
+        assertEquals("fe80::1", SockAddr.ip6String(c.gw6Hi, c.gw6Lo), "the router");
+        assertEquals("fe80::1", SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo));
+        assertEquals("fe80::1", SockAddr.ip6String(c.hostLoopbackMap6Hi(), c.hostLoopbackMap6Lo()),
+                "which stands for the host's loopback");
+        assertTrue(c.noDhcpv6, "no DHCPv6: nothing to assign");
+    }
+
+    @Test
+    void withoutIpv6OnTheHostsLoopbackThereIsNoLocalModeAndIpv6IsOff() throws Exception {
         ConfException e = org.junit.jupiter.api.Assertions.assertThrows(ConfException.class,
                 () -> discover(route6("jpasstnone0", "fd000000000000000000000000000001"), null));
         assertEquals("External interface not usable", e.getMessage(), "IPv4 is off too here");

@@ -178,6 +178,24 @@ class NdpTest {
     }
 
     @Test
+    void inLocalModeTheAdvertisementHasNoPrefixAndNoManagedFlag() throws Exception {
+        try (InProcessPasst p = Ipv6Net.start(c -> {
+            c.addr6Hi = c.addr6Lo = 0; // no IPv6 address on the host: passt's local mode
+            c.noDhcpv6 = true;
+            c.mtu = 0;
+            c.noDhcpDns = true;
+            c.noDhcpSearch = true;
+        })) {
+            byte[] r = answer(p, rs(GUEST_LL), RA);
+            assertNotNull(r, "no RA");
+            assertFromUs(r, GUEST_MAC, GUEST_LL, 16 + 8);
+            assertEquals(0, u8(r, L4 + 5), "flags: no DHCPv6 to ask");
+            assertEquals(65535, u16(r, L4 + 6), "still our guest's router");
+            assertEquals(1, u8(r, L4 + 16), "the source link-layer address, no prefix information");
+        }
+    }
+
+    @Test
     void routerSolicitationFromUnspecifiedAddressIsAnsweredToAllNodes() throws Exception {
         try (InProcessPasst p = Ipv6Net.start()) {
             byte[] r = answer(p, rs(UNSPECIFIED), RA);

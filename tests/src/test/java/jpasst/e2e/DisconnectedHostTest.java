@@ -14,11 +14,13 @@ import jpasst.guest.GuestStack;
  * passt's local mode for disconnected setups: on a host with no interface but loopback (here a
  * network namespace of its own), the daemon still starts and serves, as current passt does. The
  * guest gets 169.254.2.1/16 by DHCP with 169.254.2.2 as its router, and that router stands for
- * the host's loopback: an echo request to it is answered by the host. Upstream passt of 2026-03,
+ * the host's loopback: an echo request to it is answered by the host. IPv6 likewise: the guest
+ * keeps its link-local address, and fe80::1 is its router and the host's loopback. Upstream passt of 2026-03,
  * when it is there, passes the same test (Debian's of 2023 has no local mode).
  */
 class DisconnectedHostTest {
     private static final int LOCAL_ADDR = 0xa9fe0201, LOCAL_GW = 0xa9fe0202;
+    private static final long LOCAL_GW6_HI = 0xfe80L << 48; // fe80::1
 
     @Test
     void withoutAnyHostInterfaceTheGuestGetsALinkLocalLeaseAndReachesTheHost() throws Exception {
@@ -43,6 +45,12 @@ class DisconnectedHostTest {
             g.ping4(LOCAL_GW, 0x4c4d, 1, 56);
             assertTrue(g.pollUntil(() -> g.lastEchoSeq == 1, 5_000),
                     kind + ": no echo reply from the host's loopback through the router\n" + daemon.describe());
+            // IPv6: no address to take, but a router at fe80::1, the host's loopback too
+            g.slaac(1_500); // a router solicitation; jpasst's advertisement has no prefix to take
+            assertTrue(g.routerMac() != jpasst.guest.net.Ethernet.BROADCAST, kind + ": no router advertisement");
+            g.ping6(LOCAL_GW6_HI, 1, 0x4c4d, 2, 56);
+            assertTrue(g.pollUntil(() -> g.lastEchoSeq == 2, 5_000),
+                    kind + ": no echo reply from the host's loopback through fe80::1\n" + daemon.describe());
         }
     }
 }

@@ -133,12 +133,8 @@ class CommandLineTest {
         try (Daemon daemon = Daemon.startForeground(kind, "--stats", "1");
              java.nio.channels.SocketChannel guest = java.nio.channels.SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
             guest.connect(java.net.UnixDomainSocketAddress.of(daemon.socket()));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            boolean counts = false;
-            while (!counts && System.nanoTime() < deadline) {
-                counts = daemon.stderr().lines().anyMatch(l -> l.matches("( +[0-9]+)+") && l.matches(".*[1-9].*"));
-                if (!counts) Thread.onSpinWait();
-            }
+            boolean counts = Processes.await(() -> daemon.stderr().lines()
+                    .anyMatch(l -> l.matches("( +[0-9]+)+") && l.matches(".*[1-9].*")), Duration.ofSeconds(10));
             assertTrue(counts, kind + ": no line of event counts\n" + daemon.describe());
         }
     }

@@ -10,6 +10,7 @@ import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
 import jpasst.conf.PortSpec;
 import jpasst.flow.ForwardSockets;
+import jpasst.flow.ListenerSlots;
 import jpasst.sys.Errno;
 import jpasst.sys.Descriptors;
 import jpasst.sys.Sockets;
@@ -25,8 +26,8 @@ import jpasst.sys.SysException;
  * Two ways to get them: {@link #open} binds them (the launcher; in the foreground and in tests,
  * {@link Passt#Passt(Conf)}), {@link #inherited} takes those a launcher bound and handed down to
  * the daemon it spawned ({@link Daemon}). Either way a {@link Passt} made with them serves them.
- * The stream link, TcpListeners and Udp learn each socket's path, port and address family from
- * the socket itself (getsockname), so descriptor numbers are all a launcher has to hand over,
+ * The stream link, TcpListeners and Udp learn each socket's path, port and address families from
+ * the socket itself (getsockname, IPV6_V6ONLY), so descriptor numbers are all a launcher has to hand over,
  * even for -t all (tens of thousands of sockets, numbered in a few runs).
  *
  * This class is on the launcher's path, which runs without the AOT cache: it loads nothing of
@@ -250,25 +251,24 @@ public final class Listeners {
     }
 
     /**
-     * The slots of -t or -u: a port and address family each; a port bound to an address gets
-     * its family's alone.
+     * The slots of -t or -u: a port and its address families each, both on one dual-stack
+     * socket where the port is on any address and both families are on (as passt); a port bound
+     * to an address gets its family's alone.
      */
     private static Slots slots(Conf c, PortSpec.Forward fwd) {
         Slots s = new Slots();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
-            for (boolean v6 : new boolean[] {false, true}) {
-                if (!(v6 ? c.v6 : c.v4) || (!b.anyAddress() && b.family() != (v6 ? 6 : 4))) continue;
-                s.add(port, v6, b);
-            }
+            int fams = ForwardSockets.families(c, b);
+            if (fams != 0) s.add(port, fams, b);
         }
         return s;
     }
 
     /**
-     * -t: a listening socket per port and address family. As passt (checked with the reference
-     * binary): a port or address family already taken is skipped, and only none bound at all is
-     * an error.
+     * -t: a listening socket per port (per port and address family where no dual-stack socket
+     * binds). As passt (checked with the reference binary): a port or address family already
+     * taken is skipped, and only none bound at all is an error.
      */
     private static void bindTcp(Conf c, Slots s, IntList out, int cloexec) {
         s.makeAll(c, Sockets.SOCK_STREAM | cloexec, 0, true, false);
@@ -297,7 +297,7 @@ public final class Listeners {
                 for (; i < s.n && s.port[i] == port; i++) {
                     if (s.result[i] == 0) {
                         bound = true;
-                    } else if (!s.v6[i] || err == 0 || !bound) {
+                    } else if (s.fam[i] != ListenerSlots.IPV6 || err == 0 || !bound) {
                         err = s.result[i];
                     }
                 }
@@ -317,30 +317,34 @@ public final class Listeners {
     }
 
     /**
-     * One protocol's forwarded sockets, a slot per port and address family in port order: each
-     * made, set up, bound and (TCP) listened on, with thousands of them by two threads, each a
-     * half (socket creation included: the launcher's JVM is cold, and what costs there is as
-     * much its calls as the kernel's work); then the bound ones are kept, in descriptor order
-     * (the daemon learns each one's port from the socket: the launcher hands them down by runs
-     * of numbers), the others closed.
+     * One protocol's forwarded sockets, a slot per port (and address family, where not both on
+     * one socket) in port order: each made, set up, bound and (TCP) listened on, with thousands
+     * of them by two threads, each a half (socket creation included: the launcher's JVM is cold,
+     * and what costs there is as much its calls as the kernel's work); a dual-stack slot that
+     * could not be bound becomes two, a socket per family, as passt falls back; then the bound
+     * ones are kept, in descriptor order (the daemon learns each one's port and families from
+     * the socket: the launcher hands them down by runs of numbers), the others closed.
      */
     private static final class Slots {
+        /** A slot's result before its socket is made. */
+        private static final int PENDING = Integer.MIN_VALUE;
+
         int n;
-        int[] port = new int[16], fd = new int[16], result = new int[16];
-        boolean[] v6 = new boolean[16];
+        int[] port = new int[16], fd = new int[16], result = new int[16], fam = new int[16];
         PortSpec.Bind[] bind = new PortSpec.Bind[16];
 
-        void add(int p, boolean six, PortSpec.Bind b) {
+        void add(int p, int fams, PortSpec.Bind b) {
             if (n == port.length) {
                 port = Arrays.copyOf(port, 2 * n);
                 fd = Arrays.copyOf(fd, 2 * n);
                 result = Arrays.copyOf(result, 2 * n);
-                v6 = Arrays.copyOf(v6, 2 * n);
+                fam = Arrays.copyOf(fam, 2 * n);
                 bind = Arrays.copyOf(bind, 2 * n);
             }
             port[n] = p;
             fd[n] = -1; // (none yet: closeAll after a failure closes only what was made)
-            v6[n] = six;
+            result[n] = PENDING;
+            fam[n] = fams;
             bind[n] = b;
             n++;
         }
@@ -352,35 +356,8 @@ public final class Listeners {
          * closed again).
          */
         void makeAll(Conf c, int type, int proto, boolean listen, boolean strictDevice) {
-            if (n < PARALLEL_FROM) {
-                makeRange(c, 0, n, type, proto, listen, strictDevice);
-            } else {
-                int half = n / 2;
-                RuntimeException[] failed = new RuntimeException[1];
-                Thread other = new Thread(() -> {
-                    try {
-                        makeRange(c, half, n, type, proto, listen, strictDevice);
-                    } catch (RuntimeException e) {
-                        failed[0] = e;
-                    }
-                }, "jpasst-bind");
-                other.start();
-                try {
-                    makeRange(c, 0, half, type, proto, listen, strictDevice);
-                } finally {
-                    try {
-                        other.join();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        closeAll();
-                        throw new IllegalStateException("interrupted while binding the forwarded ports", e);
-                    }
-                }
-                if (failed[0] != null) {
-                    closeAll();
-                    throw failed[0];
-                }
-            }
+            makePending(c, type, proto, listen, strictDevice);
+            if (splitDualStack()) makePending(c, type, proto, listen, strictDevice);
             if (!listen) return;
             for (int i = 0; i < n; i++) {
                 if (fd[i] < 0) {
@@ -391,17 +368,87 @@ public final class Listeners {
             }
         }
 
+        /** Makes the sockets of the slots not made yet. */
+        private void makePending(Conf c, int type, int proto, boolean listen, boolean strictDevice) {
+            if (n < PARALLEL_FROM) {
+                makeRange(c, 0, n, type, proto, listen, strictDevice);
+                return;
+            }
+            int half = n / 2;
+            RuntimeException[] failed = new RuntimeException[1];
+            Thread other = new Thread(() -> {
+                try {
+                    makeRange(c, half, n, type, proto, listen, strictDevice);
+                } catch (RuntimeException e) {
+                    failed[0] = e;
+                }
+            }, "jpasst-bind");
+            other.start();
+            try {
+                makeRange(c, 0, half, type, proto, listen, strictDevice);
+            } finally {
+                try {
+                    other.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    closeAll();
+                    throw new IllegalStateException("interrupted while binding the forwarded ports", e);
+                }
+            }
+            if (failed[0] != null) {
+                closeAll();
+                throw failed[0];
+            }
+        }
+
+        /**
+         * Every dual-stack slot whose socket failed becomes two pending slots in its place, one
+         * per family (its socket closed); returns whether there was any.
+         */
+        private boolean splitDualStack() {
+            int failed = 0;
+            for (int i = 0; i < n; i++) if (fam[i] == ListenerSlots.BOTH && result[i] != 0) failed++;
+            if (failed == 0) return false;
+            Slots old = copy();
+            n = 0;
+            for (int i = 0; i < old.n; i++) {
+                if (old.fam[i] != ListenerSlots.BOTH || old.result[i] == 0) {
+                    add(old.port[i], old.fam[i], old.bind[i]);
+                    fd[n - 1] = old.fd[i];
+                    result[n - 1] = old.result[i];
+                    continue;
+                }
+                if (old.fd[i] >= 0) Descriptors.close(old.fd[i]);
+                add(old.port[i], ListenerSlots.IPV4, old.bind[i]);
+                add(old.port[i], ListenerSlots.IPV6, old.bind[i]);
+            }
+            return true;
+        }
+
+        private Slots copy() {
+            Slots o = new Slots();
+            o.n = n;
+            o.port = port.clone();
+            o.fd = fd.clone();
+            o.result = result.clone();
+            o.fam = fam.clone();
+            o.bind = bind.clone();
+            return o;
+        }
+
         private void makeRange(Conf c, int from, int to, int type, int proto, boolean listen, boolean strictDevice) {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), opt = a.allocate(16, 8);
                 for (int i = from; i < to; i++) {
-                    int s = Sockets.socket(v6[i] ? Sockets.AF_INET6 : Sockets.AF_INET, type | Sockets.SOCK_NONBLOCK, proto);
+                    if (result[i] != PENDING) continue;
+                    int s = Sockets.socket(fam[i] == ListenerSlots.IPV4 ? Sockets.AF_INET : Sockets.AF_INET6,
+                            type | Sockets.SOCK_NONBLOCK, proto);
                     fd[i] = s;
                     if (s < 0) {
                         result[i] = s;
                         continue;
                     }
-                    result[i] = ForwardSockets.setUp(c, s, listen, port[i], v6[i], bind[i], sa, opt, strictDevice);
+                    result[i] = ForwardSockets.setUp(c, s, listen, port[i], fam[i], bind[i], sa, opt, strictDevice);
                 }
             }
         }

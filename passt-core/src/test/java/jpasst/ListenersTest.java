@@ -65,10 +65,7 @@ class ListenersTest {
                 assertEquals(Descriptors.FD_CLOEXEC, Descriptors.fcntl(fd, Descriptors.F_GETFD, 0), "descriptor " + fd);
             }
         } finally {
-            for (int fd : l.tcp) Descriptors.close(fd);
-            Descriptors.close(l.tap);
-            Files.deleteIfExists(Path.of(l.socketPath));
-            Files.deleteIfExists(dir);
+            release(l, dir);
         }
     }
 
@@ -88,12 +85,93 @@ class ListenersTest {
                 }
             }
         } finally {
-            for (int fd : l.tcp) Descriptors.close(fd);
-            for (int fd : l.udp) Descriptors.close(fd);
-            Descriptors.close(l.tap);
-            Files.deleteIfExists(Path.of(l.socketPath));
-            Files.deleteIfExists(dir);
+            release(l, dir);
         }
+    }
+
+    /**
+     * With both address families on, as passt: a port on any address is one IPv6 socket with
+     * IPV6_V6ONLY off, which IPv4 and IPv6 peers both reach; a port bound to an address is its
+     * family's alone.
+     */
+    @Test
+    void withBothFamiliesAPortOnAnyAddressIsOneDualStackSocket() throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-listeners");
+        Conf.Builder b = bothFamiliesAt(dir);
+        int port = freeTcpPort(), bound = freeTcpPort();
+        b.tcpSpecs = List.of(Integer.toString(port), "127.0.0.1/" + bound);
+        Listeners l = Listeners.open(b.build());
+        try (Arena a = Arena.ofConfined()) {
+            assertEquals(2, l.tcp.length, "one socket per port");
+            MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(8), opt = a.allocate(8);
+            int dual = -1;
+            for (int fd : l.tcp) {
+                int fams = jpasst.flow.ForwardSockets.familiesOf(fd, sa, len, opt);
+                if (SockAddr.port(sa) == port) {
+                    assertEquals(jpasst.flow.ListenerSlots.BOTH, fams, "the port on any address");
+                    dual = fd;
+                } else {
+                    assertEquals(jpasst.flow.ListenerSlots.IPV4, fams, "the port bound to 127.0.0.1");
+                }
+            }
+            for (String host : new String[] {"127.0.0.1", "::1"}) {
+                try (java.net.Socket s = new java.net.Socket(host, port)) {
+                    // (connected: the handshake is done, the connection waits in the backlog)
+                    int c = Sockets.accept4(dual, MemorySegment.NULL, MemorySegment.NULL, Sockets.SOCK_CLOEXEC);
+                    assertTrue(c >= 0, "a peer at " + host + " is accepted: " + c);
+                    Descriptors.close(c);
+                }
+            }
+        } finally {
+            release(l, dir);
+        }
+    }
+
+    /**
+     * A port whose IPv4 side another socket holds cannot be one dual-stack socket: as passt, it
+     * falls back to a socket per family, and the IPv6 one binds alone.
+     */
+    @Test
+    void aPortWhoseIpv4SideIsTakenFallsBackToAnIpv6SocketAlone() throws Exception {
+        Path dir = Files.createTempDirectory("jpasst-listeners");
+        Conf.Builder b = bothFamiliesAt(dir);
+        try (java.net.ServerSocket taken = new java.net.ServerSocket()) {
+            taken.bind(new java.net.InetSocketAddress("127.0.0.1", 0));
+            int port = taken.getLocalPort();
+            b.tcpSpecs = List.of(Integer.toString(port));
+            Listeners l = Listeners.open(b.build());
+            try (Arena a = Arena.ofConfined()) {
+                assertEquals(1, l.tcp.length);
+                MemorySegment sa = a.allocate(SockAddr.STORAGE, 8), len = a.allocate(8), opt = a.allocate(8);
+                assertEquals(jpasst.flow.ListenerSlots.IPV6, jpasst.flow.ForwardSockets.familiesOf(l.tcp[0], sa, len, opt));
+                assertEquals(port, SockAddr.port(sa));
+            } finally {
+                release(l, dir);
+            }
+        }
+    }
+
+    private static int freeTcpPort() throws java.io.IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** A configuration with both address families (the host's IPv6 or not) and the guest's socket in {@code dir}. */
+    private static Conf.Builder bothFamiliesAt(Path dir) {
+        Conf.Builder b = new Conf.Builder();
+        b.v4 = b.v6 = true;
+        b.socketPath = dir.resolve("s").toString();
+        return b;
+    }
+
+    /** Closes what {@code l} opened and removes its socket file and {@code dir}. */
+    private static void release(Listeners l, Path dir) throws java.io.IOException {
+        for (int fd : l.tcp) Descriptors.close(fd);
+        for (int fd : l.udp) Descriptors.close(fd);
+        Descriptors.close(l.tap);
+        Files.deleteIfExists(Path.of(l.socketPath));
+        Files.deleteIfExists(dir);
     }
 
     /** A configuration with IPv4 alone and the guest's socket in {@code dir}. */

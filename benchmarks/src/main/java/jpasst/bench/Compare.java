@@ -42,7 +42,7 @@ import jpasst.guest.VhostTransport;
  * {@code --warmup S} (2), {@code --tests a,b,...} (all of {@link Scenarios#ALL}; "none" for
  * none), {@code --launches N} launch timings per daemon and round (5; 0 for none), {@code --netns},
  * {@code --vm} ({@code --vm-time S}, 10), {@code --idle N} ({@code --idle-seconds S}, 60),
- * {@code --ports N} ({@code --ports-launches N}, 3), {@code --svg FILE},
+ * {@code --ports N} ({@code --ports-launches N}, 3; {@code --ports-ipv6}: IPv6 on too), {@code --svg FILE},
  * {@code --jpasst "CMD"} (default: this JVM's java -jar passt-core/target/passt.jar),
  * {@code --upstream PATH} (the upstream passt), {@code --passt "CMD"} (one reference only, named
  * "passt", instead of both), {@code --only NAME,...} (passt-2023, passt-upstream, jpasst; passt),
@@ -125,6 +125,7 @@ public final class Compare {
 
     public static void main(String[] args) throws Exception {
         int rounds = 3, launches = 5, idle = 0, ports = 0, portsLaunches = 3;
+        boolean portsIpv6 = false;
         double time = 5, warmup = 2, idleSeconds = 60;
         List<String> tests = Scenarios.ALL;
         boolean netns = false, vm = false, verbose = true, verify = true, vhostUser = false;
@@ -155,6 +156,7 @@ public final class Compare {
                 case "--idle-seconds" -> idleSeconds = Double.parseDouble(args[++i]);
                 case "--ports" -> ports = Integer.parseInt(args[++i]);
                 case "--ports-launches" -> portsLaunches = Integer.parseInt(args[++i]);
+                case "--ports-ipv6" -> portsIpv6 = true;
                 case "--svg" -> svg = Path.of(args[++i]);
                 case "--only" -> only = List.of(args[++i].split(","));
                 case "--quiet" -> verbose = false;
@@ -201,7 +203,7 @@ public final class Compare {
             if (s.absent()) System.out.println("note: " + s.name() + " is absent (" + s.absentBecause() + "): its column says so");
         }
         boolean guest = !tests.isEmpty() || netns || vm;
-        ManyPorts portsRun = ports > 0 ? ManyPorts.setUp(ports) : null;
+        ManyPorts portsRun = ports > 0 ? ManyPorts.setUp(ports, portsIpv6) : null;
         List<String> idleNotes = new ArrayList<>();
         try (HostServers host = new HostServers()) {
             for (int round = 0; round < rounds; round++) {

@@ -68,7 +68,7 @@ public final class ControlCost {
 
     static void forwards(Compare.Spec spec, int n, int rounds) throws Exception {
         Results results = new Results();
-        try (ManyPorts ns = ManyPorts.setUp(n)) {
+        try (ManyPorts ns = ManyPorts.setUp(n, false)) {
             for (int round = 0; round < rounds; round++) {
                 Path ctl = Files.createTempDirectory(Path.of("/tmp"), "jpbctl").resolve("c");
                 try (Compare.Running r = Compare.launch(spec, List.of("ip", "netns", "exec", ns.namespace()),

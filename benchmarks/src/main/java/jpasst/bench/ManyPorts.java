@@ -10,7 +10,9 @@ import java.util.Locale;
  * descriptor limit allows, {@code -q -t 1-N -u 1-N -s SOCKET -P PIDFILE}: 2N listening sockets.
  * It runs in a network namespace of its own, so that no port of the machine is taken: IPv4 only
  * (a veth pair, 192.0.2.15/24, default route via 192.0.2.1; one socket per port and protocol for
- * every daemon), {@code ip_unprivileged_port_start=0} (passt binds after it became nobody).
+ * every daemon), or with {@code --ports-ipv6} IPv6 too (2001:db8::15/64, default route via
+ * 2001:db8::1: then a daemon that binds a socket per family needs 4N, one that binds dual-stack
+ * sockets as passt 2N), {@code ip_unprivileged_port_start=0} (passt binds after it became nobody).
  * {@code benchmarks/compare} raises the soft RLIMIT_NOFILE to the hard limit before it starts;
  * the daemons inherit it, and the report says what it was.
  *
@@ -23,14 +25,16 @@ final class ManyPorts implements AutoCloseable {
     private final int ports;
     private final String ns;
     private final long[] limits;
+    private final boolean ipv6;
 
-    private ManyPorts(int ports, String ns, long[] limits) {
+    private ManyPorts(int ports, String ns, long[] limits, boolean ipv6) {
         this.ports = ports;
         this.ns = ns;
         this.limits = limits;
+        this.ipv6 = ipv6;
     }
 
-    static ManyPorts setUp(int ports) throws IOException, InterruptedException {
+    static ManyPorts setUp(int ports, boolean ipv6) throws IOException, InterruptedException {
         String ns = "jpbports" + ProcessHandle.current().pid();
         Netns.sh("ip", "netns", "add", ns);
         try {
@@ -40,14 +44,19 @@ final class ManyPorts implements AutoCloseable {
             Netns.sh("ip", "-n", ns, "link", "set", "veth0", "up");
             Netns.sh("ip", "-n", ns, "addr", "add", "192.0.2.15/24", "dev", "veth0");
             Netns.sh("ip", "-n", ns, "route", "add", "default", "via", "192.0.2.1");
-            Netns.sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+            if (ipv6) {
+                Netns.sh("ip", "-n", ns, "addr", "add", "2001:db8::15/64", "dev", "veth0", "nodad");
+                Netns.sh("ip", "-n", ns, "-6", "route", "add", "default", "via", "2001:db8::1");
+            } else {
+                Netns.sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1");
+            }
             Netns.sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0");
         } catch (IOException | RuntimeException e) {
             Netns.sh("ip", "netns", "del", ns);
             throw e;
         }
         long[] limits = Proc.fileLimits(ProcessHandle.current().pid());
-        ManyPorts m = new ManyPorts(ports, ns, limits);
+        ManyPorts m = new ManyPorts(ports, ns, limits, ipv6);
         System.out.println("note: " + m.describe());
         if (limits != null && 2L * ports + 64 > limits[0]) {
             System.out.println("note: " + 2 * ports + " sockets need more descriptors than the limit allows: the launches will fail");
@@ -63,7 +72,8 @@ final class ManyPorts implements AutoCloseable {
     String describe() {
         String lim = limits == null ? "unknown" : limits[0] + " (soft), " + limits[1] + " (hard)";
         return "--ports " + ports + ": -t 1-" + ports + " -u 1-" + ports + " (" + 2 * ports
-                + " listening sockets) in network namespace " + ns + " (IPv4 only); RLIMIT_NOFILE " + lim;
+                + " listening sockets) in network namespace " + ns + (ipv6 ? " (IPv4 and IPv6)" : " (IPv4 only)")
+                + "; RLIMIT_NOFILE " + lim;
     }
 
     void run(Compare.Spec spec, int launches, Results results, boolean verbose) throws Exception {
@@ -95,6 +105,7 @@ final class ManyPorts implements AutoCloseable {
                 results.add(name, new Results.Key("ports.pss", "  PSS", "MB", false, 1), pss);
                 results.add(name, new Results.Key("ports.anon", "  anonymous memory (no file behind it)", "MB", false, 1), anon);
                 results.add(name, new Results.Key("ports.rss", "  RSS", "MB", false, 1), rss);
+                results.add(name, new Results.Key("ports.sockets", "  sockets held", "", false, 0), sockets);
                 if (verbose) {
                     System.out.printf(Locale.ROOT, "  %-14s launch %.1f ms, answer %.1f ms, MemAvailable -%.1f MB, PSS %.1f MB, "
                             + "RSS %.1f MB, %d sockets%n", name, r.launchMs, answer, (mem0 - mem1) / 1024.0, pss, rss, sockets);

@@ -36,7 +36,7 @@ class IdleAndManyPortsTest {
         assertTrue(Files.isExecutable(Path.of("/usr/bin/passt")), "the reference passt (apt-get install passt)");
         Results r = new Results();
         int failuresBefore = Compare.failures().size();
-        try (ManyPorts m = ManyPorts.setUp(50)) {
+        try (ManyPorts m = ManyPorts.setUp(50, false)) {
             m.run(PASST, 1, r, false);
         }
         assertEquals(List.of(), Compare.failures().subList(failuresBefore, Compare.failures().size()),
@@ -44,5 +44,26 @@ class IdleAndManyPortsTest {
         assertEquals(1, r.all(Compare.DEBIAN, "ports.launch").size(), r.raw());
         assertTrue(r.median(Compare.DEBIAN, "ports.answer") >= r.median(Compare.DEBIAN, "ports.launch"), r.raw());
         assertTrue(r.median(Compare.DEBIAN, "ports.pss") > 1, r.raw());
+    }
+
+    /**
+     * With IPv6 on too, jpasst binds a dual-stack socket per port and protocol, as passt: the
+     * 100 sockets of 50 ports, not 200 (plus the few a daemon holds besides).
+     */
+    @Test
+    void withIpv6TooJpasstBindsOneDualStackSocketAPortAndProtocol() throws Exception {
+        Path jar = Path.of("../passt-core/target/passt.jar").toAbsolutePath().normalize();
+        assertTrue(Files.isRegularFile(jar), jar + " (built before this module)");
+        Compare.Spec jpasst = Compare.Spec.of(Compare.SUBJECT,
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", jar.toString()));
+        Results r = new Results();
+        int failuresBefore = Compare.failures().size();
+        try (ManyPorts m = ManyPorts.setUp(50, true)) {
+            m.run(jpasst, 1, r, false);
+        }
+        assertEquals(List.of(), Compare.failures().subList(failuresBefore, Compare.failures().size()),
+                "the launch bound all 100 sockets");
+        double sockets = r.median(Compare.SUBJECT, "ports.sockets");
+        assertTrue(sockets >= 100 && sockets < 110, sockets + " sockets: " + r.raw());
     }
 }

@@ -29,9 +29,13 @@ import jpasst.util.Log;
  * with it. Stricter than at launch, where a port or address family already taken is skipped: at
  * run time every port and family asked for must bind.
  *
- * <p>A replace keeps the sockets of forwards that stay (same port, family and address; the guest
- * port may change), so connections never see a gap; a port that moves to another address is
- * bound anew while the old socket still holds it, which fails: change it in two steps.
+ * <p>A replace keeps the sockets of forwards that stay (same port, families and address; the
+ * guest port may change), so connections never see a gap; a port that moves to another address
+ * is bound anew while the old socket still holds it, which fails: change it in two steps.
+ *
+ * <p>A port on any address, with both address families on, is one dual-stack socket, as at
+ * launch ({@link ForwardSockets}); where that cannot be bound, a socket per family, and both
+ * must bind.
  */
 public final class Forwards {
     public enum Proto {
@@ -69,8 +73,22 @@ public final class Forwards {
         return p == Proto.TCP ? tcp.slots() : udp.listeners();
     }
 
-    /** A socket a change needs: where, and (once bound) its descriptor. */
-    private record Want(Proto proto, int port, boolean v6, PortSpec.Bind bind, int target, int[] fd) {}
+    /**
+     * A socket a change needs: where, for which families, and once bound its descriptor (two,
+     * a socket per family, where a dual-stack one could not be bound) and the families of each.
+     */
+    private record Want(Proto proto, int port, int fams, PortSpec.Bind bind, int target, int[] fd, int[] fdFams) {
+        Want(Proto proto, int port, int fams, PortSpec.Bind bind, int target) {
+            this(proto, port, fams, bind, target, new int[] {-1, -1}, new int[2]);
+        }
+
+        void close() {
+            for (int i = 0; i < 2; i++) {
+                if (fd[i] >= 0) Descriptors.close(fd[i]);
+                fd[i] = -1;
+            }
+        }
+    }
 
     private PortSpec.Forward parse(Proto p, List<String> specs) {
         if (p == Proto.TCP && conf.noTcp) throw new ConfException("TCP port forwarding requested but TCP is disabled");
@@ -78,15 +96,13 @@ public final class Forwards {
         return PortSpec.parse(specs, scratch);
     }
 
-    /** Every socket the forwards of {@code fwd} need: a port and family each. */
+    /** Every socket the forwards of {@code fwd} need: a port and its families each. */
     private List<Want> wants(Proto p, PortSpec.Forward fwd) {
         List<Want> out = new ArrayList<>();
         for (int port = fwd.nextForwarded(0); port >= 0; port = fwd.nextForwarded(port + 1)) {
             PortSpec.Bind b = fwd.bindOf(port);
-            for (boolean v6 : new boolean[] {false, true}) {
-                if (!(v6 ? conf.v6 : conf.v4) || (b.family() != 0 && b.family() != (v6 ? 6 : 4))) continue;
-                out.add(new Want(p, port, v6, b, fwd.targetOf(port), new int[] {-1}));
-            }
+            int fams = ForwardSockets.families(conf, b);
+            if (fams != 0) out.add(new Want(p, port, fams, b, fwd.targetOf(port)));
         }
         return out;
     }
@@ -120,12 +136,28 @@ public final class Forwards {
             return i >= 0 && i < keys.length && (int) (keys[i] >>> 32) == port ? (int) keys[i] : -1;
         }
 
-        /** The live slot on {@code port} and family {@code v6} bound as {@code b}, or -1. */
-        int find(int port, boolean v6, PortSpec.Bind b) {
+        /** Whether a live slot on {@code port} bound as {@code b} takes any of {@code fams}. */
+        boolean overlaps(int port, int fams, PortSpec.Bind b) {
             for (int i = first(port), slot; (slot = slot(i, port)) >= 0; i++) {
-                if (s.v6(slot) == v6 && Objects.equals(s.bind(slot), b)) return slot;
+                if ((s.families(slot) & fams) != 0 && Objects.equals(s.bind(slot), b)) return true;
             }
-            return -1;
+            return false;
+        }
+
+        /**
+         * The live slots on {@code port} bound as {@code b} that take exactly {@code fams}: one
+         * socket, or for both families a socket per family (where a dual-stack one could not be
+         * bound); null if there are none such.
+         */
+        int[] cover(int port, int fams, PortSpec.Bind b) {
+            int four = -1, six = -1;
+            for (int i = first(port), slot; (slot = slot(i, port)) >= 0; i++) {
+                if (!Objects.equals(s.bind(slot), b)) continue;
+                if (s.families(slot) == fams) return new int[] {slot};
+                if (s.families(slot) == ListenerSlots.IPV4) four = slot;
+                if (s.families(slot) == ListenerSlots.IPV6) six = slot;
+            }
+            return fams == ListenerSlots.BOTH && four >= 0 && six >= 0 ? new int[] {four, six} : null;
         }
     }
 
@@ -143,15 +175,14 @@ public final class Forwards {
             if (specs.isEmpty()) continue;
             ByPort now = new ByPort(slots(p));
             for (Want w : wants(p, parse(p, specs))) {
-                if (now.find(w.port, w.v6, w.bind) >= 0) {
+                if (now.overlaps(w.port, w.fams, w.bind)) {
                     failed++;
-                    throw new ConfException(p.label + " port " + w.port + " (" + family(w.v6) + ") is forwarded already");
+                    throw new ConfException(p.label + " port " + w.port + " (" + family(w.fams) + ") is forwarded already");
                 }
                 want.add(w);
             }
         }
-        bindAll(want, List.of());
-        return want.size();
+        return bindAll(want, List.of());
     }
 
     /**
@@ -223,55 +254,90 @@ public final class Forwards {
             if (!specs.isEmpty()) {
                 ByPort now = new ByPort(s);
                 for (Want w : wants(p, parse(p, specs))) {
-                    int i = now.find(w.port, w.v6, w.bind);
-                    if (i >= 0) {
+                    int[] have = now.cover(w.port, w.fams, w.bind);
+                    if (have == null) {
+                        want.add(w);
+                        continue;
+                    }
+                    for (int i : have) {
                         kept[i] = true;
                         keep.add(new int[] {p.ordinal(), i, w.target});
-                    } else {
-                        want.add(w);
                     }
                 }
             }
             for (int i = 0; i < s.highWater(); i++) if (s.live(i) && !kept[i]) gone.add(new int[] {p.ordinal(), i});
         }
-        bindAll(want, gone);
+        int added = bindAll(want, gone);
         for (int[] k : keep) slots(Proto.values()[k[0]]).target(k[1], k[2]);
-        return new int[] {want.size(), keep.size(), gone.size()};
+        return new int[] {added, keep.size(), gone.size()};
     }
 
     /**
-     * Binds a socket for every one of {@code want}; all bound, closes the slots {@code gone} and
-     * serves the new sockets. One failed: closes those bound and throws, nothing changed.
+     * Binds the sockets of every one of {@code want}; all bound, closes the slots {@code gone}
+     * and serves the new sockets; returns how many. One failed: closes those bound and throws,
+     * nothing changed.
      */
-    private void bindAll(List<Want> want, List<int[]> gone) {
+    private int bindAll(List<Want> want, List<int[]> gone) {
+        int bound = 0;
         for (Want w : want) {
-            int fd = ForwardSockets.open(conf, w.proto == Proto.TCP, w.port, w.v6, w.bind, sa, opt);
-            if (fd < 0) {
-                for (Want o : want) if (o.fd[0] >= 0) Descriptors.close(o.fd[0]);
+            int err = bind(w);
+            if (err < 0) {
+                for (Want o : want) o.close();
                 failed++;
-                String msg = "Failed to bind " + w.proto.label + " port " + w.port + " (" + family(w.v6)
-                        + (w.bind.equals(PortSpec.Bind.ANY) ? "" : ", " + prefix(w.bind)) + "): " + Errno.text(fd)
+                String msg = "Failed to bind " + w.proto.label + " port " + w.port + " (" + family(w.fdFams[1] != 0 ? w.fdFams[1] : w.fams)
+                        + (w.bind.equals(PortSpec.Bind.ANY) ? "" : ", " + prefix(w.bind)) + "): " + Errno.text(err)
                         + ": nothing changed";
                 Log.info(msg);
                 throw new ConfException(msg);
             }
-            w.fd[0] = fd;
+            bound += w.fd[1] >= 0 ? 2 : 1;
         }
         for (int[] g : gone) close(Proto.values()[g[0]], g[1]);
         removed += gone.size();
         for (Want w : want) {
-            int r = w.proto == Proto.TCP ? tcp.add(w.fd[0], w.port, w.v6, w.bind, w.target)
-                    : udp.addListener(w.fd[0], w.port, w.v6, w.bind, w.target);
-            if (r < 0) { // (epoll_ctl: out of memory) the socket goes, the error is said
-                Descriptors.close(w.fd[0]);
-                Log.warn(w.proto.label + " port " + w.port + ": epoll_ctl: " + Errno.text(r));
-                continue;
+            for (int k = 0; k < 2 && w.fd[k] >= 0; k++) {
+                int r = w.proto == Proto.TCP ? tcp.add(w.fd[k], w.port, w.fdFams[k], w.bind, w.target)
+                        : udp.addListener(w.fd[k], w.port, w.fdFams[k], w.bind, w.target);
+                if (r < 0) { // (epoll_ctl: out of memory) the socket goes, the error is said
+                    Descriptors.close(w.fd[k]);
+                    Log.warn(w.proto.label + " port " + w.port + ": epoll_ctl: " + Errno.text(r));
+                    bound--;
+                    continue;
+                }
+                added++;
             }
-            added++;
         }
         if (Log.debugEnabled() && (!want.isEmpty() || !gone.isEmpty())) {
-            Log.debug("Forwards: " + want.size() + " sockets added, " + gone.size() + " closed");
+            Log.debug("Forwards: " + bound + " sockets added, " + gone.size() + " closed");
         }
+        return bound;
+    }
+
+    /**
+     * Binds the socket {@code w} needs, or where a dual-stack one cannot be bound a socket per
+     * family: 0, or the negated errno of the one that failed (its families in
+     * {@code w.fdFams[1]} when it was the second), with nothing of {@code w} left open.
+     */
+    private int bind(Want w) {
+        boolean tcpProto = w.proto == Proto.TCP;
+        int fd = ForwardSockets.open(conf, tcpProto, w.port, w.fams, w.bind, sa, opt);
+        if (fd >= 0 || w.fams != ListenerSlots.BOTH) {
+            w.fd[0] = fd;
+            w.fdFams[0] = w.fams;
+            return Math.min(fd, 0);
+        }
+        int[] fams = {ListenerSlots.IPV4, ListenerSlots.IPV6};
+        for (int k = 0; k < 2; k++) {
+            w.fdFams[k] = fams[k];
+            int one = ForwardSockets.open(conf, tcpProto, w.port, fams[k], w.bind, sa, opt);
+            if (one < 0) {
+                w.close();
+                w.fdFams[1] = fams[k];
+                return one;
+            }
+            w.fd[k] = one;
+        }
+        return 0;
     }
 
     private void close(Proto p, int slot) {
@@ -279,8 +345,8 @@ public final class Forwards {
         else udp.removeListener(slot);
     }
 
-    private static String family(boolean v6) {
-        return v6 ? "IPv6" : "IPv4";
+    private static String family(int fams) {
+        return fams == ListenerSlots.BOTH ? "IPv4 and IPv6" : fams == ListenerSlots.IPV6 ? "IPv6" : "IPv4";
     }
 
     /** A spec's "ADDR%IFACE/" part of {@code b}, empty for any address. */
@@ -298,7 +364,7 @@ public final class Forwards {
         List<Rule> out = new ArrayList<>();
         for (Proto p : Proto.values()) {
             ListenerSlots s = slots(p);
-            // {port, target, families bit set, bind index}
+            // {port, target, families bit set, bind index, sockets}
             List<PortSpec.Bind> binds = new ArrayList<>();
             List<int[]> ports = new ArrayList<>();
             for (int i = 0; i < s.highWater(); i++) {
@@ -308,22 +374,26 @@ public final class Forwards {
                     bi = binds.size();
                     binds.add(s.bind(i));
                 }
-                ports.add(new int[] {s.port(i), s.target(i), s.v6(i) ? 2 : 1, bi});
+                ports.add(new int[] {s.port(i), s.target(i), s.families(i), bi, 1});
             }
             ports.sort(Comparator.<int[]>comparingInt(a -> a[3]).thenComparingInt(a -> a[0]).thenComparingInt(a -> a[1]));
             List<int[]> merged = new ArrayList<>();
             for (int[] e : ports) {
                 int[] last = merged.isEmpty() ? null : merged.get(merged.size() - 1);
-                if (last != null && last[0] == e[0] && last[1] == e[1] && last[3] == e[3]) last[2] |= e[2];
-                else merged.add(e.clone());
+                if (last != null && last[0] == e[0] && last[1] == e[1] && last[3] == e[3]) {
+                    last[2] |= e[2];
+                    last[4]++;
+                } else {
+                    merged.add(e.clone());
+                }
             }
             for (int i = 0; i < merged.size(); ) {
                 int[] first = merged.get(i);
-                int j = i, sockets = Integer.bitCount(first[2]);
+                int j = i, sockets = first[4];
                 while (j + 1 < merged.size()) {
                     int[] n = merged.get(j + 1), c = merged.get(j);
                     if (n[0] != c[0] + 1 || n[1] - n[0] != first[1] - first[0] || n[2] != first[2] || n[3] != first[3]) break;
-                    sockets += Integer.bitCount(n[2]);
+                    sockets += n[4];
                     j++;
                 }
                 int lastPort = merged.get(j)[0];

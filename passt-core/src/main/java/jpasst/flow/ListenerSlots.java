@@ -7,7 +7,9 @@ import jpasst.loop.EventLoop;
 
 /**
  * The listening sockets of one protocol's forwarded ports, a slot each: descriptor, host port,
- * address family, where it is bound, and the guest port it goes to. Slots are taken and freed
+ * the address families it takes ({@link #IPV4}, {@link #IPV6}, or {@link #BOTH} for one
+ * dual-stack socket, as passt binds a port on any address when both families are on), where it
+ * is bound, and the guest port it goes to. Slots are taken and freed
  * as forwards are added and removed at run time ({@link Forwards}); each slot's epoll reference
  * carries its generation, so an event already fetched for a socket that was closed meanwhile
  * (its descriptor number maybe reused by the next one) is recognised and ignored.
@@ -15,12 +17,16 @@ import jpasst.loop.EventLoop;
  * Loop thread only. Looking a slot up is an array read: the accept and receive paths use it.
  */
 public final class ListenerSlots {
+    /** Address families a listening socket takes: IPv4, IPv6, or both (an IPv6 socket with IPV6_V6ONLY off). */
+    public static final int IPV4 = 1, IPV6 = 2, BOTH = IPV4 | IPV6;
+
     private static final int SLOT_BITS = 24;
     private static final long SLOT_MASK = (1L << SLOT_BITS) - 1;
 
     private final int refType;
     private int[] fd = new int[8], port = new int[8], target = new int[8], generation = new int[8];
-    private boolean[] v6 = new boolean[8], used = new boolean[8];
+    private byte[] families = new byte[8];
+    private boolean[] used = new boolean[8];
     private PortSpec.Bind[] bind = new PortSpec.Bind[8];
     private int[] free = new int[8];
     private int highWater, freeCount, count;
@@ -31,7 +37,7 @@ public final class ListenerSlots {
     }
 
     /** A slot for socket {@code sock}; returns it. */
-    int add(int sock, int hostPort, boolean isV6, PortSpec.Bind b, int guestPort) {
+    int add(int sock, int hostPort, int fams, PortSpec.Bind b, int guestPort) {
         int s;
         if (freeCount > 0) {
             s = free[--freeCount];
@@ -41,7 +47,7 @@ public final class ListenerSlots {
         }
         fd[s] = sock;
         port[s] = hostPort;
-        v6[s] = isV6;
+        families[s] = (byte) fams;
         bind[s] = b;
         target[s] = guestPort;
         used[s] = false;
@@ -56,7 +62,7 @@ public final class ListenerSlots {
         port = Arrays.copyOf(port, n);
         target = Arrays.copyOf(target, n);
         generation = Arrays.copyOf(generation, n);
-        v6 = Arrays.copyOf(v6, n);
+        families = Arrays.copyOf(families, n);
         used = Arrays.copyOf(used, n);
         bind = Arrays.copyOf(bind, n);
         free = Arrays.copyOf(free, n);
@@ -114,8 +120,9 @@ public final class ListenerSlots {
         target[s] = guestPort;
     }
 
-    public boolean v6(int s) {
-        return v6[s];
+    /** The address families slot {@code s}'s socket takes: {@link #IPV4}, {@link #IPV6} or {@link #BOTH}. */
+    public int families(int s) {
+        return families[s];
     }
 
     public PortSpec.Bind bind(int s) {

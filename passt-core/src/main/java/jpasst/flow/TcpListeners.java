@@ -19,7 +19,9 @@ import jpasst.sys.SocketOptions;
  * Inbound TCP ({@code -t}): the listening sockets of the forwarded ports, as passt's
  * tcp_listen_handler. A connection accepted on a listening socket becomes a connection to the
  * guest's port that socket's forward names ({@link Tcp#accepted}); with no guest connected it is
- * closed. The sockets are slots ({@link ListenerSlots}): those of {@code -t}, and those
+ * closed. A dual-stack socket ({@link ListenerSlots#BOTH}) accepts IPv4 peers as ::ffff:a.b.c.d,
+ * which is how {@link Tcp} keeps IPv4 addresses anyway: the connection to the guest is IPv4.
+ * The sockets are slots ({@link ListenerSlots}): those of {@code -t}, and those
  * {@link Forwards} adds and removes at run time. A removed socket stops accepting; the
  * connections it accepted are flows of their own and run on until they close.
  *
@@ -34,6 +36,7 @@ public final class TcpListeners {
     private final SocketOptions options = new SocketOptions();
     private final MemorySegment peer = Arena.ofAuto().allocate(SockAddr.STORAGE, 8);
     private final MemorySegment peerLen = Arena.ofAuto().allocate(8, 8);
+    private final MemorySegment opt = Arena.ofAuto().allocate(8, 8);
     private final MemorySegment devNull = Arena.ofAuto().allocateFrom("/dev/null");
     private final ListenerSlots slots = new ListenerSlots(Refs.TCP_LISTEN);
     private int spareFd = -1;
@@ -49,24 +52,23 @@ public final class TcpListeners {
     /**
      * Serves inbound connections on {@code listening}, the sockets of the forwarded ports (bound
      * by {@code jpasst.Listeners}, maybe in the launching process); {@code fwd} maps their ports
-     * to the guest's. Each socket's port and family come from the socket itself.
+     * to the guest's. Each socket's port and families come from the socket itself.
      */
     public void listen(PortSpec.Forward fwd, int[] listening) {
         for (int fd : listening) {
-            peerLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Sockets.getsockname(fd, peer, peerLen), "TCP listening socket " + fd);
-            boolean v6 = SockAddr.family(peer) == Sockets.AF_INET6;
+            int fams = Errno.check(ForwardSockets.familiesOf(fd, peer, peerLen, opt), "TCP listening socket " + fd);
             int port = SockAddr.port(peer);
-            Errno.check(add(fd, port, v6, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
+            Errno.check(add(fd, port, fams, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
         }
     }
 
     /**
-     * Serves the listening socket {@code fd} of host port {@code port} for guest port
-     * {@code target}: its slot, or a negated errno (the socket is then the caller's still).
+     * Serves the listening socket {@code fd} of host port {@code port}, taking {@code fams},
+     * for guest port {@code target}: its slot, or a negated errno (the socket is then the
+     * caller's still).
      */
-    int add(int fd, int port, boolean v6, PortSpec.Bind bind, int target) {
-        int s = slots.add(fd, port, v6, bind == null ? PortSpec.Bind.ANY : bind, target);
+    int add(int fd, int port, int fams, PortSpec.Bind bind, int target) {
+        int s = slots.add(fd, port, fams, bind == null ? PortSpec.Bind.ANY : bind, target);
         int r = loop.add(fd, Epoll.EPOLLIN, slots.ref(s));
         if (r < 0) {
             slots.remove(s);

@@ -2,7 +2,6 @@ package jpasst.flow;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 import jpasst.conf.Conf;
@@ -45,7 +44,10 @@ import jpasst.util.Log;
  * the guest's address at the target port, from the sender's address, where the host's loopback
  * and the host's own address appear as the gateway (the guest has the host's address itself).
  * The guest's replies to that address and port go back out of the listening socket with
- * {@code sendto()} to the original sender. No socket per inbound flow.
+ * {@code sendto()} to the original sender. No socket per inbound flow. A port on any address,
+ * with both address families on, is one dual-stack socket (as passt): its IPv4 senders appear
+ * as ::ffff:a.b.c.d, and since the frame a datagram is read into depends on its family, the
+ * sender of each is looked at first ({@code MSG_PEEK}, as passt's udp_peek_addr()).
  *
  * <p>passt's rule that UDP ports follow TCP's {@code -t} when {@code -u} is absent applies to
  * pasta's "auto" mode only: passt itself (checked with the reference binary) listens on UDP ports
@@ -110,7 +112,7 @@ public final class Udp implements Transport {
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment sa = arena.allocate(SockAddr.STORAGE, 8);
-    private final MemorySegment saLen = arena.allocate(8, 8);
+    private final MemorySegment saLen = arena.allocate(8, 8), opt = arena.allocate(8, 8);
     private final MemorySegment discard = arena.allocate(MAX_PAYLOAD6 + 1, 64);
     private final MemorySegment msghdr = arena.allocate(Msghdr.SIZE, 8);
     /**
@@ -449,11 +451,20 @@ public final class Udp implements Transport {
         int li = listeners.slotOf(ref);
         if (li < 0) return; // removed in this batch
         int sock = listeners.fd(li);
-        boolean isV6 = listeners.v6(li);
+        int fams = listeners.families(li);
+        boolean isV6 = fams == ListenerSlots.IPV6;
         // the flows' receive buffer, once the port carries traffic: not when it is bound, where
         // thousands of forwarded ports would each pay a system call at start
         if (listeners.firstUse(li)) options.setInt(sock, Sockets.SOL_SOCKET, Sockets.SO_RCVBUF, RECEIVE_BUFFER);
         for (int i = 0; i < BATCH; i++) {
+            if (fams == ListenerSlots.BOTH) {
+                // which family's frame the next datagram needs: its sender, looked at first, as
+                // passt's udp_peek_addr() does on a dual-stack socket
+                long peeked = Sockets.recvmsg(sock, Msghdr.set(msghdr, sa, SockAddr.STORAGE, 0, 0),
+                        Sockets.MSG_PEEK | Sockets.MSG_DONTWAIT);
+                if (peeked == -Errno.EAGAIN || peeked == -Errno.EINTR) return;
+                isV6 = !Inany.isV4(SockAddr.inanyHi(sa), SockAddr.inanyLo(sa));
+            }
             int r = reserveFrame(sock, isV6);
             if (r == NO_ROOM && pause(sock, ref)) return;
             if (r != RESERVED) {
@@ -472,7 +483,7 @@ public final class Udp implements Transport {
             long sHi = SockAddr.inanyHi(sa), sLo = SockAddr.inanyLo(sa);
             int sPort = SockAddr.port(sa);
             int f = flows.lookupHostSide(Flows.UDP, li, sHi, sLo, sPort);
-            if (f < 0) f = openInbound(li, sHi, sLo, sPort); // (no frames: the datagram's stays reserved)
+            if (f < 0) f = openInbound(li, isV6, sHi, sLo, sPort); // (no frames: the datagram's stays reserved)
             if (f < 0) {
                 link.commit(frame, 0);
                 dropped++;
@@ -482,9 +493,8 @@ public final class Udp implements Transport {
         }
     }
 
-    /** A new sender on a forwarded port: the flow the guest's replies will find. */
-    private int openInbound(int li, long sHi, long sLo, int sPort) {
-        boolean isV6 = listeners.v6(li);
+    /** A new sender on a forwarded port, of IPv6 ({@code isV6}) or IPv4: the flow the guest's replies will find. */
+    private int openInbound(int li, boolean isV6, long sHi, long sLo, int sPort) {
         if (isV6 ? !conf.v6 : !conf.v4) return -1;
         long guestHi = mapping.guestAddrHi(isV6), guestLo = mapping.guestAddrLo(isV6);
         if ((guestHi | guestLo) == 0 || (!isV6 && Inany.v4(guestLo) == 0)) return -1;
@@ -558,24 +568,25 @@ public final class Udp implements Transport {
      */
     public void listen(PortSpec.Forward fwd, int[] fds) {
         for (int sock : fds) {
-            saLen.set(ValueLayout.JAVA_INT, 0, SockAddr.STORAGE);
-            Errno.check(Sockets.getsockname(sock, sa, saLen), "UDP socket " + sock);
-            boolean isV6 = SockAddr.family(sa) == Sockets.AF_INET6;
+            int fams = Errno.check(ForwardSockets.familiesOf(sock, sa, saLen, opt), "UDP socket " + sock);
             int port = SockAddr.port(sa);
-            Errno.check(addListener(sock, port, isV6, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
             if (Log.debugEnabled()) {
-                Log.debug("UDP: listening on " + (isV6 ? "[" + SockAddr.ip6String(SockAddr.addr6Hi(sa), SockAddr.addr6Lo(sa)) + "]"
-                        : SockAddr.ip4String(SockAddr.addr4(sa))) + ":" + port + " for guest port " + fwd.targetOf(port));
+                Log.debug("UDP: listening on " + (fams != ListenerSlots.IPV4
+                        ? "[" + SockAddr.ip6String(SockAddr.addr6Hi(sa), SockAddr.addr6Lo(sa)) + "]"
+                        : SockAddr.ip4String(SockAddr.addr4(sa))) + ":" + port + (fams == ListenerSlots.BOTH ? " (IPv4 too)" : "")
+                        + " for guest port " + fwd.targetOf(port));
             }
+            Errno.check(addListener(sock, port, fams, fwd.bindOf(port), fwd.targetOf(port)), "epoll_ctl");
         }
     }
 
     /**
-     * Serves the bound socket {@code sock} of host port {@code port} for guest port
-     * {@code target}: its slot, or a negated errno (the socket is then the caller's still).
+     * Serves the bound socket {@code sock} of host port {@code port}, taking {@code fams}, for
+     * guest port {@code target}: its slot, or a negated errno (the socket is then the caller's
+     * still).
      */
-    int addListener(int sock, int port, boolean isV6, PortSpec.Bind bind, int target) {
-        int li = listeners.add(sock, port, isV6, bind == null ? PortSpec.Bind.ANY : bind, target);
+    int addListener(int sock, int port, int fams, PortSpec.Bind bind, int target) {
+        int li = listeners.add(sock, port, fams, bind == null ? PortSpec.Bind.ANY : bind, target);
         int r = loop.add(sock, Epoll.EPOLLIN, listeners.ref(li));
         if (r < 0) {
             listeners.remove(li);
@@ -628,7 +639,7 @@ public final class Udp implements Transport {
         return flows.count(Flows.UDP);
     }
 
-    /** Host ports listened on, one per address family ({@code -u}). */
+    /** Host ports listened on, once per socket ({@code -u}: a port twice where each family has its own). */
     public List<Integer> listeningPorts() {
         List<Integer> p = new java.util.ArrayList<>();
         for (int li = 0; li < listeners.highWater(); li++) if (listeners.live(li)) p.add(listeners.port(li));

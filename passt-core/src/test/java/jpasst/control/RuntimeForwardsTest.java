@@ -54,7 +54,11 @@ class RuntimeForwardsTest {
 
     /** A daemon with a control socket, a guest whose MAC it knows, a client on the control socket. */
     private Rig rig() throws Exception {
-        InProcessPasst p = closing(new InProcessPasst(InProcessPasst::control));
+        return rig(InProcessPasst::control);
+    }
+
+    private Rig rig(java.util.function.Consumer<jpasst.conf.Conf.Builder> conf) throws Exception {
+        InProcessPasst p = closing(new InProcessPasst(conf));
         GuestTcp g = new GuestTcp(closing(p.connect()));
         assertTrue(p.await(p.passt.link::connected, 2000));
         g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
@@ -124,6 +128,37 @@ class RuntimeForwardsTest {
         assertEquals(List.of(host + ":" + guest), specs(r.ctl, "tcp"));
         exchange(connect(r, host, guest), "ping", "pong");
         assertEquals(1L, r.p.query(() -> r.p.passt.tcpListeners.accepted()));
+    }
+
+    /**
+     * With both address families on, a port added on any address is one dual-stack socket (as
+     * at launch, as passt), listed with both families; a replace keeps it. A port whose IPv4
+     * side is taken falls back to a socket per family, and both must bind: nothing changes.
+     */
+    @Test
+    void withBothFamiliesAForwardAddedAtRunTimeIsOneDualStackSocket() throws Exception {
+        Rig r = rig(c -> {
+            InProcessPasst.control(c);
+            InProcessPasst.ipv6(c);
+        });
+        int host = freePort(), guest = guestPort();
+        assertEquals(1L, r.ctl.addForwards(List.of(host + ":" + guest), List.of()).get("sockets_added"));
+        List<Map<String, Object>> rules = r.ctl.forwards();
+        assertEquals(1, rules.size());
+        assertEquals(List.of("ipv4", "ipv6"), rules.get(0).get("families"));
+        assertEquals(1L, rules.get(0).get("sockets"));
+        exchange(connect(r, host, guest), "over", "ipv4");
+        assertEquals(Map.of("sockets_added", 0L, "sockets_kept", 1L, "sockets_removed", 0L),
+                r.ctl.replaceForwards(List.of(host + ":" + guest), null));
+        try (ServerSocket taken = new ServerSocket()) {
+            taken.bind(new InetSocketAddress("127.0.0.1", 0));
+            int busy = taken.getLocalPort();
+            ControlClient.ControlException x = assertThrows(ControlClient.ControlException.class,
+                    () -> r.ctl.addForwards(List.of(busy + ":" + guest), List.of()));
+            assertTrue(x.getMessage().startsWith("Failed to bind TCP port " + busy + " (IPv4): Address already in use"),
+                    x.getMessage());
+        }
+        assertEquals(List.of(host + ":" + guest), specs(r.ctl, "tcp"), "unchanged");
     }
 
     @Test

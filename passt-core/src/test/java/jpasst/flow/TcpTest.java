@@ -1235,6 +1235,41 @@ class TcpTest {
         assertTrue(p.await(() -> p.passt.tcp.activeConnections() == 0, 1000));
     }
 
+    /**
+     * With both address families on, a port on any address is one dual-stack socket, as passt
+     * binds it: an IPv4 peer (::ffff:127.0.0.1 on that socket) reaches the guest over IPv4, an
+     * IPv6 one over IPv6.
+     */
+    @Test
+    void aForwardedPortWithBothFamiliesIsOneSocketThatTakesIpv4AndIpv6Peers() throws Exception {
+        int hostPort = freePort(), guestPort = guestPort();
+        InProcessPasst p = daemon(conf -> {
+            InProcessPasst.ipv6(conf);
+            conf.tcpSpecs = List.of(hostPort + ":" + guestPort);
+        });
+        GuestTcp g = guest(p);
+        g.link().send(g.conn4(1, 1).frame(0, 0, RST, 0, new byte[0], new byte[0])); // the daemon learns our MAC
+        assertEquals(1, (int) p.query(() -> p.passt.tcpListeners.slots().count()), "one socket for the port");
+        assertEquals(ListenerSlots.BOTH, (int) p.query(() -> p.passt.tcpListeners.slots().families(0)));
+        for (String host : new String[] {"127.0.0.1", "::1"}) {
+            boolean v6 = host.contains(":");
+            Socket s = closing(new Socket(host, hostPort));
+            s.setSoTimeout(3000);
+            Conn c = g.acceptSyn(guestPort, 2000);
+            assertNotNull(c, "no SYN into the guest for a peer at " + host);
+            assertEquals(v6, c.syn.v6(), "the guest's connection is of the peer's family");
+            assertArrayEquals(v6 ? GW6 : v4(GW4), c.syn.src(), "from the gateway, standing for the host's loopback");
+            assertArrayEquals(v6 ? GUEST6 : v4(GUEST4), c.syn.dst());
+            assertEquals(v6 ? MSS6 : MSS4, c.syn.mss());
+            c.synAck(1460, 5);
+            assertNotNull(c.receive(1000), "no ACK completing the handshake");
+            c.sendData(host.getBytes());
+            assertEquals(host, new String(readFully(s.getInputStream(), host.length())));
+            s.getOutputStream().write("back".getBytes());
+            assertEquals("back", new String(c.receiveData(4, 1000)));
+        }
+    }
+
     @Test
     void forwardedIpv6ConnectionComesFromTheGatewayAddress() throws Exception {
         Forwarded f = forwarded(true);

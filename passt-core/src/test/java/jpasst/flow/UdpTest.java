@@ -374,6 +374,58 @@ class UdpTest {
         assertEquals(1, p.query(() -> p.passt.udp.active()), "one inbound flow, no socket of its own");
     }
 
+    /**
+     * With both address families on, a forwarded port on any address is one dual-stack socket,
+     * as passt binds it: an IPv4 sender (::ffff:127.0.0.1 on that socket) reaches the guest in
+     * an IPv4 frame, an IPv6 one in an IPv6 frame, each from the gateway's address of its
+     * family, and the guest's replies go back to each out of the one socket.
+     */
+    @Test
+    void aForwardedPortWithBothFamiliesIsOneSocketThatTakesIpv4AndIpv6Senders() throws Exception {
+        int hostPort = freeUdpPort();
+        InProcessPasst p = closing(new InProcessPasst(c -> {
+            InProcessPasst.ipv6(c);
+            c.noNdp = c.noRa = c.noDhcpv6 = true;
+            c.udpSpecs.add(hostPort + ":5353");
+        }));
+        assertEquals(List.of(hostPort), p.query(() -> p.passt.udp.listeningPorts()), "one socket for the port");
+        GuestLink g = closing(p.connect());
+        byte[] guest6 = InProcessPasst.ADDR6, gw6 = InProcessPasst.GW6;
+        for (String host : new String[] {"127.0.0.1", "::1", "127.0.0.1"}) {
+            boolean v6 = host.contains(":");
+            DatagramSocket peer = closing(new DatagramSocket(new InetSocketAddress(host, 0)));
+            peer.setSoTimeout(3000);
+            peer.send(new DatagramPacket(bytes(host), host.length(), new InetSocketAddress(host, hostPort)));
+            byte[] f;
+            if (v6) {
+                f = g.receive(3000, x -> x.length >= 62 && u16(x, 12) == 0x86dd && u8(x, 20) == 17
+                        && u16(x, 54) == peer.getLocalPort());
+                assertNotNull(f, "datagram from " + host + " not delivered to the guest");
+                assertArrayEquals(gw6, Arrays.copyOfRange(f, 22, 38), "a loopback sender appears as the gateway");
+                assertArrayEquals(guest6, Arrays.copyOfRange(f, 38, 54));
+                assertEquals(5353, u16(f, 56));
+                int ulen = u16(f, 58);
+                assertEquals(0, Frames.checksum(f, 54, ulen, Frames.pseudo6(gw6, guest6, 17, ulen)), "UDP checksum");
+                assertEquals(host, new String(f, 62, host.length(), StandardCharsets.US_ASCII));
+                g.send(frame6(Frames.udp6(guest6, 5353, gw6, peer.getLocalPort(), bytes("reply6"))));
+            } else {
+                f = g.receive(3000, x -> isUdp4From(x, peer.getLocalPort()));
+                assertNotNull(f, "datagram from " + host + " not delivered to the guest");
+                assertEquals(GW, i32(f, 26), "a loopback sender appears as the gateway");
+                assertEquals(ADDR, i32(f, 30));
+                assertEquals(5353, u16(f, 36));
+                assertEquals(0, udp4Checksum(f));
+                assertEquals(host, new String(f, 42, host.length(), StandardCharsets.US_ASCII));
+                g.send(frame4(udp4(ADDR, 5353, GW, peer.getLocalPort(), bytes("reply4"))));
+            }
+            DatagramPacket r = new DatagramPacket(new byte[100], 100);
+            peer.receive(r);
+            assertEquals(v6 ? "reply6" : "reply4", new String(r.getData(), 0, r.getLength(), StandardCharsets.US_ASCII));
+            assertEquals(hostPort, r.getPort(), "the reply comes from the forwarded port");
+        }
+        assertEquals(3, p.query(() -> p.passt.udp.active()), "a flow per sender");
+    }
+
     @Test
     void datagramsOfSeveralFlowsInOneBatchReachEachPeerInOrder() throws Exception {
         int hostPort = freeUdpPort();

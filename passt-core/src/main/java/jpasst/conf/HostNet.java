@@ -102,8 +102,7 @@ public final class HostNet {
             c.gw6Hi = 0xfe80L << 48;
             c.gw6Lo = 1;
         }
-        c.ourLl6Hi = 0xfe80L << 48;
-        c.ourLl6Lo = 1;
+        ourLinkLocal6(c);
         c.noDhcpv6 = true;
     }
 
@@ -151,7 +150,14 @@ public final class HostNet {
             }
             return;
         }
-        // passt's own link-local address: the gateway's if that is link-local, else fe80::1
+        ourLinkLocal6(c);
+    }
+
+    /**
+     * passt's own link-local address: the gateway's if that is link-local (the router the
+     * guest learns from our advertisements is the one whose neighbour it resolves), else fe80::1.
+     */
+    private static void ourLinkLocal6(Conf.Builder c) {
         if ((c.gw6Hi >>> 48) == 0xfe80) {
             c.ourLl6Hi = c.gw6Hi;
             c.ourLl6Lo = c.gw6Lo;

@@ -75,6 +75,23 @@ class HostNet6Test {
         assertTrue(c.noDhcpv6, "no DHCPv6: nothing to assign");
     }
 
+    /** A link-local -g in local mode is the router, and so our own link-local address, as outside it. */
+    @Test
+    void inLocalModeALinkLocalGatewayGivenIsOurLinkLocalAddress() throws Exception {
+        Conf.Builder b = new Conf.Builder();
+        b.v4 = false;
+        long[] g = AddressLiteral.requireIp6("fe80::77");
+        b.gw6Hi = g[0];
+        b.gw6Lo = g[1];
+        b.gw6Set = true;
+        HostNet.complete(b, dir.resolve("none").toString(),
+                Files.writeString(dir.resolve("ipv6_route"), route6("jpasstnone0", "fd000000000000000000000000000001") + LOOPBACK6).toString(),
+                Files.writeString(dir.resolve("resolv.conf"), "nameserver 2001:db8::53\n").toString());
+        Conf c = b.build();
+        assertEquals("fe80::77", SockAddr.ip6String(c.gw6Hi, c.gw6Lo));
+        assertEquals("fe80::77", SockAddr.ip6String(c.ourLl6Hi, c.ourLl6Lo), "the router is us");
+    }
+
     @Test
     void withoutIpv6OnTheHostsLoopbackThereIsNoLocalModeAndIpv6IsOff() throws Exception {
         ConfException e = org.junit.jupiter.api.Assertions.assertThrows(ConfException.class,

@@ -457,7 +457,9 @@ public final class StreamLink implements Link {
         }
         outTail = at;
         framesOut += frames;
-        if (gapped && queued >= WRITE_AT && failure == null) writeQueued();
+        // (not while the guest is behind: the write waits for EPOLLOUT, and trying it again
+        // after every read would only meet EAGAIN)
+        if (gapped && queued >= WRITE_AT && !waitingOut && failure == null) writeQueued();
     }
 
     @Override

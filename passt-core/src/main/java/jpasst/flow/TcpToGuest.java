@@ -79,11 +79,12 @@ final class TcpToGuest {
         if (skip > discard.byteSize()) return NO_ROOM; // cannot peek past so much unacknowledged data
         // where the guest takes frames of many segments, as many whole segments as an IP packet holds
         int perFrame = link.largeTcpFrames(v6) ? Math.max(mss, (maxSegment(v6) - HDR) / mss * mss) : mss;
-        int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, ((long) wnd + perFrame - 1) / perFrame);
+        long most = Math.min(wnd, link.readLimit());
+        int wantFrames = (int) Math.min(MAX_FRAMES_PER_READ, (most + perFrame - 1) / perFrame);
         int reserved = link.reserve(batch, FrameWriter.l2l3Length(v6) + HDR, perFrame, wantFrames);
         if (reserved == 0) return NO_ROOM;
         if (perFrame > mss) batch.segmentSize(mss, v6);
-        int want = (int) Math.min(wnd, batch.capacity());
+        int want = (int) Math.min(most, batch.capacity());
         int pieces = batch.limit(want);
         long n;
         if (skip > 0) {

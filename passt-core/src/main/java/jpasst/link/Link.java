@@ -80,6 +80,14 @@ public interface Link {
      */
     boolean largeTcpFrames(boolean v6);
 
+    /**
+     * The most one read of a host socket should bring into frames, in bytes. The stream socket
+     * writes its frames out of its own buffer, best while they are still in the CPU's cache
+     * (it writes what a read brought at once, see {@code StreamLink.WRITE_AT}); over vhost-user
+     * the frames are the guest's own buffers, and larger reads cost less.
+     */
+    int readLimit();
+
     /** The frames committed so far leave now (the end of a batch of events). */
     void flush();
 

@@ -70,17 +70,24 @@ public final class StreamLink implements Link {
      */
     static final int MAX_GAPS = 128;
     /**
-     * A read's datagrams (frames committed around gaps: each was received into room for the
-     * largest) are written at once when what is queued reaches this many bytes, not at the end
-     * of the loop's batch: the kernel's copy out of the buffer then finds them still in the
-     * CPU's cache. A flow's socket is read for up to 64 datagrams an event; written at the
-     * batch's end, those of 32000 bytes made 1 MB writes over 2 MB of buffer, each datagram
-     * copied in and out through memory (UDP host → guest, 32000 B, three A/B runs: 25.9–26.1 →
-     * 27.9–29.8 Gbit/s, 0.202–0.205 → 0.178–0.187 CPU-s/GB; upstream passt writes after each
-     * recvmmsg). Small datagrams still leave many to a write; TCP's segments lie back to back
-     * and a bulk read leaves in one write at the batch's end, which measured better for TCP.
+     * What a host socket read brought is written at once when what is queued reaches this many
+     * bytes, not at the end of the loop's batch: the kernel's copy out of the buffer then finds
+     * it still in the CPU's cache. Written at the batch's end, a flow's 64 datagrams of 32000
+     * bytes made 1 MB writes over 2 MB of buffer, each datagram copied in and out through memory
+     * (UDP host → guest, 32000 B, three A/B runs: 25.9–26.1 → 27.9–29.8 Gbit/s, 0.202–0.205 →
+     * 0.178–0.187 CPU-s/GB; upstream passt writes after each recvmmsg). For TCP the same holds
+     * with reads of at most {@link #READ_LIMIT}; with TCP reads of up to the whole buffer it did
+     * not. Small frames still leave many to a write.
      */
     static final int WRITE_AT = 256 << 10;
+    /**
+     * The most a TCP read brings ({@link #readLimit}): 512 KB, written at once ({@link #WRITE_AT})
+     * while it is in the cache, rather than up to 2 MB written at the batch's end (TCP host →
+     * guest, three A/B runs each: 65520 0.191–0.205 → 0.141–0.159 CPU-s/GB, 1500 0.243–0.282 →
+     * 0.216–0.241, and 27.3–32.0 → 31.2–35.1 Gbit/s; a limit alone, without the early write,
+     * changed nothing).
+     */
+    static final int READ_LIMIT = 512 << 10;
 
     private final Conf conf;
     private final EventLoop loop;
@@ -435,7 +442,6 @@ public final class StreamLink implements Link {
         batchReserved = false;
         if (conn < 0) return;
         int at = outTail; // where the next length prefix goes
-        boolean gapped = false;
         for (int i = 0; i < frames; i++) {
             long hdr = b.headerOffset(i);
             int len = b.headerLength() + b.payloadLength(i);
@@ -444,7 +450,6 @@ public final class StreamLink implements Link {
                     gapFrom[gapCount] = at;
                     gapTo[gapCount] = (int) hdr - 4;
                     gapCount++;
-                    gapped = true;
                     at = (int) hdr - 4;
                 } else {
                     MemorySegment.copy(out, hdr, out, at + 4, len);
@@ -459,7 +464,7 @@ public final class StreamLink implements Link {
         framesOut += frames;
         // (not while the guest is behind: the write waits for EPOLLOUT, and trying it again
         // after every read would only meet EAGAIN)
-        if (gapped && queued >= WRITE_AT && !waitingOut && failure == null) writeQueued();
+        if (queued >= WRITE_AT && !waitingOut && failure == null) writeQueued();
     }
 
     @Override
@@ -470,6 +475,11 @@ public final class StreamLink implements Link {
     @Override
     public boolean largeTcpFrames(boolean v6) {
         return false;
+    }
+
+    @Override
+    public int readLimit() {
+        return READ_LIMIT;
     }
 
     /**

@@ -212,6 +212,11 @@ public final class VhostUserLink implements Link {
     }
 
     @Override
+    public int readLimit() {
+        return Integer.MAX_VALUE;
+    }
+
+    @Override
     public void flush() {
         singleReserved = false; // (what was reserved and not committed goes back now)
         device.publish();

@@ -22,9 +22,9 @@ import jpasst.sys.Sockets;
 
 /**
  * When the stream link writes what is queued: at the end of the loop's batch ({@link StreamLink#flush}),
- * or at once when a read's datagrams, each in room for the largest, add up to
- * {@link StreamLink#WRITE_AT} bytes (written while they are still in the CPU's cache). QEMU's
- * end is the other half of a real socket pair.
+ * or at once when what reads brought adds up to {@link StreamLink#WRITE_AT} bytes (written while
+ * it is still in the CPU's cache), datagrams each in room for the largest or TCP segments back
+ * to back. QEMU's end is the other half of a real socket pair.
  */
 class StreamLinkWriteTest {
     private final Arena arena = Arena.ofConfined();
@@ -89,5 +89,16 @@ class StreamLinkWriteTest {
         int big = StreamLink.WRITE_AT / 32_000 + 1;
         datagrams(b, big, 32_000);
         assertTrue(waiting() > 0, big + " datagrams of 32000 bytes are written before the batch ends");
+    }
+
+    @Test
+    void aTcpReadOfTheLinksReadLimitIsWrittenAtOnce() {
+        assertTrue(link.readLimit() >= StreamLink.WRITE_AT, "a read as large as the limit reaches the write's size");
+        FrameBatch b = new FrameBatch(1024, 1024);
+        int frames = link.readLimit() / 1460;
+        assertEquals(frames, link.reserve(b, 54, 1460, frames));
+        for (int i = 0; i < frames; i++) b.payloadLength(i, 1460);
+        link.commit(b, frames);
+        assertTrue(waiting() > 0, frames + " full segments are written before the batch ends");
     }
 }

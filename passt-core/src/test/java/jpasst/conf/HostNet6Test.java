@@ -75,15 +75,21 @@ class HostNet6Test {
         assertTrue(c.noDhcpv6, "no DHCPv6: nothing to assign");
     }
 
-    /** A link-local -g in local mode is the router, and so our own link-local address, as outside it. */
-    @Test
-    void inLocalModeALinkLocalGatewayGivenIsOurLinkLocalAddress() throws Exception {
+    /** A configuration of IPv6 alone with {@code -g gateway}. */
+    private static Conf.Builder ipv6WithGateway(String gateway) {
         Conf.Builder b = new Conf.Builder();
         b.v4 = false;
-        long[] g = AddressLiteral.requireIp6("fe80::77");
+        long[] g = AddressLiteral.requireIp6(gateway);
         b.gw6Hi = g[0];
         b.gw6Lo = g[1];
         b.gw6Set = true;
+        return b;
+    }
+
+    /** A link-local -g in local mode is the router, and so our own link-local address, as outside it. */
+    @Test
+    void inLocalModeALinkLocalGatewayGivenIsOurLinkLocalAddress() throws Exception {
+        Conf.Builder b = ipv6WithGateway("fe80::77");
         HostNet.complete(b, dir.resolve("none").toString(),
                 Files.writeString(dir.resolve("ipv6_route"), route6("jpasstnone0", "fd000000000000000000000000000001") + LOOPBACK6).toString(),
                 Files.writeString(dir.resolve("resolv.conf"), "nameserver 2001:db8::53\n").toString());
@@ -101,12 +107,7 @@ class HostNet6Test {
 
     @Test
     void explicitGatewayWins() throws Exception {
-        Conf.Builder c = new Conf.Builder();
-        c.v4 = false;
-        long[] g = AddressLiteral.requireIp6("fe80::77");
-        c.gw6Hi = g[0];
-        c.gw6Lo = g[1];
-        c.gw6Set = true;
+        Conf.Builder c = ipv6WithGateway("fe80::77");
         long[] a = AddressLiteral.requireIp6("2001:db8::2");
         c.addr6Hi = a[0];
         c.addr6Lo = a[1];

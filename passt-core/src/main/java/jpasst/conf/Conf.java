@@ -190,6 +190,14 @@ public final class Conf {
         return hostLoopbackMap4(mapHostLoopback4, noMapGw, gw4);
     }
 
+    /**
+     * Whether the guest has an IPv6 address to be given (by NDP's prefix, DHCPv6); none in IPv6
+     * local mode, where it keeps its link-local one.
+     */
+    public boolean addr6Given() {
+        return (addr6Hi | addr6Lo) != 0;
+    }
+
     /** Whether --map-host-loopback gave an IPv6 address (else the gateway's is used). */
     public boolean mapHostLoopback6Given() {
         return (mapHostLoopback6Hi | mapHostLoopback6Lo) != 0;

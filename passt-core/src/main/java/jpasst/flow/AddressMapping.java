@@ -223,12 +223,12 @@ public final class AddressMapping {
     public long guestAddrHi(boolean v6) {
         if (!v6) return 0;
         if (guest.addr6Seen()) return guest.addr6SeenHi;
-        return (conf.addr6Hi | conf.addr6Lo) != 0 ? conf.addr6Hi : guest.addr6LlSeenHi;
+        return conf.addr6Given() ? conf.addr6Hi : guest.addr6LlSeenHi;
     }
 
     public long guestAddrLo(boolean v6) {
         if (!v6) return Inany.lo4(guest.addr4Seen != 0 ? guest.addr4Seen : conf.addr4);
         if (guest.addr6Seen()) return guest.addr6SeenLo;
-        return (conf.addr6Hi | conf.addr6Lo) != 0 ? conf.addr6Lo : guest.addr6LlSeenLo;
+        return conf.addr6Given() ? conf.addr6Lo : guest.addr6LlSeenLo;
     }
 }

@@ -87,7 +87,7 @@ public final class Ndp {
         int dnsslUnits = search.length == 0 ? 0 : (8 + search.length + Nd.OPT_UNIT - 1) / Nd.OPT_UNIT;
         // local mode (no IPv6 address on the host): no prefix to take an address from, and none
         // to ask DHCPv6 for; the guest keeps its link-local address and has us as its router
-        boolean prefix = (c.addr6Hi | c.addr6Lo) != 0;
+        boolean prefix = c.addr6Given();
         int len = Nd.RA_OPTIONS + (prefix ? Nd.PREFIX_OPT_LEN : 0) + Nd.OPT_UNIT
                 + (c.mtu != 0 ? Nd.OPT_UNIT : 0)
                 + (dns > 0 ? 8 + 16 * dns : 0)

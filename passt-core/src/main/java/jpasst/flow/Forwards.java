@@ -75,11 +75,16 @@ public final class Forwards {
 
     /**
      * A socket a change needs: where, for which families, and once bound its descriptor (two,
-     * a socket per family, where a dual-stack one could not be bound) and the families of each.
+     * an IPv4 and an IPv6 one, where a dual-stack one could not be bound).
      */
-    private record Want(Proto proto, int port, int fams, PortSpec.Bind bind, int target, int[] fd, int[] fdFams) {
+    private record Want(Proto proto, int port, int fams, PortSpec.Bind bind, int target, int[] fd) {
         Want(Proto proto, int port, int fams, PortSpec.Bind bind, int target) {
-            this(proto, port, fams, bind, target, new int[] {-1, -1}, new int[2]);
+            this(proto, port, fams, bind, target, new int[] {-1, -1});
+        }
+
+        /** The families socket {@code k} takes. */
+        int fams(int k) {
+            return fd[1] < 0 ? fams : k == 0 ? ListenerSlots.IPV4 : ListenerSlots.IPV6;
         }
 
         void close() {
@@ -280,24 +285,28 @@ public final class Forwards {
     private int bindAll(List<Want> want, List<int[]> gone) {
         int bound = 0;
         for (Want w : want) {
-            int err = bind(w);
-            if (err < 0) {
-                for (Want o : want) o.close();
-                failed++;
-                String msg = "Failed to bind " + w.proto.label + " port " + w.port + " (" + family(w.fdFams[1] != 0 ? w.fdFams[1] : w.fams)
-                        + (w.bind.equals(PortSpec.Bind.ANY) ? "" : ", " + prefix(w.bind)) + "): " + Errno.text(err)
-                        + ": nothing changed";
-                Log.info(msg);
-                throw new ConfException(msg);
+            int fd = open(w, w.fams);
+            if (fd >= 0) {
+                w.fd[0] = fd;
+                bound++;
+                continue;
             }
-            bound += w.fd[1] >= 0 ? 2 : 1;
+            if (w.fams != ListenerSlots.BOTH) refuse(want, w, w.fams, fd);
+            // no dual-stack socket: a socket per family, as passt, and both must bind
+            for (int k = 0; k < 2; k++) {
+                int fams = k == 0 ? ListenerSlots.IPV4 : ListenerSlots.IPV6;
+                fd = open(w, fams);
+                if (fd < 0) refuse(want, w, fams, fd);
+                w.fd[k] = fd;
+                bound++;
+            }
         }
         for (int[] g : gone) close(Proto.values()[g[0]], g[1]);
         removed += gone.size();
         for (Want w : want) {
             for (int k = 0; k < 2 && w.fd[k] >= 0; k++) {
-                int r = w.proto == Proto.TCP ? tcp.add(w.fd[k], w.port, w.fdFams[k], w.bind, w.target)
-                        : udp.addListener(w.fd[k], w.port, w.fdFams[k], w.bind, w.target);
+                int r = w.proto == Proto.TCP ? tcp.add(w.fd[k], w.port, w.fams(k), w.bind, w.target)
+                        : udp.addListener(w.fd[k], w.port, w.fams(k), w.bind, w.target);
                 if (r < 0) { // (epoll_ctl: out of memory) the socket goes, the error is said
                     Descriptors.close(w.fd[k]);
                     Log.warn(w.proto.label + " port " + w.port + ": epoll_ctl: " + Errno.text(r));
@@ -313,31 +322,20 @@ public final class Forwards {
         return bound;
     }
 
-    /**
-     * Binds the socket {@code w} needs, or where a dual-stack one cannot be bound a socket per
-     * family: 0, or the negated errno of the one that failed (its families in
-     * {@code w.fdFams[1]} when it was the second), with nothing of {@code w} left open.
-     */
-    private int bind(Want w) {
-        boolean tcpProto = w.proto == Proto.TCP;
-        int fd = ForwardSockets.open(conf, tcpProto, w.port, w.fams, w.bind, sa, opt);
-        if (fd >= 0 || w.fams != ListenerSlots.BOTH) {
-            w.fd[0] = fd;
-            w.fdFams[0] = w.fams;
-            return Math.min(fd, 0);
-        }
-        int[] fams = {ListenerSlots.IPV4, ListenerSlots.IPV6};
-        for (int k = 0; k < 2; k++) {
-            w.fdFams[k] = fams[k];
-            int one = ForwardSockets.open(conf, tcpProto, w.port, fams[k], w.bind, sa, opt);
-            if (one < 0) {
-                w.close();
-                w.fdFams[1] = fams[k];
-                return one;
-            }
-            w.fd[k] = one;
-        }
-        return 0;
+    /** A bound socket of {@code w}'s port taking {@code fams}, or a negated errno. */
+    private int open(Want w, int fams) {
+        return ForwardSockets.open(conf, w.proto == Proto.TCP, w.port, fams, w.bind, sa, opt);
+    }
+
+    /** The socket of {@code w} for {@code fams} failed with {@code err}: closes what {@code want} bound, and says why. */
+    private void refuse(List<Want> want, Want w, int fams, int err) {
+        for (Want o : want) o.close();
+        failed++;
+        String msg = "Failed to bind " + w.proto.label + " port " + w.port + " (" + family(fams)
+                + (w.bind.equals(PortSpec.Bind.ANY) ? "" : ", " + prefix(w.bind)) + "): " + Errno.text(err)
+                + ": nothing changed";
+        Log.info(msg);
+        throw new ConfException(msg);
     }
 
     private void close(Proto p, int slot) {

@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -23,13 +22,15 @@ import jpasst.guest.GuestTcp;
 import jpasst.guest.GuestTcp.Conn;
 import jpasst.guest.GuestTcp.Seg;
 import jpasst.testutil.InProcessPasst;
+import jpasst.testutil.LoopAllocation;
 
 /**
  * The per-segment path of the TCP translation allocates nothing, over either guest transport (the
  * stream socket; vhost-user, where the frames lie in the guest's virtqueues): bytes allocated by
  * the daemon's loop thread (HotSpot's per-thread allocation counter) across tens of thousands of
- * data segments each way, after a warm-up, stay below 8 bytes per segment on average, where one
- * object per segment (16 bytes at least) or every other segment would fail.
+ * data segments each way, after a warm-up and once the JIT is done ({@link LoopAllocation}), stay
+ * below 8 bytes per segment on average, where one object per segment (16 bytes at least) or every
+ * other segment would fail.
  *
  * <p>What remains is not per segment: FFM allocates a 40-byte segment view for the captured errno
  * of a downcall, which C2 removes by escape analysis wherever it inlines the whole downcall, and
@@ -43,28 +44,12 @@ class TcpAllocationTest {
         void run() throws IOException;
     }
 
-    /**
-     * Runs {@code step} (which moves {@code perStep} segments) through the warm-up, then measures
-     * the loop thread's allocation over {@link #MEASURED} segments, window after window, until
-     * one is clean (under a byte a segment) or six have been: the JIT may still be at work in the
-     * first ones (CI machines are slow, a shared one slower still), an allocation per segment
-     * shows in all of them. Returns the smallest figure.
-     */
-    static long measure(InProcessPasst p, String what, Step step, int perStep) throws IOException {
+    /** Runs {@code step} (which moves {@code perStep} segments) through the warm-up, then measures {@link #MEASURED} segments at a time as {@link LoopAllocation} does. */
+    static long measure(InProcessPasst p, String what, Step step, int perStep) throws Exception {
         for (int i = 0; i < WARMUP; i += perStep) step.run();
-        long best = Long.MAX_VALUE;
-        for (int window = 0; window < 6 && best >= MEASURED; window++) {
-            long mark = allocated(p.loopThread());
+        return LoopAllocation.steadyState(p.loopThread(), what, MEASURED, () -> {
             for (int i = 0; i < MEASURED; i += perStep) step.run();
-            long bytes = allocated(p.loopThread()) - mark;
-            System.out.printf("Allocation, %s: %d bytes for %d segments%n", what, bytes, MEASURED);
-            best = Math.min(best, bytes);
-        }
-        return best;
-    }
-
-    static long allocated(Thread t) {
-        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getThreadAllocatedBytes(t.threadId());
+        });
     }
 
     /**

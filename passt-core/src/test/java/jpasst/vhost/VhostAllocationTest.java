@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.management.ManagementFactory;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import jpasst.guest.vhost.VhostUserFrontEnd;
+import jpasst.testutil.LoopAllocation;
 import jpasst.guest.vhost.Wire;
 
 /**
@@ -17,16 +17,11 @@ import jpasst.guest.vhost.Wire;
  * (HotSpot's per-thread counter) while tens of thousands of frames go through popTx, sendRx or
  * reserveRx/commitRx, releaseTx, the used rings, the kicks and the calls, stay below 8 bytes per
  * frame on average after a warm-up, where one object per frame (16 bytes at least) would fail.
- * As in TcpAllocationTest, the smallest of three windows counts (the JIT may still be at work in
- * one), and what remains is FFM's occasional errno view of a downcall, not per frame.
+ * Measured once the JIT is done ({@link LoopAllocation}); what remains is FFM's occasional errno view of a downcall, not per frame.
  */
 @Timeout(300)
 class VhostAllocationTest {
     static final int BATCH = 32, WARMUP = 100_000, MEASURED = 64_000;
-
-    static long allocated(Thread t) {
-        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getThreadAllocatedBytes(t.threadId());
-    }
 
     /** Sends {@code frames} frames in batches and takes their echoes; frame sizes vary over a few buffers. */
     static void echo(VhostUserFrontEnd fe, MemorySegment src, int frames) {
@@ -45,18 +40,10 @@ class VhostAllocationTest {
         }
     }
 
-    static long measure(VhostRig rig, VhostUserFrontEnd fe, String what) {
+    static long measure(VhostRig rig, VhostUserFrontEnd fe, String what) throws Exception {
         MemorySegment src = MemorySegment.ofArray(new byte[5000]);
         echo(fe, src, WARMUP);
-        long best = Long.MAX_VALUE;
-        for (int w = 0; w < 3; w++) {
-            long mark = allocated(rig.loopThread);
-            echo(fe, src, MEASURED);
-            long bytes = allocated(rig.loopThread) - mark;
-            System.out.printf("vhost-user allocation, %s: %d bytes for %d frames%n", what, bytes, MEASURED);
-            best = Math.min(best, bytes);
-        }
-        return best;
+        return LoopAllocation.steadyState(rig.loopThread, "vhost-user, " + what, MEASURED, () -> echo(fe, src, MEASURED));
     }
 
     @Test

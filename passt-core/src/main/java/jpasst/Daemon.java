@@ -1,12 +1,19 @@
 package jpasst;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import jpasst.conf.Conf;
 import jpasst.conf.ConfException;
@@ -124,9 +131,9 @@ public final class Daemon {
                 // counters; SIGQUIT still prints the thread dump QuitSignal waits for
                 "-XX:+DisableAttachMechanism"));
         if (aotCache) {
-            java.nio.file.Path jar = java.nio.file.Path.of(jarPath());
-            java.nio.file.Path cache = jar.resolveSibling(AOT_CACHE);
-            if (java.nio.file.Files.isReadable(cache) && trainedOn(cache, jar)) {
+            Path jar = Path.of(jarPath());
+            Path cache = jar.resolveSibling(AOT_CACHE);
+            if (Files.isReadable(cache) && trainedOn(cache, jar) && trusted(cache, jar)) {
                 f.add("-XX:AOTCache=" + cache);
                 f.add("-Xlog:aot=off,cds=off"); // a stale cache is skipped: no need to say so on stderr
             }
@@ -143,11 +150,31 @@ public final class Daemon {
      * trained again. The training run writes the cache after the build, so a jar newer than its
      * cache is one the cache does not know.
      */
-    static boolean trainedOn(java.nio.file.Path cache, java.nio.file.Path jar) {
+    static boolean trainedOn(Path cache, Path jar) {
         try {
-            return java.nio.file.Files.getLastModifiedTime(cache)
-                    .compareTo(java.nio.file.Files.getLastModifiedTime(jar)) >= 0;
-        } catch (java.io.IOException e) {
+            return Files.getLastModifiedTime(cache)
+                    .compareTo(Files.getLastModifiedTime(jar)) >= 0;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Whether the AOT cache may be loaded: only its owner could have written it, and that is the
+     * jar's owner. The cache holds class metadata the JVM takes as it finds it (it checks the
+     * JDK and the class path, not the contents), and the launcher loads it before it gives up
+     * root: a cache another user could rewrite (a training run's leftover owned by nobody, the
+     * user every daemon becomes) would be a way from that user to root.
+     */
+    static boolean trusted(Path cache, Path jar) {
+        try {
+            PosixFileAttributes c = Files.readAttributes(cache,
+                    PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            Set<PosixFilePermission> p = c.permissions();
+            return c.isRegularFile() && c.owner().equals(Files.getOwner(jar))
+                    && !p.contains(PosixFilePermission.GROUP_WRITE)
+                    && !p.contains(PosixFilePermission.OTHERS_WRITE);
+        } catch (IOException | UnsupportedOperationException e) {
             return false;
         }
     }
@@ -181,7 +208,7 @@ public final class Daemon {
 
     public static String jarPath() {
         try {
-            return java.nio.file.Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI())
+            return Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI())
                     .toString();
         } catch (Exception e) {
             throw new IllegalStateException("cannot locate passt.jar", e);
@@ -197,7 +224,7 @@ public final class Daemon {
         if (options.logFile != null) {
             try {
                 Log.checkFile(options.logFile);
-            } catch (java.io.IOException e) {
+            } catch (IOException e) {
                 Log.error(Main.logFileError(options.logFile, e));
                 return 1;
             }
@@ -271,7 +298,7 @@ public final class Daemon {
      * agent into it, or undo its flags ({@code _JAVA_OPTIONS} even comes after the command
      * line). {@code JPASST_JVM_OPTS} is the way to give the daemon more flags.
      */
-    static final java.util.Set<String> JVM_OPTION_VARIABLES = java.util.Set.of("JAVA_TOOL_OPTIONS",
+    static final Set<String> JVM_OPTION_VARIABLES = java.util.Set.of("JAVA_TOOL_OPTIONS",
             "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS");
 
     /** The daemon's environment: ours, but for a handover of our own and the JVM's option variables. */

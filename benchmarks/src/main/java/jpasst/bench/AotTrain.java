@@ -40,36 +40,45 @@ public final class AotTrain {
     }
 
     private static void train(Path jar, Path cache) throws Exception {
-        // passt started as root runs as nobody, and so does the JVM that writes the cache
-        Path dir = Files.createTempDirectory(Path.of("/tmp"), "jpaot");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx"));
-        String socket = dir.resolve("s").toString();
-        Path out = dir.resolve("passt.aot");
-        String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> cmd = new ArrayList<>(List.of(java));
-        cmd.addAll(Daemon.jvmFlags(false));
-        cmd.addAll(List.of("-XX:AOTCacheOutput=" + out, "-jar", jar.toString(), "-f", "-q", "-s", socket));
-        long t0 = System.nanoTime();
-        Process daemon = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(dir.resolve("log").toFile()).start();
-        try (HostServers host = new HostServers()) {
-            for (int i = 0; i < 500 && !Proc.listening(socket); i++) Proc.sleepMs(10);
-            try (GuestStack g = GuestStack.stream(socket)) {
-                if (!g.dhcp(10_000) || !g.arpGateway(5_000)) throw new IllegalStateException("no DHCP/ARP answer");
-                Scenarios sc = new Scenarios(g, host, daemon.pid(), 0.7, 0.3, new Results(), "training", false);
-                for (String s : Scenarios.ALL) sc.run(s);
+        // The daemon runs as the builder (--runas, which keeps root for root, as passt's does), so
+        // the cache it writes is the builder's and nobody else's: started as root it would become
+        // nobody, and a cache nobody could rewrite is one the launcher refuses (Daemon.trusted)
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "jpaot",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try {
+            String socket = dir.resolve("s").toString();
+            Path out = dir.resolve("passt.aot");
+            String java = ProcessHandle.current().info().command().orElse("java");
+            Path self = Path.of("/proc/self");
+            String runAs = Files.getAttribute(self, "unix:uid") + ":" + Files.getAttribute(self, "unix:gid");
+            List<String> cmd = new ArrayList<>(List.of(java));
+            cmd.addAll(Daemon.jvmFlags(false));
+            cmd.addAll(List.of("-XX:AOTCacheOutput=" + out, "-jar", jar.toString(), "-f", "-q", "--runas", runAs,
+                    "-s", socket));
+            long t0 = System.nanoTime();
+            Process daemon = new ProcessBuilder(cmd).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("log").toFile()).start();
+            try (HostServers host = new HostServers()) {
+                for (int i = 0; i < 500 && !Proc.listening(socket); i++) Proc.sleepMs(10);
+                try (GuestStack g = GuestStack.stream(socket)) {
+                    if (!g.dhcp(10_000) || !g.arpGateway(5_000)) throw new IllegalStateException("no DHCP/ARP answer");
+                    Scenarios sc = new Scenarios(g, host, daemon.pid(), 0.7, 0.3, new Results(), "training", false);
+                    for (String s : Scenarios.ALL) sc.run(s);
+                }
+            } finally {
+                daemon.destroy(); // SIGTERM: the daemon exits, its JVM writes the cache
+                if (!daemon.waitFor(120, TimeUnit.SECONDS)) daemon.destroyForcibly();
             }
+            if (!Files.isRegularFile(out)) {
+                throw new IllegalStateException("the training JVM wrote no cache; its output:\n"
+                        + Files.readString(dir.resolve("log")));
+            }
+            Files.move(out, cache, StandardCopyOption.REPLACE_EXISTING);
+            Files.setPosixFilePermissions(cache, PosixFilePermissions.fromString("rw-r--r--")); // whatever the umask
+            System.out.printf("AotTrain: %s (%d MB) in %.1f s%n", cache, Files.size(cache) >> 20,
+                    (System.nanoTime() - t0) / 1e9);
         } finally {
-            daemon.destroy(); // SIGTERM: the daemon exits, its JVM writes the cache
-            if (!daemon.waitFor(120, TimeUnit.SECONDS)) daemon.destroyForcibly();
+            Compare.deleteTree(dir); // a failed run's too: what it printed is in the exception
         }
-        if (!Files.isRegularFile(out)) {
-            throw new IllegalStateException("the training JVM wrote no cache; its output:\n"
-                    + Files.readString(dir.resolve("log")));
-        }
-        Files.move(out, cache, StandardCopyOption.REPLACE_EXISTING);
-        System.out.printf("AotTrain: %s (%d MB) in %.1f s%n", cache, Files.size(cache) >> 20,
-                (System.nanoTime() - t0) / 1e9);
-        Compare.deleteTree(dir);
     }
 }

@@ -10,6 +10,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.UserPrincipal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -160,23 +161,28 @@ public final class Daemon {
     }
 
     /**
-     * Whether the AOT cache may be loaded: only its owner could have written it, and that is the
-     * jar's owner. The cache holds class metadata the JVM takes as it finds it (it checks the
-     * JDK and the class path, not the contents), and the launcher loads it before it gives up
-     * root: a cache another user could rewrite (a training run's leftover owned by nobody, the
-     * user every daemon becomes) would be a way from that user to root.
+     * Whether the AOT cache may be loaded: only the jar's owner could have written it or put it
+     * there (the cache, and the directory it is in, are that user's and no one else can write
+     * them). The cache holds class metadata the JVM takes as it finds it (it checks the JDK and
+     * the class path, not the contents), and the launcher loads it before it gives up root: a
+     * cache another user could rewrite (a training run's leftover owned by nobody, the user
+     * every daemon becomes) would be a way from that user to root.
      */
     static boolean trusted(Path cache, Path jar) {
         try {
-            PosixFileAttributes c = Files.readAttributes(cache,
-                    PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-            Set<PosixFilePermission> p = c.permissions();
-            return c.isRegularFile() && c.owner().equals(Files.getOwner(jar))
-                    && !p.contains(PosixFilePermission.GROUP_WRITE)
-                    && !p.contains(PosixFilePermission.OTHERS_WRITE);
+            UserPrincipal owner = Files.getOwner(jar);
+            return ownedAlone(cache, owner) && ownedAlone(cache.toAbsolutePath().getParent(), owner);
         } catch (IOException | UnsupportedOperationException e) {
             return false;
         }
+    }
+
+    /** Whether {@code p} itself (not what a link points to) is {@code owner}'s, and only its owner may write it. */
+    private static boolean ownedAlone(Path p, UserPrincipal owner) throws IOException {
+        PosixFileAttributes a = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        Set<PosixFilePermission> perms = a.permissions();
+        return (a.isRegularFile() || a.isDirectory()) && a.owner().equals(owner)
+                && !perms.contains(PosixFilePermission.GROUP_WRITE) && !perms.contains(PosixFilePermission.OTHERS_WRITE);
     }
 
     /**

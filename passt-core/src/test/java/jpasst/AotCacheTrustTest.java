@@ -9,17 +9,23 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
 
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The daemon's JVM (and ./passt's launcher) loads passt.aot only if no one but the jar's owner
- * could have written it: the JVM takes the cache's class metadata as it finds it, and the
- * launcher loads it while still root.
+ * could have written it or put it there: the JVM takes the cache's class metadata as it finds
+ * it, and the launcher loads it while still root.
  */
 class AotCacheTrustTest {
     @TempDir
     Path dir;
+
+    @BeforeEach
+    void aDirectoryOnlyItsOwnerWrites() throws IOException {
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // whatever the umask
+    }
 
     private Path file(String name, String mode) throws IOException {
         Path p = Files.writeString(dir.resolve(name), name);
@@ -52,6 +58,16 @@ class AotCacheTrustTest {
             jar = Path.of("/"); // a jar of root's, a cache of this user's
         }
         assertFalse(Daemon.trusted(cache, jar));
+    }
+
+    @Test
+    void aCacheInADirectoryOthersCanWriteIsNot() throws IOException {
+        Path cache = file("passt.aot", "rw-r--r--");
+        Path jar = file("passt.jar", "rw-r--r--");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxrwxrwx")); // anyone could swap it
+        assertFalse(Daemon.trusted(cache, jar));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        assertTrue(Daemon.trusted(cache, jar));
     }
 
     @Test

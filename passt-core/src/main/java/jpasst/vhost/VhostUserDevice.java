@@ -388,15 +388,16 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
         }
     }
 
-    private int takeTx(FramesFromGuest in, int max) {
+    private int takeTx(FramesFromGuest in, int max, long maxBytes) {
         TxPass t = txPass;
+        long bytes = 0;
         if (t.frames != 0) throw new IllegalStateException("popTx with the last pass not released");
         in.clear();
         if (!txUsable()) return 0;
         int limit = Math.min(max, FramesFromGuest.MAX);
         boolean offload = session.checksumOffload();
         Pieces p = t.pieces;
-        while (t.frames < limit) {
+        while (t.frames < limit && bytes < maxBytes) {
             p.clear();
             int h = tx.pop(p);
             if (h == Virtqueue.DROPPED) {
@@ -451,6 +452,7 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
                 framesGathered++;
             }
             t.head[t.frames++] = h;
+            bytes += frameLen;
         }
         p.clear();
         if (t.frames > 0) {
@@ -872,15 +874,16 @@ public final class VhostUserDevice implements VhostUserSession.KickWatch {
     }
 
     /**
-     * Takes up to {@code max} frames from the transmit queue into {@code in} (emptied first);
+     * Takes up to {@code max} frames from the transmit queue into {@code in} (emptied first),
+     * and no more once they hold {@code maxBytes} (the frame that reaches it is the last);
      * returns how many. They lie in guest memory (one scattered over several buffers is copied
      * into scratch space) and stay valid until {@link #releaseTx}, which must come before the
      * next popTx. Chains that are not frames (shorter than an Ethernet header, longer than 64
      * KiB, buffers outside guest memory...) are returned to the guest and logged.
      */
-    public int popTx(FramesFromGuest in, int max) {
+    public int popTx(FramesFromGuest in, int max, long maxBytes) {
         try {
-            return takeTx(in, max);
+            return takeTx(in, max, maxBytes);
         } catch (InternalError e) {
             memoryFault(e);
             abandon(txPass);

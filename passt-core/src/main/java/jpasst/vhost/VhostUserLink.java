@@ -17,8 +17,8 @@ import jpasst.util.Log;
  * straight between the guest's virtqueues, in its own memory, and the flows' host sockets, over
  * a {@link VhostUserDevice} that speaks the protocol with QEMU.
  *
- * <p><b>From the guest</b>: a kick of the transmit queue hands up to 1024 frames to the
- * {@link Receiver} as one {@link FramesFromGuest} batch, where they lie in guest memory; the
+ * <p><b>From the guest</b>: a kick of the transmit queue hands up to 1024 frames (and up to
+ * {@link #PASS_BYTES} of them) to the {@link Receiver} as one {@link FramesFromGuest} batch, where they lie in guest memory; the
  * flows queue their TCP payloads from there and send them with one sendmsg per connection before
  * the receiver returns (no copy in user space: a TCP frame the guest scattered over several
  * buffers comes as its first buffer, copied, and its payload where it lies; other scattered
@@ -52,6 +52,18 @@ import jpasst.util.Log;
  * <p>Everything runs on the loop thread. Hot path: no allocation per frame.
  */
 public final class VhostUserLink implements Link {
+    /**
+     * Frame bytes one pass over the transmit queue takes at most (the frame that reaches it is
+     * the last): what a pass sends is acknowledged and its buffers go back to the guest sooner,
+     * so the guest goes on writing frames while the daemon sends, instead of waiting for a pass
+     * over everything it queued. The device goes on with the rest after the batch of events. A/B
+     * of the jars without and with it, synthetic guest (1024-entry ring, 64 KiB frames), 3
+     * alternated runs: TCP guest→host 38–43 → 49–50 Gbit/s at MTU 65520, 37–40 → 49–51 at MTU
+     * 1500 (segmentation offload), CPU per GB the same (0.11–0.12 s/GB); UDP and
+     * request/response the same within the runs' spread. 2 MB gained nothing for TCP; 16 frames
+     * a pass, whatever their size, cost UDP half its throughput.
+     */
+    static final long PASS_BYTES = 1 << 20;
     private final Conf conf;
     private final VhostUserDevice device;
     private final Pcap capture; // null: none
@@ -123,7 +135,7 @@ public final class VhostUserLink implements Link {
      * the others are handed over again, and the first error goes on to the loop, which logs it.
      */
     private void fromGuest() {
-        int n = device.popTx(in, FramesFromGuest.MAX);
+        int n = device.popTx(in, FramesFromGuest.MAX, PASS_BYTES);
         if (n == 0) return;
         RuntimeException failed = null;
         try {

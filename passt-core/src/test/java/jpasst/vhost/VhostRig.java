@@ -42,6 +42,10 @@ public final class VhostRig implements AutoCloseable {
     volatile boolean echo = true;
     /** Echo through reserveRx/commitRx (headers and payload written as a socket read would) instead of sendRx. */
     volatile boolean echoInPlace;
+    /** The byte budget of each pass over the transmit queue (VhostUserLink's is PASS_BYTES). */
+    volatile long passBytes = Long.MAX_VALUE;
+    /** How many frames each pass took. */
+    final List<Integer> passes = new CopyOnWriteArrayList<>();
     /** Keep a copy of every frame the guest sent (off for allocation measurements). */
     public volatile boolean record = true;
     final FrameBatch rxBatch = new FrameBatch(1, 256);
@@ -83,7 +87,8 @@ public final class VhostRig implements AutoCloseable {
     }
 
     private void takeFrames() {
-        while (device.popTx(batch, FramesFromGuest.MAX) > 0) {
+        for (int n; (n = device.popTx(batch, FramesFromGuest.MAX, passBytes)) > 0; ) {
+            if (record) passes.add(n);
             while (batch.next()) {
                 MemorySegment s = batch.segment();
                 if (record) received.add(s.asSlice(batch.offset(), batch.length()).toArray(ValueLayout.JAVA_BYTE));

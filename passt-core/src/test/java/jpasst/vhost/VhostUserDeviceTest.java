@@ -59,6 +59,25 @@ class VhostUserDeviceTest {
     }
 
     @Test
+    void aPassOverTheTransmitQueueStopsAtItsByteBudgetAndTheNextOnesTakeTheRest() throws Exception {
+        VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();
+        o.ringSize = 64;
+        o.txBufferSize = Wire.NET_HDR + 65535;
+        o.memory = 32L << 20;
+        try (VhostRig rig = new VhostRig(); VhostUserFrontEnd fe = rig.frontEnd(o)) {
+            rig.echo = false;
+            rig.passBytes = 1 << 20;
+            for (int i = 0; i < 40; i++) assertTrue(fe.send(frame(60_000, i)), "frame " + i);
+            fe.kick(Wire.TX);
+            assertTrue(rig.await(() -> rig.received.size() == 40, 5000), rig.received.size() + " frames of 40");
+            // 18 frames of 60 000 bytes reach 1 MiB: two such passes, then the 4 left
+            assertEquals(java.util.List.of(18, 18, 4), rig.passes);
+            for (int i = 0; i < 40; i++) assertArrayEquals(frame(60_000, i), rig.received.get(i), "frame " + i);
+            assertEquals(40, fe.reapTx(), "transmit buffers returned");
+        }
+    }
+
+    @Test
     void aHeaderInItsOwnDescriptorIsSkippedAndAScatteredFrameIsGathered() throws Exception {
         for (int parts : new int[] {2, 5}) {
             VhostUserFrontEnd.Options o = new VhostUserFrontEnd.Options();

@@ -5,11 +5,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -115,8 +118,9 @@ class TcpThroughputComparison {
 
     /**
      * Whether jpasst's daemon will run with its AOT cache: the daemon takes {@code passt.aot}
-     * beside the jar only if it is newer than the jar, and a build of passt-core without the
-     * benchmarks module (whose package phase trains the cache) writes a newer jar.
+     * beside the jar only if it is newer than the jar (a build of passt-core without the
+     * benchmarks module, whose package phase trains the cache, writes a newer jar) and only the
+     * jar's owner can write it.
      */
     static String aotCacheState() throws IOException {
         String jar = System.getProperty("jpasst.jar");
@@ -124,8 +128,19 @@ class TcpThroughputComparison {
         Path j = Path.of(jar), cache = j.resolveSibling("passt.aot");
         if (!Files.isRegularFile(cache)) return "AOT cache: none beside " + j + " (the daemon runs without)";
         boolean fresh = Files.getLastModifiedTime(cache).compareTo(Files.getLastModifiedTime(j)) >= 0;
-        return "AOT cache: " + cache + (fresh ? ", used" : ", older than the jar: NOT used (build with the benchmarks"
-                + " module in the reactor, -pl passt-core,benchmarks,tests -am, to train it again)");
+        if (!fresh) {
+            return "AOT cache: " + cache + ", older than the jar: NOT used (build with the benchmarks"
+                    + " module in the reactor, -pl passt-core,benchmarks,tests -am, to train it again)";
+        }
+        // as the daemon's Daemon.trusted: the jar owner's alone, the file and its directory
+        for (Path p : new Path[] {cache, cache.getParent()}) {
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS);
+            if (!Files.getOwner(p, LinkOption.NOFOLLOW_LINKS).equals(Files.getOwner(j))
+                    || perms.contains(PosixFilePermission.GROUP_WRITE) || perms.contains(PosixFilePermission.OTHERS_WRITE)) {
+                return "AOT cache: " + cache + ", NOT used: " + p + " is not the jar owner's alone";
+            }
+        }
+        return "AOT cache: " + cache + ", used";
     }
 
     /** utime + stime of a process, in seconds. */

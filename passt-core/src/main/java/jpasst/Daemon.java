@@ -304,7 +304,7 @@ public final class Daemon {
      * agent into it, or undo its flags ({@code _JAVA_OPTIONS} even comes after the command
      * line). {@code JPASST_JVM_OPTS} is the way to give the daemon more flags.
      */
-    static final Set<String> JVM_OPTION_VARIABLES = java.util.Set.of("JAVA_TOOL_OPTIONS",
+    static final Set<String> JVM_OPTION_VARIABLES = Set.of("JAVA_TOOL_OPTIONS",
             "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS");
 
     /** The daemon's environment: ours, but for a handover of our own and the JVM's option variables. */

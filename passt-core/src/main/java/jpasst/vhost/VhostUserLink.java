@@ -18,13 +18,12 @@ import jpasst.util.Log;
  * a {@link VhostUserDevice} that speaks the protocol with QEMU.
  *
  * <p><b>From the guest</b>: a kick of the transmit queue hands up to 1024 frames (and up to
- * {@link #PASS_BYTES} of them) to the {@link Receiver} as one {@link FramesFromGuest} batch, where they lie in guest memory; the
- * flows queue their TCP payloads from there and send them with one sendmsg per connection before
- * the receiver returns (no copy in user space: a TCP frame the guest scattered over several
- * buffers comes as its first buffer, copied, and its payload where it lies; other scattered
- * frames are gathered), and only then are the chains returned to the
- * guest and the guest signalled. The device goes on with the rest of the queue after the batch of
- * events.
+ * {@link #PASS_BYTES} of them) to the {@link Receiver} as one {@link FramesFromGuest} batch, where
+ * they lie in guest memory; the flows queue their TCP payloads from there and send them with one
+ * sendmsg per connection before the receiver returns (no copy in user space: a TCP frame the guest
+ * scattered over several buffers comes as its first buffer, copied, and its payload where it lies;
+ * other scattered frames are gathered), and only then are the chains returned to the guest and the
+ * guest signalled. The device goes on with the rest of the queue after the batch of events.
  *
  * <p><b>To the guest, filled in place</b> (TCP data, UDP datagrams): the device pops receive
  * buffers straight into the producer's {@link FrameBatch}, the headers after the virtio-net
